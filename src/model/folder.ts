@@ -1,0 +1,213 @@
+// Loads a Hugging Face model folder: config.json, weights (single or sharded safetensors),
+// tokenizer files, and the sentence-transformers module files that decide pooling, normalisation,
+// max length and prompts. Every problem is reported with the file it is in.
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { ModelFolderError } from '../errors.js';
+import { BertWeights, parseBertConfig, type BertDims } from '../models/bert.js';
+import { WeightStore } from './safetensors.js';
+
+export type PoolingMode = 'cls' | 'mean' | 'last';
+export type SimilarityFn = 'cosine' | 'dot' | 'euclidean' | 'manhattan';
+export type ModelKind = 'encoder' | 'cross-encoder';
+export type HeadActivation = 'sigmoid' | 'identity';
+
+export interface SentenceTransformersConfig {
+  pooling: PoolingMode;
+  normalize: boolean;
+  /** From sentence_bert_config.json, when present. */
+  maxSeqLength?: number;
+  prompts: Record<string, string>;
+  defaultPromptName?: string;
+  similarityFn: SimilarityFn;
+  /** Whether prompt tokens take part in pooling (1_Pooling include_prompt). */
+  includePrompt: boolean;
+}
+
+export interface ModelFolder {
+  dir: string;
+  config: Record<string, unknown>;
+  architecture: string;
+  kind: ModelKind;
+  dims: BertDims;
+  weights: BertWeights;
+  /** Dtype of the stored weights ('F32' | 'F16' | 'BF16'), read off the embedding table. */
+  storedDtype: string;
+  tokenizerFile: string;
+  tokenizerConfig: Record<string, unknown>;
+  /** Longest sequence (in tokens, specials included) the model accepts. */
+  maxLength: number;
+  st: SentenceTransformersConfig;
+  numLabels: number;
+  /** Cross-encoder score activation applied by default (sigmoid for one label, as sentence-transformers). */
+  activation: HeadActivation;
+  /** Path of onnx/model.onnx when the folder ships one. */
+  onnxFile?: string;
+}
+
+export function readJson(file: string, required: true): Record<string, unknown>;
+export function readJson(file: string, required: false): Record<string, unknown> | undefined;
+export function readJson(file: string, required: boolean): Record<string, unknown> | undefined {
+  if (!existsSync(file)) {
+    if (required) throw new ModelFolderError(file, 'file not found');
+    return undefined;
+  }
+  let v: unknown;
+  try {
+    v = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new ModelFolderError(file, `not valid JSON: ${(e as Error).message}`);
+  }
+  if (v === null || typeof v !== 'object') throw new ModelFolderError(file, 'expected a JSON object');
+  return v as Record<string, unknown>;
+}
+
+const MODULE_POOLING = 'sentence_transformers.models.Pooling';
+const MODULE_NORMALIZE = 'sentence_transformers.models.Normalize';
+
+function readSentenceTransformers(dir: string, kind: ModelKind): SentenceTransformersConfig {
+  const st: SentenceTransformersConfig = {
+    pooling: kind === 'cross-encoder' ? 'cls' : 'mean',
+    normalize: false,
+    prompts: {},
+    similarityFn: 'cosine',
+    includePrompt: true,
+  };
+  const modulesFile = join(dir, 'modules.json');
+  const modules = existsSync(modulesFile) ? (JSON.parse(readJsonText(modulesFile)) as unknown) : undefined;
+  if (modules !== undefined) {
+    if (!Array.isArray(modules)) throw new ModelFolderError(modulesFile, 'expected a JSON array of modules');
+    for (const m of modules as Array<Record<string, unknown>>) {
+      const type = String(m.type ?? '');
+      const path = String(m.path ?? '');
+      if (type === MODULE_POOLING) {
+        const pf = join(dir, path, 'config.json');
+        const pc = readJson(pf, true);
+        const modes: Array<[string, PoolingMode | null]> = [
+          ['pooling_mode_cls_token', 'cls'],
+          ['pooling_mode_mean_tokens', 'mean'],
+          ['pooling_mode_lasttoken', 'last'],
+          ['pooling_mode_max_tokens', null],
+          ['pooling_mode_mean_sqrt_len_tokens', null],
+          ['pooling_mode_weightedmean_tokens', null],
+        ];
+        const on = modes.filter(([k]) => pc[k] === true);
+        if (on.length !== 1) {
+          throw new ModelFolderError(pf, `expected exactly one pooling mode, found ${on.length ? on.map(([k]) => k).join(', ') : 'none'}`);
+        }
+        const [key, mode] = on[0];
+        if (mode === null) throw new ModelFolderError(pf, `${key} is not supported (supported: CLS, mean, last token)`);
+        st.pooling = mode;
+        if (pc.include_prompt === false) st.includePrompt = false;
+      } else if (type === MODULE_NORMALIZE) {
+        st.normalize = true;
+      }
+    }
+  } else if (kind === 'encoder') {
+    // A plain transformers checkpoint: sentence-transformers would mean-pool without normalising.
+    st.pooling = 'mean';
+  }
+  const sbc = readJson(join(dir, 'sentence_bert_config.json'), false);
+  if (sbc && typeof sbc.max_seq_length === 'number') st.maxSeqLength = sbc.max_seq_length;
+  const cst = readJson(join(dir, 'config_sentence_transformers.json'), false);
+  if (cst) {
+    if (cst.prompts && typeof cst.prompts === 'object') {
+      for (const [k, v] of Object.entries(cst.prompts as Record<string, unknown>)) {
+        if (typeof v === 'string') st.prompts[k] = v;
+      }
+    }
+    if (typeof cst.default_prompt_name === 'string') st.defaultPromptName = cst.default_prompt_name;
+    const sim = cst.similarity_fn_name;
+    if (typeof sim === 'string') {
+      const map: Record<string, SimilarityFn> = { cosine: 'cosine', dot: 'dot', euclidean: 'euclidean', manhattan: 'manhattan' };
+      if (!map[sim]) throw new ModelFolderError(join(dir, 'config_sentence_transformers.json'), `unknown similarity_fn_name "${sim}"`);
+      st.similarityFn = map[sim];
+    }
+  }
+  return st;
+}
+
+function readJsonText(file: string): string {
+  const text = readFileSync(file, 'utf8');
+  try {
+    JSON.parse(text);
+  } catch (e) {
+    throw new ModelFolderError(file, `not valid JSON: ${(e as Error).message}`);
+  }
+  return text;
+}
+
+function crossEncoderActivation(config: Record<string, unknown>, numLabels: number): HeadActivation {
+  const stc = config.sentence_transformers as Record<string, unknown> | undefined;
+  const fn = String(stc?.activation_fn ?? config.sbert_ce_default_activation_function ?? '');
+  if (fn.endsWith('Sigmoid')) return 'sigmoid';
+  if (fn.endsWith('Identity')) return 'identity';
+  return numLabels === 1 ? 'sigmoid' : 'identity';
+}
+
+export function loadModelFolder(dir: string): ModelFolder {
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new ModelFolderError(dir, 'not a directory');
+  const configFile = join(dir, 'config.json');
+  const config = readJson(configFile, true);
+  const dims = parseBertConfig(config, configFile);
+  const archs = Array.isArray(config.architectures) ? (config.architectures as string[]) : ['BertModel'];
+  const architecture = archs[0] ?? 'BertModel';
+  const supported = ['BertModel', 'BertForSequenceClassification', 'BertForMaskedLM', 'BertForPreTraining'];
+  if (!supported.includes(architecture)) {
+    throw new ModelFolderError(configFile, `unsupported architecture "${architecture}" (supported: ${supported.join(', ')})`);
+  }
+  const kind: ModelKind = architecture.endsWith('ForSequenceClassification') ? 'cross-encoder' : 'encoder';
+
+  const single = join(dir, 'model.safetensors');
+  const index = join(dir, 'model.safetensors.index.json');
+  let store: WeightStore;
+  if (existsSync(single)) store = WeightStore.openSingle(single);
+  else if (existsSync(index)) store = WeightStore.openIndex(index);
+  else if (existsSync(join(dir, 'pytorch_model.bin'))) {
+    throw new ModelFolderError(join(dir, 'pytorch_model.bin'), 'PyTorch pickle weights are not supported; convert to model.safetensors');
+  } else throw new ModelFolderError(single, 'file not found (nor model.safetensors.index.json)');
+  const weightsFile = store.files.length === 1 ? store.files[0].path : index;
+  const weights = new BertWeights(store, dims, weightsFile);
+
+  let numLabels = 0;
+  if (kind === 'cross-encoder') {
+    const id2label = config.id2label as Record<string, unknown> | undefined;
+    numLabels = typeof config.num_labels === 'number' ? config.num_labels : id2label ? Object.keys(id2label).length : 2;
+    for (const n of ['pooler.dense.weight', 'classifier.weight']) {
+      if (!weights.has(n)) throw new ModelFolderError(weightsFile, `cross-encoder is missing tensor "${n}"`);
+    }
+    const cls = weights.shape('classifier.weight');
+    if (cls[0] !== numLabels || cls[1] !== dims.hidden) {
+      throw new ModelFolderError(weightsFile, `classifier.weight has shape [${cls}] but num_labels=${numLabels}, hidden_size=${dims.hidden}`);
+    }
+  }
+
+  const tokenizerFile = join(dir, 'tokenizer.json');
+  if (!existsSync(tokenizerFile)) throw new ModelFolderError(tokenizerFile, 'file not found (only fast-tokenizer tokenizer.json files are supported)');
+  readJsonText(tokenizerFile);
+  const tokenizerConfig = readJson(join(dir, 'tokenizer_config.json'), false) ?? {};
+
+  const st = readSentenceTransformers(dir, kind);
+  let maxLength = dims.maxPositions - dims.positionOffset;
+  const tml = tokenizerConfig.model_max_length;
+  if (typeof tml === 'number' && tml > 0 && tml < maxLength) maxLength = tml;
+  if (st.maxSeqLength !== undefined && st.maxSeqLength > 0) maxLength = Math.min(maxLength, st.maxSeqLength);
+
+  const onnx = join(dir, 'onnx', 'model.onnx');
+  return {
+    dir,
+    config,
+    architecture,
+    kind,
+    dims,
+    weights,
+    storedDtype: weights.dtype('embeddings.word_embeddings.weight'),
+    tokenizerFile,
+    tokenizerConfig,
+    maxLength,
+    st,
+    numLabels,
+    activation: kind === 'cross-encoder' ? crossEncoderActivation(config, numLabels) : 'identity',
+    onnxFile: existsSync(onnx) ? onnx : undefined,
+  };
+}
