@@ -19,12 +19,17 @@ export interface PoolingSpec {
   normalize: boolean;
 }
 
+export interface RunOptions {
+  /** Which preallocated buffer set (and stream) to use; backends with one ignore it. */
+  slot?: number;
+}
+
 export interface EngineBackend {
   readonly name: string;
   /** Pooled (and L2-normalised when the model says so) embeddings, n × hidden, row-major, fp32. */
-  embed(batch: TokenBatch): Promise<Float32Array>;
+  embed(batch: TokenBatch, opts?: RunOptions): Promise<Float32Array>;
   /** Cross-encoder scores, n × numLabels, with `activation` applied. */
-  score(batch: TokenBatch, activation: HeadActivation): Promise<Float32Array>;
+  score(batch: TokenBatch, activation: HeadActivation, opts?: RunOptions): Promise<Float32Array>;
   close(): Promise<void>;
 }
 

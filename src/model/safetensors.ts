@@ -136,19 +136,7 @@ export class WeightStore {
   /** Raw bytes as stored (little-endian), for uploading unconverted to the GPU. */
   raw(name: string): Buffer {
     const t = this.info(name);
-    const buf = Buffer.allocUnsafe(t.end - t.begin);
-    const fd = openSync(t.file, 'r');
-    try {
-      let off = 0;
-      while (off < buf.length) {
-        const n = readSync(fd, buf, off, buf.length - off, t.begin + off);
-        if (n <= 0) throw new ModelFolderError(t.file, `truncated while reading "${name}"`);
-        off += n;
-      }
-    } finally {
-      closeSync(fd);
-    }
-    return buf;
+    return readTensorBytes(t, 0, t.end - t.begin);
   }
 
   /** Tensor converted to float32. */
@@ -273,4 +261,46 @@ export function writeSafetensors(path: string, tensors: Record<string, TensorToW
   } finally {
     closeSync(fd);
   }
+}
+
+/** Bytes [start, end) of a tensor's data, read without loading the rest. */
+export function readTensorBytes(t: TensorInfo, start: number, end: number): Buffer {
+  if (start < 0 || end > t.end - t.begin || end < start) throw new Error(`${t.name}: byte range [${start}, ${end}) out of bounds`);
+  const buf = Buffer.allocUnsafe(end - start);
+  const fd = openSync(t.file, 'r');
+  try {
+    let off = 0;
+    while (off < buf.length) {
+      const n = readSync(fd, buf, off, buf.length - off, t.begin + start + off);
+      if (n <= 0) throw new ModelFolderError(t.file, `truncated while reading "${t.name}"`);
+      off += n;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return buf;
+}
+
+/** Rows [r0, r1) of a 2-D (or 1-D) tensor: one contiguous read. */
+export function readRows(t: TensorInfo, r0: number, r1: number): Buffer {
+  const rowBytes = (t.shape.length > 1 ? t.shape[1] : 1) * DTYPE_BYTES[t.dtype];
+  return readTensorBytes(t, r0 * rowBytes, r1 * rowBytes);
+}
+
+/** Columns [c0, c1) of every row of a 2-D tensor, read row segment by row segment. */
+export function readCols(t: TensorInfo, c0: number, c1: number): Buffer {
+  const [rows, cols] = t.shape;
+  const e = DTYPE_BYTES[t.dtype];
+  const out = Buffer.allocUnsafe(rows * (c1 - c0) * e);
+  const fd = openSync(t.file, 'r');
+  try {
+    for (let r = 0; r < rows; r++) {
+      const want = (c1 - c0) * e;
+      const n = readSync(fd, out, r * want, want, t.begin + (r * cols + c0) * e);
+      if (n !== want) throw new ModelFolderError(t.file, `truncated while reading "${t.name}"`);
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return out;
 }

@@ -1,0 +1,216 @@
+// Throughput benchmark of the CUDA engine, with sentence-transformers as the baseline in the same
+// invocation (same GPU, same workload):
+//
+//   npm run bench -- --model DIR --workload fixed512 --dtype fp16 --batch-sizes 1,2,4,...,128 --baseline st
+//
+// Workloads: fixed512 (every sequence 512 tokens), varlen256_768 (lengths uniform in 256..768,
+// mean 512), sts (the real SemEval STS sentences end to end from raw text, tokenization included).
+// Each point prints and records ms per batch, tokens/s, sentences/s, model FLOPs per token,
+// achieved TFLOP/s and the fraction of a GEMM peak measured on this GPU at start.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { loadAddon } from '../src/backends/cuda/addon.js';
+import { CudaEngine } from '../src/backends/cuda/engine.js';
+import type { TokenBatch } from '../src/backends/engine.js';
+import type { ComputeDtype } from '../src/core/options.js';
+import { Encoder } from '../src/encoder.js';
+import { runMain } from '../src/main.js';
+import { loadModelFolder } from '../src/model/folder.js';
+import { flopsPerToken } from '../src/models/bert.js';
+import { stsSentences } from '../scripts/gpu/prepare.js';
+import { writeLatencyThroughputSvg } from './plot.js';
+
+export interface BenchPoint {
+  engine: 'embedrank' | 'sentence-transformers';
+  workload: string;
+  dtype: string;
+  batchSize: number;
+  msPerBatch: number;
+  tokensPerSec: number;
+  sentencesPerSec: number;
+  flopsPerToken: number;
+  tflops: number;
+  peakFraction: number;
+}
+
+const DT: Record<string, ComputeDtype> = { fp32: 'float32', fp16: 'float16', bf16: 'bfloat16' };
+
+function lengthsFor(workload: string, b: number, rand: () => number): number[] {
+  if (workload === 'fixed512') return Array(b).fill(512);
+  if (workload === 'varlen256_768') return Array.from({ length: b }, () => 256 + Math.floor(rand() * 513));
+  throw new Error(`unknown token workload ${workload}`);
+}
+
+function batchOf(lengths: number[], vocab: number, rand: () => number): TokenBatch {
+  const cu = new Int32Array(lengths.length + 1);
+  lengths.forEach((l, i) => (cu[i + 1] = cu[i] + l));
+  const ids = new Int32Array(cu[lengths.length]);
+  for (let i = 0; i < ids.length; i++) ids[i] = 1000 + Math.floor(rand() * (vocab - 1000));
+  return { ids, typeIds: new Int32Array(ids.length), cuSeqlens: cu };
+}
+
+function mulberry(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    let t = (s = (s + 0x6d2b79f5) >>> 0);
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const median = (xs: number[]) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+async function tokenWorkload(dir: string, workload: string, dtype: ComputeDtype, sizes: number[], peak: number, iters: number): Promise<BenchPoint[]> {
+  const folder = loadModelFolder(dir);
+  const maxB = Math.max(...sizes);
+  const engine = await CudaEngine.create(folder, { dtype, device: 0, rank: 0, worldSize: 1, maxTokens: maxB * 768, maxSeqs: maxB, slots: 2 });
+  const points: BenchPoint[] = [];
+  try {
+    for (const b of sizes) {
+      const rand = mulberry(b * 7 + 1);
+      // Several distinct batches so repeated runs do not measure a warm cache.
+      const batches = Array.from({ length: 4 }, () => batchOf(lengthsFor(workload, b, rand), folder.dims.vocab, rand));
+      const copy = (x: TokenBatch): TokenBatch => ({ ids: x.ids.slice(), typeIds: x.typeIds.slice(), cuSeqlens: x.cuSeqlens.slice() });
+      for (let i = 0; i < 3; i++) await engine.embed(copy(batches[i % 4]));
+      const lat: number[] = [];
+      for (let i = 0; i < iters; i++) {
+        const x = copy(batches[i % 4]);
+        const t0 = performance.now();
+        await engine.embed(x);
+        lat.push(performance.now() - t0);
+      }
+      // Throughput with both slots busy, as the coordinator runs it.
+      const n = Math.max(iters, 8);
+      const inputs = Array.from({ length: n }, (_, i) => copy(batches[i % 4]));
+      let tokens = 0;
+      for (const x of inputs) tokens += x.ids.length;
+      const t0 = performance.now();
+      await Promise.all([0, 1].map(async (slot) => {
+        for (let i = slot; i < n; i += 2) await engine.embed(inputs[i], { slot });
+      }));
+      const secs = (performance.now() - t0) / 1000;
+      const meanLen = tokens / (n * b);
+      const fpt = flopsPerToken(folder.dims, meanLen);
+      const tps = tokens / secs;
+      points.push({
+        engine: 'embedrank', workload, dtype, batchSize: b, msPerBatch: median(lat), tokensPerSec: tps, sentencesPerSec: (n * b) / secs,
+        flopsPerToken: fpt, tflops: (tps * fpt) / 1e12, peakFraction: (tps * fpt) / 1e12 / peak,
+      });
+      report(points[points.length - 1]);
+    }
+  } finally {
+    await engine.close();
+  }
+  return points;
+}
+
+async function stsWorkload(dir: string, dtype: ComputeDtype, sizes: number[], peak: number, dataDir: string): Promise<BenchPoint[]> {
+  const sentences = stsSentences(dataDir);
+  if (!sentences.length) throw new Error(`no STS sentences under ${dataDir}`);
+  const folder = loadModelFolder(dir);
+  const points: BenchPoint[] = [];
+  for (const b of sizes) {
+    const enc = await Encoder.create({ model: dir, device: 'cuda', dtype, maxNumSeqs: b, maxNumBatchedTokens: Math.max(b * 128, 16384) });
+    try {
+      await enc.encode(sentences.slice(0, 2000));
+      const times: number[] = [];
+      for (let r = 0; r < 3; r++) {
+        const t0 = performance.now();
+        await enc.encode(sentences);
+        times.push((performance.now() - t0) / 1000);
+      }
+      const secs = median(times);
+      const tokens = countTokens(sentences);
+      const fpt = flopsPerToken(folder.dims, tokens / sentences.length);
+      points.push({
+        engine: 'embedrank', workload: 'sts', dtype, batchSize: b, msPerBatch: (secs * 1000 * b) / sentences.length,
+        tokensPerSec: tokens / secs, sentencesPerSec: sentences.length / secs, flopsPerToken: fpt,
+        tflops: ((tokens / secs) * fpt) / 1e12, peakFraction: ((tokens / secs) * fpt) / 1e12 / peak,
+      });
+      report(points[points.length - 1]);
+    } finally {
+      await enc.close();
+    }
+  }
+  return points;
+}
+
+let tokenCounter: ((texts: string[]) => number) | undefined;
+function countTokens(texts: string[]): number {
+  return tokenCounter ? tokenCounter(texts) : texts.reduce((n, t) => n + t.split(/\s+/).length + 2, 0);
+}
+
+function report(p: BenchPoint): void {
+  process.stdout.write(
+    `${p.engine.padEnd(21)} ${p.workload.padEnd(14)} ${p.dtype.padEnd(9)} B=${String(p.batchSize).padStart(4)}  ` +
+      `${p.msPerBatch.toFixed(2).padStart(9)} ms/batch  ${(p.tokensPerSec / 1e6).toFixed(3).padStart(8)} Mtok/s  ` +
+      `${p.sentencesPerSec.toFixed(0).padStart(9)} sent/s  ${p.tflops.toFixed(1).padStart(6)} TFLOP/s  ${(p.peakFraction * 100).toFixed(1)}% of GEMM peak\n`,
+  );
+}
+
+function runBaseline(dir: string, workload: string, dtype: string, sizes: number[], peak: number, dataDir: string, iters: number): BenchPoint[] {
+  const script = resolve(process.cwd(), 'bench/st_baseline.py');
+  const r = spawnSync('python3', [script, '--model', dir, '--workload', workload, '--dtype', dtype, '--batch-sizes', sizes.join(','), '--data-dir', dataDir, '--iters', String(iters), '--peak', String(peak)], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+    maxBuffer: 64 << 20,
+  });
+  if (r.status !== 0) throw new Error(`sentence-transformers baseline failed (exit ${r.status})`);
+  const pts = r.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as BenchPoint);
+  pts.forEach(report);
+  return pts;
+}
+
+await runMain(import.meta, async () => {
+  const { default: yargs } = await import('yargs');
+  const { hideBin } = await import('yargs/helpers');
+  const argv = await yargs(hideBin(process.argv))
+    .usage('$0 --model DIR [options]\n\nThroughput/latency benchmark of the CUDA engine (one GPU), optionally against sentence-transformers.')
+    .option('model', { type: 'string', demandOption: true, describe: 'model folder (generate one with scripts/make-test-model)' })
+    .option('workload', { type: 'array', string: true, default: ['fixed512'], describe: 'fixed512 | varlen256_768 | sts (several allowed)' })
+    .option('dtype', { type: 'array', string: true, default: ['fp16'], describe: 'fp32 | fp16 | bf16 (several allowed)' })
+    .option('batch-sizes', { type: 'string', default: '1,2,4,8,16,32,64,128', describe: 'sequences per batch (sts: maxNumSeqs)' })
+    .option('baseline', { choices: ['none', 'st'], default: 'none', describe: 'also run sentence-transformers on the same workloads' })
+    .option('iters', { type: 'number', default: 10, describe: 'timed batches per point' })
+    .option('data-dir', { type: 'string', default: process.env.EMBEDRANK_STS_DIR ?? '../shared/data/sts', describe: 'SemEval STS folder for the sts workload' })
+    .option('out', { type: 'string', default: 'bench/results', describe: 'folder for the JSON results and the figure' })
+    .option('tag', { type: 'string', default: '', describe: 'suffix for output file names' })
+    .strict()
+    .help()
+    .parse();
+  const addon = loadAddon();
+  const info = addon.deviceInfo(0);
+  const gemm = addon.gemmBench(8192, 8192, 8192, 20, 0);
+  process.stdout.write(`GPU: ${info.name} (${info.multiprocessors} SMs), cuBLASLt fp16 GEMM 8192³ peak measured: ${gemm.tflops.toFixed(0)} TFLOP/s\n`);
+  const sizes = argv['batch-sizes'].split(',').map(Number);
+  const { WordPieceTokenizer } = await import('../src/tokenize/wordpiece.js');
+  const tok = WordPieceTokenizer.fromFile(join(argv.model, 'tokenizer.json'));
+  const maxLen = loadModelFolder(argv.model).maxLength;
+  tokenCounter = (texts) => texts.reduce((n, t) => n + tok.encode(t, undefined, maxLen).ids.length, 0);
+  const points: BenchPoint[] = [];
+  for (const workload of argv.workload) {
+    for (const d of argv.dtype) {
+      const dtype = DT[d];
+      if (!dtype) throw new Error(`dtype ${d} is not one of fp32, fp16, bf16`);
+      points.push(...(workload === 'sts' ? await stsWorkload(argv.model, dtype, sizes, gemm.tflops, argv['data-dir']) : await tokenWorkload(argv.model, workload, dtype, sizes, gemm.tflops, argv.iters)));
+      if (argv.baseline === 'st') points.push(...runBaseline(argv.model, workload, d, sizes, gemm.tflops, argv['data-dir'], argv.iters));
+    }
+  }
+  // Ratios against the baseline, best point of each.
+  for (const workload of argv.workload) {
+    for (const d of argv.dtype) {
+      const best = (e: string) => Math.max(0, ...points.filter((p) => p.engine === e && p.workload === workload && p.dtype === DT[d]).map((p) => p.tokensPerSec));
+      const ours = best('embedrank');
+      const st = best('sentence-transformers');
+      if (st > 0) process.stdout.write(`RATIO ${workload} ${d}: embedrank ${(ours / 1e6).toFixed(3)} Mtok/s vs sentence-transformers ${(st / 1e6).toFixed(3)} Mtok/s = ${(ours / st).toFixed(2)}x\n`);
+    }
+  }
+  if (!existsSync(argv.out)) mkdirSync(argv.out, { recursive: true });
+  const stamp = new Date().toISOString().slice(0, 10);
+  const base = join(argv.out, `bench-${stamp}${argv.tag ? '-' + argv.tag : ''}`);
+  writeFileSync(`${base}.json`, JSON.stringify({ gpu: info, gemmPeakTflops: gemm.tflops, model: argv.model, date: new Date().toISOString(), points }, null, 1));
+  writeLatencyThroughputSvg(points, `${base}.svg`, `${info.name}: latency per batch vs throughput`);
+  process.stdout.write(`wrote ${base}.json and ${base}.svg\n`);
+});

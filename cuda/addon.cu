@@ -1,0 +1,428 @@
+// Node-API binding: the thin dispatch layer between the GPU worker thread (JS) and BertModel.
+// Each model slot has its own executor thread, so a forward call returns a Promise at once and
+// the JS thread stays free; batches on one slot run in call order, which keeps tensor-parallel
+// ranks' NCCL collectives in the same order.
+#include <napi.h>
+
+#include <algorithm>
+#include <cmath>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "bert.h"
+#include "gemm.h"
+#include "ops.h"
+
+namespace {
+
+using er::BertModel;
+using er::CudaFailure;
+using er::DType;
+
+class Executor {
+ public:
+  explicit Executor(int device) : thread_([this, device] {
+      cudaSetDevice(device);
+      loop();
+    }) {}
+  ~Executor() {
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+  void post(std::function<void()> job) {
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      jobs_.push_back(std::move(job));
+    }
+    cv_.notify_one();
+  }
+
+ private:
+  void loop() {
+    for (;;) {
+      std::function<void()> job;
+      {
+        std::unique_lock<std::mutex> l(mu_);
+        cv_.wait(l, [this] { return stop_ || !jobs_.empty(); });
+        if (jobs_.empty()) return;
+        job = std::move(jobs_.front());
+        jobs_.pop_front();
+      }
+      job();
+    }
+  }
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> jobs_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+struct Outcome {
+  std::string error;
+  bool sticky = false;
+  bool oom = false;
+  bool failed = false;
+};
+
+void capture(Outcome& o, const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const CudaFailure& e) {
+    o = Outcome{e.what(), e.sticky, e.oom, true};
+  } catch (const std::exception& e) {
+    o = Outcome{e.what(), false, false, true};
+  }
+}
+
+Napi::Error make_error(Napi::Env env, const Outcome& o) {
+  Napi::Error err = Napi::Error::New(env, o.error);
+  err.Set("name", Napi::String::New(env, "CudaError"));
+  err.Set("fatal", Napi::Boolean::New(env, o.sticky));
+  err.Set("retryable", Napi::Boolean::New(env, o.sticky));
+  err.Set("oom", Napi::Boolean::New(env, o.oom));
+  return err;
+}
+
+[[noreturn]] void throw_outcome(Napi::Env env, const Outcome& o) { throw make_error(env, o); }
+
+DType dtype_arg(const Napi::Value& v) {
+  const int d = v.As<Napi::Number>().Int32Value();
+  if (d < 0 || d > 2) throw std::runtime_error("dtype code must be 0 (f32), 1 (f16) or 2 (bf16)");
+  return (DType)d;
+}
+
+std::vector<int> int_vector(const Napi::Value& v) {
+  auto a = v.As<Napi::Int32Array>();
+  return std::vector<int>(a.Data(), a.Data() + a.ElementLength());
+}
+
+struct Completion {
+  Napi::Promise::Deferred deferred;
+  Outcome outcome;
+  std::shared_ptr<Napi::Reference<Napi::Value>> keep;  // buffers native code writes into
+  Napi::ObjectReference self;                           // the Model stays alive while work is pending
+};
+
+class Model : public Napi::ObjectWrap<Model> {
+ public:
+  static Napi::Function Init(Napi::Env env) {
+    return DefineClass(env, "Model",
+                       {InstanceMethod("setWeight", &Model::SetWeight), InstanceMethod("connect", &Model::Connect),
+                        InstanceMethod("forward", &Model::Forward), InstanceMethod("destroy", &Model::Destroy),
+                        InstanceMethod("weightBytes", &Model::WeightBytes)});
+  }
+
+  explicit Model(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Model>(info) {
+    Napi::Env env = info.Env();
+    auto o = info[0].As<Napi::Object>();
+    auto num = [&](const char* k) { return o.Get(k).As<Napi::Number>().Int32Value(); };
+    er::BertConfig c;
+    c.device = num("device");
+    c.dt = dtype_arg(o.Get("dtype"));
+    c.hidden = num("hidden");
+    c.layers = num("layers");
+    c.heads = num("heads");
+    c.head_dim = num("headDim");
+    c.inter = num("intermediate");
+    c.vocab = num("vocab");
+    c.max_pos = num("maxPositions");
+    c.type_vocab = num("typeVocab");
+    c.num_labels = num("numLabels");
+    c.pos_offset = num("positionOffset");
+    c.eps = o.Get("eps").As<Napi::Number>().FloatValue();
+    c.max_tokens = num("maxTokens");
+    c.max_seqs = num("maxSeqs");
+    c.slots = num("slots");
+    c.rank = num("rank");
+    c.world = num("worldSize");
+    c.tf32 = o.Get("allowTf32").ToBoolean().Value();
+    Outcome out;
+    capture(out, [&] { model_ = std::make_unique<BertModel>(c); });
+    if (out.failed) throw_outcome(env, out);
+    for (int i = 0; i < c.slots; i++) executors_.push_back(std::make_unique<Executor>(c.device));
+    tsfn_ = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}), "embedrank-gpu", 0, 1);
+    tsfn_.Unref(env);
+  }
+
+  ~Model() override { shutdown(); }
+
+ private:
+  void shutdown() {
+    executors_.clear();  // joins: queued batches finish first
+    model_.reset();
+    if (!released_ && static_cast<napi_threadsafe_function>(tsfn_) != nullptr) {
+      tsfn_.Release();
+      released_ = true;
+    }
+  }
+
+  BertModel& model(Napi::Env env) {
+    if (!model_) throw Napi::Error::New(env, "GPU model was destroyed");
+    return *model_;
+  }
+
+  Napi::Value SetWeight(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const std::string name = info[0].As<Napi::String>();
+    auto data = info[1].As<Napi::Uint8Array>();
+    const DType src = dtype_arg(info[2]);
+    const size_t numel = data.ByteLength() / er::dtype_size(src);
+    Outcome out;
+    capture(out, [&] { model(env).set_weight(name, data.Data(), numel, src); });
+    if (out.failed) throw_outcome(env, out);
+    return env.Undefined();
+  }
+
+  Napi::Value WeightBytes(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), (double)model(info.Env()).weight_bytes());
+  }
+
+  // Runs `job` on a slot's executor; the returned promise settles on this (JS) thread.
+  Napi::Value Submit(Napi::Env env, int slot, std::function<void()> job, std::shared_ptr<Napi::Reference<Napi::Value>> keep) {
+    auto* done = new Completion{Napi::Promise::Deferred::New(env), {}, std::move(keep), Napi::Persistent(Value())};
+    Napi::Promise promise = done->deferred.Promise();
+    if (pending_++ == 0) tsfn_.Ref(env);
+    BertModel* m = model_.get();
+    executors_[slot]->post([this, done, job = std::move(job), m] {
+      capture(done->outcome, job);
+      if (done->outcome.sticky) m->mark_broken();
+      tsfn_.NonBlockingCall(done, [this](Napi::Env env, Napi::Function, Completion* c) {
+        if (c->outcome.failed) c->deferred.Reject(make_error(env, c->outcome).Value());
+        else c->deferred.Resolve(env.Undefined());
+        if (--pending_ == 0) tsfn_.Unref(env);
+        delete c;
+      });
+    });
+    return promise;
+  }
+
+  // connect(ids: Uint8Array[]) → Promise: joins the NCCL group (blocks until every rank joins).
+  Napi::Value Connect(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto arr = info[0].As<Napi::Array>();
+    std::vector<er::NcclUniqueId> ids(arr.Length());
+    for (uint32_t i = 0; i < arr.Length(); i++) {
+      auto b = arr.Get(i).As<Napi::Uint8Array>();
+      if (b.ByteLength() != sizeof(er::NcclUniqueId)) throw Napi::Error::New(env, "NCCL unique id must be 128 bytes");
+      std::memcpy(ids[i].internal, b.Data(), sizeof(er::NcclUniqueId));
+    }
+    BertModel* m = &model(env);
+    return Submit(env, 0, [m, ids] { m->connect(ids); }, nullptr);
+  }
+
+  // forward(slot, ids, types, cu, skip|null, mode, poolMode, normalize, stopAfterLayers, out) → Promise
+  Napi::Value Forward(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    BertModel* m = &model(env);
+    const int slot = info[0].As<Napi::Number>().Int32Value();
+    if (slot < 0 || slot >= (int)executors_.size()) throw Napi::Error::New(env, "bad slot");
+    auto req = std::make_shared<er::Request>();
+    req->slot = slot;
+    req->ids = int_vector(info[1]);
+    req->types = int_vector(info[2]);
+    req->cu = int_vector(info[3]);
+    if (!info[4].IsNull() && !info[4].IsUndefined()) req->skip = int_vector(info[4]);
+    req->mode = (er::Output)info[5].As<Napi::Number>().Int32Value();
+    req->pool_mode = info[6].As<Napi::Number>().Int32Value();
+    req->normalize = info[7].ToBoolean().Value();
+    req->stop_after_layers = info[8].As<Napi::Number>().Int32Value();
+    auto out = info[9].As<Napi::Float32Array>();
+    req->out = out.Data();
+    req->out_len = out.ElementLength();
+    if (req->out_len < m->output_len(*req)) throw Napi::Error::New(env, "output buffer too small for this batch");
+    auto keep = std::make_shared<Napi::Reference<Napi::Value>>(Napi::Persistent(info[9]));
+    return Submit(env, slot, [m, req] { m->forward(*req); }, keep);
+  }
+
+  Napi::Value Destroy(const Napi::CallbackInfo& info) {
+    shutdown();
+    return info.Env().Undefined();
+  }
+
+  std::unique_ptr<BertModel> model_;
+  std::vector<std::unique_ptr<Executor>> executors_;
+  Napi::ThreadSafeFunction tsfn_;
+  bool released_ = false;
+  int pending_ = 0;
+};
+
+Napi::Value DeviceCount(const Napi::CallbackInfo& info) {
+  int n = 0;
+  if (cudaGetDeviceCount(&n) != cudaSuccess) {
+    cudaGetLastError();
+    n = 0;
+  }
+  return Napi::Number::New(info.Env(), n);
+}
+
+Napi::Value DeviceInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const int d = info[0].As<Napi::Number>().Int32Value();
+  cudaDeviceProp p{};
+  Outcome out;
+  size_t free_b = 0, total_b = 0;
+  capture(out, [&] {
+    ER_CHECK(cudaGetDeviceProperties(&p, d));
+    ER_CHECK(cudaSetDevice(d));
+    ER_CHECK(cudaMemGetInfo(&free_b, &total_b));
+  });
+  if (out.failed) throw_outcome(env, out);
+  auto o = Napi::Object::New(env);
+  o.Set("name", p.name);
+  o.Set("multiprocessors", p.multiProcessorCount);
+  o.Set("computeCapability", std::to_string(p.major) + "." + std::to_string(p.minor));
+  o.Set("totalMemory", (double)total_b);
+  o.Set("freeMemory", (double)free_b);
+  o.Set("l2Bytes", p.l2CacheSize);
+  return o;
+}
+
+Napi::Value NcclUniqueId(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  er::NcclUniqueId id;
+  try {
+    id = er::Nccl::get().unique_id();
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(env, e.what());
+  }
+  auto buf = Napi::Uint8Array::New(env, sizeof(id));
+  std::memcpy(buf.Data(), id.internal, sizeof(id));
+  return buf;
+}
+
+// attentionTest(dtype, qkv: Float32Array [T, 3·heads·headDim], cu: Int32Array, heads, headDim, device)
+// → Float32Array [T, heads·headDim]: the attention kernel alone, for tests at any length.
+Napi::Value AttentionTest(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const DType dt = dtype_arg(info[0]);
+  auto qkv = info[1].As<Napi::Float32Array>();
+  std::vector<int> cu = int_vector(info[2]);
+  const int heads = info[3].As<Napi::Number>().Int32Value();
+  const int hd = info[4].As<Napi::Number>().Int32Value();
+  const int device = info[5].As<Napi::Number>().Int32Value();
+  const int n = (int)cu.size() - 1;
+  const int T = cu[n];
+  const int Hl = heads * hd;
+  if ((size_t)T * 3 * Hl != qkv.ElementLength()) throw Napi::Error::New(env, "qkv has the wrong size for cu_seqlens");
+  auto result = Napi::Float32Array::New(env, (size_t)T * Hl);
+  Outcome out;
+  capture(out, [&] {
+    ER_CHECK(cudaSetDevice(device));
+    const int bm = er::attention_block_m(dt);
+    std::vector<int2> tiles((size_t)T / bm + n + 1);
+    const int nt = er::attention_tiles(cu.data(), n, bm, tiles.data(), (int)tiles.size());
+    const size_t e = er::dtype_size(dt);
+    void *d32 = nullptr, *dq = nullptr, *dctx = nullptr, *dctx32 = nullptr, *dcu = nullptr, *dtiles = nullptr;
+    auto cleanup = [&] { for (void* p : {d32, dq, dctx, dctx32, dcu, dtiles}) if (p) cudaFree(p); };
+    try {
+      ER_CHECK(cudaMalloc(&d32, qkv.ByteLength()));
+      ER_CHECK(cudaMalloc(&dq, (size_t)T * 3 * Hl * e));
+      ER_CHECK(cudaMalloc(&dctx, (size_t)T * Hl * e));
+      ER_CHECK(cudaMalloc(&dctx32, (size_t)T * Hl * 4));
+      ER_CHECK(cudaMalloc(&dcu, cu.size() * 4));
+      ER_CHECK(cudaMalloc(&dtiles, tiles.size() * sizeof(int2)));
+      ER_CHECK(cudaMemcpy(d32, qkv.Data(), qkv.ByteLength(), cudaMemcpyHostToDevice));
+      ER_CHECK(cudaMemcpy(dcu, cu.data(), cu.size() * 4, cudaMemcpyHostToDevice));
+      ER_CHECK(cudaMemcpy(dtiles, tiles.data(), nt * sizeof(int2), cudaMemcpyHostToDevice));
+      // Poison the output so unwritten rows show up as NaN.
+      ER_CHECK(cudaMemset(dctx, 0xff, (size_t)T * Hl * e));
+      er::convert(DType::F32, dt, d32, dq, (size_t)T * 3 * Hl, nullptr);
+      er::attention(dt, dq, 3 * Hl, heads, hd, (const int*)dcu, (const int2*)dtiles, nt, 1.f / std::sqrt((float)hd), dctx, Hl, nullptr);
+      er::convert(dt, DType::F32, dctx, dctx32, (size_t)T * Hl, nullptr);
+      ER_CHECK(cudaMemcpy(result.Data(), dctx32, (size_t)T * Hl * 4, cudaMemcpyDeviceToHost));
+      ER_CHECK(cudaDeviceSynchronize());
+    } catch (...) {
+      cleanup();
+      throw;
+    }
+    cleanup();
+  });
+  if (out.failed) throw_outcome(env, out);
+  return result;
+}
+
+__global__ void fill_kernel(__half* p, size_t n, uint32_t seed) {
+  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+    uint32_t x = (uint32_t)i * 2654435761u ^ seed;
+    x ^= x >> 13;
+    x *= 0x5bd1e995u;
+    x ^= x >> 15;
+    p[i] = __float2half(((x & 0xffff) / 65536.f - 0.5f) * 0.1f);
+  }
+}
+
+// gemmBench(M, N, K, iters, device) → { ms, tflops }: the fp16 GEMM ceiling this card reaches
+// through cuBLASLt on random data, measured with CUDA events (median of iters).
+Napi::Value GemmBench(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const int M = info[0].As<Napi::Number>().Int32Value();
+  const int N = info[1].As<Napi::Number>().Int32Value();
+  const int K = info[2].As<Napi::Number>().Int32Value();
+  const int iters = info[3].As<Napi::Number>().Int32Value();
+  const int device = info[4].As<Napi::Number>().Int32Value();
+  double ms = 0;
+  Outcome out;
+  capture(out, [&] {
+    ER_CHECK(cudaSetDevice(device));
+    void *a = nullptr, *b = nullptr, *c = nullptr;
+    ER_CHECK(cudaMalloc(&a, (size_t)M * K * 2));
+    ER_CHECK(cudaMalloc(&b, (size_t)N * K * 2));
+    ER_CHECK(cudaMalloc(&c, (size_t)M * N * 2));
+    fill_kernel<<<1024, 256>>>((__half*)a, (size_t)M * K, 1u);
+    fill_kernel<<<1024, 256>>>((__half*)b, (size_t)N * K, 2u);
+    {
+      er::GemmRunner g;
+      cudaEvent_t e0, e1;
+      ER_CHECK(cudaEventCreate(&e0));
+      ER_CHECK(cudaEventCreate(&e1));
+      for (int i = 0; i < 3; i++) g.linear(DType::F16, a, M, K, b, N, nullptr, c, nullptr, false);
+      std::vector<float> times;
+      for (int i = 0; i < iters; i++) {
+        ER_CHECK(cudaEventRecord(e0));
+        g.linear(DType::F16, a, M, K, b, N, nullptr, c, nullptr, false);
+        ER_CHECK(cudaEventRecord(e1));
+        ER_CHECK(cudaEventSynchronize(e1));
+        float t = 0;
+        ER_CHECK(cudaEventElapsedTime(&t, e0, e1));
+        times.push_back(t);
+      }
+      std::sort(times.begin(), times.end());
+      ms = times[times.size() / 2];
+      cudaEventDestroy(e0);
+      cudaEventDestroy(e1);
+    }
+    cudaFree(a);
+    cudaFree(b);
+    cudaFree(c);
+  });
+  if (out.failed) throw_outcome(env, out);
+  auto o = Napi::Object::New(env);
+  o.Set("ms", ms);
+  o.Set("tflops", 2.0 * M * N * K / (ms * 1e-3) / 1e12);
+  return o;
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("Model", Model::Init(env));
+  exports.Set("deviceCount", Napi::Function::New(env, DeviceCount));
+  exports.Set("deviceInfo", Napi::Function::New(env, DeviceInfo));
+  exports.Set("ncclUniqueId", Napi::Function::New(env, NcclUniqueId));
+  exports.Set("attentionTest", Napi::Function::New(env, AttentionTest));
+  exports.Set("gemmBench", Napi::Function::New(env, GemmBench));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(embedrank_cuda, Init)

@@ -1,0 +1,260 @@
+// BertModel (see bert.h): weight bookkeeping, buffer sizing and the per-batch kernel sequence
+//   embed+LN → per layer [QKV GEMM(+bias) → varlen attention → O GEMM → all-reduce → add+LN →
+//   up GEMM → bias+GELU → down GEMM → all-reduce → add+LN] → pool | classifier head.
+// Row-parallel biases are added after the all-reduce, so exactly once across ranks.
+#include "bert.h"
+
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+
+#include "ops.h"
+
+namespace er {
+
+static size_t align_up(size_t n, size_t a) { return (n + a - 1) / a * a; }
+
+static std::string mib(size_t bytes) { return std::to_string(bytes >> 20) + " MiB"; }
+
+BertModel::BertModel(const BertConfig& cfg) : cfg_(cfg) {
+  if (cfg.hidden % 8 || cfg.inter % 8 || cfg.hidden / 4 > 1024) {
+    throw std::runtime_error("hidden size " + std::to_string(cfg.hidden) + " / intermediate " + std::to_string(cfg.inter) +
+                             " unsupported: both must be multiples of 8 and hidden ≤ 4096");
+  }
+  if (cfg.head_dim != 32 && cfg.head_dim != 64 && cfg.head_dim != 128) {
+    throw std::runtime_error("head dimension " + std::to_string(cfg.head_dim) + " unsupported (32, 64, 128)");
+  }
+  ER_CHECK(cudaSetDevice(cfg.device));
+  const int bm = attention_block_m(cfg.dt);
+  tile_cap_ = (size_t)cfg.max_tokens / bm + cfg.max_seqs + 1;
+  in_ints_ = 2 * (size_t)cfg.max_tokens + 2 * (size_t)cfg.max_seqs + 2 + 2 * tile_cap_;  // +1 for int2 alignment
+  out_floats_ = (size_t)cfg.max_seqs * std::max(cfg.hidden, std::max(cfg.num_labels, 1));
+  slots_.resize(cfg.slots);
+  for (auto& s : slots_) {
+    try {
+      allocate_slot(s);
+    } catch (const CudaFailure& e) {
+      for (auto& t : slots_) free_slot(t);
+      if (!e.oom) throw;
+      const size_t per_tok = dtype_size(cfg.dt) * (4 * (size_t)cfg.hidden + 3 * (size_t)cfg.heads * cfg.head_dim + cfg.inter);
+      throw CudaFailure("out of GPU memory allocating activation buffers (" + mib(per_tok * cfg.max_tokens) + " per slot for maxNumBatchedTokens=" +
+                            std::to_string(cfg.max_tokens) + "): lower maxNumBatchedTokens or maxNumSeqs, or raise tensorParallelSize",
+                        false, true);
+    }
+  }
+}
+
+BertModel::~BertModel() {
+  cudaSetDevice(cfg_.device);
+  for (auto& s : slots_) {
+    if (s.comm) {
+      try {
+        if (broken_) Nccl::get().abort(s.comm); else Nccl::get().destroy(s.comm);
+      } catch (...) {
+      }
+    }
+    free_slot(s);
+  }
+  for (auto& [_, t] : weights_) cudaFree(t.ptr);
+  // A sticky error poisons the device's context; reset it so a fresh worker can reload.
+  if (broken_) cudaDeviceReset();
+}
+
+void BertModel::allocate_slot(Slot& s) {
+  const size_t e = dtype_size(cfg_.dt);
+  const size_t T = cfg_.max_tokens;
+  ER_CHECK(cudaStreamCreateWithFlags(&s.stream, cudaStreamNonBlocking));
+  s.gemm = std::make_unique<GemmRunner>();
+  ER_CHECK(cudaMalloc(&s.d_in, in_ints_ * sizeof(int)));
+  ER_CHECK(cudaMallocHost(&s.h_in, in_ints_ * sizeof(int)));
+  ER_CHECK(cudaMalloc(&s.x, align_up(T * cfg_.hidden * e, 256)));
+  ER_CHECK(cudaMalloc(&s.qkv, align_up(T * 3 * cfg_.heads * cfg_.head_dim * e, 256)));
+  ER_CHECK(cudaMalloc(&s.ctx, align_up(T * cfg_.heads * cfg_.head_dim * e, 256)));
+  ER_CHECK(cudaMalloc(&s.tmp, align_up(T * cfg_.hidden * e, 256)));
+  ER_CHECK(cudaMalloc(&s.up, align_up(T * cfg_.inter * e, 256)));
+  ER_CHECK(cudaMalloc(&s.d_out, out_floats_ * sizeof(float)));
+  ER_CHECK(cudaMallocHost(&s.h_out, out_floats_ * sizeof(float)));
+}
+
+void BertModel::free_slot(Slot& s) {
+  s.gemm.reset();
+  for (void* p : {(void*)s.d_in, s.x, s.qkv, s.ctx, s.tmp, s.up, (void*)s.d_out, (void*)s.d_hidden}) if (p) cudaFree(p);
+  for (void* p : {(void*)s.h_in, (void*)s.h_out, (void*)s.h_hidden}) if (p) cudaFreeHost(p);
+  if (s.stream) cudaStreamDestroy(s.stream);
+  s = Slot{};
+}
+
+void BertModel::expect(const std::string& name, size_t& numel, bool& fp32) const {
+  const size_t H = cfg_.hidden, Hl = (size_t)cfg_.heads * cfg_.head_dim, I = cfg_.inter, L = std::max(cfg_.num_labels, 1);
+  fp32 = false;
+  if (name == "emb.word") numel = cfg_.vocab * H;
+  else if (name == "emb.pos") numel = cfg_.max_pos * H;
+  else if (name == "emb.type") numel = cfg_.type_vocab * H;
+  else if (name == "emb.ln.g" || name == "emb.ln.b") numel = H, fp32 = true;
+  else if (name == "head.pool.w") numel = H * H, fp32 = true;
+  else if (name == "head.pool.b") numel = H, fp32 = true;
+  else if (name == "head.cls.w") numel = L * H, fp32 = true;
+  else if (name == "head.cls.b") numel = L, fp32 = true;
+  else if (name.rfind("L", 0) == 0) {
+    const auto dot = name.find('.');
+    const int layer = std::stoi(name.substr(1, dot - 1));
+    if (layer < 0 || layer >= cfg_.layers) throw std::runtime_error("weight " + name + ": no such layer");
+    const std::string k = name.substr(dot + 1);
+    if (k == "qkv.w") numel = 3 * Hl * H;
+    else if (k == "qkv.b") numel = 3 * Hl;
+    else if (k == "o.w") numel = H * Hl;
+    else if (k == "o.b" || k == "down.b") numel = H;
+    else if (k == "up.w") numel = I * H;
+    else if (k == "up.b") numel = I;
+    else if (k == "down.w") numel = H * I;
+    else if (k == "ln1.g" || k == "ln1.b" || k == "ln2.g" || k == "ln2.b") numel = H, fp32 = true;
+    else throw std::runtime_error("unknown weight " + name);
+  } else {
+    throw std::runtime_error("unknown weight " + name);
+  }
+}
+
+void BertModel::set_weight(const std::string& name, const void* data, size_t numel, DType src) {
+  size_t want = 0;
+  bool fp32 = false;
+  expect(name, want, fp32);
+  if (numel != want) throw std::runtime_error("weight " + name + " has " + std::to_string(numel) + " values, expected " + std::to_string(want));
+  ER_CHECK(cudaSetDevice(cfg_.device));
+  const DType dst = fp32 ? DType::F32 : cfg_.dt;
+  Tensor& t = weights_[name];
+  if (t.ptr) cudaFree(t.ptr);
+  t = Tensor{nullptr, numel, dst};
+  void* staging = nullptr;
+  try {
+    ER_CHECK(cudaMalloc(&t.ptr, align_up(numel * dtype_size(dst), 256)));
+    ER_CHECK(cudaMalloc(&staging, numel * dtype_size(src)));
+    ER_CHECK(cudaMemcpy(staging, data, numel * dtype_size(src), cudaMemcpyHostToDevice));
+    convert(src, dst, staging, t.ptr, numel, nullptr);
+    ER_CHECK(cudaStreamSynchronize(nullptr));
+    ER_CHECK(cudaFree(staging));
+  } catch (const CudaFailure& e) {
+    if (staging) cudaFree(staging);
+    if (e.oom) {
+      throw CudaFailure("out of GPU memory loading weight " + name + " (" + mib(weight_bytes_) +
+                            " of weights already loaded): raise tensorParallelSize, use a 16-bit dtype, or lower maxNumBatchedTokens",
+                        false, true);
+    }
+    throw;
+  }
+  weight_bytes_ += numel * dtype_size(dst);
+}
+
+const BertModel::Tensor& BertModel::w(const std::string& name) const {
+  auto it = weights_.find(name);
+  if (it == weights_.end() || !it->second.ptr) throw std::runtime_error("weight " + name + " was never uploaded");
+  return it->second;
+}
+
+void BertModel::connect(const std::vector<NcclUniqueId>& ids) {
+  if (cfg_.world == 1) return;
+  if ((int)ids.size() != cfg_.slots) throw std::runtime_error("connect: need one NCCL id per slot");
+  ER_CHECK(cudaSetDevice(cfg_.device));
+  for (int i = 0; i < cfg_.slots; i++) slots_[i].comm = Nccl::get().init_rank(cfg_.world, ids[i], cfg_.rank);
+}
+
+void BertModel::all_reduce(Slot& s, void* buf, size_t count) {
+  if (cfg_.world == 1) return;
+  const NcclType t = cfg_.dt == DType::F32 ? NcclType::F32 : cfg_.dt == DType::F16 ? NcclType::F16 : NcclType::BF16;
+  Nccl::get().all_reduce_sum(buf, count, t, s.comm, s.stream);
+}
+
+size_t BertModel::output_len(const Request& r) const {
+  const size_t n = r.cu.empty() ? 0 : r.cu.size() - 1;
+  switch (r.mode) {
+    case Output::Embed: return n * cfg_.hidden;
+    case Output::Score: return n * std::max(cfg_.num_labels, 1);
+    case Output::Hidden: return r.cu.empty() ? 0 : (size_t)r.cu.back() * cfg_.hidden;
+  }
+  return 0;
+}
+
+void BertModel::forward(Request& r) {
+  if (broken_) throw CudaFailure("this GPU worker hit an unrecoverable CUDA error earlier and must be restarted", true, false);
+  if (r.slot < 0 || r.slot >= cfg_.slots) throw std::runtime_error("bad slot");
+  Slot& s = slots_[r.slot];
+  const int n = (int)r.cu.size() - 1;
+  if (n < 1) throw std::runtime_error("empty batch");
+  if (n > cfg_.max_seqs) throw std::runtime_error("batch has " + std::to_string(n) + " sequences, more than maxNumSeqs " + std::to_string(cfg_.max_seqs));
+  const int T = r.cu[n];
+  if (r.cu[0] != 0 || T > cfg_.max_tokens || (int)r.ids.size() != T || (int)r.types.size() != T) {
+    throw std::runtime_error("inconsistent batch: " + std::to_string(T) + " tokens (maxNumBatchedTokens " + std::to_string(cfg_.max_tokens) + ")");
+  }
+  for (int i = 0; i < n; i++) {
+    const int len = r.cu[i + 1] - r.cu[i];
+    if (len < 1 || len + cfg_.pos_offset > cfg_.max_pos) throw std::runtime_error("sequence " + std::to_string(i) + " has invalid length " + std::to_string(len));
+  }
+  for (int t = 0; t < T; t++) {
+    if ((unsigned)r.ids[t] >= (unsigned)cfg_.vocab || (unsigned)r.types[t] >= (unsigned)cfg_.type_vocab) {
+      throw std::runtime_error("token " + std::to_string(t) + " has id " + std::to_string(r.ids[t]) + " / type " + std::to_string(r.types[t]) + " outside the vocabulary");
+    }
+  }
+  if (r.out_len < output_len(r)) throw std::runtime_error("output buffer too small");
+  if (r.mode == Output::Score && !weights_.count("head.cls.w")) throw std::runtime_error("this model has no classifier head");
+
+  ER_CHECK(cudaSetDevice(cfg_.device));
+  // Pack every host input into the pinned buffer: one H2D copy.
+  int* h = s.h_in;
+  std::memcpy(h, r.ids.data(), T * sizeof(int));
+  std::memcpy(h + T, r.types.data(), T * sizeof(int));
+  std::memcpy(h + 2 * T, r.cu.data(), (n + 1) * sizeof(int));
+  int* h_skip = h + 2 * T + n + 1;
+  for (int i = 0; i < n; i++) h_skip[i] = r.skip.empty() ? 0 : r.skip[i];
+  size_t tiles_off = 2 * (size_t)T + 2 * n + 1;
+  tiles_off += tiles_off & 1;  // int2 alignment
+  const int ntiles = attention_tiles(r.cu.data(), n, attention_block_m(cfg_.dt), reinterpret_cast<int2*>(h + tiles_off), (int)tile_cap_);
+  const size_t in_count = tiles_off + 2 * (size_t)ntiles;
+  ER_CHECK(cudaMemcpyAsync(s.d_in, h, in_count * sizeof(int), cudaMemcpyHostToDevice, s.stream));
+  const int* d_ids = s.d_in;
+  const int* d_types = s.d_in + T;
+  const int* d_cu = s.d_in + 2 * T;
+  const int* d_skip = s.d_in + 2 * T + n + 1;
+  const int2* d_tiles = reinterpret_cast<const int2*>(s.d_in + tiles_off);
+
+  const int H = cfg_.hidden, Hl = cfg_.heads * cfg_.head_dim, I = cfg_.inter;
+  const DType dt = cfg_.dt;
+  const float scale = 1.f / std::sqrt((float)cfg_.head_dim);
+  embed_layernorm(dt, d_ids, d_types, d_cu, n, T, w("emb.word").ptr, w("emb.pos").ptr, w("emb.type").ptr,
+                  (const float*)w("emb.ln.g").ptr, (const float*)w("emb.ln.b").ptr, cfg_.eps, H, cfg_.pos_offset, s.x, s.stream);
+  const int layers = r.mode == Output::Hidden && r.stop_after_layers >= 0 ? std::min(r.stop_after_layers, cfg_.layers) : cfg_.layers;
+  for (int l = 0; l < layers; l++) {
+    const std::string p = "L" + std::to_string(l) + ".";
+    s.gemm->linear(dt, s.x, T, H, w(p + "qkv.w").ptr, 3 * Hl, w(p + "qkv.b").ptr, s.qkv, s.stream, cfg_.tf32);
+    attention(dt, s.qkv, 3 * Hl, cfg_.heads, cfg_.head_dim, d_cu, d_tiles, ntiles, scale, s.ctx, Hl, s.stream);
+    s.gemm->linear(dt, s.ctx, T, Hl, w(p + "o.w").ptr, H, nullptr, s.tmp, s.stream, cfg_.tf32);
+    all_reduce(s, s.tmp, (size_t)T * H);
+    add_bias_layernorm(dt, s.tmp, w(p + "o.b").ptr, s.x, (const float*)w(p + "ln1.g").ptr, (const float*)w(p + "ln1.b").ptr, cfg_.eps, T, H, s.x, s.stream);
+    s.gemm->linear(dt, s.x, T, H, w(p + "up.w").ptr, I, nullptr, s.up, s.stream, cfg_.tf32);
+    bias_gelu(dt, s.up, w(p + "up.b").ptr, T, I, s.stream);
+    s.gemm->linear(dt, s.up, T, I, w(p + "down.w").ptr, H, nullptr, s.tmp, s.stream, cfg_.tf32);
+    all_reduce(s, s.tmp, (size_t)T * H);
+    add_bias_layernorm(dt, s.tmp, w(p + "down.b").ptr, s.x, (const float*)w(p + "ln2.g").ptr, (const float*)w(p + "ln2.b").ptr, cfg_.eps, T, H, s.x, s.stream);
+  }
+
+  const size_t out_n = output_len(r);
+  float* host_src = s.h_out;
+  if (r.mode == Output::Embed) {
+    pool(dt, s.x, H, d_cu, d_skip, n, r.pool_mode, r.normalize, s.d_out, s.stream);
+    ER_CHECK(cudaMemcpyAsync(s.h_out, s.d_out, out_n * sizeof(float), cudaMemcpyDeviceToHost, s.stream));
+  } else if (r.mode == Output::Score) {
+    classifier_head(dt, s.x, H, d_cu, n, (const float*)w("head.pool.w").ptr, (const float*)w("head.pool.b").ptr,
+                    (const float*)w("head.cls.w").ptr, (const float*)w("head.cls.b").ptr, std::max(cfg_.num_labels, 1), s.d_out, s.stream);
+    ER_CHECK(cudaMemcpyAsync(s.h_out, s.d_out, out_n * sizeof(float), cudaMemcpyDeviceToHost, s.stream));
+  } else {
+    if (!s.d_hidden) {
+      ER_CHECK(cudaMalloc(&s.d_hidden, (size_t)cfg_.max_tokens * H * sizeof(float)));
+      ER_CHECK(cudaMallocHost(&s.h_hidden, (size_t)cfg_.max_tokens * H * sizeof(float)));
+    }
+    convert(dt, DType::F32, s.x, s.d_hidden, (size_t)T * H, s.stream);
+    ER_CHECK(cudaMemcpyAsync(s.h_hidden, s.d_hidden, out_n * sizeof(float), cudaMemcpyDeviceToHost, s.stream));
+    host_src = s.h_hidden;
+  }
+  ER_CHECK(cudaStreamSynchronize(s.stream));
+  std::memcpy(r.out, host_src, out_n * sizeof(float));
+}
+
+}  // namespace er

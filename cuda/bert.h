@@ -1,0 +1,90 @@
+// A BERT encoder (or one tensor-parallel shard of it) resident on one GPU: weights, and per slot a
+// stream, a cuBLASLt runner, an NCCL communicator and activation buffers sized for the largest
+// batch (maxNumBatchedTokens). forward() runs one unpadded batch end to end.
+#pragma once
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "common.cuh"
+#include "gemm.h"
+#include "nccl.h"
+
+namespace er {
+
+struct BertConfig {
+  int device = 0;
+  DType dt = DType::F16;
+  int hidden = 0, layers = 0, heads = 0 /* on this rank */, head_dim = 0, inter = 0 /* on this rank */;
+  int vocab = 0, max_pos = 0, type_vocab = 0, num_labels = 0, pos_offset = 0;
+  float eps = 1e-12f;
+  int max_tokens = 0, max_seqs = 0, slots = 2;
+  int rank = 0, world = 1;
+  bool tf32 = false;
+};
+
+enum class Output : int { Embed = 0, Score = 1, Hidden = 2 };
+
+struct Request {
+  int slot = 0;
+  std::vector<int> ids, types, cu, skip;
+  Output mode = Output::Embed;
+  int pool_mode = 1;  // 0 CLS, 1 mean, 2 last
+  bool normalize = true;
+  int stop_after_layers = -1;  // Hidden: how many layers to run (-1: all)
+  float* out = nullptr;        // host memory the caller keeps alive
+  size_t out_len = 0;
+};
+
+class BertModel {
+ public:
+  explicit BertModel(const BertConfig& cfg);
+  ~BertModel();
+  BertModel(const BertModel&) = delete;
+  BertModel& operator=(const BertModel&) = delete;
+
+  const BertConfig& config() const { return cfg_; }
+  // Uploads one named tensor in its stored dtype and converts it on the GPU.
+  void set_weight(const std::string& name, const void* data, size_t numel, DType src);
+  // Joins the tensor-parallel group: one NCCL unique id per slot. Blocks until all ranks join.
+  void connect(const std::vector<NcclUniqueId>& ids);
+  // Runs one batch on the request's slot; called from that slot's executor thread only.
+  void forward(Request& r);
+  size_t output_len(const Request& r) const;
+  bool broken() const { return broken_; }
+  void mark_broken() { broken_ = true; }
+  size_t weight_bytes() const { return weight_bytes_; }
+
+ private:
+  struct Tensor {
+    void* ptr = nullptr;
+    size_t numel = 0;
+    DType dt = DType::F32;
+  };
+  struct Slot {
+    cudaStream_t stream = nullptr;
+    std::unique_ptr<GemmRunner> gemm;
+    NcclComm comm = nullptr;
+    int* d_in = nullptr;  // ids | types | cu | skip | tiles, one copy from h_in
+    int* h_in = nullptr;
+    void *x = nullptr, *qkv = nullptr, *ctx = nullptr, *tmp = nullptr, *up = nullptr;
+    float* d_out = nullptr;
+    float* h_out = nullptr;
+    float* d_hidden = nullptr;  // fp32 hidden states for Output::Hidden, allocated on first use
+    float* h_hidden = nullptr;
+  };
+  const Tensor& w(const std::string& name) const;
+  void expect(const std::string& name, size_t& numel, bool& fp32) const;
+  void allocate_slot(Slot& s);
+  void free_slot(Slot& s);
+  void all_reduce(Slot& s, void* buf, size_t count);
+
+  BertConfig cfg_;
+  std::unordered_map<std::string, Tensor> weights_;
+  std::vector<Slot> slots_;
+  size_t in_ints_ = 0, tile_cap_ = 0, out_floats_ = 0, weight_bytes_ = 0;
+  bool broken_ = false;
+};
+
+}  // namespace er

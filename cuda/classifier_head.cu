@@ -1,0 +1,51 @@
+// Cross-encoder head in fp32: BertPooler (dense + tanh on the [CLS] state) then the classifier,
+// one block per sequence. The weights are small and kept in fp32 whatever the model dtype.
+#include "common.cuh"
+#include "ops.h"
+
+namespace er {
+
+template <typename T>
+__global__ void head_kernel(const T* __restrict__ hidden, int H, const int* __restrict__ cu, const float* __restrict__ Wp,
+                            const float* __restrict__ bp, const float* __restrict__ Wc, const float* __restrict__ bc,
+                            int L, float* __restrict__ out) {
+  extern __shared__ float sm[];  // cls[H], pooled[H]
+  float* cls = sm;
+  float* pooled = sm + H;
+  const int s = blockIdx.x;
+  const int start = __ldg(cu + s);
+  for (int d = threadIdx.x; d < H; d += blockDim.x) cls[d] = to_f<T>(hidden[(size_t)start * H + d]);
+  __syncthreads();
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
+  for (int j = warp; j < H; j += nw) {
+    const float* w = Wp + (size_t)j * H;
+    float acc = 0.f;
+    for (int k = lane; k < H; k += 32) acc = fmaf(w[k], cls[k], acc);
+    acc = warp_sum(acc);
+    if (lane == 0) pooled[j] = tanhf(acc + bp[j]);
+  }
+  __syncthreads();
+  for (int l = warp; l < L; l += nw) {
+    const float* w = Wc + (size_t)l * H;
+    float acc = 0.f;
+    for (int k = lane; k < H; k += 32) acc = fmaf(w[k], pooled[k], acc);
+    acc = warp_sum(acc);
+    if (lane == 0) out[(size_t)s * L + l] = acc + bc[l];
+  }
+}
+
+void classifier_head(DType dt, const void* hidden, int H, const int* cu, int nseq, const float* Wp, const float* bp,
+                     const float* Wc, const float* bc, int L, float* out, cudaStream_t s) {
+  if (nseq == 0) return;
+  const size_t smem = 2 * (size_t)H * sizeof(float);
+  switch (dt) {
+    case DType::F32: head_kernel<float><<<nseq, 256, smem, s>>>((const float*)hidden, H, cu, Wp, bp, Wc, bc, L, out); break;
+    case DType::F16: head_kernel<__half><<<nseq, 256, smem, s>>>((const __half*)hidden, H, cu, Wp, bp, Wc, bc, L, out); break;
+    case DType::BF16:
+      head_kernel<__nv_bfloat16><<<nseq, 256, smem, s>>>((const __nv_bfloat16*)hidden, H, cu, Wp, bp, Wc, bc, L, out);
+      break;
+  }
+  ER_LAUNCH("classifier_head");
+}
+
+}  // namespace er

@@ -1,0 +1,105 @@
+// Shared by every kernel file: dtype tags, conversions, error checks, small device helpers.
+#pragma once
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+namespace er {
+
+enum class DType : int { F32 = 0, F16 = 1, BF16 = 2 };
+
+inline size_t dtype_size(DType d) { return d == DType::F32 ? 4 : 2; }
+
+// A failed CUDA call. `sticky` marks errors after which the context is unusable
+// (illegal address, launch failure ...): the owner must reset the device and reload.
+struct CudaFailure : std::runtime_error {
+  bool sticky;
+  bool oom;
+  CudaFailure(const std::string& m, bool s, bool o) : std::runtime_error(m), sticky(s), oom(o) {}
+};
+
+inline bool is_sticky(cudaError_t e) {
+  switch (e) {
+    case cudaErrorIllegalAddress:
+    case cudaErrorLaunchFailure:
+    case cudaErrorMisalignedAddress:
+    case cudaErrorIllegalInstruction:
+    case cudaErrorInvalidPc:
+    case cudaErrorHardwareStackError:
+    case cudaErrorAssert:
+    case cudaErrorECCUncorrectable:
+    case cudaErrorLaunchTimeout:
+    case cudaErrorContextIsDestroyed:
+      return true;
+    default:
+      return false;
+  }
+}
+
+inline void check(cudaError_t e, const char* what, const char* file, int line) {
+  if (e == cudaSuccess) return;
+  std::string msg = std::string("CUDA error ") + cudaGetErrorName(e) + " (" + cudaGetErrorString(e) + ") in " + what + " at " + file + ":" + std::to_string(line);
+  throw CudaFailure(msg, is_sticky(e), e == cudaErrorMemoryAllocation);
+}
+
+#define ER_CHECK(x) ::er::check((x), #x, __FILE__, __LINE__)
+#define ER_LAUNCH(name) ::er::check(cudaGetLastError(), name, __FILE__, __LINE__)
+
+template <typename T> __device__ __forceinline__ float to_f(T v);
+template <> __device__ __forceinline__ float to_f<float>(float v) { return v; }
+template <> __device__ __forceinline__ float to_f<__half>(__half v) { return __half2float(v); }
+template <> __device__ __forceinline__ float to_f<__nv_bfloat16>(__nv_bfloat16 v) { return __bfloat162float(v); }
+
+template <typename T> __device__ __forceinline__ T from_f(float v);
+template <> __device__ __forceinline__ float from_f<float>(float v) { return v; }
+template <> __device__ __forceinline__ __half from_f<__half>(float v) { return __float2half_rn(v); }
+template <> __device__ __forceinline__ __nv_bfloat16 from_f<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
+
+// Four consecutive elements as one load/store: 16 bytes for float, 8 for 16-bit types.
+template <typename T> struct Vec4 { T v[4]; };
+
+template <typename T> __device__ __forceinline__ void load4(const T* p, float (&out)[4]) {
+  Vec4<T> x = *reinterpret_cast<const Vec4<T>*>(p);
+#pragma unroll
+  for (int i = 0; i < 4; i++) out[i] = to_f<T>(x.v[i]);
+}
+
+template <typename T> __device__ __forceinline__ void store4(T* p, const float (&in)[4]) {
+  Vec4<T> x;
+#pragma unroll
+  for (int i = 0; i < 4; i++) x.v[i] = from_f<T>(in[i]);
+  *reinterpret_cast<Vec4<T>*>(p) = x;
+}
+
+__device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+// Sum over a block whose size is a multiple of 32 (at most 1024); every thread gets the result.
+__device__ __forceinline__ float block_sum(float v, float* scratch /* >= 33 floats */) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
+  v = warp_sum(v);
+  __syncthreads();  // scratch may still be read by a previous call
+  if (lane == 0) scratch[warp] = v;
+  __syncthreads();
+  float t = lane < nw ? scratch[lane] : 0.f;
+  t = warp_sum(t);
+  return t;
+}
+
+// Index of the sequence holding token t: the last i with cu[i] <= t (cu has n+1 entries).
+__device__ __forceinline__ int seq_of(const int* __restrict__ cu, int n, int t) {
+  int lo = 0, hi = n - 1;
+  while (lo < hi) {
+    int mid = (lo + hi + 1) >> 1;
+    if (__ldg(cu + mid) <= t) lo = mid; else hi = mid - 1;
+  }
+  return lo;
+}
+
+}  // namespace er

@@ -1,0 +1,40 @@
+// Host entry points of the kernels, one .cu file each (llama.cpp ggml-cuda style); the model
+// (bert.cu) and the Node addon call only these.
+#pragma once
+#include "common.cuh"
+
+namespace er {
+
+// out[t] = LayerNorm(word[ids[t]] + pos[t - seq_start + pos_offset] + type[types[t]]).
+void embed_layernorm(DType dt, const int* ids, const int* types, const int* cu, int nseq, int T, const void* word,
+                     const void* pos, const void* type, const float* gamma, const float* beta, float eps, int H,
+                     int pos_offset, void* out, cudaStream_t s);
+
+// out[t] = LayerNorm(x[t] + bias + residual[t]); out may alias residual. bias may be null.
+void add_bias_layernorm(DType dt, const void* x, const void* bias, const void* residual, const float* gamma,
+                        const float* beta, float eps, int T, int H, void* out, cudaStream_t s);
+
+// x[t, n] = gelu_erf(x[t, n] + bias[n]) in place.
+void bias_gelu(DType dt, void* x, const void* bias, int T, int N, cudaStream_t s);
+
+// Variable-length non-causal attention. qkv rows hold [q | k | v] for `heads` heads of head_dim
+// (row stride ld_qkv elements); tiles are (sequence, first query) pairs made by attention_tiles.
+void attention(DType dt, const void* qkv, int ld_qkv, int heads, int head_dim, const int* cu, const int2* tiles,
+               int ntiles, float scale, void* out, int ld_out, cudaStream_t s);
+// Query rows per tile for the kernel that serves dt.
+int attention_block_m(DType dt);
+// Writes the tile list for sequences with lengths from cu (host array, n+1 entries); returns count.
+int attention_tiles(const int* cu_host, int nseq, int block_m, int2* tiles_host, int cap);
+
+// Pooling (0 = CLS, 1 = mean, 2 = last token) with optional L2 normalisation; fp32 output [nseq, H].
+void pool(DType dt, const void* hidden, int H, const int* cu, const int* skip, int nseq, int mode, bool normalize,
+          float* out, cudaStream_t s);
+
+// Cross-encoder head in fp32: logits = Wc · tanh(Wp · h_cls + bp) + bc; out [nseq, L].
+void classifier_head(DType dt, const void* hidden, int H, const int* cu, int nseq, const float* Wp, const float* bp,
+                     const float* Wc, const float* bc, int L, float* out, cudaStream_t s);
+
+// Element-wise dtype conversion (same dtype: plain copy).
+void convert(DType src, DType dst, const void* in, void* out, size_t n, cudaStream_t s);
+
+}  // namespace er

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Runs on the GPU machine (no Node there): unpacks .gpu/, builds the CUDA addon, then the phases
+# named on the command line: tokfix (tokenizer fixture), torch (reference outputs), test (GPU
+# suite), bench (benchmarks; BENCH_ARGS...). Logs go to $OUT.
+set -u
+OUT=${OUT:-/tmp/out}
+mkdir -p "$OUT" /tmp/bin
+export PATH=/tmp/bin:$PATH PYTHONUNBUFFERED=1
+export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
+export EMBEDRANK_STS_DIR=$PWD/.gpu/sts EMBEDRANK_GPU_MODELS=/tmp/embedrank-gpu-models
+xz -dc .gpu/node.xz > /tmp/bin/node && chmod +x /tmp/bin/node
+tar xJf .gpu/modules.tar.xz && tar xJf .gpu/dist.tar.xz
+nvidia-smi --query-gpu=index,name,memory.total,driver_version,clocks.sm --format=csv | tee "$OUT/gpu.txt"
+t0=$(date +%s)
+ARCHS=${ARCHS:-} bash scripts/build-cuda.sh > "$OUT/build.log" 2>&1 || { tail -50 "$OUT/build.log"; exit 1; }
+echo "addon built in $(( $(date +%s) - t0 ))s"
+node dist/scripts/gpu/prepare.js || exit 1
+for phase in "$@"; do
+  t0=$(date +%s)
+  case "$phase" in
+    tokfix) python3 scripts/gpu/tokenizer_fixture.py "$EMBEDRANK_GPU_MODELS/minilm-l6" test/fixtures/tokenizer/inputs.json "$OUT/tokenizer-expected.json" 2>&1 | tail -5 ;;
+    torch) python3 scripts/gpu/torch_reference.py "$EMBEDRANK_GPU_MODELS/torch-jobs.json" > "$OUT/torch.log" 2>&1; tail -3 "$OUT/torch.log" ;;
+    test) node node_modules/mocha/bin/mocha.js --timeout 900000 --spec "${GPU_SPEC:-dist/test/gpu/*.gpu.js}" > "$OUT/gpu-tests.log" 2>&1; grep -E "passing|failing|pending" "$OUT/gpu-tests.log"; grep -B2 -A12 -E "^  [0-9]+\) " "$OUT/gpu-tests.log" | head -120 ;;
+    bench:*) node dist/bench/bench.js ${phase#bench:} 2>&1 | tee -a "$OUT/bench.log" | grep -E "^GPU|RATIO|wrote|Error" ; cp bench/results/* "$OUT/" 2>/dev/null ;;
+    *) echo "unknown phase $phase" ;;
+  esac
+  echo "== $phase took $(( $(date +%s) - t0 ))s"
+done

@@ -1,0 +1,91 @@
+// Loads the native CUDA addon (cuda/*.cu built by `npm run build:cuda`). Absent or unloadable
+// addons are reported with the reason; callers fall back to the CPU engine.
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { dirname, join, resolve } from 'node:path';
+
+export interface AddonModelConfig {
+  device: number;
+  dtype: number;
+  hidden: number;
+  layers: number;
+  heads: number;
+  headDim: number;
+  intermediate: number;
+  vocab: number;
+  maxPositions: number;
+  typeVocab: number;
+  numLabels: number;
+  positionOffset: number;
+  eps: number;
+  maxTokens: number;
+  maxSeqs: number;
+  slots: number;
+  rank: number;
+  worldSize: number;
+  allowTf32: boolean;
+}
+
+export interface AddonModel {
+  setWeight(name: string, data: Uint8Array, srcDtype: number): void;
+  connect(ncclIds: Uint8Array[]): Promise<void>;
+  forward(
+    slot: number,
+    ids: Int32Array,
+    types: Int32Array,
+    cuSeqlens: Int32Array,
+    skip: Int32Array | null,
+    mode: number,
+    poolMode: number,
+    normalize: boolean,
+    stopAfterLayers: number,
+    out: Float32Array,
+  ): Promise<void>;
+  destroy(): void;
+  weightBytes(): number;
+}
+
+export interface DeviceInfo {
+  name: string;
+  multiprocessors: number;
+  computeCapability: string;
+  totalMemory: number;
+  freeMemory: number;
+  l2Bytes: number;
+}
+
+export interface CudaAddon {
+  Model: new (cfg: AddonModelConfig) => AddonModel;
+  deviceCount(): number;
+  deviceInfo(device: number): DeviceInfo;
+  ncclUniqueId(): Uint8Array;
+  attentionTest(dtype: number, qkv: Float32Array, cuSeqlens: Int32Array, heads: number, headDim: number, device: number): Float32Array;
+  gemmBench(m: number, n: number, k: number, iters: number, device: number): { ms: number; tflops: number };
+}
+
+export const DTYPE_CODE = { float32: 0, float16: 1, bfloat16: 2 } as const;
+export const STORED_DTYPE_CODE: Record<string, number> = { F32: 0, F16: 1, BF16: 2 };
+
+let cached: CudaAddon | undefined;
+
+/** Where the addon is looked for: $EMBEDRANK_CUDA_ADDON, then build/ at the package root. */
+export function addonPath(): string {
+  if (process.env.EMBEDRANK_CUDA_ADDON) return resolve(process.env.EMBEDRANK_CUDA_ADDON);
+  // dist/src/backends/cuda/addon.js → package root is four levels up.
+  const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
+  return join(root, 'build', 'embedrank_cuda.node');
+}
+
+export function loadAddon(): CudaAddon {
+  if (cached) return cached;
+  const path = addonPath();
+  if (!existsSync(path)) throw new Error(`CUDA addon not built (${path} missing; run \`npm run build:cuda\` where nvcc and cuBLAS exist)`);
+  const require = createRequire(import.meta.url);
+  try {
+    cached = require(path) as CudaAddon;
+  } catch (e) {
+    throw new Error(`CUDA addon ${path} failed to load: ${(e as Error).message}`);
+  }
+  return cached;
+}

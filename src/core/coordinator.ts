@@ -1,0 +1,141 @@
+// Dispatches planned batches to compute workers through p-queue, keeps each worker fed with
+// several batches in flight so tokenizing, copying and computing overlap, balances replicas by
+// queued tokens, and writes results back in input order. A crashed worker is replaced and its
+// batch retried once (on another replica when there is one) before the error reaches the caller.
+import PQueue from 'p-queue';
+import type { TokenBatch } from '../backends/engine.js';
+import type { HeadActivation } from '../model/folder.js';
+import type { PlannedBatch } from './scheduler.js';
+
+export type WorkOp = { kind: 'embed' } | { kind: 'score'; activation: HeadActivation };
+
+export interface ComputeWorker {
+  readonly label: string;
+  /** Batches worth having in flight on this worker at once. */
+  readonly inFlight: number;
+  run(op: WorkOp, batch: TokenBatch): Promise<Float32Array>;
+  /** Replaces a crashed worker (fresh thread, weights reloaded). */
+  restart(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Marks failures that a fresh worker may not repeat: a dead thread, a lost CUDA context. */
+export class WorkerCrashedError extends Error {
+  readonly retryable = true;
+  constructor(message: string, readonly worker: string) {
+    super(message);
+    this.name = 'WorkerCrashedError';
+  }
+}
+
+export function isRetryable(e: unknown): boolean {
+  return Boolean(e && typeof e === 'object' && (e as { retryable?: boolean }).retryable);
+}
+
+export interface ExecuteOptions {
+  onBatchDone?: (sequences: number, tokens: number) => void;
+}
+
+export class Coordinator {
+  private readonly queued: number[];
+  private readonly restarting = new Map<number, Promise<void>>();
+
+  constructor(readonly workers: ComputeWorker[]) {
+    if (!workers.length) throw new Error('Coordinator needs at least one worker');
+    this.queued = workers.map(() => 0);
+  }
+
+  /**
+   * Runs every batch and returns an n × dim matrix in input order. `batches` may be produced
+   * lazily (the tokenizer pool runs ahead); dispatch starts with the first one.
+   */
+  async execute(op: WorkOp, batches: AsyncIterable<PlannedBatch>, n: number, dim: number, opts: ExecuteOptions = {}): Promise<Float32Array> {
+    const out = new Float32Array(n * dim);
+    const concurrency = this.workers.reduce((s, w) => s + w.inFlight, 0);
+    const queue = new PQueue({ concurrency });
+    let failure: unknown;
+    const tasks: Array<Promise<void>> = [];
+    try {
+      for await (const pb of batches) {
+        if (failure) break;
+        // Hold back when far ahead: bounded memory for huge inputs.
+        if (queue.size > 4 * concurrency) await queue.onSizeLessThan(2 * concurrency);
+        const t = queue
+          .add(async () => {
+            if (failure) return;
+            const rows = await this.runWithRetry(op, pb);
+            if (rows.length !== pb.indices.length * dim) {
+              throw new Error(`worker returned ${rows.length} values for ${pb.indices.length} sequences × ${dim}`);
+            }
+            for (let i = 0; i < pb.indices.length; i++) out.set(rows.subarray(i * dim, (i + 1) * dim), pb.indices[i] * dim);
+            opts.onBatchDone?.(pb.indices.length, pb.tokens);
+          })
+          .catch((e) => {
+            failure ??= e;
+            queue.clear();
+          });
+        tasks.push(t as Promise<void>);
+      }
+    } catch (e) {
+      // The producer failed (tokenization, an over-long input): stop dispatching, let running batches end.
+      failure ??= e;
+      queue.clear();
+    }
+    await Promise.all(tasks);
+    if (failure) throw failure;
+    return out;
+  }
+
+  private pickWorker(exclude?: number): number {
+    let best = -1;
+    for (let i = 0; i < this.workers.length; i++) {
+      if (i === exclude && this.workers.length > 1) continue;
+      if (best < 0 || this.queued[i] < this.queued[best]) best = i;
+    }
+    return best;
+  }
+
+  private async runOn(i: number, op: WorkOp, pb: PlannedBatch): Promise<Float32Array> {
+    await this.restarting.get(i);
+    this.queued[i] += pb.tokens;
+    try {
+      return await this.workers[i].run(op, pb.batch);
+    } finally {
+      this.queued[i] -= pb.tokens;
+    }
+  }
+
+  private async runWithRetry(op: WorkOp, pb: PlannedBatch): Promise<Float32Array> {
+    const first = this.pickWorker();
+    try {
+      return await this.runOn(first, op, pb);
+    } catch (e) {
+      if (!isRetryable(e)) throw e;
+      this.restartWorker(first);
+      const second = this.pickWorker(first);
+      try {
+        return await this.runOn(second, op, pb);
+      } catch (e2) {
+        if (isRetryable(e2)) this.restartWorker(second);
+        const err = e2 as Error;
+        err.message = `batch of ${pb.indices.length} sequences failed twice (first: ${(e as Error).message}); last error: ${err.message}`;
+        throw err;
+      }
+    }
+  }
+
+  private restartWorker(i: number): void {
+    if (this.restarting.has(i)) return;
+    const p = this.workers[i]
+      .restart()
+      .catch((e) => {
+        process.stderr.write(`embedrank: restarting ${this.workers[i].label} failed: ${(e as Error).message}\n`);
+      })
+      .finally(() => this.restarting.delete(i));
+    this.restarting.set(i, p);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.close()));
+  }
+}

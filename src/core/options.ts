@@ -1,0 +1,89 @@
+// Options shared by Encoder and CrossEncoder, named after vLLM's engine arguments as mteb's
+// wrappers pass them, and their resolution against the model and the machine.
+import { UnsupportedOptionError, InputError } from '../errors.js';
+import type { ModelFolder } from '../model/folder.js';
+
+export type DtypeOption = 'auto' | 'float32' | 'float' | 'float16' | 'half' | 'bfloat16';
+export type ComputeDtype = 'float32' | 'float16' | 'bfloat16';
+export type DeviceOption = 'auto' | 'cpu' | 'cuda';
+
+export interface EngineOptions {
+  /** A local model folder or a Hugging Face id ("org/name"). */
+  model: string;
+  revision?: string;
+  /** 'auto' follows vLLM: fp32 checkpoints run in fp16, fp16/bf16 ones keep their dtype; the CPU computes in fp32. */
+  dtype?: DtypeOption;
+  device?: DeviceOption;
+  /** Truncation length in tokens (defaults to the model's own maximum; larger is an error). */
+  maxModelLen?: number;
+  /** Token budget of one batch. */
+  maxNumBatchedTokens?: number;
+  /** Most sequences in one batch. */
+  maxNumSeqs?: number;
+  /** GPUs one model replica is split over (Megatron tensor parallelism, NCCL all-reduce). */
+  tensorParallelSize?: number;
+  /** Model replicas, each on tensorParallelSize GPUs. */
+  dataParallelSize?: number;
+  /** GPU ordinals to use (default: all visible). */
+  devices?: number[];
+  /** Cut over-long inputs to the maximum length (default) or reject them. */
+  truncate?: boolean;
+  /** Tokenizer worker threads (default os.availableParallelism()). */
+  tokenizerThreads?: number;
+  /** onnxruntime intra-op threads on the CPU. */
+  cpuThreads?: number;
+  /** Allow TF32 tensor cores for dtype float32 on the GPU (off: exact fp32). */
+  allowTf32?: boolean;
+  showProgress?: boolean;
+  cacheDir?: string;
+  hfToken?: string;
+  /** Test hook: crash a worker thread once after this many batches. */
+  faultInjection?: { crashAfterBatches: number };
+}
+
+/** Model families that overflow in fp16 and run in bf16 under 'auto', as vLLM keeps them. */
+const FP16_UNSAFE = new Set(['gemma', 'gemma2', 'gemma3', 'gemma3_text']);
+
+export function resolveDtype(opt: DtypeOption | undefined, folder: ModelFolder, device: 'cpu' | 'cuda'): ComputeDtype {
+  const o = opt ?? 'auto';
+  const canonical: Record<string, ComputeDtype | 'auto'> = {
+    auto: 'auto', float32: 'float32', float: 'float32', float16: 'float16', half: 'float16', bfloat16: 'bfloat16',
+  };
+  const want = canonical[o];
+  if (!want) throw new InputError(`dtype "${o}" is not one of ${Object.keys(canonical).join(', ')}`);
+  if (device === 'cpu') {
+    if (want !== 'auto' && want !== 'float32') {
+      throw new UnsupportedOptionError(`dtype "${o}" is not available on the CPU engine, which computes in float32; use dtype "auto" or "float32", or device "cuda"`);
+    }
+    return 'float32';
+  }
+  if (want !== 'auto') return want;
+  if (FP16_UNSAFE.has(folder.dims.modelType)) return 'bfloat16';
+  if (folder.storedDtype === 'BF16') return 'bfloat16';
+  return 'float16';
+}
+
+export interface ResolvedLimits {
+  maxLength: number;
+  maxNumBatchedTokens: number;
+  maxNumSeqs: number;
+}
+
+export function resolveLimits(opts: EngineOptions, folder: ModelFolder, device: 'cpu' | 'cuda'): ResolvedLimits {
+  let maxLength = folder.maxLength;
+  if (opts.maxModelLen !== undefined) {
+    if (!Number.isInteger(opts.maxModelLen) || opts.maxModelLen < 2) throw new InputError(`maxModelLen must be an integer ≥ 2, got ${opts.maxModelLen}`);
+    const limit = folder.dims.maxPositions - folder.dims.positionOffset;
+    if (opts.maxModelLen > limit) {
+      throw new InputError(`maxModelLen ${opts.maxModelLen} exceeds the model's ${limit} position embeddings (${folder.dir}/config.json)`);
+    }
+    maxLength = opts.maxModelLen;
+  }
+  const maxNumSeqs = opts.maxNumSeqs ?? (device === 'cuda' ? 256 : 64);
+  const maxNumBatchedTokens = opts.maxNumBatchedTokens ?? (device === 'cuda' ? Math.max(32768, maxLength) : Math.max(8192, maxLength));
+  if (!Number.isInteger(maxNumSeqs) || maxNumSeqs < 1) throw new InputError(`maxNumSeqs must be a positive integer, got ${maxNumSeqs}`);
+  if (!Number.isInteger(maxNumBatchedTokens) || maxNumBatchedTokens < maxLength) {
+    throw new InputError(`maxNumBatchedTokens (${maxNumBatchedTokens}) must be an integer ≥ the maximum sequence length (${maxLength}), as in vLLM`);
+  }
+  return { maxLength, maxNumBatchedTokens, maxNumSeqs };
+}

@@ -1,0 +1,188 @@
+// Wires one loaded model together: model folder → tokenizer pool → scheduler → replicas
+// (Piscina worker threads, one per GPU shard, or the CPU engine) → results in input order.
+// Encoder and CrossEncoder are thin layers over this.
+import { availableParallelism } from 'node:os';
+import { InputError, SequenceTooLongError, UnsupportedOptionError } from '../errors.js';
+import { assertMainThread } from '../main.js';
+import { resolveModel } from '../model/hub.js';
+import { loadModelFolder, type ModelFolder, type ModelKind } from '../model/folder.js';
+import { TokenizerPool } from '../tokenize/pool.js';
+import { Coordinator, type WorkOp } from './coordinator.js';
+import { resolveDtype, resolveLimits, type ComputeDtype, type EngineOptions, type ResolvedLimits } from './options.js';
+import { Progress } from './progress.js';
+import { Replica } from './replica.js';
+import { TokenBudgetScheduler, type PlannedBatch } from './scheduler.js';
+
+export interface RunRequest {
+  texts: string[];
+  pairs?: string[];
+  /** Per input, leading tokens mean pooling skips. */
+  poolSkip?: (index: number) => number;
+  label?: string;
+  showProgress?: boolean;
+}
+
+export interface RunResult {
+  values: Float32Array;
+  dim: number;
+  truncated: number;
+}
+
+export interface CudaProbe {
+  available: boolean;
+  devices: number;
+  reason?: string;
+}
+
+export class Runtime {
+  private constructor(
+    readonly folder: ModelFolder,
+    readonly device: 'cpu' | 'cuda',
+    readonly dtype: ComputeDtype,
+    readonly limits: ResolvedLimits,
+    readonly replicas: Replica[],
+    private readonly tokenizer: TokenizerPool,
+    private readonly coordinator: Coordinator,
+    private readonly opts: EngineOptions,
+  ) {}
+
+  static async create(opts: EngineOptions, expect: ModelKind): Promise<Runtime> {
+    assertMainThread(expect === 'encoder' ? 'Encoder' : 'CrossEncoder');
+    if (!opts || typeof opts.model !== 'string' || !opts.model) throw new InputError('options.model must be a model folder or a Hugging Face id');
+    const dir = await resolveModel(opts.model, { revision: opts.revision, cacheDir: opts.cacheDir, token: opts.hfToken });
+    const folder = loadModelFolder(dir);
+    if (folder.kind !== expect) {
+      throw new InputError(
+        `${folder.dir} is a ${folder.kind} (${folder.architecture}); use ${folder.kind === 'encoder' ? 'Encoder' : 'CrossEncoder'} for it`,
+      );
+    }
+    const probe = await probeCuda();
+    const want = opts.device ?? 'auto';
+    if (!['auto', 'cpu', 'cuda'].includes(want)) throw new InputError(`device "${want}" is not one of auto, cpu, cuda`);
+    if (want === 'cuda' && !probe.available) throw new UnsupportedOptionError(`device "cuda" requested but CUDA is unavailable: ${probe.reason}`);
+    const device: 'cpu' | 'cuda' = want === 'cpu' ? 'cpu' : probe.available ? 'cuda' : 'cpu';
+    const dtype = resolveDtype(opts.dtype, folder, device);
+    const limits = resolveLimits(opts, folder, device);
+    const tp = opts.tensorParallelSize ?? 1;
+    if (!Number.isInteger(tp) || tp < 1) throw new InputError(`tensorParallelSize must be a positive integer, got ${tp}`);
+
+    let groups: number[][];
+    if (device === 'cpu') {
+      if (tp > 1 || (opts.dataParallelSize ?? 1) > 1) {
+        throw new UnsupportedOptionError('tensorParallelSize and dataParallelSize > 1 need device "cuda"; the CPU engine runs one replica');
+      }
+      groups = [[-1]];
+    } else {
+      const visible = opts.devices ?? Array.from({ length: probe.devices }, (_, i) => i);
+      for (const d of visible) {
+        if (!Number.isInteger(d) || d < 0 || d >= probe.devices) throw new InputError(`device ordinal ${d} does not exist (${probe.devices} visible GPUs)`);
+      }
+      if (folder.dims.heads % tp !== 0 || folder.dims.intermediate % tp !== 0) {
+        throw new UnsupportedOptionError(`tensorParallelSize ${tp} must divide the ${folder.dims.heads} attention heads and intermediate size ${folder.dims.intermediate}`);
+      }
+      const dp = opts.dataParallelSize ?? Math.max(1, Math.floor(visible.length / tp));
+      if (!Number.isInteger(dp) || dp < 1) throw new InputError(`dataParallelSize must be a positive integer, got ${dp}`);
+      if (dp * tp > visible.length) {
+        throw new UnsupportedOptionError(`dataParallelSize ${dp} × tensorParallelSize ${tp} needs ${dp * tp} GPUs but ${visible.length} are visible`);
+      }
+      groups = Array.from({ length: dp }, (_, r) => visible.slice(r * tp, (r + 1) * tp));
+    }
+
+    const fault = opts.faultInjection ? { counter: new Int32Array(new SharedArrayBuffer(4)), crashAt: opts.faultInjection.crashAfterBatches + 1 } : undefined;
+    const makeNcclIds = device === 'cuda' && tp > 1 ? await ncclIdFactory() : undefined;
+    const slots = device === 'cuda' ? 2 : 1;
+    const replicas = groups.map(
+      (devices, r) =>
+        new Replica(device === 'cpu' ? 'cpu' : `replica ${r} (GPU ${devices.join(',')})`, {
+          backend: device,
+          modelDir: folder.dir,
+          dtype,
+          devices,
+          maxTokens: limits.maxNumBatchedTokens,
+          maxSeqs: limits.maxNumSeqs,
+          slots,
+          cpuThreads: opts.cpuThreads,
+          allowTf32: opts.allowTf32,
+          fault,
+          makeNcclIds,
+        }),
+    );
+    const tokenizer = new TokenizerPool(folder.tokenizerFile, { threads: opts.tokenizerThreads ?? availableParallelism() });
+    try {
+      await Promise.all(replicas.map((r) => r.ready()));
+    } catch (e) {
+      await Promise.allSettled([...replicas.map((r) => r.close()), tokenizer.close()]);
+      throw e;
+    }
+    return new Runtime(folder, device, dtype, limits, replicas, tokenizer, new Coordinator(replicas), opts);
+  }
+
+  get maxLength(): number {
+    return this.limits.maxLength;
+  }
+
+  /** Tokenizes, batches, runs and assembles; one row of `dim` values per input, in input order. */
+  async run(op: WorkOp, dim: number, req: RunRequest): Promise<RunResult> {
+    const n = req.texts.length;
+    if (n === 0) return { values: new Float32Array(0), dim, truncated: 0 };
+    const truncate = this.opts.truncate ?? true;
+    const scheduler = new TokenBudgetScheduler({
+      maxNumBatchedTokens: this.limits.maxNumBatchedTokens,
+      maxNumSeqs: this.limits.maxNumSeqs,
+      poolSkip: req.poolSkip,
+    });
+    const show = req.showProgress ?? this.opts.showProgress ?? false;
+    const progress = new Progress(req.label ?? (op.kind === 'embed' ? 'encode' : 'rerank'), n, show && n >= 1000);
+    let truncated = 0;
+    const tokenizer = this.tokenizer;
+    const maxLength = this.limits.maxLength;
+    async function* planned(): AsyncGenerator<PlannedBatch> {
+      for await (const chunk of tokenizer.tokenize(req.texts, req.pairs, maxLength)) {
+        for (let k = 0; k < chunk.n; k++) {
+          if (chunk.truncated[k]) {
+            if (!truncate) throw new SequenceTooLongError(chunk.start + k, maxLength + 1, maxLength);
+            truncated++;
+          }
+        }
+        yield* scheduler.push(chunk);
+      }
+      yield* scheduler.flush();
+    }
+    try {
+      const values = await this.coordinator.execute(op, planned(), n, dim, {
+        onBatchDone: (seqs) => progress.tick(seqs),
+      });
+      return { values, dim, truncated };
+    } finally {
+      progress.done();
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([this.coordinator.close(), this.tokenizer.close()]);
+  }
+}
+
+let probed: Promise<CudaProbe> | undefined;
+
+/** Whether the CUDA addon loads and sees a GPU (cached). */
+export function probeCuda(): Promise<CudaProbe> {
+  probed ??= (async () => {
+    if (process.env.EMBEDRANK_DISABLE_CUDA === '1') return { available: false, devices: 0, reason: 'EMBEDRANK_DISABLE_CUDA=1' };
+    try {
+      const { loadAddon } = await import('../backends/cuda/addon.js');
+      const addon = loadAddon();
+      const devices = addon.deviceCount();
+      return devices > 0 ? { available: true, devices } : { available: false, devices: 0, reason: 'no CUDA device visible' };
+    } catch (e) {
+      return { available: false, devices: 0, reason: (e as Error).message };
+    }
+  })();
+  return probed;
+}
+
+async function ncclIdFactory(): Promise<() => Uint8Array[]> {
+  const { loadAddon } = await import('../backends/cuda/addon.js');
+  const addon = loadAddon();
+  return () => [0, 1].map(() => new Uint8Array(addon.ncclUniqueId()));
+}

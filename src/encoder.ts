@@ -1,0 +1,212 @@
+// Encoder: the embedding model API, mirroring mteb's VllmEncoderWrapper (prompt_dict,
+// use_instructions, instruction_template, apply_instruction_to_documents) on top of the runtime.
+import { basename } from 'node:path';
+import { InputError } from './errors.js';
+import type { SimilarityFn } from './model/folder.js';
+import type { EngineOptions } from './core/options.js';
+import { Runtime } from './core/runtime.js';
+import { assertMainThread } from './main.js';
+import { WordPieceTokenizer } from './tokenize/wordpiece.js';
+
+export type PromptType = 'query' | 'document';
+
+export interface EncoderOptions extends EngineOptions {
+  /** Prompts by task name, task type or prompt type (mteb's lookup order); default: the model's own prompts. */
+  promptDict?: Record<string, string>;
+  /** Treat promptDict values (or the task's own instruction) as instructions formatted by instructionTemplate. */
+  useInstructions?: boolean;
+  /** A string containing "{instruction}", or a function of (instruction, promptType). */
+  instructionTemplate?: string | ((instruction: string, promptType?: PromptType) => string);
+  /** With useInstructions, also prefix documents (default true). */
+  applyInstructionToDocuments?: boolean;
+  /** Name recorded in results (default: the hub id, or the folder name). */
+  modelName?: string;
+}
+
+export interface EncodeOptions {
+  promptType?: PromptType;
+  taskName?: string;
+  taskType?: string;
+  /** The task's own instruction (mteb TaskMetadata.prompt), used with useInstructions. */
+  taskPrompt?: string | Partial<Record<PromptType, string>>;
+  /** An explicit prefix, overriding every lookup. */
+  prompt?: string;
+  showProgress?: boolean;
+}
+
+export interface ModelMeta {
+  name: string;
+  revision: string | null;
+  n_parameters: number;
+  embed_dim: number | null;
+  max_tokens: number;
+  similarity_fn_name: SimilarityFn | null;
+  framework: string[];
+  languages: string[] | null;
+  loader: string;
+  dtype: string;
+  device: string;
+}
+
+/** mteb's get_prompt_name order: task-promptType, task, taskType-promptType, taskType, promptType. */
+export function lookupPromptName(dict: Record<string, string>, o: EncodeOptions): string | undefined {
+  const { taskName: t, taskType: y, promptType: p } = o;
+  const keys = [t && p && `${t}-${p}`, t, y && p && `${y}-${p}`, y, p].filter(Boolean) as string[];
+  return keys.find((k) => k in dict);
+}
+
+export class Encoder {
+  readonly kind = 'encoder' as const;
+  private runtime?: Runtime;
+  private readonly loading: Promise<Runtime>;
+  private promptTokenCache = new Map<string, number>();
+  private promptTokenizer?: WordPieceTokenizer;
+
+  constructor(readonly options: EncoderOptions) {
+    assertMainThread('Encoder');
+    const t = options.instructionTemplate;
+    if (options.useInstructions && t === undefined) {
+      throw new InputError('useInstructions needs an instructionTemplate, for example "Instruction: {instruction}\\nQuery: "');
+    }
+    if (typeof t === 'string' && !t.includes('{instruction}')) throw new InputError('instructionTemplate must contain "{instruction}"');
+    this.loading = Runtime.create(options, 'encoder').then((r) => (this.runtime = r));
+    this.loading.catch(() => undefined); // reported by ready()/encode(), never as an unhandled rejection
+  }
+
+  static async create(options: EncoderOptions): Promise<Encoder> {
+    const e = new Encoder(options);
+    await e.ready();
+    return e;
+  }
+
+  /** Resolves once the model is loaded on every worker. */
+  async ready(): Promise<void> {
+    await this.loading;
+  }
+
+  private get rt(): Runtime {
+    if (!this.runtime) throw new Error('Encoder is not loaded yet: await encoder.ready() first');
+    return this.runtime;
+  }
+
+  get dim(): number {
+    return this.rt.folder.dims.hidden;
+  }
+
+  get similarityFn(): SimilarityFn {
+    return this.rt.folder.st.similarityFn;
+  }
+
+  get device(): 'cpu' | 'cuda' {
+    return this.rt.device;
+  }
+
+  get dtype(): string {
+    return this.rt.dtype;
+  }
+
+  get maxLength(): number {
+    return this.rt.maxLength;
+  }
+
+  get meta(): ModelMeta {
+    const rt = this.rt;
+    const d = rt.folder.dims;
+    const params = d.vocab * d.hidden + d.maxPositions * d.hidden + d.typeVocab * d.hidden + d.layers * (4 * d.hidden * d.hidden + 2 * d.hidden * d.intermediate);
+    return {
+      name: this.options.modelName ?? (this.options.model.includes('/') && !this.options.model.startsWith('/') && !this.options.model.startsWith('.') ? this.options.model : basename(rt.folder.dir)),
+      revision: this.options.revision ?? null,
+      n_parameters: params,
+      embed_dim: d.hidden,
+      max_tokens: rt.maxLength,
+      similarity_fn_name: rt.folder.st.similarityFn,
+      framework: ['embedrank'],
+      languages: null,
+      loader: 'embedrank.Encoder',
+      dtype: rt.dtype,
+      device: rt.device,
+    };
+  }
+
+  /** The prefix mteb's vLLM wrapper would put before each text for this call. */
+  promptFor(o: EncodeOptions = {}): string {
+    if (o.prompt !== undefined) return o.prompt;
+    const dict = this.options.promptDict ?? (this.runtime ? this.runtime.folder.st.prompts : {});
+    let prompt = '';
+    if (this.options.useInstructions) {
+      let instruction: string | Partial<Record<PromptType, string>> = o.taskPrompt ?? '';
+      if (o.taskName && o.taskName in dict) instruction = dict[o.taskName];
+      else if (o.taskType && o.taskType in dict) instruction = dict[o.taskType];
+      else if (o.promptType && o.promptType in dict) instruction = dict[o.promptType];
+      if (typeof instruction === 'object') instruction = (o.promptType && instruction[o.promptType]) || '';
+      const t = this.options.instructionTemplate!;
+      prompt = typeof t === 'function' ? t(instruction, o.promptType) : instruction ? t.replace('{instruction}', instruction) : '';
+      if (this.options.applyInstructionToDocuments === false && o.promptType === 'document') prompt = '';
+    } else {
+      const name = lookupPromptName(dict, o);
+      if (name !== undefined) prompt = dict[name];
+    }
+    return prompt;
+  }
+
+  /**
+   * Embeds texts: one Float32Array row per text, in input order (rows are views of one buffer).
+   * Pooling and normalisation follow the model's sentence-transformers configuration.
+   */
+  async encode(texts: string[], o: EncodeOptions = {}): Promise<Float32Array[]> {
+    const m = await this.embedMatrix(texts, o);
+    const rows: Float32Array[] = new Array(texts.length);
+    for (let i = 0; i < texts.length; i++) rows[i] = m.subarray(i * this.dim, (i + 1) * this.dim);
+    return rows;
+  }
+
+  /** Like encode, as one row-major n × dim matrix. */
+  async embedMatrix(texts: string[], o: EncodeOptions = {}): Promise<Float32Array> {
+    validateTexts(texts, 'texts');
+    await this.loading;
+    const prompt = this.promptFor(o);
+    const inputs = prompt ? texts.map((t) => prompt + t) : texts;
+    const skip = prompt && !this.rt.folder.st.includePrompt ? this.promptTokens(prompt) : 0;
+    const r = await this.rt.run({ kind: 'embed' }, this.dim, {
+      texts: inputs,
+      poolSkip: skip ? () => skip : undefined,
+      showProgress: o.showProgress,
+      label: o.taskName ? `encode ${o.taskName}` : 'encode',
+    });
+    this.lastTruncated = r.truncated;
+    return r.values;
+  }
+
+  /** How many texts the last call truncated to the maximum length. */
+  lastTruncated = 0;
+
+  /** sentence-transformers' prompt_length: the prompt's tokens with [CLS], without [SEP]. */
+  private promptTokens(prompt: string): number {
+    let n = this.promptTokenCache.get(prompt);
+    if (n === undefined) {
+      this.promptTokenizer ??= WordPieceTokenizer.fromFile(this.rt.folder.tokenizerFile);
+      n = this.promptTokenizer.encode(prompt).ids.length - 1;
+      this.promptTokenCache.set(prompt, n);
+    }
+    return n;
+  }
+
+  async close(): Promise<void> {
+    try {
+      await this.loading;
+    } catch {
+      return;
+    }
+    await this.runtime?.close();
+  }
+}
+
+export function validateTexts(texts: unknown, what: string): asserts texts is string[] {
+  if (!Array.isArray(texts)) throw new InputError(`${what} must be an array of strings, got ${texts === null ? 'null' : typeof texts}`);
+  for (let i = 0; i < texts.length; i++) {
+    if (typeof texts[i] !== 'string') {
+      const v = texts[i];
+      throw new InputError(`${what}[${i}] must be a string, got ${v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v}`);
+    }
+  }
+}

@@ -1,0 +1,271 @@
+// Finding and loading a task's data: a --data-dir folder (a copy of the Hub dataset, or the SemEval
+// STS files), the hub cache, or the Hub itself; then mteb's dataset layouts: STS rows
+// (sentence1, sentence2, score), and retrieval/reranking as the corpus / queries / qrels
+// (default) / top_ranked / instruction configs of mteb 2.x's RetrievalDatasetLoader.
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import type { Qrels } from '../retrieval-metrics.js';
+import { hfSubsets, type TaskMetadata } from '../tasks.js';
+import { readAllRows, type Row } from './files.js';
+import { configNames, resolveConfigFiles } from './hf-layout.js';
+import { HubSource, LocalSource, hubOffline, snapshotDir, type DatasetSource, type HubOptions } from './hub.js';
+import { loadSemEval, looksLikeSemEval, semevalDir, type StsPairs } from './semeval.js';
+
+export type { StsPairs } from './semeval.js';
+
+export interface DataOptions extends HubOptions {
+  /** a folder with datasets (org__name/, org/name/, name/, datasets--org--name/) or the SemEval STS years */
+  dataDir?: string;
+}
+
+export class DataNotFoundError extends Error {
+  constructor(message: string, readonly tried: string[]) {
+    super(message);
+    this.name = 'DataNotFoundError';
+  }
+}
+
+export type ResolvedSource = { kind: 'semeval'; dataDir: string; dir: string } | { kind: 'hf'; source: DatasetSource };
+
+function isDir(p: string): boolean {
+  try {
+    return statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+function folderSource(dir: string, task: TaskMetadata): DatasetSource | null {
+  const snaps = join(dir, 'snapshots');
+  if (isDir(snaps)) {
+    const rev = task.dataset.revision;
+    if (isDir(join(snaps, rev))) return new LocalSource(join(snaps, rev), `${join(snaps, rev)}`);
+    const all = readdirSync(snaps).filter((n) => isDir(join(snaps, n)));
+    if (all.length === 1) return new LocalSource(join(snaps, all[0]), `${join(snaps, all[0])} (revision ${all[0]}, mteb pins ${rev})`);
+    return null;
+  }
+  return new LocalSource(dir);
+}
+
+/** Where `task`'s data comes from, without reading it (nothing is downloaded yet). */
+export function resolveSource(task: TaskMetadata, o: DataOptions = {}): ResolvedSource {
+  const tried: string[] = [];
+  const [org, name] = task.dataset.path.includes('/') ? task.dataset.path.split('/') : ['', task.dataset.path];
+  if (o.dataDir !== undefined) {
+    const d = o.dataDir;
+    if (!existsSync(d)) throw new DataNotFoundError(`data folder ${d} does not exist`, [d]);
+    if (!isDir(d)) throw new DataNotFoundError(`data folder ${d} is not a folder`, [d]);
+    const names = [`${org}__${name}`, join(org, name), `datasets--${org}--${name}`, name, task.name].filter((x) => x && !x.startsWith('__'));
+    const base = basename(d);
+    const candidates = names.map((n) => join(d, n));
+    if (names.includes(base)) candidates.unshift(d);
+    for (const c of candidates) {
+      tried.push(c);
+      if (!isDir(c)) continue;
+      const src = folderSource(c, task);
+      if (src) return { kind: 'hf', source: src };
+    }
+    const sem = semevalDir(d, task);
+    if (sem) return { kind: 'semeval', dataDir: d, dir: sem };
+    if (task.semeval) tried.push(join(d, task.semeval.dir));
+  }
+  const hub = new HubSource(task.dataset.path, task.dataset.revision, o);
+  tried.push(snapshotDir(task.dataset.path, task.dataset.revision, o));
+  if (hub.cached || !hubOffline(o)) return { kind: 'hf', source: hub };
+  const hint = o.dataDir !== undefined && looksLikeSemEval(o.dataDir) && !task.semeval ? ` (${o.dataDir} holds SemEval STS files, which only cover STS12-STS16 and SICK-R)` : '';
+  throw new DataNotFoundError(
+    `no data for ${task.name} (${task.dataset.path}@${task.dataset.revision}): looked in ${tried.join(', ')}${hint}; HF_HUB_OFFLINE is set, so nothing was downloaded`,
+    tried,
+  );
+}
+
+export interface LoadedSplit<T> {
+  data: T;
+  /** split name used (a config's only split when the requested one does not exist) */
+  split: string;
+}
+
+export interface StsData {
+  kind: 'sts';
+  /** split -> hf_subset -> pairs */
+  splits: Map<string, Map<string, StsPairs>>;
+  notes: string[];
+  source: string;
+}
+
+export interface CorpusDoc {
+  id: string;
+  title: string;
+  text: string;
+}
+
+export interface Query {
+  id: string;
+  text: string | string[];
+  instruction?: string | null;
+}
+
+export interface RetrievalSplitData {
+  corpus: CorpusDoc[];
+  queries: Query[];
+  qrels: Qrels;
+  topRanked: Map<string, string[]> | null;
+}
+
+export interface RetrievalData {
+  kind: 'retrieval';
+  splits: Map<string, Map<string, RetrievalSplitData>>;
+  notes: string[];
+  source: string;
+}
+
+function str(v: unknown): string {
+  return v === null || v === undefined ? '' : String(v);
+}
+
+async function configRows(src: DatasetSource, files: string[], readme: string | null, config: string, split: string): Promise<Row[] | null> {
+  const r = resolveConfigFiles(files, readme, config, split);
+  if (!r) return null;
+  if (!r.files.length) throw new Error(`${src.description}: config "${config}" split "${split}" has no data files`);
+  return readAllRows(await src.ensure(r.files));
+}
+
+function toPairs(rows: Row[], where: string): StsPairs {
+  const p: StsPairs = { sentence1: [], sentence2: [], score: [] };
+  rows.forEach((r, i) => {
+    if (!('sentence1' in r) || !('sentence2' in r) || !('score' in r)) {
+      throw new Error(`${where}: row ${i} lacks sentence1/sentence2/score (columns: ${Object.keys(r).join(', ')})`);
+    }
+    const s = Number(r.score);
+    if (!Number.isFinite(s)) throw new Error(`${where}: row ${i}: score ${String(r.score)} is not a number`);
+    p.sentence1.push(str(r.sentence1));
+    p.sentence2.push(str(r.sentence2));
+    p.score.push(s);
+  });
+  return p;
+}
+
+/** Loads an STS task's pairs for the given splits and subsets. */
+export async function loadStsData(task: TaskMetadata, splits: Map<string, string[]>, o: DataOptions = {}): Promise<StsData> {
+  const res = resolveSource(task, o);
+  const out: StsData = { kind: 'sts', splits: new Map(), notes: [], source: '' };
+  if (res.kind === 'semeval') {
+    const sem = loadSemEval(res.dataDir, task);
+    out.notes.push(...sem.notes);
+    out.source = res.dir;
+    for (const [split, subsets] of splits) {
+      const m = new Map<string, StsPairs>();
+      for (const s of subsets) if (s === 'default') m.set(s, sem.pairs);
+      out.splits.set(split, m);
+    }
+    return out;
+  }
+  const src = res.source;
+  out.source = src.description;
+  const files = await src.listFiles();
+  const readme = await src.readme();
+  const multilingual = !Array.isArray(task.evalLangs);
+  const configs = configNames(files, readme);
+  for (const [split, subsets] of splits) {
+    const m = new Map<string, StsPairs>();
+    let grouped: Map<string, Row[]> | null = null;
+    for (const subset of subsets) {
+      const where = `${task.name} ${split}/${subset} (${src.description})`;
+      let rows: Row[] | null = null;
+      if (multilingual && configs.includes(subset)) rows = await configRows(src, files, readme, subset, split);
+      if (!rows && multilingual) {
+        // mteb fast_load: the default config has a `lang` column
+        if (!grouped) {
+          const all = await configRows(src, files, readme, 'default', split);
+          if (!all) throw new DataNotFoundError(`${where}: no config "${subset}" and no default config`, [src.root]);
+          grouped = new Map();
+          for (const r of all) {
+            const l = str(r.lang);
+            if (!grouped.has(l)) grouped.set(l, []);
+            grouped.get(l)!.push(r);
+          }
+        }
+        rows = grouped.get(subset) ?? null;
+        if (!rows) throw new DataNotFoundError(`${where}: no rows with lang "${subset}"`, [src.root]);
+      }
+      if (!rows) rows = await configRows(src, files, readme, 'default', split);
+      if (!rows) throw new DataNotFoundError(`${where}: no data files found (files: ${files.slice(0, 20).join(', ')}${files.length > 20 ? ', ...' : ''})`, [src.root]);
+      m.set(subset, toPairs(rows, where));
+    }
+    out.splits.set(split, m);
+  }
+  return out;
+}
+
+function idOf(r: Row): string {
+  return str('id' in r ? r.id : r._id);
+}
+
+/** Loads a retrieval/reranking task's corpus, queries, qrels and top_ranked per split and subset. */
+export async function loadRetrievalData(task: TaskMetadata, splits: Map<string, string[]>, o: DataOptions = {}): Promise<RetrievalData> {
+  const res = resolveSource(task, o);
+  if (res.kind === 'semeval') throw new Error(`${task.name} cannot be read from SemEval files`);
+  const src = res.source;
+  const out: RetrievalData = { kind: 'retrieval', splits: new Map(), notes: [], source: src.description };
+  const files = await src.listFiles();
+  const readme = await src.readme();
+  const configs = configNames(files, readme);
+  for (const [split, subsets] of splits) {
+    const m = new Map<string, RetrievalSplitData>();
+    for (const subset of subsets) {
+      const base = subset === 'default' ? null : subset;
+      const cfg = (kind: string): string => (base ? `${base}-${kind}` : kind);
+      const where = `${task.name} ${split}/${subset} (${src.description})`;
+      const need = async (config: string, what: string): Promise<Row[]> => {
+        const rows = await configRows(src, files, readme, config, split);
+        if (!rows) throw new DataNotFoundError(`${where}: no ${what} (config "${config}"; configs found: ${configs.join(', ') || 'none'})`, [src.root]);
+        return rows;
+      };
+      // qrels: "<subset>-qrels", or "default" then "qrels" for single-subset datasets
+      let qrelRows: Row[] | null = null;
+      if (base) qrelRows = await need(cfg('qrels'), 'relevance judgements');
+      else {
+        qrelRows = (configs.includes('default') || !configs.includes('qrels') ? await configRows(src, files, readme, 'default', split) : null) ?? (await configRows(src, files, readme, 'qrels', split));
+        if (!qrelRows) throw new DataNotFoundError(`${where}: no relevance judgements (config "default" or "qrels"; configs found: ${configs.join(', ') || 'none'})`, [src.root]);
+      }
+      const qrels: Qrels = new Map();
+      for (const r of qrelRows) {
+        if (!('query-id' in r) || !('corpus-id' in r)) throw new Error(`${where}: qrels rows need query-id and corpus-id (columns: ${Object.keys(r).join(', ')})`);
+        const q = str(r['query-id']);
+        const d = str(r['corpus-id']);
+        const score = Math.trunc(Number(r.score ?? 1)); // mteb casts qrels to int32
+        if (!qrels.has(q)) qrels.set(q, new Map());
+        qrels.get(q)!.set(d, score);
+      }
+      const corpusRows = await need(cfg('corpus'), 'corpus');
+      const corpus: CorpusDoc[] = corpusRows.map((r) => ({ id: idOf(r), title: str(r.title), text: str(r.text) }));
+      const queryConfig = !base && configs.includes('query') ? 'query' : cfg('queries');
+      const queryRows = await need(queryConfig, 'queries');
+      let queries: Query[] = queryRows.map((r) => ({ id: idOf(r), text: Array.isArray(r.text) ? (r.text as unknown[]).map(str) : str(r.text ?? r.query) }));
+      queries = queries.filter((q) => qrels.has(q.id) && qrels.get(q.id)!.size > 0);
+      let topRanked: Map<string, string[]> | null = null;
+      if (configs.includes(cfg('top_ranked'))) {
+        topRanked = new Map();
+        for (const r of await need(cfg('top_ranked'), 'top ranked documents')) {
+          const ids = r['corpus-ids'];
+          if (!Array.isArray(ids)) throw new Error(`${where}: top_ranked rows need a corpus-ids list`);
+          topRanked.set(str(r['query-id']), ids.map(str));
+        }
+      }
+      if (configs.includes(cfg('instruction'))) {
+        const instr = new Map<string, string>();
+        for (const r of await need(cfg('instruction'), 'instructions')) instr.set(str(r['query-id']), str(r.instruction));
+        for (const q of queries) q.instruction = instr.get(q.id) ?? null;
+      }
+      if (!queries.length) throw new Error(`${where}: no query has relevance judgements`);
+      m.set(subset, { corpus, queries, qrels, topRanked });
+    }
+    out.splits.set(split, m);
+  }
+  return out;
+}
+
+/** Which splits/subsets of a task to load: every eval split with every hf_subset. */
+export function allSplits(task: TaskMetadata): Map<string, string[]> {
+  return new Map(task.evalSplits.map((s) => [s, hfSubsets(task)]));
+}

@@ -1,0 +1,51 @@
+// Tokenized texts travel between threads as one Int32Array so a single buffer transfer moves them:
+// [n, total, offsets (n+1), ids (total), typeIds (total), truncated flags (n)].
+import type { Encoding } from './wordpiece.js';
+
+export interface TokenizedChunk {
+  n: number;
+  offsets: Int32Array;
+  ids: Int32Array;
+  typeIds: Int32Array;
+  truncated: Int32Array;
+}
+
+export function pack(encodings: Encoding[]): Int32Array {
+  const n = encodings.length;
+  let total = 0;
+  for (const e of encodings) total += e.ids.length;
+  const buf = new Int32Array(2 + (n + 1) + 2 * total + n);
+  buf[0] = n;
+  buf[1] = total;
+  const offsets = 2;
+  const ids = offsets + n + 1;
+  const types = ids + total;
+  const trunc = types + total;
+  let pos = 0;
+  for (let i = 0; i < n; i++) {
+    const e = encodings[i];
+    buf[offsets + i] = pos;
+    buf.set(e.ids, ids + pos);
+    buf.set(e.typeIds, types + pos);
+    buf[trunc + i] = e.truncated ? 1 : 0;
+    pos += e.ids.length;
+  }
+  buf[offsets + n] = pos;
+  return buf;
+}
+
+export function unpack(buf: Int32Array): TokenizedChunk {
+  const n = buf[0];
+  const total = buf[1];
+  const o = 2;
+  const i = o + n + 1;
+  const t = i + total;
+  const r = t + total;
+  return {
+    n,
+    offsets: buf.subarray(o, o + n + 1),
+    ids: buf.subarray(i, i + total),
+    typeIds: buf.subarray(t, t + total),
+    truncated: buf.subarray(r, r + n),
+  };
+}

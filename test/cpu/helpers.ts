@@ -1,0 +1,89 @@
+// Shared helpers for the CPU engine tests: cached generated models, seeded random batches,
+// error measures.
+import { existsSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { makeTestModel, Rng, type MakeModelOptions } from '../../scripts/make-test-model.js';
+import type { TokenBatch } from '../../src/backends/engine.js';
+
+export const MODEL_CACHE = join(tmpdir(), 'embedrank-test-models');
+
+/** Shapes used by these tests besides make-test-model's named ones. */
+export const SMALL = { hidden: 128, layers: 2, heads: 4, intermediate: 256, maxPositions: 160 };
+
+/**
+ * A generated model folder under the shared cache, written once and reused. The README is written
+ * last by makeTestModel, so a folder without one is a leftover of an interrupted run.
+ */
+export function testModel(name: string, opts: Omit<MakeModelOptions, 'out'>): string {
+  const dir = join(MODEL_CACHE, `cpu-v1-${name}`);
+  if (!existsSync(join(dir, 'README.md'))) {
+    rmSync(dir, { recursive: true, force: true });
+    makeTestModel({ ...opts, out: dir });
+  }
+  return dir;
+}
+
+/** A fresh seed each run unless EMBEDRANK_TEST_SEED pins one; tests print it when they fail. */
+export function runSeed(): number {
+  const pinned = process.env.EMBEDRANK_TEST_SEED;
+  if (pinned) return Number(pinned) >>> 0;
+  return (Date.now() ^ Math.floor(Math.random() * 2 ** 31)) >>> 0;
+}
+
+export interface Sequence {
+  ids: number[];
+  typeIds: number[];
+}
+
+/** Random token ids (CLS first, SEP last when long enough) and 0/1 segment ids, as a pair would have. */
+export function randomSequence(rng: Rng, len: number, vocab: number, pair = false): Sequence {
+  const ids: number[] = [];
+  const typeIds: number[] = [];
+  const split = pair ? Math.max(1, Math.floor(len / 2)) : len;
+  for (let t = 0; t < len; t++) {
+    ids.push(t === 0 ? 101 : t === len - 1 && len > 2 ? 102 : Math.floor(rng.uniform() * vocab));
+    typeIds.push(t < split ? 0 : 1);
+  }
+  return { ids, typeIds };
+}
+
+export function toBatch(seqs: Sequence[], poolSkip?: number[]): TokenBatch {
+  const cu = [0];
+  for (const s of seqs) cu.push(cu[cu.length - 1] + s.ids.length);
+  return {
+    ids: Int32Array.from(seqs.flatMap((s) => s.ids)),
+    typeIds: Int32Array.from(seqs.flatMap((s) => s.typeIds)),
+    cuSeqlens: Int32Array.from(cu),
+    poolSkip: poolSkip ? Int32Array.from(poolSkip) : undefined,
+  };
+}
+
+export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>, aOffset = 0, bOffset = 0, n = b.length): number {
+  let m = 0;
+  for (let i = 0; i < n; i++) {
+    const d = Math.abs(a[aOffset + i] - b[bOffset + i]);
+    if (!(d <= m)) m = d; // NaN propagates as a failure
+  }
+  return m;
+}
+
+export function cosine(a: ArrayLike<number>, b: ArrayLike<number>, aOffset = 0, bOffset = 0, n = b.length): number {
+  let ab = 0;
+  let aa = 0;
+  let bb = 0;
+  for (let i = 0; i < n; i++) {
+    const x = a[aOffset + i];
+    const y = b[bOffset + i];
+    ab += x * y;
+    aa += x * x;
+    bb += y * y;
+  }
+  return ab / Math.sqrt(aa * bb);
+}
+
+/** Tracks the largest error seen in a file so the suite can report it. */
+export const worstErrors = new Map<string, number>();
+export function recordError(what: string, err: number): void {
+  worstErrors.set(what, Math.max(worstErrors.get(what) ?? 0, err));
+}

@@ -1,0 +1,179 @@
+// GPU correctness suite (run on a CUDA machine: `npm run test:gpu`, after scripts/gpu/prepare and,
+// for the PyTorch comparisons, scripts/gpu/torch_reference.py). Compares the CUDA engine with
+// the CPU engine and with PyTorch/sentence-transformers on generated models of every shape.
+import { expect } from 'chai';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CpuEngine } from '../../src/backends/cpu/engine.js';
+import { CudaEngine } from '../../src/backends/cuda/engine.js';
+import type { TokenBatch } from '../../src/backends/engine.js';
+import { loadModelFolder } from '../../src/model/folder.js';
+import { CrossEncoder } from '../../src/cross-encoder.js';
+import { Encoder } from '../../src/encoder.js';
+import { GPU_MODELS, GPU_SUITE, referencePairs, referenceTexts, stsSentences } from '../../scripts/gpu/prepare.js';
+
+const ENCODERS = Object.entries(GPU_SUITE).filter(([, o]) => !('kind' in o)).map(([n]) => n);
+const TOL = { float32: 0.999999, float16: 0.9995, bfloat16: 0.9995 } as const;
+
+function cosines(a: Float32Array, b: Float32Array, dim: number): number[] {
+  const out: number[] = [];
+  for (let r = 0; r < a.length / dim; r++) {
+    let ab = 0, aa = 0, bb = 0;
+    for (let d = 0; d < dim; d++) {
+      const x = a[r * dim + d], y = b[r * dim + d];
+      if (!Number.isFinite(x)) throw new Error(`row ${r}: non-finite GPU value`);
+      ab += x * y; aa += x * x; bb += y * y;
+    }
+    out.push(ab / Math.sqrt(aa * bb));
+  }
+  return out;
+}
+
+function flat(rows: Float32Array[]): Float32Array {
+  const out = new Float32Array(rows.length * rows[0].length);
+  rows.forEach((r, i) => out.set(r, i * r.length));
+  return out;
+}
+
+function shuffled<T>(xs: T[], n: number): T[] {
+  const a = xs.slice();
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [a[i], a[j]] = [a[j], a[i]];
+  }
+  return a.slice(0, n);
+}
+
+/** A random unpadded batch: lengths given, ids drawn fresh. */
+function randomBatch(lengths: number[], vocab: number): TokenBatch {
+  const cu = new Int32Array(lengths.length + 1);
+  lengths.forEach((l, i) => (cu[i + 1] = cu[i] + l));
+  const ids = new Int32Array(cu[lengths.length]);
+  const typeIds = new Int32Array(ids.length);
+  for (let i = 0; i < ids.length; i++) {
+    ids[i] = 1000 + Math.floor(Math.random() * (vocab - 1000));
+    typeIds[i] = Math.random() < 0.3 ? 1 : 0;
+  }
+  return { ids, typeIds, cuSeqlens: cu };
+}
+
+describe('CUDA engine vs CPU engine and PyTorch', function () {
+  this.timeout(900_000);
+  before(function () {
+    if (!existsSync(join(GPU_MODELS, 'torch-jobs.json'))) throw new Error(`run scripts/gpu/prepare first (${GPU_MODELS})`);
+  });
+
+  for (const name of ENCODERS) {
+    describe(name, () => {
+      const dir = join(GPU_MODELS, name);
+      const texts = referenceTexts();
+      let cpuRows: Float32Array;
+      before(async () => {
+        const cpu = await Encoder.create({ model: dir, device: 'cpu', tokenizerThreads: 4 });
+        try {
+          cpuRows = flat(await cpu.encode(texts));
+        } finally {
+          await cpu.close();
+        }
+      });
+      for (const dtype of ['float32', 'float16', 'bfloat16'] as const) {
+        it(`${dtype}: embeddings match the CPU engine and PyTorch (cosine ≥ ${TOL[dtype]})`, async () => {
+          const gpu = await Encoder.create({ model: dir, device: 'cuda', dtype, maxNumSeqs: 7 });
+          try {
+            const rows = flat(await gpu.encode(texts));
+            const dim = gpu.dim;
+            const vsCpu = cosines(rows, cpuRows, dim);
+            expect(Math.min(...vsCpu), `worst cosine vs CPU, ${name} ${dtype}`).to.be.at.least(TOL[dtype]);
+            const torchFile = join(GPU_MODELS, `${name}.torch.f32`);
+            if (existsSync(torchFile)) {
+              const ref = new Float32Array(readFileSync(torchFile).buffer.slice(0));
+              expect(ref.length).to.equal(rows.length);
+              expect(Math.min(...cosines(rows, ref, dim)), `worst cosine vs PyTorch, ${name} ${dtype}`).to.be.at.least(TOL[dtype]);
+            }
+            // Batch composition must not matter: the same texts, shuffled, one big batch.
+            const order = shuffled(texts.map((_, i) => i), texts.length);
+            const again = flat(await gpu.encode(order.map((i) => texts[i])));
+            const back = new Float32Array(rows.length);
+            order.forEach((i, k) => back.set(again.subarray(k * dim, (k + 1) * dim), i * dim));
+            expect(Math.min(...cosines(back, rows, dim))).to.be.at.least(dtype === 'float32' ? 0.9999999 : 0.9999);
+          } finally {
+            await gpu.close();
+          }
+        });
+      }
+    });
+  }
+
+  it('raw batches: length 1, batch of 1, maximum length, ragged; fresh random ids (fp32 and fp16 vs CPU)', async () => {
+    const folder = loadModelFolder(join(GPU_MODELS, 'minilm-l6'));
+    const cpu = await CpuEngine.create(folder);
+    for (const dtype of ['float32', 'float16'] as const) {
+      const gpu = await CudaEngine.create(folder, { dtype, device: 0, rank: 0, worldSize: 1, maxTokens: 4096, maxSeqs: 64, slots: 2 });
+      try {
+        for (const lengths of [[1], [512], [1, 1, 1], [3, 512, 1, 77, 64, 65, 200], Array.from({ length: 40 }, () => 1 + Math.floor(Math.random() * 100))]) {
+          const b = randomBatch(lengths, folder.dims.vocab);
+          const [g, c] = await Promise.all([gpu.embed(b, { slot: lengths.length % 2 }), cpu.embed(b)]);
+          expect(Math.min(...cosines(g, c, folder.dims.hidden)), `${dtype} lengths ${lengths}`).to.be.at.least(TOL[dtype]);
+        }
+      } finally {
+        await gpu.close();
+      }
+    }
+    await cpu.close();
+  });
+
+  it('cross-encoder: fp16 scores within 2e-3 of the CPU engine and PyTorch; fp32 within 1e-5', async () => {
+    const dir = join(GPU_MODELS, 'cross-minilm');
+    const pairs = referencePairs();
+    const cpu = await CrossEncoder.create({ model: dir, device: 'cpu' });
+    const want = await cpu.predict(pairs);
+    await cpu.close();
+    const torchFile = join(GPU_MODELS, 'cross-minilm.torch.f32');
+    const ref = existsSync(torchFile) ? new Float32Array(readFileSync(torchFile).buffer.slice(0)) : undefined;
+    for (const [dtype, tol] of [['float16', 2e-3], ['float32', 1e-5]] as const) {
+      const gpu = await CrossEncoder.create({ model: dir, device: 'cuda', dtype });
+      try {
+        const got = await gpu.predict(pairs);
+        for (let i = 0; i < pairs.length; i++) {
+          expect(Number.isFinite(got[i])).to.equal(true);
+          expect(Math.abs(got[i] - want[i]), `pair ${i} vs CPU (${dtype})`).to.be.at.most(tol);
+          if (ref) expect(Math.abs(got[i] - ref[i]), `pair ${i} vs PyTorch (${dtype})`).to.be.at.most(Math.max(tol, 2e-5));
+        }
+      } finally {
+        await gpu.close();
+      }
+    }
+  });
+
+  it('a crashed GPU worker is replaced and its batch retried: results equal an undisturbed run', async () => {
+    const dir = join(GPU_MODELS, 'minilm-l6');
+    const texts = shuffled(stsSentences(), 3000);
+    const clean = await Encoder.create({ model: dir, device: 'cuda', dtype: 'float32', maxNumSeqs: 128 });
+    const want = flat(await clean.encode(texts));
+    await clean.close();
+    const faulty = await Encoder.create({ model: dir, device: 'cuda', dtype: 'float32', maxNumSeqs: 128, faultInjection: { crashAfterBatches: 3 } });
+    try {
+      const got = flat(await faulty.encode(texts));
+      expect(Math.min(...cosines(got, want, 384))).to.be.at.least(0.9999999);
+    } finally {
+      await faulty.close();
+    }
+  });
+
+  it('bad input reaches the caller as an error and the worker keeps serving', async () => {
+    const folder = loadModelFolder(join(GPU_MODELS, 'minilm-l6'));
+    const gpu = await CudaEngine.create(folder, { dtype: 'float16', device: 0, rank: 0, worldSize: 1, maxTokens: 1024, maxSeqs: 8, slots: 1 });
+    try {
+      const tooMany = randomBatch(Array.from({ length: 9 }, () => 4), folder.dims.vocab);
+      const failure = (b: TokenBatch) => gpu.embed(b).then(() => new Error('no error'), (e: Error) => e);
+      expect((await failure(tooMany)).message).to.match(/maxNumSeqs/);
+      const badId = randomBatch([5], folder.dims.vocab);
+      badId.ids[2] = folder.dims.vocab + 5;
+      expect((await failure(badId)).message).to.match(/vocabulary/);
+      const ok = await gpu.embed(randomBatch([5, 9], folder.dims.vocab));
+      expect(ok.every(Number.isFinite)).to.equal(true);
+    } finally {
+      await gpu.close();
+    }
+  });
+});

@@ -1,0 +1,88 @@
+// Piscina worker that owns one compute engine: a CUDA model shard on one GPU (one tensor-parallel
+// rank), or the onnxruntime CPU engine. Weights load once, when the thread starts; each task is
+// one batch. Errors from the engine come back as values so the coordinator can tell them apart
+// from a dead thread (a Piscina rejection), which it treats as a crash to retry.
+import { Piscina, workerData } from 'piscina';
+import type { EngineBackend, TokenBatch } from '../src/backends/engine.js';
+import type { WorkOp } from '../src/core/coordinator.js';
+import { loadModelFolder } from '../src/model/folder.js';
+import type { ComputeDtype } from '../src/core/options.js';
+
+export interface EngineWorkerData {
+  backend: 'cpu' | 'cuda';
+  modelDir: string;
+  dtype: ComputeDtype;
+  device: number;
+  rank: number;
+  worldSize: number;
+  /** One NCCL unique id per slot (tensor parallel only). */
+  ncclIds?: Uint8Array[];
+  maxTokens: number;
+  maxSeqs: number;
+  slots: number;
+  cpuThreads?: number;
+  /** Test hook: the shared counter of tasks after which a thread exits (once), as a crash would. */
+  fault?: { counter: Int32Array; crashAt: number };
+  allowTf32?: boolean;
+}
+
+export interface EngineTask {
+  op: WorkOp;
+  batch: TokenBatch;
+  slot: number;
+}
+
+export interface EngineError {
+  __engineError: { name: string; message: string; retryable: boolean };
+}
+
+const data = workerData as EngineWorkerData;
+
+async function createEngine(): Promise<EngineBackend> {
+  const folder = loadModelFolder(data.modelDir);
+  if (data.backend === 'cpu') {
+    const { CpuEngine } = await import('../src/backends/cpu/engine.js');
+    return CpuEngine.create(folder, { intraOpThreads: data.cpuThreads });
+  }
+  const { CudaEngine } = await import('../src/backends/cuda/engine.js');
+  return CudaEngine.create(folder, data);
+}
+
+function asEngineError(e: unknown, retryable: boolean): EngineError {
+  const err = e as Error;
+  return { __engineError: { name: err?.name ?? 'Error', message: err?.message ?? String(e), retryable } };
+}
+
+export default (async () => {
+  // A load failure is answered to every task rather than thrown: a throwing thread would be
+  // respawned by Piscina and fail again, forever.
+  let engine: EngineBackend | undefined;
+  let loadError: unknown;
+  try {
+    engine = await createEngine();
+  } catch (e) {
+    loadError = e;
+  }
+  return async function run(task: EngineTask): Promise<Float32Array | EngineError | null> {
+    if (!engine) return asEngineError(loadError, false);
+    if ((task.op.kind as string) === 'ping') return null;
+    if (data.fault) {
+      const n = Atomics.add(data.fault.counter, 0, 1) + 1;
+      if (n === data.fault.crashAt) process.exit(70);
+    }
+    try {
+      const out =
+        task.op.kind === 'embed'
+          ? await engine.embed(task.batch, { slot: task.slot })
+          : await engine.score(task.batch, task.op.activation, { slot: task.slot });
+      return Piscina.move(out) as Float32Array;
+    } catch (e) {
+      const err = e as Error & { retryable?: boolean; fatal?: boolean };
+      if (err.fatal) {
+        // A lost CUDA context: report, then let this thread die so a fresh one reloads the model.
+        setImmediate(() => process.exit(71));
+      }
+      return asEngineError(err, Boolean(err.retryable || err.fatal));
+    }
+  };
+})();
