@@ -14,7 +14,7 @@ nvidia-smi --query-gpu=index,name,memory.total,driver_version,clocks.sm --format
 t0=$(date +%s)
 ARCHS=${ARCHS:-} bash scripts/build-cuda.sh > "$OUT/build.log" 2>&1 || { tail -50 "$OUT/build.log"; exit 1; }
 echo "addon built in $(( $(date +%s) - t0 ))s"
-node dist/scripts/gpu/prepare.js || exit 1
+node dist/scripts/gpu/prepare.js ${PREPARE_ARGS:-} || exit 1
 for phase in "$@"; do
   t0=$(date +%s)
   case "$phase" in

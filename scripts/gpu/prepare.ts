@@ -13,10 +13,16 @@ export const GPU_SUITE = {
   'minilm-l6': { shape: 'minilm-l6', pooling: 'mean' },
   'e5-small': { shape: 'e5-small', pooling: 'mean' },
   'bert-base': { shape: 'bert-base', pooling: 'cls' },
-  'xlmr-large': { shape: 'xlmr-large', pooling: 'mean' },
+  'xlmr-large': { shape: 'xlmr-large', pooling: 'mean', dtype: 'F16' },
   'bert-base-bf16': { shape: 'bert-base', pooling: 'last', dtype: 'BF16' },
   'cross-minilm': { shape: 'minilm-l6', kind: 'cross-encoder' },
 } as const;
+
+/** Benchmark models: BERT-base with 1024 positions so varlen256_768 fits; MiniLM-L6 for sts. */
+export const BENCH_MODELS = {
+  'bench-bert-base': { ...SHAPES['bert-base'], maxPositions: 1024 },
+  'bench-xlmr-large': SHAPES['xlmr-large'],
+};
 
 /** Real sentences from the SemEval STS files (year folders) in a deterministic order. */
 export function stsSentences(dir = STS_DIR): string[] {
@@ -62,6 +68,11 @@ await runMain(import.meta, async () => {
     }
     const isCross = (o as { kind?: string }).kind === 'cross-encoder';
     jobs.push(isCross ? { model: dir, kind: 'cross-encoder', pairs: referencePairs(), out: join(GPU_MODELS, `${name}.torch.f32`) } : { model: dir, kind: 'encoder', texts: referenceTexts(), out: join(GPU_MODELS, `${name}.torch.f32`) });
+  }
+  const bench = process.argv.includes('--bench') ? Object.entries(BENCH_MODELS) : [];
+  for (const [name, shape] of bench) {
+    const dir = join(GPU_MODELS, name);
+    if (!existsSync(join(dir, 'config.json'))) makeTestModel({ shape, out: dir, dtype: 'F16', pooling: 'mean', seed: 4242 });
   }
   writeFileSync(join(GPU_MODELS, 'torch-jobs.json'), JSON.stringify(jobs));
   process.stdout.write(`models and torch jobs in ${GPU_MODELS}\n`);
