@@ -14,7 +14,13 @@ nvidia-smi --query-gpu=index,name,memory.total,driver_version,clocks.sm --format
 t0=$(date +%s)
 ARCHS=${ARCHS:-} bash scripts/build-cuda.sh > "$OUT/build.log" 2>&1 || { tail -50 "$OUT/build.log"; exit 1; }
 echo "addon built in $(( $(date +%s) - t0 ))s"
-node dist/scripts/gpu/prepare.js ${PREPARE_ARGS:-} || exit 1
+t0=$(date +%s)
+for m in minilm-l6 e5-small bert-base xlmr-large bert-base-bf16 cross-minilm ${PREPARE_EXTRA:-}; do
+  node dist/scripts/gpu/prepare.js --bench --only "$m" > /dev/null &
+done
+wait
+node dist/scripts/gpu/prepare.js || exit 1
+echo "models written in $(( $(date +%s) - t0 ))s"
 for phase in "$@"; do
   t0=$(date +%s)
   case "$phase" in

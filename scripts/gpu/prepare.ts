@@ -60,9 +60,11 @@ export function referencePairs(): Array<[string, string]> {
 await runMain(import.meta, async () => {
   mkdirSync(GPU_MODELS, { recursive: true });
   const jobs: unknown[] = [];
+  // --only NAME: write just that model (the device run starts one process per model in parallel).
+  const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
   for (const [name, o] of Object.entries(GPU_SUITE)) {
     const dir = join(GPU_MODELS, name);
-    if (!existsSync(join(dir, 'config.json'))) {
+    if (!existsSync(join(dir, 'config.json')) && (!only || only === name)) {
       const opts = o as { shape: keyof typeof SHAPES; pooling?: 'cls' | 'mean' | 'last'; kind?: 'encoder' | 'cross-encoder'; dtype?: 'F32' | 'F16' | 'BF16' };
       makeTestModel({ shape: opts.shape, out: dir, kind: opts.kind, pooling: opts.pooling, dtype: opts.dtype, seed: name.length * 7919 });
     }
@@ -72,7 +74,7 @@ await runMain(import.meta, async () => {
   const bench = process.argv.includes('--bench') ? Object.entries(BENCH_MODELS) : [];
   for (const [name, shape] of bench) {
     const dir = join(GPU_MODELS, name);
-    if (!existsSync(join(dir, 'config.json'))) makeTestModel({ shape, out: dir, dtype: 'F16', pooling: 'mean', seed: 4242 });
+    if (!existsSync(join(dir, 'config.json')) && (!only || only === name)) makeTestModel({ shape, out: dir, dtype: 'F16', pooling: 'mean', seed: 4242 });
   }
   writeFileSync(join(GPU_MODELS, 'torch-jobs.json'), JSON.stringify(jobs));
   process.stdout.write(`models and torch jobs in ${GPU_MODELS}\n`);

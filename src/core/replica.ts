@@ -54,11 +54,10 @@ export class Replica implements ComputeWorker {
   async run(op: WorkOp, batch: TokenBatch): Promise<Float32Array> {
     const slot = this.nextSlot++ % this.spec.slots;
     const pools = this.pools;
-    const last = pools.length - 1;
     const results = await Promise.all(
       pools.map((pool, rank) => {
-        // The last rank takes the buffers; the others get their own copies made now, before the transfer detaches them.
-        const b = rank === last ? batch : cloneBatch(batch);
+        // Each rank takes a copy by transfer: the caller's batch must stay intact for a retry.
+        const b = cloneBatch(batch);
         const task: EngineTask = { op, batch: b, slot };
         const transfer = [b.ids.buffer, b.typeIds.buffer, b.cuSeqlens.buffer, ...(b.poolSkip ? [b.poolSkip.buffer] : [])];
         return pool.run(task, { transferList: transfer as never }).catch((e: Error) => {

@@ -57,6 +57,19 @@ function randomBatch(lengths: number[], vocab: number): TokenBatch {
   return { ids, typeIds, cuSeqlens: cu };
 }
 
+/** it() that prints its failure at once: a device run cut short still shows what went wrong. */
+function check(title: string, fn: () => Promise<void>, timeout = 240_000) {
+  it(title, async function () {
+    this.timeout(timeout);
+    try {
+      await fn();
+    } catch (e) {
+      process.stdout.write(`\nFAILED ${title}: ${(e as Error).stack}\n`);
+      throw e;
+    }
+  });
+}
+
 describe('CUDA engine vs CPU engine and PyTorch', function () {
   this.timeout(900_000);
   before(function () {
@@ -77,17 +90,19 @@ describe('CUDA engine vs CPU engine and PyTorch', function () {
         }
       });
       for (const dtype of ['float32', 'float16', 'bfloat16'] as const) {
-        it(`${dtype}: embeddings match the CPU engine and PyTorch (cosine ≥ ${TOL[dtype]})`, async () => {
+        check(`${dtype}: embeddings match the CPU engine and PyTorch (cosine ≥ ${TOL[dtype]})`, async () => {
           const gpu = await Encoder.create({ model: dir, device: 'cuda', dtype, maxNumSeqs: 7 });
           try {
             const rows = flat(await gpu.encode(texts));
             const dim = gpu.dim;
             const vsCpu = cosines(rows, cpuRows, dim);
+            process.stdout.write(`      ${name} ${dtype}: worst cosine vs CPU ${Math.min(...vsCpu).toFixed(8)}\n`);
             expect(Math.min(...vsCpu), `worst cosine vs CPU, ${name} ${dtype}`).to.be.at.least(TOL[dtype]);
             const torchFile = join(GPU_MODELS, `${name}.torch.f32`);
             if (existsSync(torchFile)) {
               const ref = new Float32Array(readFileSync(torchFile).buffer.slice(0));
               expect(ref.length).to.equal(rows.length);
+              process.stdout.write(`      ${name} ${dtype}: worst cosine vs PyTorch ${Math.min(...cosines(rows, ref, dim)).toFixed(8)}\n`);
               expect(Math.min(...cosines(rows, ref, dim)), `worst cosine vs PyTorch, ${name} ${dtype}`).to.be.at.least(TOL[dtype]);
             }
             // Batch composition must not matter: the same texts, shuffled, one big batch.
@@ -104,7 +119,7 @@ describe('CUDA engine vs CPU engine and PyTorch', function () {
     });
   }
 
-  it('raw batches: length 1, batch of 1, maximum length, ragged; fresh random ids (fp32 and fp16 vs CPU)', async () => {
+  check('raw batches: length 1, batch of 1, maximum length, ragged; fresh random ids (fp32 and fp16 vs CPU)', async () => {
     const folder = loadModelFolder(join(GPU_MODELS, 'minilm-l6'));
     const cpu = await CpuEngine.create(folder);
     for (const dtype of ['float32', 'float16'] as const) {
@@ -122,7 +137,7 @@ describe('CUDA engine vs CPU engine and PyTorch', function () {
     await cpu.close();
   });
 
-  it('cross-encoder: fp16 scores within 2e-3 of the CPU engine and PyTorch; fp32 within 1e-5', async () => {
+  check('cross-encoder: fp16 scores within 2e-3 of the CPU engine and PyTorch; fp32 within 1e-5', async () => {
     const dir = join(GPU_MODELS, 'cross-minilm');
     const pairs = referencePairs();
     const cpu = await CrossEncoder.create({ model: dir, device: 'cpu' });
@@ -134,6 +149,9 @@ describe('CUDA engine vs CPU engine and PyTorch', function () {
       const gpu = await CrossEncoder.create({ model: dir, device: 'cuda', dtype });
       try {
         const got = await gpu.predict(pairs);
+        const dCpu = Math.max(...Array.from(got, (g, i) => Math.abs(g - want[i])));
+        const dTorch = ref ? Math.max(...Array.from(got, (g, i) => Math.abs(g - ref[i]))) : NaN;
+        process.stdout.write(`      cross-encoder ${dtype}: max |Δ| vs CPU ${dCpu.toExponential(2)}, vs PyTorch ${dTorch.toExponential(2)}\n`);
         for (let i = 0; i < pairs.length; i++) {
           expect(Number.isFinite(got[i])).to.equal(true);
           expect(Math.abs(got[i] - want[i]), `pair ${i} vs CPU (${dtype})`).to.be.at.most(tol);
@@ -145,7 +163,7 @@ describe('CUDA engine vs CPU engine and PyTorch', function () {
     }
   });
 
-  it('a crashed GPU worker is replaced and its batch retried: results equal an undisturbed run', async () => {
+  check('a crashed GPU worker is replaced and its batch retried: results equal an undisturbed run', async () => {
     const dir = join(GPU_MODELS, 'minilm-l6');
     const texts = shuffled(stsSentences(), 3000);
     const clean = await Encoder.create({ model: dir, device: 'cuda', dtype: 'float32', maxNumSeqs: 128 });
@@ -160,7 +178,7 @@ describe('CUDA engine vs CPU engine and PyTorch', function () {
     }
   });
 
-  it('bad input reaches the caller as an error and the worker keeps serving', async () => {
+  check('bad input reaches the caller as an error and the worker keeps serving', async () => {
     const folder = loadModelFolder(join(GPU_MODELS, 'minilm-l6'));
     const gpu = await CudaEngine.create(folder, { dtype: 'float16', device: 0, rank: 0, worldSize: 1, maxTokens: 1024, maxSeqs: 8, slots: 1 });
     try {

@@ -1,0 +1,284 @@
+// yargs command modules for `embedrank evaluate` and `embedrank tasks`. The bin wires them in:
+//
+//   yargs(hideBin(process.argv))
+//     .command(evaluateCommand(async (args) => loadModelSomehow(args)))
+//     .command(tasksCommand())
+//
+// Model construction belongs to the caller: evaluateCommand takes a factory that gets the parsed
+// options (model, device, dtype, batchSize...) and returns a model with close().
+import type { Argv, CommandModule } from 'yargs';
+import { evaluate, OVERWRITE_STRATEGIES, type EvaluateEvent, type OverwriteStrategy } from '../eval/evaluate.js';
+import type { EvaluableModel } from '../eval/model.js';
+import { mainScore, type TaskResult } from '../eval/results.js';
+import { getTask, getTasks, hfSubsets, taskLanguages, type TaskMetadata } from '../eval/tasks.js';
+
+export type Device = 'cpu' | 'cuda' | 'auto';
+export type Dtype = 'auto' | 'float32' | 'float16' | 'bfloat16';
+
+/** Options of `embedrank evaluate`, as the model factory receives them. */
+export interface EvaluateCliArgs {
+  model: string;
+  tasks: string[];
+  dataDir?: string;
+  outputFolder: string;
+  device: Device;
+  dtype: Dtype;
+  overwriteStrategy: OverwriteStrategy;
+  batchSize?: number;
+  continueOnError: boolean;
+  quiet: boolean;
+}
+
+export type ModelFactory = (args: EvaluateCliArgs) => Promise<EvaluableModel & { close(): Promise<void> }>;
+
+export interface CliIo {
+  out: (s: string) => void;
+  err: (s: string) => void;
+}
+
+const defaultIo: CliIo = {
+  out: (s) => process.stdout.write(s),
+  err: (s) => process.stderr.write(s),
+};
+
+/** Task names from `--tasks A B` or `--tasks A,B`, validated against the registry. */
+export function parseTaskNames(raw: unknown): TaskMetadata[] {
+  const list = (Array.isArray(raw) ? raw : [raw])
+    .flatMap((x) => String(x ?? '').split(','))
+    .map((s) => s.trim())
+    .filter(Boolean);
+  if (!list.length) throw new Error('no tasks given: pass --tasks NAME [NAME ...] (see `embedrank tasks`)');
+  return list.map((n) => getTask(n));
+}
+
+function pad(s: string, n: number): string {
+  return s.length >= n ? s : s + ' '.repeat(n - s.length);
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : pad(c, widths[i]))).join('  ')).join('\n') + '\n';
+}
+
+function fmt(x: number): string {
+  return Number.isFinite(x) ? x.toFixed(5) : String(x);
+}
+
+/** The summary table printed at the end of `evaluate`. */
+export function summaryTable(results: TaskResult[], skipped: Set<string> = new Set(), failed: Map<string, string> = new Map()): string {
+  const rows = [['Task', 'Type', 'Main score', 'Value', '']];
+  for (const r of results) {
+    let t: TaskMetadata | null = null;
+    try {
+      t = getTask(r.task_name);
+    } catch {
+      t = null;
+    }
+    rows.push([r.task_name, t?.type ?? '?', t?.mainScore ?? 'main_score', fmt(mainScore(r)), skipped.has(r.task_name) ? '(cached)' : r.notes?.length ? '(see notes)' : '']);
+  }
+  for (const [name, msg] of failed) rows.push([name, '', '', 'failed', msg.split('\n')[0].slice(0, 80)]);
+  return table(rows);
+}
+
+/** `embedrank evaluate`: runs tasks on a model built by `loadModel`. */
+export function evaluateCommand(loadModel: ModelFactory, io: CliIo = defaultIo): CommandModule<object, EvaluateCliArgs> {
+  return {
+    command: 'evaluate',
+    describe: 'Evaluate a model on MTEB tasks and write mteb-format results',
+    builder: (y: Argv<object>) =>
+      y
+        .option('model', {
+          alias: 'm',
+          type: 'string',
+          demandOption: true,
+          describe: 'Model to evaluate: a Hugging Face model id (org/name) or a local model folder',
+        })
+        .option('tasks', {
+          alias: 't',
+          type: 'string',
+          array: true,
+          demandOption: true,
+          describe: 'Task names (space- or comma-separated), e.g. STS12 AskUbuntuDupQuestions; `embedrank tasks` lists them',
+        })
+        .option('data-dir', {
+          type: 'string',
+          describe:
+            'Folder with task data: Hugging Face dataset copies named org__name, org/name or name (e.g. mteb__sts12-sts), or the SemEval STS releases (2012/ ... 2016/, sick2014/). Tasks not found there come from the hub cache, downloaded unless HF_HUB_OFFLINE=1',
+        })
+        .option('output-folder', {
+          alias: 'o',
+          type: 'string',
+          default: 'results',
+          describe: 'Where results go: <output-folder>/<org__model>/<revision>/<Task>.json plus model_meta.json',
+        })
+        .option('device', {
+          type: 'string',
+          choices: ['cpu', 'cuda', 'auto'] as const,
+          default: 'auto' as Device,
+          describe: 'Where the model runs: cpu, cuda (GPU), or auto (GPU when available)',
+        })
+        .option('dtype', {
+          type: 'string',
+          choices: ['auto', 'float32', 'float16', 'bfloat16'] as const,
+          default: 'auto' as Dtype,
+          describe: 'Model weight/activation precision; auto picks the backend default. Similarities are always computed in float64',
+        })
+        .option('overwrite-strategy', {
+          type: 'string',
+          choices: OVERWRITE_STRATEGIES,
+          default: 'only-missing' as OverwriteStrategy,
+          describe:
+            'Existing results: only-missing (evaluate only tasks/subsets without results, so an interrupted run resumes), always (re-evaluate and overwrite), never (skip tasks with results, fail on partial ones), only-cache (load results, never evaluate)',
+        })
+        .option('batch-size', {
+          type: 'number',
+          describe: 'Texts per model batch (passed to the model and to every encode call)',
+        })
+        .option('continue-on-error', {
+          type: 'boolean',
+          default: false,
+          describe: 'Keep going when a task fails (it is reported at the end) instead of stopping',
+        })
+        .option('quiet', {
+          alias: 'q',
+          type: 'boolean',
+          default: false,
+          describe: 'Print only the summary table (no per-task progress lines)',
+        })
+        .check((argv) => {
+          parseTaskNames(argv.tasks);
+          if (argv['batch-size'] !== undefined && (!Number.isInteger(argv['batch-size']) || (argv['batch-size'] as number) < 1)) {
+            throw new Error(`--batch-size must be a positive integer, got ${String(argv['batch-size'])}`);
+          }
+          return true;
+        })
+        .example('$0 evaluate -m sentence-transformers/all-MiniLM-L6-v2 -t STS12 STS13 --data-dir /data/sts', 'STS from the SemEval files')
+        .example('$0 evaluate -m BAAI/bge-reranker-base -t AskUbuntuDupQuestions', 'a cross-encoder on a reranking task') as unknown as Argv<EvaluateCliArgs>,
+    handler: async (argv) => {
+      const tasks = parseTaskNames(argv.tasks);
+      const args: EvaluateCliArgs = {
+        model: argv.model,
+        tasks: tasks.map((t) => t.name),
+        dataDir: argv.dataDir,
+        outputFolder: argv.outputFolder,
+        device: argv.device,
+        dtype: argv.dtype,
+        overwriteStrategy: argv.overwriteStrategy,
+        batchSize: argv.batchSize,
+        continueOnError: Boolean(argv.continueOnError),
+        quiet: Boolean(argv.quiet),
+      };
+      await runEvaluate(args, loadModel, io);
+    },
+  };
+}
+
+/** The body of `embedrank evaluate` (exported for tests and programmatic use). */
+export async function runEvaluate(args: EvaluateCliArgs, loadModel: ModelFactory, io: CliIo = defaultIo): Promise<{ results: TaskResult[]; failed: Map<string, string> }> {
+  const tasks = args.tasks.map((t) => getTask(t));
+  const model = await loadModel(args);
+  const skipped = new Set<string>();
+  const failed = new Map<string, string>();
+  const started = new Map<string, number>();
+  const say = (s: string): void => {
+    if (!args.quiet) io.err(`${s}\n`);
+  };
+  const onEvent = (e: EvaluateEvent): void => {
+    const n = 'index' in e ? `[${e.index + 1}/${e.total}] ` : '';
+    switch (e.type) {
+      case 'task-start': {
+        started.set(e.task, Date.now());
+        const what = Object.entries(e.missing)
+          .map(([s, subs]) => `${s}: ${subs.length > 3 ? `${subs.length} subsets` : subs.join(', ')}`)
+          .join('; ');
+        say(`${n}${e.task}: evaluating (${what})`);
+        break;
+      }
+      case 'task-skip':
+        skipped.add(e.task);
+        say(`${n}${e.task}: ${e.reason}; skipped`);
+        break;
+      case 'subset-done':
+        say(`      ${e.task} ${e.split}/${e.subset}: ${fmt(e.mainScore)} (${e.seconds.toFixed(1)} s)`);
+        break;
+      case 'task-done':
+        say(`${n}${e.task}: ${getTask(e.task).mainScore} = ${fmt(mainScore(e.result))} in ${e.seconds.toFixed(1)} s${e.path ? ` -> ${e.path}` : ''}`);
+        break;
+      case 'task-error':
+        failed.set(e.task, e.error.message);
+        say(`${n}${e.task}: failed: ${e.error.message}`);
+        break;
+      default:
+        break;
+    }
+  };
+  let res;
+  try {
+    res = await evaluate(model, tasks, {
+      outputFolder: args.outputFolder,
+      overwriteStrategy: args.overwriteStrategy,
+      dataDir: args.dataDir,
+      encodeKwargs: { ...(args.batchSize !== undefined ? { batchSize: args.batchSize } : {}), showProgress: !args.quiet && Boolean(process.stderr.isTTY) },
+      raiseError: !args.continueOnError,
+      warnings: !args.quiet,
+      onEvent,
+    });
+  } finally {
+    await model.close();
+  }
+  io.out(summaryTable(res.task_results, skipped, failed));
+  if (failed.size) process.exitCode = 1;
+  return { results: res.task_results, failed };
+}
+
+export interface TasksCliArgs {
+  type?: string[];
+  language?: string[];
+  json: boolean;
+}
+
+/** The `embedrank tasks` listing. */
+export function tasksTable(tasks: TaskMetadata[]): string {
+  const rows = [['Name', 'Type', 'Main score', 'Dataset', 'Revision', 'Subsets', 'Languages']];
+  for (const t of tasks) {
+    const subsets = hfSubsets(t);
+    rows.push([t.name, t.type, t.mainScore, t.dataset.path, t.dataset.revision.slice(0, 10), subsets.length === 1 ? subsets[0] : String(subsets.length), taskLanguages(t).join(',')]);
+  }
+  return table(rows);
+}
+
+/** `embedrank tasks`: lists the task registry. */
+export function tasksCommand(io: CliIo = defaultIo): CommandModule<object, TasksCliArgs> {
+  return {
+    command: 'tasks',
+    describe: 'List the MTEB tasks embedrank can evaluate',
+    builder: (y: Argv<object>) =>
+      y
+        .option('type', {
+          type: 'string',
+          array: true,
+          describe: 'Only tasks of these types: STS, Reranking, Retrieval (case-insensitive)',
+        })
+        .option('language', {
+          alias: 'l',
+          type: 'string',
+          array: true,
+          describe: 'Only tasks covering one of these languages: ISO 639-3 codes (eng) or with script (eng-Latn)',
+        })
+        .option('json', {
+          type: 'boolean',
+          default: false,
+          describe: 'Print the full task metadata as JSON instead of a table',
+        }) as unknown as Argv<TasksCliArgs>,
+    handler: (argv) => {
+      const split = (v?: string[]): string[] | undefined => v?.flatMap((x) => String(x).split(',')).map((s) => s.trim()).filter(Boolean);
+      const tasks = getTasks({ types: split(argv.type), languages: split(argv.language) });
+      io.out(argv.json ? `${JSON.stringify(tasks, null, 2)}\n` : tasks.length ? tasksTable(tasks) : 'no task matches\n');
+    },
+  };
+}
+
+/** Registers both commands on a yargs instance. */
+export function registerEvalCommands<T>(y: Argv<T>, loadModel: ModelFactory, io: CliIo = defaultIo): Argv<T> {
+  return y.command(evaluateCommand(loadModel, io) as unknown as CommandModule<T, EvaluateCliArgs>).command(tasksCommand(io) as unknown as CommandModule<T, TasksCliArgs>);
+}
