@@ -27,7 +27,9 @@ for phase in "$@"; do
     tokfix) python3 scripts/gpu/tokenizer_fixture.py "$EMBEDRANK_GPU_MODELS/minilm-l6" test/fixtures/tokenizer/inputs.json "$OUT/tokenizer-expected.json" 2>&1 | tail -5 ;;
     torch) python3 scripts/gpu/torch_reference.py "$EMBEDRANK_GPU_MODELS/torch-jobs.json" > "$OUT/torch.log" 2>&1; tail -3 "$OUT/torch.log" ;;
     test) node node_modules/mocha/bin/mocha.js --timeout 900000 --spec "${GPU_SPEC:-dist/test/gpu/*.gpu.js}" > "$OUT/gpu-tests.log" 2>&1; grep -E "passing|failing|pending" "$OUT/gpu-tests.log"; grep -B2 -A12 -E "^  [0-9]+\) " "$OUT/gpu-tests.log" | head -120 ;;
-    bench:*) node dist/bench/bench.js ${phase#bench:} 2>&1 | tee -a "$OUT/bench.log" | grep -E "^GPU|RATIO|wrote|Error" ; cp bench/results/* "$OUT/" 2>/dev/null ;;
+    mtest) node node_modules/mocha/bin/mocha.js --timeout 900000 --spec "dist/test/gpu/*.mgpu.js" > "$OUT/mgpu-tests.log" 2>&1; grep -E "worst|max \||passing|failing|pending|FAILED" "$OUT/mgpu-tests.log" | head -40 ;;
+    mbench) node dist/bench/multi-gpu.js --bert "$EMBEDRANK_GPU_MODELS/bert-base" --xlmr "$EMBEDRANK_GPU_MODELS/xlmr-large" --out "$OUT" 2>&1 | tee -a "$OUT/bench.log" | grep -E "DP|TP|Error" ;;
+    bench:*) node dist/bench/bench.js --out "$OUT" ${phase#bench:} 2>&1 | tee -a "$OUT/bench.log" | grep -E "^GPU|RATIO|wrote|Error" ;;
     *) echo "unknown phase $phase" ;;
   esac
   echo "== $phase took $(( $(date +%s) - t0 ))s"

@@ -25,4 +25,20 @@ for job in json.load(open(sys.argv[1], encoding="utf-8")):
         (m if isinstance(m, torch.nn.Module) else m.model).to(torch.float32)
         out = m.predict([tuple(p) for p in job["pairs"]], batch_size=64, convert_to_numpy=True)
     np.asarray(out, dtype="<f4").tofile(job["out"])
+    if job["kind"] == "cross-encoder":
+        # Plain transformers as well: BertForSequenceClassification on tokenizer(query, document),
+        # sigmoid of the single logit, to tell model semantics from sentence-transformers' own handling.
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        tok = AutoTokenizer.from_pretrained(job["model"])
+        hf = AutoModelForSequenceClassification.from_pretrained(job["model"]).to("cuda", torch.float32).eval()
+        scores = []
+        with torch.inference_mode():
+            for q, d in job["pairs"]:
+                f = tok(q, d, truncation="longest_first", max_length=512, return_tensors="pt").to("cuda")
+                scores.append(torch.sigmoid(hf(**f).logits[0, 0]).item())
+        np.asarray(scores, dtype="<f4").tofile(job["out"] + ".hf")
+        f0 = tok(*job["pairs"][0])
+        print("pair 0 ids", f0["input_ids"], "types", f0["token_type_ids"])
+        print("cross-encoder: max |ST - transformers| =", float(np.max(np.abs(np.asarray(out) - np.asarray(scores)))), flush=True)
     print("torch reference:", job["out"], np.asarray(out).shape, flush=True)

@@ -9,6 +9,7 @@
 import type { Argv, CommandModule } from 'yargs';
 import { evaluate, OVERWRITE_STRATEGIES, type EvaluateEvent, type OverwriteStrategy } from '../eval/evaluate.js';
 import type { EvaluableModel } from '../eval/model.js';
+import { ProgressBar } from '../eval/progress.js';
 import { mainScore, type TaskResult } from '../eval/results.js';
 import { getTask, getTasks, hfSubsets, taskLanguages, type TaskMetadata } from '../eval/tasks.js';
 
@@ -179,7 +180,7 @@ export async function runEvaluate(args: EvaluateCliArgs, loadModel: ModelFactory
   const model = await loadModel(args);
   const skipped = new Set<string>();
   const failed = new Map<string, string>();
-  const started = new Map<string, number>();
+  const bars = new Map<string, ProgressBar>();
   const say = (s: string): void => {
     if (!args.quiet) io.err(`${s}\n`);
   };
@@ -187,7 +188,6 @@ export async function runEvaluate(args: EvaluateCliArgs, loadModel: ModelFactory
     const n = 'index' in e ? `[${e.index + 1}/${e.total}] ` : '';
     switch (e.type) {
       case 'task-start': {
-        started.set(e.task, Date.now());
         const what = Object.entries(e.missing)
           .map(([s, subs]) => `${s}: ${subs.length > 3 ? `${subs.length} subsets` : subs.join(', ')}`)
           .join('; ');
@@ -208,6 +208,21 @@ export async function runEvaluate(args: EvaluateCliArgs, loadModel: ModelFactory
         failed.set(e.task, e.error.message);
         say(`${n}${e.task}: failed: ${e.error.message}`);
         break;
+      case 'note':
+        say(`warning: ${e.message}`);
+        break;
+      case 'log':
+        say(`      ${e.message}`);
+        break;
+      case 'progress': {
+        if (args.quiet) break;
+        const key = `${e.task}/${e.split}/${e.subset}/${e.what}`;
+        let bar = bars.get(key);
+        if (!bar) bars.set(key, (bar = new ProgressBar(`      ${e.task} ${e.what}`, e.total)));
+        bar.update(e.done);
+        if (e.done >= e.total) bar.finish();
+        break;
+      }
       default:
         break;
     }
@@ -220,7 +235,7 @@ export async function runEvaluate(args: EvaluateCliArgs, loadModel: ModelFactory
       dataDir: args.dataDir,
       encodeKwargs: { ...(args.batchSize !== undefined ? { batchSize: args.batchSize } : {}), showProgress: !args.quiet && Boolean(process.stderr.isTTY) },
       raiseError: !args.continueOnError,
-      warnings: !args.quiet,
+      warnings: false, // notes arrive as events and are printed by `say`
       onEvent,
     });
   } finally {

@@ -89,8 +89,13 @@ export class Runtime {
     }
 
     const fault = opts.faultInjection ? { counter: new Int32Array(new SharedArrayBuffer(4)), crashAt: opts.faultInjection.crashAfterBatches + 1 } : undefined;
-    const makeNcclIds = device === 'cuda' && tp > 1 ? await ncclIdFactory() : undefined;
-    const slots = device === 'cuda' ? 2 : 1;
+    // Tensor-parallel groups run one batch at a time: a single NCCL communicator per rank, so
+    // collectives of different batches can never interleave in different orders across GPUs.
+    const slots = device === 'cuda' && tp === 1 ? 2 : 1;
+    if (device === 'cuda' && tp > 1) {
+      Object.assign(process.env, { NCCL_NVLS_ENABLE: '0', TORCH_SYMM_MEM_DISABLE_MULTICAST: '1', NVSHMEM_DISABLE_NVLS: '1' });
+    }
+    const makeNcclIds = device === 'cuda' && tp > 1 ? await ncclIdFactory(slots) : undefined;
     const replicas = groups.map(
       (devices, r) =>
         new Replica(device === 'cpu' ? 'cpu' : `replica ${r} (GPU ${devices.join(',')})`, {
@@ -181,8 +186,8 @@ export function probeCuda(): Promise<CudaProbe> {
   return probed;
 }
 
-async function ncclIdFactory(): Promise<() => Uint8Array[]> {
+async function ncclIdFactory(slots: number): Promise<() => Uint8Array[]> {
   const { loadAddon } = await import('../backends/cuda/addon.js');
   const addon = loadAddon();
-  return () => [0, 1].map(() => new Uint8Array(addon.ncclUniqueId()));
+  return () => Array.from({ length: slots }, () => new Uint8Array(addon.ncclUniqueId()));
 }

@@ -42,7 +42,8 @@ export type EvaluateEvent =
   | { type: 'task-error'; task: string; index: number; total: number; error: Error }
   | { type: 'subset-done'; task: string; split: string; subset: string; mainScore: number; seconds: number }
   | { type: 'progress'; task: string; split: string; subset: string; done: number; total: number; what: string }
-  | { type: 'note'; task: string; message: string };
+  | { type: 'note'; task: string; message: string }
+  | { type: 'log'; task: string; message: string };
 
 export interface EvaluateOptions extends DataOptions {
   /** results folder (default "results"); null: write nothing */
@@ -164,7 +165,8 @@ export async function evaluate(model: EvaluableModel, tasks: string | TaskMetada
         continue;
       }
       emit({ type: 'task-start', task: task.name, index, total, missing: Object.fromEntries(missing) });
-      const r = await evaluateTask(model, task, missing, existing, path, { ...options, outputFolder, mtebVersion }, (m) => warn(task.name, m), emit);
+      const log = options.log ?? ((message: string) => emit({ type: 'log', task: task.name, message }));
+      const r = await evaluateTask(model, task, missing, existing, path, { ...options, outputFolder, mtebVersion, log }, (m) => warn(task.name, m), emit);
       result.task_results.push(r.result);
       emit({ type: 'task-done', task: task.name, index, total, result: r.result, seconds: r.seconds, path });
     } catch (e) {

@@ -110,8 +110,59 @@ function sqNorms(m: Float64Array, n: number, dim: number): Float64Array {
 }
 
 /**
+ * Dot products of queries [q0, q1) with every document into out[(q - q0) * nd + d]: a 4 x 2
+ * register-blocked kernel (each loaded value feeds several multiply-adds), float64 accumulation.
+ */
+function dotBlock(Q: Float64Array, q0: number, q1: number, D: Float64Array, nd: number, dim: number, out: Float64Array): void {
+  for (let d = 0; d < nd; d += 2) {
+    const d0 = d * dim;
+    const two = d + 1 < nd;
+    const d1 = two ? d0 + dim : d0;
+    let q = q0;
+    for (; q + 3 < q1; q += 4) {
+      const a = q * dim, b = a + dim, c = b + dim, e = c + dim;
+      let s00 = 0, s01 = 0, s10 = 0, s11 = 0, s20 = 0, s21 = 0, s30 = 0, s31 = 0;
+      for (let k = 0; k < dim; k++) {
+        const x0 = D[d0 + k], x1 = D[d1 + k];
+        const y0 = Q[a + k], y1 = Q[b + k], y2 = Q[c + k], y3 = Q[e + k];
+        s00 += y0 * x0;
+        s01 += y0 * x1;
+        s10 += y1 * x0;
+        s11 += y1 * x1;
+        s20 += y2 * x0;
+        s21 += y2 * x1;
+        s30 += y3 * x0;
+        s31 += y3 * x1;
+      }
+      const r = (q - q0) * nd + d;
+      out[r] = s00;
+      out[r + nd] = s10;
+      out[r + 2 * nd] = s20;
+      out[r + 3 * nd] = s30;
+      if (two) {
+        out[r + 1] = s01;
+        out[r + nd + 1] = s11;
+        out[r + 2 * nd + 1] = s21;
+        out[r + 3 * nd + 1] = s31;
+      }
+    }
+    for (; q < q1; q++) {
+      const a = q * dim;
+      let s0 = 0, s1 = 0;
+      for (let k = 0; k < dim; k++) {
+        s0 += Q[a + k] * D[d0 + k];
+        s1 += Q[a + k] * D[d1 + k];
+      }
+      const r = (q - q0) * nd + d;
+      out[r] = s0;
+      if (two) out[r + 1] = s1;
+    }
+  }
+}
+
+/**
  * Scores of queries [q0, q1) against every document, rounded to float32 as mteb's torch
- * similarity is: out[(q - q0) * nd + d].
+ * similarity is: out[(q - q0) * nd + d]. Cosine expects L2-normalised rows (packRows).
  */
 export function scoreBlock(
   Q: Float64Array,
@@ -125,32 +176,56 @@ export function scoreBlock(
   dNorms?: Float64Array,
 ): Float32Array {
   const out = new Float32Array((q1 - q0) * nd);
-  for (let d = 0; d < nd; d++) {
-    const dOff = d * dim;
+  if (fn === 'manhattan') {
     for (let q = q0; q < q1; q++) {
       const qOff = q * dim;
-      let s: number;
-      if (fn === 'manhattan') {
-        s = 0;
+      for (let d = 0; d < nd; d++) {
+        const dOff = d * dim;
+        let s = 0;
         for (let k = 0; k < dim; k++) s += Math.abs(Q[qOff + k] - D[dOff + k]);
-        s = -s;
-      } else {
-        let a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-        let k = 0;
-        for (; k + 3 < dim; k += 4) {
-          a0 += Q[qOff + k] * D[dOff + k];
-          a1 += Q[qOff + k + 1] * D[dOff + k + 1];
-          a2 += Q[qOff + k + 2] * D[dOff + k + 2];
-          a3 += Q[qOff + k + 3] * D[dOff + k + 3];
-        }
-        for (; k < dim; k++) a0 += Q[qOff + k] * D[dOff + k];
-        const dot = a0 + a1 + (a2 + a3);
-        s = fn === 'euclidean' ? -Math.sqrt(Math.max(0, qNorms![q] + dNorms![d] - 2 * dot)) : dot;
+        out[(q - q0) * nd + d] = -s;
       }
-      out[(q - q0) * nd + d] = s;
     }
+    return out;
   }
+  const dots = new Float64Array((q1 - q0) * nd);
+  dotBlock(Q, q0, q1, D, nd, dim, dots);
+  if (fn === 'euclidean') {
+    // -sqrt(|q|^2 + |d|^2 - 2 q.d), as torch.cdist computes it for large inputs
+    for (let q = q0; q < q1; q++) {
+      for (let d = 0; d < nd; d++) {
+        const i = (q - q0) * nd + d;
+        out[i] = -Math.sqrt(Math.max(0, qNorms![q] + dNorms![d] - 2 * dots[i]));
+      }
+    }
+  } else out.set(dots);
   return out;
+}
+
+/** The k-th largest value of `a` (1-based k), by quickselect on a copy. */
+function kthLargest(a: Float32Array, k: number): number {
+  const v = Float32Array.from(a);
+  let lo = 0, hi = v.length - 1;
+  const target = v.length - k; // index in ascending order
+  while (lo < hi) {
+    const pivot = v[(lo + hi) >> 1];
+    let i = lo, j = hi;
+    while (i <= j) {
+      while (v[i] < pivot) i++;
+      while (v[j] > pivot) j--;
+      if (i <= j) {
+        const t = v[i];
+        v[i] = v[j];
+        v[j] = t;
+        i++;
+        j--;
+      }
+    }
+    if (target <= j) hi = j;
+    else if (target >= i) lo = i;
+    else break;
+  }
+  return v[target];
 }
 
 /** Indices of the `k` largest of row[0..n) (ties: lower index first), in descending order. */
@@ -159,8 +234,8 @@ export function topKIndices(row: Float32Array, k: number): number[] {
   let idx: number[];
   if (k >= n) idx = Array.from({ length: n }, (_, i) => i);
   else {
-    const sorted = Float32Array.from(row).sort();
-    const thr = sorted[n - k];
+    for (let i = 0; i < n; i++) if (Number.isNaN(row[i])) throw new Error('NaN values detected in the similarity scores');
+    const thr = kthLargest(row, k);
     let above = 0;
     for (let i = 0; i < n; i++) if (row[i] > thr) above++;
     let ties = k - above;
@@ -192,7 +267,6 @@ export async function searchWithEncoder(model: EmbeddingModelLike, data: Retriev
   const fn = model.similarityFn;
   const queries = data.queries;
   const qEmb = await encodeChecked(model, queries.map(queryText), baseOpts(opts, 'query'), `${opts.taskName} queries`);
-  hooks.progress?.(queries.length, queries.length, 'queries');
   const { data: Q, dim } = packRows(qEmb, fn === 'cosine');
   const qNorms = fn === 'euclidean' ? sqNorms(Q, queries.length, dim) : undefined;
   const heaps: Item[][] = queries.map(() => []);
@@ -218,7 +292,7 @@ export async function searchWithEncoder(model: EmbeddingModelLike, data: Retriev
     if (missingQ.length) hooks.log?.(`${opts.taskName}: no pre-ranked documents for ${missingQ.length} queries (e.g. ${missingQ[0]}); they score 0`);
     const docs = data.corpus.filter((d) => needed.has(d.id));
     const dEmb = await encodeChecked(model, docs.map(documentText), baseOpts(opts, 'document'), `${opts.taskName} documents`);
-    hooks.progress?.(queries.length + docs.length, queries.length + docs.length, 'documents');
+
     if (docs.length && dEmb[0].length !== dim) throw new Error(`model returned ${dim}-dim query embeddings but ${dEmb[0].length}-dim document embeddings`);
     const { data: D } = packRows(dEmb, fn === 'cosine');
     const dNorms = fn === 'euclidean' ? sqNorms(D, docs.length, dim) : undefined;
@@ -239,6 +313,7 @@ export async function searchWithEncoder(model: EmbeddingModelLike, data: Retriev
     });
   } else {
     const total = data.corpus.length;
+    let scored = 0;
     for (let c0 = 0; c0 < total; c0 += CORPUS_CHUNK_SIZE) {
       const chunk = data.corpus.slice(c0, Math.min(total, c0 + CORPUS_CHUNK_SIZE));
       const dEmb = await encodeChecked(model, chunk.map(documentText), baseOpts(opts, 'document'), `${opts.taskName} corpus`);
@@ -258,8 +333,9 @@ export async function searchWithEncoder(model: EmbeddingModelLike, data: Retriev
             else heappushpop(h, item);
           }
         }
+        scored += (q1 - q0) * chunk.length;
+        hooks.progress?.(scored, queries.length * total, 'query-document scores');
       }
-      hooks.progress?.(queries.length + c0 + chunk.length, queries.length + total, 'corpus');
     }
   }
   queries.forEach((q, i) => {
@@ -294,7 +370,6 @@ export async function searchWithCrossEncoder(model: CrossEncoderLike, data: Retr
     }
   }
   const scores = await predictChecked(model, pairs, { ...opts, promptType: undefined }, `${opts.taskName} pairs`);
-  hooks.progress?.(pairs.length, pairs.length, 'pairs');
   const run: Run = new Map(data.queries.map((q) => [q.id, new Map<string, number>()]));
   ids.forEach(([qid, did], i) => run.get(qid)!.set(did, scores[i]));
   return run;

@@ -266,11 +266,11 @@ export function closeTaskNames(name: string, max = 5): string[] {
   const q = name.toLowerCase();
   return TASK_LIST.map((t) => {
     const n = t.name.toLowerCase();
-    let d = levenshtein(q, n);
-    if (n.includes(q) || q.includes(n)) d = Math.min(d, Math.abs(n.length - q.length) * 0.5);
+    // substring matches ("askubuntu", "sts1") first, then small edit distances
+    const d = q.length >= 3 && (n.includes(q) || q.includes(n)) ? 0.5 : levenshtein(q, n);
     return { name: t.name, d };
   })
-    .filter((x) => x.d <= Math.max(3, q.length / 2))
+    .filter((x) => x.d <= Math.max(2, q.length / 3))
     .sort((a, b) => a.d - b.d || a.name.localeCompare(b.name))
     .slice(0, max)
     .map((x) => x.name);

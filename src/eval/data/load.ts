@@ -239,6 +239,7 @@ export async function loadRetrievalData(task: TaskMetadata, splits: Map<string, 
       }
       const corpusRows = await need(cfg('corpus'), 'corpus');
       const corpus: CorpusDoc[] = corpusRows.map((r) => ({ id: idOf(r), title: str(r.title), text: str(r.text) }));
+      if (!corpus.length) throw new Error(`${where}: the corpus is empty`);
       const queryConfig = !base && configs.includes('query') ? 'query' : cfg('queries');
       const queryRows = await need(queryConfig, 'queries');
       let queries: Query[] = queryRows.map((r) => ({ id: idOf(r), text: Array.isArray(r.text) ? (r.text as unknown[]).map(str) : str(r.text ?? r.query) }));
