@@ -12,6 +12,12 @@ import { CrossEncoder } from '../../src/cross-encoder.js';
 import { Encoder } from '../../src/encoder.js';
 import { GPU_MODELS, GPU_SUITE, referencePairs, referenceTexts, stsSentences } from '../../scripts/gpu/prepare.js';
 
+/** A little-endian float32 file. readFileSync may hand back a slice of a shared pool, so honour byteOffset. */
+function readF32(file: string): Float32Array {
+  const b = readFileSync(file);
+  return new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4).slice();
+}
+
 const ENCODERS = Object.entries(GPU_SUITE).filter(([, o]) => !('kind' in o)).map(([n]) => n);
 const TOL = { float32: 0.999999, float16: 0.9995, bfloat16: 0.9995 } as const;
 
@@ -100,7 +106,7 @@ describe('CUDA engine vs CPU engine and PyTorch', function () {
             expect(Math.min(...vsCpu), `worst cosine vs CPU, ${name} ${dtype}`).to.be.at.least(TOL[dtype]);
             const torchFile = join(GPU_MODELS, `${name}.torch.f32`);
             if (existsSync(torchFile)) {
-              const ref = new Float32Array(readFileSync(torchFile).buffer.slice(0));
+              const ref = readF32(torchFile);
               expect(ref.length).to.equal(rows.length);
               process.stdout.write(`      ${name} ${dtype}: worst cosine vs PyTorch ${Math.min(...cosines(rows, ref, dim)).toFixed(8)}\n`);
               expect(Math.min(...cosines(rows, ref, dim)), `worst cosine vs PyTorch, ${name} ${dtype}`).to.be.at.least(TOL[dtype]);
@@ -147,8 +153,8 @@ describe('CUDA engine vs CPU engine and PyTorch', function () {
     // CrossEncoder is reported beside it (see scripts/gpu/torch_reference.py).
     const hfFile = join(GPU_MODELS, 'cross-minilm.torch.f32.hf');
     const stFile = join(GPU_MODELS, 'cross-minilm.torch.f32');
-    const ref = existsSync(hfFile) ? new Float32Array(readFileSync(hfFile).buffer.slice(0)) : undefined;
-    const st = existsSync(stFile) ? new Float32Array(readFileSync(stFile).buffer.slice(0)) : undefined;
+    const ref = existsSync(hfFile) ? readF32(hfFile) : undefined;
+    const st = existsSync(stFile) ? readF32(stFile) : undefined;
     for (const [dtype, tol] of [['float16', 2e-3], ['float32', 1e-5]] as const) {
       const gpu = await CrossEncoder.create({ model: dir, device: 'cuda', dtype });
       try {
