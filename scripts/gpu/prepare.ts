@@ -6,7 +6,7 @@ import { runMain } from '../../src/main.js';
 import { makeTestModel, SHAPES } from '../make-test-model.js';
 
 export const GPU_MODELS = process.env.EMBEDRANK_GPU_MODELS ?? '/tmp/embedrank-gpu-models';
-export const STS_DIR = process.env.EMBEDRANK_STS_DIR ?? join(process.cwd(), 'test/fixtures/sts');
+export const STS_DIR = process.env.EMBEDRANK_STS_DIR ?? join(process.cwd(), 'data/sts');
 
 /** Model name → generator options for the GPU suite. */
 export const GPU_SUITE = {

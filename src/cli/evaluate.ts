@@ -9,7 +9,7 @@
 import type { Argv, CommandModule } from 'yargs';
 import { evaluate, OVERWRITE_STRATEGIES, type EvaluateEvent, type OverwriteStrategy } from '../eval/evaluate.js';
 import type { EvaluableModel } from '../eval/model.js';
-import { ProgressBar } from '../eval/progress.js';
+import { ProgressBar } from '../core/progress.js';
 import { mainScore, type TaskResult } from '../eval/results.js';
 import { getTask, getTasks, hfSubsets, taskLanguages, type TaskMetadata } from '../eval/tasks.js';
 

@@ -54,34 +54,38 @@ export class Coordinator {
     const concurrency = this.workers.reduce((s, w) => s + w.inFlight, 0);
     const queue = new PQueue({ concurrency });
     let failure: unknown;
-    const tasks: Array<Promise<void>> = [];
+    const fail = (e: unknown) => {
+      failure ??= e;
+      // Drops the batches not yet started. p-queue never settles the promises of cleared tasks,
+      // so completion is awaited with onIdle() below, not through those promises.
+      queue.clear();
+    };
     try {
       for await (const pb of batches) {
         if (failure) break;
         // Hold back when far ahead: bounded memory for huge inputs.
         if (queue.size > 4 * concurrency) await queue.onSizeLessThan(2 * concurrency);
-        const t = queue
-          .add(async () => {
-            if (failure) return;
+        if (failure) break;
+        // The task records its own failure before it settles, so the next task p-queue starts sees it.
+        void queue.add(async () => {
+          if (failure) return;
+          try {
             const rows = await this.runWithRetry(op, pb);
             if (rows.length !== pb.indices.length * dim) {
               throw new Error(`worker returned ${rows.length} values for ${pb.indices.length} sequences × ${dim}`);
             }
             for (let i = 0; i < pb.indices.length; i++) out.set(rows.subarray(i * dim, (i + 1) * dim), pb.indices[i] * dim);
             opts.onBatchDone?.(pb.indices.length, pb.tokens);
-          })
-          .catch((e) => {
-            failure ??= e;
-            queue.clear();
-          });
-        tasks.push(t as Promise<void>);
+          } catch (e) {
+            fail(e);
+          }
+        });
       }
     } catch (e) {
       // The producer failed (tokenization, an over-long input): stop dispatching, let running batches end.
-      failure ??= e;
-      queue.clear();
+      fail(e);
     }
-    await Promise.all(tasks);
+    await queue.onIdle();
     if (failure) throw failure;
     return out;
   }

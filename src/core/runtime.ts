@@ -9,7 +9,7 @@ import { loadModelFolder, type ModelFolder, type ModelKind } from '../model/fold
 import { TokenizerPool } from '../tokenize/pool.js';
 import { Coordinator, type WorkOp } from './coordinator.js';
 import { resolveDtype, resolveLimits, type ComputeDtype, type EngineOptions, type ResolvedLimits } from './options.js';
-import { Progress } from './progress.js';
+import { ProgressBar } from './progress.js';
 import { Replica } from './replica.js';
 import { TokenBudgetScheduler, type PlannedBatch } from './scheduler.js';
 
@@ -53,7 +53,7 @@ export class Runtime {
     const folder = loadModelFolder(dir);
     if (folder.kind !== expect) {
       throw new InputError(
-        `${folder.dir} is a ${folder.kind} (${folder.architecture}); use ${folder.kind === 'encoder' ? 'Encoder' : 'CrossEncoder'} for it`,
+        `${folder.dir} is ${folder.kind === 'encoder' ? 'an embedding model' : 'a cross-encoder'} (${folder.architecture}); use ${folder.kind === 'encoder' ? 'Encoder' : 'CrossEncoder'} for it`,
       );
     }
     const probe = await probeCuda();
@@ -137,7 +137,7 @@ export class Runtime {
       poolSkip: req.poolSkip,
     });
     const show = req.showProgress ?? this.opts.showProgress ?? false;
-    const progress = new Progress(req.label ?? (op.kind === 'embed' ? 'encode' : 'rerank'), n, show && n >= 1000);
+    const progress = new ProgressBar(req.label ?? (op.kind === 'embed' ? 'encode' : 'rerank'), n, { enabled: show && n >= 1000 });
     let truncated = 0;
     const tokenizer = this.tokenizer;
     const maxLength = this.limits.maxLength;
@@ -159,7 +159,7 @@ export class Runtime {
       });
       return { values, dim, truncated };
     } finally {
-      progress.done();
+      progress.finish();
     }
   }
 

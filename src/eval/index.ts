@@ -28,5 +28,5 @@ export { DataNotFoundError, loadRetrievalData, loadStsData, resolveSource } from
 export type { DataOptions, RetrievalData, RetrievalSplitData, StsData } from './data/load.js';
 export { HubError, HubSource, LocalSource, downloadFile, hubCacheDir, listRemoteFiles, snapshotDir } from './data/hub.js';
 export type { HubOptions } from './data/hub.js';
-export { ProgressBar } from './progress.js';
-export type { ProgressOptions } from './progress.js';
+export { ProgressBar } from '../core/progress.js';
+export type { ProgressOptions } from '../core/progress.js';

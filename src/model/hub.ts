@@ -94,18 +94,26 @@ export async function downloadSnapshot(
   const base = repoFolder(hubCacheDir(opts.cacheDir), repoId, type);
   const snap = join(base, 'snapshots', info.sha);
   const resolvePrefix = type === 'model' ? '' : 'datasets/';
-  for (const { rfilename } of info.siblings) {
-    if (!want(rfilename)) continue;
-    if (isAbsolute(rfilename) || rfilename.split('/').includes('..')) throw new Error(`refusing unsafe file name ${rfilename}`);
-    const dest = join(snap, rfilename);
-    if (existsSync(dest)) continue;
-    mkdirSync(dirname(dest), { recursive: true });
-    const res = await hubFetch(`${endpoint}/${resolvePrefix}${repoId}/resolve/${info.sha}/${rfilename}`, opts);
-    const tmp = `${dest}.incomplete`;
-    if (!res.body) throw new Error(`${rfilename}: empty response body`);
-    await pipeline(Readable.fromWeb(res.body as never), createWriteStream(tmp));
-    renameSync(tmp, dest);
-    opts.onFile?.(rfilename, statSync(dest).size);
+  // A snapshot folder this call creates is removed again if the download fails: a commit-pinned
+  // lookup finds snapshots/<sha> without any ref, so a partial one would later pass for complete.
+  const fresh = !existsSync(snap);
+  try {
+    for (const { rfilename } of info.siblings) {
+      if (!want(rfilename)) continue;
+      if (isAbsolute(rfilename) || rfilename.split('/').includes('..')) throw new Error(`refusing unsafe file name ${rfilename}`);
+      const dest = join(snap, rfilename);
+      if (existsSync(dest)) continue;
+      mkdirSync(dirname(dest), { recursive: true });
+      const res = await hubFetch(`${endpoint}/${resolvePrefix}${repoId}/resolve/${info.sha}/${rfilename}`, opts);
+      const tmp = `${dest}.incomplete`;
+      if (!res.body) throw new Error(`${rfilename}: empty response body`);
+      await pipeline(Readable.fromWeb(res.body as never), createWriteStream(tmp));
+      renameSync(tmp, dest);
+      opts.onFile?.(rfilename, statSync(dest).size);
+    }
+  } catch (e) {
+    if (fresh) rmSync(snap, { recursive: true, force: true });
+    throw e;
   }
   mkdirSync(join(base, 'refs'), { recursive: true });
   if (!COMMIT_RE.test(rev)) writeFileSync(join(base, 'refs', rev), info.sha);

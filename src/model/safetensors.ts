@@ -290,6 +290,9 @@ export function readRows(t: TensorInfo, r0: number, r1: number): Buffer {
 /** Columns [c0, c1) of every row of a 2-D tensor, read row segment by row segment. */
 export function readCols(t: TensorInfo, c0: number, c1: number): Buffer {
   const [rows, cols] = t.shape;
+  if (t.shape.length !== 2 || c0 < 0 || c1 > cols || c1 < c0) {
+    throw new Error(`${t.name}: columns [${c0}, ${c1}) out of bounds for shape [${t.shape}]`);
+  }
   const e = DTYPE_BYTES[t.dtype];
   const out = Buffer.allocUnsafe(rows * (c1 - c0) * e);
   const fd = openSync(t.file, 'r');

@@ -105,6 +105,7 @@ export class BertWeights {
     this.expectShape(EMBEDDING_NAMES.pos, [d.maxPositions, d.hidden], file);
     this.expectShape(EMBEDDING_NAMES.type, [d.typeVocab, d.hidden], file);
     this.expectShape(EMBEDDING_NAMES.lnW, [d.hidden], file);
+    this.expectShape(EMBEDDING_NAMES.lnB, [d.hidden], file);
     for (let i = 0; i < d.layers; i++) {
       const n = layerNames(i);
       for (const k of [n.qW, n.kW, n.vW, n.aoW]) this.expectShape(k, [d.hidden, d.hidden], file);

@@ -9,7 +9,7 @@ import { writeOnnxToModelFolder } from '../../src/backends/cpu/export-bert.js';
 import { loadModelFolder } from '../../src/model/folder.js';
 import { cosine, testModel, toBatch } from './helpers.js';
 
-const STS = '/work/shared/data/sts/2012/MSRpar.test.tsv';
+const STS = 'data/sts/2012/MSRpar.test.tsv';
 
 function sentences(n: number): string[] {
   if (!existsSync(STS)) {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { evaluate, getTask, loadRetrievalData, readTaskResult, type TaskMetadata } from '../../src/eval/index.js';
 import type { RetrievalSplitData } from '../../src/eval/data/load.js';
 import { evaluateRetrieval, searchWithEncoder, topKIndices } from '../../src/eval/retrieval.js';
-import { ProgressBar } from '../../src/eval/progress.js';
+import { ProgressBar } from '../../src/core/progress.js';
 import { readRows } from '../../src/eval/data/files.js';
 import { BowEncoder, bowVector, OverlapCrossEncoder, overlapScore } from './helpers/fakes.js';
 import { ASKUBUNTU_FIXTURE, ASKUBUNTU_QRELS, HF_FIXTURES, askUbuntuQrelsParquet } from './helpers/fixtures.js';

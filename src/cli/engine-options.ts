@@ -1,0 +1,52 @@
+// The engine options every model-loading command shares, as yargs options and back.
+import type { Argv } from 'yargs';
+import type { EngineOptions } from '../core/options.js';
+
+export interface EngineArgs {
+  model: string;
+  revision?: string;
+  device: 'auto' | 'cpu' | 'cuda';
+  dtype: 'auto' | 'float32' | 'float16' | 'bfloat16';
+  maxModelLen?: number;
+  maxNumBatchedTokens?: number;
+  maxNumSeqs?: number;
+  tensorParallelSize?: number;
+  dataParallelSize?: number;
+  truncate: boolean;
+  tokenizerThreads?: number;
+}
+
+export function withEngineOptions<T>(y: Argv<T>): Argv<T & EngineArgs> {
+  return y
+    .option('model', { alias: 'm', type: 'string', demandOption: true, describe: 'model folder, or a Hugging Face id (org/name) resolved through the HF cache or downloaded when online' })
+    .option('revision', { type: 'string', describe: 'hub revision (branch, tag or commit) when --model is an id' })
+    .option('device', { choices: ['auto', 'cpu', 'cuda'] as const, default: 'auto' as const, describe: 'auto: CUDA when the addon is built and a GPU is visible, else the CPU (onnxruntime)' })
+    .option('dtype', {
+      choices: ['auto', 'float32', 'float16', 'bfloat16'] as const,
+      default: 'auto' as const,
+      describe: 'compute dtype; auto follows vLLM (fp32 checkpoints run in fp16 on the GPU, fp16/bf16 keep theirs; the CPU computes in fp32)',
+    })
+    .option('max-model-len', { type: 'number', describe: 'truncate inputs to this many tokens (default: the model maximum)' })
+    .option('max-num-batched-tokens', { type: 'number', describe: 'token budget of one batch (default 32768 on the GPU, 8192 on the CPU)' })
+    .option('max-num-seqs', { type: 'number', describe: 'most sequences in one batch (default 256 on the GPU, 64 on the CPU)' })
+    .option('tensor-parallel-size', { type: 'number', describe: 'GPUs per model replica (Megatron shards over NCCL)' })
+    .option('data-parallel-size', { type: 'number', describe: 'model replicas (default: every visible GPU ÷ tensor-parallel size)' })
+    .option('truncate', { type: 'boolean', default: true, describe: 'cut over-long inputs to the maximum length; --no-truncate makes them an error' })
+    .option('tokenizer-threads', { type: 'number', describe: 'tokenizer worker threads (default: available cores)' }) as unknown as Argv<T & EngineArgs>;
+}
+
+export function toEngineOptions(a: EngineArgs): EngineOptions {
+  return {
+    model: a.model,
+    revision: a.revision,
+    device: a.device,
+    dtype: a.dtype,
+    maxModelLen: a.maxModelLen,
+    maxNumBatchedTokens: a.maxNumBatchedTokens,
+    maxNumSeqs: a.maxNumSeqs,
+    tensorParallelSize: a.tensorParallelSize,
+    dataParallelSize: a.dataParallelSize,
+    truncate: a.truncate,
+    tokenizerThreads: a.tokenizerThreads,
+  };
+}

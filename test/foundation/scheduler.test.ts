@@ -1,0 +1,181 @@
+// The token-budget scheduler: property tests over random sequence lengths and chunkings.
+import { expect } from 'chai';
+import { TokenBudgetScheduler, type PlannedBatch, type SchedulerOptions } from '../../src/core/scheduler.js';
+import type { PositionedChunk } from '../../src/tokenize/pool.js';
+import { SeededRandom, seedFromEnv } from './helpers.js';
+
+/**
+ * Chunks of sequences whose tokens encode (input index, position) so any mix-up shows:
+ * id = index * 1000 + position, type id = (index + position) % 2.
+ */
+function makeChunks(lengths: number[], chunkSizes: number[]): PositionedChunk[] {
+  const chunks: PositionedChunk[] = [];
+  let start = 0;
+  let c = 0;
+  while (start < lengths.length) {
+    const n = Math.min(chunkSizes[c++ % chunkSizes.length], lengths.length - start);
+    const lens = lengths.slice(start, start + n);
+    const total = lens.reduce((a, b) => a + b, 0);
+    const offsets = new Int32Array(n + 1);
+    const ids = new Int32Array(total);
+    const typeIds = new Int32Array(total);
+    let pos = 0;
+    for (let k = 0; k < n; k++) {
+      offsets[k] = pos;
+      for (let t = 0; t < lens[k]; t++) {
+        ids[pos + t] = (start + k) * 1000 + t;
+        typeIds[pos + t] = (start + k + t) % 2;
+      }
+      pos += lens[k];
+    }
+    offsets[n] = pos;
+    chunks.push({ start, n, offsets, ids, typeIds, truncated: new Int32Array(n) });
+    start += n;
+  }
+  return chunks;
+}
+
+function schedule(opts: SchedulerOptions, chunks: PositionedChunk[]): { batches: PlannedBatch[]; readyAfterPush: number[] } {
+  const s = new TokenBudgetScheduler(opts);
+  const batches: PlannedBatch[] = [];
+  const readyAfterPush: number[] = [];
+  for (const c of chunks) {
+    const ready = s.push(c);
+    readyAfterPush.push(ready.length);
+    batches.push(...ready);
+  }
+  batches.push(...s.flush());
+  return { batches, readyAfterPush };
+}
+
+/** Every invariant of a planned batch list for the given input lengths. */
+function checkBatches(batches: PlannedBatch[], lengths: number[], opts: SchedulerOptions, ctx: string): void {
+  const seen = new Int32Array(lengths.length);
+  for (const [bi, pb] of batches.entries()) {
+    const { batch, indices, tokens } = pb;
+    const n = indices.length;
+    const where = `${ctx}, batch ${bi}`;
+    expect(n, where).to.be.greaterThan(0);
+    expect(n, `${where}: maxNumSeqs`).to.be.at.most(opts.maxNumSeqs);
+    expect(batch.cuSeqlens.length, where).to.equal(n + 1);
+    expect(batch.cuSeqlens[0], where).to.equal(0);
+    expect(batch.cuSeqlens[n], where).to.equal(tokens);
+    expect(batch.ids.length, where).to.equal(tokens);
+    expect(batch.typeIds.length, where).to.equal(tokens);
+    // The budget holds unless a single sequence is over it on its own.
+    if (n > 1) expect(tokens, `${where}: maxNumBatchedTokens`).to.be.at.most(opts.maxNumBatchedTokens);
+    else if (tokens > opts.maxNumBatchedTokens) expect(lengths[indices[0]], where).to.be.greaterThan(opts.maxNumBatchedTokens);
+    for (let i = 0; i < n; i++) {
+      const idx = indices[i];
+      if (!(idx >= 0 && idx < lengths.length)) expect.fail(`${where}: index ${idx}`);
+      seen[idx]++;
+      const from = batch.cuSeqlens[i];
+      const len = batch.cuSeqlens[i + 1] - from;
+      if (len !== lengths[idx]) expect.fail(`${where}: input ${idx} has ${len} tokens, expected ${lengths[idx]}`);
+      for (let t = 0; t < len; t++) {
+        if (batch.ids[from + t] !== idx * 1000 + t || batch.typeIds[from + t] !== (idx + t) % 2) {
+          expect.fail(`${where}: token ${t} of input ${idx} is ${batch.ids[from + t]}/${batch.typeIds[from + t]}`);
+        }
+      }
+      if (opts.poolSkip && batch.poolSkip![i] !== opts.poolSkip(idx)) expect.fail(`${where}: poolSkip of ${idx} is ${batch.poolSkip![i]}`);
+    }
+    if (!opts.poolSkip) expect(batch.poolSkip, where).to.equal(undefined);
+  }
+  for (let i = 0; i < lengths.length; i++) if (seen[i] !== 1) expect.fail(`${ctx}: input ${i} appears ${seen[i]} times`);
+}
+
+describe('foundation: token-budget scheduler', () => {
+  const seed = seedFromEnv();
+
+  it('property: budgets hold, every input once, ids/cu_seqlens consistent (random lengths, chunkings, windows)', () => {
+    const rng = new SeededRandom(seed);
+    for (let trial = 0; trial < 200; trial++) {
+      const maxLen = rng.int(2, 200);
+      const n = rng.int(1, 700);
+      const lengths = Array.from({ length: n }, () => (rng.next() < 0.1 ? maxLen : rng.int(1, maxLen)));
+      const opts: SchedulerOptions = {
+        maxNumBatchedTokens: maxLen + rng.int(0, 3 * maxLen),
+        maxNumSeqs: rng.int(1, 70),
+        window: rng.next() < 0.5 ? rng.int(1, 300) : undefined,
+        poolSkip: rng.next() < 0.5 ? (i: number) => (i * 7) % 5 : undefined,
+      };
+      const chunks = makeChunks(lengths, [rng.int(1, 50), rng.int(1, 300)]);
+      const { batches } = schedule(opts, chunks);
+      checkBatches(batches, lengths, opts, `trial ${trial} (seed ${seed}; rerun with EMBEDRANK_TEST_SEED=${seed})`);
+      // Batches are reasonably full: a batch closes only when the next sequence would break a limit,
+      // which bounds their number by 3 × the lower bound + 1.
+      if (!opts.window) {
+        const minBatches = Math.max(Math.ceil(n / opts.maxNumSeqs), Math.ceil(lengths.reduce((a, b) => a + b, 0) / opts.maxNumBatchedTokens));
+        expect(batches.length, `trial ${trial}: ${batches.length} batches for a lower bound of ${minBatches}`).to.be.at.most(3 * minBatches + 1);
+      }
+    }
+  });
+
+  it('a sequence longer than the budget goes alone into its own batch (the runtime forbids this; the scheduler copes)', () => {
+    const lengths = [5, 50, 3, 4, 60, 2];
+    const opts = { maxNumBatchedTokens: 10, maxNumSeqs: 8 };
+    const { batches } = schedule(opts, makeChunks(lengths, [6]));
+    checkBatches(batches, lengths, opts, 'oversize');
+    const alone = batches.filter((b) => b.tokens > 10);
+    expect(alone.map((b) => Array.from(b.indices)).sort()).to.deep.equal([[1], [4]]);
+  });
+
+  it('longest first within a window; equal lengths keep input order', () => {
+    const lengths = [3, 9, 3, 7, 9, 1];
+    const { batches } = schedule({ maxNumBatchedTokens: 100, maxNumSeqs: 100 }, makeChunks(lengths, [2]));
+    expect(batches).to.have.length(1);
+    expect(Array.from(batches[0].indices)).to.deep.equal([1, 4, 3, 0, 2, 5]);
+  });
+
+  it('maxNumSeqs splits batches even when tokens would fit', () => {
+    const lengths = Array.from({ length: 10 }, () => 2);
+    const opts = { maxNumBatchedTokens: 1000, maxNumSeqs: 3 };
+    const { batches } = schedule(opts, makeChunks(lengths, [10]));
+    expect(batches.map((b) => b.indices.length)).to.deep.equal([3, 3, 3, 1]);
+    checkBatches(batches, lengths, opts, 'seqs');
+  });
+
+  it('the token budget splits batches exactly at the limit', () => {
+    const lengths = [4, 4, 4, 4, 4];
+    const opts = { maxNumBatchedTokens: 8, maxNumSeqs: 100 };
+    const { batches } = schedule(opts, makeChunks(lengths, [5]));
+    expect(batches.map((b) => b.tokens)).to.deep.equal([8, 8, 4]);
+  });
+
+  it('batches become ready once a window fills, before flush', () => {
+    const lengths = Array.from({ length: 100 }, (_, i) => 1 + (i % 5));
+    const opts = { maxNumBatchedTokens: 20, maxNumSeqs: 8, window: 30 };
+    const { batches, readyAfterPush } = schedule(opts, makeChunks(lengths, [10]));
+    // Chunks of 10: the window of 30 fills after chunks 3, 6 and 9.
+    expect(readyAfterPush.map((r) => r > 0)).to.deep.equal([false, false, true, false, false, true, false, false, true, false]);
+    checkBatches(batches, lengths, opts, 'window');
+  });
+
+  it('poolSkip is taken per input index and carried into the batch', () => {
+    const lengths = [6, 2, 9, 4];
+    const skips = [3, 0, 5, 1];
+    const opts = { maxNumBatchedTokens: 12, maxNumSeqs: 2, poolSkip: (i: number) => skips[i] };
+    const { batches } = schedule(opts, makeChunks(lengths, [1, 3]));
+    checkBatches(batches, lengths, opts, 'poolSkip');
+    let total = 0;
+    for (const b of batches) for (let i = 0; i < b.indices.length; i++) total += b.batch.poolSkip![i];
+    expect(total).to.equal(9);
+  });
+
+  it('flush with nothing pending yields nothing; bad limits are rejected', () => {
+    expect(new TokenBudgetScheduler({ maxNumBatchedTokens: 10, maxNumSeqs: 1 }).flush()).to.deep.equal([]);
+    expect(() => new TokenBudgetScheduler({ maxNumBatchedTokens: 0, maxNumSeqs: 1 })).to.throw(/positive/);
+    expect(() => new TokenBudgetScheduler({ maxNumBatchedTokens: 10, maxNumSeqs: 0 })).to.throw(/positive/);
+    expect(() => new TokenBudgetScheduler({ maxNumBatchedTokens: NaN, maxNumSeqs: 1 })).to.throw(/positive/);
+  });
+
+  it('batch buffers are copies: later pushes do not change earlier batches', () => {
+    const chunks = makeChunks([3, 3, 3, 3], [2]);
+    const s = new TokenBudgetScheduler({ maxNumBatchedTokens: 6, maxNumSeqs: 2, window: 2 });
+    const first = s.push(chunks[0]);
+    const snapshot = Array.from(first[0].batch.ids);
+    chunks[0].ids.fill(-1);
+    s.push(chunks[1]);
+    expect(Array.from(first[0].batch.ids)).to.deep.equal(snapshot);
+  });
+});

@@ -1,0 +1,71 @@
+// The tokenizer pool: worker threads give the same ids as the tokenizer in this thread, in input
+// order, and the tokenizer path never loads onnxruntime or the CUDA addon.
+import { expect } from 'chai';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { bertTokenizerJson } from '../../scripts/make-tokenizer.js';
+import { TokenizerPool } from '../../src/tokenize/pool.js';
+import { WordPieceTokenizer } from '../../src/tokenize/wordpiece.js';
+
+const sentences = readFileSync(join(process.cwd(), 'data/sts/2012/MSRpar.test.tsv'), 'utf8')
+  .split('\n')
+  .filter(Boolean)
+  .flatMap((l) => l.split('\t').slice(1, 3));
+
+describe('tokenize/pool: worker threads', function () {
+  this.timeout(60_000);
+  const dir = mkdtempSync(join(tmpdir(), 'embedrank-tok-'));
+  const file = join(dir, 'tokenizer.json');
+  writeFileSync(file, JSON.stringify(bertTokenizerJson()));
+  const pool = new TokenizerPool(file, { threads: 2, chunkSize: 97 });
+  after(() => pool.close());
+
+  it('gives the same ids as the in-thread tokenizer, in input order, with truncation flags', async () => {
+    const tok = WordPieceTokenizer.fromFile(file);
+    const texts = [...sentences, 'word '.repeat(300)];
+    const all = await pool.tokenizeAll(texts, undefined, 64);
+    expect(all.n).to.equal(texts.length);
+    texts.forEach((t, i) => {
+      const e = tok.encode(t, undefined, 64);
+      expect(Array.from(all.ids.subarray(all.offsets[i], all.offsets[i + 1]))).to.deep.equal(e.ids);
+      expect(all.truncated[i]).to.equal(e.truncated ? 1 : 0);
+    });
+    expect(all.truncated[texts.length - 1]).to.equal(1);
+  });
+
+  it('tokenizes pairs with segment ids', async () => {
+    const tok = WordPieceTokenizer.fromFile(file);
+    const a = sentences.slice(0, 300);
+    const b = sentences.slice(300, 600);
+    const all = await pool.tokenizeAll(a, b, 40);
+    a.forEach((q, i) => {
+      const e = tok.encode(q, b[i], 40);
+      expect(Array.from(all.typeIds.subarray(all.offsets[i], all.offsets[i + 1]))).to.deep.equal(e.typeIds);
+    });
+  });
+
+  it('never loads onnxruntime or the CUDA addon, in this thread or its workers', () => {
+    const hook = join(dir, 'hook.mjs');
+    writeFileSync(
+      hook,
+      `export async function resolve(s, c, next) { if (/onnxruntime|embedrank_cuda|backends\\/(cpu|cuda)/.test(s)) throw new Error('tokenizer path loaded ' + s); return next(s, c); }`,
+    );
+    const reg = join(dir, 'register.mjs');
+    writeFileSync(reg, `import { register } from 'node:module'; register(${JSON.stringify(pathToFileURL(hook).href)});`);
+    const script = join(dir, 'run.mjs');
+    const poolUrl = pathToFileURL(join(process.cwd(), 'dist/src/tokenize/pool.js')).href;
+    writeFileSync(
+      script,
+      `import { TokenizerPool } from ${JSON.stringify(poolUrl)};
+       const p = new TokenizerPool(${JSON.stringify(file)}, { threads: 2 });
+       const r = await p.tokenizeAll(['hello world', 'a second text'], undefined, 16);
+       await p.close();
+       console.log(r.n);`,
+    );
+    const out = execFileSync(process.execPath, ['--import', pathToFileURL(reg).href, script], { encoding: 'utf8' });
+    expect(out.trim()).to.equal('2');
+  });
+});
