@@ -19,6 +19,7 @@ import { runMain } from '../src/main.js';
 import { loadModelFolder } from '../src/model/folder.js';
 import { flopsPerToken } from '../src/models/bert.js';
 import { stsSentences } from '../scripts/gpu/prepare.js';
+import { Rng } from '../scripts/make-test-model.js';
 import { writeLatencyThroughputSvg } from './plot.js';
 
 export interface BenchPoint {
@@ -50,16 +51,6 @@ function batchOf(lengths: number[], vocab: number, rand: () => number): TokenBat
   return { ids, typeIds: new Int32Array(ids.length), cuSeqlens: cu };
 }
 
-function mulberry(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    let t = (s = (s + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const median = (xs: number[]) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function tokenWorkload(dir: string, workload: string, dtype: ComputeDtype, sizes: number[], peak: number, iters: number): Promise<BenchPoint[]> {
@@ -69,7 +60,8 @@ async function tokenWorkload(dir: string, workload: string, dtype: ComputeDtype,
   const points: BenchPoint[] = [];
   try {
     for (const b of sizes) {
-      const rand = mulberry(b * 7 + 1);
+      const rng = new Rng(b * 7 + 1);
+      const rand = () => rng.uniform();
       // Several distinct batches so repeated runs do not measure a warm cache.
       const batches = Array.from({ length: 4 }, () => batchOf(lengthsFor(workload, b, rand), folder.dims.vocab, rand));
       const copy = (x: TokenBatch): TokenBatch => ({ ids: x.ids.slice(), typeIds: x.typeIds.slice(), cuSeqlens: x.cuSeqlens.slice() });

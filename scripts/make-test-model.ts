@@ -68,6 +68,10 @@ export class Rng {
     this.spare = r * Math.sin(2 * Math.PI * v);
     return r * Math.cos(2 * Math.PI * v);
   }
+  /** Integer in [lo, hi]. */
+  int(lo: number, hi: number): number {
+    return lo + Math.floor(this.uniform() * (hi - lo + 1));
+  }
   fill(n: number, mean: number, std: number): Float32Array {
     const a = new Float32Array(n);
     for (let i = 0; i < n; i++) a[i] = mean + std * this.normal();

@@ -1,33 +1,29 @@
 // CrossEncoder: the reranking API, mirroring mteb's VllmCrossEncoderWrapper (query_prefix,
 // document_prefix). Each (query, document) pair is one sequence; the score is the classifier
 // head's output with sentence-transformers' default activation (sigmoid for one label).
-import { basename } from 'node:path';
 import { InputError } from './errors.js';
 import type { HeadActivation } from './model/folder.js';
-import type { EngineOptions } from './core/options.js';
-import { Runtime } from './core/runtime.js';
-import { assertMainThread } from './main.js';
-import { validateTexts, type EncodeOptions, type ModelMeta } from './encoder.js';
+import { ModelHandle, type HandleOptions, type ModelMeta } from './core/model-handle.js';
+import { validateTexts, type EncodeOptions } from './encoder.js';
 
-export interface CrossEncoderOptions extends EngineOptions {
+export interface CrossEncoderOptions extends HandleOptions {
   queryPrefix?: string;
   documentPrefix?: string;
   /** 'default' follows the model (sigmoid for one label); 'identity' gives raw logits. */
   activation?: 'default' | HeadActivation;
-  modelName?: string;
 }
 
-export class CrossEncoder {
+function checkActivation(options: CrossEncoderOptions): CrossEncoderOptions {
+  const act = options?.activation ?? 'default';
+  if (!['default', 'sigmoid', 'identity'].includes(act)) throw new InputError(`activation "${act}" is not one of default, sigmoid, identity`);
+  return options;
+}
+
+export class CrossEncoder extends ModelHandle {
   readonly kind = 'cross-encoder' as const;
-  private runtime?: Runtime;
-  private readonly loading: Promise<Runtime>;
 
   constructor(readonly options: CrossEncoderOptions) {
-    assertMainThread('CrossEncoder');
-    const act = options.activation ?? 'default';
-    if (!['default', 'sigmoid', 'identity'].includes(act)) throw new InputError(`activation "${act}" is not one of default, sigmoid, identity`);
-    this.loading = Runtime.create(options, 'cross-encoder').then((r) => (this.runtime = r));
-    this.loading.catch(() => undefined);
+    super(checkActivation(options), 'cross-encoder', 'CrossEncoder');
   }
 
   static async create(options: CrossEncoderOptions): Promise<CrossEncoder> {
@@ -36,43 +32,13 @@ export class CrossEncoder {
     return c;
   }
 
-  async ready(): Promise<void> {
-    await this.loading;
-  }
-
-  private get rt(): Runtime {
-    if (!this.runtime) throw new Error('CrossEncoder is not loaded yet: await crossEncoder.ready() first');
-    return this.runtime;
-  }
-
   get numLabels(): number {
     return this.rt.folder.numLabels;
   }
 
-  get device(): 'cpu' | 'cuda' {
-    return this.rt.device;
-  }
-
-  get maxLength(): number {
-    return this.rt.maxLength;
-  }
-
   get meta(): ModelMeta {
-    const rt = this.rt;
-    const d = rt.folder.dims;
-    return {
-      name: this.options.modelName ?? (this.options.model.includes('/') && !this.options.model.startsWith('/') && !this.options.model.startsWith('.') ? this.options.model : basename(rt.folder.dir)),
-      revision: this.options.revision ?? null,
-      n_parameters: d.vocab * d.hidden + d.layers * (4 * d.hidden * d.hidden + 2 * d.hidden * d.intermediate) + d.hidden * d.hidden,
-      embed_dim: null,
-      max_tokens: rt.maxLength,
-      similarity_fn_name: null,
-      framework: ['embedrank'],
-      languages: null,
-      loader: 'embedrank.CrossEncoder',
-      dtype: rt.dtype,
-      device: rt.device,
-    };
+    const d = this.rt.folder.dims;
+    return this.baseMeta(null, null, d.hidden * d.hidden + d.hidden + this.numLabels * (d.hidden + 1));
   }
 
   /**
@@ -113,13 +79,4 @@ export class CrossEncoder {
   }
 
   lastTruncated = 0;
-
-  async close(): Promise<void> {
-    try {
-      await this.loading;
-    } catch {
-      return;
-    }
-    await this.runtime?.close();
-  }
 }

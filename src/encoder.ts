@@ -1,16 +1,15 @@
 // Encoder: the embedding model API, mirroring mteb's VllmEncoderWrapper (prompt_dict,
 // use_instructions, instruction_template, apply_instruction_to_documents) on top of the runtime.
-import { basename } from 'node:path';
 import { InputError } from './errors.js';
 import type { SimilarityFn } from './model/folder.js';
-import type { EngineOptions } from './core/options.js';
-import { Runtime } from './core/runtime.js';
-import { assertMainThread } from './main.js';
+import { ModelHandle, type HandleOptions, type ModelMeta } from './core/model-handle.js';
 import { WordPieceTokenizer } from './tokenize/wordpiece.js';
+
+export type { ModelMeta } from './core/model-handle.js';
 
 export type PromptType = 'query' | 'document';
 
-export interface EncoderOptions extends EngineOptions {
+export interface EncoderOptions extends HandleOptions {
   /** Prompts by task name, task type or prompt type (mteb's lookup order); default: the model's own prompts. */
   promptDict?: Record<string, string>;
   /** Treat promptDict values (or the task's own instruction) as instructions formatted by instructionTemplate. */
@@ -19,8 +18,6 @@ export interface EncoderOptions extends EngineOptions {
   instructionTemplate?: string | ((instruction: string, promptType?: PromptType) => string);
   /** With useInstructions, also prefix documents (default true). */
   applyInstructionToDocuments?: boolean;
-  /** Name recorded in results (default: the hub id, or the folder name). */
-  modelName?: string;
 }
 
 export interface EncodeOptions {
@@ -34,20 +31,6 @@ export interface EncodeOptions {
   showProgress?: boolean;
 }
 
-export interface ModelMeta {
-  name: string;
-  revision: string | null;
-  n_parameters: number;
-  embed_dim: number | null;
-  max_tokens: number;
-  similarity_fn_name: SimilarityFn | null;
-  framework: string[];
-  languages: string[] | null;
-  loader: string;
-  dtype: string;
-  device: string;
-}
-
 /** mteb's get_prompt_name order: task-promptType, task, taskType-promptType, taskType, promptType. */
 export function lookupPromptName(dict: Record<string, string>, o: EncodeOptions): string | undefined {
   const { taskName: t, taskType: y, promptType: p } = o;
@@ -55,38 +38,28 @@ export function lookupPromptName(dict: Record<string, string>, o: EncodeOptions)
   return keys.find((k) => k in dict);
 }
 
-export class Encoder {
+function checkInstructions(options: EncoderOptions): EncoderOptions {
+  const t = options?.instructionTemplate;
+  if (options?.useInstructions && t === undefined) {
+    throw new InputError('useInstructions needs an instructionTemplate, for example "Instruction: {instruction}\\nQuery: "');
+  }
+  if (typeof t === 'string' && !t.includes('{instruction}')) throw new InputError('instructionTemplate must contain "{instruction}"');
+  return options;
+}
+
+export class Encoder extends ModelHandle {
   readonly kind = 'encoder' as const;
-  private runtime?: Runtime;
-  private readonly loading: Promise<Runtime>;
   private promptTokenCache = new Map<string, number>();
   private promptTokenizer?: WordPieceTokenizer;
 
   constructor(readonly options: EncoderOptions) {
-    assertMainThread('Encoder');
-    const t = options.instructionTemplate;
-    if (options.useInstructions && t === undefined) {
-      throw new InputError('useInstructions needs an instructionTemplate, for example "Instruction: {instruction}\\nQuery: "');
-    }
-    if (typeof t === 'string' && !t.includes('{instruction}')) throw new InputError('instructionTemplate must contain "{instruction}"');
-    this.loading = Runtime.create(options, 'encoder').then((r) => (this.runtime = r));
-    this.loading.catch(() => undefined); // reported by ready()/encode(), never as an unhandled rejection
+    super(checkInstructions(options), 'encoder', 'Encoder');
   }
 
   static async create(options: EncoderOptions): Promise<Encoder> {
     const e = new Encoder(options);
     await e.ready();
     return e;
-  }
-
-  /** Resolves once the model is loaded on every worker. */
-  async ready(): Promise<void> {
-    await this.loading;
-  }
-
-  private get rt(): Runtime {
-    if (!this.runtime) throw new Error('Encoder is not loaded yet: await encoder.ready() first');
-    return this.runtime;
   }
 
   get dim(): number {
@@ -97,35 +70,8 @@ export class Encoder {
     return this.rt.folder.st.similarityFn;
   }
 
-  get device(): 'cpu' | 'cuda' {
-    return this.rt.device;
-  }
-
-  get dtype(): string {
-    return this.rt.dtype;
-  }
-
-  get maxLength(): number {
-    return this.rt.maxLength;
-  }
-
   get meta(): ModelMeta {
-    const rt = this.rt;
-    const d = rt.folder.dims;
-    const params = d.vocab * d.hidden + d.maxPositions * d.hidden + d.typeVocab * d.hidden + d.layers * (4 * d.hidden * d.hidden + 2 * d.hidden * d.intermediate);
-    return {
-      name: this.options.modelName ?? (this.options.model.includes('/') && !this.options.model.startsWith('/') && !this.options.model.startsWith('.') ? this.options.model : basename(rt.folder.dir)),
-      revision: this.options.revision ?? null,
-      n_parameters: params,
-      embed_dim: d.hidden,
-      max_tokens: rt.maxLength,
-      similarity_fn_name: rt.folder.st.similarityFn,
-      framework: ['embedrank'],
-      languages: null,
-      loader: 'embedrank.Encoder',
-      dtype: rt.dtype,
-      device: rt.device,
-    };
+    return this.baseMeta(this.dim, this.similarityFn, 0);
   }
 
   /** The prefix mteb's vLLM wrapper would put before each text for this call. */
@@ -189,15 +135,6 @@ export class Encoder {
       this.promptTokenCache.set(prompt, n);
     }
     return n;
-  }
-
-  async close(): Promise<void> {
-    try {
-      await this.loading;
-    } catch {
-      return;
-    }
-    await this.runtime?.close();
   }
 }
 

@@ -6,24 +6,15 @@ import { Piscina, workerData } from 'piscina';
 import type { EngineBackend, TokenBatch } from '../src/backends/engine.js';
 import type { WorkOp } from '../src/core/coordinator.js';
 import { loadModelFolder } from '../src/model/folder.js';
-import type { ComputeDtype } from '../src/core/options.js';
+import type { CudaEngineOptions } from '../src/backends/cuda/engine.js';
 
-export interface EngineWorkerData {
+/** What a worker thread is started with: its engine, its GPU and shard, its limits. */
+export interface EngineWorkerData extends CudaEngineOptions {
   backend: 'cpu' | 'cuda';
   modelDir: string;
-  dtype: ComputeDtype;
-  device: number;
-  rank: number;
-  worldSize: number;
-  /** One NCCL unique id per slot (tensor parallel only). */
-  ncclIds?: Uint8Array[];
-  maxTokens: number;
-  maxSeqs: number;
-  slots: number;
   cpuThreads?: number;
   /** Test hook: the shared counter of tasks after which a thread exits (once), as a crash would. */
   fault?: { counter: Int32Array; crashAt: number };
-  allowTf32?: boolean;
 }
 
 export interface EngineTask {

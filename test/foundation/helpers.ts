@@ -6,7 +6,7 @@ import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import type { MakeModelOptions } from '../../scripts/make-test-model.js';
+import { Rng, type MakeModelOptions } from '../../scripts/make-test-model.js';
 import { testModel } from '../cpu/helpers.js';
 
 /** dist/ root of the build these tests run from (dist/test/foundation/helpers.js → dist). */
@@ -132,20 +132,13 @@ export function runProcess(cmd: string, args: string[], opts: { cwd?: string; en
   });
 }
 
-/** Seeded uniform generator (mulberry32) for property tests; prints the seed on failure. */
-export class SeededRandom {
-  private s: number;
+/** Seeded uniform generator (the test models' mulberry32) for property tests; tests print the seed on failure. */
+export class SeededRandom extends Rng {
   constructor(readonly seed: number) {
-    this.s = seed >>> 0 || 1;
+    super(seed);
   }
   next(): number {
-    let t = (this.s = (this.s + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-  int(lo: number, hi: number): number {
-    return lo + Math.floor(this.next() * (hi - lo + 1));
+    return this.uniform();
   }
 }
 

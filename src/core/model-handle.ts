@@ -1,0 +1,91 @@
+// What Encoder and CrossEncoder share: loading the runtime in the background from the
+// constructor (as mteb's wrappers build their engine in __init__), readiness, the properties that
+// need a loaded model, the metadata mteb records, and shutdown.
+import { basename } from 'node:path';
+import { assertMainThread } from '../main.js';
+import type { ModelKind } from '../model/folder.js';
+import type { EngineOptions } from './options.js';
+import { Runtime } from './runtime.js';
+
+export interface ModelMeta {
+  name: string;
+  revision: string | null;
+  n_parameters: number;
+  embed_dim: number | null;
+  max_tokens: number;
+  similarity_fn_name: 'cosine' | 'dot' | 'euclidean' | 'manhattan' | null;
+  framework: string[];
+  languages: string[] | null;
+  loader: string;
+  dtype: string;
+  device: string;
+}
+
+export interface HandleOptions extends EngineOptions {
+  /** Name recorded in results (default: the hub id, or the folder name). */
+  modelName?: string;
+}
+
+export abstract class ModelHandle {
+  protected runtime?: Runtime;
+  protected readonly loading: Promise<Runtime>;
+
+  protected constructor(private readonly handleOptions: HandleOptions, kind: ModelKind, private readonly what: 'Encoder' | 'CrossEncoder') {
+    assertMainThread(what);
+    this.loading = Runtime.create(handleOptions, kind).then((r) => (this.runtime = r));
+    this.loading.catch(() => undefined); // reported by ready() and every call, never as an unhandled rejection
+  }
+
+  /** Resolves once the model is loaded on every worker. */
+  async ready(): Promise<void> {
+    await this.loading;
+  }
+
+  protected get rt(): Runtime {
+    if (!this.runtime) throw new Error(`${this.what} is not loaded yet: await ready() (or use ${this.what}.create) first`);
+    return this.runtime;
+  }
+
+  get device(): 'cpu' | 'cuda' {
+    return this.rt.device;
+  }
+
+  get dtype(): string {
+    return this.rt.dtype;
+  }
+
+  /** Longest input in tokens; longer ones are truncated (or refused with truncate: false). */
+  get maxLength(): number {
+    return this.rt.maxLength;
+  }
+
+  /** Metadata for results: parameters counted from the config, the name as the user gave it. */
+  protected baseMeta(embedDim: number | null, similarity: ModelMeta['similarity_fn_name'], headParams: number): ModelMeta {
+    const rt = this.rt;
+    const d = rt.folder.dims;
+    const given = this.handleOptions.model;
+    const isHubId = given.includes('/') && !given.startsWith('/') && !given.startsWith('.');
+    return {
+      name: this.handleOptions.modelName ?? (isHubId ? given : basename(rt.folder.dir)),
+      revision: this.handleOptions.revision ?? null,
+      n_parameters: (d.vocab + d.maxPositions + d.typeVocab) * d.hidden + d.layers * (4 * d.hidden * d.hidden + 2 * d.hidden * d.intermediate) + headParams,
+      embed_dim: embedDim,
+      max_tokens: rt.maxLength,
+      similarity_fn_name: similarity,
+      framework: ['embedrank'],
+      languages: null,
+      loader: `embedrank.${this.what}`,
+      dtype: rt.dtype,
+      device: rt.device,
+    };
+  }
+
+  async close(): Promise<void> {
+    try {
+      await this.loading;
+    } catch {
+      return;
+    }
+    await this.runtime?.close();
+  }
+}
