@@ -1,19 +1,8 @@
 import { expect } from 'chai';
 import { pearson, rankdata, spearman } from '../../src/eval/stats.js';
+import { naivePearson } from './helpers/reference-stats.js';
 
 /** Independent textbook implementations (float64, naive sums) to compare against. */
-function naivePearson(x: number[], y: number[]): number {
-  const n = x.length;
-  const mx = x.reduce((a, b) => a + b, 0) / n;
-  const my = y.reduce((a, b) => a + b, 0) / n;
-  let sxy = 0, sxx = 0, syy = 0;
-  for (let i = 0; i < n; i++) {
-    sxy += (x[i] - mx) * (y[i] - my);
-    sxx += (x[i] - mx) ** 2;
-    syy += (y[i] - my) ** 2;
-  }
-  return sxy / Math.sqrt(sxx * syy);
-}
 /** average rank = (# strictly smaller) + (# equal + 1) / 2 */
 function naiveRanks(x: number[]): number[] {
   return x.map((v) => x.filter((w) => w < v).length + (x.filter((w) => w === v).length + 1) / 2);

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { CacheError, evaluate, getTask, readTaskResult, stsSimilarities, taskResultPath } from '../../src/eval/index.js';
 import { BowEncoder, bowVector } from './helpers/fakes.js';
 import { HF_FIXTURES, REAL_STS, STS_FIXTURE } from './helpers/fixtures.js';
+import { averageRanks, naivePearson } from './helpers/reference-stats.js';
 
 // ---- an independent reference for STS scores: plain parsing, cosine, ranks, Pearson ----------
 
@@ -32,31 +33,9 @@ function cosine(a: Float32Array, b: Float32Array): number {
   for (let i = 0; i < a.length; i++) d += (a[i] / na - b[i] / nb) ** 2;
   return 1 - d / 2;
 }
-function ranks(x: number[]): number[] {
-  const order = x.map((v, i) => [v, i] as const).sort((p, q) => p[0] - q[0]);
-  const r = new Array<number>(x.length);
-  for (let i = 0; i < order.length; ) {
-    let j = i;
-    while (j < order.length && order[j][0] === order[i][0]) j++;
-    for (let k = i; k < j; k++) r[order[k][1]] = (i + j + 1) / 2; // mean of 1-based positions i+1..j
-    i = j;
-  }
-  return r;
-}
-function corr(x: number[], y: number[]): number {
-  const n = x.length;
-  const mx = x.reduce((a, b) => a + b) / n, my = y.reduce((a, b) => a + b) / n;
-  let sxy = 0, sxx = 0, syy = 0;
-  for (let i = 0; i < n; i++) {
-    sxy += (x[i] - mx) * (y[i] - my);
-    sxx += (x[i] - mx) ** 2;
-    syy += (y[i] - my) ** 2;
-  }
-  return sxy / Math.sqrt(sxx * syy);
-}
 function referenceCosineSpearman(p: { s1: string[]; s2: string[]; gold: number[] }, jitter = 0): number {
   const sims = p.s1.map((a, i) => cosine(bowVector(a, 256, jitter), bowVector(p.s2[i], 256, jitter)));
-  return corr(ranks(p.gold.map((g) => g / 5)), ranks(sims));
+  return naivePearson(averageRanks(p.gold.map((g) => g / 5)), averageRanks(sims));
 }
 
 describe('eval/sts: STS evaluation and result files', function () {
