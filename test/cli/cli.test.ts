@@ -6,6 +6,7 @@ import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Encoder } from '../../src/encoder.js';
+import { parsePyJson } from '../../src/eval/index.js';
 import { readNpyF32 } from '../../src/io/npy.js';
 import { testModel } from '../cpu/helpers.js';
 
@@ -98,6 +99,21 @@ describe('cli: embedrank', function () {
     expect(again.code, again.err).to.equal(0);
     expect(statSync(file).mtimeMs).to.equal(before);
     expect(again.err + again.out).to.match(/skip/i);
+  });
+
+  it('evaluate scores a bi-encoder and a cross-encoder on the AskUbuntuDupQuestions-format fixture (map_at_1000 main score)', () => {
+    const out = join(work, 'rerank-results');
+    for (const [dir, name] of [[encoderDir, 'cpu-v1-tiny-mean'], [crossDir, 'cpu-v1-tiny-cross']] as const) {
+      const r = cli(['evaluate', '-m', dir, '-t', 'AskUbuntuDupQuestions', '--data-dir', ASKUBUNTU, '--output-folder', out, '--device', 'cpu']);
+      expect(r.code, r.err).to.equal(0);
+      // mteb writes NaN (Python's json) where a metric is undefined, e.g. nAUC with one query.
+      const json = parsePyJson(readFileSync(join(out, name, 'no_revision_available', 'AskUbuntuDupQuestions.json'), 'utf8')) as { scores: { test: Array<Record<string, number>> } };
+      const s = json.scores.test[0];
+      expect(s.main_score).to.equal(s.map_at_1000);
+      expect(s.main_score).to.be.within(0, 1);
+      expect(s).to.have.property('mrr_at_10');
+      expect(s).to.have.property('ndcg_at_10');
+    }
   });
 
   it('--help explains every command and exits 0; a bad call exits non-zero with a message', () => {

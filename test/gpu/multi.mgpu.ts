@@ -4,6 +4,7 @@ import { expect } from 'chai';
 import { join } from 'node:path';
 import { loadAddon } from '../../src/backends/cuda/addon.js';
 import { CrossEncoder } from '../../src/cross-encoder.js';
+import { evaluate } from '../../src/eval/index.js';
 import { Encoder } from '../../src/encoder.js';
 import { GPU_MODELS, referencePairs, referenceTexts, stsSentences } from '../../scripts/gpu/prepare.js';
 
@@ -94,5 +95,34 @@ describe('multi-GPU: tensor and data parallelism', function () {
     expect(c).to.be.at.least(0.999999);
     const faulty = await encodeWith(dir, texts, { dtype: 'float32', maxNumSeqs: 64, faultInjection: { crashAfterBatches: 5 } });
     expect(minCosine(faulty, one)).to.be.at.least(0.999999);
+  });
+
+  check('evaluation through TP=2 and DP over every GPU gives one GPU\'s scores (STS12, AskUbuntuDupQuestions fixture)', async () => {
+    const run = async (dir: string, kind: 'encoder' | 'cross-encoder', task: string, dataDir: string, opts: Record<string, unknown>) => {
+      const model = kind === 'encoder'
+        ? await Encoder.create({ model: dir, device: 'cuda', dtype: 'float16', ...opts })
+        : await CrossEncoder.create({ model: dir, device: 'cuda', dtype: 'float16', ...opts });
+      try {
+        const r = await evaluate(model, [task], { dataDir, outputFolder: null, warnings: false });
+        return r.task_results[0].scores.test[0] as unknown as Record<string, number>;
+      } finally {
+        await model.close();
+      }
+    };
+    const sts = join(process.cwd(), 'data/sts');
+    const askubuntu = join(process.cwd(), 'test/fixtures/eval/hf');
+    for (const [dir, kind, task, data] of [
+      [join(GPU_MODELS, 'bert-base'), 'encoder', 'STS12', sts],
+      [join(GPU_MODELS, 'bert-base'), 'encoder', 'AskUbuntuDupQuestions', askubuntu],
+      [join(GPU_MODELS, 'cross-minilm'), 'cross-encoder', 'AskUbuntuDupQuestions', askubuntu],
+    ] as const) {
+      const one = await run(dir, kind, task, data, { tensorParallelSize: 1, dataParallelSize: 1 });
+      for (const opts of [{ tensorParallelSize: 2, dataParallelSize: 1 }, { tensorParallelSize: 1 }]) {
+        const got = await run(dir, kind, task, data, opts);
+        process.stdout.write(`      ${task} ${kind} ${JSON.stringify(opts)}: main ${got.main_score} vs ${one.main_score}\n`);
+        if (task === 'STS12') expect(Math.abs(got.main_score - one.main_score)).to.be.at.most(1e-3);
+        else for (const k of ['map_at_1000', 'mrr_at_10', 'ndcg_at_10']) expect(got[k], k).to.equal(one[k]);
+      }
+    }
   });
 });
