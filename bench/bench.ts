@@ -18,6 +18,7 @@ import { Encoder } from '../src/encoder.js';
 import { runMain } from '../src/main.js';
 import { loadModelFolder } from '../src/model/folder.js';
 import { flopsPerToken } from '../src/models/bert.js';
+import { WordPieceTokenizer } from '../src/tokenize/wordpiece.js';
 import { stsSentences } from '../scripts/gpu/prepare.js';
 import { Rng } from '../scripts/make-test-model.js';
 import { writeLatencyThroughputSvg } from './plot.js';
@@ -102,6 +103,9 @@ async function stsWorkload(dir: string, dtype: ComputeDtype, sizes: number[], pe
   const sentences = stsSentences(dataDir);
   if (!sentences.length) throw new Error(`no STS sentences under ${dataDir}`);
   const folder = loadModelFolder(dir);
+  // Tokens the engine sees (specials included, truncated as it truncates), counted once.
+  const tok = WordPieceTokenizer.fromFile(folder.tokenizerFile);
+  const tokens = sentences.reduce((n, t) => n + tok.encode(t, undefined, folder.maxLength).ids.length, 0);
   const points: BenchPoint[] = [];
   for (const b of sizes) {
     const enc = await Encoder.create({ model: dir, device: 'cuda', dtype, maxNumSeqs: b, maxNumBatchedTokens: Math.max(b * 128, 16384) });
@@ -114,7 +118,6 @@ async function stsWorkload(dir: string, dtype: ComputeDtype, sizes: number[], pe
         times.push((performance.now() - t0) / 1000);
       }
       const secs = median(times);
-      const tokens = countTokens(sentences);
       const fpt = flopsPerToken(folder.dims, tokens / sentences.length);
       points.push({
         engine: 'embedrank', workload: 'sts', dtype, batchSize: b, msPerBatch: (secs * 1000 * b) / sentences.length,
@@ -127,11 +130,6 @@ async function stsWorkload(dir: string, dtype: ComputeDtype, sizes: number[], pe
     }
   }
   return points;
-}
-
-let tokenCounter: ((texts: string[]) => number) | undefined;
-function countTokens(texts: string[]): number {
-  return tokenCounter ? tokenCounter(texts) : texts.reduce((n, t) => n + t.split(/\s+/).length + 2, 0);
 }
 
 function report(p: BenchPoint): void {
@@ -177,10 +175,6 @@ await runMain(import.meta, async () => {
   const gemm = addon.gemmBench(8192, 8192, 8192, 20, 0);
   process.stdout.write(`GPU: ${info.name} (${info.multiprocessors} SMs), cuBLASLt fp16 GEMM 8192³ peak measured: ${gemm.tflops.toFixed(0)} TFLOP/s\n`);
   const sizes = argv['batch-sizes'].split(',').map(Number);
-  const { WordPieceTokenizer } = await import('../src/tokenize/wordpiece.js');
-  const tok = WordPieceTokenizer.fromFile(join(argv.model, 'tokenizer.json'));
-  const maxLen = loadModelFolder(argv.model).maxLength;
-  tokenCounter = (texts) => texts.reduce((n, t) => n + tok.encode(t, undefined, maxLen).ids.length, 0);
   const points: BenchPoint[] = [];
   for (const workload of argv.workload) {
     for (const d of argv.dtype) {

@@ -357,6 +357,9 @@ export async function searchWithCrossEncoder(model: CrossEncoderLike, data: Retr
   const ids: Array<[string, string]> = [];
   const qText = new Map<string, string>();
   const dText = new Map<string, string>();
+  // Reported as the bi-encoder path reports them: such queries get an empty run and score 0.
+  const missingQ = data.queries.filter((q) => !data.topRanked!.has(q.id)).map((q) => q.id);
+  if (missingQ.length) hooks.log?.(`${opts.taskName}: no pre-ranked documents for ${missingQ.length} queries (e.g. ${missingQ[0]}); they score 0`);
   for (const [qid, docIds] of data.topRanked) {
     const q = qById.get(qid);
     if (!q) continue; // no relevance judgements: not evaluated

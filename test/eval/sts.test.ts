@@ -58,7 +58,7 @@ describe('eval/sts: STS evaluation and result files', function () {
 
   it('evaluates STS12 from SemEval files, writes an mteb TaskResult, and only-missing skips it next time', async () => {
     const model = new BowEncoder();
-    const res = await evaluate(model, ['STS12'], { dataDir: STS_FIXTURE, outputFolder: out, warnings: false });
+    await evaluate(model, ['STS12'], { dataDir: STS_FIXTURE, outputFolder: out, warnings: false });
     const file = join(out, 'test-org__bow-encoder', 'rev1', 'STS12.json');
     expect(existsSync(file)).to.equal(true);
     expect(existsSync(join(out, 'test-org__bow-encoder', 'rev1', 'model_meta.json'))).to.equal(true);

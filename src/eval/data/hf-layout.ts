@@ -87,10 +87,6 @@ const SPLIT_KEYWORDS: Record<string, string[]> = {
   test: ['test', 'testing', 'eval', 'evaluation'],
 };
 
-function keywordsFor(split: string): string[] {
-  return SPLIT_KEYWORDS[split] ?? [split];
-}
-
 /** The split a file belongs to by the `datasets` naming conventions, or null when its name has none. */
 export function splitOfFile(path: string): string | null {
   const parts = path.split('/');
