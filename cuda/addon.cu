@@ -120,7 +120,7 @@ class Model : public Napi::ObjectWrap<Model> {
     return DefineClass(env, "Model",
                        {InstanceMethod("setWeight", &Model::SetWeight), InstanceMethod("connect", &Model::Connect),
                         InstanceMethod("forward", &Model::Forward), InstanceMethod("destroy", &Model::Destroy),
-                        InstanceMethod("weightBytes", &Model::WeightBytes)});
+                        InstanceMethod("weightBytes", &Model::WeightBytes), InstanceMethod("profile", &Model::Profile)});
   }
 
   explicit Model(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Model>(info) {
@@ -186,6 +186,19 @@ class Model : public Napi::ObjectWrap<Model> {
 
   Napi::Value WeightBytes(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), (double)model(info.Env()).weight_bytes());
+  }
+
+  // profile() → { op: { ms, count } }: GPU time per operation since the last call (EMBEDRANK_PROFILE=1).
+  Napi::Value Profile(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto o = Napi::Object::New(env);
+    for (const auto& [name, v] : model(env).take_profile()) {
+      auto e = Napi::Object::New(env);
+      e.Set("ms", v.first);
+      e.Set("count", (double)v.second);
+      o.Set(name, e);
+    }
+    return o;
   }
 
   // Runs `job` on a slot's executor; the returned promise settles on this (JS) thread.

@@ -5,7 +5,9 @@
 #include "bert.h"
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <stdexcept>
 
 #include "ops.h"
@@ -16,6 +18,12 @@ static size_t align_up(size_t n, size_t a) { return (n + a - 1) / a * a; }
 
 static std::string mib(size_t bytes) { return std::to_string(bytes >> 20) + " MiB"; }
 
+static bool env_flag(const char* name, bool dflt) {
+  const char* v = std::getenv(name);
+  if (!v || !*v) return dflt;
+  return !(v[0] == '0' || v[0] == 'n' || v[0] == 'N' || v[0] == 'f' || v[0] == 'F');
+}
+
 BertModel::BertModel(const BertConfig& cfg) : cfg_(cfg) {
   if (cfg.hidden % 8 || cfg.inter % 8 || cfg.hidden / 4 > 1024) {
     throw std::runtime_error("hidden size " + std::to_string(cfg.hidden) + " / intermediate " + std::to_string(cfg.inter) +
@@ -25,6 +33,11 @@ BertModel::BertModel(const BertConfig& cfg) : cfg_(cfg) {
     throw std::runtime_error("head dimension " + std::to_string(cfg.head_dim) + " unsupported (32, 64, 128)");
   }
   ER_CHECK(cudaSetDevice(cfg.device));
+  profile_ = env_flag("EMBEDRANK_PROFILE", false);
+  resid_f32_ = cfg.dt == DType::BF16 && env_flag("EMBEDRANK_BF16_F32_RESIDUAL", true);
+  // Not under tensor parallelism: captured NCCL collectives made ncclCommDestroy hang at close on
+  // 2×H200, and TP=2 stayed slower than TP=1 at batch 1 with them (2.20 vs 1.65 ms).
+  graphs_ = env_flag("EMBEDRANK_CUDA_GRAPHS", true) && !profile_ && cfg.world == 1;
   const int bm = attention_block_m(cfg.dt);
   tile_cap_ = (size_t)cfg.max_tokens / bm + cfg.max_seqs + 1;
   in_ints_ = 2 * (size_t)cfg.max_tokens + 2 * (size_t)cfg.max_seqs + 2 + 2 * tile_cap_;  // +1 for int2 alignment
@@ -36,7 +49,8 @@ BertModel::BertModel(const BertConfig& cfg) : cfg_(cfg) {
     } catch (const CudaFailure& e) {
       for (auto& t : slots_) free_slot(t);
       if (!e.oom) throw;
-      const size_t per_tok = dtype_size(cfg.dt) * (4 * (size_t)cfg.hidden + 3 * (size_t)cfg.heads * cfg.head_dim + cfg.inter);
+      const size_t per_tok = dtype_size(cfg.dt) * (4 * (size_t)cfg.hidden + 3 * (size_t)cfg.heads * cfg.head_dim + cfg.inter) +
+                             (resid_f32_ ? 4 * (size_t)cfg.hidden : 0);
       throw CudaFailure("out of GPU memory allocating activation buffers (" + mib(per_tok * cfg.max_tokens) + " per slot for maxNumBatchedTokens=" +
                             std::to_string(cfg.max_tokens) + "): lower maxNumBatchedTokens or maxNumSeqs, or raise tensorParallelSize",
                         false, true);
@@ -46,6 +60,7 @@ BertModel::BertModel(const BertConfig& cfg) : cfg_(cfg) {
 
 BertModel::~BertModel() {
   cudaSetDevice(cfg_.device);
+  for (auto& s : slots_) drop_graphs(s);
   for (auto& s : slots_) {
     if (s.comm) {
       try {
@@ -72,13 +87,26 @@ void BertModel::allocate_slot(Slot& s) {
   ER_CHECK(cudaMalloc(&s.ctx, align_up(T * cfg_.heads * cfg_.head_dim * e, 256)));
   ER_CHECK(cudaMalloc(&s.tmp, align_up(T * cfg_.hidden * e, 256)));
   ER_CHECK(cudaMalloc(&s.up, align_up(T * cfg_.inter * e, 256)));
+  if (resid_f32_) ER_CHECK(cudaMalloc(&s.xf, align_up(T * cfg_.hidden * sizeof(float), 256)));
+  if (profile_) {
+    s.marks.resize(4 + 12 * (size_t)cfg_.layers);
+    s.mark_names.resize(s.marks.size());
+    for (auto& e : s.marks) ER_CHECK(cudaEventCreate(&e));
+  }
   ER_CHECK(cudaMalloc(&s.d_out, out_floats_ * sizeof(float)));
   ER_CHECK(cudaMallocHost(&s.h_out, out_floats_ * sizeof(float)));
 }
 
+void BertModel::drop_graphs(Slot& s) {
+  for (auto& [_, g] : s.graphs) if (g.exec) cudaGraphExecDestroy(g.exec);
+  s.graphs.clear();
+}
+
 void BertModel::free_slot(Slot& s) {
+  drop_graphs(s);
   s.gemm.reset();
-  for (void* p : {(void*)s.d_in, s.x, s.qkv, s.ctx, s.tmp, s.up, (void*)s.d_out, (void*)s.d_hidden}) if (p) cudaFree(p);
+  for (void* p : {(void*)s.d_in, s.x, s.qkv, s.ctx, s.tmp, s.up, (void*)s.d_out, (void*)s.d_hidden, (void*)s.xf}) if (p) cudaFree(p);
+  for (auto e : s.marks) cudaEventDestroy(e);
   for (void* p : {(void*)s.h_in, (void*)s.h_out, (void*)s.h_hidden}) if (p) cudaFreeHost(p);
   if (s.stream) cudaStreamDestroy(s.stream);
   s = Slot{};
@@ -163,6 +191,38 @@ void BertModel::all_reduce(Slot& s, void* buf, size_t count) {
   Nccl::get().all_reduce_sum(buf, count, t, s.comm, s.stream);
 }
 
+void BertModel::mark(Slot& s, const char* name) {
+  if (!profile_ || s.nmarks >= (int)s.marks.size()) return;
+  s.mark_names[s.nmarks] = name;
+  ER_CHECK(cudaEventRecord(s.marks[s.nmarks++], s.stream));
+}
+
+// After the stream has synchronised: each mark's time is the span since the one before it.
+void BertModel::collect_marks(Slot& s) {
+  if (!profile_ || s.nmarks < 2) return;
+  std::lock_guard<std::mutex> g(prof_mu_);
+  float total = 0.f;
+  for (int i = 1; i < s.nmarks; i++) {
+    float ms = 0.f;
+    ER_CHECK(cudaEventElapsedTime(&ms, s.marks[i - 1], s.marks[i]));
+    auto& a = prof_[s.mark_names[i]];
+    a.first += ms;
+    a.second += 1;
+    total += ms;
+  }
+  auto& t = prof_["total"];
+  t.first += total;
+  t.second += 1;
+  s.nmarks = 0;
+}
+
+std::map<std::string, std::pair<double, long>> BertModel::take_profile() {
+  std::lock_guard<std::mutex> g(prof_mu_);
+  auto out = std::move(prof_);
+  prof_.clear();
+  return out;
+}
+
 size_t BertModel::output_len(const Request& r) const {
   const size_t n = r.cu.empty() ? 0 : r.cu.size() - 1;
   switch (r.mode) {
@@ -208,7 +268,60 @@ void BertModel::forward(Request& r) {
   tiles_off += tiles_off & 1;  // int2 alignment
   const int ntiles = attention_tiles(r.cu.data(), n, attention_block_m(cfg_.dt), reinterpret_cast<int2*>(h + tiles_off), (int)tile_cap_);
   const size_t in_count = tiles_off + 2 * (size_t)ntiles;
+  const auto key = std::make_tuple(T, n, ntiles, (int)r.mode, r.pool_mode, r.normalize);
+  Slot::Graph* g = nullptr;
+  if (graphs_ && r.mode != Output::Hidden) {
+    if (s.graphs.size() > 64 && !s.graphs.count(key)) drop_graphs(s);  // bounded: varied shapes never repeat
+    g = &s.graphs[key];
+    if (!g->exec && !g->failed && ++g->seen >= 2) {
+      // Capture on first repeat; plans and tuned GEMMs exist by now, so nothing synchronises.
+      cudaGraph_t graph = nullptr;
+      ER_CHECK(cudaStreamBeginCapture(s.stream, cudaStreamCaptureModeThreadLocal));
+      bool ok = true;
+      std::exception_ptr fatal;  // rethrown once the capture is closed
+      try {
+        enqueue(s, r, T, n, ntiles, tiles_off, in_count);
+      } catch (const CudaFailure& e) {
+        ok = false;
+        if (e.sticky) fatal = std::current_exception();
+      } catch (...) {
+        ok = false;
+        fatal = std::current_exception();
+      }
+      const cudaError_t ec = cudaStreamEndCapture(s.stream, &graph);
+      if (fatal) {
+        if (graph) cudaGraphDestroy(graph);
+        cudaGetLastError();
+        g->failed = true;
+        std::rethrow_exception(fatal);
+      }
+      ok = ok && ec == cudaSuccess && graph && cudaGraphInstantiate(&g->exec, graph, 0) == cudaSuccess;
+      if (graph) cudaGraphDestroy(graph);
+      if (!ok) {
+        cudaGetLastError();  // a failed capture is not sticky; run this shape eagerly from now on
+        g->exec = nullptr;
+        g->failed = true;
+      }
+    }
+  }
+  if (g && g->exec) {
+    ER_CHECK(cudaGraphLaunch(g->exec, s.stream));
+  } else {
+    enqueue(s, r, T, n, ntiles, tiles_off, in_count);
+  }
+  const size_t out_n = output_len(r);
+  const float* host_src = r.mode == Output::Hidden ? s.h_hidden : s.h_out;
+  ER_CHECK(cudaStreamSynchronize(s.stream));
+  collect_marks(s);
+  std::memcpy(r.out, host_src, out_n * sizeof(float));
+}
+
+void BertModel::enqueue(Slot& s, const Request& r, int T, int n, int ntiles, size_t tiles_off, size_t in_count) {
+  int* h = s.h_in;
+  s.nmarks = 0;
+  mark(s, "start");
   ER_CHECK(cudaMemcpyAsync(s.d_in, h, in_count * sizeof(int), cudaMemcpyHostToDevice, s.stream));
+  mark(s, "h2d");
   const int* d_ids = s.d_in;
   const int* d_types = s.d_in + T;
   const int* d_cu = s.d_in + 2 * T;
@@ -219,42 +332,55 @@ void BertModel::forward(Request& r) {
   const DType dt = cfg_.dt;
   const float scale = 1.f / std::sqrt((float)cfg_.head_dim);
   embed_layernorm(dt, d_ids, d_types, d_cu, n, T, w("emb.word").ptr, w("emb.pos").ptr, w("emb.type").ptr,
-                  (const float*)w("emb.ln.g").ptr, (const float*)w("emb.ln.b").ptr, cfg_.eps, H, cfg_.pos_offset, s.x, s.stream);
+                  (const float*)w("emb.ln.g").ptr, (const float*)w("emb.ln.b").ptr, cfg_.eps, H, cfg_.pos_offset, s.x, s.xf, s.stream);
+  mark(s, "embed_ln");
   const int layers = r.mode == Output::Hidden && r.stop_after_layers >= 0 ? std::min(r.stop_after_layers, cfg_.layers) : cfg_.layers;
   for (int l = 0; l < layers; l++) {
     const std::string p = "L" + std::to_string(l) + ".";
     s.gemm->linear(dt, s.x, T, H, w(p + "qkv.w").ptr, 3 * Hl, w(p + "qkv.b").ptr, s.qkv, s.stream, cfg_.tf32);
+    mark(s, "gemm_qkv");
     attention(dt, s.qkv, 3 * Hl, cfg_.heads, cfg_.head_dim, d_cu, d_tiles, ntiles, scale, s.ctx, Hl, s.stream);
+    mark(s, "attention");
     s.gemm->linear(dt, s.ctx, T, Hl, w(p + "o.w").ptr, H, nullptr, s.tmp, s.stream, cfg_.tf32);
+    mark(s, "gemm_o");
     all_reduce(s, s.tmp, (size_t)T * H);
-    add_bias_layernorm(dt, s.tmp, w(p + "o.b").ptr, s.x, (const float*)w(p + "ln1.g").ptr, (const float*)w(p + "ln1.b").ptr, cfg_.eps, T, H, s.x, s.stream);
+    if (cfg_.world > 1) mark(s, "allreduce");
+    add_bias_layernorm(dt, s.tmp, w(p + "o.b").ptr, s.x, (const float*)w(p + "ln1.g").ptr, (const float*)w(p + "ln1.b").ptr, cfg_.eps, T, H, s.x, s.xf, s.stream);
+    mark(s, "add_ln");
     s.gemm->linear(dt, s.x, T, H, w(p + "up.w").ptr, I, nullptr, s.up, s.stream, cfg_.tf32);
+    mark(s, "gemm_up");
     bias_gelu(dt, s.up, w(p + "up.b").ptr, T, I, s.stream);
+    mark(s, "bias_gelu");
     s.gemm->linear(dt, s.up, T, I, w(p + "down.w").ptr, H, nullptr, s.tmp, s.stream, cfg_.tf32);
+    mark(s, "gemm_down");
     all_reduce(s, s.tmp, (size_t)T * H);
-    add_bias_layernorm(dt, s.tmp, w(p + "down.b").ptr, s.x, (const float*)w(p + "ln2.g").ptr, (const float*)w(p + "ln2.b").ptr, cfg_.eps, T, H, s.x, s.stream);
+    if (cfg_.world > 1) mark(s, "allreduce");
+    add_bias_layernorm(dt, s.tmp, w(p + "down.b").ptr, s.x, (const float*)w(p + "ln2.g").ptr, (const float*)w(p + "ln2.b").ptr, cfg_.eps, T, H, s.x, s.xf, s.stream);
+    mark(s, "add_ln");
   }
 
+  // The fp32 residual copy, where kept, is the more exact final hidden state.
+  const DType hdt = s.xf ? DType::F32 : dt;
+  const void* hid = s.xf ? (const void*)s.xf : s.x;
   const size_t out_n = output_len(r);
-  float* host_src = s.h_out;
   if (r.mode == Output::Embed) {
-    pool(dt, s.x, H, d_cu, d_skip, n, r.pool_mode, r.normalize, s.d_out, s.stream);
+    pool(hdt, hid, H, d_cu, d_skip, n, r.pool_mode, r.normalize, s.d_out, s.stream);
+    mark(s, "pool");
     ER_CHECK(cudaMemcpyAsync(s.h_out, s.d_out, out_n * sizeof(float), cudaMemcpyDeviceToHost, s.stream));
   } else if (r.mode == Output::Score) {
-    classifier_head(dt, s.x, H, d_cu, n, (const float*)w("head.pool.w").ptr, (const float*)w("head.pool.b").ptr,
+    classifier_head(hdt, hid, H, d_cu, n, (const float*)w("head.pool.w").ptr, (const float*)w("head.pool.b").ptr,
                     (const float*)w("head.cls.w").ptr, (const float*)w("head.cls.b").ptr, std::max(cfg_.num_labels, 1), s.d_out, s.stream);
+    mark(s, "head");
     ER_CHECK(cudaMemcpyAsync(s.h_out, s.d_out, out_n * sizeof(float), cudaMemcpyDeviceToHost, s.stream));
   } else {
     if (!s.d_hidden) {
       ER_CHECK(cudaMalloc(&s.d_hidden, (size_t)cfg_.max_tokens * H * sizeof(float)));
       ER_CHECK(cudaMallocHost(&s.h_hidden, (size_t)cfg_.max_tokens * H * sizeof(float)));
     }
-    convert(dt, DType::F32, s.x, s.d_hidden, (size_t)T * H, s.stream);
+    convert(hdt, DType::F32, hid, s.d_hidden, (size_t)T * H, s.stream);
     ER_CHECK(cudaMemcpyAsync(s.h_hidden, s.d_hidden, out_n * sizeof(float), cudaMemcpyDeviceToHost, s.stream));
-    host_src = s.h_hidden;
   }
-  ER_CHECK(cudaStreamSynchronize(s.stream));
-  std::memcpy(r.out, host_src, out_n * sizeof(float));
+  mark(s, "d2h");
 }
 
 }  // namespace er

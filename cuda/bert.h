@@ -2,8 +2,11 @@
 // stream, a cuBLASLt runner, an NCCL communicator and activation buffers sized for the largest
 // batch (maxNumBatchedTokens). forward() runs one unpadded batch end to end.
 #pragma once
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <tuple>
 #include <unordered_map>
 #include <vector>
 
@@ -55,6 +58,9 @@ class BertModel {
   bool broken() const { return broken_; }
   void mark_broken() { broken_ = true; }
   size_t weight_bytes() const { return weight_bytes_; }
+  // Per-operation GPU time summed over batches since the last call (then reset): name → (ms, count).
+  // Empty unless EMBEDRANK_PROFILE=1 was set when the model was made; marks cost a little time.
+  std::map<std::string, std::pair<double, long>> take_profile();
 
  private:
   struct Tensor {
@@ -73,7 +79,25 @@ class BertModel {
     float* h_out = nullptr;
     float* d_hidden = nullptr;  // fp32 hidden states for Output::Hidden, allocated on first use
     float* h_hidden = nullptr;
+    float* xf = nullptr;  // fp32 residual stream (bf16 only: 8-bit mantissas drift over 24 layers)
+    // CUDA graphs of whole forward passes, by batch shape: a shape seen a second time on this
+    // slot is captured, later ones replay it. One launch instead of ~12 per layer: at 512 tokens
+    // the host enqueueing kernels one by one, not the GPU, set the latency.
+    struct Graph {
+      int seen = 0;
+      bool failed = false;
+      cudaGraphExec_t exec = nullptr;
+    };
+    std::map<std::tuple<int, int, int, int, int, bool>, Graph> graphs;
+    std::vector<cudaEvent_t> marks;
+    std::vector<const char*> mark_names;
+    int nmarks = 0;
   };
+  void mark(Slot& s, const char* name);
+  // Everything a batch puts on the slot's stream: input copy, layers, pooling/head, output copy.
+  void enqueue(Slot& s, const Request& r, int T, int n, int ntiles, size_t tiles_off, size_t in_count);
+  void drop_graphs(Slot& s);
+  void collect_marks(Slot& s);
   const Tensor& w(const std::string& name) const;
   void expect(const std::string& name, size_t& numel, bool& fp32) const;
   void allocate_slot(Slot& s);
@@ -85,6 +109,9 @@ class BertModel {
   std::vector<Slot> slots_;
   size_t in_ints_ = 0, tile_cap_ = 0, out_floats_ = 0, weight_bytes_ = 0;
   bool broken_ = false;
+  bool profile_ = false, resid_f32_ = false, graphs_ = true;
+  std::mutex prof_mu_;
+  std::map<std::string, std::pair<double, long>> prof_;
 };
 
 }  // namespace er

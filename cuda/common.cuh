@@ -74,6 +74,23 @@ template <typename T> __device__ __forceinline__ void store4(T* p, const float (
   *reinterpret_cast<Vec4<T>*>(p) = x;
 }
 
+// Eight consecutive elements (16 bytes for 16-bit types): the widest single load, which the
+// memory-bound element-wise kernels need to come near the copy bandwidth.
+template <typename T> struct alignas(8 * sizeof(T) >= 16 ? 16 : 8 * sizeof(T)) Vec8 { T v[8]; };
+
+template <typename T> __device__ __forceinline__ void load8(const T* p, float (&out)[8]) {
+  Vec8<T> x = *reinterpret_cast<const Vec8<T>*>(p);
+#pragma unroll
+  for (int i = 0; i < 8; i++) out[i] = to_f<T>(x.v[i]);
+}
+
+template <typename T> __device__ __forceinline__ void store8(T* p, const float (&in)[8]) {
+  Vec8<T> x;
+#pragma unroll
+  for (int i = 0; i < 8; i++) x.v[i] = from_f<T>(in[i]);
+  *reinterpret_cast<Vec8<T>*>(p) = x;
+}
+
 __device__ __forceinline__ float warp_sum(float v) {
 #pragma unroll
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);

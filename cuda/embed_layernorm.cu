@@ -9,7 +9,8 @@ template <typename T>
 __global__ void embed_ln_kernel(const int* __restrict__ ids, const int* __restrict__ types, const int* __restrict__ cu,
                                 int nseq, const T* __restrict__ word, const T* __restrict__ pos,
                                 const T* __restrict__ type, const float* __restrict__ gamma,
-                                const float* __restrict__ beta, float eps, int H, int pos_offset, T* __restrict__ out) {
+                                const float* __restrict__ beta, float eps, int H, int pos_offset, T* __restrict__ out,
+                                float* __restrict__ out_f32) {
   __shared__ float scratch[33];
   const int t = blockIdx.x;
   const int c = threadIdx.x * 4;
@@ -25,27 +26,29 @@ __global__ void embed_ln_kernel(const int* __restrict__ ids, const int* __restri
 #pragma unroll
     for (int i = 0; i < 4; i++) v[i] = a[i] + b[i] + d[i];
   }
-  layernorm_store<T>(v, active, H, gamma, beta, eps, out + (size_t)t * H, c, scratch);
+  layernorm_store<T>(v, active, H, gamma, beta, eps, out + (size_t)t * H, c, scratch,
+                     out_f32 ? out_f32 + (size_t)t * H : nullptr);
 }
 
 void embed_layernorm(DType dt, const int* ids, const int* types, const int* cu, int nseq, int T, const void* word,
                      const void* pos, const void* type, const float* gamma, const float* beta, float eps, int H,
-                     int pos_offset, void* out, cudaStream_t s) {
+                     int pos_offset, void* out, float* out_f32, cudaStream_t s) {
   if (T == 0) return;
   const int threads = ln_threads(H);
   switch (dt) {
     case DType::F32:
       embed_ln_kernel<float><<<T, threads, 0, s>>>(ids, types, cu, nseq, (const float*)word, (const float*)pos,
-                                                   (const float*)type, gamma, beta, eps, H, pos_offset, (float*)out);
+                                                   (const float*)type, gamma, beta, eps, H, pos_offset, (float*)out, out_f32);
       break;
     case DType::F16:
       embed_ln_kernel<__half><<<T, threads, 0, s>>>(ids, types, cu, nseq, (const __half*)word, (const __half*)pos,
-                                                    (const __half*)type, gamma, beta, eps, H, pos_offset, (__half*)out);
+                                                    (const __half*)type, gamma, beta, eps, H, pos_offset, (__half*)out, out_f32);
       break;
     case DType::BF16:
       embed_ln_kernel<__nv_bfloat16><<<T, threads, 0, s>>>(ids, types, cu, nseq, (const __nv_bfloat16*)word,
                                                            (const __nv_bfloat16*)pos, (const __nv_bfloat16*)type,
-                                                           gamma, beta, eps, H, pos_offset, (__nv_bfloat16*)out);
+                                                           gamma, beta, eps, H, pos_offset, (__nv_bfloat16*)out,
+                                                           out_f32);
       break;
   }
   ER_LAUNCH("embed_layernorm");

@@ -2,7 +2,10 @@
 // C[N×T] = op_T(W as K×N) · X as K×T, so no transposes are materialised.
 #include <cublasLt.h>
 
+#include <cstdlib>
+#include <mutex>
 #include <string>
+#include <vector>
 
 #include "gemm.h"
 
@@ -28,7 +31,30 @@ struct GemmRunner::Plan {
   }
 };
 
+// Tuned algorithms, shared by every runner (slot) of a device: (device, dtype, T class, K, N,
+// bias, tf32) → algorithm.
+using TunedKey = std::tuple<int, int, int, int, int, bool, bool>;
+static std::mutex g_tuned_mu;
+static std::map<TunedKey, cublasLtMatmulAlgo_t>& tuned_algos() {
+  static std::map<TunedKey, cublasLtMatmulAlgo_t> m;
+  return m;
+}
+
+// Shape class of a token count: the next of 2^k·{1, 1.25, 1.5, 1.75} at or above it (min 64).
+static int t_class(int T) {
+  int p = 64;
+  while (p * 2 <= T) p *= 2;
+  for (int q = 0; q <= 4; q++) {
+    const int c = p + p / 4 * q;
+    if (c >= T) return c;
+  }
+  return p * 2;
+}
+
 GemmRunner::GemmRunner(size_t workspace_bytes) : workspace_bytes_(workspace_bytes) {
+  const char* t = std::getenv("EMBEDRANK_GEMM_TUNE");
+  tune_ = !(t && t[0] == '0');
+  ER_CHECK(cudaGetDevice(&device_));
   cublasLtHandle_t h;
   LT(cublasLtCreate(&h));
   handle_ = h;
@@ -45,7 +71,9 @@ static cudaDataType_t cuda_type(DType dt) {
   return dt == DType::F32 ? CUDA_R_32F : dt == DType::F16 ? CUDA_R_16F : CUDA_R_16BF;
 }
 
-GemmRunner::Plan& GemmRunner::plan(DType dt, int T, int K, int N, bool bias, bool tf32) {
+GemmRunner::Plan& GemmRunner::plan(DType dt, int T, int K, int N, const void* bias_ptr, bool tf32, const void* X,
+                                   const void* W, void* Y, cudaStream_t s) {
+  const bool bias = bias_ptr != nullptr;
   Key key{(int)dt, T, K, N, bias, tf32};
   auto it = plans_.find(key);
   if (it != plans_.end()) return *it->second;
@@ -71,14 +99,55 @@ GemmRunner::Plan& GemmRunner::plan(DType dt, int T, int K, int N, bool bias, boo
     const void* fake = reinterpret_cast<const void*>(256);
     LT(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &fake, sizeof(fake)));
   }
-  cublasLtMatmulHeuristicResult_t res{};
+  const int want = tune_ ? 8 : 1;
+  std::vector<cublasLtMatmulHeuristicResult_t> res(want);
   int returned = 0;
-  const cublasStatus_t st =
-      cublasLtMatmulAlgoGetHeuristic((cublasLtHandle_t)handle_, p->op, p->a, p->b, p->c, p->c, pref, 1, &res, &returned);
+  const cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic((cublasLtHandle_t)handle_, p->op, p->a, p->b, p->c, p->c, pref,
+                                                           want, res.data(), &returned);
   cublasLtMatmulPreferenceDestroy(pref);
   LT(st);
   if (returned == 0) throw CudaFailure("cuBLASLt found no algorithm for " + std::to_string(T) + "x" + std::to_string(N) + "x" + std::to_string(K), false, false);
-  p->algo = res.algo;
+  p->algo = res[0].algo;
+  if (tune_) {
+    const TunedKey ckey{device_, (int)dt, t_class(T), K, N, bias, tf32};
+    std::unique_lock<std::mutex> lock(g_tuned_mu);
+    auto& tuned = tuned_algos();
+    auto tt = tuned.find(ckey);
+    if (tt != tuned.end()) {
+      cublasLtMatmulHeuristicResult_t chk{};
+      if (cublasLtMatmulAlgoCheck((cublasLtHandle_t)handle_, p->op, p->a, p->b, p->c, p->c, &tt->second, &chk) ==
+              CUBLAS_STATUS_SUCCESS &&
+          chk.workspaceSize <= workspace_bytes_) {
+        p->algo = tt->second;
+      }
+    } else if (returned > 1) {
+      // Time each candidate on the real operands (Y is overwritten by the real call after). Held
+      // under the lock so two slots never time at once and disturb each other's numbers.
+      if (bias) LT(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias_ptr, sizeof(bias_ptr)));
+      cudaEvent_t e0, e1;
+      ER_CHECK(cudaEventCreate(&e0));
+      ER_CHECK(cudaEventCreate(&e1));
+      const float alpha = 1.f, beta = 0.f;
+      float best = 1e30f;
+      for (int i = 0; i < returned; i++) {
+        auto run = [&] {
+          return cublasLtMatmul((cublasLtHandle_t)handle_, p->op, &alpha, W, p->a, X, p->b, &beta, Y, p->c, Y, p->c,
+                                &res[i].algo, workspace_, workspace_bytes_, s);
+        };
+        if (run() != CUBLAS_STATUS_SUCCESS) continue;
+        ER_CHECK(cudaEventRecord(e0, s));
+        for (int r = 0; r < 3; r++) run();
+        ER_CHECK(cudaEventRecord(e1, s));
+        ER_CHECK(cudaEventSynchronize(e1));
+        float ms = 0.f;
+        ER_CHECK(cudaEventElapsedTime(&ms, e0, e1));
+        if (ms < best) best = ms, p->algo = res[i].algo;
+      }
+      cudaEventDestroy(e0);
+      cudaEventDestroy(e1);
+      tuned.emplace(ckey, p->algo);
+    }
+  }
   auto& ref = *p;
   plans_.emplace(key, std::move(p));
   return ref;
@@ -87,7 +156,7 @@ GemmRunner::Plan& GemmRunner::plan(DType dt, int T, int K, int N, bool bias, boo
 void GemmRunner::linear(DType dt, const void* X, int T, int K, const void* W, int N, const void* bias, void* Y,
                         cudaStream_t s, bool allow_tf32) {
   if (T == 0) return;
-  Plan& p = plan(dt, T, K, N, bias != nullptr, allow_tf32);
+  Plan& p = plan(dt, T, K, N, bias, allow_tf32, X, W, Y, s);
   if (bias) LT(cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)));
   const float alpha = 1.f, beta = 0.f;
   LT(cublasLtMatmul((cublasLtHandle_t)handle_, p.op, &alpha, W, p.a, X, p.b, &beta, Y, p.c, Y, p.c, &p.algo, workspace_,

@@ -10,7 +10,7 @@ inline int ln_threads(int H) { return ((H / 4 + 31) / 32) * 32; }
 template <typename T>
 __device__ __forceinline__ void layernorm_store(const float (&v)[4], bool active, int H, const float* __restrict__ gamma,
                                                 const float* __restrict__ beta, float eps, T* __restrict__ out_row,
-                                                int c, float* scratch) {
+                                                int c, float* scratch, float* __restrict__ out_f32_row = nullptr) {
   float s = active ? (v[0] + v[1]) + (v[2] + v[3]) : 0.f;
   const float mean = block_sum(s, scratch) / H;
   float d[4];
@@ -29,6 +29,7 @@ __device__ __forceinline__ void layernorm_store(const float (&v)[4], bool active
 #pragma unroll
     for (int i = 0; i < 4; i++) o[i] = d[i] * rstd * g[i] + b[i];
     store4<T>(out_row + c, o);
+    if (out_f32_row) *reinterpret_cast<float4*>(out_f32_row + c) = *reinterpret_cast<const float4*>(o);
   }
 }
 

@@ -5,14 +5,16 @@
 
 namespace er {
 
-// out[t] = LayerNorm(word[ids[t]] + pos[t - seq_start + pos_offset] + type[types[t]]).
+// out[t] = LayerNorm(word[ids[t]] + pos[t - seq_start + pos_offset] + type[types[t]]); also into
+// out_f32 (fp32 residual stream) unless null.
 void embed_layernorm(DType dt, const int* ids, const int* types, const int* cu, int nseq, int T, const void* word,
                      const void* pos, const void* type, const float* gamma, const float* beta, float eps, int H,
-                     int pos_offset, void* out, cudaStream_t s);
+                     int pos_offset, void* out, float* out_f32, cudaStream_t s);
 
-// out[t] = LayerNorm(x[t] + bias + residual[t]); out may alias residual. bias may be null.
+// out[t] = LayerNorm(x[t] + bias + residual[t]); out may alias residual. bias may be null. With
+// resid_f32 non-null the residual is read from it instead and the result written to it as well.
 void add_bias_layernorm(DType dt, const void* x, const void* bias, const void* residual, const float* gamma,
-                        const float* beta, float eps, int T, int H, void* out, cudaStream_t s);
+                        const float* beta, float eps, int T, int H, void* out, float* resid_f32, cudaStream_t s);
 
 // x[t, n] = gelu_erf(x[t, n] + bias[n]) in place.
 void bias_gelu(DType dt, void* x, const void* bias, int T, int N, cudaStream_t s);

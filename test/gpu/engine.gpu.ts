@@ -116,7 +116,9 @@ describe('CUDA engine vs CPU engine and PyTorch', function () {
             const again = flat(await gpu.encode(order.map((i) => texts[i])));
             const back = new Float32Array(rows.length);
             order.forEach((i, k) => back.set(again.subarray(k * dim, (k + 1) * dim), i * dim));
-            expect(Math.min(...cosines(back, rows, dim))).to.be.at.least(dtype === 'float32' ? 0.9999999 : 0.9999);
+            // Another batch composition picks other GEMM algorithms (other rounding), so bf16 gets
+            // its accuracy tolerance here: two runs each within 0.9995 of fp32 need not agree closer.
+            expect(Math.min(...cosines(back, rows, dim))).to.be.at.least(dtype === 'float32' ? 0.9999999 : dtype === 'float16' ? 0.9999 : TOL.bfloat16);
           } finally {
             await gpu.close();
           }
@@ -141,6 +143,39 @@ describe('CUDA engine vs CPU engine and PyTorch', function () {
       }
     }
     await cpu.close();
+  });
+
+  check('CUDA graphs: a repeated batch shape is captured and replayed with fresh inputs, equal to eager runs', async () => {
+    const folder = loadModelFolder(join(GPU_MODELS, 'bert-base'));
+    const lengths = [3, 100, 17, 512];
+    const [a, b, c] = [0, 1, 2].map(() => randomBatch(lengths, folder.dims.vocab));
+    const copy = (x: TokenBatch): TokenBatch => ({ ids: x.ids.slice(), typeIds: x.typeIds.slice(), cuSeqlens: x.cuSeqlens.slice() });
+    const opts = { dtype: 'float16' as const, device: 0, rank: 0, worldSize: 1, maxTokens: 4096, maxSeqs: 8, slots: 1 };
+    const maxDiff = (x: Float32Array, y: Float32Array) => x.reduce((m, v, i) => Math.max(m, Number.isNaN(v) || Number.isNaN(y[i]) ? Infinity : Math.abs(v - y[i])), 0);
+    const graphed = await CudaEngine.create(folder, opts);
+    let g: Float32Array[];
+    try {
+      // a: eager (first sight); b: captured (second sight); c and a again: replays.
+      g = [await graphed.embed(copy(a)), await graphed.embed(copy(b)), await graphed.embed(copy(c)), await graphed.embed(copy(a))];
+    } finally {
+      await graphed.close();
+    }
+    const saved = process.env.EMBEDRANK_CUDA_GRAPHS;
+    process.env.EMBEDRANK_CUDA_GRAPHS = '0';
+    const eager = await CudaEngine.create(folder, opts);
+    let e: Float32Array[];
+    try {
+      e = [await eager.embed(copy(b)), await eager.embed(copy(c))];
+    } finally {
+      await eager.close();
+      if (saved === undefined) delete process.env.EMBEDRANK_CUDA_GRAPHS; else process.env.EMBEDRANK_CUDA_GRAPHS = saved;
+    }
+    process.stdout.write(`      graph vs eager max |Δ|: captured ${maxDiff(g[1], e[0]).toExponential(2)}, replayed ${maxDiff(g[2], e[1]).toExponential(2)}, a replayed vs a eager ${maxDiff(g[3], g[0]).toExponential(2)}\n`);
+    expect(maxDiff(g[1], e[0]), 'captured run vs eager').to.be.at.most(1e-5);
+    expect(maxDiff(g[2], e[1]), 'replay vs eager').to.be.at.most(1e-5);
+    expect(maxDiff(g[3], g[0]), 'replay of the first batch vs its eager run').to.be.at.most(1e-5);
+    // The replay read the new inputs: different texts, different embeddings.
+    expect(maxDiff(g[2], g[1])).to.be.greaterThan(1e-2);
   });
 
   check('cross-encoder: fp16 scores within 2e-3 of the CPU engine and PyTorch; fp32 within 1e-5', async () => {

@@ -44,6 +44,8 @@ export interface AddonModel {
   ): Promise<void>;
   destroy(): void;
   weightBytes(): number;
+  /** GPU time per operation since the last call; empty unless EMBEDRANK_PROFILE=1 was set at load. */
+  profile(): Record<string, { ms: number; count: number }>;
 }
 
 export interface DeviceInfo {

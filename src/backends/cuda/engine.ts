@@ -97,6 +97,11 @@ export class CudaEngine implements EngineBackend {
     return out;
   }
 
+  /** Per-operation GPU time since the last call (EMBEDRANK_PROFILE=1 at load; otherwise empty). */
+  profile(): Record<string, { ms: number; count: number }> {
+    return this.model.profile();
+  }
+
   async close(): Promise<void> {
     this.model.destroy();
   }
