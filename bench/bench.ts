@@ -12,7 +12,6 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { loadAddon } from '../src/backends/cuda/addon.js';
 import { CudaEngine } from '../src/backends/cuda/engine.js';
-import type { TokenBatch } from '../src/backends/engine.js';
 import type { ComputeDtype } from '../src/core/options.js';
 import { Encoder } from '../src/encoder.js';
 import { runMain } from '../src/main.js';
@@ -21,6 +20,7 @@ import { flopsPerToken } from '../src/models/bert.js';
 import { WordPieceTokenizer } from '../src/tokenize/wordpiece.js';
 import { stsSentences } from '../scripts/gpu/prepare.js';
 import { Rng } from '../scripts/make-test-model.js';
+import { batchOf, copyBatch, median } from './batches.js';
 import { writeLatencyThroughputSvg } from './plot.js';
 
 export interface BenchPoint {
@@ -44,15 +44,6 @@ function lengthsFor(workload: string, b: number, rand: () => number): number[] {
   throw new Error(`unknown token workload ${workload}`);
 }
 
-function batchOf(lengths: number[], vocab: number, rand: () => number): TokenBatch {
-  const cu = new Int32Array(lengths.length + 1);
-  lengths.forEach((l, i) => (cu[i + 1] = cu[i] + l));
-  const ids = new Int32Array(cu[lengths.length]);
-  for (let i = 0; i < ids.length; i++) ids[i] = 1000 + Math.floor(rand() * (vocab - 1000));
-  return { ids, typeIds: new Int32Array(ids.length), cuSeqlens: cu };
-}
-
-const median = (xs: number[]) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function tokenWorkload(dir: string, workload: string, dtype: ComputeDtype, sizes: number[], peak: number, iters: number): Promise<BenchPoint[]> {
   const folder = loadModelFolder(dir);
@@ -65,18 +56,17 @@ async function tokenWorkload(dir: string, workload: string, dtype: ComputeDtype,
       const rand = () => rng.uniform();
       // Several distinct batches so repeated runs do not measure a warm cache.
       const batches = Array.from({ length: 4 }, () => batchOf(lengthsFor(workload, b, rand), folder.dims.vocab, rand));
-      const copy = (x: TokenBatch): TokenBatch => ({ ids: x.ids.slice(), typeIds: x.typeIds.slice(), cuSeqlens: x.cuSeqlens.slice() });
-      for (let i = 0; i < 3; i++) await engine.embed(copy(batches[i % 4]));
+      for (let i = 0; i < 3; i++) await engine.embed(copyBatch(batches[i % 4]));
       const lat: number[] = [];
       for (let i = 0; i < iters; i++) {
-        const x = copy(batches[i % 4]);
+        const x = copyBatch(batches[i % 4]);
         const t0 = performance.now();
         await engine.embed(x);
         lat.push(performance.now() - t0);
       }
       // Throughput with both slots busy, as the coordinator runs it.
       const n = Math.max(iters, 8);
-      const inputs = Array.from({ length: n }, (_, i) => copy(batches[i % 4]));
+      const inputs = Array.from({ length: n }, (_, i) => copyBatch(batches[i % 4]));
       let tokens = 0;
       for (const x of inputs) tokens += x.ids.length;
       const t0 = performance.now();

@@ -13,22 +13,15 @@ import { runMain } from '../src/main.js';
 import { loadModelFolder } from '../src/model/folder.js';
 import { flopsPerToken } from '../src/models/bert.js';
 import { Rng } from '../scripts/make-test-model.js';
+import { batchOf, copyBatch, median } from './batches.js';
 
 const DT: Record<string, ComputeDtype> = { fp32: 'float32', fp16: 'float16', bf16: 'bfloat16' };
-
-function makeBatch(b: number, len: number, vocab: number, rng: Rng): TokenBatch {
-  const cu = Int32Array.from({ length: b + 1 }, (_, i) => i * len);
-  const ids = Int32Array.from({ length: b * len }, () => rng.int(1000, vocab - 1));
-  return { ids, typeIds: new Int32Array(ids.length), cuSeqlens: cu };
-}
-
-const copy = (x: TokenBatch): TokenBatch => ({ ids: x.ids.slice(), typeIds: x.typeIds.slice(), cuSeqlens: x.cuSeqlens.slice() });
-const median = (xs: number[]) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 await runMain(import.meta, async () => {
   const { default: yargs } = await import('yargs');
   const { hideBin } = await import('yargs/helpers');
   const argv = await yargs(hideBin(process.argv))
+    .usage('$0 --model DIR [options]\n\nGPU time per operation of one forward pass (set EMBEDRANK_PROFILE=1; profiling turns CUDA graphs off),\nlatency and throughput of the CUDA engine on fixed-shape batches, optionally tensor-parallel over GPUs 0..tp-1.')
     .option('model', { type: 'string', demandOption: true })
     .option('dtype', { choices: ['fp32', 'fp16', 'bf16'], default: 'fp16' })
     .option('batch', { type: 'number', default: 128, describe: 'sequences per batch' })
@@ -46,9 +39,9 @@ await runMain(import.meta, async () => {
   const maxTokens = argv.batch * argv.len;
   const engines = await Promise.all(Array.from({ length: tp }, (_, rank) =>
     CudaEngine.create(folder, { dtype: DT[argv.dtype], device: rank, rank, worldSize: tp, ncclIds, maxTokens, maxSeqs: argv.batch, slots })));
-  const run = (b: TokenBatch, slot: number) => Promise.all(engines.map((e) => e.embed(copy(b), { slot })));
+  const run = (b: TokenBatch, slot: number) => Promise.all(engines.map((e) => e.embed(copyBatch(b), { slot })));
   const rng = new Rng(argv.batch * 131 + argv.len);
-  const batches = Array.from({ length: 4 }, () => makeBatch(argv.batch, argv.len, folder.dims.vocab, rng));
+  const batches = Array.from({ length: 4 }, () => batchOf(Array(argv.batch).fill(argv.len), folder.dims.vocab, () => rng.uniform()));
   const tag = `${argv.label ? `[${argv.label}] ` : ''}${argv.dtype} B=${argv.batch} L=${argv.len} TP=${tp}`;
   try {
     // Each batch's first answer is kept: later runs of the same shape replay a CUDA graph, and

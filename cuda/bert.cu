@@ -316,6 +316,21 @@ void BertModel::forward(Request& r) {
   std::memcpy(r.out, host_src, out_n * sizeof(float));
 }
 
+// Row-parallel linear `lin` (attention-out or FFN-down) over this rank's K inputs, the all-reduce
+// of the partial sums, then x = LayerNorm(sum + lin.b + x): the bias is added once, after the
+// reduction.
+void BertModel::row_parallel_add_ln(Slot& s, const void* in, int K, const std::string& lin, const std::string& ln, int T,
+                                    const char* gemm_mark) {
+  const int H = cfg_.hidden;
+  s.gemm->linear(cfg_.dt, in, T, K, w(lin + ".w").ptr, H, nullptr, s.tmp, s.stream, cfg_.tf32);
+  mark(s, gemm_mark);
+  all_reduce(s, s.tmp, (size_t)T * H);
+  if (cfg_.world > 1) mark(s, "allreduce");
+  add_bias_layernorm(cfg_.dt, s.tmp, w(lin + ".b").ptr, s.x, (const float*)w(ln + ".g").ptr, (const float*)w(ln + ".b").ptr,
+                     cfg_.eps, T, H, s.x, s.xf, s.stream);
+  mark(s, "add_ln");
+}
+
 void BertModel::enqueue(Slot& s, const Request& r, int T, int n, int ntiles, size_t tiles_off, size_t in_count) {
   int* h = s.h_in;
   s.nmarks = 0;
@@ -341,22 +356,12 @@ void BertModel::enqueue(Slot& s, const Request& r, int T, int n, int ntiles, siz
     mark(s, "gemm_qkv");
     attention(dt, s.qkv, 3 * Hl, cfg_.heads, cfg_.head_dim, d_cu, d_tiles, ntiles, scale, s.ctx, Hl, s.stream);
     mark(s, "attention");
-    s.gemm->linear(dt, s.ctx, T, Hl, w(p + "o.w").ptr, H, nullptr, s.tmp, s.stream, cfg_.tf32);
-    mark(s, "gemm_o");
-    all_reduce(s, s.tmp, (size_t)T * H);
-    if (cfg_.world > 1) mark(s, "allreduce");
-    add_bias_layernorm(dt, s.tmp, w(p + "o.b").ptr, s.x, (const float*)w(p + "ln1.g").ptr, (const float*)w(p + "ln1.b").ptr, cfg_.eps, T, H, s.x, s.xf, s.stream);
-    mark(s, "add_ln");
+    row_parallel_add_ln(s, s.ctx, Hl, p + "o", p + "ln1", T, "gemm_o");
     s.gemm->linear(dt, s.x, T, H, w(p + "up.w").ptr, I, nullptr, s.up, s.stream, cfg_.tf32);
     mark(s, "gemm_up");
     bias_gelu(dt, s.up, w(p + "up.b").ptr, T, I, s.stream);
     mark(s, "bias_gelu");
-    s.gemm->linear(dt, s.up, T, I, w(p + "down.w").ptr, H, nullptr, s.tmp, s.stream, cfg_.tf32);
-    mark(s, "gemm_down");
-    all_reduce(s, s.tmp, (size_t)T * H);
-    if (cfg_.world > 1) mark(s, "allreduce");
-    add_bias_layernorm(dt, s.tmp, w(p + "down.b").ptr, s.x, (const float*)w(p + "ln2.g").ptr, (const float*)w(p + "ln2.b").ptr, cfg_.eps, T, H, s.x, s.xf, s.stream);
-    mark(s, "add_ln");
+    row_parallel_add_ln(s, s.up, I, p + "down", p + "ln2", T, "gemm_down");
   }
 
   // The fp32 residual copy, where kept, is the more exact final hidden state.

@@ -97,6 +97,8 @@ class BertModel {
   // Everything a batch puts on the slot's stream: input copy, layers, pooling/head, output copy.
   void enqueue(Slot& s, const Request& r, int T, int n, int ntiles, size_t tiles_off, size_t in_count);
   void drop_graphs(Slot& s);
+  void row_parallel_add_ln(Slot& s, const void* in, int K, const std::string& lin, const std::string& ln, int T,
+                           const char* gemm_mark);
   void collect_marks(Slot& s);
   const Tensor& w(const std::string& name) const;
   void expect(const std::string& name, size_t& numel, bool& fp32) const;
