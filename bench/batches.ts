@@ -10,6 +10,6 @@ export function batchOf(lengths: number[], vocab: number, rand: () => number): T
   return { ids, typeIds: new Int32Array(ids.length), cuSeqlens: cu };
 }
 
-export const copyBatch = (x: TokenBatch): TokenBatch => ({ ids: x.ids.slice(), typeIds: x.typeIds.slice(), cuSeqlens: x.cuSeqlens.slice() });
+export const copyBatch = (x: TokenBatch): TokenBatch => ({ ids: x.ids.slice(), typeIds: x.typeIds?.slice(), cuSeqlens: x.cuSeqlens.slice() });
 
 export const median = (xs: number[]): number => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)];

@@ -140,6 +140,7 @@ class Model : public Napi::ObjectWrap<Model> {
     c.type_vocab = num("typeVocab");
     c.num_labels = num("numLabels");
     c.pos_offset = num("positionOffset");
+    c.head_act = o.Has("headActivation") ? num("headActivation") : 0;
     c.eps = o.Get("eps").As<Napi::Number>().FloatValue();
     c.max_tokens = num("maxTokens");
     c.max_seqs = num("maxSeqs");
@@ -234,7 +235,8 @@ class Model : public Napi::ObjectWrap<Model> {
     return Submit(env, 0, [m, ids] { m->connect(ids); }, nullptr);
   }
 
-  // forward(slot, ids, types, cu, skip|null, mode, poolMode, normalize, stopAfterLayers, out) → Promise
+  // forward(slot, ids, types, positions, cu, skip|null, mode, poolMode, normalize, stopAfterLayers, out) → Promise
+  // types is empty for a model without token types; positions are the family's position ids.
   Napi::Value Forward(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     BertModel* m = &model(env);
@@ -244,17 +246,18 @@ class Model : public Napi::ObjectWrap<Model> {
     req->slot = slot;
     req->ids = int_vector(info[1]);
     req->types = int_vector(info[2]);
-    req->cu = int_vector(info[3]);
-    if (!info[4].IsNull() && !info[4].IsUndefined()) req->skip = int_vector(info[4]);
-    req->mode = (er::Output)info[5].As<Napi::Number>().Int32Value();
-    req->pool_mode = info[6].As<Napi::Number>().Int32Value();
-    req->normalize = info[7].ToBoolean().Value();
-    req->stop_after_layers = info[8].As<Napi::Number>().Int32Value();
-    auto out = info[9].As<Napi::Float32Array>();
+    req->positions = int_vector(info[3]);
+    req->cu = int_vector(info[4]);
+    if (!info[5].IsNull() && !info[5].IsUndefined()) req->skip = int_vector(info[5]);
+    req->mode = (er::Output)info[6].As<Napi::Number>().Int32Value();
+    req->pool_mode = info[7].As<Napi::Number>().Int32Value();
+    req->normalize = info[8].ToBoolean().Value();
+    req->stop_after_layers = info[9].As<Napi::Number>().Int32Value();
+    auto out = info[10].As<Napi::Float32Array>();
     req->out = out.Data();
     req->out_len = out.ElementLength();
     if (req->out_len < m->output_len(*req)) throw Napi::Error::New(env, "output buffer too small for this batch");
-    auto keep = std::make_shared<Napi::Reference<Napi::Value>>(Napi::Persistent(info[9]));
+    auto keep = std::make_shared<Napi::Reference<Napi::Value>>(Napi::Persistent(info[10]));
     return Submit(env, slot, [m, req] { m->forward(*req); }, keep);
   }
 

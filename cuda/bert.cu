@@ -1,5 +1,6 @@
-// BertModel (see bert.h): weight bookkeeping, buffer sizing and the per-batch kernel sequence
-//   embed+LN → per layer [QKV GEMM(+bias) → varlen attention → O GEMM → all-reduce → add+LN →
+// BertModel (see bert.h), the encoder of every family: weight bookkeeping, buffer sizing and the
+// per-batch kernel sequence
+//   embed(word + position [+ type])+LN → per layer [QKV GEMM(+bias) → varlen attention → O GEMM → all-reduce → add+LN →
 //   up GEMM → bias+GELU → down GEMM → all-reduce → add+LN] → pool | classifier head.
 // Row-parallel biases are added after the all-reduce, so exactly once across ranks.
 #include "bert.h"
@@ -40,7 +41,7 @@ BertModel::BertModel(const BertConfig& cfg) : cfg_(cfg) {
   graphs_ = env_flag("EMBEDRANK_CUDA_GRAPHS", true) && !profile_ && cfg.world == 1;
   const int bm = attention_block_m(cfg.dt);
   tile_cap_ = (size_t)cfg.max_tokens / bm + cfg.max_seqs + 1;
-  in_ints_ = 2 * (size_t)cfg.max_tokens + 2 * (size_t)cfg.max_seqs + 2 + 2 * tile_cap_;  // +1 for int2 alignment
+  in_ints_ = 3 * (size_t)cfg.max_tokens + 2 * (size_t)cfg.max_seqs + 2 + 2 * tile_cap_;  // +1 for int2 alignment
   out_floats_ = (size_t)cfg.max_seqs * std::max(cfg.hidden, std::max(cfg.num_labels, 1));
   slots_.resize(cfg.slots);
   for (auto& s : slots_) {
@@ -117,7 +118,7 @@ void BertModel::expect(const std::string& name, size_t& numel, bool& fp32) const
   fp32 = false;
   if (name == "emb.word") numel = cfg_.vocab * H;
   else if (name == "emb.pos") numel = cfg_.max_pos * H;
-  else if (name == "emb.type") numel = cfg_.type_vocab * H;
+  else if (name == "emb.type" && cfg_.type_vocab > 0) numel = cfg_.type_vocab * H;
   else if (name == "emb.ln.g" || name == "emb.ln.b") numel = H, fp32 = true;
   else if (name == "head.pool.w") numel = H * H, fp32 = true;
   else if (name == "head.pool.b") numel = H, fp32 = true;
@@ -241,7 +242,8 @@ void BertModel::forward(Request& r) {
   if (n < 1) throw std::runtime_error("empty batch");
   if (n > cfg_.max_seqs) throw std::runtime_error("batch has " + std::to_string(n) + " sequences, more than maxNumSeqs " + std::to_string(cfg_.max_seqs));
   const int T = r.cu[n];
-  if (r.cu[0] != 0 || T > cfg_.max_tokens || (int)r.ids.size() != T || (int)r.types.size() != T) {
+  if (r.cu[0] != 0 || T > cfg_.max_tokens || (int)r.ids.size() != T || (int)r.types.size() != (cfg_.type_vocab > 0 ? T : 0) ||
+      (int)r.positions.size() != T) {
     throw std::runtime_error("inconsistent batch: " + std::to_string(T) + " tokens (maxNumBatchedTokens " + std::to_string(cfg_.max_tokens) + ")");
   }
   for (int i = 0; i < n; i++) {
@@ -249,8 +251,13 @@ void BertModel::forward(Request& r) {
     if (len < 1 || len + cfg_.pos_offset > cfg_.max_pos) throw std::runtime_error("sequence " + std::to_string(i) + " has invalid length " + std::to_string(len));
   }
   for (int t = 0; t < T; t++) {
-    if ((unsigned)r.ids[t] >= (unsigned)cfg_.vocab || (unsigned)r.types[t] >= (unsigned)cfg_.type_vocab) {
-      throw std::runtime_error("token " + std::to_string(t) + " has id " + std::to_string(r.ids[t]) + " / type " + std::to_string(r.types[t]) + " outside the vocabulary");
+    if ((unsigned)r.ids[t] >= (unsigned)cfg_.vocab || (cfg_.type_vocab > 0 && (unsigned)r.types[t] >= (unsigned)cfg_.type_vocab)) {
+      throw std::runtime_error("token " + std::to_string(t) + " has id " + std::to_string(r.ids[t]) + " / type " +
+                               std::to_string(cfg_.type_vocab > 0 ? r.types[t] : 0) + " outside the vocabulary");
+    }
+    if ((unsigned)r.positions[t] >= (unsigned)cfg_.max_pos) {
+      throw std::runtime_error("token " + std::to_string(t) + " has position " + std::to_string(r.positions[t]) + " outside the " +
+                               std::to_string(cfg_.max_pos) + " position embeddings");
     }
   }
   if (r.out_len < output_len(r)) throw std::runtime_error("output buffer too small");
@@ -260,11 +267,13 @@ void BertModel::forward(Request& r) {
   // Pack every host input into the pinned buffer: one H2D copy.
   int* h = s.h_in;
   std::memcpy(h, r.ids.data(), T * sizeof(int));
-  std::memcpy(h + T, r.types.data(), T * sizeof(int));
-  std::memcpy(h + 2 * T, r.cu.data(), (n + 1) * sizeof(int));
-  int* h_skip = h + 2 * T + n + 1;
+  if (cfg_.type_vocab > 0) std::memcpy(h + T, r.types.data(), T * sizeof(int));
+  else std::memset(h + T, 0, T * sizeof(int));
+  std::memcpy(h + 2 * T, r.positions.data(), T * sizeof(int));
+  std::memcpy(h + 3 * T, r.cu.data(), (n + 1) * sizeof(int));
+  int* h_skip = h + 3 * T + n + 1;
   for (int i = 0; i < n; i++) h_skip[i] = r.skip.empty() ? 0 : r.skip[i];
-  size_t tiles_off = 2 * (size_t)T + 2 * n + 1;
+  size_t tiles_off = 3 * (size_t)T + 2 * n + 1;
   tiles_off += tiles_off & 1;  // int2 alignment
   const int ntiles = attention_tiles(r.cu.data(), n, attention_block_m(cfg_.dt), reinterpret_cast<int2*>(h + tiles_off), (int)tile_cap_);
   const size_t in_count = tiles_off + 2 * (size_t)ntiles;
@@ -338,16 +347,17 @@ void BertModel::enqueue(Slot& s, const Request& r, int T, int n, int ntiles, siz
   ER_CHECK(cudaMemcpyAsync(s.d_in, h, in_count * sizeof(int), cudaMemcpyHostToDevice, s.stream));
   mark(s, "h2d");
   const int* d_ids = s.d_in;
-  const int* d_types = s.d_in + T;
-  const int* d_cu = s.d_in + 2 * T;
-  const int* d_skip = s.d_in + 2 * T + n + 1;
+  const int* d_types = cfg_.type_vocab > 0 ? s.d_in + T : nullptr;
+  const int* d_pos = s.d_in + 2 * T;
+  const int* d_cu = s.d_in + 3 * T;
+  const int* d_skip = s.d_in + 3 * T + n + 1;
   const int2* d_tiles = reinterpret_cast<const int2*>(s.d_in + tiles_off);
 
   const int H = cfg_.hidden, Hl = cfg_.heads * cfg_.head_dim, I = cfg_.inter;
   const DType dt = cfg_.dt;
   const float scale = 1.f / std::sqrt((float)cfg_.head_dim);
-  embed_layernorm(dt, d_ids, d_types, d_cu, n, T, w("emb.word").ptr, w("emb.pos").ptr, w("emb.type").ptr,
-                  (const float*)w("emb.ln.g").ptr, (const float*)w("emb.ln.b").ptr, cfg_.eps, H, cfg_.pos_offset, s.x, s.xf, s.stream);
+  embed_layernorm(dt, d_ids, d_types, d_pos, T, w("emb.word").ptr, w("emb.pos").ptr, cfg_.type_vocab > 0 ? w("emb.type").ptr : nullptr,
+                  (const float*)w("emb.ln.g").ptr, (const float*)w("emb.ln.b").ptr, cfg_.eps, H, s.x, s.xf, s.stream);
   mark(s, "embed_ln");
   const int layers = r.mode == Output::Hidden && r.stop_after_layers >= 0 ? std::min(r.stop_after_layers, cfg_.layers) : cfg_.layers;
   for (int l = 0; l < layers; l++) {
@@ -374,7 +384,8 @@ void BertModel::enqueue(Slot& s, const Request& r, int T, int n, int ntiles, siz
     ER_CHECK(cudaMemcpyAsync(s.h_out, s.d_out, out_n * sizeof(float), cudaMemcpyDeviceToHost, s.stream));
   } else if (r.mode == Output::Score) {
     classifier_head(hdt, hid, H, d_cu, n, (const float*)w("head.pool.w").ptr, (const float*)w("head.pool.b").ptr,
-                    (const float*)w("head.cls.w").ptr, (const float*)w("head.cls.b").ptr, std::max(cfg_.num_labels, 1), s.d_out, s.stream);
+                    (const float*)w("head.cls.w").ptr, (const float*)w("head.cls.b").ptr, std::max(cfg_.num_labels, 1), cfg_.head_act,
+                    s.d_out, s.stream);
     mark(s, "head");
     ER_CHECK(cudaMemcpyAsync(s.h_out, s.d_out, out_n * sizeof(float), cudaMemcpyDeviceToHost, s.stream));
   } else {

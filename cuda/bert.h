@@ -1,4 +1,7 @@
-// A BERT encoder (or one tensor-parallel shard of it) resident on one GPU: weights, and per slot a
+// A post-LayerNorm encoder of any family in src/models/ (BERT, RoBERTa, XLM-R, DistilBERT; or one
+// tensor-parallel shard of it) resident on one GPU. The config describes the model, not a family:
+// shapes, dtype, whether there are token types (type_vocab 0: none), the head's activation.
+// Positions arrive with each batch, computed by the family. Weights, and per slot a
 // stream, a cuBLASLt runner, an NCCL communicator and activation buffers sized for the largest
 // batch (maxNumBatchedTokens). forward() runs one unpadded batch end to end.
 #pragma once
@@ -20,7 +23,8 @@ struct BertConfig {
   int device = 0;
   DType dt = DType::F16;
   int hidden = 0, layers = 0, heads = 0 /* on this rank */, head_dim = 0, inter = 0 /* on this rank */;
-  int vocab = 0, max_pos = 0, type_vocab = 0, num_labels = 0, pos_offset = 0;
+  int vocab = 0, max_pos = 0, type_vocab = 0 /* 0: no token types */, num_labels = 0, pos_offset = 0;
+  int head_act = 0;  // classification head dense → act → out: 0 tanh (BERT, RoBERTa), 1 ReLU (DistilBERT)
   float eps = 1e-12f;
   int max_tokens = 0, max_seqs = 0, slots = 2;
   int rank = 0, world = 1;
@@ -31,7 +35,7 @@ enum class Output : int { Embed = 0, Score = 1, Hidden = 2 };
 
 struct Request {
   int slot = 0;
-  std::vector<int> ids, types, cu, skip;
+  std::vector<int> ids, types /* empty when type_vocab is 0 */, positions, cu, skip;
   Output mode = Output::Embed;
   int pool_mode = 1;  // 0 CLS, 1 mean, 2 last
   bool normalize = true;
@@ -72,7 +76,7 @@ class BertModel {
     cudaStream_t stream = nullptr;
     std::unique_ptr<GemmRunner> gemm;
     NcclComm comm = nullptr;
-    int* d_in = nullptr;  // ids | types | cu | skip | tiles, one copy from h_in
+    int* d_in = nullptr;  // ids | types | positions | cu | skip | tiles, one copy from h_in
     int* h_in = nullptr;
     void *x = nullptr, *qkv = nullptr, *ctx = nullptr, *tmp = nullptr, *up = nullptr;
     float* d_out = nullptr;

@@ -1,5 +1,6 @@
-// Cross-encoder head in fp32: BertPooler (dense + tanh on the [CLS] state) then the classifier,
-// one block per sequence. The weights are small and kept in fp32 whatever the model dtype.
+// Cross-encoder head in fp32 on the first token: dense → act → output layer, one block per sequence.
+// act 0 = tanh serves BERT (pooler.dense, classifier) and RoBERTa/XLM-R (classifier.dense,
+// classifier.out_proj); act 1 = ReLU serves DistilBERT (pre_classifier, classifier). The weights are small and kept in fp32 whatever the model dtype.
 #include "common.cuh"
 #include "ops.h"
 
@@ -8,7 +9,7 @@ namespace er {
 template <typename T>
 __global__ void head_kernel(const T* __restrict__ hidden, int H, const int* __restrict__ cu, const float* __restrict__ Wp,
                             const float* __restrict__ bp, const float* __restrict__ Wc, const float* __restrict__ bc,
-                            int L, float* __restrict__ out) {
+                            int L, int act, float* __restrict__ out) {
   extern __shared__ float sm[];  // cls[H], pooled[H]
   float* cls = sm;
   float* pooled = sm + H;
@@ -22,7 +23,7 @@ __global__ void head_kernel(const T* __restrict__ hidden, int H, const int* __re
     float acc = 0.f;
     for (int k = lane; k < H; k += 32) acc = fmaf(w[k], cls[k], acc);
     acc = warp_sum(acc);
-    if (lane == 0) pooled[j] = tanhf(acc + bp[j]);
+    if (lane == 0) pooled[j] = act == 1 ? fmaxf(acc + bp[j], 0.f) : tanhf(acc + bp[j]);
   }
   __syncthreads();
   for (int l = warp; l < L; l += nw) {
@@ -35,14 +36,14 @@ __global__ void head_kernel(const T* __restrict__ hidden, int H, const int* __re
 }
 
 void classifier_head(DType dt, const void* hidden, int H, const int* cu, int nseq, const float* Wp, const float* bp,
-                     const float* Wc, const float* bc, int L, float* out, cudaStream_t s) {
+                     const float* Wc, const float* bc, int L, int act, float* out, cudaStream_t s) {
   if (nseq == 0) return;
   const size_t smem = 2 * (size_t)H * sizeof(float);
   switch (dt) {
-    case DType::F32: head_kernel<float><<<nseq, 256, smem, s>>>((const float*)hidden, H, cu, Wp, bp, Wc, bc, L, out); break;
-    case DType::F16: head_kernel<__half><<<nseq, 256, smem, s>>>((const __half*)hidden, H, cu, Wp, bp, Wc, bc, L, out); break;
+    case DType::F32: head_kernel<float><<<nseq, 256, smem, s>>>((const float*)hidden, H, cu, Wp, bp, Wc, bc, L, act, out); break;
+    case DType::F16: head_kernel<__half><<<nseq, 256, smem, s>>>((const __half*)hidden, H, cu, Wp, bp, Wc, bc, L, act, out); break;
     case DType::BF16:
-      head_kernel<__nv_bfloat16><<<nseq, 256, smem, s>>>((const __nv_bfloat16*)hidden, H, cu, Wp, bp, Wc, bc, L, out);
+      head_kernel<__nv_bfloat16><<<nseq, 256, smem, s>>>((const __nv_bfloat16*)hidden, H, cu, Wp, bp, Wc, bc, L, act, out);
       break;
   }
   ER_LAUNCH("classifier_head");

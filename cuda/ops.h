@@ -5,11 +5,12 @@
 
 namespace er {
 
-// out[t] = LayerNorm(word[ids[t]] + pos[t - seq_start + pos_offset] + type[types[t]]); also into
-// out_f32 (fp32 residual stream) unless null.
-void embed_layernorm(DType dt, const int* ids, const int* types, const int* cu, int nseq, int T, const void* word,
+// out[t] = LayerNorm(word[ids[t]] + pos[positions[t]] + type[types[t]]); also into out_f32 (fp32
+// residual stream) unless null. type (and types) null: a model without token types (DistilBERT).
+// positions are the family's (BERT: 0.., RoBERTa/XLM-R: padding_idx + 1..), computed on the host.
+void embed_layernorm(DType dt, const int* ids, const int* types, const int* positions, int T, const void* word,
                      const void* pos, const void* type, const float* gamma, const float* beta, float eps, int H,
-                     int pos_offset, void* out, float* out_f32, cudaStream_t s);
+                     void* out, float* out_f32, cudaStream_t s);
 
 // out[t] = LayerNorm(x[t] + bias + residual[t]); out may alias residual. bias may be null. With
 // resid_f32 non-null the residual is read from it instead and the result written to it as well.
@@ -32,9 +33,10 @@ int attention_tiles(const int* cu_host, int nseq, int block_m, int2* tiles_host,
 void pool(DType dt, const void* hidden, int H, const int* cu, const int* skip, int nseq, int mode, bool normalize,
           float* out, cudaStream_t s);
 
-// Cross-encoder head in fp32: logits = Wc · tanh(Wp · h_cls + bp) + bc; out [nseq, L].
+// Cross-encoder head in fp32 on each sequence's first token: logits = Wc · act(Wp · h_0 + bp) + bc,
+// act 0 = tanh (BERT pooler, RoBERTa classifier.dense), 1 = ReLU (DistilBERT pre_classifier); out [nseq, L].
 void classifier_head(DType dt, const void* hidden, int H, const int* cu, int nseq, const float* Wp, const float* bp,
-                     const float* Wc, const float* bc, int L, float* out, cudaStream_t s);
+                     const float* Wc, const float* bc, int L, int act, float* out, cudaStream_t s);
 
 // Element-wise dtype conversion (same dtype: plain copy).
 void convert(DType src, DType dst, const void* in, void* out, size_t n, cudaStream_t s);

@@ -59,7 +59,7 @@ export class Replica implements ComputeWorker {
         // Each rank takes a copy by transfer: the caller's batch must stay intact for a retry.
         const b = cloneBatch(batch);
         const task: EngineTask = { op, batch: b, slot };
-        const transfer = [b.ids.buffer, b.typeIds.buffer, b.cuSeqlens.buffer, ...(b.poolSkip ? [b.poolSkip.buffer] : [])];
+        const transfer = [b.ids, b.typeIds, b.positions, b.cuSeqlens, b.poolSkip].flatMap((a) => (a ? [a.buffer] : []));
         return pool.run(task, { transferList: transfer as never }).catch((e: Error) => {
           throw new WorkerCrashedError(`${this.label} rank ${rank} (device ${this.spec.devices[rank]}): ${e.message}`, this.label);
         });
@@ -89,5 +89,5 @@ export class Replica implements ComputeWorker {
 }
 
 function cloneBatch(b: TokenBatch): TokenBatch {
-  return { ids: b.ids.slice(), typeIds: b.typeIds.slice(), cuSeqlens: b.cuSeqlens.slice(), poolSkip: b.poolSkip?.slice() };
+  return { ids: b.ids.slice(), typeIds: b.typeIds?.slice(), positions: b.positions?.slice(), cuSeqlens: b.cuSeqlens.slice(), poolSkip: b.poolSkip?.slice() };
 }

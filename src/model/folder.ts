@@ -4,7 +4,9 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ModelFolderError } from '../errors.js';
-import { BertWeights, parseBertConfig, type BertDims } from '../models/bert.js';
+import type { EncoderDims, ModelFamily } from '../models/family.js';
+import { resolveArchitecture } from '../models/index.js';
+import { ModelWeights } from '../models/weights.js';
 import { WeightStore } from './safetensors.js';
 
 export type { PoolingMode, SimilarityFn, ModelKind, HeadActivation, SentenceTransformersConfig } from './sentence-transformers.js';
@@ -14,10 +16,14 @@ import { crossEncoderActivation, readSentenceTransformers } from './sentence-tra
 export interface ModelFolder {
   dir: string;
   config: Record<string, unknown>;
+  /** config.json architectures[0] (or the family's bare encoder when absent). */
   architecture: string;
+  /** The family file (src/models/) that reads this checkpoint. */
+  family: ModelFamily;
   kind: ModelKind;
-  dims: BertDims;
-  weights: BertWeights;
+  dims: EncoderDims;
+  /** The checkpoint through the family's weight plan (engine keys → checkpoint tensors). */
+  weights: ModelWeights;
   /** Dtype of the stored weights ('F32' | 'F16' | 'BF16'), read off the embedding table. */
   storedDtype: string;
   tokenizerFile: string;
@@ -63,14 +69,8 @@ export function loadModelFolder(dir: string): ModelFolder {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new ModelFolderError(dir, 'not a directory');
   const configFile = join(dir, 'config.json');
   const config = readJson(configFile, true);
-  const dims = parseBertConfig(config, configFile);
-  const archs = Array.isArray(config.architectures) ? (config.architectures as string[]) : ['BertModel'];
-  const architecture = archs[0] ?? 'BertModel';
-  const supported = ['BertModel', 'BertForSequenceClassification', 'BertForMaskedLM', 'BertForPreTraining'];
-  if (!supported.includes(architecture)) {
-    throw new ModelFolderError(configFile, `unsupported architecture "${architecture}" (supported: ${supported.join(', ')})`);
-  }
-  const kind: ModelKind = architecture.endsWith('ForSequenceClassification') ? 'cross-encoder' : 'encoder';
+  const { family, architecture, kind } = resolveArchitecture(config, configFile);
+  const dims = family.parseConfig(config, configFile);
 
   const single = join(dir, 'model.safetensors');
   const index = join(dir, 'model.safetensors.index.json');
@@ -81,19 +81,19 @@ export function loadModelFolder(dir: string): ModelFolder {
     throw new ModelFolderError(join(dir, 'pytorch_model.bin'), 'PyTorch pickle weights are not supported; convert to model.safetensors');
   } else throw new ModelFolderError(single, 'file not found (nor model.safetensors.index.json)');
   const weightsFile = store.files.length === 1 ? store.files[0].path : index;
-  const weights = new BertWeights(store, dims, weightsFile);
+  const weights = new ModelWeights(store, family, dims, weightsFile);
 
   let numLabels = 0;
   if (kind === 'cross-encoder') {
     const id2label = config.id2label as Record<string, unknown> | undefined;
     numLabels = typeof config.num_labels === 'number' ? config.num_labels : id2label ? Object.keys(id2label).length : 2;
-    for (const n of ['pooler.dense.weight', 'classifier.weight']) {
-      if (!weights.has(n)) throw new ModelFolderError(weightsFile, `cross-encoder is missing tensor "${n}"`);
-    }
-    const cls = weights.shape('classifier.weight');
-    if (cls[0] !== numLabels || cls[1] !== dims.hidden) {
-      throw new ModelFolderError(weightsFile, `classifier.weight has shape [${cls}] but num_labels=${numLabels}, hidden_size=${dims.hidden}`);
-    }
+    if (!Number.isInteger(numLabels) || numLabels < 1) throw new ModelFolderError(configFile, `num_labels ${numLabels} is not a positive integer`);
+    // The head (BERT pooler + classifier, RoBERTa classifier.dense + out_proj, DistilBERT
+    // pre_classifier + classifier) is checked like the base model: present, with config's shapes.
+    weights.expectShape('head.pool.w', [dims.hidden, dims.hidden]);
+    weights.expectShape('head.pool.b', [dims.hidden]);
+    weights.expectShape('head.cls.w', [numLabels, dims.hidden]);
+    weights.expectShape('head.cls.b', [numLabels]);
   }
 
   const tokenizerFile = join(dir, 'tokenizer.json');
@@ -112,10 +112,11 @@ export function loadModelFolder(dir: string): ModelFolder {
     dir,
     config,
     architecture,
+    family,
     kind,
     dims,
     weights,
-    storedDtype: weights.dtype('embeddings.word_embeddings.weight'),
+    storedDtype: weights.dtype('emb.word'),
     tokenizerFile,
     tokenizerConfig,
     maxLength,

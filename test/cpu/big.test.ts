@@ -4,9 +4,9 @@
 import { expect } from 'chai';
 import { Rng } from '../../scripts/make-test-model.js';
 import { CpuEngine } from '../../src/backends/cpu/engine.js';
-import { buildBertGraph, EXTERNAL_DATA_THRESHOLD } from '../../src/backends/cpu/export-bert.js';
+import { buildEncoderGraph, EXTERNAL_DATA_THRESHOLD } from '../../src/backends/cpu/export-onnx.js';
 import { loadModelFolder } from '../../src/model/folder.js';
-import { bertHiddenF64, loadBertF64 } from '../../src/reference/bert-f64.js';
+import { encoderHiddenF64, loadEncoderF64 } from '../../src/reference/encoder-f64.js';
 import { maxAbsDiff, randomSequence, runSeed, testModel, toBatch } from './helpers.js';
 
 const BIG = { hidden: 1024, layers: 42, heads: 16, intermediate: 4096, maxPositions: 64 };
@@ -20,7 +20,7 @@ describe('cpu/engine: a model over the 2 GiB protobuf limit (EMBEDRANK_TEST_BIG=
   it('exports through external data and matches the float64 reference', async () => {
     const t0 = Date.now();
     const folder = loadModelFolder(testModel('big-f16', { shape: BIG, dtype: 'F16', seed: 3, std: 0.02 }));
-    const bytes = buildBertGraph(folder).weightBytes;
+    const bytes = buildEncoderGraph(folder).weightBytes;
     expect(bytes).to.be.above(EXTERNAL_DATA_THRESHOLD);
     const t1 = Date.now();
     const engine = await CpuEngine.create(folder);
@@ -32,10 +32,10 @@ describe('cpu/engine: a model over the 2 GiB protobuf limit (EMBEDRANK_TEST_BIG=
       const seqs = [1, 6].map((l) => randomSequence(rng, l, folder.dims.vocab));
       const batch = toBatch(seqs);
       const hidden = await engine.lastHiddenState(batch);
-      const ref = loadBertF64(folder);
+      const ref = loadEncoderF64(folder);
       let worst = 0;
       seqs.forEach((s, i) => {
-        const e = maxAbsDiff(hidden, bertHiddenF64(ref, s.ids, s.typeIds), batch.cuSeqlens[i] * folder.dims.hidden, 0);
+        const e = maxAbsDiff(hidden, encoderHiddenF64(ref, s.ids, s.typeIds), batch.cuSeqlens[i] * folder.dims.hidden, 0);
         worst = Math.max(worst, e);
         expect(e, `seed=${seed}`).to.be.at.most(1e-4);
       });

@@ -7,25 +7,27 @@ import * as ort from 'onnxruntime-node';
 import { Rng } from '../../scripts/make-test-model.js';
 import { CpuEngine } from '../../src/backends/cpu/engine.js';
 import {
-  buildBertGraph,
-  exportBertOnnx,
+  buildEncoderGraph,
+  exportEncoderOnnx,
   EXTERNAL_DATA_THRESHOLD,
   needsExternalData,
-  writeBertOnnx,
+  writeEncoderOnnx,
   writeOnnxToModelFolder,
-} from '../../src/backends/cpu/export-bert.js';
+} from '../../src/backends/cpu/export-onnx.js';
 import type { TokenBatch } from '../../src/backends/engine.js';
 import { InputError, UnsupportedOptionError } from '../../src/errors.js';
 import { loadModelFolder, type ModelFolder } from '../../src/model/folder.js';
-import { parseBertConfig, type BertWeights } from '../../src/models/bert.js';
-import { bertHiddenF64, crossEncoderLogitsF64, embedF64, loadBertF64, type BertF64 } from '../../src/reference/bert-f64.js';
+import { BERT, parseBertConfig } from '../../src/models/bert.js';
+import type { ModelWeights } from '../../src/models/weights.js';
+import { XLM_ROBERTA } from '../../src/models/xlm-roberta.js';
+import { encoderHiddenF64, crossEncoderLogitsF64, embedF64, loadEncoderF64, type EncoderF64 } from '../../src/reference/encoder-f64.js';
 import { cosine, maxAbsDiff, randomSequence, recordError, runSeed, SMALL, testModel, toBatch, worstErrors, type Sequence } from './helpers.js';
 
 const TOL = 1e-4;
 
 interface Loaded {
   folder: ModelFolder;
-  ref: BertF64;
+  ref: EncoderF64;
   engine: CpuEngine;
 }
 
@@ -34,7 +36,7 @@ async function load(dir: string, opts: Parameters<typeof CpuEngine.create>[1] = 
   const folder = loadModelFolder(dir);
   const engine = await CpuEngine.create(folder, opts);
   engines.push(engine);
-  return { folder, ref: loadBertF64(folder), engine };
+  return { folder, ref: loadEncoderF64(folder), engine };
 }
 
 /** Last hidden states and embeddings of a random ragged batch vs the float64 reference. */
@@ -48,7 +50,7 @@ async function checkEncoder(m: Loaded, lens: number[], seed: number, label: stri
   const ctx = `${label} seed=${seed} lens=[${lens}] (rerun with EMBEDRANK_TEST_SEED=${seed})`;
   for (let i = 0; i < seqs.length; i++) {
     const s = seqs[i];
-    const refH = bertHiddenF64(m.ref, s.ids, s.typeIds);
+    const refH = encoderHiddenF64(m.ref, s.ids, s.typeIds);
     const eh = maxAbsDiff(hidden, refH, batch.cuSeqlens[i] * d.hidden, 0);
     recordError(`${label} hidden`, eh);
     expect(eh, `hidden state error, sequence ${i}, ${ctx}`).to.be.at.most(TOL);
@@ -231,14 +233,14 @@ describe('cpu/engine: external data (the >2 GiB path) on a small model', functio
     expect(maxAbsDiff(a, b)).to.be.at.most(1e-6);
   });
 
-  it('writeBertOnnx with externalData writes a small graph file plus an aligned side file', async () => {
+  it('writeEncoderOnnx with externalData writes a small graph file plus an aligned side file', async () => {
     const folder = loadModelFolder(testModel('tiny-mean-norm', { shape: 'tiny', pooling: 'mean', normalize: true }));
     const out = mkdtempSync(join(tmpdir(), 'embedrank-test-ext-'));
     try {
-      const w = writeBertOnnx(folder, join(out, 'model.onnx'), { externalData: true });
+      const w = writeEncoderOnnx(folder, join(out, 'model.onnx'), { externalData: true });
       expect(w.dataFile).to.equal(join(out, 'model.onnx_data'));
       const graphBytes = statSync(w.modelFile).size;
-      const weightBytes = buildBertGraph(folder).weightBytes;
+      const weightBytes = buildEncoderGraph(folder).weightBytes;
       expect(graphBytes).to.be.below(200_000);
       expect(statSync(w.dataFile!).size).to.be.at.least(weightBytes);
       const session = await ort.InferenceSession.create(w.modelFile);
@@ -249,7 +251,7 @@ describe('cpu/engine: external data (the >2 GiB path) on a small model', functio
         attention_mask: t([1n, 1n, 1n, 1n]),
         token_type_ids: t([0n, 0n, 0n, 0n]),
       });
-      const ref = bertHiddenF64(loadBertF64(folder), [101, 2023, 2003, 102]);
+      const ref = encoderHiddenF64(loadEncoderF64(folder), [101, 2023, 2003, 102]);
       expect(maxAbsDiff(res.last_hidden_state.data as Float32Array, ref)).to.be.at.most(TOL);
       await session.release();
     } finally {
@@ -258,16 +260,16 @@ describe('cpu/engine: external data (the >2 GiB path) on a small model', functio
   });
 
   it('"auto" picks external data for models over protobuf’s limit (xlmr-large-sized, not materialised)', () => {
-    const dims = parseBertConfig(
-      { model_type: 'bert', hidden_size: 1024, num_attention_heads: 16, num_hidden_layers: 24, intermediate_size: 4096, vocab_size: 250002, max_position_embeddings: 514, type_vocab_size: 1 },
+    const dims = XLM_ROBERTA.parseConfig(
+      { model_type: 'xlm-roberta', hidden_size: 1024, num_attention_heads: 16, num_hidden_layers: 24, intermediate_size: 4096, vocab_size: 250002, max_position_embeddings: 514, type_vocab_size: 1, pad_token_id: 1 },
       'config.json',
     );
-    const fakeWeights = { has: () => false, f32: () => { throw new Error('not materialised'); } } as unknown as BertWeights;
-    const src = { dims, weights: fakeWeights, kind: 'encoder' as const, numLabels: 0 };
-    expect(buildBertGraph(src).weightBytes).to.be.above(EXTERNAL_DATA_THRESHOLD);
+    const fakeWeights = { has: () => false, f32: () => { throw new Error('not materialised'); } } as unknown as ModelWeights;
+    const src = { dims, weights: fakeWeights, family: XLM_ROBERTA, kind: 'encoder' as const, numLabels: 0 };
+    expect(buildEncoderGraph(src).weightBytes).to.be.above(EXTERNAL_DATA_THRESHOLD);
     expect(needsExternalData(src)).to.equal(true);
     const tinyDims = parseBertConfig({ hidden_size: 64, num_attention_heads: 2, num_hidden_layers: 2, intermediate_size: 128, vocab_size: 30522 }, 'config.json');
-    expect(needsExternalData({ ...src, dims: tinyDims })).to.equal(false);
+    expect(needsExternalData({ ...src, family: BERT, dims: tinyDims })).to.equal(false);
   });
 });
 
@@ -308,7 +310,7 @@ describe('cpu/engine: broken inputs give clear errors', function () {
     b.ids[1] = 30522;
     await expectReject(m.engine.embed(b), InputError, /outside the vocabulary/);
     const c = ok();
-    c.typeIds[0] = 2;
+    c.typeIds![0] = 2;
     await expectReject(m.engine.embed(c), InputError, /type id 2/);
     const long = toBatch([{ ids: new Array(129).fill(1000), typeIds: new Array(129).fill(0) }]);
     await expectReject(m.engine.embed(long), InputError, /129 tokens/);
@@ -378,8 +380,8 @@ describe('cpu/engine: ONNX files and module loading', function () {
 
   it('the fused-QKV export variant computes the same function', async () => {
     const folder = loadModelFolder(testModel('small-mean', { shape: SMALL, pooling: 'mean', normalize: false, seed: 77 }));
-    const a = await ort.InferenceSession.create(exportBertOnnx(folder));
-    const b = await ort.InferenceSession.create(exportBertOnnx(folder, { fuseQkv: true }));
+    const a = await ort.InferenceSession.create(exportEncoderOnnx(folder));
+    const b = await ort.InferenceSession.create(exportEncoderOnnx(folder, { fuseQkv: true }));
     const rng = new Rng(runSeed());
     const s = randomSequence(rng, 40, folder.dims.vocab, true);
     const t = (v: number[]) => new ort.Tensor('int64', BigInt64Array.from(v, BigInt), [1, v.length]);
@@ -395,7 +397,7 @@ describe('cpu/engine: ONNX files and module loading', function () {
     if (process.platform !== 'linux') this.skip();
     const here = new URL('.', import.meta.url).pathname;
     const engineJs = join(here, '../../src/backends/cpu/engine.js');
-    const exportJs = join(here, '../../src/backends/cpu/export-bert.js');
+    const exportJs = join(here, '../../src/backends/cpu/export-onnx.js');
     const folderJs = join(here, '../../src/model/folder.js');
     const dir = testModel('tiny-mean-norm', { shape: 'tiny', pooling: 'mean', normalize: true });
     const script = `

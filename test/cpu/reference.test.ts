@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { erf, erfc, geluExact, l2NormalizeF64, poolF64 } from '../../src/reference/bert-f64.js';
+import { erf, erfc, geluExact, l2NormalizeF64, poolF64 } from '../../src/reference/encoder-f64.js';
 
 // erf / erfc values from mpmath at 30 digits.
 const ERF: Array<[number, number]> = [

@@ -5,7 +5,7 @@ import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { CpuEngine } from '../../src/backends/cpu/engine.js';
-import { writeOnnxToModelFolder } from '../../src/backends/cpu/export-bert.js';
+import { writeOnnxToModelFolder } from '../../src/backends/cpu/export-onnx.js';
 import { loadModelFolder } from '../../src/model/folder.js';
 import { cosine, testModel, toBatch } from './helpers.js';
 

@@ -61,7 +61,7 @@ function checkBatches(batches: PlannedBatch[], lengths: number[], opts: Schedule
     expect(batch.cuSeqlens[0], where).to.equal(0);
     expect(batch.cuSeqlens[n], where).to.equal(tokens);
     expect(batch.ids.length, where).to.equal(tokens);
-    expect(batch.typeIds.length, where).to.equal(tokens);
+    expect(batch.typeIds!.length, where).to.equal(tokens);
     // The budget holds unless a single sequence is over it on its own.
     if (n > 1) expect(tokens, `${where}: maxNumBatchedTokens`).to.be.at.most(opts.maxNumBatchedTokens);
     else if (tokens > opts.maxNumBatchedTokens) expect(lengths[indices[0]], where).to.be.greaterThan(opts.maxNumBatchedTokens);
@@ -73,8 +73,8 @@ function checkBatches(batches: PlannedBatch[], lengths: number[], opts: Schedule
       const len = batch.cuSeqlens[i + 1] - from;
       if (len !== lengths[idx]) expect.fail(`${where}: input ${idx} has ${len} tokens, expected ${lengths[idx]}`);
       for (let t = 0; t < len; t++) {
-        if (batch.ids[from + t] !== idx * 1000 + t || batch.typeIds[from + t] !== (idx + t) % 2) {
-          expect.fail(`${where}: token ${t} of input ${idx} is ${batch.ids[from + t]}/${batch.typeIds[from + t]}`);
+        if (batch.ids[from + t] !== idx * 1000 + t || batch.typeIds![from + t] !== (idx + t) % 2) {
+          expect.fail(`${where}: token ${t} of input ${idx} is ${batch.ids[from + t]}/${batch.typeIds![from + t]}`);
         }
       }
       if (opts.poolSkip && batch.poolSkip![i] !== opts.poolSkip(idx)) expect.fail(`${where}: poolSkip of ${idx} is ${batch.poolSkip![i]}`);

@@ -1,4 +1,4 @@
-// The CPU backend: onnxruntime-node running the BERT graph in fp32. Uses the folder's own
+// The CPU backend: onnxruntime-node running the encoder graph (any family in src/models/) in fp32. Uses the folder's own
 // onnx/model.onnx when it ships one, otherwise exports the safetensors weights to ONNX in memory
 // (or through a temporary file with external data for models over protobuf's 2 GiB limit).
 //
@@ -17,8 +17,9 @@ import { InputError, UnsupportedOptionError } from '../../errors.js';
 import type { HeadActivation, ModelFolder } from '../../model/folder.js';
 import { halfToFloat } from '../../model/safetensors.js';
 import { applyActivation, l2NormalizeRows, poolSequence } from '../../pooling.js';
-import { batchSize, validateBatch, type EngineBackend, type RunOptions, type TokenBatch } from '../engine.js';
-import { EXTERNAL_DATA_THRESHOLD, buildBertGraph, exportBertOnnx, writeBertOnnx } from './export-bert.js';
+import { batchSize, batchTypeIds, validateBatch, type EngineBackend, type RunOptions, type TokenBatch } from '../engine.js';
+import { positionIds } from '../../models/family.js';
+import { EXTERNAL_DATA_THRESHOLD, buildEncoderGraph, exportEncoderOnnx, writeEncoderOnnx } from './export-onnx.js';
 
 type Ort = typeof import('onnxruntime-node');
 
@@ -93,13 +94,13 @@ export class CpuEngine implements EngineBackend {
       source = 'folder';
     } else {
       const mode = opts.externalData ?? 'auto';
-      const external = mode === 'auto' ? buildBertGraph(folder).weightBytes > EXTERNAL_DATA_THRESHOLD : mode;
+      const external = mode === 'auto' ? buildEncoderGraph(folder).weightBytes > EXTERNAL_DATA_THRESHOLD : mode;
       if (external) {
         // onnxruntime-node cannot be handed external data from memory: write model.onnx and
         // model.onnx_data to a private temporary folder and load from the path.
         tempDir = mkdtempSync(join(tmpdir(), 'embedrank-onnx-'));
         try {
-          const { modelFile } = writeBertOnnx(folder, join(tempDir, 'model.onnx'), { externalData: true });
+          const { modelFile } = writeEncoderOnnx(folder, join(tempDir, 'model.onnx'), { externalData: true });
           session = await ort.InferenceSession.create(modelFile, so);
         } catch (e) {
           rmSync(tempDir, { recursive: true, force: true });
@@ -112,7 +113,7 @@ export class CpuEngine implements EngineBackend {
         }
         source = 'export-external';
       } else {
-        session = await ort.InferenceSession.create(exportBertOnnx(folder), so);
+        session = await ort.InferenceSession.create(exportEncoderOnnx(folder), so);
         source = 'export-memory';
       }
     }
@@ -121,7 +122,7 @@ export class CpuEngine implements EngineBackend {
     const hidden = ['last_hidden_state', 'token_embeddings'].find((n) => outs.includes(n));
     const logits = outs.includes('logits') ? 'logits' : undefined;
     for (const name of session.inputNames) {
-      if (!['input_ids', 'attention_mask', 'token_type_ids'].includes(name)) {
+      if (!['input_ids', 'attention_mask', 'token_type_ids', 'position_ids'].includes(name)) {
         await session.release();
         throw new UnsupportedOptionError(`${folder.onnxFile ?? folder.dir}: ONNX graph has an unexpected input "${name}"`);
       }
@@ -204,8 +205,8 @@ export class CpuEngine implements EngineBackend {
 
   /** Validates the batch against the contract and the model's limits; returns its size. */
   private checkBatch(b: TokenBatch): number {
-    if (!b || !(b.ids instanceof Int32Array) || !(b.typeIds instanceof Int32Array) || !(b.cuSeqlens instanceof Int32Array)) {
-      throw new InputError('a TokenBatch needs Int32Array ids, typeIds and cuSeqlens');
+    if (!b || !(b.ids instanceof Int32Array) || !(b.cuSeqlens instanceof Int32Array) || (b.typeIds !== undefined && !(b.typeIds instanceof Int32Array))) {
+      throw new InputError('a TokenBatch needs Int32Array ids and cuSeqlens (and typeIds, when given)');
     }
     const n = batchSize(b);
     if (n < 1) throw new InputError('empty batch: cuSeqlens must have at least 2 entries');
@@ -223,8 +224,18 @@ export class CpuEngine implements EngineBackend {
     for (let t = 0; t < b.ids.length; t++) {
       const id = b.ids[t];
       if (id < 0 || id >= d.vocab) throw new InputError(`token ${t}: id ${id} is outside the vocabulary [0, ${d.vocab})`);
-      const ty = b.typeIds[t];
-      if (ty < 0 || ty >= d.typeVocab) throw new InputError(`token ${t}: type id ${ty} is outside [0, ${d.typeVocab})`);
+    }
+    try {
+      batchTypeIds(b, d);
+    } catch (e) {
+      throw new InputError((e as Error).message);
+    }
+    if (b.positions !== undefined) {
+      // The graph computes positions by the family's rule (as optimum's exports do); a batch
+      // that asks for others cannot be run faithfully.
+      const want = positionIds(d, b.ids, b.cuSeqlens);
+      const t = want.findIndex((p, i) => p !== b.positions![i]);
+      if (t >= 0) throw new UnsupportedOptionError(`token ${t}: position ${b.positions[t]} differs from the ${d.family} rule (${want[t]}); the CPU engine's graph computes positions itself`);
     }
     if (b.poolSkip !== undefined) {
       if (!(b.poolSkip instanceof Int32Array) || b.poolSkip.length !== n) {
@@ -263,7 +274,7 @@ export class CpuEngine implements EngineBackend {
       const s = batch.cuSeqlens[i];
       const len = batch.cuSeqlens[i + 1] - s;
       ids.set(batch.ids.subarray(s, s + len), i * maxLen);
-      types.set(batch.typeIds.subarray(s, s + len), i * maxLen);
+      if (batch.typeIds) types.set(batch.typeIds.subarray(s, s + len), i * maxLen);
       mask.fill(1, i * maxLen, i * maxLen + len);
     }
     const dims = [n, maxLen];
@@ -274,6 +285,11 @@ export class CpuEngine implements EngineBackend {
     if (names.includes('input_ids')) feeds.input_ids = tensor(ids);
     if (names.includes('attention_mask')) feeds.attention_mask = tensor(mask);
     if (names.includes('token_type_ids')) feeds.token_type_ids = tensor(types);
+    if (names.includes('position_ids')) {
+      // Graphs that take positions as an input (some optimum exports) get the family's rule over
+      // each padded row, as transformers computes them for a padded batch.
+      feeds.position_ids = tensor(positionIds(this.folder.dims, ids, Int32Array.from({ length: n + 1 }, (_, i) => i * maxLen)));
+    }
     const outputs = await this.session.run(feeds, fetches);
     return { outputs, maxLen };
   }

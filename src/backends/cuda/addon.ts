@@ -15,9 +15,13 @@ export interface AddonModelConfig {
   intermediate: number;
   vocab: number;
   maxPositions: number;
+  /** Rows of the token-type table; 0: the model has none. */
   typeVocab: number;
   numLabels: number;
+  /** Position id of a sequence's first token (the addon checks lengths against maxPositions − it). */
   positionOffset: number;
+  /** Classification head activation: 0 tanh (BERT, RoBERTa, XLM-R), 1 ReLU (DistilBERT). */
+  headActivation: number;
   eps: number;
   maxTokens: number;
   maxSeqs: number;
@@ -33,7 +37,10 @@ export interface AddonModel {
   forward(
     slot: number,
     ids: Int32Array,
+    /** Token type ids; empty when typeVocab is 0. */
     types: Int32Array,
+    /** Position ids by the family's rule, one per token. */
+    positions: Int32Array,
     cuSeqlens: Int32Array,
     skip: Int32Array | null,
     mode: number,

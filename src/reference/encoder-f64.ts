@@ -1,15 +1,18 @@
-// A float64 BERT forward pass in plain TypeScript: the ground truth every backend (onnxruntime on
-// the CPU, the CUDA kernels) is tested against. It is written to be read, not to be fast: one
-// unpadded sequence at a time, textbook loops, every intermediate in float64. It shares nothing
-// with the ONNX exporter except the weight names in src/models/bert.ts.
+// A float64 encoder forward pass in plain TypeScript, for every family in src/models/ (BERT,
+// RoBERTa, XLM-R, DistilBERT): the ground truth every backend (onnxruntime on the CPU, the CUDA
+// kernels) is tested against. It is written to be read, not to be fast: one unpadded sequence at a
+// time, textbook loops, every intermediate in float64. It shares nothing with the ONNX exporter
+// except the family's weight plan (engine keys → checkpoint names) and position rule.
 //
-//   embeddings  e_t = W_word[id_t] + W_type[type_t] + W_pos[t + offset];  x = LN(e)
+//   embeddings  e_t = W_word[id_t] + W_pos[p_t] (+ W_type[type_t] when the model has types);  x = LN(e)
+//               p_t = t (BERT, DistilBERT) or padding_idx + 1 + t (RoBERTa/XLM-R; models/family.ts)
 //   each layer  q,k,v = x W_{q,k,v}ᵀ + b;  per head a = softmax(q kᵀ / √d) v
 //               h = LN(x + a W_oᵀ + b_o);   x = LN(h + GELU(h W_upᵀ + b_up) W_downᵀ + b_down)
 //   GELU(z)     = z · ½ · (1 + erf(z / √2))  (exact, with erf accurate to ~1e-16)
-//   head        logits = W_cls tanh(W_pool x_CLS + b_pool) + b_cls  (BertForSequenceClassification)
+//   head        logits = W_out act(W_dense x_first + b_dense) + b_out, act = tanh (BERT pooler,
+//               RoBERTa classifier.dense/out_proj) or ReLU (DistilBERT pre_classifier/classifier)
 import type { ModelFolder, PoolingMode } from '../model/folder.js';
-import { EMBEDDING_NAMES, HEAD_NAMES, layerNames, type BertDims } from '../models/bert.js';
+import { layerKey, positionIds, type EncoderDims, type HeadActivationKind, type LayerTensor } from '../models/family.js';
 
 // ---------------------------------------------------------------------------------------------
 // erf in float64
@@ -118,60 +121,65 @@ export interface LayerF64 {
   ln2: LayerNormF64;
 }
 
-export interface BertF64 {
-  dims: BertDims;
+export interface EncoderF64 {
+  dims: EncoderDims;
   word: Float64Array;
   pos: Float64Array;
-  type: Float64Array;
+  /** Token-type table; absent for models without token types (DistilBERT). */
+  type?: Float64Array;
   embLn: LayerNormF64;
   layers: LayerF64[];
+  /** Classification head: dense → act → classifier on the first token (cross-encoders). */
   pooler?: LinearF64;
   classifier?: LinearF64;
+  headActivation: HeadActivationKind;
 }
 
 /** The parts of a ModelFolder the reference reads. */
-export type BertF64Source = Pick<ModelFolder, 'dims' | 'weights'>;
+export type EncoderF64Source = Pick<ModelFolder, 'dims' | 'weights' | 'family'>;
 
 /**
  * Loads every tensor as float64. F16/BF16 checkpoints are widened exactly (every half and bfloat16
  * value is a float32 and a float64), so the reference sees the same numbers as any backend.
  */
-export function loadBertF64(src: BertF64Source): BertF64 {
+export function loadEncoderF64(src: EncoderF64Source): EncoderF64 {
   const d = src.dims;
-  const t = (name: string) => Float64Array.from(src.weights.f32(name));
-  const linear = (wName: string, bName: string, out: number, inp: number): LinearF64 => ({
-    w: t(wName),
-    b: src.weights.has(bName) ? t(bName) : new Float64Array(out),
+  const t = (key: string) => Float64Array.from(src.weights.f32(key));
+  const linear = (wKey: string, bKey: string, out: number, inp: number): LinearF64 => ({
+    w: t(wKey),
+    b: src.weights.has(bKey) ? t(bKey) : new Float64Array(out),
     out,
     in: inp,
   });
   const ln = (g: string, b: string): LayerNormF64 => ({ gamma: t(g), beta: t(b) });
+  const Hl = d.heads * d.headDim;
   const layers: LayerF64[] = [];
   for (let i = 0; i < d.layers; i++) {
-    const n = layerNames(i);
+    const k = (x: LayerTensor) => layerKey(i, x);
     layers.push({
-      q: linear(n.qW, n.qB, d.hidden, d.hidden),
-      k: linear(n.kW, n.kB, d.hidden, d.hidden),
-      v: linear(n.vW, n.vB, d.hidden, d.hidden),
-      attnOut: linear(n.aoW, n.aoB, d.hidden, d.hidden),
-      ln1: ln(n.ln1W, n.ln1B),
-      up: linear(n.upW, n.upB, d.intermediate, d.hidden),
-      down: linear(n.downW, n.downB, d.hidden, d.intermediate),
-      ln2: ln(n.ln2W, n.ln2B),
+      q: linear(k('q.w'), k('q.b'), Hl, d.hidden),
+      k: linear(k('k.w'), k('k.b'), Hl, d.hidden),
+      v: linear(k('v.w'), k('v.b'), Hl, d.hidden),
+      attnOut: linear(k('o.w'), k('o.b'), d.hidden, Hl),
+      ln1: ln(k('ln1.g'), k('ln1.b')),
+      up: linear(k('up.w'), k('up.b'), d.intermediate, d.hidden),
+      down: linear(k('down.w'), k('down.b'), d.hidden, d.intermediate),
+      ln2: ln(k('ln2.g'), k('ln2.b')),
     });
   }
-  const model: BertF64 = {
+  const model: EncoderF64 = {
     dims: d,
-    word: t(EMBEDDING_NAMES.word),
-    pos: t(EMBEDDING_NAMES.pos),
-    type: t(EMBEDDING_NAMES.type),
-    embLn: ln(EMBEDDING_NAMES.lnW, EMBEDDING_NAMES.lnB),
+    word: t('emb.word'),
+    pos: t('emb.pos'),
+    type: d.typeVocab > 0 ? t('emb.type') : undefined,
+    embLn: ln('emb.ln.g', 'emb.ln.b'),
     layers,
+    headActivation: src.family.headActivation,
   };
-  if (src.weights.has(HEAD_NAMES.poolerW)) model.pooler = linear(HEAD_NAMES.poolerW, HEAD_NAMES.poolerB, d.hidden, d.hidden);
-  if (src.weights.has(HEAD_NAMES.clsW)) {
-    const labels = src.weights.shape(HEAD_NAMES.clsW)[0];
-    model.classifier = linear(HEAD_NAMES.clsW, HEAD_NAMES.clsB, labels, d.hidden);
+  if (src.weights.has('head.pool.w')) model.pooler = linear('head.pool.w', 'head.pool.b', d.hidden, d.hidden);
+  if (src.weights.has('head.cls.w')) {
+    const labels = src.weights.shape('head.cls.w')[0];
+    model.classifier = linear('head.cls.w', 'head.cls.b', labels, d.hidden);
   }
   return model;
 }
@@ -243,23 +251,24 @@ export function attentionF64(q: Float64Array, k: Float64Array, v: Float64Array, 
 // ---------------------------------------------------------------------------------------------
 // Forward passes
 
-/** Last hidden state of one sequence: len × hidden, row-major. */
-export function bertHiddenF64(m: BertF64, ids: ArrayLike<number>, typeIds?: ArrayLike<number>): Float64Array {
+/** Last hidden state of one sequence: len × hidden, row-major. Positions follow the family's rule. */
+export function encoderHiddenF64(m: EncoderF64, ids: ArrayLike<number>, typeIds?: ArrayLike<number>): Float64Array {
   const d = m.dims;
   const len = ids.length;
   const H = d.hidden;
   if (len < 1) throw new Error('empty sequence');
   if (len + d.positionOffset > d.maxPositions) throw new Error(`sequence of ${len} tokens exceeds ${d.maxPositions - d.positionOffset} positions`);
   if (typeIds && typeIds.length !== len) throw new Error(`${typeIds.length} type ids for ${len} tokens`);
+  const pos = positionIds(d, Int32Array.from(ids), Int32Array.from([0, len]));
 
   let x: Float64Array = new Float64Array(len * H);
   for (let t = 0; t < len; t++) {
     const id = ids[t];
     const ty = typeIds ? typeIds[t] : 0;
     if (!(id >= 0 && id < d.vocab)) throw new Error(`token ${t}: id ${id} outside the vocabulary`);
-    if (!(ty >= 0 && ty < d.typeVocab)) throw new Error(`token ${t}: type id ${ty} out of range`);
-    const p = t + d.positionOffset;
-    for (let i = 0; i < H; i++) x[t * H + i] = m.word[id * H + i] + m.type[ty * H + i] + m.pos[p * H + i];
+    if (m.type && !(ty >= 0 && ty < d.typeVocab)) throw new Error(`token ${t}: type id ${ty} out of range`);
+    const p = pos[t];
+    for (let i = 0; i < H; i++) x[t * H + i] = m.word[id * H + i] + m.pos[p * H + i] + (m.type ? m.type[ty * H + i] : 0);
   }
   layerNormF64(x, len, H, m.embLn, d.eps);
 
@@ -305,29 +314,30 @@ export function l2NormalizeF64(x: Float64Array): Float64Array {
 
 /** Sentence embedding of one sequence: forward, pool, optionally normalise. */
 export function embedF64(
-  m: BertF64,
+  m: EncoderF64,
   ids: ArrayLike<number>,
   typeIds: ArrayLike<number> | undefined,
   pooling: PoolingMode,
   normalize: boolean,
   skip = 0,
 ): Float64Array {
-  const h = bertHiddenF64(m, ids, typeIds);
+  const h = encoderHiddenF64(m, ids, typeIds);
   const pooled = poolF64(h, ids.length, m.dims.hidden, pooling, skip);
   return normalize ? l2NormalizeF64(pooled) : pooled;
 }
 
-/** Cross-encoder logits of one (query, document) sequence: classifier(tanh(pooler(CLS))). */
-export function crossEncoderLogitsF64(m: BertF64, ids: ArrayLike<number>, typeIds?: ArrayLike<number>): Float64Array {
-  if (!m.pooler || !m.classifier) throw new Error('model has no pooler/classifier head (not a cross-encoder)');
-  const h = bertHiddenF64(m, ids, typeIds);
-  const pooled = linearF64(h.subarray(0, m.dims.hidden), 1, m.pooler).map(Math.tanh);
+/** Cross-encoder logits of one (query, document) sequence: classifier(act(dense(first token))). */
+export function crossEncoderLogitsF64(m: EncoderF64, ids: ArrayLike<number>, typeIds?: ArrayLike<number>): Float64Array {
+  if (!m.pooler || !m.classifier) throw new Error('model has no classification head (not a cross-encoder)');
+  const h = encoderHiddenF64(m, ids, typeIds);
+  const act = m.headActivation === 'relu' ? (v: number) => Math.max(v, 0) : Math.tanh;
+  const pooled = linearF64(h.subarray(0, m.dims.hidden), 1, m.pooler).map(act);
   return linearF64(pooled, 1, m.classifier);
 }
 
 /** Cross-encoder scores with an activation: sigmoid (default for one label) or identity. */
 export function crossEncoderScoreF64(
-  m: BertF64,
+  m: EncoderF64,
   ids: ArrayLike<number>,
   typeIds: ArrayLike<number> | undefined,
   activation: 'sigmoid' | 'identity',
