@@ -41,7 +41,7 @@ export function resolveArchitecture(config: Record<string, unknown>, file: strin
     const kind = family.encoderArchitectures.includes(arch) ? 'encoder' : family.crossEncoderArchitectures.includes(arch) ? 'cross-encoder' : undefined;
     if (!kind) continue;
     if (modelType !== undefined && !family.modelTypes.includes(modelType)) {
-      throw new ModelFolderError(file, `architecture "${arch}" belongs to model_type ${family.modelTypes.join('/')}, but model_type is "${modelType}"`);
+      throw new ModelFolderError(file, `model_type "${modelType}" does not match architecture "${arch}" (model_type ${family.modelTypes.join(' / ')})`);
     }
     return { family, architecture: arch, kind };
   }
