@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Packs the "before" side of a before/after GPU benchmark into .gpu/before.tar.xz: the built
+# JavaScript (dist/), the CUDA sources and build script of REV (default: the last main commit this
+# branch merged), for device-run.sh's before:ARGS phase, which builds that addon beside the
+# current one and runs its bench.js, so both sides are measured in one device call.
+#   bash scripts/gpu/pack-before.sh [REV]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+REV=$(git rev-parse "${1:-$(git merge-base HEAD main)}")
+W=$(mktemp -d)
+trap 'rm -rf "$W"' EXIT
+git archive "$REV" | tar x -C "$W"
+ln -s "$PWD/node_modules" "$W/node_modules"
+(cd "$W" && node node_modules/typescript/bin/tsc -p tsconfig.json)
+echo "$REV" > "$W/REV"
+mkdir -p .gpu
+tar cJf .gpu/before.tar.xz -C "$W" REV package.json dist cuda scripts/build-cuda.sh
+echo "packed $REV ($(git log -1 --format=%s "$REV" | cut -c1-60)) into .gpu/before.tar.xz ($(du -h .gpu/before.tar.xz | cut -f1))"
