@@ -9,9 +9,10 @@ import { resolveArchitecture } from '../models/index.js';
 import { ModelWeights } from '../models/weights.js';
 import { WeightStore } from './safetensors.js';
 
+import type { TokenizerSpec } from '../tokenize/tokenizer.js';
 export type { PoolingMode, SimilarityFn, ModelKind, HeadActivation, SentenceTransformersConfig } from './sentence-transformers.js';
 import type { ModelKind, HeadActivation, SentenceTransformersConfig } from './sentence-transformers.js';
-import { crossEncoderActivation, readSentenceTransformers } from './sentence-transformers.js';
+import { crossEncoderActivation, readSentenceTransformers, resolveMaxSeqLength } from './sentence-transformers.js';
 
 export interface ModelFolder {
   dir: string;
@@ -26,15 +27,18 @@ export interface ModelFolder {
   weights: ModelWeights;
   /** Dtype of the stored weights ('F32' | 'F16' | 'BF16'), read off the embedding table. */
   storedDtype: string;
-  tokenizerFile: string;
+  /** tokenizer.json and how sentence-transformers configures it (do_lower_case, truncation side). */
+  tokenizer: TokenizerSpec;
   tokenizerConfig: Record<string, unknown>;
-  /** Longest sequence (in tokens, specials included) the model accepts. */
+  /** Longest sequence (in tokens, specials included), as sentence-transformers' max_seq_length. */
   maxLength: number;
+  /** Set when max_seq_length exceeded the model's positions and was capped to maxLength. */
+  maxLengthCappedFrom?: number;
   st: SentenceTransformersConfig;
   numLabels: number;
   /** Cross-encoder score activation applied by default (sigmoid for one label, as sentence-transformers). */
   activation: HeadActivation;
-  /** Path of onnx/model.onnx when the folder ships one. */
+  /** Path of onnx/model.onnx when the folder ships one (used only when asked for: EngineOptions.onnxFile). */
   onnxFile?: string;
 }
 
@@ -101,11 +105,8 @@ export function loadModelFolder(dir: string): ModelFolder {
   readJsonText(tokenizerFile);
   const tokenizerConfig = readJson(join(dir, 'tokenizer_config.json'), false) ?? {};
 
-  const st = readSentenceTransformers(dir, kind);
-  let maxLength = dims.maxPositions - dims.positionOffset;
-  const tml = tokenizerConfig.model_max_length;
-  if (typeof tml === 'number' && tml > 0 && tml < maxLength) maxLength = tml;
-  if (st.maxSeqLength !== undefined && st.maxSeqLength > 0) maxLength = Math.min(maxLength, st.maxSeqLength);
+  const { st, activation } = readSentenceTransformers(dir, kind, dims.hidden);
+  const { maxLength, cappedFrom } = resolveMaxSeqLength(st, tokenizerConfig, dims.maxPositions, dims.maxPositions - dims.positionOffset);
 
   const onnx = join(dir, 'onnx', 'model.onnx');
   return {
@@ -117,12 +118,13 @@ export function loadModelFolder(dir: string): ModelFolder {
     dims,
     weights,
     storedDtype: weights.dtype('emb.word'),
-    tokenizerFile,
+    tokenizer: { file: tokenizerFile, lowercase: st.doLowerCase, truncationSide: st.truncationSide, tokenTypeIds: st.tokenTypeIds },
     tokenizerConfig,
     maxLength,
+    maxLengthCappedFrom: cappedFrom,
     st,
     numLabels,
-    activation: kind === 'cross-encoder' ? crossEncoderActivation(config, numLabels) : 'identity',
+    activation: kind === 'cross-encoder' ? crossEncoderActivation(config, configFile, numLabels, activation) : 'identity',
     onnxFile: existsSync(onnx) ? onnx : undefined,
   };
 }

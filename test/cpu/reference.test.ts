@@ -25,7 +25,7 @@ const ERFC: Array<[number, number]> = [
   [12, 1.3562611692059042128e-64],
 ];
 
-describe('reference/bert-f64: erf and GELU', () => {
+describe('reference/encoder-f64: erf and GELU', () => {
   it('erf matches high-precision values to 1e-15', () => {
     for (const [x, want] of ERF) expect(Math.abs(erf(x) - want), `erf(${x})`).to.be.at.most(1e-15);
   });

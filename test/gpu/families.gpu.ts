@@ -157,7 +157,7 @@ describe('families on CUDA vs sentence-transformers / transformers (issue 10)', 
           const ref = json<CeRef>(join(m.dir, 'reference.json'));
           const ce = await CrossEncoder.create({ model: m.dir, device: 'cuda', dtype: 'float32' });
           try {
-            const got = await ce.predict(ref.pairs);
+            const got = (await ce.predict(ref.pairs)) as Float32Array; // one label: one score per pair
             const worst = Math.max(...Array.from(got, (g, i) => Math.abs(g - ref.scores_fp32[i])));
             say(`${m.name}: end-to-end max |Δ score| ${worst.toExponential(2)}`);
             expect(worst).to.be.at.most(1e-5);
