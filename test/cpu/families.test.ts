@@ -5,10 +5,15 @@
 // to 1e-5. Pooling and normalisation are read here straight from the fixture's module files, so
 // this tests the family layer and the engines, not the sentence-transformers config reader.
 import { expect } from 'chai';
-import { existsSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CpuEngine } from '../../src/backends/cpu/engine.js';
 import type { TokenBatch } from '../../src/backends/engine.js';
+import { CrossEncoder } from '../../src/cross-encoder.js';
+import { Encoder } from '../../src/encoder.js';
+import { parsePyJson } from '../../src/eval/index.js';
 import { loadModelFolder, type PoolingMode } from '../../src/model/folder.js';
 import { positionIds } from '../../src/models/family.js';
 import { crossEncoderLogitsF64, encoderHiddenF64, l2NormalizeF64, loadEncoderF64, poolF64 } from '../../src/reference/encoder-f64.js';
@@ -177,5 +182,58 @@ describe('cpu/families: every family vs sentence-transformers outputs (test/fixt
     const h = await engine.lastHiddenState(batchOf([ids, [0, 40, 2]]));
     const r = encoderHiddenF64(loadEncoderF64(folder), ids);
     expect(maxAbsDiff(h, r, 0, 0)).to.be.at.most(TOL);
+  });
+});
+
+describe('cpu/families: end to end from raw text (tokenizer, sentence-transformers reader, engine)', function () {
+  this.timeout(120_000);
+  for (const [name] of ENCODERS) {
+    it(`${name}: Encoder.encode = SentenceTransformer.encode (≤ ${TOL})`, async () => {
+      const dir = join(HF, name);
+      const ref = json<StReference>(join(dir, 'reference.json'));
+      const enc = await Encoder.create({ model: dir, device: 'cpu' });
+      try {
+        const rows = await enc.encode(ref.texts);
+        rows.forEach((r, i) => expect(maxAbsDiff(r, ref.embeddings[i]), `text ${i}`).to.be.at.most(TOL));
+      } finally {
+        await enc.close();
+      }
+    });
+  }
+  for (const [name] of RERANKERS.filter(([n]) => n !== 'bert-ce3')) {
+    it(`${name}: CrossEncoder.predict = sentence-transformers' CrossEncoder.predict (≤ ${TOL})`, async () => {
+      const dir = join(HF, name);
+      const ref = json<CeReference>(join(dir, 'reference.json'));
+      const ce = await CrossEncoder.create({ model: dir, device: 'cpu' });
+      try {
+        const got = (await ce.predict(ref.pairs)) as Float32Array;
+        expect(maxAbsDiff(got, (ref.scores as unknown[]).flat() as number[])).to.be.at.most(TOL);
+      } finally {
+        await ce.close();
+      }
+    });
+  }
+
+  it('`embedrank evaluate` runs STS12 with the XLM-R encoder and AskUbuntuDupQuestions with the XLM-R reranker', () => {
+    const out = mkdtempSync(join(tmpdir(), 'embedrank-families-cli-'));
+    try {
+      const bin = join(process.cwd(), 'dist/src/cli/main.js');
+      const run = (args: string[]) => spawnSync(process.execPath, [bin, 'evaluate', ...args, '-o', out, '--device', 'cpu'], { encoding: 'utf8', env: { ...process.env, HF_HUB_OFFLINE: '1', EMBEDRANK_DISABLE_CUDA: '1' } });
+      const sts = run(['-m', join(HF, 'xlmr-st'), '-t', 'STS12', '--data-dir', 'test/fixtures/eval/sts']);
+      expect(sts.status, sts.stderr).to.equal(0);
+      const rr = run(['-m', join(HF, 'xlmr-ce'), '-t', 'AskUbuntuDupQuestions', '--data-dir', 'test/fixtures/eval/hf']);
+      expect(rr.status, rr.stderr).to.equal(0);
+      const score = (model: string, task: string) => {
+        // mteb's result files may hold NaN (Python's json), hence parsePyJson.
+        const j = parsePyJson(readFileSync(join(out, `test__fixtures__hf__${model}`, 'no_revision_available', `${task}.json`), 'utf8')) as { scores: { test: Array<{ main_score: number }> } };
+        return j.scores.test[0].main_score;
+      };
+      const s = score('xlmr-st', 'STS12');
+      const m = score('xlmr-ce', 'AskUbuntuDupQuestions');
+      expect(Number.isFinite(s) && Math.abs(s) <= 1, `STS12 cosine_spearman ${s}`).to.equal(true);
+      expect(m > 0 && m <= 1, `AskUbuntuDupQuestions map_at_1000 ${m}`).to.equal(true);
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
   });
 });
