@@ -1,12 +1,19 @@
-// Writes deterministic random-initialised BERT models in the exact Hugging Face +
-// sentence-transformers folder format, so tests and benchmarks never download anything.
+// Writes deterministic random-initialised models of every family (BERT, RoBERTa, XLM-RoBERTa,
+// DistilBERT) in the exact Hugging Face + sentence-transformers folder format — the checkpoint's
+// own tensor names (from the family file in src/models/), config.json as transformers writes it —
+// so tests and benchmarks never download anything.
 //
-//   node dist/scripts/make-test-model.js --shape minilm-l6 --out models/minilm [--dtype F16]
-import { mkdirSync, writeFileSync } from 'node:fs';
+//   node dist/scripts/make-test-model.js --shape minilm-l6 --out models/minilm [--dtype F16] [--family xlm-roberta]
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { runMain } from '../src/main.js';
 import { writeSafetensors, type TensorToWrite } from '../src/model/safetensors.js';
-import { layerNames } from '../src/models/bert.js';
+import { BERT } from '../src/models/bert.js';
+import { DISTILBERT } from '../src/models/distilbert.js';
+import type { CheckpointName, EmbeddingTensor, LayerTensor, ModelFamily } from '../src/models/family.js';
+import { ROBERTA } from '../src/models/roberta.js';
+import { XLM_ROBERTA } from '../src/models/xlm-roberta.js';
 import { bertBaseUncasedVocab, bertTokenizerConfig, bertTokenizerJson, SPECIAL_TOKENS_MAP } from './make-tokenizer.js';
 
 export interface Shape {
@@ -41,6 +48,42 @@ export interface MakeModelOptions {
   prefixed?: boolean;
   /** Standard deviation of weight matrices (HF's initializer_range is 0.02). */
   std?: number;
+  /** Checkpoint format (default bert). RoBERTa / XLM-R take the BPE / Unigram tokenizer of test/fixtures/hf. */
+  family?: GeneratedFamily;
+}
+
+/** The generator entry of each family: its names come from the family file, its config from here. */
+export const GENERATED_FAMILIES = { bert: BERT, roberta: ROBERTA, 'xlm-roberta': XLM_ROBERTA, distilbert: DISTILBERT } as const;
+export type GeneratedFamily = keyof typeof GENERATED_FAMILIES;
+
+/** Tokenizers trained with Hugging Face tokenizers on the STS text (test/fixtures/hf, its README). */
+const FIXTURE_TOKENIZER: Partial<Record<GeneratedFamily, string>> = { roberta: 'roberta-st', 'xlm-roberta': 'xlmr-st' };
+const FIXTURES_HF = fileURLToPath(new URL('../../test/fixtures/hf/', import.meta.url));
+
+/** config.json of one family as transformers 5 writes it (the fields its config class reads). */
+function familyConfig(family: GeneratedFamily, shape: Shape, vocab: number, kind: 'encoder' | 'cross-encoder', torchDtype: string): Record<string, unknown> {
+  const head = kind === 'cross-encoder';
+  const common = { initializer_range: 0.02, dtype: torchDtype, transformers_version: '5.17.0', vocab_size: vocab };
+  if (family === 'distilbert') {
+    return {
+      architectures: [head ? 'DistilBertForSequenceClassification' : 'DistilBertModel'],
+      activation: 'gelu', attention_dropout: 0.1, dim: shape.hidden, dropout: 0.1, hidden_dim: shape.intermediate,
+      max_position_embeddings: shape.maxPositions, model_type: 'distilbert', n_heads: shape.heads, n_layers: shape.layers,
+      pad_token_id: 0, qa_dropout: 0.1, seq_classif_dropout: 0.2, sinusoidal_pos_embds: false, tie_word_embeddings: true, ...common,
+    };
+  }
+  const roberta = family !== 'bert';
+  const arch = family === 'bert' ? 'Bert' : family === 'roberta' ? 'Roberta' : 'XLMRoberta';
+  return {
+    architectures: [head ? `${arch}ForSequenceClassification` : `${arch}Model`],
+    attention_probs_dropout_prob: 0.1, classifier_dropout: null, hidden_act: 'gelu', hidden_dropout_prob: 0.1,
+    hidden_size: shape.hidden, intermediate_size: shape.intermediate, layer_norm_eps: 1e-12,
+    // RoBERTa positions start at pad_token_id + 1: two more rows for the same sequence length.
+    max_position_embeddings: shape.maxPositions + (roberta ? 2 : 0),
+    model_type: family, num_attention_heads: shape.heads, num_hidden_layers: shape.layers,
+    pad_token_id: roberta ? 1 : 0, ...(roberta ? { bos_token_id: 0, eos_token_id: 2 } : {}),
+    position_embedding_type: 'absolute', type_vocab_size: roberta ? 1 : 2, use_cache: true, ...common,
+  };
 }
 
 /** mulberry32 + Box–Muller: fast, seedable, the same stream on every platform. */
@@ -91,60 +134,54 @@ export function makeTestModel(opts: MakeModelOptions): string {
   const maxSeqLength = Math.min(opts.maxSeqLength ?? shape.maxPositions, shape.maxPositions);
   mkdirSync(opts.out, { recursive: true });
 
-  const tensors: Record<string, TensorToWrite> = {};
-  const pre = opts.prefixed || kind === 'cross-encoder' ? 'bert.' : '';
-  const put = (name: string, dims: number[], mean: number, sd: number) => {
-    tensors[pre + name] = { dtype, shape: dims, data: rng.fill(dims.reduce((a, b) => a * b, 1), mean, sd) };
-  };
-  // LayerNorm gains and biases are randomised too (not 1 and 0) so a kernel that ignores them fails.
-  put('embeddings.word_embeddings.weight', [vocab.length, h], 0, std);
-  put('embeddings.position_embeddings.weight', [shape.maxPositions, h], 0, std);
-  put('embeddings.token_type_embeddings.weight', [2, h], 0, std);
-  put('embeddings.LayerNorm.weight', [h], 1, 0.1);
-  put('embeddings.LayerNorm.bias', [h], 0, 0.1);
-  for (let i = 0; i < shape.layers; i++) {
-    const n = layerNames(i);
-    for (const w of [n.qW, n.kW, n.vW, n.aoW]) put(w, [h, h], 0, std);
-    for (const b of [n.qB, n.kB, n.vB, n.aoB, n.downB]) put(b, [h], 0, 0.05);
-    put(n.ln1W, [h], 1, 0.1);
-    put(n.ln1B, [h], 0, 0.1);
-    put(n.upW, [f, h], 0, std);
-    put(n.upB, [f], 0, 0.05);
-    put(n.downW, [h, f], 0, std);
-    put(n.ln2W, [h], 1, 0.1);
-    put(n.ln2B, [h], 0, 0.1);
-  }
-  put('pooler.dense.weight', [h, h], 0, std);
-  put('pooler.dense.bias', [h], 0, 0.05);
-  if (kind === 'cross-encoder') {
-    tensors['classifier.weight'] = { dtype, shape: [1, h], data: rng.fill(h, 0, 0.2) };
-    tensors['classifier.bias'] = { dtype, shape: [1], data: rng.fill(1, 0, 0.2) };
-  }
-
+  const familyName = opts.family ?? 'bert';
+  const family: ModelFamily = GENERATED_FAMILIES[familyName];
+  const fixtureTok = FIXTURE_TOKENIZER[familyName];
+  const tokJson = fixtureTok
+    ? (JSON.parse(readFileSync(join(FIXTURES_HF, fixtureTok, 'tokenizer.json'), 'utf8')) as { model: { vocab: unknown[] | Record<string, number> }; added_tokens: Array<{ id: number }> })
+    : undefined;
+  const vocabSize = tokJson
+    ? Math.max(Array.isArray(tokJson.model.vocab) ? tokJson.model.vocab.length : Object.keys(tokJson.model.vocab).length, ...tokJson.added_tokens.map((t) => t.id + 1))
+    : vocab.length;
   const torchDtype = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' }[dtype];
-  const config: Record<string, unknown> = {
-    architectures: [kind === 'cross-encoder' ? 'BertForSequenceClassification' : 'BertModel'],
-    attention_probs_dropout_prob: 0.1,
-    classifier_dropout: null,
-    hidden_act: 'gelu',
-    hidden_dropout_prob: 0.1,
-    hidden_size: h,
-    initializer_range: 0.02,
-    intermediate_size: f,
-    layer_norm_eps: 1e-12,
-    max_position_embeddings: shape.maxPositions,
-    model_type: 'bert',
-    num_attention_heads: shape.heads,
-    num_hidden_layers: shape.layers,
-    pad_token_id: 0,
-    position_embedding_type: 'absolute',
-    torch_dtype: torchDtype,
-    transformers_version: '4.56.0',
-    type_vocab_size: 2,
-    use_cache: true,
-    vocab_size: vocab.length,
+  const config = familyConfig(familyName, shape, vocabSize, kind, torchDtype);
+  const d = family.parseConfig(config, 'config.json');
+
+  const tensors: Record<string, TensorToWrite> = {};
+  // The base model's prefix in sequence-classification checkpoints ("bert.", "roberta.", "distilbert.").
+  const pre = opts.prefixed || kind === 'cross-encoder' ? family.prefixes[1] : '';
+  const write = (c: CheckpointName | undefined, dims: number[], mean: number, sd: number) => {
+    if (!c) return;
+    tensors[(c.prefixed ? pre : '') + c.name] = { dtype, shape: dims, data: rng.fill(dims.reduce((a, b) => a * b, 1), mean, sd) };
   };
+  const emb = (k: EmbeddingTensor, dims: number[], mean: number, sd: number) => write(family.embeddingName(k), dims, mean, sd);
+  // LayerNorm gains and biases are randomised too (not 1 and 0) so a kernel that ignores them fails.
+  emb('emb.word', [vocabSize, h], 0, std);
+  emb('emb.pos', [d.maxPositions, h], 0, std);
+  if (d.typeVocab > 0) emb('emb.type', [d.typeVocab, h], 0, std);
+  emb('emb.ln.g', [h], 1, 0.1);
+  emb('emb.ln.b', [h], 0, 0.1);
+  for (let i = 0; i < shape.layers; i++) {
+    const put = (t: LayerTensor, dims: number[], mean: number, sd: number) => write(family.layerName(i, t), dims, mean, sd);
+    for (const w of ['q.w', 'k.w', 'v.w', 'o.w'] as const) put(w, [h, h], 0, std);
+    for (const b of ['q.b', 'k.b', 'v.b', 'o.b', 'down.b'] as const) put(b, [h], 0, 0.05);
+    put('ln1.g', [h], 1, 0.1);
+    put('ln1.b', [h], 0, 0.1);
+    put('up.w', [f, h], 0, std);
+    put('up.b', [f], 0, 0.05);
+    put('down.w', [h, f], 0, std);
+    put('ln2.g', [h], 1, 0.1);
+    put('ln2.b', [h], 0, 0.1);
+  }
+  // BertModel keeps its pooler (sentence-transformers saves it; embeddings never use it); the
+  // RoBERTa and DistilBERT heads exist only in the sequence-classification classes.
+  if (familyName === 'bert' || kind === 'cross-encoder') {
+    write(family.headName('head.pool.w'), [h, h], 0, std);
+    write(family.headName('head.pool.b'), [h], 0, 0.05);
+  }
   if (kind === 'cross-encoder') {
+    write(family.headName('head.cls.w'), [1, h], 0, 0.2);
+    write(family.headName('head.cls.b'), [1], 0, 0.2);
     Object.assign(config, {
       id2label: { '0': 'LABEL_0' },
       label2id: { LABEL_0: 0 },
@@ -175,10 +212,16 @@ export function makeTestModel(opts: MakeModelOptions): string {
     json('model.safetensors.index.json', { metadata: { total_size: total }, weight_map: weightMap });
   }
 
-  writeFileSync(join(opts.out, 'tokenizer.json'), JSON.stringify(bertTokenizerJson(vocab, maxSeqLength)));
-  json('tokenizer_config.json', bertTokenizerConfig(maxSeqLength));
-  json('special_tokens_map.json', SPECIAL_TOKENS_MAP);
-  writeFileSync(join(opts.out, 'vocab.txt'), vocab.join('\n') + '\n');
+  if (fixtureTok) {
+    copyFileSync(join(FIXTURES_HF, fixtureTok, 'tokenizer.json'), join(opts.out, 'tokenizer.json'));
+    const tc = JSON.parse(readFileSync(join(FIXTURES_HF, fixtureTok, 'tokenizer_config.json'), 'utf8')) as Record<string, unknown>;
+    json('tokenizer_config.json', { ...tc, model_max_length: maxSeqLength });
+  } else {
+    writeFileSync(join(opts.out, 'tokenizer.json'), JSON.stringify(bertTokenizerJson(vocab, maxSeqLength)));
+    json('tokenizer_config.json', bertTokenizerConfig(maxSeqLength));
+    json('special_tokens_map.json', SPECIAL_TOKENS_MAP);
+    writeFileSync(join(opts.out, 'vocab.txt'), vocab.join('\n') + '\n');
+  }
 
   if (kind === 'encoder') {
     const pooling = opts.pooling ?? 'mean';
@@ -212,7 +255,7 @@ export function makeTestModel(opts: MakeModelOptions): string {
   }
   writeFileSync(
     join(opts.out, 'README.md'),
-    `# Random test model\n\nRandomly initialised (seed ${opts.seed ?? 1234}) ${kind} of shape ${JSON.stringify(shape)} written by embedrank's ` +
+    `# Random test model\n\nRandomly initialised (seed ${opts.seed ?? 1234}) ${familyName} ${kind} of shape ${JSON.stringify(shape)} written by embedrank's ` +
       'scripts/make-test-model.ts. Its scores mean nothing; it exists to test and benchmark the engine offline.\n',
   );
   return opts.out;
@@ -222,7 +265,7 @@ await runMain(import.meta, async () => {
   const { default: yargs } = await import('yargs');
   const { hideBin } = await import('yargs/helpers');
   const argv = await yargs(hideBin(process.argv))
-    .usage('$0 --shape SHAPE --out DIR\n\nWrite a deterministic random-initialised BERT model in Hugging Face + sentence-transformers format.')
+    .usage('$0 --shape SHAPE --out DIR\n\nWrite a deterministic random-initialised model (BERT, RoBERTa, XLM-R or DistilBERT) in Hugging Face + sentence-transformers format.')
     .option('shape', { choices: Object.keys(SHAPES), default: 'minilm-l6', describe: 'model shape (hidden/layers/heads)' })
     .option('out', { type: 'string', demandOption: true, describe: 'output folder' })
     .option('kind', { choices: ['encoder', 'cross-encoder'] as const, default: 'encoder' as const, describe: 'BertModel encoder or 1-label BertForSequenceClassification' })
@@ -231,6 +274,7 @@ await runMain(import.meta, async () => {
     .option('pooling', { choices: ['cls', 'mean', 'last'] as const, default: 'mean' as const, describe: 'sentence-transformers pooling mode' })
     .option('normalize', { type: 'boolean', default: true, describe: 'add a Normalize module' })
     .option('shards', { type: 'number', default: 1, describe: 'number of safetensors shards' })
+    .option('family', { choices: Object.keys(GENERATED_FAMILIES) as GeneratedFamily[], default: 'bert' as GeneratedFamily, describe: 'checkpoint format: bert, roberta, xlm-roberta, distilbert' })
     .strict()
     .help()
     .parse();

@@ -63,8 +63,13 @@ export function resolveDtype(opt: DtypeOption | undefined, folder: ModelFolder, 
     return 'float32';
   }
   if (want !== 'auto') return want;
+  // vLLM's 'auto' for pooling models: the config's dtype (transformers 5 writes "dtype", 4.x
+  // "torch_dtype"; else the stored weights'), with float32 downcast to float16 — bf16 for the
+  // families that overflow in fp16.
   if (FP16_UNSAFE.has(folder.dims.modelType)) return 'bfloat16';
-  if (folder.storedDtype === 'BF16') return 'bfloat16';
+  const cfg = folder.config.dtype ?? folder.config.torch_dtype;
+  const declared = typeof cfg === 'string' ? cfg.replace(/^torch\./, '') : { BF16: 'bfloat16', F16: 'float16' }[folder.storedDtype] ?? 'float32';
+  if (declared === 'bfloat16') return 'bfloat16';
   return 'float16';
 }
 

@@ -14,11 +14,13 @@ import type { TokenBatch } from '../../src/backends/engine.js';
 import { CrossEncoder } from '../../src/cross-encoder.js';
 import { Encoder } from '../../src/encoder.js';
 import { parsePyJson } from '../../src/eval/index.js';
-import { loadModelFolder, type PoolingMode } from '../../src/model/folder.js';
+import { resolveDtype } from '../../src/core/options.js';
+import { loadModelFolder, type ModelFolder, type PoolingMode } from '../../src/model/folder.js';
 import { positionIds } from '../../src/models/family.js';
 import { crossEncoderLogitsF64, encoderHiddenF64, l2NormalizeF64, loadEncoderF64, poolF64 } from '../../src/reference/encoder-f64.js';
 import { applyActivation, l2NormalizeRows, poolSequence } from '../../src/pooling.js';
-import { maxAbsDiff } from './helpers.js';
+import { Rng } from '../../scripts/make-test-model.js';
+import { maxAbsDiff, runSeed, SMALL, testModel } from './helpers.js';
 
 const HF = 'test/fixtures/hf';
 const TOL = 1e-5;
@@ -235,5 +237,66 @@ describe('cpu/families: end to end from raw text (tokenizer, sentence-transforme
     } finally {
       rmSync(out, { recursive: true, force: true });
     }
+  });
+});
+
+describe('cpu/families: generated models of every family (scripts/make-test-model.ts) vs the float64 reference', function () {
+  this.timeout(180_000);
+  for (const family of ['bert', 'roberta', 'xlm-roberta', 'distilbert'] as const) {
+    for (const kind of ['encoder', 'cross-encoder'] as const) {
+      it(`${family} ${kind}: ragged batch (1, a few, some, max length tokens), CPU engine ≤ 1e-4 from float64`, async () => {
+        const seed = runSeed();
+        const dir = testModel(`fam-${family}-${kind}`, { shape: SMALL, family, kind, pooling: 'mean', normalize: true, seed: 11 });
+        const folder = loadModelFolder(dir);
+        expect(folder.family.name).to.equal(family);
+        expect(folder.kind).to.equal(kind);
+        expect(folder.maxLength).to.equal(SMALL.maxPositions);
+        const rng = new Rng(seed);
+        const lens = [1, 2 + Math.floor(rng.uniform() * 6), 8 + Math.floor(rng.uniform() * 100), folder.maxLength];
+        // Ids avoid the pad id so the sequences look like tokenizer output; the pad rule is tested above.
+        const seqs = lens.map((l) => Array.from({ length: l }, () => 3 + Math.floor(rng.uniform() * (folder.dims.vocab - 3))));
+        const engine = await CpuEngine.create(folder);
+        const f64 = loadEncoderF64(folder);
+        const ctx = `seed=${seed} (EMBEDRANK_TEST_SEED=${seed}) lens=[${lens}]`;
+        try {
+          if (kind === 'encoder') {
+            const H = folder.dims.hidden;
+            const h = await engine.lastHiddenState(batchOf(seqs));
+            let off = 0;
+            for (const s of seqs) {
+              const e = maxAbsDiff(h, encoderHiddenF64(f64, s), off * H, 0);
+              note(`generated ${family} hidden`, e);
+              expect(e, ctx).to.be.at.most(1e-4);
+              off += s.length;
+            }
+          } else {
+            const z = await engine.score(batchOf(seqs), 'identity');
+            seqs.forEach((s, i) => {
+              const e = Math.abs(z[i] - crossEncoderLogitsF64(f64, s)[0]);
+              note(`generated ${family} logits`, e);
+              expect(e, ctx).to.be.at.most(1e-4);
+            });
+          }
+        } finally {
+          await engine.close();
+        }
+      });
+    }
+  }
+});
+
+describe("cpu/families: dtype 'auto' on the GPU as vLLM's for pooling models", () => {
+  it('config dtype float32 → float16, bfloat16 stays, gemma-like → bfloat16; the CPU computes float32', () => {
+    const folder = loadModelFolder(join(HF, 'xlmr-st'));
+    expect(folder.config.dtype).to.equal('float32');
+    const withDtype = (dtype: unknown, storedDtype = 'F32'): ModelFolder => ({ ...folder, config: { ...folder.config, dtype }, storedDtype });
+    expect(resolveDtype('auto', folder, 'cuda')).to.equal('float16');
+    expect(resolveDtype(undefined, withDtype('bfloat16'), 'cuda')).to.equal('bfloat16');
+    expect(resolveDtype(undefined, withDtype('float16'), 'cuda')).to.equal('float16');
+    // Without a declared dtype the stored weights decide (transformers 4 "torch_dtype" also counts).
+    expect(resolveDtype(undefined, withDtype(undefined, 'BF16'), 'cuda')).to.equal('bfloat16');
+    expect(resolveDtype(undefined, { ...withDtype(undefined), config: { ...folder.config, dtype: undefined, torch_dtype: 'bfloat16' } }, 'cuda')).to.equal('bfloat16');
+    expect(resolveDtype(undefined, { ...folder, dims: { ...folder.dims, modelType: 'gemma2' } }, 'cuda')).to.equal('bfloat16');
+    expect(resolveDtype('auto', withDtype('bfloat16'), 'cpu')).to.equal('float32');
   });
 });
