@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Packs the "before" side of a before/after GPU benchmark into .gpu/before.tar.xz: the built
-# JavaScript (dist/), the CUDA sources and build script of REV (default: the last main commit this
-# branch merged), for device-run.sh's before:ARGS phase, which builds that addon beside the
-# current one and runs its bench.js, so both sides are measured in one device call.
+# JavaScript (dist/), the CUDA sources and build script of REV, for device-run.sh's before:ARGS
+# phase, which builds that addon beside the current one and runs its bench.js, so both sides are
+# measured in one device call. REV defaults to 5571b54, main just before issue 10's family layer
+# (the BERT-only engine), the "before" of that issue's BERT speed check.
 #   bash scripts/gpu/pack-before.sh [REV]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-REV=$(git rev-parse "${1:-$(git merge-base HEAD main)}")
+REV=$(git rev-parse "${1:-5571b54}^{commit}")
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
 git archive "$REV" | tar x -C "$W"
