@@ -17,7 +17,8 @@ interface EncodeArgs extends EngineArgs {
   input: string;
   output: string;
   field: string;
-  promptName?: PromptType;
+  promptName?: string;
+  promptType?: PromptType;
   prompt?: string;
   progress: boolean;
 }
@@ -35,7 +36,7 @@ async function encodeCmd(a: EncodeArgs): Promise<void> {
   const enc = await Encoder.create({ ...toEngineOptions(a), showProgress: a.progress });
   try {
     const t0 = performance.now();
-    const m = await enc.embedMatrix(texts, { promptType: a.promptName, prompt: a.prompt, showProgress: a.progress });
+    const m = await enc.embedMatrix(texts, { promptName: a.promptName, promptType: a.promptType, prompt: a.prompt, showProgress: a.progress });
     const secs = (performance.now() - t0) / 1000;
     writeNpyF32(a.output, m, texts.length, enc.dim);
     process.stderr.write(
@@ -82,8 +83,9 @@ export async function main(argv: string[]): Promise<void> {
           .option('input', { alias: 'i', type: 'string', demandOption: true, describe: 'texts: .txt (one per line) or .jsonl (strings, or objects with --field)' })
           .option('output', { alias: 'o', type: 'string', demandOption: true, describe: '.npy file to write' })
           .option('field', { type: 'string', default: 'text', describe: 'JSONL field holding the text' })
-          .option('prompt-name', { choices: ['query', 'document'] as const, describe: "use the model's prompt for queries or documents (config_sentence_transformers.json)" })
-          .option('prompt', { type: 'string', describe: 'literal prefix for every text (overrides --prompt-name)' })
+          .option('prompt-name', { type: 'string', describe: "one of the model's prompts by name (config_sentence_transformers.json), as sentence-transformers' prompt_name; an unknown name is an error" })
+          .option('prompt-type', { choices: ['query', 'document'] as const, describe: "encode as queries or documents: the model's prompt as sentence-transformers' encode_query / encode_document pick it" })
+          .option('prompt', { type: 'string', describe: 'literal prefix for every text (overrides --prompt-name and --prompt-type)' })
           .option('progress', { type: 'boolean', default: true, describe: 'progress bar on stderr for long inputs' }) as never,
       (a) => encodeCmd(a),
     )
