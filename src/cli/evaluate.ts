@@ -7,23 +7,21 @@
 // Model construction belongs to the caller: evaluateCommand takes a factory that gets the parsed
 // options (model, device, dtype, batchSize...) and returns a model with close().
 import type { Argv, CommandModule } from 'yargs';
+import { engineArgs, withEngineOptions, type EngineArgs } from './engine-options.js';
 import { evaluate, OVERWRITE_STRATEGIES, type EvaluateEvent, type OverwriteStrategy } from '../eval/evaluate.js';
 import type { EvaluableModel } from '../eval/model.js';
 import { ProgressBar } from '../core/progress.js';
 import { mainScore, type TaskResult } from '../eval/results.js';
 import { getTask, getTasks, hfSubsets, taskLanguages, type TaskMetadata } from '../eval/tasks.js';
 
-export type Device = 'cpu' | 'cuda' | 'auto';
-export type Dtype = 'auto' | 'float32' | 'float16' | 'bfloat16';
+export type Device = EngineArgs['device'];
+export type Dtype = EngineArgs['dtype'];
 
-/** Options of `embedrank evaluate`, as the model factory receives them. */
-export interface EvaluateCliArgs {
-  model: string;
+/** Options of `embedrank evaluate`, as the model factory receives them: the engine options every command shares, and evaluate's own. */
+export interface EvaluateCliArgs extends EngineArgs {
   tasks: string[];
   dataDir?: string;
   outputFolder: string;
-  device: Device;
-  dtype: Dtype;
   overwriteStrategy: OverwriteStrategy;
   batchSize?: number;
   continueOnError: boolean;
@@ -87,13 +85,7 @@ export function evaluateCommand(loadModel: ModelFactory, io: CliIo = defaultIo):
     command: 'evaluate',
     describe: 'Evaluate a model on MTEB tasks and write mteb-format results',
     builder: (y: Argv<object>) =>
-      y
-        .option('model', {
-          alias: 'm',
-          type: 'string',
-          demandOption: true,
-          describe: 'Model to evaluate: a Hugging Face model id (org/name) or a local model folder',
-        })
+      withEngineOptions(y)
         .option('tasks', {
           alias: 't',
           type: 'string',
@@ -110,19 +102,7 @@ export function evaluateCommand(loadModel: ModelFactory, io: CliIo = defaultIo):
           alias: 'o',
           type: 'string',
           default: 'results',
-          describe: 'Where results go: <output-folder>/<org__model>/<revision>/<Task>.json plus model_meta.json',
-        })
-        .option('device', {
-          type: 'string',
-          choices: ['cpu', 'cuda', 'auto'] as const,
-          default: 'auto' as Device,
-          describe: 'Where the model runs: cpu, cuda (GPU), or auto (GPU when available)',
-        })
-        .option('dtype', {
-          type: 'string',
-          choices: ['auto', 'float32', 'float16', 'bfloat16'] as const,
-          default: 'auto' as Dtype,
-          describe: 'Model weight/activation precision; auto picks the backend default. Similarities are always computed in float64',
+          describe: 'Where results go: <output-folder>/<org__model>/<revision>/<Task>.json plus model_meta.json (revision: the hub commit, --revision, or "local-" + a hash of a local folder\'s weights and configs)',
         })
         .option('overwrite-strategy', {
           type: 'string',
@@ -158,12 +138,10 @@ export function evaluateCommand(loadModel: ModelFactory, io: CliIo = defaultIo):
     handler: async (argv) => {
       const tasks = parseTaskNames(argv.tasks);
       const args: EvaluateCliArgs = {
-        model: argv.model,
+        ...engineArgs(argv),
         tasks: tasks.map((t) => t.name),
         dataDir: argv.dataDir,
         outputFolder: argv.outputFolder,
-        device: argv.device,
-        dtype: argv.dtype,
         overwriteStrategy: argv.overwriteStrategy,
         batchSize: argv.batchSize,
         continueOnError: Boolean(argv.continueOnError),

@@ -64,9 +64,11 @@ async function rerankCmd(a: RerankArgs): Promise<void> {
 
 /** Builds an Encoder or CrossEncoder for `evaluate`, whichever the model folder is. */
 async function evaluationModel(a: EvaluateCliArgs) {
-  const dir = await resolveModel(a.model);
+  const dir = await resolveModel(a.model, { revision: a.revision });
   const kind = loadModelFolder(dir).kind;
-  const base = { model: dir, modelName: existsSync(a.model) ? undefined : a.model, device: a.device, dtype: a.dtype, maxNumSeqs: a.batchSize, showProgress: !a.quiet };
+  const engine = toEngineOptions(a);
+  // --batch-size is mteb's encode batch size; --max-num-seqs, when given, is the engine's own cap.
+  const base = { ...engine, model: dir, modelName: existsSync(a.model) ? undefined : a.model, maxNumSeqs: a.maxNumSeqs ?? a.batchSize, showProgress: !a.quiet };
   return kind === 'cross-encoder' ? CrossEncoder.create(base) : Encoder.create(base);
 }
 
