@@ -2,6 +2,7 @@
 // options and back: one definition, so no command lacks an option another has.
 import type { Argv } from 'yargs';
 import type { EngineOptions } from '../core/options.js';
+import { UsageError } from '../errors.js';
 
 export interface EngineArgs {
   model: string;
@@ -27,17 +28,29 @@ export const INTEGER_ENGINE_OPTIONS: Readonly<Record<string, number>> = {
   'tokenizer-threads': 1,
 };
 
+/** A yargs check whose failures are UsageErrors (printed with a usage hint, exit 2), whatever it throws. */
+export function usageCheck<A>(fn: (argv: A) => unknown): (argv: A) => true {
+  return (argv) => {
+    try {
+      fn(argv);
+    } catch (e) {
+      throw e instanceof UsageError ? e : new UsageError((e as Error).message);
+    }
+    return true;
+  };
+}
+
 /**
- * Throws (yargs prints it and exits 2) when an integer option is not an integer ≥ its minimum:
+ * Throws UsageError (the CLI prints it and exits 2) when an integer option is not an integer ≥ its minimum:
  * yargs turns `--tokenizer-threads abc` into NaN, which must not reach the engine.
  */
 export function checkIntegerOptions(argv: Record<string, unknown>, bounds: Readonly<Record<string, number>>): true {
   for (const [name, min] of Object.entries(bounds)) {
     const v = argv[name];
     if (v === undefined) continue;
-    if (Array.isArray(v)) throw new Error(`--${name} was given more than once`);
+    if (Array.isArray(v)) throw new UsageError(`--${name} was given more than once`);
     if (typeof v !== 'number' || !Number.isInteger(v) || v < min) {
-      throw new Error(`--${name} must be an integer ≥ ${min}, got ${Number.isNaN(v) ? 'something that is not a number' : String(v)}`);
+      throw new UsageError(`--${name} must be an integer ≥ ${min}, got ${Number.isNaN(v) ? 'something that is not a number' : String(v)}`);
     }
   }
   return true;

@@ -7,10 +7,11 @@
 // Model construction belongs to the caller: evaluateCommand takes a factory that gets the parsed
 // options (model, device, dtype, batchSize...) and returns a model with close().
 import type { Argv, CommandModule } from 'yargs';
-import { engineArgs, withEngineOptions, type EngineArgs } from './engine-options.js';
+import { engineArgs, usageCheck, withEngineOptions, type EngineArgs } from './engine-options.js';
 import { evaluate, OVERWRITE_STRATEGIES, type EvaluateEvent, type OverwriteStrategy } from '../eval/evaluate.js';
 import type { EvaluableModel } from '../eval/model.js';
 import { ProgressBar } from '../core/progress.js';
+import { assertWritableFolder } from '../io/writable.js';
 import { mainScore, type TaskResult } from '../eval/results.js';
 import { getTask, getTasks, hfSubsets, taskLanguages, type TaskMetadata } from '../eval/tasks.js';
 
@@ -126,13 +127,12 @@ export function evaluateCommand(loadModel: ModelFactory, io: CliIo = defaultIo):
           default: false,
           describe: 'Print only the summary table (no per-task progress lines)',
         })
-        .check((argv) => {
+        .check(usageCheck((argv: Record<string, unknown>) => {
           parseTaskNames(argv.tasks);
           if (argv['batch-size'] !== undefined && (!Number.isInteger(argv['batch-size']) || (argv['batch-size'] as number) < 1)) {
             throw new Error(`--batch-size must be a positive integer, got ${String(argv['batch-size'])}`);
           }
-          return true;
-        })
+        }))
         .example('$0 evaluate -m sentence-transformers/all-MiniLM-L6-v2 -t STS12 STS13 --data-dir /data/sts', 'STS from the SemEval files')
         .example('$0 evaluate -m BAAI/bge-reranker-base -t AskUbuntuDupQuestions', 'a cross-encoder on a reranking task') as unknown as Argv<EvaluateCliArgs>,
     handler: async (argv) => {
@@ -155,6 +155,7 @@ export function evaluateCommand(loadModel: ModelFactory, io: CliIo = defaultIo):
 /** The body of `embedrank evaluate` (exported for tests and programmatic use). */
 export async function runEvaluate(args: EvaluateCliArgs, loadModel: ModelFactory, io: CliIo = defaultIo): Promise<{ results: TaskResult[]; failed: Map<string, string> }> {
   const tasks = args.tasks.map((t) => getTask(t));
+  assertWritableFolder(args.outputFolder, '--output-folder'); // before the model loads, let alone a task runs
   const model = await loadModel(args);
   const skipped = new Set<string>();
   const failed = new Map<string, string>();

@@ -5,18 +5,21 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { CrossEncoder } from '../cross-encoder.js';
 import { Encoder, type PromptType } from '../encoder.js';
-import { readTexts } from '../io/inputs.js';
+import { InputError, UsageError } from '../errors.js';
+import { INPUT_FORMATS, readTexts, type InputFormat } from '../io/inputs.js';
+import { assertWritableFile } from '../io/writable.js';
 import { writeNpyF32 } from '../io/npy.js';
 import { runMain } from '../main.js';
 import { loadModelFolder } from '../model/folder.js';
 import { resolveModel } from '../model/hub.js';
-import { toEngineOptions, withEngineOptions, type EngineArgs } from './engine-options.js';
+import { checkIntegerOptions, toEngineOptions, withEngineOptions, type EngineArgs } from './engine-options.js';
 import { registerEvalCommands, type EvaluateCliArgs } from './evaluate.js';
 
 interface EncodeArgs extends EngineArgs {
   input: string;
   output: string;
   field: string;
+  format: InputFormat;
   promptName?: PromptType;
   prompt?: string;
   progress: boolean;
@@ -26,12 +29,21 @@ interface RerankArgs extends EngineArgs {
   query: string;
   documents: string;
   field: string;
+  format: InputFormat;
   topK?: number;
   output?: string;
 }
 
+/** The texts of a CLI input; an input without any is an error (nothing to compute). */
+function readInput(path: string, a: { field: string; format: InputFormat }, what: string): string[] {
+  const texts = readTexts(path, { field: a.field, format: a.format });
+  if (!texts.length) throw new InputError(`${path === '-' ? 'stdin' : path} has no ${what}`);
+  return texts;
+}
+
 async function encodeCmd(a: EncodeArgs): Promise<void> {
-  const texts = readTexts(a.input, a.field);
+  assertWritableFile(a.output, '--output');
+  const texts = readInput(a.input, a, 'texts');
   const enc = await Encoder.create({ ...toEngineOptions(a), showProgress: a.progress });
   try {
     const t0 = performance.now();
@@ -48,7 +60,8 @@ async function encodeCmd(a: EncodeArgs): Promise<void> {
 }
 
 async function rerankCmd(a: RerankArgs): Promise<void> {
-  const docs = readTexts(a.documents, a.field);
+  if (a.output) assertWritableFile(a.output, '--output');
+  const docs = readInput(a.documents, a, 'documents');
   const ce = await CrossEncoder.create(toEngineOptions(a));
   try {
     const scores = await ce.rank(a.query, docs);
@@ -72,6 +85,8 @@ async function evaluationModel(a: EvaluateCliArgs) {
   return kind === 'cross-encoder' ? CrossEncoder.create(base) : Encoder.create(base);
 }
 
+const COMMANDS = ['encode', 'rerank', 'evaluate', 'tasks'];
+
 export async function main(argv: string[]): Promise<void> {
   let y = yargs(argv)
     .scriptName('embedrank')
@@ -81,9 +96,10 @@ export async function main(argv: string[]): Promise<void> {
       'Embed texts into a NumPy .npy matrix [n, dim] (float32)',
       (c) =>
         withEngineOptions(c)
-          .option('input', { alias: 'i', type: 'string', demandOption: true, describe: 'texts: .txt (one per line) or .jsonl (strings, or objects with --field)' })
+          .option('input', { alias: 'i', type: 'string', demandOption: true, describe: 'texts: .txt (one per line) or .jsonl (strings, or objects with --field); - reads stdin. UTF-8' })
           .option('output', { alias: 'o', type: 'string', demandOption: true, describe: '.npy file to write' })
           .option('field', { type: 'string', default: 'text', describe: 'JSONL field holding the text' })
+          .option('format', { choices: INPUT_FORMATS, default: 'auto' as const, describe: 'input format; auto: .jsonl/.json files are JSON Lines, stdin is JSON Lines when its first line is a JSON object, else one text per line' })
           .option('prompt-name', { choices: ['query', 'document'] as const, describe: "use the model's prompt for queries or documents (config_sentence_transformers.json)" })
           .option('prompt', { type: 'string', describe: 'literal prefix for every text (overrides --prompt-name)' })
           .option('progress', { type: 'boolean', default: true, describe: 'progress bar on stderr for long inputs' }) as never,
@@ -95,9 +111,11 @@ export async function main(argv: string[]): Promise<void> {
       (c) =>
         withEngineOptions(c)
           .option('query', { alias: 'q', type: 'string', demandOption: true, describe: 'the query' })
-          .option('documents', { alias: 'd', type: 'string', demandOption: true, describe: 'documents: .txt (one per line) or .jsonl' })
+          .option('documents', { alias: 'd', type: 'string', demandOption: true, describe: 'documents: .txt (one per line) or .jsonl (strings, or objects with --field); - reads stdin. UTF-8' })
           .option('field', { type: 'string', default: 'text', describe: 'JSONL field holding the text' })
-          .option('top-k', { type: 'number', describe: 'print only the k best' })
+          .option('format', { choices: INPUT_FORMATS, default: 'auto' as const, describe: 'documents format; auto: .jsonl/.json files are JSON Lines, stdin is JSON Lines when its first line is a JSON object, else one document per line' })
+          .option('top-k', { type: 'number', describe: 'print only the k best (an integer ≥ 1; default: every document)' })
+          .check((argv) => checkIntegerOptions(argv as Record<string, unknown>, { 'top-k': 1 }))
           .option('output', { alias: 'o', type: 'string', describe: 'write the JSON lines here instead of stdout' }) as never,
       (a) => rerankCmd(a),
     );
@@ -110,8 +128,9 @@ export async function main(argv: string[]): Promise<void> {
     .version()
     .wrap(Math.min(120, process.stdout.columns || 100))
     .fail((msg, err) => {
-      if (err) throw err;
-      process.stderr.write(`${msg}\n\nRun "embedrank --help" for usage.\n`);
+      // Errors of a running command go to runMain (exit 1); bad options are usage errors (exit 2).
+      if (err && !(err instanceof UsageError)) throw err;
+      process.stderr.write(`embedrank: ${err ? err.message : msg}\n\nRun "embedrank ${COMMANDS.includes(argv[0]) ? `${argv[0]} ` : ''}--help" for usage.\n`);
       process.exit(2);
     })
     .parseAsync();
