@@ -90,7 +90,7 @@ const COMMANDS = ['encode', 'rerank', 'evaluate', 'tasks'];
 export async function main(argv: string[]): Promise<void> {
   let y = yargs(argv)
     .scriptName('embedrank')
-    .usage('$0 <command> [options]\n\nEvaluate and serve embedding and reranking models: fused CUDA kernels on one or many GPUs, onnxruntime on the CPU.')
+    .usage('$0 <command> [options]\n\nEmbed texts, rerank documents and evaluate embedding and reranking models on MTEB tasks: fused CUDA kernels on one or many GPUs, onnxruntime on the CPU.')
     .command<EncodeArgs>(
       'encode',
       'Embed texts into a NumPy .npy matrix [n, dim] (float32)',
