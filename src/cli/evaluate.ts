@@ -6,6 +6,7 @@
 //
 // Model construction belongs to the caller: evaluateCommand takes a factory that gets the parsed
 // options (model, device, dtype, batchSize...) and returns a model with close().
+import { statSync } from 'node:fs';
 import type { Argv, CommandModule } from 'yargs';
 import { engineArgs, usageCheck, withEngineOptions, type EngineArgs } from './engine-options.js';
 import { evaluate, OVERWRITE_STRATEGIES, type EvaluateEvent, type OverwriteStrategy } from '../eval/evaluate.js';
@@ -129,6 +130,8 @@ export function evaluateCommand(loadModel: ModelFactory, io: CliIo = defaultIo):
         })
         .check(usageCheck((argv: Record<string, unknown>) => {
           parseTaskNames(argv.tasks);
+          const dataDir = argv['data-dir'];
+          if (typeof dataDir === 'string' && !isDirectory(dataDir)) throw new Error(`--data-dir ${dataDir} is not a folder`);
           if (argv['batch-size'] !== undefined && (!Number.isInteger(argv['batch-size']) || (argv['batch-size'] as number) < 1)) {
             throw new Error(`--batch-size must be a positive integer, got ${String(argv['batch-size'])}`);
           }
@@ -231,6 +234,18 @@ export interface TasksCliArgs {
   json: boolean;
 }
 
+function splitList(v?: string[]): string[] | undefined {
+  return v?.flatMap((x) => String(x).split(',')).map((s) => s.trim()).filter(Boolean);
+}
+
+function isDirectory(p: string): boolean {
+  try {
+    return statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
 /** The `embedrank tasks` listing. */
 export function tasksTable(tasks: TaskMetadata[]): string {
   const rows = [['Name', 'Type', 'Main score', 'Dataset', 'Revision', 'Subsets', 'Languages']];
@@ -263,10 +278,10 @@ export function tasksCommand(io: CliIo = defaultIo): CommandModule<object, Tasks
           type: 'boolean',
           default: false,
           describe: 'Print the full task metadata as JSON instead of a table',
-        }) as unknown as Argv<TasksCliArgs>,
+        })
+        .check(usageCheck((argv: Record<string, unknown>) => getTasks({ types: splitList(argv.type as string[] | undefined), languages: splitList(argv.language as string[] | undefined) }))) as unknown as Argv<TasksCliArgs>,
     handler: (argv) => {
-      const split = (v?: string[]): string[] | undefined => v?.flatMap((x) => String(x).split(',')).map((s) => s.trim()).filter(Boolean);
-      const tasks = getTasks({ types: split(argv.type), languages: split(argv.language) });
+      const tasks = getTasks({ types: splitList(argv.type), languages: splitList(argv.language) });
       io.out(argv.json ? `${JSON.stringify(tasks, null, 2)}\n` : tasks.length ? tasksTable(tasks) : 'no task matches\n');
     },
   };

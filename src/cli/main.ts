@@ -96,13 +96,15 @@ export async function main(argv: string[]): Promise<void> {
       'Embed texts into a NumPy .npy matrix [n, dim] (float32)',
       (c) =>
         withEngineOptions(c)
-          .option('input', { alias: 'i', type: 'string', demandOption: true, describe: 'texts: .txt (one per line) or .jsonl (strings, or objects with --field); - reads stdin. UTF-8' })
+          .option('input', { alias: 'i', type: 'string', demandOption: true, describe: 'texts: .txt (one per line), .jsonl (strings, or objects with --field) or .json (one array of either); - reads stdin. UTF-8' })
           .option('output', { alias: 'o', type: 'string', demandOption: true, describe: '.npy file to write' })
           .option('field', { type: 'string', default: 'text', describe: 'JSONL field holding the text' })
           .option('format', { choices: INPUT_FORMATS, default: 'auto' as const, describe: 'input format; auto: .jsonl/.json files are JSON Lines, stdin is JSON Lines when its first line is a JSON object, else one text per line' })
           .option('prompt-name', { choices: ['query', 'document'] as const, describe: "use the model's prompt for queries or documents (config_sentence_transformers.json)" })
           .option('prompt', { type: 'string', describe: 'literal prefix for every text (overrides --prompt-name)' })
-          .option('progress', { type: 'boolean', default: true, describe: 'progress bar on stderr for long inputs' }) as never,
+          .option('progress', { type: 'boolean', default: true, describe: 'progress bar on stderr for long inputs' })
+          .example('$0 encode -m sentence-transformers/all-MiniLM-L6-v2 -i texts.txt -o emb.npy', 'one text per line → emb.npy [n, 384]')
+          .example('jq -c \'{text: .title}\' docs.jsonl | $0 encode -m intfloat/e5-small -i - -o docs.npy --prompt-name document', 'JSON Lines from stdin, with the model\'s document prompt') as never,
       (a) => encodeCmd(a),
     )
     .command<RerankArgs>(
@@ -111,12 +113,13 @@ export async function main(argv: string[]): Promise<void> {
       (c) =>
         withEngineOptions(c)
           .option('query', { alias: 'q', type: 'string', demandOption: true, describe: 'the query' })
-          .option('documents', { alias: 'd', type: 'string', demandOption: true, describe: 'documents: .txt (one per line) or .jsonl (strings, or objects with --field); - reads stdin. UTF-8' })
+          .option('documents', { alias: 'd', type: 'string', demandOption: true, describe: 'documents: .txt (one per line), .jsonl (strings, or objects with --field) or .json (one array of either); - reads stdin. UTF-8' })
           .option('field', { type: 'string', default: 'text', describe: 'JSONL field holding the text' })
           .option('format', { choices: INPUT_FORMATS, default: 'auto' as const, describe: 'documents format; auto: .jsonl/.json files are JSON Lines, stdin is JSON Lines when its first line is a JSON object, else one document per line' })
           .option('top-k', { type: 'number', describe: 'print only the k best (an integer ≥ 1; default: every document)' })
           .check((argv) => checkIntegerOptions(argv as Record<string, unknown>, { 'top-k': 1 }))
-          .option('output', { alias: 'o', type: 'string', describe: 'write the JSON lines here instead of stdout' }) as never,
+          .option('output', { alias: 'o', type: 'string', describe: 'write the JSON lines here instead of stdout' })
+          .example('$0 rerank -m cross-encoder/ms-marco-MiniLM-L-6-v2 -q "how do I mount a USB drive" -d answers.txt --top-k 3', 'the 3 best answers, as JSON lines {rank, index, score, document}') as never,
       (a) => rerankCmd(a),
     );
   y = registerEvalCommands(y, evaluationModel as never);

@@ -53,7 +53,9 @@ export class Runtime {
     const folder = loadModelFolder(dir);
     if (folder.kind !== expect) {
       throw new InputError(
-        `${folder.dir} is ${folder.kind === 'encoder' ? 'an embedding model' : 'a cross-encoder'} (${folder.architecture}); use ${folder.kind === 'encoder' ? 'Encoder' : 'CrossEncoder'} for it`,
+        folder.kind === 'encoder'
+          ? `${folder.dir} is an embedding model (${folder.architecture}), not a cross-encoder: use Encoder for it (\`embedrank encode\`), or rerank with a cross-encoder model`
+          : `${folder.dir} is a cross-encoder (${folder.architecture}), not an embedding model: use CrossEncoder for it (\`embedrank rerank\`), or embed with an embedding model`,
       );
     }
     const probe = await probeCuda();

@@ -81,11 +81,15 @@ function parseJsonLines(lines: string[], name: string, field: string): string[] 
     } catch (e) {
       throw new InputError(`${name}:${i + 1}: not valid JSON (${(e as Error).message})`);
     }
-    if (typeof v === 'string') out.push(v);
-    else if (v && typeof v === 'object' && !Array.isArray(v) && typeof (v as Record<string, unknown>)[field] === 'string') out.push((v as Record<string, string>)[field]);
-    else throw new InputError(`${name}:${i + 1}: expected a JSON string or an object with a string "${field}" field`);
+    out.push(textOf(v, field, `${name}:${i + 1}`));
   });
   return out;
+}
+
+function textOf(v: unknown, field: string, where: string): string {
+  if (typeof v === 'string') return v;
+  if (v && typeof v === 'object' && !Array.isArray(v) && typeof (v as Record<string, unknown>)[field] === 'string') return (v as Record<string, string>)[field];
+  throw new InputError(`${where}: expected a JSON string or an object with a string "${field}" field`);
 }
 
 /** Whether stdin looks like JSON Lines: its first non-blank line is a JSON object. */
@@ -102,7 +106,8 @@ function looksLikeJsonLines(lines: string[]): boolean {
 
 /**
  * The texts of `path` ("-" for stdin) in order. A .txt input gives one text per line (blank
- * lines are empty texts, so row i of the output is line i+1); JSON Lines skip blank lines.
+ * lines are empty texts, so row i of the output is line i+1); JSON Lines skip blank lines; a
+ * .json file is either one JSON array (of strings or of objects with the field) or JSON Lines.
  * Throws InputError when the file cannot be read, is UTF-16/32, or has a bad JSON line (with its
  * line number).
  */
@@ -122,6 +127,19 @@ export function readTexts(path: string, fieldOrOptions: string | ReadTextsOption
     throw new InputError(`cannot read ${name}: ${why}`);
   }
   const lines = decodeLines(bytes, name, o.onWarning ?? ((m) => process.stderr.write(`warning: ${m}\n`)));
+  if (format === 'auto' && !stdin && /\.json$/i.test(path)) {
+    // A .json file holding one JSON array of texts (or of objects with the field), e.g. json.dump(list).
+    const whole = lines.join('\n').trim();
+    if (whole.startsWith('[')) {
+      let v: unknown;
+      try {
+        v = JSON.parse(whole);
+      } catch {
+        v = undefined; // JSON Lines whose first line is an array: reported line by line below
+      }
+      if (Array.isArray(v)) return v.map((x, i) => textOf(x, field, `${name}: item ${i}`));
+    }
+  }
   const jsonl = format === 'jsonl' || (format === 'auto' && (stdin ? looksLikeJsonLines(lines) : /\.jsonl?$/i.test(path)));
   return jsonl ? parseJsonLines(lines, name, field) : lines;
 }

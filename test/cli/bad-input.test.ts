@@ -85,19 +85,44 @@ describe('cli: bad input fails early and clearly', function () {
     expect(missing.err).to.match(/--output .*out\.jsonl: folder .*no\/such does not exist/);
   });
 
-  it('a read-only --output-folder fails before any task runs (needs a non-root user: permissions do not bind root)', function () {
-    if (isRoot) this.skip();
+  it('a read-only --output-folder fails before any task runs (as root: run as user nobody through setpriv)', function () {
+    // Permissions do not bind root, so as root the command runs as nobody when setpriv exists.
+    const asNobody = ['--reuid=65534', '--regid=65534', '--clear-groups'];
+    const hasSetpriv = spawnSync('setpriv', [...asNobody, 'true']).status === 0;
+    if (isRoot && !hasSetpriv) this.skip();
+    chmodSync(work, 0o755); // mkdtemp makes it 0700
     const ro = join(work, 'ro');
     mkdirSync(ro);
     chmodSync(ro, 0o555);
     try {
-      const r = cli(['evaluate', '-m', encoderDir, '-t', 'STS12', '--data-dir', STS_FIXTURE, '-o', join(ro, 'results'), '--device', 'cpu']);
-      expect(r.code).to.equal(1);
-      expect(r.err).to.match(/cannot be created: .*ro is not writable by this user/);
+      const args = [BIN, 'evaluate', '-m', encoderDir, '-t', 'STS12', '--data-dir', STS_FIXTURE, '-o', join(ro, 'results'), '--device', 'cpu'];
+      const env = { ...process.env, EMBEDRANK_DISABLE_CUDA: '1' };
+      const r = isRoot
+        ? spawnSync('setpriv', [...asNobody, process.execPath, ...args], { cwd: ROOT, encoding: 'utf8', env: { ...env, HOME: tmpdir() } })
+        : spawnSync(process.execPath, args, { cwd: ROOT, encoding: 'utf8', env });
+      expect(r.status, r.stderr).to.equal(1);
+      expect(r.stderr).to.include(`--output-folder ${join(ro, 'results')} cannot be created: ${ro} is not writable by this user`);
+      expect(r.stderr).to.not.match(/evaluating|ENOENT/);
       expect(readdirSync(ro)).to.deep.equal([]);
     } finally {
       chmodSync(ro, 0o755);
     }
+  });
+
+  it('a missing --data-dir (was: the model loaded first) and an unknown task type exit 2 naming them', () => {
+    const r = cli(['evaluate', '-m', encoderDir, '-t', 'STS12', '--data-dir', join(work, 'no-such-data'), '-o', join(work, 'r')]);
+    expect(r.code).to.equal(2);
+    expect(r.err).to.include(`--data-dir ${join(work, 'no-such-data')} is not a folder`);
+    expect(r.err).to.not.match(/evaluating/);
+    const t = cli(['tasks', '--type', 'foo']);
+    expect(t.code).to.equal(2);
+    expect(t.err).to.match(/unknown task type "foo" \(known: STS, Reranking, Retrieval/);
+  });
+
+  it('a model of the wrong kind names the command that takes it', () => {
+    const r = cli(['rerank', '-m', encoderDir, '-q', 'q', '-d', docs, '--device', 'cpu']);
+    expect(r.code).to.equal(1);
+    expect(r.err).to.match(/is an embedding model \(BertModel\), not a cross-encoder: use Encoder for it \(`embedrank encode`\)/);
   });
 
   it('`encode -i -` reads stdin (CR-only line ends, a UTF-8 BOM); a UTF-16 file is refused', () => {

@@ -65,6 +65,13 @@ describe('io/inputs: readTexts', () => {
     expect(readTexts(file('forced.txt', '"x"\n'), { format: 'jsonl', onWarning: noWarn })).to.deep.equal(['x']);
   });
 
+  it('a .json file may hold one JSON array of strings or objects (json.dump of a list), else JSON Lines', () => {
+    expect(readTexts(file('list.json', '[\n  "a",\n  "b"\n]\n'), { onWarning: noWarn })).to.deep.equal(['a', 'b']);
+    expect(readTexts(file('objs.json', '[{"text": "a"}, {"text": "b"}]'), { onWarning: noWarn })).to.deep.equal(['a', 'b']);
+    expect(readTexts(file('lines.json', '"a"\n{"text": "b"}\n'), { onWarning: noWarn })).to.deep.equal(['a', 'b']);
+    expect(() => readTexts(file('bad-list.json', '["a", 3]'))).to.throw(InputError, /bad-list\.json: item 1: expected a JSON string/);
+  });
+
   it('a missing file or a folder is an InputError naming it', () => {
     expect(() => readTexts(join(dir, 'nope.txt'))).to.throw(InputError, /cannot read .*nope\.txt: no such file/);
     expect(() => readTexts(dir)).to.throw(InputError, /it is a folder/);
