@@ -21,6 +21,8 @@ export interface ModelMeta {
   loader: string;
   dtype: string;
   device: string;
+  /** The engine settings in effect, under vLLM's engine-argument names (mteb's ModelMeta.loader_kwargs). */
+  loader_kwargs: Record<string, unknown>;
 }
 
 export interface HandleOptions extends EngineOptions {
@@ -98,6 +100,15 @@ export abstract class ModelHandle {
       loader: `embedrank.${this.what}`,
       dtype: rt.dtype,
       device: rt.device,
+      loader_kwargs: {
+        dtype: rt.dtype,
+        max_model_len: rt.limits.maxLength,
+        max_num_batched_tokens: rt.limits.maxNumBatchedTokens,
+        max_num_seqs: rt.limits.maxNumSeqs,
+        tensor_parallel_size: this.handleOptions.tensorParallelSize ?? 1,
+        data_parallel_size: rt.replicas.length,
+        truncate: this.handleOptions.truncate ?? true,
+      },
     };
   }
 

@@ -104,8 +104,12 @@ describe('result identity: revision of a model folder', function () {
     for (const rev of revs) {
       const json = parsePyJson(readFileSync(join(out, 'model', rev, 'STS12.json'), 'utf8')) as { scores: { test: Array<{ main_score: number }> } };
       scores.push(json.scores.test[0].main_score);
-      const meta = JSON.parse(readFileSync(join(out, 'model', rev, 'model_meta.json'), 'utf8')) as { revision: string };
+      const metaText = readFileSync(join(out, 'model', rev, 'model_meta.json'), 'utf8');
+      const meta = JSON.parse(metaText) as { revision: string; loader_kwargs: Record<string, unknown> };
+      expect(metaText).to.match(/"max_num_seqs": 8,\n/); // an int, as Python's json.dump writes it (not 8.0)
       expect(meta.revision).to.equal(rev);
+      // The engine options given on the command line reach the engine and are recorded.
+      expect(meta.loader_kwargs).to.include({ dtype: 'float32', max_num_batched_tokens: 512, max_num_seqs: 8, tensor_parallel_size: 1, data_parallel_size: 1, truncate: true });
     }
     expect(scores[0]).to.not.equal(scores[1]);
     const labelled = cli(['evaluate', '-m', a, '-t', 'STS12', '--data-dir', STS_FIXTURE, '-o', out, '--device', 'cpu', '--revision', 'v7', '--tokenizer-threads', '1']);
