@@ -3,7 +3,7 @@
 // weights and configs, so two different folders both named `model` never share a results folder.
 import { expect } from 'chai';
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -62,6 +62,32 @@ describe('result identity: revision of a model folder', function () {
     bytes[bytes.length - 1] ^= 1;
     writeFileSync(w, bytes);
     expect(await contentRevision(moved)).to.not.equal(ra);
+  });
+
+  it('remembers file digests on disk (EMBEDRANK_CACHE_DIR) and re-hashes a file whose stat data changed', async () => {
+    const dir = join(work, 'cached', 'model');
+    cpSync(a, dir, { recursive: true });
+    const past = new Date(Date.now() - 3600_000);
+    for (const f of readdirSync(dir, { recursive: true }) as string[]) utimesSync(join(dir, f), past, past);
+    const cacheDir = join(work, 'digest-cache');
+    const before = process.env.EMBEDRANK_CACHE_DIR;
+    process.env.EMBEDRANK_CACHE_DIR = cacheDir;
+    try {
+      const r1 = await contentRevision(dir);
+      expect(r1).to.equal(await contentRevision(a));
+      const cache = JSON.parse(readFileSync(join(cacheDir, 'file-sha256.json'), 'utf8')) as Record<string, { digest: string }>;
+      const w = join(dir, 'model.safetensors');
+      expect(cache[realpathSync(w)].digest).to.equal(sha(readFileSync(w)));
+      const bytes = readFileSync(w);
+      bytes[bytes.length - 1] ^= 1;
+      writeFileSync(w, bytes);
+      const later = new Date(Date.now() - 1800_000);
+      utimesSync(w, later, later);
+      expect(await contentRevision(dir)).to.not.equal(r1);
+    } finally {
+      if (before === undefined) delete process.env.EMBEDRANK_CACHE_DIR;
+      else process.env.EMBEDRANK_CACHE_DIR = before;
+    }
   });
 
   it('a hub cache snapshot is filed under its commit and its org/name, whether given as an id or as the snapshot path', async () => {
