@@ -17,7 +17,7 @@ import { Encoder } from '../src/encoder.js';
 import { runMain } from '../src/main.js';
 import { loadModelFolder } from '../src/model/folder.js';
 import { flopsPerToken } from '../src/models/bert.js';
-import { WordPieceTokenizer } from '../src/tokenize/wordpiece.js';
+import { Tokenizer } from '../src/tokenize/tokenizer.js';
 import { stsSentences } from '../scripts/gpu/prepare.js';
 import { Rng } from '../scripts/make-test-model.js';
 import { batchOf, copyBatch, median } from './batches.js';
@@ -94,8 +94,8 @@ async function stsWorkload(dir: string, dtype: ComputeDtype, sizes: number[], pe
   if (!sentences.length) throw new Error(`no STS sentences under ${dataDir}`);
   const folder = loadModelFolder(dir);
   // Tokens the engine sees (specials included, truncated as it truncates), counted once.
-  const tok = WordPieceTokenizer.fromFile(folder.tokenizerFile);
-  const tokens = sentences.reduce((n, t) => n + tok.encode(t, undefined, folder.maxLength).ids.length, 0);
+  const tok = new Tokenizer(folder.tokenizer);
+  const tokens = (await tok.encodeBatch(sentences, undefined, folder.maxLength)).reduce((n, e) => n + e.ids.length, 0);
   const points: BenchPoint[] = [];
   for (const b of sizes) {
     const enc = await Encoder.create({ model: dir, device: 'cuda', dtype, maxNumSeqs: b, maxNumBatchedTokens: Math.max(b * 128, 16384) });

@@ -42,10 +42,22 @@ export class CrossEncoder extends ModelHandle {
   }
 
   /**
-   * Scores (query, document) pairs: one value per pair for one-label models (n × numLabels values
-   * otherwise), in input order. Pairs longer than the model's maximum are cut longest-first.
+   * Scores (query, document) pairs in input order, as sentence-transformers' CrossEncoder.predict:
+   * one-label models give one score per pair (a Float32Array of n values); models with more labels
+   * give one row of numLabels values per pair (n Float32Array rows, views of one buffer). Pairs
+   * longer than the model's maximum are cut longest-first. The activation is the model's
+   * (sigmoid for one label unless its config names another; identity for several).
+   * @throws InputError for malformed pairs, before any work starts.
    */
-  async predict(pairs: Array<[string, string]>, o: EncodeOptions = {}): Promise<Float32Array> {
+  async predict(pairs: Array<[string, string]>, o: EncodeOptions = {}): Promise<Float32Array | Float32Array[]> {
+    const flat = await this.scoreMatrix(pairs, o);
+    const k = this.rt.folder.numLabels;
+    if (k === 1) return flat;
+    return Array.from({ length: pairs.length }, (_, i) => flat.subarray(i * k, (i + 1) * k));
+  }
+
+  /** Like predict, as one row-major n × numLabels matrix. */
+  async scoreMatrix(pairs: Array<[string, string]>, o: EncodeOptions = {}): Promise<Float32Array> {
     if (!Array.isArray(pairs)) throw new InputError(`pairs must be an array of [query, document] tuples, got ${typeof pairs}`);
     const queries: string[] = new Array(pairs.length);
     const docs: string[] = new Array(pairs.length);
@@ -71,11 +83,19 @@ export class CrossEncoder extends ModelHandle {
     return r.values;
   }
 
-  /** Scores one query against many documents. */
+  /**
+   * Scores one query against many documents: one score per document, in input order.
+   * @throws InputError for models with more than one label, as sentence-transformers'
+   * CrossEncoder.rank refuses them ("only works for models with num_labels=1").
+   */
   async rank(query: string, documents: string[], o: EncodeOptions = {}): Promise<Float32Array> {
     validateTexts([query], 'query');
     validateTexts(documents, 'documents');
-    return this.predict(documents.map((d) => [query, d] as [string, string]), o);
+    await this.loading;
+    if (this.numLabels !== 1) {
+      throw new InputError(`rank() only works for models with one label; ${this.rt.folder.dir} has ${this.numLabels} (use predict() for per-label scores), as sentence-transformers' CrossEncoder.rank`);
+    }
+    return this.scoreMatrix(documents.map((d) => [query, d] as [string, string]), o);
   }
 
   lastTruncated = 0;

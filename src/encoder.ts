@@ -3,7 +3,7 @@
 import { InputError } from './errors.js';
 import type { SimilarityFn } from './model/folder.js';
 import { ModelHandle, type HandleOptions, type ModelMeta } from './core/model-handle.js';
-import { WordPieceTokenizer } from './tokenize/wordpiece.js';
+import { Tokenizer } from './tokenize/tokenizer.js';
 
 export type { ModelMeta } from './core/model-handle.js';
 
@@ -28,6 +28,11 @@ export interface EncodeOptions {
   taskPrompt?: string | Partial<Record<PromptType, string>>;
   /** An explicit prefix, overriding every lookup. */
   prompt?: string;
+  /**
+   * A prompt of the model's own (config_sentence_transformers.json `prompts`) by name, as
+   * sentence-transformers' encode(prompt_name=...); an unknown name is an InputError.
+   */
+  promptName?: string;
   showProgress?: boolean;
 }
 
@@ -50,7 +55,7 @@ function checkInstructions(options: EncoderOptions): EncoderOptions {
 export class Encoder extends ModelHandle {
   readonly kind = 'encoder' as const;
   private promptTokenCache = new Map<string, number>();
-  private promptTokenizer?: WordPieceTokenizer;
+  private promptTokenizer?: Tokenizer;
 
   constructor(readonly options: EncoderOptions) {
     super(checkInstructions(options), 'encoder', 'Encoder');
@@ -62,8 +67,14 @@ export class Encoder extends ModelHandle {
     return e;
   }
 
+  /** Embedding width: the last Dense module's out_features, else the hidden size. */
   get dim(): number {
-    return this.rt.folder.dims.hidden;
+    return this.rt.folder.st.embedDim;
+  }
+
+  /** The model's own prompts (config_sentence_transformers.json), by name. */
+  get prompts(): Record<string, string> {
+    return { ...this.rt.folder.st.prompts };
   }
 
   get similarityFn(): SimilarityFn {
@@ -74,11 +85,26 @@ export class Encoder extends ModelHandle {
     return this.baseMeta(this.dim, this.similarityFn, 0);
   }
 
-  /** The prefix mteb's vLLM wrapper would put before each text for this call. */
+  /**
+   * The prefix put before each text for this call. An explicit `prompt` wins, then `promptName`
+   * (one of the model's prompts). Otherwise mteb's lookup (task-promptType, task, type-promptType,
+   * type, promptType) over `promptDict`, or the model's own prompts without one; when it finds
+   * nothing, sentence-transformers' own choice as mteb reaches it through encode_query /
+   * encode_document / encode: queries use the prompt named "query", documents the first of
+   * "document", "passage", "corpus", and otherwise (also for STS-style texts without a prompt
+   * type) `default_prompt_name` applies.
+   * @throws InputError for a promptName the model does not define.
+   */
   promptFor(o: EncodeOptions = {}): string {
     if (o.prompt !== undefined) return o.prompt;
-    const dict = this.options.promptDict ?? (this.runtime ? this.runtime.folder.st.prompts : {});
-    let prompt = '';
+    const own = this.runtime ? this.runtime.folder.st.prompts : {};
+    if (o.promptName !== undefined) {
+      if (!(o.promptName in own)) {
+        throw new InputError(`prompt name "${o.promptName}" is not one of the model's prompts (${Object.keys(own).join(', ') || 'it has none'})`);
+      }
+      return own[o.promptName];
+    }
+    const dict = this.options.promptDict ?? own;
     if (this.options.useInstructions) {
       let instruction: string | Partial<Record<PromptType, string>> = o.taskPrompt ?? '';
       if (o.taskName && o.taskName in dict) instruction = dict[o.taskName];
@@ -86,13 +112,13 @@ export class Encoder extends ModelHandle {
       else if (o.promptType && o.promptType in dict) instruction = dict[o.promptType];
       if (typeof instruction === 'object') instruction = (o.promptType && instruction[o.promptType]) || '';
       const t = this.options.instructionTemplate!;
-      prompt = typeof t === 'function' ? t(instruction, o.promptType) : instruction ? t.replace('{instruction}', instruction) : '';
+      let prompt = typeof t === 'function' ? t(instruction, o.promptType) : instruction ? t.replace('{instruction}', instruction) : '';
       if (this.options.applyInstructionToDocuments === false && o.promptType === 'document') prompt = '';
-    } else {
-      const name = lookupPromptName(dict, o);
-      if (name !== undefined) prompt = dict[name];
+      return prompt;
     }
-    return prompt;
+    const name = lookupPromptName(dict, o);
+    if (name !== undefined) return dict[name];
+    return stDefaultPrompt(dict, this.runtime?.folder.st.defaultPromptName, o.promptType) ?? '';
   }
 
   /**
@@ -112,7 +138,7 @@ export class Encoder extends ModelHandle {
     await this.loading;
     const prompt = this.promptFor(o);
     const inputs = prompt ? texts.map((t) => prompt + t) : texts;
-    const skip = prompt && !this.rt.folder.st.includePrompt ? this.promptTokens(prompt) : 0;
+    const skip = prompt && !this.rt.folder.st.includePrompt ? await this.promptTokens(prompt) : 0;
     const r = await this.rt.run({ kind: 'embed' }, this.dim, {
       texts: inputs,
       poolSkip: skip ? () => skip : undefined,
@@ -126,16 +152,27 @@ export class Encoder extends ModelHandle {
   /** How many texts the last call truncated to the maximum length. */
   lastTruncated = 0;
 
-  /** sentence-transformers' prompt_length: the prompt's tokens with [CLS], without [SEP]. */
-  private promptTokens(prompt: string): number {
+  /** sentence-transformers' prompt_length: the prompt's tokens, less a trailing special token. */
+  private async promptTokens(prompt: string): Promise<number> {
     let n = this.promptTokenCache.get(prompt);
     if (n === undefined) {
-      this.promptTokenizer ??= WordPieceTokenizer.fromFile(this.rt.folder.tokenizerFile);
-      n = this.promptTokenizer.encode(prompt).ids.length - 1;
+      this.promptTokenizer ??= new Tokenizer(this.rt.folder.tokenizer);
+      n = await this.promptTokenizer.promptLength(prompt);
       this.promptTokenCache.set(prompt, n);
     }
     return n;
   }
+}
+
+/**
+ * sentence-transformers' prompt when mteb passes none: encode_query uses "query", encode_document
+ * the first of "document", "passage", "corpus"; failing those (and for encode), default_prompt_name.
+ */
+export function stDefaultPrompt(prompts: Record<string, string>, defaultPromptName: string | undefined, promptType?: PromptType): string | undefined {
+  const names = promptType === 'query' ? ['query'] : promptType === 'document' ? ['document', 'passage', 'corpus'] : [];
+  const name = names.find((k) => k in prompts);
+  if (name !== undefined) return prompts[name];
+  return defaultPromptName !== undefined ? prompts[defaultPromptName] : undefined;
 }
 
 export function validateTexts(texts: unknown, what: string): asserts texts is string[] {

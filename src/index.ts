@@ -9,7 +9,6 @@ export { ModelFolderError, InputError, UnsupportedOptionError, CudaError, Sequen
 export { loadModelFolder } from './model/folder.js';
 export type { ModelFolder, PoolingMode, SimilarityFn, ModelKind } from './model/folder.js';
 export { resolveModel, hubCacheDir } from './model/hub.js';
-export { WordPieceTokenizer } from './tokenize/wordpiece.js';
 export { TokenizerPool } from './tokenize/pool.js';
 export { probeCuda } from './core/runtime.js';
 export { writeNpyF32, readNpyF32 } from './io/npy.js';

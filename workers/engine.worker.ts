@@ -5,7 +5,8 @@
 import { Piscina, workerData } from 'piscina';
 import type { EngineBackend, TokenBatch } from '../src/backends/engine.js';
 import type { WorkOp } from '../src/core/coordinator.js';
-import { loadModelFolder } from '../src/model/folder.js';
+import { loadModelFolder, type ModelFolder } from '../src/model/folder.js';
+import { applyAfterPooling } from '../src/pooling.js';
 import type { CudaEngineOptions } from '../src/backends/cuda/engine.js';
 
 /** What a worker thread is started with: its engine, its GPU and shard, its limits. */
@@ -13,6 +14,8 @@ export interface EngineWorkerData extends CudaEngineOptions {
   backend: 'cpu' | 'cuda';
   modelDir: string;
   cpuThreads?: number;
+  /** CPU only: an ONNX graph to run instead of exporting model.safetensors. */
+  onnxFile?: string;
   /** Test hook: the shared counter of tasks after which a thread exits (once), as a crash would. */
   fault?: { counter: Int32Array; crashAt: number };
 }
@@ -29,11 +32,10 @@ export interface EngineError {
 
 const data = workerData as EngineWorkerData;
 
-async function createEngine(): Promise<EngineBackend> {
-  const folder = loadModelFolder(data.modelDir);
+async function createEngine(folder: ModelFolder): Promise<EngineBackend> {
   if (data.backend === 'cpu') {
     const { CpuEngine } = await import('../src/backends/cpu/engine.js');
-    return CpuEngine.create(folder, { intraOpThreads: data.cpuThreads });
+    return CpuEngine.create(folder, { intraOpThreads: data.cpuThreads, onnxFile: data.onnxFile });
   }
   const { CudaEngine } = await import('../src/backends/cuda/engine.js');
   return CudaEngine.create(folder, data);
@@ -48,9 +50,11 @@ export default (async () => {
   // A load failure is answered to every task rather than thrown: a throwing thread would be
   // respawned by Piscina and fail again, forever.
   let engine: EngineBackend | undefined;
+  let folder: ModelFolder | undefined;
   let loadError: unknown;
   try {
-    engine = await createEngine();
+    folder = loadModelFolder(data.modelDir);
+    engine = await createEngine(folder);
   } catch (e) {
     loadError = e;
   }
@@ -62,10 +66,15 @@ export default (async () => {
       if (n === data.fault.crashAt) process.exit(70);
     }
     try {
-      const out =
-        task.op.kind === 'embed'
-          ? await engine.embed(task.batch, { slot: task.slot })
-          : await engine.score(task.batch, task.op.activation, { slot: task.slot });
+      let out: Float32Array;
+      if (task.op.kind === 'embed') {
+        out = await engine.embed(task.batch, { slot: task.slot });
+        // Dense (and a Normalize after it): sentence-transformers modules after Pooling.
+        const after = folder!.st.afterPooling;
+        if (after.length) out = applyAfterPooling(out, task.batch.cuSeqlens.length - 1, folder!.dims.hidden, after).values;
+      } else {
+        out = await engine.score(task.batch, task.op.activation, { slot: task.slot });
+      }
       return Piscina.move(out) as Float32Array;
     } catch (e) {
       const err = e as Error & { retryable?: boolean; fatal?: boolean };

@@ -32,6 +32,11 @@ export interface EngineOptions {
   tokenizerThreads?: number;
   /** onnxruntime intra-op threads on the CPU. */
   cpuThreads?: number;
+  /**
+   * CPU engine only: run this ONNX graph (e.g. the folder's onnx/model.onnx) instead of an export of
+   * model.safetensors, the weights the GPU path reads. Never chosen implicitly.
+   */
+  onnxFile?: string;
   /** Allow TF32 tensor cores for dtype float32 on the GPU (off: exact fp32). */
   allowTf32?: boolean;
   showProgress?: boolean;

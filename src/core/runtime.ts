@@ -65,6 +65,13 @@ export class Runtime {
     const device: 'cpu' | 'cuda' = want === 'cpu' ? 'cpu' : probe.available ? 'cuda' : 'cpu';
     const dtype = resolveDtype(opts.dtype, folder, device);
     const limits = resolveLimits(opts, folder, device);
+    if (opts.onnxFile !== undefined && device !== 'cpu') throw new UnsupportedOptionError('onnxFile applies to the CPU engine only (device "cpu")');
+    if (folder.maxLengthCappedFrom !== undefined && opts.maxModelLen === undefined) {
+      process.emitWarning(
+        `${folder.dir}: max_seq_length ${folder.maxLengthCappedFrom} exceeds the ${folder.maxLength} positions the model can embed; inputs are truncated at ${folder.maxLength} (sentence-transformers would fail on longer ones)`,
+        { code: 'EMBEDRANK_MAX_LENGTH' },
+      );
+    }
     const tp = opts.tensorParallelSize ?? 1;
     if (!Number.isInteger(tp) || tp < 1) throw new InputError(`tensorParallelSize must be a positive integer, got ${tp}`);
 
@@ -109,12 +116,13 @@ export class Runtime {
           maxSeqs: limits.maxNumSeqs,
           slots,
           cpuThreads: opts.cpuThreads,
+          onnxFile: opts.onnxFile,
           allowTf32: opts.allowTf32,
           fault,
           makeNcclIds,
         }),
     );
-    const tokenizer = new TokenizerPool(folder.tokenizerFile, { threads: opts.tokenizerThreads ?? availableParallelism() });
+    const tokenizer = new TokenizerPool(folder.tokenizer, { threads: opts.tokenizerThreads ?? availableParallelism() });
     try {
       await Promise.all(replicas.map((r) => r.ready()));
     } catch (e) {

@@ -68,7 +68,7 @@ export interface CrossEncoderLike {
   readonly kind: 'cross-encoder';
   readonly meta: ModelMeta;
   /** One score per (query, document) pair, in input order. */
-  predict(pairs: Array<[string, string]>, opts?: EncodeOptions): Promise<Float32Array>;
+  predict(pairs: Array<[string, string]>, opts?: EncodeOptions): Promise<Float32Array | Float64Array | Float32Array[]>;
 }
 
 export type EvaluableModel = EmbeddingModelLike | CrossEncoderLike;
@@ -109,6 +109,10 @@ export async function predictChecked(model: CrossEncoderLike, pairs: Array<[stri
   const out = await model.predict(pairs, opts);
   if (!out || typeof out.length !== 'number') {
     throw new ModelOutputError(`model ${model.meta.name} returned ${typeof out} from predict(); expected one score per pair (${what})`);
+  }
+  if (out.length > 0 && typeof out[0] !== 'number') {
+    const k = (out[0] as unknown as ArrayLike<number>)?.length;
+    throw new ModelOutputError(`model ${model.meta.name} returned ${k} labels per pair; ranking needs one score per pair, as sentence-transformers' CrossEncoder.rank (${what})`);
   }
   if (out.length !== pairs.length) {
     const hint = out.length % pairs.length === 0 ? ` (a model with ${out.length / pairs.length} labels? ranking needs one score per pair)` : '';

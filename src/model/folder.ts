@@ -7,22 +7,10 @@ import { ModelFolderError } from '../errors.js';
 import { BertWeights, parseBertConfig, type BertDims } from '../models/bert.js';
 import { WeightStore } from './safetensors.js';
 
-export type PoolingMode = 'cls' | 'mean' | 'last';
-export type SimilarityFn = 'cosine' | 'dot' | 'euclidean' | 'manhattan';
-export type ModelKind = 'encoder' | 'cross-encoder';
-export type HeadActivation = 'sigmoid' | 'identity';
-
-export interface SentenceTransformersConfig {
-  pooling: PoolingMode;
-  normalize: boolean;
-  /** From sentence_bert_config.json, when present. */
-  maxSeqLength?: number;
-  prompts: Record<string, string>;
-  defaultPromptName?: string;
-  similarityFn: SimilarityFn;
-  /** Whether prompt tokens take part in pooling (1_Pooling include_prompt). */
-  includePrompt: boolean;
-}
+import type { TokenizerSpec } from '../tokenize/tokenizer.js';
+export type { PoolingMode, SimilarityFn, ModelKind, HeadActivation, SentenceTransformersConfig } from './sentence-transformers.js';
+import type { ModelKind, HeadActivation, SentenceTransformersConfig } from './sentence-transformers.js';
+import { crossEncoderActivation, readSentenceTransformers, resolveMaxSeqLength } from './sentence-transformers.js';
 
 export interface ModelFolder {
   dir: string;
@@ -33,15 +21,18 @@ export interface ModelFolder {
   weights: BertWeights;
   /** Dtype of the stored weights ('F32' | 'F16' | 'BF16'), read off the embedding table. */
   storedDtype: string;
-  tokenizerFile: string;
+  /** tokenizer.json and how sentence-transformers configures it (do_lower_case, truncation side). */
+  tokenizer: TokenizerSpec;
   tokenizerConfig: Record<string, unknown>;
-  /** Longest sequence (in tokens, specials included) the model accepts. */
+  /** Longest sequence (in tokens, specials included), as sentence-transformers' max_seq_length. */
   maxLength: number;
+  /** Set when max_seq_length exceeded the model's positions and was capped to maxLength. */
+  maxLengthCappedFrom?: number;
   st: SentenceTransformersConfig;
   numLabels: number;
   /** Cross-encoder score activation applied by default (sigmoid for one label, as sentence-transformers). */
   activation: HeadActivation;
-  /** Path of onnx/model.onnx when the folder ships one. */
+  /** Path of onnx/model.onnx when the folder ships one (used only when asked for: EngineOptions.onnxFile). */
   onnxFile?: string;
 }
 
@@ -62,72 +53,7 @@ export function readJson(file: string, required: boolean): Record<string, unknow
   return v as Record<string, unknown>;
 }
 
-const MODULE_POOLING = 'sentence_transformers.models.Pooling';
-const MODULE_NORMALIZE = 'sentence_transformers.models.Normalize';
-
-function readSentenceTransformers(dir: string, kind: ModelKind): SentenceTransformersConfig {
-  const st: SentenceTransformersConfig = {
-    pooling: kind === 'cross-encoder' ? 'cls' : 'mean',
-    normalize: false,
-    prompts: {},
-    similarityFn: 'cosine',
-    includePrompt: true,
-  };
-  const modulesFile = join(dir, 'modules.json');
-  const modules = existsSync(modulesFile) ? (JSON.parse(readJsonText(modulesFile)) as unknown) : undefined;
-  if (modules !== undefined) {
-    if (!Array.isArray(modules)) throw new ModelFolderError(modulesFile, 'expected a JSON array of modules');
-    for (const m of modules as Array<Record<string, unknown>>) {
-      const type = String(m.type ?? '');
-      const path = String(m.path ?? '');
-      if (type === MODULE_POOLING) {
-        const pf = join(dir, path, 'config.json');
-        const pc = readJson(pf, true);
-        const modes: Array<[string, PoolingMode | null]> = [
-          ['pooling_mode_cls_token', 'cls'],
-          ['pooling_mode_mean_tokens', 'mean'],
-          ['pooling_mode_lasttoken', 'last'],
-          ['pooling_mode_max_tokens', null],
-          ['pooling_mode_mean_sqrt_len_tokens', null],
-          ['pooling_mode_weightedmean_tokens', null],
-        ];
-        const on = modes.filter(([k]) => pc[k] === true);
-        if (on.length !== 1) {
-          throw new ModelFolderError(pf, `expected exactly one pooling mode, found ${on.length ? on.map(([k]) => k).join(', ') : 'none'}`);
-        }
-        const [key, mode] = on[0];
-        if (mode === null) throw new ModelFolderError(pf, `${key} is not supported (supported: CLS, mean, last token)`);
-        st.pooling = mode;
-        if (pc.include_prompt === false) st.includePrompt = false;
-      } else if (type === MODULE_NORMALIZE) {
-        st.normalize = true;
-      }
-    }
-  } else if (kind === 'encoder') {
-    // A plain transformers checkpoint: sentence-transformers would mean-pool without normalising.
-    st.pooling = 'mean';
-  }
-  const sbc = readJson(join(dir, 'sentence_bert_config.json'), false);
-  if (sbc && typeof sbc.max_seq_length === 'number') st.maxSeqLength = sbc.max_seq_length;
-  const cst = readJson(join(dir, 'config_sentence_transformers.json'), false);
-  if (cst) {
-    if (cst.prompts && typeof cst.prompts === 'object') {
-      for (const [k, v] of Object.entries(cst.prompts as Record<string, unknown>)) {
-        if (typeof v === 'string') st.prompts[k] = v;
-      }
-    }
-    if (typeof cst.default_prompt_name === 'string') st.defaultPromptName = cst.default_prompt_name;
-    const sim = cst.similarity_fn_name;
-    if (typeof sim === 'string') {
-      const map: Record<string, SimilarityFn> = { cosine: 'cosine', dot: 'dot', euclidean: 'euclidean', manhattan: 'manhattan' };
-      if (!map[sim]) throw new ModelFolderError(join(dir, 'config_sentence_transformers.json'), `unknown similarity_fn_name "${sim}"`);
-      st.similarityFn = map[sim];
-    }
-  }
-  return st;
-}
-
-function readJsonText(file: string): string {
+export function readJsonText(file: string): string {
   const text = readFileSync(file, 'utf8');
   try {
     JSON.parse(text);
@@ -135,14 +61,6 @@ function readJsonText(file: string): string {
     throw new ModelFolderError(file, `not valid JSON: ${(e as Error).message}`);
   }
   return text;
-}
-
-function crossEncoderActivation(config: Record<string, unknown>, numLabels: number): HeadActivation {
-  const stc = config.sentence_transformers as Record<string, unknown> | undefined;
-  const fn = String(stc?.activation_fn ?? config.sbert_ce_default_activation_function ?? '');
-  if (fn.endsWith('Sigmoid')) return 'sigmoid';
-  if (fn.endsWith('Identity')) return 'identity';
-  return numLabels === 1 ? 'sigmoid' : 'identity';
 }
 
 export function loadModelFolder(dir: string): ModelFolder {
@@ -187,11 +105,8 @@ export function loadModelFolder(dir: string): ModelFolder {
   readJsonText(tokenizerFile);
   const tokenizerConfig = readJson(join(dir, 'tokenizer_config.json'), false) ?? {};
 
-  const st = readSentenceTransformers(dir, kind);
-  let maxLength = dims.maxPositions - dims.positionOffset;
-  const tml = tokenizerConfig.model_max_length;
-  if (typeof tml === 'number' && tml > 0 && tml < maxLength) maxLength = tml;
-  if (st.maxSeqLength !== undefined && st.maxSeqLength > 0) maxLength = Math.min(maxLength, st.maxSeqLength);
+  const { st, activation } = readSentenceTransformers(dir, kind, dims.hidden);
+  const { maxLength, cappedFrom } = resolveMaxSeqLength(st, tokenizerConfig, dims.maxPositions, dims.maxPositions - dims.positionOffset);
 
   const onnx = join(dir, 'onnx', 'model.onnx');
   return {
@@ -202,12 +117,13 @@ export function loadModelFolder(dir: string): ModelFolder {
     dims,
     weights,
     storedDtype: weights.dtype('embeddings.word_embeddings.weight'),
-    tokenizerFile,
+    tokenizer: { file: tokenizerFile, lowercase: st.doLowerCase, truncationSide: st.truncationSide },
     tokenizerConfig,
     maxLength,
+    maxLengthCappedFrom: cappedFrom,
     st,
     numLabels,
-    activation: kind === 'cross-encoder' ? crossEncoderActivation(config, numLabels) : 'identity',
+    activation: kind === 'cross-encoder' ? crossEncoderActivation(config, configFile, numLabels, activation) : 'identity',
     onnxFile: existsSync(onnx) ? onnx : undefined,
   };
 }

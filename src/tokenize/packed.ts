@@ -1,6 +1,6 @@
 // Tokenized texts travel between threads as one Int32Array so a single buffer transfer moves them:
 // [n, total, offsets (n+1), ids (total), typeIds (total), truncated flags (n)].
-import type { Encoding } from './wordpiece.js';
+import type { Encoding } from './tokenizer.js';
 
 export interface TokenizedChunk {
   n: number;

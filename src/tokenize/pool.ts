@@ -3,8 +3,10 @@
 // before the last text is tokenized.
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
+import { InputError } from '../errors.js';
 import type { TokenizeTask } from '../../workers/tokenize.worker.js';
 import { unpack, type TokenizedChunk } from './packed.js';
+import type { TokenizerSpec } from './tokenizer.js';
 
 export interface TokenizerPoolOptions {
   /** Worker threads; defaults to os.availableParallelism(). */
@@ -23,8 +25,10 @@ export class TokenizerPool {
   private readonly chunkSize: number;
   readonly threads: number;
 
-  constructor(readonly tokenizerFile: string, opts: TokenizerPoolOptions = {}) {
-    this.threads = Math.max(1, opts.threads ?? availableParallelism());
+  constructor(readonly spec: TokenizerSpec, opts: TokenizerPoolOptions = {}) {
+    const threads = opts.threads ?? availableParallelism();
+    if (!Number.isInteger(threads) || threads < 1) throw new InputError(`tokenizerThreads must be a positive integer, got ${threads}`);
+    this.threads = threads;
     this.chunkSize = opts.chunkSize ?? 256;
     this.pool = new Piscina({
       filename: new URL('../../workers/tokenize.worker.js', import.meta.url).href,
@@ -39,7 +43,7 @@ export class TokenizerPool {
     const tasks: Array<Promise<PositionedChunk>> = [];
     for (let start = 0; start < texts.length; start += this.chunkSize) {
       const task: TokenizeTask = {
-        tokenizerFile: this.tokenizerFile,
+        spec: this.spec,
         texts: texts.slice(start, start + this.chunkSize),
         pairs: pairs?.slice(start, start + this.chunkSize),
         maxLength,

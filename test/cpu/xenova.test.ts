@@ -51,9 +51,10 @@ describe('cpu/transformers.js: exported ONNX vs @huggingface/transformers featur
 
     const folder = loadModelFolder(modelDir);
     expect(folder.onnxFile).to.equal(join(modelDir, 'onnx', 'model.onnx'));
-    const fromFolder = await CpuEngine.create(folder); // runs the onnx/model.onnx file
-    const exported = await CpuEngine.create(folder, { useFolderOnnx: false }); // exports in memory
+    const fromFolder = await CpuEngine.create(folder, { onnxFile: folder.onnxFile }); // runs onnx/model.onnx, asked for by path
+    const exported = await CpuEngine.create(folder); // the default: exports model.safetensors in memory
     expect(fromFolder.source).to.equal('folder');
+    expect(exported.source).to.equal('export-memory');
     try {
       const texts = sentences(8);
       const H = folder.dims.hidden;

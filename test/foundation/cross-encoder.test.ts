@@ -35,8 +35,8 @@ describe('foundation: CrossEncoder on the CPU', function () {
   it('predict returns one sigmoid score in (0, 1) per pair, equal to sigmoid of the raw logits', async () => {
     expect(ce.numLabels).to.equal(1);
     expect(ce.device).to.equal('cpu');
-    const s = await ce.predict(pairs);
-    const logits = await raw.predict(pairs);
+    const s = await ce.scoreMatrix(pairs);
+    const logits = await raw.scoreMatrix(pairs);
     expect(s.length).to.equal(pairs.length);
     for (const v of s) expect(v > 0 && v < 1, `score ${v}`).to.equal(true);
     expect(allFinite(logits)).to.equal(true);
@@ -47,14 +47,14 @@ describe('foundation: CrossEncoder on the CPU', function () {
   });
 
   it('scores depend on the pair and not on the other pairs of the call', async () => {
-    const all = await raw.predict(pairs);
+    const all = await raw.scoreMatrix(pairs);
     for (let i = 0; i < pairs.length; i++) {
-      const alone = await raw.predict([pairs[i]]);
+      const alone = await raw.scoreMatrix([pairs[i]]);
       expect(Math.abs(alone[0] - all[i]), `pair ${i}`).to.be.at.most(TOL);
     }
     expect(Math.abs(all[0] - all[1])).to.be.above(1e-4);
     // The order inside a pair matters (segment ids differ).
-    const swapped = await raw.predict([[pairs[0][1], pairs[0][0]]]);
+    const swapped = await raw.scoreMatrix([[pairs[0][1], pairs[0][0]]]);
     expect(Math.abs(swapped[0] - all[0])).to.be.above(1e-5);
   });
 
@@ -62,7 +62,7 @@ describe('foundation: CrossEncoder on the CPU', function () {
     const q = 'what is the capital of france';
     const docs = ['paris is the capital of france', 'bananas are yellow', 'berlin is in germany', ''];
     const r = await ce.rank(q, docs);
-    const p = await ce.predict(docs.map((d) => [q, d] as [string, string]));
+    const p = await ce.scoreMatrix(docs.map((d) => [q, d] as [string, string]));
     expect(maxAbs(r, p)).to.be.at.most(TOL);
     expect(r.length).to.equal(docs.length);
   });
@@ -70,27 +70,27 @@ describe('foundation: CrossEncoder on the CPU', function () {
   it('queryPrefix and documentPrefix change the scores, as prefixing by hand does', async () => {
     const pre = await open({ queryPrefix: 'query: ', documentPrefix: 'passage: ' });
     const base = pairs.slice(0, 3);
-    const withPrefix = await pre.predict(base);
-    const byHand = await ce.predict(base.map(([q, d]) => [`query: ${q}`, `passage: ${d}`] as [string, string]));
-    const plain = await ce.predict(base);
+    const withPrefix = await pre.scoreMatrix(base);
+    const byHand = await ce.scoreMatrix(base.map(([q, d]) => [`query: ${q}`, `passage: ${d}`] as [string, string]));
+    const plain = await ce.scoreMatrix(base);
     expect(maxAbs(withPrefix, byHand)).to.be.at.most(TOL);
     expect(maxAbs(withPrefix, plain)).to.be.above(1e-5);
   });
 
   it('many pairs in one call come back in order', async () => {
     const many: Array<[string, string]> = Array.from({ length: 1500 }, (_, i) => [`query ${i % 17}`, `document number ${i} ${'x'.repeat(i % 9)}`]);
-    const s = await ce.predict(many);
-    for (const i of [0, 1, 777, 1499]) expect(Math.abs(s[i] - (await ce.predict([many[i]]))[0]), `pair ${i}`).to.be.at.most(TOL);
+    const s = await ce.scoreMatrix(many);
+    for (const i of [0, 1, 777, 1499]) expect(Math.abs(s[i] - (await ce.scoreMatrix([many[i]]))[0]), `pair ${i}`).to.be.at.most(TOL);
   });
 
   it('bad pairs are InputErrors naming the index; the pool keeps working', async () => {
-    await expectReject(ce.predict('nope' as never), InputError, /pairs must be an array/);
-    await expectReject(ce.predict([['a', 'b'], ['only one']] as never), InputError, /pairs\[1\]/);
-    await expectReject(ce.predict([['a', 3]] as never), InputError, /pairs\[0\]\[1\]/, /number/);
+    await expectReject(ce.scoreMatrix('nope' as never), InputError, /pairs must be an array/);
+    await expectReject(ce.scoreMatrix([['a', 'b'], ['only one']] as never), InputError, /pairs\[1\]/);
+    await expectReject(ce.scoreMatrix([['a', 3]] as never), InputError, /pairs\[0\]\[1\]/, /number/);
     await expectReject(ce.rank('q', ['a', null] as never), InputError, /documents\[1\]/);
     await expectReject(ce.rank(5 as never, ['a']), InputError, /query/);
-    expect((await ce.predict([pairs[0]])).length).to.equal(1);
-    expect((await ce.predict([])).length).to.equal(0);
+    expect((await ce.scoreMatrix([pairs[0]])).length).to.equal(1);
+    expect((await ce.scoreMatrix([])).length).to.equal(0);
   });
 
   it('an embedding model given to CrossEncoder, or a bad activation, is a clear error', async () => {
@@ -100,9 +100,9 @@ describe('foundation: CrossEncoder on the CPU', function () {
 
   it('a crash mid-run is recovered with the same scores', async () => {
     const many: Array<[string, string]> = Array.from({ length: 600 }, (_, i) => [`q ${i % 5}`, `doc ${i}`]);
-    const base = await ce.predict(many);
+    const base = await ce.scoreMatrix(many);
     const crashy = await open({ maxNumSeqs: 8, faultInjection: { crashAfterBatches: 3 } });
-    const got = await crashy.predict(many);
+    const got = await crashy.scoreMatrix(many);
     expect(maxAbs(got, base)).to.be.at.most(TOL);
   });
 });

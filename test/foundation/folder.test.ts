@@ -51,7 +51,7 @@ describe('foundation: model folder', () => {
       expect(f.st.similarityFn).to.equal('cosine');
       expect(f.maxLength).to.equal(128);
       expect(f.storedDtype).to.equal('F32');
-      expect(f.tokenizerFile).to.equal(join(f.dir, 'tokenizer.json'));
+      expect(f.tokenizer).to.deep.equal({ file: join(f.dir, 'tokenizer.json'), lowercase: false, truncationSide: 'right' });
       expect(f.numLabels).to.equal(0);
       expect(f.onnxFile).to.equal(undefined);
     });

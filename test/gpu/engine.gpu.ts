@@ -182,7 +182,7 @@ describe('CUDA engine vs CPU engine and PyTorch', function () {
     const dir = join(GPU_MODELS, 'cross-minilm');
     const pairs = referencePairs();
     const cpu = await CrossEncoder.create({ model: dir, device: 'cpu' });
-    const want = await cpu.predict(pairs);
+    const want = await cpu.scoreMatrix(pairs);
     await cpu.close();
     // transformers' BertForSequenceClassification is the reference; sentence-transformers' own
     // CrossEncoder is reported beside it (see scripts/gpu/torch_reference.py).
@@ -193,7 +193,7 @@ describe('CUDA engine vs CPU engine and PyTorch', function () {
     for (const [dtype, tol] of [['float16', 2e-3], ['float32', 1e-5]] as const) {
       const gpu = await CrossEncoder.create({ model: dir, device: 'cuda', dtype });
       try {
-        const got = await gpu.predict(pairs);
+        const got = await gpu.scoreMatrix(pairs);
         const dCpu = Math.max(...Array.from(got, (g, i) => Math.abs(g - want[i])));
         const dTorch = ref ? Math.max(...Array.from(got, (g, i) => Math.abs(g - ref[i]))) : NaN;
         const dSt = st ? Math.max(...Array.from(got, (g, i) => Math.abs(g - st[i]))) : NaN;

@@ -73,7 +73,7 @@ describe('multi-GPU: tensor and data parallelism', function () {
     const run = async (tp: number) => {
       const ce = await CrossEncoder.create({ model: dir, device: 'cuda', dtype: 'float16', tensorParallelSize: tp, dataParallelSize: 1 });
       try {
-        return await ce.predict(pairs);
+        return await ce.scoreMatrix(pairs);
       } finally {
         await ce.close();
       }

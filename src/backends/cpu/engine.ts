@@ -1,6 +1,7 @@
-// The CPU backend: onnxruntime-node running the BERT graph in fp32. Uses the folder's own
-// onnx/model.onnx when it ships one, otherwise exports the safetensors weights to ONNX in memory
-// (or through a temporary file with external data for models over protobuf's 2 GiB limit).
+// The CPU backend: onnxruntime-node running the BERT graph in fp32. Exports the folder's
+// model.safetensors weights (the same weights the GPU path reads) to ONNX in memory (or through a
+// temporary file with external data for models over protobuf's 2 GiB limit); an ONNX file of the
+// folder's own runs only when asked for by path (onnxFile).
 //
 // onnxruntime-node is imported dynamically here and only here: the tokenizer and the GPU paths
 // never load it. Only the CPU execution provider is requested.
@@ -9,7 +10,7 @@
 // defers it with setImmediate), so a run blocks the event loop for its duration; intra-op
 // parallelism happens inside onnxruntime's own thread pool. Put the engine in a worker thread to
 // overlap it with other JavaScript work.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { InferenceSession, Tensor } from 'onnxruntime-node';
@@ -29,8 +30,11 @@ export interface CpuEngineOptions {
   intraOpThreads?: number;
   /** Default 'all'. */
   graphOptimizationLevel?: GraphOptimizationLevel;
-  /** Use the folder's onnx/model.onnx when it has one (default true); false always exports. */
-  useFolderOnnx?: boolean;
+  /**
+   * An ONNX graph to run instead of exporting the folder's safetensors weights (the weights the GPU
+   * path uses). Never picked implicitly: a folder's onnx/model.onnx may be stale or another export.
+   */
+  onnxFile?: string;
   /**
    * When exporting: true stores the weights as ONNX external data in a temporary file, false
    * inline in memory, 'auto' (default) external only when over protobuf's 2 GiB limit.
@@ -88,8 +92,9 @@ export class CpuEngine implements EngineBackend {
     let session: InferenceSession;
     let source: OnnxSource;
     let tempDir: string | undefined;
-    if (folder.onnxFile && opts.useFolderOnnx !== false) {
-      session = await ort.InferenceSession.create(folder.onnxFile, so);
+    if (opts.onnxFile) {
+      if (!existsSync(opts.onnxFile)) throw new InputError(`onnxFile ${opts.onnxFile} does not exist`);
+      session = await ort.InferenceSession.create(opts.onnxFile, so);
       source = 'folder';
     } else {
       const mode = opts.externalData ?? 'auto';
@@ -123,12 +128,12 @@ export class CpuEngine implements EngineBackend {
     for (const name of session.inputNames) {
       if (!['input_ids', 'attention_mask', 'token_type_ids'].includes(name)) {
         await session.release();
-        throw new UnsupportedOptionError(`${folder.onnxFile ?? folder.dir}: ONNX graph has an unexpected input "${name}"`);
+        throw new UnsupportedOptionError(`${opts.onnxFile ?? folder.dir}: ONNX graph has an unexpected input "${name}"`);
       }
     }
     if (!session.inputNames.includes('input_ids')) {
       await session.release();
-      throw new UnsupportedOptionError(`${folder.onnxFile ?? folder.dir}: ONNX graph has no "input_ids" input`);
+      throw new UnsupportedOptionError(`${opts.onnxFile ?? folder.dir}: ONNX graph has no "input_ids" input`);
     }
     return new CpuEngine(ort, session, folder, source, hidden, logits, tempDir);
   }
@@ -158,7 +163,7 @@ export class CpuEngine implements EngineBackend {
       throw new UnsupportedOptionError(`${this.folder.dir} is an embedding model (${this.folder.architecture}), not a cross-encoder: use embed(), not score()`);
     }
     if (!this.logitsOutput) {
-      throw new UnsupportedOptionError(`${this.folder.onnxFile ?? this.folder.dir}: the ONNX graph has no "logits" output`);
+      throw new UnsupportedOptionError(`${this.folder.dir}: the ONNX graph has no "logits" output`);
     }
     if (activation !== 'sigmoid' && activation !== 'identity') {
       throw new InputError(`unknown activation "${String(activation)}" (expected sigmoid or identity)`);
@@ -237,7 +242,7 @@ export class CpuEngine implements EngineBackend {
 
   private async runHidden(batch: TokenBatch): Promise<{ hidden: Float32Array; maxLen: number; dim: number }> {
     if (!this.hiddenOutput) {
-      throw new UnsupportedOptionError(`${this.folder.onnxFile ?? this.folder.dir}: the ONNX graph has no last_hidden_state output`);
+      throw new UnsupportedOptionError(`${this.folder.dir}: the ONNX graph has no last_hidden_state output`);
     }
     const { outputs, maxLen } = await this.run(batch, [this.hiddenOutput]);
     const t = outputs[this.hiddenOutput];

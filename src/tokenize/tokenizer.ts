@@ -1,0 +1,155 @@
+// Tokenization through Hugging Face `tokenizers` (the npm binding of the Rust library that
+// transformers' fast tokenizers wrap), configured as sentence-transformers calls it:
+// `tokenizer(texts[, pairs], truncation="longest_first", max_length=max_seq_length)` with no
+// padding, the truncation side from tokenizer_config.json, and `do_lower_case` applied by putting a
+// Lowercase normalizer in front of the tokenizer's own (sentence-transformers' Transformer.__init__).
+// Every tokenizer.json model type works: WordPiece (BERT), Unigram/Metaspace (XLM-R), byte-level
+// BPE (RoBERTa, Qwen). It loads only the binding, so tokenizer worker threads stay light.
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import type { Encoding as HfEncoding, Tokenizer as HfTokenizer } from 'tokenizers';
+import { ModelFolderError } from '../errors.js';
+
+const require = createRequire(import.meta.url);
+
+/** One tokenized input. */
+export interface Encoding {
+  /** Token ids, special tokens included. */
+  ids: number[];
+  /** Segment ids (0 for the first text of a pair, 1 for the second, as the post-processor says). */
+  typeIds: number[];
+  /** True when tokens were cut to fit maxLength. */
+  truncated: boolean;
+}
+
+/** How sentence-transformers configures the tokenizer of a model folder. */
+export interface TokenizerSpec {
+  /** Path of tokenizer.json. */
+  file: string;
+  /** sentence_bert_config.json `do_lower_case`: lowercase before the tokenizer's own normalizer. */
+  lowercase?: boolean;
+  /** tokenizer_config.json `truncation_side` (transformers' default: right). */
+  truncationSide?: 'left' | 'right';
+}
+
+type Json = Record<string, unknown>;
+
+const { Tokenizer: Binding } = require('tokenizers') as typeof import('tokenizers');
+
+function hasLowercase(n: unknown): boolean {
+  if (!n || typeof n !== 'object') return false;
+  const o = n as Json;
+  if (o.type === 'Lowercase') return true;
+  if (o.type === 'BertNormalizer') return o.lowercase !== false;
+  if (o.type === 'Sequence' && Array.isArray(o.normalizers)) return o.normalizers.some(hasLowercase);
+  return false;
+}
+
+/** Whether every piece of the single-sequence template has type id 0 (then singles need no type ids). */
+function singleTypesAllZero(pp: unknown): boolean {
+  if (!pp || typeof pp !== 'object') return true;
+  const o = pp as Json;
+  if (o.type === 'TemplateProcessing' && Array.isArray(o.single)) {
+    return (o.single as Json[]).every((piece) => {
+      const p = (piece.Sequence ?? piece.SpecialToken) as Json | undefined;
+      return !p || !p.type_id;
+    });
+  }
+  if (o.type === 'Sequence' && Array.isArray(o.processors)) return o.processors.every(singleTypesAllZero);
+  return true;
+}
+
+/**
+ * A tokenizer.json loaded into Hugging Face `tokenizers`, with sentence-transformers' settings.
+ * @throws ModelFolderError when the file is missing, not JSON, or refused by the library.
+ */
+export class Tokenizer {
+  private readonly tok: HfTokenizer;
+  private readonly singlesZeroTypes: boolean;
+  private readonly truncationSide: 'left' | 'right';
+  private currentMax = -1;
+
+  constructor(readonly spec: TokenizerSpec) {
+    let json: Json;
+    try {
+      json = JSON.parse(readFileSync(spec.file, 'utf8')) as Json;
+    } catch (e) {
+      throw new ModelFolderError(spec.file, `cannot read tokenizer: ${(e as Error).message}`);
+    }
+    if (spec.lowercase && !hasLowercase(json.normalizer)) {
+      const own = json.normalizer as Json | null | undefined;
+      const rest = !own ? [] : own.type === 'Sequence' ? (own.normalizers as Json[]) : [own];
+      json = { ...json, normalizer: { type: 'Sequence', normalizers: [{ type: 'Lowercase' }, ...rest] } };
+    }
+    // transformers sets truncation and padding per call; a tokenizer.json's own settings never apply.
+    json = { ...json, truncation: null, padding: null };
+    try {
+      this.tok = Binding.fromString(JSON.stringify(json));
+    } catch (e) {
+      throw new ModelFolderError(spec.file, `Hugging Face tokenizers cannot load it: ${(e as Error).message}`);
+    }
+    this.singlesZeroTypes = singleTypesAllZero(json.post_processor);
+    this.truncationSide = spec.truncationSide === 'left' ? 'left' : 'right';
+  }
+
+  static fromFile(file: string, opts: Omit<TokenizerSpec, 'file'> = {}): Tokenizer {
+    return new Tokenizer({ file, ...opts });
+  }
+
+  get vocabSize(): number {
+    return this.tok.getVocabSize(true);
+  }
+
+  private truncateAt(maxLength: number): void {
+    if (maxLength === this.currentMax) return;
+    if (!Number.isInteger(maxLength) || maxLength < 1) throw new RangeError(`maxLength must be a positive integer, got ${maxLength}`);
+    this.tok.setTruncation(maxLength, { strategy: 'LongestFirst' as never, direction: this.truncationSide, stride: 0 });
+    this.currentMax = maxLength;
+  }
+
+  private static convert(e: HfEncoding, pair: boolean, zeroTypes: boolean): Encoding {
+    const ids = e.getIds();
+    return {
+      ids,
+      typeIds: pair || !zeroTypes ? e.getTypeIds() : new Array<number>(ids.length).fill(0),
+      truncated: e.getOverflowing().length > 0,
+    };
+  }
+
+  /**
+   * Tokenizes texts (or pairs when `pairs` is given, one second segment per text) with special
+   * tokens, truncated longest-first to `maxLength` tokens (specials included), unpadded.
+   */
+  async encodeBatch(texts: string[], pairs: string[] | undefined, maxLength: number): Promise<Encoding[]> {
+    this.truncateAt(maxLength);
+    if (!pairs) return (await this.tok.encodeBatch(texts)).map((e) => Tokenizer.convert(e, false, this.singlesZeroTypes));
+    // Pairs one call each: the binding's encodeBatch takes single strings only, and only
+    // Tokenizer::encode of the pair reproduces transformers' ids in every case (encoding the sides
+    // apart and post-processing them differs on some pairs where both sides are cut).
+    const out = await Promise.all(texts.map((t, i) => this.tok.encode(t, pairs[i])));
+    return out.map((e) => Tokenizer.convert(e, true, this.singlesZeroTypes));
+  }
+
+  /** One text (or pair), as encodeBatch. */
+  async encode(text: string, pair?: string, maxLength = 1 << 30): Promise<Encoding> {
+    return (await this.encodeBatch([text], pair === undefined ? undefined : [pair], maxLength))[0];
+  }
+
+  /**
+   * sentence-transformers' prompt_length (Transformer._get_prompt_length): the prompt's tokens with
+   * the leading special tokens, minus one when the last token is a special token (EOS, SEP, ...).
+   */
+  async promptLength(prompt: string): Promise<number> {
+    this.tok.disableTruncation();
+    this.currentMax = -1;
+    const e = await this.tok.encode(prompt);
+    const special = e.getSpecialTokensMask();
+    const n = e.getLength();
+    return n > 0 && special[n - 1] === 1 ? n - 1 : n;
+  }
+
+  /** Token strings of ids, for messages and tests. */
+  idToToken(id: number): string | null {
+    return this.tok.idToToken(id);
+  }
+}
