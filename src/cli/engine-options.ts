@@ -16,6 +16,7 @@ export interface EngineArgs {
   dataParallelSize?: number;
   truncate: boolean;
   tokenizerThreads?: number;
+  onnxFile?: string;
 }
 
 /** Integer options and their least allowed value (vLLM's own bounds; max-model-len ≥ 2: [CLS] and [SEP]). */
@@ -77,6 +78,10 @@ export function withEngineOptions<T>(y: Argv<T>): Argv<T & EngineArgs> {
     .option('data-parallel-size', { type: 'number', describe: 'model replicas (default: every visible GPU ÷ tensor-parallel size)' })
     .option('truncate', { type: 'boolean', default: true, describe: 'cut over-long inputs to the maximum length; --no-truncate makes them an error' })
     .option('tokenizer-threads', { type: 'number', describe: 'tokenizer worker threads (default: available cores)' })
+    .option('onnx-file', {
+      type: 'string',
+      describe: "CPU engine: run this ONNX graph (e.g. the folder's onnx/model.onnx) instead of the model.safetensors weights the GPU also reads (default)",
+    })
     .check((argv) => checkIntegerOptions(argv as Record<string, unknown>, INTEGER_ENGINE_OPTIONS)) as unknown as Argv<T & EngineArgs>;
 }
 
@@ -94,6 +99,7 @@ export function engineArgs(a: EngineArgs): EngineArgs {
     dataParallelSize: a.dataParallelSize,
     truncate: a.truncate,
     tokenizerThreads: a.tokenizerThreads,
+    onnxFile: a.onnxFile,
   };
 }
 

@@ -20,7 +20,8 @@ interface EncodeArgs extends EngineArgs {
   output: string;
   field: string;
   format: InputFormat;
-  promptName?: PromptType;
+  promptName?: string;
+  promptType?: PromptType;
   prompt?: string;
   progress: boolean;
 }
@@ -47,7 +48,7 @@ async function encodeCmd(a: EncodeArgs): Promise<void> {
   const enc = await Encoder.create({ ...toEngineOptions(a), showProgress: a.progress });
   try {
     const t0 = performance.now();
-    const m = await enc.embedMatrix(texts, { promptType: a.promptName, prompt: a.prompt, showProgress: a.progress });
+    const m = await enc.embedMatrix(texts, { promptName: a.promptName, promptType: a.promptType, prompt: a.prompt, showProgress: a.progress });
     const secs = (performance.now() - t0) / 1000;
     writeNpyF32(a.output, m, texts.length, enc.dim);
     process.stderr.write(
@@ -100,8 +101,15 @@ export async function main(argv: string[]): Promise<void> {
           .option('output', { alias: 'o', type: 'string', demandOption: true, describe: '.npy file to write' })
           .option('field', { type: 'string', default: 'text', describe: 'JSONL field holding the text' })
           .option('format', { choices: INPUT_FORMATS, default: 'auto' as const, describe: 'input format; auto: .jsonl/.json files are JSON Lines, stdin is JSON Lines when its first line is a JSON object, else one text per line' })
-          .option('prompt-name', { choices: ['query', 'document'] as const, describe: "use the model's prompt for queries or documents (config_sentence_transformers.json)" })
-          .option('prompt', { type: 'string', describe: 'literal prefix for every text (overrides --prompt-name)' })
+          .option('prompt-name', {
+            type: 'string',
+            describe: "one of the model's prompts by name (config_sentence_transformers.json \"prompts\", e.g. query); a name the model does not define is an error",
+          })
+          .option('prompt-type', {
+            choices: ['query', 'document'] as const,
+            describe: "embed as queries or documents: the model's prompt for them, as sentence-transformers' encode_query / encode_document pick it",
+          })
+          .option('prompt', { type: 'string', describe: 'literal prefix for every text (overrides --prompt-name and --prompt-type)' })
           .option('progress', { type: 'boolean', default: true, describe: 'progress bar on stderr for long inputs' })
           .example('$0 encode -m sentence-transformers/all-MiniLM-L6-v2 -i texts.txt -o emb.npy', 'one text per line → emb.npy [n, 384]')
           .example('jq -c \'{text: .title}\' docs.jsonl | $0 encode -m intfloat/e5-small -i - -o docs.npy --prompt-name document', 'JSON Lines from stdin, with the model\'s document prompt') as never,

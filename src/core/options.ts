@@ -76,6 +76,9 @@ export function validateEngineOptions<T extends EngineOptions>(opts: T): T {
   if (opts.revision !== undefined && (typeof opts.revision !== 'string' || !opts.revision)) {
     throw new InputError(`options.revision must be a non-empty string (branch, tag or commit), got ${describeValue(opts.revision)}`);
   }
+  if (opts.onnxFile !== undefined && (typeof opts.onnxFile !== 'string' || !opts.onnxFile)) {
+    throw new InputError(`options.onnxFile must be the path of an ONNX file, got ${describeValue(opts.onnxFile)}`);
+  }
   for (const [key, min] of INTEGER_OPTIONS) {
     const v = opts[key];
     if (v === undefined) continue;

@@ -3,7 +3,7 @@
 // file, before any model work (a usage error exits 2, as yargs' own do).
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Encoder } from '../../src/encoder.js';
@@ -117,6 +117,20 @@ describe('cli: bad input fails early and clearly', function () {
     const t = cli(['tasks', '--type', 'foo']);
     expect(t.code).to.equal(2);
     expect(t.err).to.match(/unknown task type "foo" \(known: STS, Reranking, Retrieval/);
+  });
+
+  it('--prompt-name takes any prompt the model defines and refuses others, naming the ones it has; --onnx-file must exist', () => {
+    const prompts = (JSON.parse(readFileSync(join(encoderDir, 'config_sentence_transformers.json'), 'utf8')) as { prompts: Record<string, string> }).prompts;
+    const names = Object.keys(prompts);
+    expect(names.length).to.be.greaterThan(0);
+    const ok = cli(['encode', '-m', encoderDir, '-i', docs, '-o', join(work, 'p.npy'), '--device', 'cpu', '--prompt-name', names[0]]);
+    expect(ok.code, ok.err).to.equal(0);
+    const bad = cli(['encode', '-m', encoderDir, '-i', docs, '-o', join(work, 'p.npy'), '--device', 'cpu', '--prompt-name', 'no-such-prompt']);
+    expect(bad.code).to.equal(1);
+    expect(bad.err).to.include(`prompt name "no-such-prompt" is not one of the model's prompts (${names.join(', ')})`);
+    const onnx = cli(['encode', '-m', encoderDir, '-i', docs, '-o', join(work, 'p.npy'), '--device', 'cpu', '--onnx-file', join(work, 'missing.onnx')]);
+    expect(onnx.code).to.equal(1);
+    expect(onnx.err).to.include(`${join(work, 'missing.onnx')} does not exist`);
   });
 
   it('a model of the wrong kind names the command that takes it', () => {
