@@ -117,7 +117,7 @@ export function loadModelFolder(dir: string): ModelFolder {
     dims,
     weights,
     storedDtype: weights.dtype('embeddings.word_embeddings.weight'),
-    tokenizer: { file: tokenizerFile, lowercase: st.doLowerCase, truncationSide: st.truncationSide },
+    tokenizer: { file: tokenizerFile, lowercase: st.doLowerCase, truncationSide: st.truncationSide, tokenTypeIds: st.tokenTypeIds },
     tokenizerConfig,
     maxLength,
     maxLengthCappedFrom: cappedFrom,

@@ -52,6 +52,8 @@ export interface SentenceTransformersConfig {
   doLowerCase: boolean;
   /** tokenizer_config.json / processor_kwargs truncation_side. */
   truncationSide: 'left' | 'right';
+  /** Whether the tokenizer's model_input_names include token_type_ids (else the model gets none). */
+  tokenTypeIds: boolean;
   prompts: Record<string, string>;
   defaultPromptName?: string;
   similarityFn: SimilarityFn;
@@ -341,6 +343,7 @@ export function readSentenceTransformers(dir: string, kind: ModelKind, hidden: n
     embedDim: hidden,
     doLowerCase: false,
     truncationSide: 'right',
+    tokenTypeIds: true,
     prompts: {},
     similarityFn: 'cosine',
     includePrompt: true,
@@ -362,7 +365,10 @@ export function readSentenceTransformers(dir: string, kind: ModelKind, hidden: n
         throw new ModelFolderError(modulesFile, `module ${i} has type "${type}", which is not supported (supported: ${[...KNOWN_MODULES].join(', ')})`);
       }
       const mdir = join(dir, path);
-      if (path && !existsSync(mdir)) throw new ModelFolderError(modulesFile, `module ${i} (${cls}) lives in "${path}", which does not exist in ${dir}`);
+      // Normalize and Dropout save no files, so hub repositories have no folder for them.
+      if (cls !== 'Normalize' && cls !== 'Dropout' && !existsSync(mdir)) {
+        throw new ModelFolderError(modulesFile, `module ${i} (${cls}) lives in "${path}", which does not exist in ${dir}`);
+      }
       if (cls === 'Transformer') {
         if (i !== 0) throw new ModelFolderError(modulesFile, `the Transformer must be module 0, found at ${i}`);
         if (path !== '') throw new ModelFolderError(modulesFile, `a Transformer in a subfolder ("${path}") is not supported; it must be saved at the folder root`);
@@ -398,9 +404,31 @@ export function readSentenceTransformers(dir: string, kind: ModelKind, hidden: n
   st.doLowerCase = t.doLowerCase;
   const tc = readJson(join(dir, 'tokenizer_config.json'), false);
   if (tc?.truncation_side === 'left') st.truncationSide = 'left';
+  st.tokenTypeIds = feedsTokenTypeIds(tc ?? {});
   if (t.truncationSide) st.truncationSide = t.truncationSide;
   const { activation } = readModelConfig(dir, kind, st);
   return { st, activation };
+}
+
+/** transformers tokenizer classes whose model_input_names include token_type_ids. */
+const TYPE_ID_TOKENIZERS = new Set([
+  'BertTokenizer', 'BertJapaneseTokenizer', 'ElectraTokenizer', 'AlbertTokenizer', 'DebertaTokenizer', 'DebertaV2Tokenizer',
+  'FunnelTokenizer', 'MobileBertTokenizer', 'SqueezeBertTokenizer', 'LayoutLMTokenizer', 'ConvBertTokenizer',
+  'RemBertTokenizer', 'XLNetTokenizer', 'RoFormerTokenizer', 'NystromformerTokenizer', 'ErnieTokenizer',
+]);
+
+/**
+ * Whether transformers feeds token_type_ids to the model: tokenizer_config.json
+ * `model_input_names` when given, else the tokenizer class's (BERT-style classes do; RoBERTa,
+ * XLM-R, DistilBERT, MPNet and the generic PreTrainedTokenizerFast / TokenizersBackend of
+ * transformers 5 do not — checked with sentence-transformers 6.0.1 on a generic-tokenizer BERT
+ * cross-encoder, whose scores match only without token types).
+ */
+export function feedsTokenTypeIds(tokenizerConfig: Record<string, unknown>): boolean {
+  const names = tokenizerConfig.model_input_names;
+  if (Array.isArray(names)) return names.includes('token_type_ids');
+  const cls = String(tokenizerConfig.tokenizer_class ?? '').replace(/Fast$/, '');
+  return TYPE_ID_TOKENIZERS.has(cls);
 }
 
 /**

@@ -30,6 +30,11 @@ export interface TokenizerSpec {
   lowercase?: boolean;
   /** tokenizer_config.json `truncation_side` (transformers' default: right). */
   truncationSide?: 'left' | 'right';
+  /**
+   * Whether the model is fed token_type_ids (the tokenizer's model_input_names); when false every
+   * type id is 0, as a model called without token_type_ids sees. Default true.
+   */
+  tokenTypeIds?: boolean;
 }
 
 type Json = Record<string, unknown>;
@@ -68,6 +73,7 @@ export class Tokenizer {
   private readonly singlesZeroTypes: boolean;
   private readonly truncationSide: 'left' | 'right';
   private currentMax = -1;
+  private readonly feedTypes: boolean;
 
   constructor(readonly spec: TokenizerSpec) {
     let json: Json;
@@ -89,6 +95,7 @@ export class Tokenizer {
       throw new ModelFolderError(spec.file, `Hugging Face tokenizers cannot load it: ${(e as Error).message}`);
     }
     this.singlesZeroTypes = singleTypesAllZero(json.post_processor);
+    this.feedTypes = spec.tokenTypeIds !== false;
     this.truncationSide = spec.truncationSide === 'left' ? 'left' : 'right';
   }
 
@@ -107,11 +114,12 @@ export class Tokenizer {
     this.currentMax = maxLength;
   }
 
-  private static convert(e: HfEncoding, pair: boolean, zeroTypes: boolean): Encoding {
+  /** `types`: read the encoding's type ids; otherwise they are all 0. */
+  private static convert(e: HfEncoding, types: boolean): Encoding {
     const ids = e.getIds();
     return {
       ids,
-      typeIds: pair || !zeroTypes ? e.getTypeIds() : new Array<number>(ids.length).fill(0),
+      typeIds: types ? e.getTypeIds() : new Array<number>(ids.length).fill(0),
       truncated: e.getOverflowing().length > 0,
     };
   }
@@ -122,12 +130,13 @@ export class Tokenizer {
    */
   async encodeBatch(texts: string[], pairs: string[] | undefined, maxLength: number): Promise<Encoding[]> {
     this.truncateAt(maxLength);
-    if (!pairs) return (await this.tok.encodeBatch(texts)).map((e) => Tokenizer.convert(e, false, this.singlesZeroTypes));
+    const zero = this.singlesZeroTypes || !this.feedTypes;
+    if (!pairs) return (await this.tok.encodeBatch(texts)).map((e) => Tokenizer.convert(e, !zero));
     // Pairs one call each: the binding's encodeBatch takes single strings only, and only
     // Tokenizer::encode of the pair reproduces transformers' ids in every case (encoding the sides
     // apart and post-processing them differs on some pairs where both sides are cut).
     const out = await Promise.all(texts.map((t, i) => this.tok.encode(t, pairs[i])));
-    return out.map((e) => Tokenizer.convert(e, true, this.singlesZeroTypes));
+    return out.map((e) => Tokenizer.convert(e, this.feedTypes));
   }
 
   /** One text (or pair), as encodeBatch. */

@@ -358,13 +358,28 @@ describe('cpu/engine: threading options', function () {
 describe('cpu/engine: ONNX files and module loading', function () {
   this.timeout(60_000);
 
-  it('a cross-encoder folder shipping onnx/model.onnx is run from that file', async () => {
+  it('onnx/model.onnx runs only when asked for by path (onnxFile); by default a stale one is ignored for model.safetensors', async () => {
     const work = mkdtempSync(join(tmpdir(), 'embedrank-test-onnxdir-'));
     try {
       const dir = join(work, 'ce');
       cpSync(testModel('tiny-ce', { shape: 'tiny', kind: 'cross-encoder', seed: 11 }), dir, { recursive: true });
+      // A stale export: the ONNX file of another model (other seed) left in the folder.
+      const stale = join(work, 'stale');
+      cpSync(testModel('tiny-ce-other', { shape: 'tiny', kind: 'cross-encoder', seed: 12 }), stale, { recursive: true });
+      writeOnnxToModelFolder(loadModelFolder(stale));
+      cpSync(join(stale, 'onnx'), join(dir, 'onnx'), { recursive: true });
+      const byDefault = await load(dir);
+      expect(byDefault.engine.source).to.equal('export-memory');
+      const seed0 = runSeed();
+      const probe = [randomSequence(new Rng(seed0), 20, byDefault.folder.dims.vocab, true)];
+      const fromWeights = await byDefault.engine.score(toBatch(probe), 'identity');
+      expect(Math.abs(fromWeights[0] - crossEncoderLogitsF64(byDefault.ref, probe[0].ids, probe[0].typeIds)[0]), `seed=${seed0}`).to.be.at.most(TOL);
+      const staleRun = await load(dir, { onnxFile: byDefault.folder.onnxFile });
+      expect(staleRun.engine.source).to.equal('folder');
+      expect(Math.abs((await staleRun.engine.score(toBatch(probe), 'identity'))[0] - fromWeights[0]), 'the stale file is another model').to.be.greaterThan(1e-3);
+
       writeOnnxToModelFolder(loadModelFolder(dir));
-      const m = await load(dir);
+      const m = await load(dir, { onnxFile: join(dir, 'onnx', 'model.onnx') });
       expect(m.engine.source).to.equal('folder');
       const seed = runSeed();
       const rng = new Rng(seed);

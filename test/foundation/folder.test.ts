@@ -51,7 +51,7 @@ describe('foundation: model folder', () => {
       expect(f.st.similarityFn).to.equal('cosine');
       expect(f.maxLength).to.equal(128);
       expect(f.storedDtype).to.equal('F32');
-      expect(f.tokenizer).to.deep.equal({ file: join(f.dir, 'tokenizer.json'), lowercase: false, truncationSide: 'right' });
+      expect(f.tokenizer).to.deep.equal({ file: join(f.dir, 'tokenizer.json'), lowercase: false, truncationSide: 'right', tokenTypeIds: true });
       expect(f.numLabels).to.equal(0);
       expect(f.onnxFile).to.equal(undefined);
     });
@@ -79,13 +79,22 @@ describe('foundation: model folder', () => {
       expect(f.st).to.include({ pooling: 'last', similarityFn: 'dot', defaultPromptName: 'query', includePrompt: false });
     });
 
-    it('maxLength is the smallest of positions, tokenizer model_max_length and max_seq_length', () => {
+    it("maxLength is sentence-transformers' max_seq_length: it overrides model_max_length; else min(model_max_length, positions)", () => {
       const base = tinyEncoder();
+      // Transformer.__init__: max_seq_length becomes the tokenizer's model_max_length, larger or not.
       const tok = variant(base, 'fold-len-tok', (d) => {
         editJson(join(d, 'tokenizer_config.json'), (j) => (j.model_max_length = 90));
         editJson(join(d, 'sentence_bert_config.json'), (j) => (j.max_seq_length = 100));
       });
-      expect(loadModelFolder(tok).maxLength).to.equal(90);
+      expect(loadModelFolder(tok).maxLength).to.equal(100);
+      const over = variant(base, 'fold-len-over', (d) => editJson(join(d, 'sentence_bert_config.json'), (j) => (j.max_seq_length = 4096)));
+      expect(loadModelFolder(over).maxLength, 'capped at the 128 positions').to.equal(128);
+      expect(loadModelFolder(over).maxLengthCappedFrom).to.equal(4096);
+      const noSbc = variant(base, 'fold-len-nosbc', (d) => {
+        editJson(join(d, 'tokenizer_config.json'), (j) => (j.model_max_length = 90));
+        rmSync(join(d, 'sentence_bert_config.json'));
+      });
+      expect(loadModelFolder(noSbc).maxLength).to.equal(90);
       const sbc = variant(base, 'fold-len-sbc', (d) => {
         editJson(join(d, 'tokenizer_config.json'), (j) => (j.model_max_length = 100));
         editJson(join(d, 'sentence_bert_config.json'), (j) => (j.max_seq_length = 80));
@@ -296,28 +305,29 @@ describe('foundation: model folder', () => {
 
     it('missing pooling config', () => {
       const dir = variant(tinyEncoder(), 'fold-nopool', (d) => rmSync(join(d, '1_Pooling'), { recursive: true }));
-      expectFolderError(dir, join('1_Pooling', 'config.json'), /not found/);
+      expectFolderError(dir, 'modules.json', /module 1 \(Pooling\) lives in "1_Pooling", which does not exist/);
     });
 
     it('two pooling modes on', () => {
       const dir = variant(tinyEncoder(), 'fold-2pool', (d) => editJson(join(d, '1_Pooling', 'config.json'), (j) => (j.pooling_mode_cls_token = true)));
-      expectFolderError(dir, join('1_Pooling', 'config.json'), /exactly one pooling mode/, /pooling_mode_cls_token/, /pooling_mode_mean_tokens/);
+      expectFolderError(dir, join('1_Pooling', 'config.json'), /expected exactly one mode/, /cls \+ mean/);
     });
 
     it('no pooling mode on', () => {
       const dir = variant(tinyEncoder(), 'fold-0pool', (d) => editJson(join(d, '1_Pooling', 'config.json'), (j) => (j.pooling_mode_mean_tokens = false)));
-      expectFolderError(dir, join('1_Pooling', 'config.json'), /exactly one pooling mode/, /none/);
+      expectFolderError(dir, join('1_Pooling', 'config.json'), /expected exactly one mode/, /none/);
     });
 
     it('unsupported pooling modes', () => {
-      for (const mode of ['pooling_mode_max_tokens', 'pooling_mode_mean_sqrt_len_tokens', 'pooling_mode_weightedmean_tokens']) {
+      const names: Record<string, string> = { pooling_mode_max_tokens: 'max', pooling_mode_mean_sqrt_len_tokens: 'mean_sqrt_len_tokens', pooling_mode_weightedmean_tokens: 'weightedmean' };
+      for (const mode of Object.keys(names)) {
         const dir = variant(tinyEncoder(), 'fold-maxpool', (d) =>
           editJson(join(d, '1_Pooling', 'config.json'), (j) => {
             j.pooling_mode_mean_tokens = false;
             j[mode] = true;
           }),
         );
-        expectFolderError(dir, join('1_Pooling', 'config.json'), new RegExp(`${mode} is not supported`));
+        expectFolderError(dir, join('1_Pooling', 'config.json'), new RegExp(`"pooling_mode": "${names[mode]}" is not supported`));
       }
     });
 
