@@ -40,3 +40,11 @@ export class SequenceTooLongError extends InputError {
     this.name = 'SequenceTooLongError';
   }
 }
+
+/** A command-line option has a value the command cannot take (the CLI prints it with usage and exits 2). */
+export class UsageError extends InputError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}

@@ -8,7 +8,7 @@ import { resolveModel } from '../model/hub.js';
 import { loadModelFolder, type ModelFolder, type ModelKind } from '../model/folder.js';
 import { TokenizerPool } from '../tokenize/pool.js';
 import { Coordinator, type WorkOp } from './coordinator.js';
-import { resolveDtype, resolveLimits, type ComputeDtype, type EngineOptions, type ResolvedLimits } from './options.js';
+import { resolveDtype, resolveLimits, validateEngineOptions, type ComputeDtype, type EngineOptions, type ResolvedLimits } from './options.js';
 import { ProgressBar } from './progress.js';
 import { Replica } from './replica.js';
 import { TokenBudgetScheduler, type PlannedBatch } from './scheduler.js';
@@ -48,12 +48,14 @@ export class Runtime {
 
   static async create(opts: EngineOptions, expect: ModelKind): Promise<Runtime> {
     assertMainThread(expect === 'encoder' ? 'Encoder' : 'CrossEncoder');
-    if (!opts || typeof opts.model !== 'string' || !opts.model) throw new InputError('options.model must be a model folder or a Hugging Face id');
+    validateEngineOptions(opts);
     const dir = await resolveModel(opts.model, { revision: opts.revision, cacheDir: opts.cacheDir, token: opts.hfToken });
     const folder = loadModelFolder(dir);
     if (folder.kind !== expect) {
       throw new InputError(
-        `${folder.dir} is ${folder.kind === 'encoder' ? 'an embedding model' : 'a cross-encoder'} (${folder.architecture}); use ${folder.kind === 'encoder' ? 'Encoder' : 'CrossEncoder'} for it`,
+        folder.kind === 'encoder'
+          ? `${folder.dir} is an embedding model (${folder.architecture}), not a cross-encoder: use Encoder for it (\`embedrank encode\`), or rerank with a cross-encoder model`
+          : `${folder.dir} is a cross-encoder (${folder.architecture}), not an embedding model: use CrossEncoder for it (\`embedrank rerank\`), or embed with an embedding model`,
       );
     }
     const probe = await probeCuda();
