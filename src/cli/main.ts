@@ -12,6 +12,7 @@ import { loadModelFolder } from '../model/folder.js';
 import { resolveModel } from '../model/hub.js';
 import { toEngineOptions, withEngineOptions, type EngineArgs } from './engine-options.js';
 import { registerEvalCommands, type EvaluateCliArgs } from './evaluate.js';
+import { serveCommand } from './serve.js';
 
 interface EncodeArgs extends EngineArgs {
   input: string;
@@ -100,8 +101,9 @@ export async function main(argv: string[]): Promise<void> {
       (a) => rerankCmd(a),
     );
   y = registerEvalCommands(y, evaluationModel as never);
+  y = y.command(serveCommand() as never);
   await y
-    .demandCommand(1, 'name a command: encode, rerank, evaluate or tasks')
+    .demandCommand(1, 'name a command: encode, rerank, evaluate, tasks or serve')
     .strict()
     .help()
     .alias('h', 'help')

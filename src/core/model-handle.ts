@@ -4,7 +4,7 @@
 import { basename } from 'node:path';
 import { assertMainThread } from '../main.js';
 import type { ModelKind } from '../model/folder.js';
-import type { EngineOptions } from './options.js';
+import type { EngineOptions, ResolvedLimits } from './options.js';
 import { Runtime } from './runtime.js';
 
 export interface ModelMeta {
@@ -57,6 +57,26 @@ export abstract class ModelHandle {
   /** Longest input in tokens; longer ones are truncated (or refused with truncate: false). */
   get maxLength(): number {
     return this.rt.maxLength;
+  }
+
+  /** Batch limits as resolved against the model and device (maxLength, maxNumBatchedTokens, maxNumSeqs). */
+  get limits(): ResolvedLimits {
+    return this.rt.limits;
+  }
+
+  /** The model folder's tokenizer.json. */
+  get tokenizerFile(): string {
+    return this.rt.folder.tokenizerFile;
+  }
+
+  /** Token ids the model accepts: [0, vocabSize) (config.json vocab_size). */
+  get vocabSize(): number {
+    return this.rt.folder.dims.vocab;
+  }
+
+  /** Batches the engine runs at once (worker slots over every replica). */
+  get engineSlots(): number {
+    return this.rt.slots;
   }
 
   /** Metadata for results: parameters counted from the config, the name as the user gave it. */
