@@ -13,6 +13,7 @@ import { resolveModel } from '../model/hub.js';
 import { toEngineOptions, withEngineOptions, type EngineArgs } from './engine-options.js';
 import { registerEvalCommands, type EvaluateCliArgs } from './evaluate.js';
 import { serveCommand } from './serve.js';
+import { openRemoteModel } from '../remote/open.js';
 
 interface EncodeArgs extends EngineArgs {
   input: string;
@@ -63,8 +64,9 @@ async function rerankCmd(a: RerankArgs): Promise<void> {
   }
 }
 
-/** Builds an Encoder or CrossEncoder for `evaluate`, whichever the model folder is. */
+/** Builds an Encoder or CrossEncoder for `evaluate`, whichever the model folder is (or a remote one with --endpoint). */
 async function evaluationModel(a: EvaluateCliArgs) {
+  if (a.endpoint?.length) return openRemoteModel({ endpoints: a.endpoint, model: a.model, batchSize: a.batchSize });
   const dir = await resolveModel(a.model);
   const kind = loadModelFolder(dir).kind;
   const base = { model: dir, modelName: existsSync(a.model) ? undefined : a.model, device: a.device, dtype: a.dtype, maxNumSeqs: a.batchSize, showProgress: !a.quiet };
