@@ -43,6 +43,12 @@ export function createServer(model: ServedModel, options: ServeOptions): EmbedSe
     service.metrics.requestDuration.observe({ route }, reply.elapsedTime / 1000);
   });
 
+  // While draining, answers close their connection: a keep-alive socket left idle after its last
+  // response would otherwise hold close() open for the whole keep-alive timeout.
+  app.addHook('onSend', async (_req, reply) => {
+    if (service.draining) reply.header('connection', 'close');
+  });
+
   registerEmbeddingRoutes(app, service);
   registerRerankRoutes(app, service);
   registerMetaRoutes(app, service);
@@ -60,7 +66,12 @@ export function createServer(model: ServedModel, options: ServeOptions): EmbedSe
     close() {
       closing ??= (async () => {
         service.draining = true;
-        await app.close(); // waits for in-flight requests; new ones on open connections get 503
+        const sweep = setInterval(() => app.server.closeIdleConnections(), 200);
+        try {
+          await app.close(); // waits for in-flight requests; new ones on open connections get 503
+        } finally {
+          clearInterval(sweep);
+        }
         await service.batcher.idle();
       })();
       return closing;
