@@ -28,6 +28,8 @@ export interface EvaluateCliArgs extends EngineArgs {
   batchSize?: number;
   continueOnError: boolean;
   quiet: boolean;
+  /** Remote servers of the model (OpenAI-compatible base URLs); the model runs there, not here. */
+  endpoint?: string[];
 }
 
 export type ModelFactory = (args: EvaluateCliArgs) => Promise<EvaluableModel & { close(): Promise<void> }>;
@@ -117,6 +119,11 @@ export function evaluateCommand(loadModel: ModelFactory, io: CliIo = defaultIo):
           type: 'number',
           describe: 'Texts per model batch (passed to the model and to every encode call)',
         })
+        .option('endpoint', {
+          type: 'string',
+          array: true,
+          describe: 'Evaluate a served model instead of loading one: base URL(s) of OpenAI-compatible servers (embedrank serve, TEI, vLLM), e.g. http://10.0.0.2:8080/v1; work is spread over all of them, --model is the served model name',
+        })
         .option('continue-on-error', {
           type: 'boolean',
           default: false,
@@ -149,6 +156,7 @@ export function evaluateCommand(loadModel: ModelFactory, io: CliIo = defaultIo):
         batchSize: argv.batchSize,
         continueOnError: Boolean(argv.continueOnError),
         quiet: Boolean(argv.quiet),
+        endpoint: argv.endpoint?.flatMap((x) => String(x).split(',')).filter(Boolean),
       };
       await runEvaluate(args, loadModel, io);
     },

@@ -14,6 +14,8 @@ import { loadModelFolder } from '../model/folder.js';
 import { resolveModel } from '../model/hub.js';
 import { checkIntegerOptions, toEngineOptions, withEngineOptions, type EngineArgs } from './engine-options.js';
 import { registerEvalCommands, type EvaluateCliArgs } from './evaluate.js';
+import { serveCommand } from './serve.js';
+import { openRemoteModel } from '../remote/open.js';
 
 interface EncodeArgs extends EngineArgs {
   input: string;
@@ -76,8 +78,9 @@ async function rerankCmd(a: RerankArgs): Promise<void> {
   }
 }
 
-/** Builds an Encoder or CrossEncoder for `evaluate`, whichever the model folder is. */
+/** Builds an Encoder or CrossEncoder for `evaluate`, whichever the model folder is (or a remote one with --endpoint). */
 async function evaluationModel(a: EvaluateCliArgs) {
+  if (a.endpoint?.length) return openRemoteModel({ endpoints: a.endpoint, model: a.model, batchSize: a.batchSize });
   const dir = await resolveModel(a.model, { revision: a.revision });
   const kind = loadModelFolder(dir).kind;
   const engine = toEngineOptions(a);
@@ -131,8 +134,9 @@ export async function main(argv: string[]): Promise<void> {
       (a) => rerankCmd(a),
     );
   y = registerEvalCommands(y, evaluationModel as never);
+  y = y.command(serveCommand() as never);
   await y
-    .demandCommand(1, 'name a command: encode, rerank, evaluate or tasks')
+    .demandCommand(1, 'name a command: encode, rerank, evaluate, tasks or serve')
     .strict()
     .help()
     .alias('h', 'help')

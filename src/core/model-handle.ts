@@ -6,7 +6,7 @@ import { assertMainThread } from '../main.js';
 import type { ModelKind } from '../model/folder.js';
 import { isRepoId } from '../model/hub.js';
 import { modelRevision, snapshotIdOf } from '../model/revision.js';
-import type { EngineOptions } from './options.js';
+import type { EngineOptions, ResolvedLimits } from './options.js';
 import { Runtime } from './runtime.js';
 
 export interface ModelMeta {
@@ -80,6 +80,26 @@ export abstract class ModelHandle {
   get revision(): string {
     void this.rt; // throws the "not loaded yet" error
     return this.resolvedRevision!;
+  }
+
+  /** Batch limits as resolved against the model and device (maxLength, maxNumBatchedTokens, maxNumSeqs). */
+  get limits(): ResolvedLimits {
+    return this.rt.limits;
+  }
+
+  /** The model folder's tokenizer.json. */
+  get tokenizerFile(): string {
+    return this.rt.folder.tokenizer.file;
+  }
+
+  /** Token ids the model accepts: [0, vocabSize) (config.json vocab_size). */
+  get vocabSize(): number {
+    return this.rt.folder.dims.vocab;
+  }
+
+  /** Batches the engine runs at once (worker slots over every replica). */
+  get engineSlots(): number {
+    return this.rt.slots;
   }
 
   /** Metadata for results: parameters counted from the config, the name as the user gave it. */
