@@ -66,6 +66,13 @@ describe('cli: embedrank', function () {
     expect(cli(['encode', '-m', encoderDir, '-i', input, '-o', b, '--field', 'body', '--prompt-name', 'query', '--device', 'cpu']).code).to.equal(0);
     expect(readNpyF32(a).shape).to.deep.equal([5, 64]);
     expect(readNpyF32(a).data[0]).to.not.equal(readNpyF32(b).data[0]);
+    // --prompt-type query picks the same prompt through encode_query's rule; an unknown prompt name is an error.
+    const c = join(work, 'c.npy');
+    expect(cli(['encode', '-m', encoderDir, '-i', input, '-o', c, '--field', 'body', '--prompt-type', 'query', '--device', 'cpu']).code).to.equal(0);
+    expect(Array.from(readNpyF32(c).data)).to.deep.equal(Array.from(readNpyF32(b).data));
+    const unknown = cli(['encode', '-m', encoderDir, '-i', input, '-o', c, '--field', 'body', '--prompt-name', 'passage', '--device', 'cpu']);
+    expect(unknown.code).to.not.equal(0);
+    expect(unknown.err).to.match(/prompt name "passage" is not one of the model's prompts/);
     const bad = join(work, 'bad.jsonl');
     writeFileSync(bad, '{"other": 1}\n');
     const r = cli(['encode', '-m', encoderDir, '-i', bad, '-o', a, '--device', 'cpu']);
