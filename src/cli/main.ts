@@ -39,6 +39,7 @@ interface RerankArgs extends EngineArgs {
 
 /** The texts of a CLI input; an input without any is an error (nothing to compute). */
 function readInput(path: string, a: { field: string; format: InputFormat }, what: string): string[] {
+  if (path === '-' && process.stdin.isTTY) process.stderr.write(`embedrank: reading ${what} from the terminal, one per line; end with Ctrl-D\n`);
   const texts = readTexts(path, { field: a.field, format: a.format });
   if (!texts.length) throw new InputError(`${path === '-' ? 'stdin' : path} has no ${what}`);
   return texts;
