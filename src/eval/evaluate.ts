@@ -4,7 +4,12 @@
 // subset (atomically, so an interrupted run resumes with only-missing) plus model_meta.json and
 // run_settings.jsonl, and return a ModelResult.
 import { existsSync } from 'node:fs';
-import { allSplits, loadRetrievalData, loadStsData, type DataOptions, type RetrievalData, type StsData } from './data/load.js';
+import { evaluateClassification } from './classification.js';
+import { evaluateClustering } from './clustering.js';
+import { allSplits, loadEmbeddingTaskData, loadRetrievalData, loadStsData, type DataOptions, type EmbeddingTaskData, type RetrievalData, type StsData } from './data/load.js';
+import { evaluatePairClassification } from './pair-classification.js';
+import { PythonRandom } from './rng.js';
+import { evaluateSummarization } from './summarization.js';
 import type { EncodeOptions, EvaluableModel } from './model.js';
 import { evaluateRetrieval } from './retrieval.js';
 import {
@@ -194,8 +199,8 @@ async function evaluateTask(
   const phase = (name: string, start: number, end: number, split = '', subset = ''): void => {
     phases.push({ name, start: (start - t0) / 1000, end: (end - t0) / 1000, split, subset });
   };
-  if (model.kind === 'cross-encoder' && task.type === 'STS') {
-    throw new TypeError(`${task.name} is an STS task, which needs an embedding model (mteb: "Expected model to be an instance of EncoderProtocol"); ${model.meta.name} is a cross-encoder`);
+  if (model.kind === 'cross-encoder' && task.type !== 'Retrieval' && task.type !== 'Reranking') {
+    throw new TypeError(`${task.name} is a${/^[AEIOU]/.test(task.type) ? 'n' : ''} ${task.type} task, which needs an embedding model (mteb: "Expected model to be an instance of EncoderProtocol"); ${model.meta.name} is a cross-encoder`);
   }
   // splits -> subset -> scores, existing ones first (mteb merges the new subsets in)
   const scores = new Map<string, Map<string, ScoresDict>>();
@@ -204,7 +209,14 @@ async function evaluateTask(
   let evaluationTime = existing?.evaluation_time ?? 0;
 
   const tLoad = performance.now();
-  const data: StsData | RetrievalData = task.type === 'STS' ? await loadStsData(task, missing, o) : await loadRetrievalData(task, missing, o);
+  const data: StsData | RetrievalData | EmbeddingTaskData =
+    task.type === 'STS'
+      ? await loadStsData(task, missing, o)
+      : task.type === 'Retrieval' || task.type === 'Reranking'
+        ? await loadRetrievalData(task, missing, o)
+        : await loadEmbeddingTaskData(task, missing, o);
+  // the task's random.Random(seed): clustering draws continue it across splits and subsets, as in mteb
+  const taskRng = new PythonRandom(42);
   phase('Data loading', tLoad, performance.now());
   for (const n of data.notes) {
     warn(n);
@@ -263,10 +275,28 @@ async function evaluateTask(
         if (!pairs) throw new Error(`${task.name}: no data for split ${split}, subset ${subset}`);
         if (model.kind !== 'encoder') throw new TypeError(`${task.name} needs an embedding model`);
         metrics = { ...(await evaluateSts(model, pairs, opts, { minScore: task.minScore, maxScore: task.maxScore }, hooks)) };
+      } else if (data.kind === 'retrieval') {
+        const d = data.splits.get(split)?.get(subset);
+        if (!d) throw new Error(`${task.name}: no data for split ${split}, subset ${subset}`);
+        metrics = await evaluateRetrieval(model, d, opts, { ignoreIdenticalIds: task.ignoreIdenticalIds, taskSpecificScores: task.taskSpecificScores }, hooks);
       } else {
         const d = data.splits.get(split)?.get(subset);
         if (!d) throw new Error(`${task.name}: no data for split ${split}, subset ${subset}`);
-        metrics = await evaluateRetrieval(model, d, opts, { ignoreIdenticalIds: task.ignoreIdenticalIds }, hooks);
+        if (model.kind !== 'encoder') throw new TypeError(`${task.name} needs an embedding model`);
+        switch (d.kind) {
+          case 'Classification':
+            metrics = { ...(await evaluateClassification(model, d.data, opts, { samplesPerLabel: task.samplesPerLabel, nExperiments: task.nExperiments }, hooks)).metrics };
+            break;
+          case 'Clustering':
+            metrics = { ...(await evaluateClustering(model, d.data, opts, { maxFractionOfDocumentsToEmbed: task.clustering?.maxFractionOfDocumentsToEmbed, maxDepth: task.clustering?.maxDepth }, taskRng, hooks)) };
+            break;
+          case 'PairClassification':
+            metrics = await evaluatePairClassification(model, d.data, opts, hooks);
+            break;
+          case 'Summarization':
+            metrics = { ...(await evaluateSummarization(model, d.data, opts, { minScore: task.minScore ?? 0, maxScore: task.maxScore ?? 5 }, hooks)) };
+            break;
+        }
       }
       if (!(task.mainScore in metrics)) throw new Error(`${task.name}: main score ${task.mainScore} was not computed`);
       const entry = {

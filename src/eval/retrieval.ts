@@ -5,7 +5,7 @@
 import type { CorpusDoc, Query, RetrievalSplitData } from './data/load.js';
 import { encodeChecked, predictChecked, type CrossEncoderLike, type EmbeddingModelLike, type EncodeOptions, type EvaluableModel, type SimilarityFn } from './model.js';
 import { compareCodePoints } from './numeric.js';
-import { calculateRetrievalScores, DEFAULT_K_VALUES, type Run, type ScoreDict } from './retrieval-metrics.js';
+import { calculateRetrievalScores, DEFAULT_K_VALUES, type Qrels, type Run, type ScoreDict } from './retrieval-metrics.js';
 
 /** mteb's corpus_chunk_size: documents encoded and scored at a time in full-corpus search. */
 export const CORPUS_CHUNK_SIZE = 50_000;
@@ -387,7 +387,7 @@ export async function evaluateRetrieval(
   model: EvaluableModel,
   data: RetrievalSplitData,
   opts: EncodeOptions,
-  settings: { ignoreIdenticalIds?: boolean; kValues?: readonly number[] } = {},
+  settings: { ignoreIdenticalIds?: boolean; kValues?: readonly number[]; taskSpecificScores?: 'max_over_subqueries' } = {},
   hooks: RetrievalRunHooks = {},
 ): Promise<ScoreDict> {
   const kValues = settings.kValues ?? DEFAULT_K_VALUES;
@@ -398,6 +398,33 @@ export async function evaluateRetrieval(
   t = performance.now();
   if (settings.ignoreIdenticalIds) for (const [qid, docs] of run) docs.delete(qid);
   const { scores } = calculateRetrievalScores(run, data.qrels, kValues);
+  if (settings.taskSpecificScores === 'max_over_subqueries') Object.assign(scores, maxOverSubqueries(run, data.qrels, kValues));
   hooks.phase?.('Scoring', t, performance.now());
   return scores;
+}
+
+/**
+ * mteb's max_over_subqueries (MindSmallReranking): queries "<base>_<n>" are merged into <base>,
+ * each document keeping its best score over the subqueries; the merged run is scored again and
+ * every key is prefixed "max_over_subqueries_".
+ */
+export function maxOverSubqueries(run: Run, qrels: Qrels, kValues: readonly number[]): ScoreDict {
+  const groups = new Map<string, string[]>();
+  for (const qid of qrels.keys()) {
+    const base = qid.split('_').slice(0, -1).join('_');
+    if (!groups.has(base)) groups.set(base, []);
+    groups.get(base)!.push(qid);
+  }
+  const merged: Run = new Map();
+  const mergedQrels: Qrels = new Map();
+  for (const [base, ids] of groups) {
+    const docs = new Map<string, number>();
+    for (const qid of ids) {
+      for (const [doc, score] of run.get(qid) ?? new Map<string, number>()) docs.set(doc, docs.has(doc) ? Math.max(score, docs.get(doc)!) : score);
+    }
+    merged.set(base, docs);
+    mergedQrels.set(base, qrels.get(ids[ids.length - 1])!); // mteb: "all the same"
+  }
+  const { scores } = calculateRetrievalScores(merged, mergedQrels, kValues);
+  return Object.fromEntries(Object.entries(scores).map(([k, v]) => [`max_over_subqueries_${k}`, v]));
 }
