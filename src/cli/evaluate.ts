@@ -85,8 +85,13 @@ export function selectTasks(o: { tasks?: unknown; benchmark?: string; taskTypes?
     tasks = tasks.map((t) => inBench.get(t.name)!);
   }
   if (types.length || languages.length) {
-    const keep = new Set(getTasks({ names: tasks.map((t) => t.name), types, languages }).map((t) => t.name));
-    tasks = tasks.filter((t) => keep.has(t.name));
+    getTasks({ types }); // validates the type names
+    const ty = types.map((t) => t.toLowerCase());
+    const ls = languages.map((l) => l.toLowerCase());
+    // on the selected tasks themselves: a benchmark's STS17 covers en-en only
+    tasks = tasks.filter(
+      (t) => (!ty.length || ty.includes(t.type.toLowerCase())) && (!ls.length || taskLanguages(t).some((l) => ls.includes(l.toLowerCase()) || ls.includes(l.toLowerCase().split('-')[0]))),
+    );
   }
   if (!tasks.length) throw new Error(`no task matches${types.length ? ` --task-types ${types.join(',')}` : ''}${languages.length ? ` --languages ${languages.join(',')}` : ''}${benchmark ? ` in ${benchmark.name}` : ''}`);
   return { tasks, benchmark };
