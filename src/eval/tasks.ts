@@ -36,6 +36,8 @@ export interface TaskMetadata {
   fastLoading?: boolean;
   /** for SemEval STS files: the folder and the per-source files mteb's dataset is made of */
   semeval?: { dir: string; sources: string[] };
+  /** the original release's file (under a --data-dir), for tasks read from it (data/original.ts) */
+  original?: { dir: string; file: string; format: 'stsbenchmark' | 'biosses' };
   /** AbsTaskClassification.samples_per_label (default 8) and n_experiments (default 10) */
   samplesPerLabel?: number;
   nExperiments?: number;
@@ -155,6 +157,7 @@ const TASK_LIST: TaskMetadata[] = [
   sts('STSBenchmark', 'mteb/stsbenchmark-sts', 'b0fddb56ed78048fa8b90373c8a3cfc37b684831', 'Semantic Textual Similarity Benchmark (STSbenchmark) dataset.', 'https://github.com/PhilipMay/stsb-multi-mt/', {
     domains: ['Blog', 'News', 'Written'],
     nSamples: 1379,
+    original: { dir: 'stsbenchmark', file: 'sts-test.csv', format: 'stsbenchmark' },
   }),
   sts('SICK-R', 'mteb/sickr-sts', '20a6d6f312dd54037fe07a32d58e5e168867909d', 'Semantic Textual Similarity SICK-R dataset', 'https://aclanthology.org/L14-1314/', {
     domains: ['Web', 'Written'],
@@ -166,6 +169,7 @@ const TASK_LIST: TaskMetadata[] = [
   sts('BIOSSES', 'mteb/biosses-sts', 'd3fb88f8f02e40887cd149695127462bbcf29b4a', 'Biomedical Semantic Similarity Estimation.', 'https://tabilab.cmpe.boun.edu.tr/BIOSSES/DataSet.html', {
     domains: ['Medical'],
     nSamples: 100,
+    original: { dir: 'biosses', file: 'all.tsv', format: 'biosses' },
   }),
   {
     name: 'AskUbuntuDupQuestions',

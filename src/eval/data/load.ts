@@ -9,6 +9,7 @@ import { hfSubsets, type TaskMetadata } from '../tasks.js';
 import { readAllRows, type Row } from './files.js';
 import { configNames, resolveConfigFiles } from './hf-layout.js';
 import { HubSource, LocalSource, hubOffline, snapshotDir, type DatasetSource, type HubOptions } from './hub.js';
+import { loadOriginal, originalFile } from './original.js';
 import { loadSemEval, looksLikeSemEval, semevalDir, type StsPairs } from './semeval.js';
 import type { ClassificationData, ClassificationSplit } from '../classification.js';
 import type { ClusteringData } from '../clustering.js';
@@ -29,7 +30,7 @@ export class DataNotFoundError extends Error {
   }
 }
 
-export type ResolvedSource = { kind: 'semeval'; dataDir: string; dir: string } | { kind: 'hf'; source: DatasetSource };
+export type ResolvedSource = { kind: 'semeval'; dataDir: string; dir: string } | { kind: 'original'; file: string } | { kind: 'hf'; source: DatasetSource };
 
 function isDir(p: string): boolean {
   try {
@@ -69,9 +70,15 @@ export function resolveSource(task: TaskMetadata, o: DataOptions = {}): Resolved
       const src = folderSource(c, task);
       if (src) return { kind: 'hf', source: src };
     }
-    const sem = semevalDir(d, task);
-    if (sem) return { kind: 'semeval', dataDir: d, dir: sem };
-    if (task.semeval) tried.push(join(d, task.semeval.dir));
+    // the original releases: SemEval year folders in d or d/sts, STS Benchmark / BIOSSES files
+    for (const semRoot of [d, join(d, 'sts')]) {
+      const sem = semevalDir(semRoot, task);
+      if (sem) return { kind: 'semeval', dataDir: semRoot, dir: sem };
+    }
+    if (task.semeval) tried.push(join(d, task.semeval.dir), join(d, 'sts', task.semeval.dir));
+    const orig = originalFile(d, task);
+    if (orig) return { kind: 'original', file: orig };
+    if (task.original) tried.push(join(d, task.original.dir, task.original.file));
   }
   const hub = new HubSource(task.dataset.path, task.dataset.revision, o);
   tried.push(snapshotDir(task.dataset.path, task.dataset.revision, o));
@@ -207,6 +214,13 @@ export async function loadStsData(task: TaskMetadata, splits: Map<string, string
     }
     return out;
   }
+  if (res.kind === 'original') {
+    const o = loadOriginal(res.file, task);
+    out.notes.push(...o.notes);
+    out.source = res.file;
+    for (const [split, subsets] of splits) out.splits.set(split, new Map(subsets.filter((s) => s === 'default').map((s) => [s, o.pairs])));
+    return out;
+  }
   const reader = await subsetReader(task, res.source);
   out.source = reader.source;
   for (const [split, subsets] of splits) {
@@ -320,7 +334,7 @@ function summarizationData(rows: Row[], where: string): SummarizationData {
 /** Loads a Classification, Clustering, PairClassification or Summarization task. */
 export async function loadEmbeddingTaskData(task: TaskMetadata, splits: Map<string, string[]>, o: DataOptions = {}): Promise<EmbeddingTaskData> {
   const res = resolveSource(task, o);
-  if (res.kind === 'semeval') throw new Error(`${task.name} cannot be read from SemEval files`);
+  if (res.kind !== 'hf') throw new Error(`${task.name} cannot be read from STS release files`);
   const reader = await subsetReader(task, res.source);
   const out: EmbeddingTaskData = { kind: 'embedding-task', splits: new Map(), notes: [], source: reader.source };
   for (const [split, subsets] of splits) {
@@ -364,7 +378,7 @@ function idOf(r: Row): string {
 /** Loads a retrieval/reranking task's corpus, queries, qrels and top_ranked per split and subset. */
 export async function loadRetrievalData(task: TaskMetadata, splits: Map<string, string[]>, o: DataOptions = {}): Promise<RetrievalData> {
   const res = resolveSource(task, o);
-  if (res.kind === 'semeval') throw new Error(`${task.name} cannot be read from SemEval files`);
+  if (res.kind !== 'hf') throw new Error(`${task.name} cannot be read from STS release files`);
   const src = res.source;
   const out: RetrievalData = { kind: 'retrieval', splits: new Map(), notes: [], source: src.description };
   const files = await src.listFiles();
