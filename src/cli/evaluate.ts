@@ -10,7 +10,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { evaluate, OVERWRITE_STRATEGIES, type EvaluateEvent, type OverwriteStrategy } from '../eval/evaluate.js';
 import type { EvaluableModel } from '../eval/model.js';
 import { ProgressBar } from '../core/progress.js';
-import { mainScore, type TaskResult } from '../eval/results.js';
+import { mainScore, modelResultDir, type TaskResult } from '../eval/results.js';
 import { getBenchmark, getBenchmarks, summarizeBenchmark, type Benchmark } from '../eval/benchmarks.js';
 import { getTask, getTasks, hfSubsets, taskLanguages, TASK_TYPES, type TaskMetadata } from '../eval/tasks.js';
 
@@ -35,6 +35,12 @@ export interface EvaluateCliArgs {
   batchSize?: number;
   continueOnError: boolean;
   quiet: boolean;
+  /** write predictions to the model's results folder (or to predictionFolder) */
+  savePredictions?: boolean;
+  predictionFolder?: string;
+  /** two-stage reranking: a first-stage prediction file or folder, and how many documents per query */
+  previousResults?: string;
+  rerankTopK?: number;
 }
 
 export type ModelFactory = (args: EvaluateCliArgs) => Promise<EvaluableModel & { close(): Promise<void> }>;
@@ -216,6 +222,24 @@ export function evaluateCommand(loadModel: ModelFactory, io: CliIo = defaultIo):
           default: false,
           describe: 'Keep going when a task fails (it is reported at the end) instead of stopping',
         })
+        .option('save-predictions', {
+          type: 'boolean',
+          default: false,
+          describe: 'Also write each task\'s predictions (retrieval runs, labels, cluster assignments, pair scores) as mteb does: <Task>_predictions.json in the model\'s results folder, or in --prediction-folder',
+        })
+        .option('prediction-folder', {
+          type: 'string',
+          describe: 'Folder for the prediction files (implies --save-predictions)',
+        })
+        .option('previous-results', {
+          type: 'string',
+          describe: 'Two-stage reranking: a first-stage <Task>_predictions.json, or the folder holding it; retrieval tasks rerank each query\'s top --rerank-top-k saved documents (mteb convert_to_reranking)',
+        })
+        .option('rerank-top-k', {
+          type: 'number',
+          default: 10,
+          describe: 'Documents per query taken from --previous-results (mteb\'s default 10)',
+        })
         .option('quiet', {
           alias: 'q',
           type: 'boolean',
@@ -224,6 +248,8 @@ export function evaluateCommand(loadModel: ModelFactory, io: CliIo = defaultIo):
         })
         .check((argv) => {
           selectTasks({ tasks: argv.tasks, benchmark: argv.benchmark as string | undefined, taskTypes: argv['task-types'], languages: argv.languages });
+          const k = argv['rerank-top-k'];
+          if (k !== undefined && (!Number.isInteger(k) || (k as number) < 1)) throw new Error(`--rerank-top-k must be a positive integer, got ${String(k)}`);
           if (argv['batch-size'] !== undefined && (!Number.isInteger(argv['batch-size']) || (argv['batch-size'] as number) < 1)) {
             throw new Error(`--batch-size must be a positive integer, got ${String(argv['batch-size'])}`);
           }
@@ -248,6 +274,10 @@ export function evaluateCommand(loadModel: ModelFactory, io: CliIo = defaultIo):
         batchSize: argv.batchSize,
         continueOnError: Boolean(argv.continueOnError),
         quiet: Boolean(argv.quiet),
+        savePredictions: Boolean(a.savePredictions) || a.predictionFolder !== undefined,
+        predictionFolder: a.predictionFolder as string | undefined,
+        previousResults: a.previousResults as string | undefined,
+        rerankTopK: a.rerankTopK as number | undefined,
       };
       await runEvaluate(args, loadModel, io);
     },
@@ -317,6 +347,9 @@ export async function runEvaluate(args: EvaluateCliArgs, loadModel: ModelFactory
       raiseError: !args.continueOnError,
       warnings: false, // notes arrive as events and are printed by `say`
       onEvent,
+      predictionFolder: args.predictionFolder ?? (args.savePredictions ? modelResultDir(args.outputFolder, model.meta) : null),
+      previousResults: args.previousResults,
+      previousResultsTopK: args.rerankTopK,
     });
   } finally {
     await model.close();

@@ -104,6 +104,8 @@ export function clusteringFromEmbeddings(
 
 export interface ClusteringRunHooks {
   phase?: (name: string, start: number, end: number) => void;
+  /** receives the cluster assignments per level and bootstrap sample */
+  predictions?: (assignments: Record<string, number[][]>) => void;
 }
 
 /** Downsamples, encodes the chosen documents (one encode call) and runs the bootstrap. */
@@ -129,5 +131,6 @@ export async function evaluateClustering(
   });
   const r = clusteringFromEmbeddings(emb, labels, s, rng);
   hooks.phase?.('Scoring', t, performance.now());
+  hooks.predictions?.(r.assignments);
   return r.metrics;
 }

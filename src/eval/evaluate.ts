@@ -8,6 +8,8 @@ import { evaluateClassification } from './classification.js';
 import { evaluateClustering } from './clustering.js';
 import { allSplits, loadEmbeddingTaskData, loadRetrievalData, loadStsData, type DataOptions, type EmbeddingTaskData, type RetrievalData, type StsData } from './data/load.js';
 import { evaluatePairClassification } from './pair-classification.js';
+import { loadPreviousResults, runToJson, savePredictions } from './predictions.js';
+import type { Run } from './retrieval-metrics.js';
 import { PythonRandom } from './rng.js';
 import { evaluateSummarization } from './summarization.js';
 import type { EncodeOptions, EvaluableModel } from './model.js';
@@ -64,6 +66,18 @@ export interface EvaluateOptions extends DataOptions {
   onEvent?: (e: EvaluateEvent) => void;
   /** print data findings (missing SemEval sources...) on stderr (default true) */
   warnings?: boolean;
+  /**
+   * mteb's prediction_folder: write each task's predictions (retrieval runs, classification
+   * labels, cluster assignments, pair scores) to {folder}/{Task}_predictions.json
+   */
+  predictionFolder?: string | null;
+  /**
+   * Two-stage reranking (mteb's convert_to_reranking): a prediction file, or a folder holding
+   * {Task}_predictions.json, from a first-stage run; retrieval tasks then rerank each query's top
+   * `previousResultsTopK` (default 10) saved documents instead of searching the corpus
+   */
+  previousResults?: string;
+  previousResultsTopK?: number;
 }
 
 export interface TaskError {
@@ -208,6 +222,11 @@ async function evaluateTask(
   const notes = [...(existing?.notes ?? [])];
   let evaluationTime = existing?.evaluation_time ?? 0;
 
+  // previous results are checked before any data is read (mteb: convert_to_reranking)
+  const isRetrieval = task.type === 'Retrieval' || task.type === 'Reranking';
+  if (o.previousResults && !isRetrieval) throw new Error(`${task.name}: previous results can only turn retrieval tasks into reranking; ${task.name} is ${task.type}`);
+  const previous = o.previousResults ? loadPreviousResults(o.previousResults, task.name, o.previousResultsTopK ?? 10) : null;
+
   const tLoad = performance.now();
   const data: StsData | RetrievalData | EmbeddingTaskData =
     task.type === 'STS'
@@ -217,6 +236,7 @@ async function evaluateTask(
         : await loadEmbeddingTaskData(task, missing, o);
   // the task's random.Random(seed): clustering draws continue it across splits and subsets, as in mteb
   const taskRng = new PythonRandom(42);
+
   phase('Data loading', tLoad, performance.now());
   for (const n of data.notes) {
     warn(n);
@@ -264,7 +284,11 @@ async function evaluateTask(
         hfSplit: split,
         hfSubset: subset,
       };
+      const savePred = (p: unknown): void => {
+        if (o.predictionFolder) savePredictions(o.predictionFolder, task.name, model.meta, subset, split, p);
+      };
       const hooks = {
+        predictions: (p: unknown) => savePred(p instanceof Map ? runToJson(p as Run) : p),
         phase: (name: string, a: number, b: number) => phase(name, a, b, split, subset),
         progress: (done: number, total: number, what: string) => emit({ type: 'progress', task: task.name, split, subset, done, total, what }),
         log: warn,
@@ -276,17 +300,26 @@ async function evaluateTask(
         if (model.kind !== 'encoder') throw new TypeError(`${task.name} needs an embedding model`);
         metrics = { ...(await evaluateSts(model, pairs, opts, { minScore: task.minScore, maxScore: task.maxScore }, hooks)) };
       } else if (data.kind === 'retrieval') {
-        const d = data.splits.get(split)?.get(subset);
+        let d = data.splits.get(split)?.get(subset);
         if (!d) throw new Error(`${task.name}: no data for split ${split}, subset ${subset}`);
+        if (previous) {
+          const top = previous.topRanked.get(subset)?.get(split);
+          if (!top) throw new Error(`${task.name}: ${previous.path} has no predictions for ${subset}/${split}`);
+          d = { ...d, topRanked: top };
+        }
         metrics = await evaluateRetrieval(model, d, opts, { ignoreIdenticalIds: task.ignoreIdenticalIds, taskSpecificScores: task.taskSpecificScores }, hooks);
+        if (previous) metrics.previous_results_model_meta = previous.modelMeta;
       } else {
         const d = data.splits.get(split)?.get(subset);
         if (!d) throw new Error(`${task.name}: no data for split ${split}, subset ${subset}`);
         if (model.kind !== 'encoder') throw new TypeError(`${task.name} needs an embedding model`);
         switch (d.kind) {
-          case 'Classification':
-            metrics = { ...(await evaluateClassification(model, d.data, opts, { samplesPerLabel: task.samplesPerLabel, nExperiments: task.nExperiments }, hooks)).metrics };
+          case 'Classification': {
+            const c = await evaluateClassification(model, d.data, opts, { samplesPerLabel: task.samplesPerLabel, nExperiments: task.nExperiments }, hooks);
+            savePred(c.predictions);
+            metrics = { ...c.metrics };
             break;
+          }
           case 'Clustering':
             metrics = { ...(await evaluateClustering(model, d.data, opts, { maxFractionOfDocumentsToEmbed: task.clustering?.maxFractionOfDocumentsToEmbed, maxDepth: task.clustering?.maxDepth }, taskRng, hooks)) };
             break;

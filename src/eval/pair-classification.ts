@@ -127,6 +127,8 @@ export function pairClassificationMetrics(scores: PairScores, labels: ArrayLike<
 
 export interface PairRunHooks {
   phase?: (name: string, start: number, end: number) => void;
+  /** receives mteb's PairClassificationDistances (cosine_scores, euclidean_distances, ...) */
+  predictions?: (distances: Record<string, number[]>) => void;
 }
 
 /** Encodes both columns (two encode calls, as mteb) and scores the pairs. */
@@ -141,7 +143,15 @@ export async function evaluatePairClassification(model: EmbeddingModelLike, data
   const e2 = await encodeChecked(model, data.sentence2, opts, `${opts.taskName} sentence2`);
   hooks.phase?.('Encoding samples 2', t, performance.now());
   t = performance.now();
-  const m = pairClassificationMetrics(pairScores(e1, e2, model.similarityFn), data.labels);
+  const ps = pairScores(e1, e2, model.similarityFn);
+  const m = pairClassificationMetrics(ps, data.labels);
   hooks.phase?.('Scoring', t, performance.now());
+  hooks.predictions?.({
+    cosine_scores: Array.from(ps.cosine),
+    euclidean_distances: Array.from(ps.euclidean),
+    manhattan_distances: Array.from(ps.manhattan),
+    similarity_scores: Array.from(ps.similarity),
+    dot_scores: Array.from(ps.dot),
+  });
   return m;
 }

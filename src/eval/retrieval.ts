@@ -5,6 +5,7 @@
 import type { CorpusDoc, Query, RetrievalSplitData } from './data/load.js';
 import { encodeChecked, predictChecked, type CrossEncoderLike, type EmbeddingModelLike, type EncodeOptions, type EvaluableModel, type SimilarityFn } from './model.js';
 import { compareCodePoints } from './numeric.js';
+import { parallelTopK, PARALLEL_MIN_SCORES, scoringThreads } from './topk-pool.js';
 import { calculateRetrievalScores, DEFAULT_K_VALUES, type Qrels, type Run, type ScoreDict } from './retrieval-metrics.js';
 
 /** mteb's corpus_chunk_size: documents encoded and scored at a time in full-corpus search. */
@@ -321,6 +322,22 @@ export async function searchWithEncoder(model: EmbeddingModelLike, data: Retriev
       const { data: D } = packRows(dEmb, fn === 'cosine');
       const dNorms = fn === 'euclidean' ? sqNorms(D, chunk.length, dim) : undefined;
       const k = Math.min(topK + 1, chunk.length);
+      const threads = scoringThreads();
+      if (threads > 1 && queries.length > 1 && queries.length * chunk.length >= PARALLEL_MIN_SCORES) {
+        // worker threads: same kernel and tie order, so the run is identical to the loop below
+        const tops = await parallelTopK(Q, queries.length, D, chunk.length, dim, fn, k, threads, qNorms, dNorms);
+        tops.forEach((t, q) => {
+          const h = heaps[q];
+          for (let r = 0; r < t.indices.length; r++) {
+            const item: Item = [t.scores[r], chunk[t.indices[r]].id];
+            if (h.length < topK) heappush(h, item);
+            else heappushpop(h, item);
+          }
+        });
+        scored += queries.length * chunk.length;
+        hooks.progress?.(scored, queries.length * total, 'query-document scores');
+        continue;
+      }
       for (let q0 = 0; q0 < queries.length; q0 += QUERY_BLOCK) {
         const q1 = Math.min(queries.length, q0 + QUERY_BLOCK);
         const block = scoreBlock(Q, q0, q1, D, chunk.length, dim, fn, qNorms, dNorms);
@@ -380,6 +397,8 @@ export async function searchWithCrossEncoder(model: CrossEncoderLike, data: Retr
 
 export interface RetrievalRunHooks extends SearchHooks {
   phase?: (name: string, start: number, end: number) => void;
+  /** receives the run (query -> top documents with scores) before scoring, e.g. to save it */
+  predictions?: (run: Run) => void;
 }
 
 /** Searches with the model and scores the run like mteb (AbsTaskRetrieval._evaluate_subset). */
@@ -395,6 +414,7 @@ export async function evaluateRetrieval(
   let t = performance.now();
   const run = model.kind === 'cross-encoder' ? await searchWithCrossEncoder(model, data, opts, hooks) : await searchWithEncoder(model, data, topK, opts, hooks);
   hooks.phase?.('Encoding queries and documents', t, performance.now());
+  hooks.predictions?.(run);
   t = performance.now();
   if (settings.ignoreIdenticalIds) for (const [qid, docs] of run) docs.delete(qid);
   const { scores } = calculateRetrievalScores(run, data.qrels, kValues);
