@@ -15,6 +15,7 @@ Which outputs need what:
     summarization.json               numpy (scipy when present, else an own rankdata/pearson)
     classification-undersampling.json numpy only (np.random.RandomState, as mteb)
     clustering-sampling.json         Python's random only (random.Random, as mteb)
+    hf-train-test-split.json         numpy only (default_rng: SeedSequence + PCG64 permutation)
     classification.json              scikit-learn (LogisticRegression, f1/precision/recall/ap)
     clustering.json                  scikit-learn (MiniBatchKMeans, v_measure, AMI)
 A part whose library is missing is skipped with a message; its file is not written, and the
@@ -503,6 +504,18 @@ def clustering_sampling(out):
     write(out, "clustering-sampling", {"example_indices": example_indices, "levels": levels, "random_first": [r.random() for _ in range(5)], "sample_small": random.Random(SEED).sample(range(10), k=7)})
 
 
+def hf_train_test_split(out):
+    """datasets' Dataset.train_test_split(test_size=k, seed=42)["test"] indices: the first k of
+    np.random.default_rng(42).permutation(n) (numpy only)."""
+    res = []
+    for n, k in [(10, 3), (5000, 2048), (100000, 2048)]:
+        perm = np.random.default_rng(SEED).permutation(n)
+        test = perm[:k]
+        res.append({"n": n, "k": k, "head": test[:64].tolist(), "sum": int(test.sum()), "weighted_sum": int(sum((i + 1) * int(x) for i, x in enumerate(test)))})
+    g = np.random.PCG64(SEED)
+    write(out, "hf-train-test-split", {"cases": res, "pcg64_first_uint64": [str(int(x)) for x in g.random_raw(4)]})
+
+
 def clustering(out):
     if not HAVE_SKLEARN:
         print("clustering.json: skipped (scikit-learn is not installed)")
@@ -576,6 +589,7 @@ def main():
         "summarization": summarization,
         "classification-undersampling": classification_undersampling,
         "clustering-sampling": clustering_sampling,
+        "hf-train-test-split": hf_train_test_split,
         "classification": classification,
         "clustering": clustering,
     }

@@ -240,3 +240,118 @@ export class PythonRandom {
     return out;
   }
 }
+
+// --- NumPy's default_rng(seed): SeedSequence + PCG64 -----------------------------------------
+// (numpy/random/bit_generator.pyx SeedSequence, numpy/random/src/pcg64: the 128-bit LCG with the
+// XSL-RR output; Generator.permutation shuffles with random_interval on 32-bit halves of the
+// 64-bit outputs). The `datasets` library's train_test_split(seed=...) draws from it.
+
+const M32 = 0xffffffff;
+const INIT_A = 0x43b0d7e5, MULT_A = 0x931e8875, INIT_B = 0x8b51f9dd, MULT_B = 0x58f38ded;
+const MIX_MULT_L = 0xca01f9dd, MIX_MULT_R = 0x4973f715;
+
+/** SeedSequence(entropy).generate_state(nWords64, uint64) for a non-negative integer entropy. */
+export function seedSequenceState(entropy: number | bigint, nWords64: number, poolSize = 4): bigint[] {
+  const ent = seedKey(entropy);
+  let hashA = INIT_A;
+  const hashmix = (value: number): number => {
+    value = (value ^ hashA) >>> 0;
+    hashA = Math.imul(hashA, MULT_A) >>> 0;
+    value = Math.imul(value, hashA) >>> 0;
+    return (value ^ (value >>> 16)) >>> 0;
+  };
+  const mix = (x: number, y: number): number => {
+    let r = (Math.imul(MIX_MULT_L, x) - Math.imul(MIX_MULT_R, y)) >>> 0;
+    r = (r ^ (r >>> 16)) >>> 0;
+    return r;
+  };
+  const pool = new Array<number>(poolSize);
+  for (let i = 0; i < poolSize; i++) pool[i] = hashmix(i < ent.length ? ent[i] : 0);
+  for (let s = 0; s < poolSize; s++) for (let d = 0; d < poolSize; d++) if (s !== d) pool[d] = mix(pool[d], hashmix(pool[s]));
+  for (let s = poolSize; s < ent.length; s++) for (let d = 0; d < poolSize; d++) pool[d] = mix(pool[d], hashmix(ent[s]));
+  let hashB = INIT_B;
+  const words: number[] = [];
+  for (let i = 0; i < nWords64 * 2; i++) {
+    let v = (pool[i % poolSize] ^ hashB) >>> 0;
+    hashB = Math.imul(hashB, MULT_B) >>> 0;
+    v = Math.imul(v, hashB) >>> 0;
+    words.push((v ^ (v >>> 16)) >>> 0);
+  }
+  return Array.from({ length: nWords64 }, (_, i) => (BigInt(words[2 * i + 1]) << 32n) | BigInt(words[2 * i]));
+}
+
+const MASK128 = (1n << 128n) - 1n;
+const MASK64 = (1n << 64n) - 1n;
+const PCG_MULT = (0x2360ed051fc65da4n << 64n) | 0x4385df649fccf645n;
+
+/** NumPy's PCG64 bit generator (XSL-RR 128/64), seeded as np.random.PCG64(seed). */
+export class PCG64 {
+  private state = 0n;
+  private inc = 0n;
+  private half: number | null = null;
+
+  constructor(seed: number | bigint) {
+    const [s0, s1, i0, i1] = seedSequenceState(seed, 4);
+    const initstate = (s0 << 64n) | s1;
+    const initseq = (i0 << 64n) | i1;
+    this.inc = ((initseq << 1n) | 1n) & MASK128;
+    this.state = 0n;
+    this.step();
+    this.state = (this.state + initstate) & MASK128;
+    this.step();
+  }
+
+  private step(): void {
+    this.state = (this.state * PCG_MULT + this.inc) & MASK128;
+  }
+
+  /** next 64-bit output */
+  nextUint64(): bigint {
+    this.step();
+    const s = this.state;
+    const x = ((s >> 64n) ^ s) & MASK64;
+    const rot = Number(s >> 122n);
+    return ((x >> BigInt(rot)) | (x << BigInt((64 - rot) & 63))) & MASK64;
+  }
+
+  /** next 32-bit output: the low half of a 64-bit output, then its high half */
+  nextUint32(): number {
+    if (this.half !== null) {
+      const h = this.half;
+      this.half = null;
+      return h;
+    }
+    const v = this.nextUint64();
+    this.half = Number(v >> 32n);
+    return Number(v & 0xffffffffn);
+  }
+}
+
+/** np.random.default_rng(seed) for the draws the `datasets` library makes. */
+export class NumpyGenerator {
+  private readonly bits: PCG64;
+  constructor(seed: number | bigint) {
+    this.bits = new PCG64(seed);
+  }
+
+  /** random_interval(max) for max < 2^32 (masked rejection on 32-bit draws) */
+  randomInterval(max: number): number {
+    if (max === 0) return 0;
+    const mask = maskFor(max);
+    let v: number;
+    while ((v = (this.bits.nextUint32() & mask & M32) >>> 0) > max);
+    return v;
+  }
+
+  /** Generator.permutation(n): arange(n) shuffled in place from the end. */
+  permutation(n: number): number[] {
+    const a = Array.from({ length: n }, (_, i) => i);
+    for (let i = n - 1; i >= 1; i--) {
+      const j = this.randomInterval(i);
+      const t = a[i];
+      a[i] = a[j];
+      a[j] = t;
+    }
+    return a;
+  }
+}

@@ -54,9 +54,9 @@ export interface TaskMetadata {
     maxDepth?: number | null;
   };
   /**
-   * The task's dataset_transform subsamples the evaluation split with the `datasets` library's or
-   * scikit-learn's generators (train_test_split(test_size=nSamples, seed, stratify_by_column));
-   * embedrank does not reproduce those draws and says so in the result notes.
+   * The task's dataset_transform subsamples the evaluation split with the `datasets` library's
+   * train_test_split(test_size=nSamples, seed=42[, stratify_by_column]): "random" is reproduced
+   * exactly (data/load.ts trainTestSplitTestIndices); "stratified" is not, and results say so.
    */
   subsample?: { method: 'random' | 'stratified'; nSamples: number; column: string };
   /** PairClassification datasets whose sentence columns have other names (sent1 / sent2) */

@@ -11,7 +11,8 @@ import { adjustedMutualInfoScore, vMeasureScore } from '../../src/eval/cluster-m
 import { clusteringFromEmbeddings, documentsToEmbed } from '../../src/eval/clustering.js';
 import { LogisticRegression } from '../../src/eval/logistic-regression.js';
 import { pairClassificationMetrics, pairScores } from '../../src/eval/pair-classification.js';
-import { NumpyRandomState, PythonRandom } from '../../src/eval/rng.js';
+import { trainTestSplitTestIndices } from '../../src/eval/data/load.js';
+import { NumpyRandomState, PCG64, PythonRandom } from '../../src/eval/rng.js';
 import { summarizationScores } from '../../src/eval/summarization.js';
 import { FIXTURES } from './helpers/fixtures.js';
 
@@ -67,6 +68,21 @@ describe('eval/rng: NumPy RandomState and CPython random, bit for bit', () => {
         expect(wsum).to.equal(level.bootstrap_weighted_sum[b]);
       }
     }
+  });
+});
+
+describe('eval/rng: numpy default_rng (SeedSequence + PCG64) as the datasets library uses it', () => {
+  it('PCG64(42) outputs and train_test_split(test_size=k, seed=42) test indices equal numpy\'s', () => {
+    const ref = reference('hf-train-test-split.json');
+    const g = new PCG64(42);
+    expect(Array.from({ length: 4 }, () => g.nextUint64().toString())).to.deep.equal(ref.pcg64_first_uint64);
+    for (const c of ref.cases) {
+      const t = trainTestSplitTestIndices(c.n, c.k, 42);
+      expect(t.slice(0, 64)).to.deep.equal(c.head);
+      expect(t.reduce((a, b) => a + b, 0)).to.equal(c.sum);
+      expect(t.reduce((a, b, i) => a + (i + 1) * b, 0)).to.equal(c.weighted_sum);
+    }
+    expect(() => trainTestSplitTestIndices(10, 10, 42)).to.throw(/test_size=10 should be positive and smaller than the number of samples 10/);
   });
 });
 

@@ -9,6 +9,7 @@ import { hfSubsets, type TaskMetadata } from '../tasks.js';
 import { readAllRows, type Row } from './files.js';
 import { configNames, resolveConfigFiles } from './hf-layout.js';
 import { HubSource, LocalSource, hubOffline, snapshotDir, type DatasetSource, type HubOptions } from './hub.js';
+import { NumpyGenerator } from '../rng.js';
 import { loadOriginal, originalFile } from './original.js';
 import { loadSemEval, looksLikeSemEval, semevalDir, type StsPairs } from './semeval.js';
 import type { ClassificationData, ClassificationSplit } from '../classification.js';
@@ -288,6 +289,13 @@ function clusteringData(task: TaskMetadata, rows: Row[], where: string): Cluster
     labs = labs.filter((_, i) => keep[i]);
   }
   if (c.splitLabelsOn) labs = labs.map((l) => (typeof l === 'string' ? l.split(c.splitLabelsOn!) : l));
+  const sub = task.subsample;
+  if (sub?.method === 'random' && sents.length > sub.nSamples) {
+    // dataset.train_test_split(test_size=n, seed=42)["test"]: the first n of default_rng(42).permutation
+    const keep = trainTestSplitTestIndices(sents.length, sub.nSamples, 42);
+    sents = keep.map((i) => sents[i]);
+    labs = keep.map((i) => labs[i]);
+  }
   return { sentences: sents, labels: labs };
 }
 
@@ -331,6 +339,15 @@ function summarizationData(rows: Row[], where: string): SummarizationData {
   return { texts, humanSummaries: human, machineSummaries: machine, relevance };
 }
 
+/**
+ * The `datasets` library's Dataset.train_test_split(test_size=nTest, seed)["test"] row indices,
+ * in its order: the first nTest entries of np.random.default_rng(seed).permutation(n).
+ */
+export function trainTestSplitTestIndices(n: number, nTest: number, seed: number): number[] {
+  if (!Number.isInteger(nTest) || nTest <= 0 || nTest >= n) throw new Error(`test_size=${nTest} should be positive and smaller than the number of samples ${n}`);
+  return new NumpyGenerator(seed).permutation(n).slice(0, nTest);
+}
+
 /** Loads a Classification, Clustering, PairClassification or Summarization task. */
 export async function loadEmbeddingTaskData(task: TaskMetadata, splits: Map<string, string[]>, o: DataOptions = {}): Promise<EmbeddingTaskData> {
   const res = resolveSource(task, o);
@@ -342,9 +359,9 @@ export async function loadEmbeddingTaskData(task: TaskMetadata, splits: Map<stri
     for (const subset of subsets) {
       const where = `${task.name} ${split}/${subset} (${reader.source})`;
       const rows = await reader.rows(split, subset);
-      if (task.subsample && rows.length > task.subsample.nSamples) {
+      if (task.subsample && task.subsample.method === 'stratified' && rows.length > task.subsample.nSamples) {
         out.notes.push(
-          `${task.name}: mteb evaluates a ${task.subsample.method} subsample of ${task.subsample.nSamples} of the ${rows.length} ${split} rows (drawn with the datasets library's generator, seed 42), which embedrank does not reproduce; these scores use all ${rows.length} rows`,
+          `${task.name}: mteb evaluates a stratified subsample of ${task.subsample.nSamples} of the ${rows.length} ${split} rows (the datasets library's stratified train_test_split, seed 42), which embedrank does not reproduce; these scores use all ${rows.length} rows`,
         );
       }
       switch (task.type) {
