@@ -504,6 +504,45 @@ def clustering_sampling(out):
     write(out, "clustering-sampling", {"example_indices": example_indices, "levels": levels, "random_first": [r.random() for _ in range(5)], "sample_small": random.Random(SEED).sample(range(10), k=7)})
 
 
+def _approximate_mode(class_counts, n_draws, rng):
+    continuous = n_draws * class_counts / class_counts.sum()
+    floored = np.floor(continuous)
+    need = int(n_draws - floored.sum())
+    if need > 0:
+        remainder = continuous - floored
+        for value in np.sort(np.unique(remainder))[::-1]:
+            (inds,) = np.where(remainder == value)
+            add_now = min(len(inds), need)
+            floored[rng.choice(inds, size=add_now, replace=False)] += 1
+            need -= add_now
+            if need == 0:
+                break
+    return floored.astype(np.int64)
+
+
+def stratified_test_indices(labels, n_test, seed):
+    """Dataset.train_test_split(test_size=n_test, seed=seed, stratify_by_column=...)["test"] rows:
+    class_encode_column (names sorted as strings), then the datasets library's stratified shuffle
+    split (first split) on np.random.default_rng(seed)."""
+    names = sorted(str(x) for x in set(labels))
+    y = np.array([names.index(str(x)) for x in labels])
+    rng = np.random.default_rng(seed)
+    n = len(y)
+    n_train = n - n_test
+    classes, y_idx = np.unique(y, return_inverse=True)
+    counts = np.bincount(y_idx)
+    class_indices = np.split(np.argsort(y_idx, kind="mergesort"), np.cumsum(counts)[:-1])
+    n_i = _approximate_mode(counts, n_train, rng)
+    t_i = _approximate_mode(counts - n_i, n_test, rng)
+    train, test = [], []
+    for i in range(len(classes)):
+        perm = class_indices[i].take(rng.permutation(counts[i]), mode="clip")
+        train.extend(perm[: n_i[i]])
+        test.extend(perm[n_i[i] : n_i[i] + t_i[i]])
+    rng.permutation(train)
+    return [int(x) for x in rng.permutation(test)]
+
+
 def hf_train_test_split(out):
     """datasets' Dataset.train_test_split(test_size=k, seed=42)["test"] indices: the first k of
     np.random.default_rng(42).permutation(n) (numpy only)."""
@@ -512,8 +551,16 @@ def hf_train_test_split(out):
         perm = np.random.default_rng(SEED).permutation(n)
         test = perm[:k]
         res.append({"n": n, "k": k, "head": test[:64].tolist(), "sum": int(test.sum()), "weighted_sum": int(sum((i + 1) * int(x) for i, x in enumerate(test)))})
+    # the stratified variant (datasets/utils/stratify.py, as mteb's stratified_subsampling calls it)
+    strat = []
+    r = np.random.default_rng(5)
+    for n, k, n_classes in [(3000, 2048, 2), (5000, 2048, 7), (2100, 2048, 3)]:
+        p = r.dirichlet(np.ones(n_classes) * 2)
+        labels = [f"label-{x}" for x in r.choice(n_classes, size=n, p=p)]
+        test = stratified_test_indices(labels, k, SEED)
+        strat.append({"labels": labels, "k": k, "head": test[:64], "sum": int(sum(test)), "weighted_sum": int(sum((i + 1) * x for i, x in enumerate(test)))})
     g = np.random.PCG64(SEED)
-    write(out, "hf-train-test-split", {"cases": res, "pcg64_first_uint64": [str(int(x)) for x in g.random_raw(4)]})
+    write(out, "hf-train-test-split", {"stratified": strat, "cases": res, "pcg64_first_uint64": [str(int(x)) for x in g.random_raw(4)]})
 
 
 def clustering(out):

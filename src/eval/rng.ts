@@ -343,6 +343,72 @@ export class NumpyGenerator {
     return v;
   }
 
+  /** random_bounded_uint64(0, rng) without mask: Lemire's multiply-shift with rejection (rng < 2^32). */
+  boundedLemire(rng: number): number {
+    if (rng === 0) return 0;
+    if (rng === 0xffffffff) return this.bits.nextUint32();
+    const excl = rng + 1;
+    let m = BigInt(this.bits.nextUint32()) * BigInt(excl);
+    let leftover = Number(m & 0xffffffffn);
+    if (leftover < excl) {
+      const threshold = (0xffffffff - rng) % excl;
+      while (leftover < threshold) {
+        m = BigInt(this.bits.nextUint32()) * BigInt(excl);
+        leftover = Number(m & 0xffffffffn);
+      }
+    }
+    return Number(m >> 32n);
+  }
+
+  /**
+   * Generator.choice(popSize, size, replace=False) (shuffle=True, no p) for popSize <= 10000 or
+   * small samples: Floyd's algorithm with numpy's open-addressing set, then a Lemire shuffle.
+   */
+  choiceWithoutReplacement(popSize: number, size: number): number[] {
+    if (size > popSize) throw new RangeError("Cannot take a larger sample than population when replace is False");
+    if (size === 0) return [];
+    if (popSize > 10000 && size > Math.floor(popSize / 50)) throw new Error('choice(replace=False) tail-shuffle path is not implemented');
+    const idx = new Array<number>(size);
+    let setSize = Math.floor(1.2 * size);
+    const mask = maskFor(setSize);
+    setSize = mask + 1;
+    const EMPTY = -1;
+    const hash = new Array<number>(setSize).fill(EMPTY);
+    for (let j = popSize - size; j < popSize; j++) {
+      const val = this.boundedLemire(j);
+      let loc = val & mask;
+      while (hash[loc] !== EMPTY && hash[loc] !== val) loc = (loc + 1) & mask;
+      if (hash[loc] === EMPTY) {
+        hash[loc] = val;
+        idx[j - popSize + size] = val;
+      } else {
+        loc = j & mask;
+        while (hash[loc] !== EMPTY) loc = (loc + 1) & mask;
+        hash[loc] = j;
+        idx[j - popSize + size] = j;
+      }
+    }
+    for (let i = size - 1; i >= 1; i--) {
+      const j = this.boundedLemire(i);
+      const t = idx[i];
+      idx[i] = idx[j];
+      idx[j] = t;
+    }
+    return idx;
+  }
+
+  /** Generator.permutation(array): a shuffled copy (random_interval, from the end). */
+  permuted<T>(a: readonly T[]): T[] {
+    const out = [...a];
+    for (let i = out.length - 1; i >= 1; i--) {
+      const j = this.randomInterval(i);
+      const t = out[i];
+      out[i] = out[j];
+      out[j] = t;
+    }
+    return out;
+  }
+
   /** Generator.permutation(n): arange(n) shuffled in place from the end. */
   permutation(n: number): number[] {
     const a = Array.from({ length: n }, (_, i) => i);

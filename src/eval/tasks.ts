@@ -55,8 +55,8 @@ export interface TaskMetadata {
   };
   /**
    * The task's dataset_transform subsamples the evaluation split with the `datasets` library's
-   * train_test_split(test_size=nSamples, seed=42[, stratify_by_column]): "random" is reproduced
-   * exactly (data/load.ts trainTestSplitTestIndices); "stratified" is not, and results say so.
+   * train_test_split(test_size=nSamples, seed=42[, stratify_by_column]); both are reproduced
+   * exactly (data/load.ts trainTestSplitTestIndices, stratifiedTestIndices).
    */
   subsample?: { method: 'random' | 'stratified'; nSamples: number; column: string };
   /** PairClassification datasets whose sentence columns have other names (sent1 / sent2) */

@@ -11,7 +11,7 @@ import { adjustedMutualInfoScore, vMeasureScore } from '../../src/eval/cluster-m
 import { clusteringFromEmbeddings, documentsToEmbed } from '../../src/eval/clustering.js';
 import { LogisticRegression } from '../../src/eval/logistic-regression.js';
 import { pairClassificationMetrics, pairScores } from '../../src/eval/pair-classification.js';
-import { trainTestSplitTestIndices } from '../../src/eval/data/load.js';
+import { stratifiedTestIndices, trainTestSplitTestIndices } from '../../src/eval/data/load.js';
 import { NumpyRandomState, PCG64, PythonRandom } from '../../src/eval/rng.js';
 import { summarizationScores } from '../../src/eval/summarization.js';
 import { FIXTURES } from './helpers/fixtures.js';
@@ -83,6 +83,18 @@ describe('eval/rng: numpy default_rng (SeedSequence + PCG64) as the datasets lib
       expect(t.reduce((a, b, i) => a + (i + 1) * b, 0)).to.equal(c.weighted_sum);
     }
     expect(() => trainTestSplitTestIndices(10, 10, 42)).to.throw(/test_size=10 should be positive and smaller than the number of samples 10/);
+  });
+
+  it('the stratified train_test_split (mteb stratified_subsampling) keeps numpy\'s rows in numpy\'s order', () => {
+    const ref = reference('hf-train-test-split.json');
+    for (const c of ref.stratified) {
+      const t = stratifiedTestIndices(c.labels, c.k, 42);
+      expect(t).to.have.length(c.k);
+      expect(t.slice(0, 64)).to.deep.equal(c.head);
+      expect(t.reduce((a: number, b: number) => a + b, 0)).to.equal(c.sum);
+      expect(t.reduce((a: number, b: number, i: number) => a + (i + 1) * b, 0)).to.equal(c.weighted_sum);
+    }
+    expect(() => stratifiedTestIndices(['a', 'a', 'b', 'c', 'c'], 2, 42)).to.throw(/fewer than 2 rows/);
   });
 });
 

@@ -9,6 +9,7 @@ import { hfSubsets, type TaskMetadata } from '../tasks.js';
 import { readAllRows, type Row } from './files.js';
 import { configNames, resolveConfigFiles } from './hf-layout.js';
 import { HubSource, LocalSource, hubOffline, snapshotDir, type DatasetSource, type HubOptions } from './hub.js';
+import { compareCodePoints } from '../numeric.js';
 import { NumpyGenerator } from '../rng.js';
 import { loadOriginal, originalFile } from './original.js';
 import { loadSemEval, looksLikeSemEval, semevalDir, type StsPairs } from './semeval.js';
@@ -290,9 +291,9 @@ function clusteringData(task: TaskMetadata, rows: Row[], where: string): Cluster
   }
   if (c.splitLabelsOn) labs = labs.map((l) => (typeof l === 'string' ? l.split(c.splitLabelsOn!) : l));
   const sub = task.subsample;
-  if (sub?.method === 'random' && sents.length > sub.nSamples) {
-    // dataset.train_test_split(test_size=n, seed=42)["test"]: the first n of default_rng(42).permutation
-    const keep = trainTestSplitTestIndices(sents.length, sub.nSamples, 42);
+  if (sub && sents.length > sub.nSamples) {
+    // dataset.train_test_split(test_size=n, seed=42[, stratify_by_column])["test"]
+    const keep = sub.method === 'random' ? trainTestSplitTestIndices(sents.length, sub.nSamples, 42) : stratifiedTestIndices(labs.map((l) => (Array.isArray(l) ? l.join('\u0000') : l)), sub.nSamples, 42);
     sents = keep.map((i) => sents[i]);
     labs = keep.map((i) => labs[i]);
   }
@@ -348,6 +349,60 @@ export function trainTestSplitTestIndices(n: number, nTest: number, seed: number
   return new NumpyGenerator(seed).permutation(n).slice(0, nTest);
 }
 
+/**
+ * mteb's stratified_subsampling: the `datasets` library's
+ * train_test_split(test_size=nTest, seed, stratify_by_column)["test"] row indices, in its order
+ * (datasets/utils/stratify.py on default_rng(seed): approximate_mode for the train and test counts
+ * per class, ties broken by choice(replace=False); a permutation per class; then the train and test
+ * lists permuted). Labels are class-encoded as class_encode_column does (sorted as strings).
+ */
+export function stratifiedTestIndices(labels: ArrayLike<string | number>, nTest: number, seed: number): number[] {
+  const n = labels.length;
+  if (!Number.isInteger(nTest) || nTest <= 0 || nTest >= n) throw new Error(`test_size=${nTest} should be positive and smaller than the number of samples ${n}`);
+  const names = [...new Set(Array.from(labels, (l) => String(l)))].sort(compareCodePoints);
+  const code = new Map(names.map((c, i) => [c, i]));
+  const y = Array.from(labels, (l) => code.get(String(l))!);
+  const k = names.length;
+  const counts = new Array<number>(k).fill(0);
+  for (const c of y) counts[c]++;
+  if (Math.min(...counts) < 2) throw new Error('stratified subsampling: a class has fewer than 2 rows (the datasets library: "Minimum class count error")');
+  const nTrain = n - nTest;
+  if (nTrain < k || nTest < k) throw new Error(`stratified subsampling needs at least ${k} rows on each side (one per class)`);
+  const rng = new NumpyGenerator(seed);
+  const approximateMode = (classCounts: number[], draws: number): number[] => {
+    const total = classCounts.reduce((a, b) => a + b, 0);
+    const continuous = classCounts.map((c) => (draws * c) / total);
+    const floored = continuous.map(Math.floor);
+    let need = draws - floored.reduce((a, b) => a + b, 0);
+    if (need > 0) {
+      const remainder = continuous.map((c, i) => c - floored[i]);
+      const values = [...new Set(remainder)].sort((a, b) => b - a);
+      for (const v of values) {
+        const inds = remainder.flatMap((r, i) => (r === v ? [i] : []));
+        const addNow = Math.min(inds.length, need);
+        for (const j of rng.choiceWithoutReplacement(inds.length, addNow)) floored[inds[j]] += 1;
+        need -= addNow;
+        if (need === 0) break;
+      }
+    }
+    return floored;
+  };
+  // rows of each class in input order (argsort(y, kind="mergesort") split by class)
+  const classRows: number[][] = Array.from({ length: k }, () => []);
+  y.forEach((c, i) => classRows[c].push(i));
+  const nI = approximateMode(counts, nTrain);
+  const tI = approximateMode(counts.map((c, i) => c - nI[i]), nTest);
+  const train: number[] = [];
+  const test: number[] = [];
+  for (let c = 0; c < k; c++) {
+    const perm = rng.permutation(counts[c]).map((p) => classRows[c][p]);
+    train.push(...perm.slice(0, nI[c]));
+    test.push(...perm.slice(nI[c], nI[c] + tI[c]));
+  }
+  rng.permuted(train); // drawn before the test permutation, as in the datasets library
+  return rng.permuted(test);
+}
+
 /** Loads a Classification, Clustering, PairClassification or Summarization task. */
 export async function loadEmbeddingTaskData(task: TaskMetadata, splits: Map<string, string[]>, o: DataOptions = {}): Promise<EmbeddingTaskData> {
   const res = resolveSource(task, o);
@@ -359,15 +414,16 @@ export async function loadEmbeddingTaskData(task: TaskMetadata, splits: Map<stri
     for (const subset of subsets) {
       const where = `${task.name} ${split}/${subset} (${reader.source})`;
       const rows = await reader.rows(split, subset);
-      if (task.subsample && task.subsample.method === 'stratified' && rows.length > task.subsample.nSamples) {
-        out.notes.push(
-          `${task.name}: mteb evaluates a stratified subsample of ${task.subsample.nSamples} of the ${rows.length} ${split} rows (the datasets library's stratified train_test_split, seed 42), which embedrank does not reproduce; these scores use all ${rows.length} rows`,
-        );
-      }
       switch (task.type) {
         case 'Classification': {
           const train = classificationSplit(await reader.rows('train', subset), `${task.name} train/${subset} (${reader.source})`);
-          m.set(subset, { kind: 'Classification', data: { train, test: classificationSplit(rows, where) } });
+          let test = classificationSplit(rows, where);
+          if (task.subsample && test.texts.length > task.subsample.nSamples) {
+            // ToxicConversationsClassification: stratified_subsampling of the test split
+            const keep = task.subsample.method === 'random' ? trainTestSplitTestIndices(test.texts.length, task.subsample.nSamples, 42) : stratifiedTestIndices(test.labels, task.subsample.nSamples, 42);
+            test = { texts: keep.map((i) => test.texts[i]), labels: keep.map((i) => test.labels[i]) };
+          }
+          m.set(subset, { kind: 'Classification', data: { train, test } });
           break;
         }
         case 'Clustering':
