@@ -5,7 +5,7 @@
 // Every test skips with a message when the folder is absent.
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -148,7 +148,7 @@ describe('eval/data: the real data sets in ../shared/data', function () {
       for (const [task, score] of [['STS12', 'cosine_spearman'], ['STSBenchmark', 'cosine_spearman'], ['BIOSSES', 'cosine_spearman'], ['SciFact', 'ndcg_at_10']]) {
         expect(r.stdout).to.match(new RegExp(`^${task}\\s+\\S+\\s+${score}\\s+-?\\d\\.\\d{5}`, 'm'));
       }
-      const sts12 = parsePyJson(readFileSync(join(out, 'cpu-v1-tiny-mean', 'no_revision_available', 'STS12.json'), 'utf8')) as { notes: string[]; scores: { test: Array<{ main_score: number }> } };
+      const sts12 = parsePyJson(readFileSync(join(out, 'cpu-v1-tiny-mean', onlyRevision(join(out, 'cpu-v1-tiny-mean')), 'STS12.json'), 'utf8')) as { notes: string[]; scores: { test: Array<{ main_score: number }> } };
       expect(sts12.notes.join('\n')).to.contain('3108 pairs');
       expect(Number.isFinite(sts12.scores.test[0].main_score)).to.equal(true);
     } finally {
@@ -156,3 +156,10 @@ describe('eval/data: the real data sets in ../shared/data', function () {
     }
   });
 });
+
+/** The one revision folder a local model's results went to (a content hash, src/model/revision.ts). */
+function onlyRevision(modelDir: string): string {
+  const revs = readdirSync(modelDir).filter((d) => d.startsWith('local-'));
+  expect(revs, `revision folders under ${modelDir}`).to.have.length(1);
+  return revs[0];
+}
