@@ -429,6 +429,75 @@ Napi::Value GemmBench(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// similarityTopK(queries: Float32Array [nq·dim], nq, docs: Float32Array [nd·dim], nd, dim, cosine,
+// k, device, tileDocs, queryBlock) → Promise<{ indices: Int32Array, scores: Float32Array }>, each
+// [nq, min(k, nd)]: full-corpus retrieval scoring (similarity_topk.cu) on a libuv thread, so the
+// JS thread stays free. The inputs stay referenced until it settles.
+class SimilarityTopKWorker : public Napi::AsyncWorker {
+ public:
+  SimilarityTopKWorker(const Napi::CallbackInfo& info)
+      : Napi::AsyncWorker(info.Env(), "embedrank-similarity-topk"), deferred_(Napi::Promise::Deferred::New(info.Env())) {
+    Napi::Env env = info.Env();
+    auto q = info[0].As<Napi::Float32Array>();
+    auto d = info[2].As<Napi::Float32Array>();
+    nq_ = info[1].As<Napi::Number>().Int32Value();
+    nd_ = info[3].As<Napi::Number>().Int32Value();
+    dim_ = info[4].As<Napi::Number>().Int32Value();
+    cosine_ = info[5].As<Napi::Boolean>().Value();
+    k_ = info[6].As<Napi::Number>().Int32Value();
+    device_ = info[7].As<Napi::Number>().Int32Value();
+    tile_ = info[8].As<Napi::Number>().Int32Value();
+    block_ = info[9].As<Napi::Number>().Int32Value();
+    if (nq_ < 1 || nd_ < 1 || dim_ < 1 || k_ < 1) throw Napi::Error::New(env, "similarityTopK: nq, nd, dim and k must be positive");
+    if (q.ElementLength() != (size_t)nq_ * dim_) throw Napi::Error::New(env, "similarityTopK: queries must hold nq·dim values");
+    if (d.ElementLength() != (size_t)nd_ * dim_) throw Napi::Error::New(env, "similarityTopK: docs must hold nd·dim values");
+    Q_ = q.Data();
+    D_ = d.Data();
+    keepQ_ = Napi::Persistent(info[0]);
+    keepD_ = Napi::Persistent(info[2]);
+    const size_t n = (size_t)nq_ * std::min(k_, nd_);
+    idx_.resize(n);
+    scores_.resize(n);
+  }
+  Napi::Promise Promise() { return deferred_.Promise(); }
+  void Execute() override {
+    capture(outcome_, [&] { er::similarity_topk(device_, Q_, nq_, D_, nd_, dim_, cosine_, k_, tile_, block_, idx_.data(), scores_.data()); });
+  }
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (outcome_.failed) {
+      deferred_.Reject(make_error(env, outcome_).Value());
+      return;
+    }
+    auto idx = Napi::Int32Array::New(env, idx_.size());
+    auto sc = Napi::Float32Array::New(env, scores_.size());
+    std::memcpy(idx.Data(), idx_.data(), idx_.size() * sizeof(int));
+    std::memcpy(sc.Data(), scores_.data(), scores_.size() * sizeof(float));
+    auto o = Napi::Object::New(env);
+    o.Set("indices", idx);
+    o.Set("scores", sc);
+    deferred_.Resolve(o);
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  Napi::Reference<Napi::Value> keepQ_, keepD_;
+  const float* Q_ = nullptr;
+  const float* D_ = nullptr;
+  int nq_ = 0, nd_ = 0, dim_ = 0, k_ = 0, device_ = 0, tile_ = 0, block_ = 0;
+  bool cosine_ = false;
+  std::vector<int> idx_;
+  std::vector<float> scores_;
+  Outcome outcome_;
+};
+
+Napi::Value SimilarityTopK(const Napi::CallbackInfo& info) {
+  auto* w = new SimilarityTopKWorker(info);
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Model", Model::Init(env));
   exports.Set("deviceCount", Napi::Function::New(env, DeviceCount));
@@ -436,6 +505,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("ncclUniqueId", Napi::Function::New(env, NcclUniqueId));
   exports.Set("attentionTest", Napi::Function::New(env, AttentionTest));
   exports.Set("gemmBench", Napi::Function::New(env, GemmBench));
+  exports.Set("similarityTopK", Napi::Function::New(env, SimilarityTopK));
   return exports;
 }
 

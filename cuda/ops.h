@@ -38,6 +38,14 @@ void pool(DType dt, const void* hidden, int H, const int* cu, const int* skip, i
 void classifier_head(DType dt, const void* hidden, int H, const int* cu, int nseq, const float* Wp, const float* bp,
                      const float* Wc, const float* bc, int L, int act, float* out, cudaStream_t s);
 
+// Full-corpus retrieval scoring (similarity_topk.cu): queries Q [nq, dim] against documents D
+// [nd, dim] (fp32, host memory), dot product or cosine (rows normalised as torch's F.normalize),
+// exact fp32 on `device`; per query the top min(k, nd) document indices and scores, best first,
+// ties by lower index, into out_idx / out_scores [nq, min(k, nd)] (host). tile_docs / query_block
+// > 0 override the tiling (tests); 0 picks it. Throws on NaN scores or non-positive sizes.
+void similarity_topk(int device, const float* Q, int nq, const float* D, int nd, int dim, bool cosine, int k,
+                     int tile_docs, int query_block, int* out_idx, float* out_scores);
+
 // Element-wise dtype conversion (same dtype: plain copy).
 void convert(DType src, DType dst, const void* in, void* out, size_t n, cudaStream_t s);
 
