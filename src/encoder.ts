@@ -2,6 +2,8 @@
 // use_instructions, instruction_template, apply_instruction_to_documents) on top of the runtime.
 import { InputError } from './errors.js';
 import type { SimilarityFn } from './model/folder.js';
+import { CudaRetrievalScorer } from './backends/cuda/retrieval-scoring.js';
+import type { RetrievalScorer } from './eval/model.js';
 import { ModelHandle, type HandleOptions, type ModelMeta } from './core/model-handle.js';
 import { Tokenizer } from './tokenize/tokenizer.js';
 import type { TokenizedChunk } from './tokenize/packed.js';
@@ -84,6 +86,18 @@ export class Encoder extends ModelHandle {
 
   get meta(): ModelMeta {
     return this.baseMeta(this.dim, this.similarityFn, 0);
+  }
+
+  private gpuScorer?: CudaRetrievalScorer;
+
+  /**
+   * Where evaluation scores full corpora: on CUDA, this encoder's GPU (the first device of its
+   * first replica; cosine and dot, see backends/cuda/retrieval-scoring.ts); on the CPU, undefined
+   * (the evaluator's worker threads).
+   */
+  get retrievalScorer(): RetrievalScorer | undefined {
+    if (this.device !== 'cuda') return undefined;
+    return (this.gpuScorer ??= new CudaRetrievalScorer(this.rt.replicas[0].devices[0]));
   }
 
   /**

@@ -25,6 +25,11 @@ export class Replica implements ComputeWorker {
     this.start();
   }
 
+  /** The GPU ordinals (one per tensor-parallel rank) or [0] for the CPU engine. */
+  get devices(): readonly number[] {
+    return this.spec.devices;
+  }
+
   private start(): void {
     const ncclIds = this.spec.devices.length > 1 ? this.spec.makeNcclIds?.() : undefined;
     if (this.spec.devices.length > 1 && !ncclIds) throw new Error('tensor parallelism needs NCCL unique ids');

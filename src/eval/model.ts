@@ -56,12 +56,36 @@ export interface ModelMeta {
   loader_kwargs?: Record<string, unknown>;
 }
 
+/** Per query: document indices (best first) and their scores, as fp32. */
+export interface QueryTopK {
+  indices: Int32Array;
+  scores: Float32Array;
+}
+
+/**
+ * Full-corpus retrieval scoring on an accelerator (the CUDA engine's GPU): each query's top k
+ * documents of a corpus chunk under the model's similarity, with the CPU path's order (score
+ * descending, ties by lower document index; src/eval/retrieval.ts topKIndices) and scores within
+ * fp32 rounding of it. Similarities it does not support stay on the CPU path.
+ */
+export interface RetrievalScorer {
+  readonly name: string;
+  supports(fn: SimilarityFn): boolean;
+  /**
+   * queries [nq x dim] and docs [nd x dim], row-major fp32 embeddings as the model returned them
+   * (cosine normalises them itself); returns nq entries of min(k, nd) hits.
+   */
+  topK(queries: Float32Array, nq: number, docs: Float32Array, nd: number, dim: number, fn: SimilarityFn, k: number): Promise<QueryTopK[]>;
+}
+
 export interface EmbeddingModelLike {
   readonly kind: 'encoder';
   readonly meta: ModelMeta;
   readonly similarityFn: SimilarityFn;
   /** One row per input text, in input order (rows may be views into one buffer). */
   encode(texts: string[], opts?: EncodeOptions): Promise<Float32Array[]>;
+  /** Where full-corpus retrieval scoring runs when not on CPU threads (Encoder on CUDA: its GPU). */
+  readonly retrievalScorer?: RetrievalScorer;
 }
 
 export interface CrossEncoderLike {

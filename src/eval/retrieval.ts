@@ -3,7 +3,7 @@
 // its top_ranked candidates for reranking) and keep the top k in a heap per query, cross-encoders
 // score every (query, candidate) pair once; the run is then scored with retrieval-metrics.ts.
 import type { CorpusDoc, Query, RetrievalSplitData } from './data/load.js';
-import { encodeChecked, predictChecked, type CrossEncoderLike, type EmbeddingModelLike, type EncodeOptions, type EvaluableModel, type SimilarityFn } from './model.js';
+import { encodeChecked, predictChecked, type CrossEncoderLike, type EmbeddingModelLike, type EncodeOptions, type EvaluableModel, type QueryTopK, type SimilarityFn } from './model.js';
 import { compareCodePoints } from './numeric.js';
 import { parallelTopK, PARALLEL_MIN_SCORES, scoringThreads } from './topk-pool.js';
 import { calculateRetrievalScores, DEFAULT_K_VALUES, type Qrels, type Run, type ScoreDict } from './retrieval-metrics.js';
@@ -253,6 +253,25 @@ export function topKIndices(row: Float32Array, k: number): number[] {
   return idx.sort((a, b) => row[b] - row[a] || a - b);
 }
 
+/** Rows as one fp32 [n x dim] matrix, unnormalised (what an accelerator scorer takes). */
+function packF32(rows: Float32Array[], dim: number): Float32Array {
+  const out = new Float32Array(rows.length * dim);
+  rows.forEach((r, i) => out.set(r, i * dim));
+  return out;
+}
+
+/** Each query's top hits of a chunk into its heap of the `topK` best (score, doc id) seen so far. */
+function mergeTops(tops: QueryTopK[], chunk: CorpusDoc[], heaps: Item[][], topK: number): void {
+  tops.forEach((t, q) => {
+    const h = heaps[q];
+    for (let r = 0; r < t.indices.length; r++) {
+      const item: Item = [t.scores[r], chunk[t.indices[r]].id];
+      if (h.length < topK) heappush(h, item);
+      else heappushpop(h, item);
+    }
+  });
+}
+
 export interface SearchHooks {
   /** called after each encode/predict call with the number of texts done */
   progress?: (done: number, total: number, what: string) => void;
@@ -315,25 +334,29 @@ export async function searchWithEncoder(model: EmbeddingModelLike, data: Retriev
   } else {
     const total = data.corpus.length;
     let scored = 0;
+    // On an accelerator when the model brings one (Encoder on CUDA) and it does this similarity:
+    // same top k per chunk, same order, fp32 scores; the heaps below then merge them identically.
+    const gpu = model.retrievalScorer?.supports(fn) ? model.retrievalScorer : undefined;
+    const Qf = gpu ? packF32(qEmb, dim) : undefined;
     for (let c0 = 0; c0 < total; c0 += CORPUS_CHUNK_SIZE) {
       const chunk = data.corpus.slice(c0, Math.min(total, c0 + CORPUS_CHUNK_SIZE));
       const dEmb = await encodeChecked(model, chunk.map(documentText), baseOpts(opts, 'document'), `${opts.taskName} corpus`);
       if (dEmb[0].length !== dim) throw new Error(`model returned ${dim}-dim query embeddings but ${dEmb[0].length}-dim document embeddings`);
+      const k = Math.min(topK + 1, chunk.length);
+      if (gpu) {
+        const tops = await gpu.topK(Qf!, queries.length, packF32(dEmb, dim), chunk.length, dim, fn, k);
+        mergeTops(tops, chunk, heaps, topK);
+        scored += queries.length * chunk.length;
+        hooks.progress?.(scored, queries.length * total, 'query-document scores');
+        continue;
+      }
       const { data: D } = packRows(dEmb, fn === 'cosine');
       const dNorms = fn === 'euclidean' ? sqNorms(D, chunk.length, dim) : undefined;
-      const k = Math.min(topK + 1, chunk.length);
       const threads = scoringThreads();
       if (threads > 1 && queries.length > 1 && queries.length * chunk.length >= PARALLEL_MIN_SCORES) {
         // worker threads: same kernel and tie order, so the run is identical to the loop below
         const tops = await parallelTopK(Q, queries.length, D, chunk.length, dim, fn, k, threads, qNorms, dNorms);
-        tops.forEach((t, q) => {
-          const h = heaps[q];
-          for (let r = 0; r < t.indices.length; r++) {
-            const item: Item = [t.scores[r], chunk[t.indices[r]].id];
-            if (h.length < topK) heappush(h, item);
-            else heappushpop(h, item);
-          }
-        });
+        mergeTops(tops, chunk, heaps, topK);
         scored += queries.length * chunk.length;
         hooks.progress?.(scored, queries.length * total, 'query-document scores');
         continue;

@@ -71,6 +71,23 @@ export interface CudaAddon {
   ncclUniqueId(): Uint8Array;
   attentionTest(dtype: number, qkv: Float32Array, cuSeqlens: Int32Array, heads: number, headDim: number, device: number): Float32Array;
   gemmBench(m: number, n: number, k: number, iters: number, device: number): { ms: number; tflops: number };
+  /**
+   * Full-corpus retrieval scoring (cuda/similarity_topk.cu): queries [nq x dim] against docs
+   * [nd x dim], dot or cosine, exact fp32; per query the top min(k, nd) indices and scores, best
+   * first, ties by lower index, each [nq x min(k, nd)]. tileDocs / queryBlock 0: default tiling.
+   */
+  similarityTopK(
+    queries: Float32Array,
+    nq: number,
+    docs: Float32Array,
+    nd: number,
+    dim: number,
+    cosine: boolean,
+    k: number,
+    device: number,
+    tileDocs: number,
+    queryBlock: number,
+  ): Promise<{ indices: Int32Array; scores: Float32Array }>;
 }
 
 export const DTYPE_CODE = { float32: 0, float16: 1, bfloat16: 2 } as const;
