@@ -3,14 +3,19 @@
 // corpus, single-threaded against the worker-thread path, dim 384 (all-MiniLM-L6-v2), cosine,
 // top 1000 (mteb's largest k), mteb's corpus chunks of 50,000. Embeddings are seeded random unit
 // vectors served from memory by a stand-in encoder, so only scoring is timed. Writes a JSON line
-// per measurement; prints a table.
+// per measurement; prints a table. --device cuda times the GPU path instead (the CUDA addon's
+// similarityTopK through CudaRetrievalScorer on GPU 0, as an Encoder on CUDA evaluates; embeddings
+// still come from host memory in mteb's 50,000-document chunks) and checks each query's top 10
+// against the CPU path's on the SciFact-shaped corpus.
 //
 //   npm run build && node dist/bench/retrieval-scoring.js [--docs 1000000] [--queries 100] [--threads 1,2] [--out FILE]
+//   node dist/bench/retrieval-scoring.js --device cuda [--docs 1000000] [--queries 100] [--out FILE]
 import { writeFileSync } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
 import { Rng } from '../scripts/make-test-model.js';
 import type { RetrievalSplitData } from '../src/eval/data/load.js';
-import type { EmbeddingModelLike } from '../src/eval/model.js';
+import { CudaRetrievalScorer } from '../src/backends/cuda/retrieval-scoring.js';
+import type { EmbeddingModelLike, RetrievalScorer } from '../src/eval/model.js';
 import { searchWithEncoder } from '../src/eval/retrieval.js';
 import { closeScoringPool } from '../src/eval/topk-pool.js';
 
@@ -27,6 +32,7 @@ class TableEncoder implements EmbeddingModelLike {
   readonly similarityFn = 'cosine' as const;
   readonly meta = { name: 'bench/random-unit-vectors', revision: null };
   encodeMs = 0;
+  constructor(readonly retrievalScorer?: RetrievalScorer) {}
   async encode(texts: string[]): Promise<Float32Array[]> {
     const t0 = performance.now();
     const buf = new Float32Array(texts.length * DIM);
@@ -50,40 +56,65 @@ function dataset(nd: number, nq: number): RetrievalSplitData {
   };
 }
 
-async function measure(label: string, nd: number, nq: number, threads: number): Promise<Record<string, unknown>> {
+type Device = 'cpu' | 'cuda';
+
+async function measure(label: string, nd: number, nq: number, threads: number, device: Device): Promise<{ row: Record<string, unknown>; run: Awaited<ReturnType<typeof searchWithEncoder>> }> {
   process.env.EMBEDRANK_SCORING_THREADS = String(threads);
-  const model = new TableEncoder();
+  const model = new TableEncoder(device === 'cuda' ? new CudaRetrievalScorer(0) : undefined);
   const data = dataset(nd, nq);
   const t0 = performance.now();
   const run = await searchWithEncoder(model, data, 1000, { taskName: label });
   const total = performance.now() - t0;
   const scoring = total - model.encodeMs;
-  const r = { label, docs: nd, queries: nq, dim: DIM, threads, scoring_s: scoring / 1000, scores_per_s: (nd * nq) / (scoring / 1000), first_query_top: [...run.get('q0')!.keys()].slice(0, 3) };
-  console.error(`${label}: ${nd} docs x ${nq} queries, ${threads} thread(s): ${(scoring / 1000).toFixed(2)} s scoring (${((nd * nq) / (scoring / 1000) / 1e6).toFixed(1)} M scores/s)`);
-  return r;
+  const row = { label, device, docs: nd, queries: nq, dim: DIM, threads: device === 'cuda' ? null : threads, scoring_s: scoring / 1000, scores_per_s: (nd * nq) / (scoring / 1000), first_query_top: [...run.get('q0')!.keys()].slice(0, 3) };
+  console.error(`${label} (${device}): ${nd} docs x ${nq} queries${device === 'cpu' ? `, ${threads} thread(s)` : ''}: ${(scoring / 1000).toFixed(2)} s scoring (${((nd * nq) / (scoring / 1000) / 1e6).toFixed(1)} M scores/s)`);
+  return { row, run };
+}
+
+/** Queries whose top 10 differ in documents (order ignored: near ties may swap) between two runs. */
+function top10Differences(a: Map<string, Map<string, number>>, b: Map<string, Map<string, number>>): number {
+  let n = 0;
+  for (const [q, docs] of a) {
+    const x = [...docs.keys()].slice(0, 10).sort().join(), y = [...b.get(q)!.keys()].slice(0, 10).sort().join();
+    if (x !== y) n++;
+  }
+  return n;
 }
 
 async function main(): Promise<void> {
+  const device = arg('device', 'cpu') as Device;
+  if (device !== 'cpu' && device !== 'cuda') throw new Error(`--device must be cpu or cuda, got ${device}`);
   const bigDocs = Number(arg('docs', '1000000'));
   const bigQueries = Number(arg('queries', '100'));
-  const threadList = arg('threads', `1,${availableParallelism()}`).split(',').map(Number);
+  const threadList = device === 'cuda' ? [availableParallelism()] : arg('threads', `1,${availableParallelism()}`).split(',').map(Number);
   const out = arg('out', '');
   const rows: Array<Record<string, unknown>> = [];
-  for (const th of threadList) rows.push(await measure('SciFact-shaped', 5183, 300, th));
-  for (const th of threadList) rows.push(await measure('synthetic-1M', bigDocs, bigQueries, th));
+  if (device === 'cuda') {
+    // warm-up: addon load, cuBLASLt handle, pinned buffers, GEMM tuning
+    await measure('warm-up', 5183, 300, 1, 'cuda');
+    const gpu = await measure('SciFact-shaped', 5183, 300, 1, 'cuda');
+    const cpu = await measure('SciFact-shaped', 5183, 300, availableParallelism(), 'cpu');
+    const differ = top10Differences(gpu.run, cpu.run);
+    console.error(`SciFact-shaped: ${differ} of 300 queries have another top-10 document set on the GPU than on the CPU`);
+    rows.push({ ...gpu.row, top10_sets_differing_from_cpu: differ }, cpu.row);
+    rows.push((await measure('synthetic-1M', bigDocs, bigQueries, 1, 'cuda')).row);
+  } else {
+    for (const th of threadList) rows.push((await measure('SciFact-shaped', 5183, 300, th, 'cpu')).row);
+    for (const th of threadList) rows.push((await measure('synthetic-1M', bigDocs, bigQueries, th, 'cpu')).row);
+  }
   await closeScoringPool();
-  // the runs must agree whatever the threads
+  // the CPU runs must agree whatever the threads
   const tops = new Map<string, string>();
-  for (const r of rows) {
+  for (const r of rows.filter((x) => x.device === 'cpu')) {
     const key = String(r.label);
     const v = JSON.stringify(r.first_query_top);
     if (tops.has(key) && tops.get(key) !== v) throw new Error(`${key}: runs with different thread counts disagree`);
     tops.set(key, v);
   }
   const meta = { date: new Date().toISOString(), node: process.version, cpu: cpus()[0]?.model, cores: availableParallelism() };
-  console.log('| corpus | documents | queries | threads | scoring s | M scores/s |');
-  console.log('| --- | --- | --- | --- | --- | --- |');
-  for (const r of rows) console.log(`| ${r.label} | ${r.docs} | ${r.queries} | ${r.threads} | ${(r.scoring_s as number).toFixed(2)} | ${((r.scores_per_s as number) / 1e6).toFixed(1)} |`);
+  console.log('| corpus | device | documents | queries | threads | scoring s | M scores/s |');
+  console.log('| --- | --- | --- | --- | --- | --- | --- |');
+  for (const r of rows) console.log(`| ${r.label} | ${r.device} | ${r.docs} | ${r.queries} | ${r.threads ?? '-'} | ${(r.scoring_s as number).toFixed(2)} | ${((r.scores_per_s as number) / 1e6).toFixed(1)} |`);
   if (out) writeFileSync(out, rows.map((r) => JSON.stringify({ ...meta, ...r })).join('\n') + '\n');
 }
 

@@ -5,7 +5,8 @@
 # started in the background at once when named), test (GPU suite), mtest (multi-GPU suite),
 # mbench, bench:ARGS (bench.js), before:ARGS (bench.js of the build packed by
 # scripts/gpu/pack-before.sh, built in the background when named), prof:ARGS (profile.js with
-# EMBEDRANK_PROFILE=1), sh:COMMAND (anything else, logged). Logs go to $OUT.
+# EMBEDRANK_PROFILE=1), rscore:ARGS (bench/retrieval-scoring.js --device cuda; ARGS as
+# --docs=1000000,--queries=100), sh:COMMAND (anything else, logged). Logs go to $OUT.
 set -u
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT" /tmp/bin
@@ -59,6 +60,7 @@ for phase in "$@"; do
     mbench) node dist/bench/multi-gpu.js --bert "$EMBEDRANK_GPU_MODELS/bert-base" --xlmr "$EMBEDRANK_GPU_MODELS/xlmr-large" --out /tmp 2>&1 | tee -a "$OUT/bench.log" | grep -E "DP|TP|Error" ;;
     prof:*) EMBEDRANK_PROFILE=1 node dist/bench/profile.js ${phase#prof:} 2>&1 | tee -a "$OUT/bench.log" | grep -v "^\s*$" ;;
     sh:*) bash -c "${phase#sh:}" 2>&1 | tee -a "$OUT/bench.log" ;;
+    rscore:*) node dist/bench/retrieval-scoring.js --device cuda --out "$OUT/retrieval-scoring-gpu-$t0.jsonl" $(echo "${phase#rscore:}" | tr ',=' '  ') 2>&1 | tee -a "$OUT/bench.log" | grep -vE "^\s*$" ;;
     bench:*) node dist/bench/bench.js --out "$OUT" ${phase#bench:} 2>&1 | tee -a "$OUT/bench.log" | grep -E "^GPU|^embedrank|^sentence-transformers|RATIO|wrote|Error" ;;
     *) echo "unknown phase $phase" ;;
   esac
