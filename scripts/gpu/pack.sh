@@ -12,7 +12,7 @@ if [ ! -f .gpu/modules.tar.xz ] || [ package-lock.json -nt .gpu/modules.tar.xz ]
     --exclude='node_modules/protobufjs' --exclude='node_modules/@types' --exclude='node_modules/.cache' \
     --exclude='node_modules/onnxruntime-node/bin/napi-v6/darwin' --exclude='node_modules/onnxruntime-node/bin/napi-v6/win32' \
     --exclude='node_modules/onnxruntime-node/bin/napi-v6/linux/arm64' \
-    --exclude='node_modules/@huggingface/transformers' --exclude='node_modules/@esbuild' --exclude='node_modules/tsx' \
+    --exclude='node_modules/@huggingface/transformers' --exclude='node_modules/@esbuild' --exclude='node_modules/esbuild' --exclude='node_modules/tsx' \
     --exclude='node_modules/tokenizers/tokenizers.[adw]*.node' \
     --exclude='node_modules/tokenizers/tokenizers.linux-arm*.node' --exclude='node_modules/tokenizers/tokenizers.linux-x64-musl.node' \
     node_modules
