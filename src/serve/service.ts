@@ -185,6 +185,7 @@ export class ModelService {
       signal: r.signal,
       onStart: (q) => this.metrics.queueDuration.observe(q),
     });
+    checkFinite(values, enc.dim);
     return { values, width: enc.dim, tokens: chunk.ids.length };
   }
 
@@ -214,6 +215,7 @@ export class ModelService {
       signal: r.signal,
       onStart: (q) => this.metrics.queueDuration.observe(q),
     });
+    checkFinite(values, ce.numLabels);
     return { values, width: ce.numLabels, tokens: chunk.ids.length };
   }
 
@@ -221,6 +223,13 @@ export class ModelService {
 
   private observeLengths(c: TokenizedChunk): void {
     for (let i = 0; i < c.n; i++) this.metrics.inputLength.observe(c.offsets[i + 1] - c.offsets[i]);
+  }
+}
+
+/** A NaN or infinity from the engine is a failure (424), never a number in a 200 answer. */
+function checkFinite(v: Float32Array, width: number): void {
+  for (let i = 0; i < v.length; i++) {
+    if (!Number.isFinite(v[i])) throw new ApiError(424, 'backend', `the engine produced a non-finite value (${v[i]}) for input ${Math.floor(i / width)}`);
   }
 }
 
