@@ -159,7 +159,7 @@ await runMain(import.meta, async () => {
   // measurements alternate, `repeats` rounds of each; the best round of each point is kept, so a
   // machine whose load drifts (a shared CPU) biases neither side.
   const enc = await Encoder.create(engine);
-  const server = await startServer(model, engineArgs);
+  const server = await startServer(model, [...engineArgs, '--max-client-batch-size', String(Math.max(32, ...sizes))]);
   const device = `${enc.device} ${enc.dtype}`;
   const best = new Map<string, Point>();
   const keep = (p: Point) => {
