@@ -16,7 +16,7 @@ import { cacheKey, VectorCache } from '../../src/remote/cache.js';
 import { RemoteCrossEncoder } from '../../src/remote/cross-encoder.js';
 import { RemoteEncoder } from '../../src/remote/encoder.js';
 import { openRemoteModel } from '../../src/remote/open.js';
-import { STS_FIXTURE } from '../eval/helpers/fixtures.js';
+import { HF_FIXTURES, STS_FIXTURE } from '../eval/helpers/fixtures.js';
 import { DIST, expectReject, expectThrow, maxAbs, tinyCrossEncoder, tinyEncoder, tinyEncoderCls } from '../foundation/helpers.js';
 import { startServer, type Running } from '../serve/helpers.js';
 
@@ -258,20 +258,21 @@ describe('remote: embedrank evaluate --endpoint', function () {
     return { child, done };
   }
 
-  function mainScore(outDir: string): number {
+  function mainScore(outDir: string, task = 'STS12'): number {
     const find = (d: string): string | undefined => {
       for (const e of readdirSync(d, { withFileTypes: true })) {
         const p = join(d, e.name);
         if (e.isDirectory()) {
           const f = find(p);
           if (f) return f;
-        } else if (e.name === 'STS12.json') return p;
+        } else if (e.name === `${task}.json`) return p;
       }
       return undefined;
     };
     const file = find(outDir);
-    expect(file, `STS12.json under ${outDir}`).to.be.a('string');
-    const j = JSON.parse(readFileSync(file!, 'utf8')) as { scores: Record<string, Array<{ main_score: number }>> };
+    expect(file, `${task}.json under ${outDir}`).to.be.a('string');
+    // mteb writes NaN (Python's json) where a metric is undefined.
+    const j = JSON.parse(readFileSync(file!, 'utf8').replace(/\bNaN\b/g, 'null')) as { scores: Record<string, Array<{ main_score: number }>> };
     return j.scores.test[0].main_score;
   }
 
@@ -335,6 +336,25 @@ describe('remote: embedrank evaluate --endpoint', function () {
       expect(Math.abs(mainScore(out3) - want)).to.be.at.most(1e-6);
     } finally {
       await other.server.close();
+    }
+  });
+
+  it('a served cross-encoder evaluates a reranking task like the local one', async () => {
+    const ce = await CrossEncoder.create({ model: tinyCrossEncoder(), device: 'cpu', tokenizerThreads: 1 });
+    const s = await startServer(ce, { servedModelName: 'tiny-ce' });
+    try {
+      const local = tmp('ce-local');
+      const l = await run(['evaluate', '-m', tinyCrossEncoder(), '--device', 'cpu', '-t', 'AskUbuntuDupQuestions', '--data-dir', HF_FIXTURES, '-o', local, '-q'], {}).done;
+      expect(l.code, l.out).to.equal(0);
+      const remote = tmp('ce-remote');
+      const r = await run(['evaluate', '-m', 'tiny-ce', '--endpoint', `${s.url}/v1`, '-t', 'AskUbuntuDupQuestions', '--data-dir', HF_FIXTURES, '-o', remote, '-q'], { EMBEDRANK_CACHE: tmp('ce-cache') }).done;
+      expect(r.code, r.out).to.equal(0);
+      const want = mainScore(local, 'AskUbuntuDupQuestions');
+      expect(Number.isFinite(want)).to.equal(true);
+      expect(Math.abs(mainScore(remote, 'AskUbuntuDupQuestions') - want)).to.be.at.most(1e-6);
+    } finally {
+      await s.server.close();
+      await ce.close();
     }
   });
 });
