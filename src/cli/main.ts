@@ -66,7 +66,7 @@ async function rerankCmd(a: RerankArgs): Promise<void> {
 
 /** Builds an Encoder or CrossEncoder for `evaluate`, whichever the model folder is (or a remote one with --endpoint). */
 async function evaluationModel(a: EvaluateCliArgs) {
-  if (a.endpoint?.length) return openRemoteModel({ endpoints: a.endpoint, model: a.model, batchSize: a.batchSize });
+  if (a.endpoint?.length) return openRemoteModel({ endpoints: a.endpoint, model: a.model, batchSize: a.batchSize, apiKey: process.env.EMBEDRANK_API_KEY });
   const dir = await resolveModel(a.model);
   const kind = loadModelFolder(dir).kind;
   const base = { model: dir, modelName: existsSync(a.model) ? undefined : a.model, device: a.device, dtype: a.dtype, maxNumSeqs: a.batchSize, showProgress: !a.quiet };
