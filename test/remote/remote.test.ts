@@ -33,11 +33,12 @@ async function deadPort(): Promise<number> {
 
 /** Counts /v1/embeddings (and rerank/score) requests a server receives, and can fail the first few. */
 function instrument(srv: { app: Running['server']['app'] }, o: { failFirst?: number[] } = {}) {
-  const seen = { requests: 0, inputs: [] as string[] };
+  const seen = { requests: 0, inputs: [] as string[], auth: [] as Array<string | undefined> };
   const fails = [...(o.failFirst ?? [])];
   srv.app.addHook('preHandler', async (req, reply) => {
     if (req.method !== 'POST' || req.url === '/tokenize') return;
     seen.requests++;
+    seen.auth.push(req.headers.authorization);
     const status = fails.shift();
     if (status) return reply.code(status).header('retry-after', '0').send({ error: 'injected', error_type: status === 429 ? 'overloaded' : 'backend' });
     const input = (req.body as { input?: unknown }).input;
@@ -88,7 +89,7 @@ describe('remote: RemoteEncoder and RemoteCrossEncoder', function () {
   it("encode equals the local Encoder's, prompts chosen by mteb's lookup over the server's prompts; duplicates sent once", async () => {
     const { url, seen } = await counted(enc);
     const s = { url };
-    const r = await RemoteEncoder.create({ endpoints: [`${s.url}/v1`], model: 'test-model', cacheDir: tmp('a'), batchSize: 7 });
+    const r = await RemoteEncoder.create({ endpoints: [`${s.url}/v1`], model: 'test-model', cacheDir: tmp('a'), batchSize: 7, apiKey: 'sekret' });
     const rows = await r.encode(TEXTS, { promptType: 'query' });
     const want = await enc.encode(TEXTS, { promptType: 'query' });
     expect(rows).to.have.length(TEXTS.length);
@@ -96,6 +97,7 @@ describe('remote: RemoteEncoder and RemoteCrossEncoder', function () {
     expect(seen.inputs).to.have.length(30);
     expect(seen.inputs.every((t) => t.startsWith('q: '))).to.equal(true);
     expect(seen.requests).to.equal(Math.ceil(30 / 7));
+    expect(seen.auth.every((a) => a === 'Bearer sekret')).to.equal(true);
     expect(r.meta).to.include({ name: 'test-model', embed_dim: 64, similarity_fn_name: 'cosine', loader: 'embedrank.RemoteEncoder' });
     expect(r.batchSize).to.equal(7);
   });
