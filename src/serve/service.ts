@@ -79,6 +79,13 @@ export class ModelService {
     return this.admitted;
   }
 
+  /** vLLM's check of an OpenAI-style `model` field: absent, or the served name (else 404). */
+  checkModelName(model: string | undefined): void {
+    if (model !== undefined && model !== this.opts.servedModelName) {
+      throw new ApiError(404, 'validation', `The model \`${model}\` does not exist (this server serves \`${this.opts.servedModelName}\`).`);
+    }
+  }
+
   /** TEI's checks on a batch: empty → 400 (empty), more than maxClientBatchSize → 413 (validation). */
   checkBatch(n: number, field: string): void {
     if (n === 0) throw new ApiError(400, 'empty', `\`${field}\` cannot be empty`);

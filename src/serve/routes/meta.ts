@@ -5,7 +5,6 @@
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import type { Tokenizer } from 'tokenizers';
-import { ApiError } from '../../errors.js';
 import { errorBody, post } from '../http.js';
 import { optBool, optString, reqString, stringArray } from '../parse.js';
 import type { ModelService } from '../service.js';
@@ -105,8 +104,7 @@ export function registerMetaRoutes(app: FastifyInstance, service: ModelService):
   post(app, service, '/tokenize', (b) => (b.inputs !== undefined ? 'tei' : 'openai'), async (b) => {
     const addSpecial = optBool(b, 'add_special_tokens') ?? true;
     if (b.inputs === undefined) {
-      const model = optString(b, 'model');
-      if (model !== undefined && model !== service.opts.servedModelName) throw new ApiError(404, 'validation', `The model \`${model}\` does not exist.`);
+      service.checkModelName(optString(b, 'model'));
       const prompt = reqString(b, 'prompt');
       const e = await (await tok()).encode(prompt, null, { addSpecialTokens: addSpecial });
       const ids = e.getIds();
