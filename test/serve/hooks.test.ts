@@ -43,7 +43,7 @@ describe('serve: engine hooks (tokenize, embedTokens, scoreTokens)', function ()
     const c = await ce.tokenizePairs(pairs);
     expect(Array.from(c.truncated)).to.deep.equal([0, 1]);
     const got = await ce.scoreTokens(c);
-    const want = await ce.predict(pairs);
+    const want = await ce.scoreMatrix(pairs);
     expect(maxAbs(got, want)).to.be.at.most(1e-5);
     const logits = await ce.scoreTokens(c, 'identity');
     for (let i = 0; i < 2; i++) expect(Math.abs(1 / (1 + Math.exp(-logits[i])) - want[i])).to.be.at.most(1e-5);
