@@ -3,7 +3,7 @@
 # the tokenizer before/after (issue 9) on a quiet 16-core machine, BERT-base before/after with more
 # iterations (issue 10's speed check: the first call's B=1 points moved by ±12% at 10 iterations),
 # MiniLM-L6 on the real STS sentences end to end before/after (tokenization included), then the
-# PyTorch references and the GPU suite (attention, BERT engine, sentence-transformers fixtures).
+# server throughput vs the direct Encoder on the GPU (issue 13), the PyTorch references and the GPU suite (attention, BERT engine, sentence-transformers fixtures).
 # Before the call: npm run build && bash scripts/gpu/pack.sh && bash scripts/gpu/pack-before.sh 578450f
 OUT=${OUT:-/tmp/out}
 M=/tmp/embedrank-gpu-models
@@ -17,6 +17,7 @@ PHASES=(
   "sh:node dist/bench/bench.js --out /tmp/b $BB --tag bert-after | grep -E '^GPU|^embedrank'"
   "sh:node /tmp/before/dist/bench/bench.js --out /tmp/b $STS --tag sts-before | grep -E '^GPU|^embedrank'"
   "sh:node dist/bench/bench.js --out /tmp/b $STS --baseline st --tag sts-after | grep -E '^GPU|^embedrank|^sentence|RATIO'"
+  "sh:node dist/bench/serve.js --model $M/minilm-l6 --device cuda --texts 20000 --concurrency 1,16,64 --client-batch 256,32 --repeats 1 --out /tmp/b/serve-gpu-minilm-l6.json 2>&1 | tail -25"
   torch
   test
 )
