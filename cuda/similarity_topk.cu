@@ -4,8 +4,9 @@
 // The product S = Q · Dᵀ runs on the GPU in exact fp32 (cuBLASLt through GemmRunner, TF32 off:
 // mteb computes fp32 torch.mm with allow_tf32 False). Cosine is the dot of rows normalised as
 // torch.nn.functional.normalize(x, p=2, dim=1) does it: x / max(‖x‖₂, 1e-12), fp32. The corpus is
-// processed in tiles of at most kTileDocs documents and the queries in blocks, so the device
-// holds a bounded amount (about 0.5 GiB at dim 384) whatever the corpus size (1M × 384 included).
+// processed in tiles of kTileDocs documents (fewer above dim 1024: 256 MiB a tile) and the
+// queries in blocks, so the device holds a bounded amount (under 1 GiB for up to 1000 queries at
+// dim 384) whatever the corpus size (1M × 384 included).
 // Each tile's score rows are copied back and reduced on the host with the order the CPU path uses
 // (src/eval/retrieval.ts topKIndices): score descending, ties by the lower document index. That
 // is a total order, so the top k of the union of the tiles' top k is the corpus' top k, and the
@@ -26,6 +27,7 @@ namespace er {
 namespace {
 
 constexpr int kTileDocs = 65536;
+constexpr size_t kTileBytes = size_t(256) << 20;  // one corpus tile: 65,536 documents up to dim 1024
 constexpr size_t kScoreFloats = size_t(1) << 26;  // one query block × tile of scores: 256 MiB
 constexpr size_t kAlignFloats = 64;               // 256-byte starts: what cuBLASLt's heuristic assumes
 
@@ -142,7 +144,11 @@ void similarity_topk(int device, const float* Q, int nq, const float* D, int nd,
                      int tile_docs, int query_block, int* out_idx, float* out_scores) {
   if (nq < 1 || nd < 1 || dim < 1 || k < 1) throw std::runtime_error("similarity_topk: nq, nd, dim and k must be positive");
   const int kk = std::min(k, nd);
-  const int tile = std::min(nd, tile_docs > 0 ? tile_docs : kTileDocs);
+  // Every GEMM of a call, and of every call with the same queries, has the same shape [qb, tile]:
+  // the last tile is padded with zero rows. One shape means one cuBLASLt algorithm, hence the same
+  // arithmetic for every document, so duplicated documents score bit-identically wherever they
+  // sit (in any tile or corpus chunk) and tie exactly as on the CPU path.
+  const int tile = tile_docs > 0 ? tile_docs : (int)std::min<size_t>(kTileDocs, std::max<size_t>(1, kTileBytes / ((size_t)dim * sizeof(float))));
   const int qb_max = std::min(nq, query_block > 0 ? query_block : (int)std::max<size_t>(1, kScoreFloats / tile));
   const int nblocks = (nq + qb_max - 1) / qb_max;
   const size_t qpitch = round_up((size_t)qb_max * dim, kAlignFloats);  // each query block starts aligned
@@ -175,11 +181,14 @@ void similarity_topk(int device, const float* Q, int nq, const float* D, int nd,
   for (int d0 = 0; d0 < nd && !nan; d0 += tile) {
     const int n = std::min(tile, nd - d0);
     ER_CHECK(cudaMemcpyAsync(sc.dD, D + (size_t)d0 * dim, (size_t)n * dim * sizeof(float), cudaMemcpyHostToDevice, s));
+    if (n < tile) ER_CHECK(cudaMemsetAsync(sc.dD + (size_t)n * dim, 0, (size_t)(tile - n) * dim * sizeof(float), s));
     if (cosine) normalize_rows(sc.dD, n, dim, dim, s);
     for (int b = 0; b < nblocks && !nan; b++) {
       const int q0 = b * qb_max, qb = std::min(qb_max, nq - q0);
-      sc.gemm->linear(DType::F32, sc.dQ + qpitch * b, qb, dim, sc.dD, n, nullptr, sc.dS, s, /*allow_tf32=*/false);
-      ER_CHECK(cudaMemcpyAsync(sc.hS, sc.dS, (size_t)qb * n * sizeof(float), cudaMemcpyDeviceToHost, s));
+      sc.gemm->linear(DType::F32, sc.dQ + qpitch * b, qb, dim, sc.dD, tile, nullptr, sc.dS, s, /*allow_tf32=*/false);
+      // the n real columns of each row, packed: [qb, n]
+      ER_CHECK(cudaMemcpy2DAsync(sc.hS, (size_t)n * sizeof(float), sc.dS, (size_t)tile * sizeof(float), (size_t)n * sizeof(float),
+                                 qb, cudaMemcpyDeviceToHost, s));
       ER_CHECK(cudaStreamSynchronize(s));
       reduce_tile(sc.hS, qb, n, d0, q0, kk, best, worst, nan);
     }
