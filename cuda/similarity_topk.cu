@@ -87,9 +87,11 @@ struct DeviceScorer {
 };
 
 std::mutex g_scorers_mu;
+// Never destroyed: freeing CUDA / cuBLASLt objects from static destructors at process exit races
+// the runtime's own teardown.
 std::map<int, std::unique_ptr<DeviceScorer>>& scorers() {
-  static std::map<int, std::unique_ptr<DeviceScorer>> m;
-  return m;
+  static auto* m = new std::map<int, std::unique_ptr<DeviceScorer>>();
+  return *m;
 }
 
 DeviceScorer& scorer(int device) {
