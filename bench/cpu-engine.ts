@@ -1,5 +1,5 @@
 // Throughput of the CPU engine (onnxruntime-node, fp32) on a minilm-l6-shaped generated model for
-// the STS 2012 sentences. Tokenisation (by @xenova/transformers' tokenizer, for now) happens before
+// the STS 2012 sentences. Tokenisation (by the Transformers.js tokenizer, @huggingface/transformers, a dev dependency) happens before
 // the clock starts; sentences are length-sorted and cut into batches as the scheduler does.
 //
 //   node dist/bench/cpu-engine.js [--shape minilm-l6] [--batch 32] [--threads 0,1,2] [--opt all,disabled] [--limit N]
@@ -59,7 +59,7 @@ await runMain(import.meta, async () => {
   }
   const folder = loadModelFolder(dir);
 
-  const { AutoTokenizer, env } = await import('@xenova/transformers');
+  const { AutoTokenizer, env } = await import('@huggingface/transformers');
   env.allowRemoteModels = false;
   env.useFSCache = false;
   env.localModelPath = dirname(dir) + '/';

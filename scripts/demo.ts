@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Encoder } from '../src/encoder.js';
 import { evaluate } from '../src/eval/index.js';
+import { modelResultDir } from '../src/eval/results.js';
 import { runMain } from '../src/main.js';
 import { makeTestModel } from './make-test-model.js';
 
@@ -27,7 +28,7 @@ await runMain(import.meta, async () => {
       const s = r.scores.test[0];
       process.stdout.write(`${r.task_name}: main_score (cosine_spearman) = ${s.main_score} over ${encoder.meta.name}\n`);
     }
-    process.stdout.write('results written under results/ (mteb TaskResult format)\n');
+    process.stdout.write(`results written to ${modelResultDir('results', encoder.meta)}/ (mteb TaskResult format)\n`);
   } finally {
     await encoder.close();
   }

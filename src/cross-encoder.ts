@@ -5,6 +5,7 @@ import { InputError } from './errors.js';
 import type { HeadActivation } from './model/folder.js';
 import { ModelHandle, type HandleOptions, type ModelMeta } from './core/model-handle.js';
 import { validateTexts, type EncodeOptions } from './encoder.js';
+import type { TokenizedChunk } from './tokenize/packed.js';
 
 export interface CrossEncoderOptions extends HandleOptions {
   queryPrefix?: string;
@@ -81,6 +82,29 @@ export class CrossEncoder extends ModelHandle {
     });
     this.lastTruncated = r.truncated;
     return r.values;
+  }
+
+  /**
+   * Tokenizes (query, document) pairs as predict would (prefixes applied, longest-first cut to
+   * `maxLength`, default the model maximum; truncated[i] = 1 where cut) without running the model.
+   */
+  async tokenizePairs(pairs: Array<[string, string]>, maxLength?: number): Promise<TokenizedChunk> {
+    const qp = this.options.queryPrefix ?? '';
+    const dp = this.options.documentPrefix ?? '';
+    validateTexts(pairs.map((p) => p[0]), 'queries');
+    validateTexts(pairs.map((p) => p[1]), 'documents');
+    await this.loading;
+    return this.rt.tokenize(pairs.map((p) => qp + p[0]), pairs.map((p) => dp + p[1]), maxLength);
+  }
+
+  /**
+   * Scores sequences that are already token ids (both segments, special tokens included):
+   * n × numLabels float32. `activation` as in the options ('default' follows the model).
+   */
+  async scoreTokens(chunk: TokenizedChunk, activation: 'default' | HeadActivation = this.options.activation ?? 'default'): Promise<Float32Array> {
+    await this.loading;
+    const act: HeadActivation = activation === 'default' ? this.rt.folder.activation : activation;
+    return (await this.rt.runTokenized({ kind: 'score', activation: act }, this.rt.folder.numLabels, chunk)).values;
   }
 
   /**

@@ -4,6 +4,7 @@ import { InputError } from './errors.js';
 import type { SimilarityFn } from './model/folder.js';
 import { ModelHandle, type HandleOptions, type ModelMeta } from './core/model-handle.js';
 import { Tokenizer } from './tokenize/tokenizer.js';
+import type { TokenizedChunk } from './tokenize/packed.js';
 
 export type { ModelMeta } from './core/model-handle.js';
 
@@ -147,6 +148,37 @@ export class Encoder extends ModelHandle {
     });
     this.lastTruncated = r.truncated;
     return r.values;
+  }
+
+  /** Pooling mode and whether the pipeline ends in L2 normalisation (sentence-transformers modules). */
+  get pooling(): { mode: string; normalize: boolean } {
+    const st = this.rt.folder.st;
+    return { mode: st.pooling, normalize: st.normalize };
+  }
+
+  /**
+   * Tokenizes texts as embedMatrix would (the prompt that `o` selects prepended), cut to
+   * `maxLength` tokens (default the model maximum; truncated[i] = 1 where cut), without running
+   * the model. `poolSkip` is how many leading tokens pooling leaves out (the prompt's, when the
+   * model's include_prompt is false). The serving path uses this to check lengths and count usage.
+   */
+  async tokenize(texts: string[], o: EncodeOptions = {}, maxLength?: number): Promise<{ chunk: TokenizedChunk; poolSkip: number }> {
+    validateTexts(texts, 'texts');
+    await this.loading;
+    const prompt = this.promptFor(o);
+    const inputs = prompt ? texts.map((t) => prompt + t) : texts;
+    const poolSkip = prompt && !this.rt.folder.st.includePrompt ? await this.promptTokens(prompt) : 0;
+    return { chunk: await this.rt.tokenize(inputs, undefined, maxLength), poolSkip };
+  }
+
+  /**
+   * Embeds sequences that are already token ids (special tokens included): n × dim row-major
+   * float32. poolSkip[i] leading tokens of sequence i are left out of pooling. Throws InputError
+   * for an empty sequence or an id outside the vocabulary, SequenceTooLongError past maxLength.
+   */
+  async embedTokens(chunk: TokenizedChunk, poolSkip?: Int32Array): Promise<Float32Array> {
+    await this.loading;
+    return (await this.rt.runTokenized({ kind: 'embed' }, this.dim, chunk, poolSkip)).values;
   }
 
   /** How many texts the last call truncated to the maximum length. */

@@ -40,3 +40,42 @@ export class SequenceTooLongError extends InputError {
     this.name = 'SequenceTooLongError';
   }
 }
+
+/** A command-line option has a value the command cannot take (the CLI prints it with usage and exits 2). */
+export class UsageError extends InputError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+/**
+ * Why an HTTP API request was refused, in text-embeddings-inference's ErrorType vocabulary
+ * (router/src/lib.rs), plus 'timeout' for a request that ran past --request-timeout.
+ */
+export type ApiErrorType = 'validation' | 'empty' | 'overloaded' | 'tokenizer' | 'backend' | 'unhealthy' | 'timeout';
+
+/**
+ * An HTTP API request the server refuses or could not serve. `status` follows TEI: 400 bad JSON,
+ * wrong types or empty input; 413 too many inputs or too large a body; 422 input too long or
+ * otherwise invalid; 424 the model cannot do this (an embedding route on a cross-encoder);
+ * 429 the queue is full; 503 draining or timed out.
+ */
+export class ApiError extends Error {
+  constructor(readonly status: number, readonly type: ApiErrorType, message: string) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+/**
+ * A remote endpoint (embedrank serve, TEI, vLLM, any OpenAI-compatible server) failed a request.
+ * `status` is the HTTP status (0 for a network error); `retryable` is true for 408, 429, 5xx
+ * and network errors, which the remote client retries with backoff.
+ */
+export class EndpointError extends Error {
+  constructor(readonly url: string, readonly status: number, message: string, readonly retryable: boolean) {
+    super(`${url}: ${status ? `HTTP ${status}: ` : ''}${message}`);
+    this.name = 'EndpointError';
+  }
+}

@@ -1,6 +1,8 @@
-// The engine options every model-loading command shares, as yargs options and back.
+// The engine options every model-loading command (encode, rerank, evaluate) shares, as yargs
+// options and back: one definition, so no command lacks an option another has.
 import type { Argv } from 'yargs';
 import type { EngineOptions } from '../core/options.js';
+import { UsageError } from '../errors.js';
 
 export interface EngineArgs {
   model: string;
@@ -14,12 +16,55 @@ export interface EngineArgs {
   dataParallelSize?: number;
   truncate: boolean;
   tokenizerThreads?: number;
+  onnxFile?: string;
+}
+
+/** Integer options and their least allowed value (vLLM's own bounds; max-model-len ≥ 2: [CLS] and [SEP]). */
+export const INTEGER_ENGINE_OPTIONS: Readonly<Record<string, number>> = {
+  'max-model-len': 2,
+  'max-num-batched-tokens': 1,
+  'max-num-seqs': 1,
+  'tensor-parallel-size': 1,
+  'data-parallel-size': 1,
+  'tokenizer-threads': 1,
+};
+
+/** A yargs check whose failures are UsageErrors (printed with a usage hint, exit 2), whatever it throws. */
+export function usageCheck<A>(fn: (argv: A) => unknown): (argv: A) => true {
+  return (argv) => {
+    try {
+      fn(argv);
+    } catch (e) {
+      throw e instanceof UsageError ? e : new UsageError((e as Error).message);
+    }
+    return true;
+  };
+}
+
+/**
+ * Throws UsageError (the CLI prints it and exits 2) when an integer option is not an integer ≥ its minimum:
+ * yargs turns `--tokenizer-threads abc` into NaN, which must not reach the engine.
+ */
+export function checkIntegerOptions(argv: Record<string, unknown>, bounds: Readonly<Record<string, number>>): true {
+  for (const [name, min] of Object.entries(bounds)) {
+    const v = argv[name];
+    if (v === undefined) continue;
+    if (Array.isArray(v)) throw new UsageError(`--${name} was given more than once`);
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min) {
+      throw new UsageError(`--${name} must be an integer ≥ ${min}, got ${Number.isNaN(v) ? 'something that is not a number' : String(v)}`);
+    }
+  }
+  return true;
 }
 
 export function withEngineOptions<T>(y: Argv<T>): Argv<T & EngineArgs> {
   return y
     .option('model', { alias: 'm', type: 'string', demandOption: true, describe: 'model folder, or a Hugging Face id (org/name) resolved through the HF cache or downloaded when online' })
-    .option('revision', { type: 'string', describe: 'hub revision (branch, tag or commit) when --model is an id' })
+    .option('revision', {
+      type: 'string',
+      describe:
+        'hub revision (branch, tag or commit) when --model is an id (results are filed under the commit it resolves to); for a local folder, the revision its results are filed under (default: a hash of its weights and configs, "local-…")',
+    })
     .option('device', { choices: ['auto', 'cpu', 'cuda'] as const, default: 'auto' as const, describe: 'auto: CUDA when the addon is built and a GPU is visible, else the CPU (onnxruntime)' })
     .option('dtype', {
       choices: ['auto', 'float32', 'float16', 'bfloat16'] as const,
@@ -32,10 +77,16 @@ export function withEngineOptions<T>(y: Argv<T>): Argv<T & EngineArgs> {
     .option('tensor-parallel-size', { type: 'number', describe: 'GPUs per model replica (Megatron shards over NCCL)' })
     .option('data-parallel-size', { type: 'number', describe: 'model replicas (default: every visible GPU ÷ tensor-parallel size)' })
     .option('truncate', { type: 'boolean', default: true, describe: 'cut over-long inputs to the maximum length; --no-truncate makes them an error' })
-    .option('tokenizer-threads', { type: 'number', describe: 'tokenizer worker threads (default: available cores)' }) as unknown as Argv<T & EngineArgs>;
+    .option('tokenizer-threads', { type: 'number', describe: 'tokenizer worker threads (default: available cores)' })
+    .option('onnx-file', {
+      type: 'string',
+      describe: "CPU engine: run this ONNX graph (e.g. the folder's onnx/model.onnx) instead of the model.safetensors weights the GPU also reads (default)",
+    })
+    .check((argv) => checkIntegerOptions(argv as Record<string, unknown>, INTEGER_ENGINE_OPTIONS)) as unknown as Argv<T & EngineArgs>;
 }
 
-export function toEngineOptions(a: EngineArgs): EngineOptions {
+/** The engine arguments of a parsed command line, without the command's other options. */
+export function engineArgs(a: EngineArgs): EngineArgs {
   return {
     model: a.model,
     revision: a.revision,
@@ -48,5 +99,10 @@ export function toEngineOptions(a: EngineArgs): EngineOptions {
     dataParallelSize: a.dataParallelSize,
     truncate: a.truncate,
     tokenizerThreads: a.tokenizerThreads,
+    onnxFile: a.onnxFile,
   };
+}
+
+export function toEngineOptions(a: EngineArgs): EngineOptions {
+  return { ...engineArgs(a) };
 }

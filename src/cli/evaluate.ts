@@ -6,28 +6,30 @@
 //
 // Model construction belongs to the caller: evaluateCommand takes a factory that gets the parsed
 // options (model, device, dtype, batchSize...) and returns a model with close().
+import { statSync } from 'node:fs';
 import type { Argv, CommandModule } from 'yargs';
+import { engineArgs, usageCheck, withEngineOptions, type EngineArgs } from './engine-options.js';
 import { evaluate, OVERWRITE_STRATEGIES, type EvaluateEvent, type OverwriteStrategy } from '../eval/evaluate.js';
 import type { EvaluableModel } from '../eval/model.js';
 import { ProgressBar } from '../core/progress.js';
+import { assertWritableFolder } from '../io/writable.js';
 import { mainScore, type TaskResult } from '../eval/results.js';
 import { getTask, getTasks, hfSubsets, taskLanguages, type TaskMetadata } from '../eval/tasks.js';
 
-export type Device = 'cpu' | 'cuda' | 'auto';
-export type Dtype = 'auto' | 'float32' | 'float16' | 'bfloat16';
+export type Device = EngineArgs['device'];
+export type Dtype = EngineArgs['dtype'];
 
-/** Options of `embedrank evaluate`, as the model factory receives them. */
-export interface EvaluateCliArgs {
-  model: string;
+/** Options of `embedrank evaluate`, as the model factory receives them: the engine options every command shares, and evaluate's own. */
+export interface EvaluateCliArgs extends EngineArgs {
   tasks: string[];
   dataDir?: string;
   outputFolder: string;
-  device: Device;
-  dtype: Dtype;
   overwriteStrategy: OverwriteStrategy;
   batchSize?: number;
   continueOnError: boolean;
   quiet: boolean;
+  /** Remote servers of the model (OpenAI-compatible base URLs); the model runs there, not here. */
+  endpoint?: string[];
 }
 
 export type ModelFactory = (args: EvaluateCliArgs) => Promise<EvaluableModel & { close(): Promise<void> }>;
@@ -87,13 +89,7 @@ export function evaluateCommand(loadModel: ModelFactory, io: CliIo = defaultIo):
     command: 'evaluate',
     describe: 'Evaluate a model on MTEB tasks and write mteb-format results',
     builder: (y: Argv<object>) =>
-      y
-        .option('model', {
-          alias: 'm',
-          type: 'string',
-          demandOption: true,
-          describe: 'Model to evaluate: a Hugging Face model id (org/name) or a local model folder',
-        })
+      withEngineOptions(y)
         .option('tasks', {
           alias: 't',
           type: 'string',
@@ -110,19 +106,7 @@ export function evaluateCommand(loadModel: ModelFactory, io: CliIo = defaultIo):
           alias: 'o',
           type: 'string',
           default: 'results',
-          describe: 'Where results go: <output-folder>/<org__model>/<revision>/<Task>.json plus model_meta.json',
-        })
-        .option('device', {
-          type: 'string',
-          choices: ['cpu', 'cuda', 'auto'] as const,
-          default: 'auto' as Device,
-          describe: 'Where the model runs: cpu, cuda (GPU), or auto (GPU when available)',
-        })
-        .option('dtype', {
-          type: 'string',
-          choices: ['auto', 'float32', 'float16', 'bfloat16'] as const,
-          default: 'auto' as Dtype,
-          describe: 'Model weight/activation precision; auto picks the backend default. Similarities are always computed in float64',
+          describe: 'Where results go: <output-folder>/<org__model>/<revision>/<Task>.json plus model_meta.json (revision: the hub commit, --revision, or "local-" + a hash of a local folder\'s weights and configs)',
         })
         .option('overwrite-strategy', {
           type: 'string',
@@ -135,6 +119,11 @@ export function evaluateCommand(loadModel: ModelFactory, io: CliIo = defaultIo):
           type: 'number',
           describe: 'Texts per model batch (passed to the model and to every encode call)',
         })
+        .option('endpoint', {
+          type: 'string',
+          array: true,
+          describe: 'Evaluate a served model instead of loading one: base URL(s) of OpenAI-compatible servers (embedrank serve, TEI, vLLM), e.g. http://10.0.0.2:8080/v1; work is spread over all of them, --model is the served model name',
+        })
         .option('continue-on-error', {
           type: 'boolean',
           default: false,
@@ -146,28 +135,28 @@ export function evaluateCommand(loadModel: ModelFactory, io: CliIo = defaultIo):
           default: false,
           describe: 'Print only the summary table (no per-task progress lines)',
         })
-        .check((argv) => {
+        .check(usageCheck((argv: Record<string, unknown>) => {
           parseTaskNames(argv.tasks);
+          const dataDir = argv['data-dir'];
+          if (typeof dataDir === 'string' && !isDirectory(dataDir)) throw new Error(`--data-dir ${dataDir} is not a folder`);
           if (argv['batch-size'] !== undefined && (!Number.isInteger(argv['batch-size']) || (argv['batch-size'] as number) < 1)) {
             throw new Error(`--batch-size must be a positive integer, got ${String(argv['batch-size'])}`);
           }
-          return true;
-        })
+        }))
         .example('$0 evaluate -m sentence-transformers/all-MiniLM-L6-v2 -t STS12 STS13 --data-dir /data/sts', 'STS from the SemEval files')
         .example('$0 evaluate -m BAAI/bge-reranker-base -t AskUbuntuDupQuestions', 'a cross-encoder on a reranking task') as unknown as Argv<EvaluateCliArgs>,
     handler: async (argv) => {
       const tasks = parseTaskNames(argv.tasks);
       const args: EvaluateCliArgs = {
-        model: argv.model,
+        ...engineArgs(argv),
         tasks: tasks.map((t) => t.name),
         dataDir: argv.dataDir,
         outputFolder: argv.outputFolder,
-        device: argv.device,
-        dtype: argv.dtype,
         overwriteStrategy: argv.overwriteStrategy,
         batchSize: argv.batchSize,
         continueOnError: Boolean(argv.continueOnError),
         quiet: Boolean(argv.quiet),
+        endpoint: argv.endpoint?.flatMap((x) => String(x).split(',')).filter(Boolean),
       };
       await runEvaluate(args, loadModel, io);
     },
@@ -177,6 +166,7 @@ export function evaluateCommand(loadModel: ModelFactory, io: CliIo = defaultIo):
 /** The body of `embedrank evaluate` (exported for tests and programmatic use). */
 export async function runEvaluate(args: EvaluateCliArgs, loadModel: ModelFactory, io: CliIo = defaultIo): Promise<{ results: TaskResult[]; failed: Map<string, string> }> {
   const tasks = args.tasks.map((t) => getTask(t));
+  assertWritableFolder(args.outputFolder, '--output-folder'); // before the model loads, let alone a task runs
   const model = await loadModel(args);
   const skipped = new Set<string>();
   const failed = new Map<string, string>();
@@ -252,6 +242,18 @@ export interface TasksCliArgs {
   json: boolean;
 }
 
+function splitList(v?: string[]): string[] | undefined {
+  return v?.flatMap((x) => String(x).split(',')).map((s) => s.trim()).filter(Boolean);
+}
+
+function isDirectory(p: string): boolean {
+  try {
+    return statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
 /** The `embedrank tasks` listing. */
 export function tasksTable(tasks: TaskMetadata[]): string {
   const rows = [['Name', 'Type', 'Main score', 'Dataset', 'Revision', 'Subsets', 'Languages']];
@@ -284,10 +286,10 @@ export function tasksCommand(io: CliIo = defaultIo): CommandModule<object, Tasks
           type: 'boolean',
           default: false,
           describe: 'Print the full task metadata as JSON instead of a table',
-        }) as unknown as Argv<TasksCliArgs>,
+        })
+        .check(usageCheck((argv: Record<string, unknown>) => getTasks({ types: splitList(argv.type as string[] | undefined), languages: splitList(argv.language as string[] | undefined) }))) as unknown as Argv<TasksCliArgs>,
     handler: (argv) => {
-      const split = (v?: string[]): string[] | undefined => v?.flatMap((x) => String(x).split(',')).map((s) => s.trim()).filter(Boolean);
-      const tasks = getTasks({ types: split(argv.type), languages: split(argv.language) });
+      const tasks = getTasks({ types: splitList(argv.type), languages: splitList(argv.language) });
       io.out(argv.json ? `${JSON.stringify(tasks, null, 2)}\n` : tasks.length ? tasksTable(tasks) : 'no task matches\n');
     },
   };

@@ -5,19 +5,25 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { CrossEncoder } from '../cross-encoder.js';
 import { Encoder, type PromptType } from '../encoder.js';
-import { readTexts } from '../io/inputs.js';
+import { InputError, UsageError } from '../errors.js';
+import { INPUT_FORMATS, readTexts, type InputFormat } from '../io/inputs.js';
+import { assertWritableFile } from '../io/writable.js';
 import { writeNpyF32 } from '../io/npy.js';
 import { runMain } from '../main.js';
 import { loadModelFolder } from '../model/folder.js';
 import { resolveModel } from '../model/hub.js';
-import { toEngineOptions, withEngineOptions, type EngineArgs } from './engine-options.js';
+import { checkIntegerOptions, toEngineOptions, withEngineOptions, type EngineArgs } from './engine-options.js';
 import { registerEvalCommands, type EvaluateCliArgs } from './evaluate.js';
+import { serveCommand } from './serve.js';
+import { openRemoteModel } from '../remote/open.js';
 
 interface EncodeArgs extends EngineArgs {
   input: string;
   output: string;
   field: string;
-  promptName?: PromptType;
+  format: InputFormat;
+  promptName?: string;
+  promptType?: PromptType;
   prompt?: string;
   progress: boolean;
 }
@@ -26,16 +32,26 @@ interface RerankArgs extends EngineArgs {
   query: string;
   documents: string;
   field: string;
+  format: InputFormat;
   topK?: number;
   output?: string;
 }
 
+/** The texts of a CLI input; an input without any is an error (nothing to compute). */
+function readInput(path: string, a: { field: string; format: InputFormat }, what: string): string[] {
+  if (path === '-' && process.stdin.isTTY) process.stderr.write(`embedrank: reading ${what} from the terminal, one per line; end with Ctrl-D\n`);
+  const texts = readTexts(path, { field: a.field, format: a.format });
+  if (!texts.length) throw new InputError(`${path === '-' ? 'stdin' : path} has no ${what}`);
+  return texts;
+}
+
 async function encodeCmd(a: EncodeArgs): Promise<void> {
-  const texts = readTexts(a.input, a.field);
+  assertWritableFile(a.output, '--output');
+  const texts = readInput(a.input, a, 'texts');
   const enc = await Encoder.create({ ...toEngineOptions(a), showProgress: a.progress });
   try {
     const t0 = performance.now();
-    const m = await enc.embedMatrix(texts, { promptType: a.promptName, prompt: a.prompt, showProgress: a.progress });
+    const m = await enc.embedMatrix(texts, { promptName: a.promptName, promptType: a.promptType, prompt: a.prompt, showProgress: a.progress });
     const secs = (performance.now() - t0) / 1000;
     writeNpyF32(a.output, m, texts.length, enc.dim);
     process.stderr.write(
@@ -48,7 +64,8 @@ async function encodeCmd(a: EncodeArgs): Promise<void> {
 }
 
 async function rerankCmd(a: RerankArgs): Promise<void> {
-  const docs = readTexts(a.documents, a.field);
+  if (a.output) assertWritableFile(a.output, '--output');
+  const docs = readInput(a.documents, a, 'documents');
   const ce = await CrossEncoder.create(toEngineOptions(a));
   try {
     const scores = await ce.rank(a.query, docs);
@@ -62,29 +79,44 @@ async function rerankCmd(a: RerankArgs): Promise<void> {
   }
 }
 
-/** Builds an Encoder or CrossEncoder for `evaluate`, whichever the model folder is. */
+/** Builds an Encoder or CrossEncoder for `evaluate`, whichever the model folder is (or a remote one with --endpoint). */
 async function evaluationModel(a: EvaluateCliArgs) {
-  const dir = await resolveModel(a.model);
+  if (a.endpoint?.length) return openRemoteModel({ endpoints: a.endpoint, model: a.model, batchSize: a.batchSize });
+  const dir = await resolveModel(a.model, { revision: a.revision });
   const kind = loadModelFolder(dir).kind;
-  const base = { model: dir, modelName: existsSync(a.model) ? undefined : a.model, device: a.device, dtype: a.dtype, maxNumSeqs: a.batchSize, showProgress: !a.quiet };
+  const engine = toEngineOptions(a);
+  // --batch-size is mteb's encode batch size; --max-num-seqs, when given, is the engine's own cap.
+  const base = { ...engine, model: dir, modelName: existsSync(a.model) ? undefined : a.model, maxNumSeqs: a.maxNumSeqs ?? a.batchSize, showProgress: !a.quiet };
   return kind === 'cross-encoder' ? CrossEncoder.create(base) : Encoder.create(base);
 }
+
+const COMMANDS = ['encode', 'rerank', 'evaluate', 'tasks'];
 
 export async function main(argv: string[]): Promise<void> {
   let y = yargs(argv)
     .scriptName('embedrank')
-    .usage('$0 <command> [options]\n\nEvaluate and serve embedding and reranking models: fused CUDA kernels on one or many GPUs, onnxruntime on the CPU.')
+    .usage('$0 <command> [options]\n\nEmbed texts, rerank documents and evaluate embedding and reranking models on MTEB tasks: fused CUDA kernels on one or many GPUs, onnxruntime on the CPU.')
     .command<EncodeArgs>(
       'encode',
       'Embed texts into a NumPy .npy matrix [n, dim] (float32)',
       (c) =>
         withEngineOptions(c)
-          .option('input', { alias: 'i', type: 'string', demandOption: true, describe: 'texts: .txt (one per line) or .jsonl (strings, or objects with --field)' })
+          .option('input', { alias: 'i', type: 'string', demandOption: true, describe: 'texts: .txt (one per line), .jsonl (strings, or objects with --field) or .json (one array of either); - reads stdin. UTF-8' })
           .option('output', { alias: 'o', type: 'string', demandOption: true, describe: '.npy file to write' })
           .option('field', { type: 'string', default: 'text', describe: 'JSONL field holding the text' })
-          .option('prompt-name', { choices: ['query', 'document'] as const, describe: "use the model's prompt for queries or documents (config_sentence_transformers.json)" })
-          .option('prompt', { type: 'string', describe: 'literal prefix for every text (overrides --prompt-name)' })
-          .option('progress', { type: 'boolean', default: true, describe: 'progress bar on stderr for long inputs' }) as never,
+          .option('format', { choices: INPUT_FORMATS, default: 'auto' as const, describe: 'input format; auto: .jsonl/.json files are JSON Lines, stdin is JSON Lines when its first line is a JSON object, else one text per line' })
+          .option('prompt-name', {
+            type: 'string',
+            describe: "one of the model's prompts by name (config_sentence_transformers.json \"prompts\", e.g. query); a name the model does not define is an error",
+          })
+          .option('prompt-type', {
+            choices: ['query', 'document'] as const,
+            describe: "embed as queries or documents: the model's prompt for them, as sentence-transformers' encode_query / encode_document pick it",
+          })
+          .option('prompt', { type: 'string', describe: 'literal prefix for every text (overrides --prompt-name and --prompt-type)' })
+          .option('progress', { type: 'boolean', default: true, describe: 'progress bar on stderr for long inputs' })
+          .example('$0 encode -m sentence-transformers/all-MiniLM-L6-v2 -i texts.txt -o emb.npy', 'one text per line → emb.npy [n, 384]')
+          .example('jq -c \'{text: .title}\' docs.jsonl | $0 encode -m intfloat/e5-small -i - -o docs.npy --prompt-name document', 'JSON Lines from stdin, with the model\'s document prompt') as never,
       (a) => encodeCmd(a),
     )
     .command<RerankArgs>(
@@ -93,23 +125,28 @@ export async function main(argv: string[]): Promise<void> {
       (c) =>
         withEngineOptions(c)
           .option('query', { alias: 'q', type: 'string', demandOption: true, describe: 'the query' })
-          .option('documents', { alias: 'd', type: 'string', demandOption: true, describe: 'documents: .txt (one per line) or .jsonl' })
+          .option('documents', { alias: 'd', type: 'string', demandOption: true, describe: 'documents: .txt (one per line), .jsonl (strings, or objects with --field) or .json (one array of either); - reads stdin. UTF-8' })
           .option('field', { type: 'string', default: 'text', describe: 'JSONL field holding the text' })
-          .option('top-k', { type: 'number', describe: 'print only the k best' })
-          .option('output', { alias: 'o', type: 'string', describe: 'write the JSON lines here instead of stdout' }) as never,
+          .option('format', { choices: INPUT_FORMATS, default: 'auto' as const, describe: 'documents format; auto: .jsonl/.json files are JSON Lines, stdin is JSON Lines when its first line is a JSON object, else one document per line' })
+          .option('top-k', { type: 'number', describe: 'print only the k best (an integer ≥ 1; default: every document)' })
+          .check((argv) => checkIntegerOptions(argv as Record<string, unknown>, { 'top-k': 1 }))
+          .option('output', { alias: 'o', type: 'string', describe: 'write the JSON lines here instead of stdout' })
+          .example('$0 rerank -m cross-encoder/ms-marco-MiniLM-L-6-v2 -q "how do I mount a USB drive" -d answers.txt --top-k 3', 'the 3 best answers, as JSON lines {rank, index, score, document}') as never,
       (a) => rerankCmd(a),
     );
   y = registerEvalCommands(y, evaluationModel as never);
+  y = y.command(serveCommand() as never);
   await y
-    .demandCommand(1, 'name a command: encode, rerank, evaluate or tasks')
+    .demandCommand(1, 'name a command: encode, rerank, evaluate, tasks or serve')
     .strict()
     .help()
     .alias('h', 'help')
     .version()
     .wrap(Math.min(120, process.stdout.columns || 100))
     .fail((msg, err) => {
-      if (err) throw err;
-      process.stderr.write(`${msg}\n\nRun "embedrank --help" for usage.\n`);
+      // Errors of a running command go to runMain (exit 1); bad options are usage errors (exit 2).
+      if (err && !(err instanceof UsageError)) throw err;
+      process.stderr.write(`embedrank: ${err ? err.message : msg}\n\nRun "embedrank ${COMMANDS.includes(argv[0]) ? `${argv[0]} ` : ''}--help" for usage.\n`);
       process.exit(2);
     })
     .parseAsync();

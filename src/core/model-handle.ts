@@ -4,7 +4,9 @@
 import { basename } from 'node:path';
 import { assertMainThread } from '../main.js';
 import type { ModelKind } from '../model/folder.js';
-import type { EngineOptions } from './options.js';
+import { isRepoId } from '../model/hub.js';
+import { modelRevision, snapshotIdOf } from '../model/revision.js';
+import type { EngineOptions, ResolvedLimits } from './options.js';
 import { Runtime } from './runtime.js';
 
 export interface ModelMeta {
@@ -19,6 +21,8 @@ export interface ModelMeta {
   loader: string;
   dtype: string;
   device: string;
+  /** The engine settings in effect, under vLLM's engine-argument names (mteb's ModelMeta.loader_kwargs). */
+  loader_kwargs: Record<string, unknown>;
 }
 
 export interface HandleOptions extends EngineOptions {
@@ -29,10 +33,19 @@ export interface HandleOptions extends EngineOptions {
 export abstract class ModelHandle {
   protected runtime?: Runtime;
   protected readonly loading: Promise<Runtime>;
+  private resolvedRevision?: string;
 
   protected constructor(private readonly handleOptions: HandleOptions, kind: ModelKind, private readonly what: 'Encoder' | 'CrossEncoder') {
     assertMainThread(what);
-    this.loading = Runtime.create(handleOptions, kind).then((r) => (this.runtime = r));
+    this.loading = Runtime.create(handleOptions, kind).then(async (r) => {
+      try {
+        this.resolvedRevision = await modelRevision(r.folder.dir, handleOptions.revision);
+      } catch (e) {
+        await r.close();
+        throw e;
+      }
+      return (this.runtime = r);
+    });
     this.loading.catch(() => undefined); // reported by ready() and every call, never as an unhandled rejection
   }
 
@@ -59,15 +72,45 @@ export abstract class ModelHandle {
     return this.rt.maxLength;
   }
 
+  /**
+   * The revision results are filed under (mteb's {org__name}/{revision}/): the snapshot commit of
+   * a hub model (never a branch name: `main` moves), the `revision` option as given for a local
+   * folder, else the folder's content hash ("local-" + 16 hex digits, src/model/revision.ts).
+   */
+  get revision(): string {
+    void this.rt; // throws the "not loaded yet" error
+    return this.resolvedRevision!;
+  }
+
+  /** Batch limits as resolved against the model and device (maxLength, maxNumBatchedTokens, maxNumSeqs). */
+  get limits(): ResolvedLimits {
+    return this.rt.limits;
+  }
+
+  /** The model folder's tokenizer.json. */
+  get tokenizerFile(): string {
+    return this.rt.folder.tokenizer.file;
+  }
+
+  /** Token ids the model accepts: [0, vocabSize) (config.json vocab_size). */
+  get vocabSize(): number {
+    return this.rt.folder.dims.vocab;
+  }
+
+  /** Batches the engine runs at once (worker slots over every replica). */
+  get engineSlots(): number {
+    return this.rt.slots;
+  }
+
   /** Metadata for results: parameters counted from the config, the name as the user gave it. */
   protected baseMeta(embedDim: number | null, similarity: ModelMeta['similarity_fn_name'], headParams: number): ModelMeta {
     const rt = this.rt;
     const d = rt.folder.dims;
     const given = this.handleOptions.model;
-    const isHubId = given.includes('/') && !given.startsWith('/') && !given.startsWith('.');
+    const snapshot = snapshotIdOf(rt.folder.dir);
     return {
-      name: this.handleOptions.modelName ?? (isHubId ? given : basename(rt.folder.dir)),
-      revision: this.handleOptions.revision ?? null,
+      name: this.handleOptions.modelName ?? (snapshot?.repoId ?? (isRepoId(given) ? given : basename(rt.folder.dir))),
+      revision: this.revision,
       n_parameters: (d.vocab + d.maxPositions + d.typeVocab) * d.hidden + d.layers * (4 * d.hidden * d.hidden + 2 * d.hidden * d.intermediate) + headParams,
       embed_dim: embedDim,
       max_tokens: rt.maxLength,
@@ -77,6 +120,15 @@ export abstract class ModelHandle {
       loader: `embedrank.${this.what}`,
       dtype: rt.dtype,
       device: rt.device,
+      loader_kwargs: {
+        dtype: rt.dtype,
+        max_model_len: rt.limits.maxLength,
+        max_num_batched_tokens: rt.limits.maxNumBatchedTokens,
+        max_num_seqs: rt.limits.maxNumSeqs,
+        tensor_parallel_size: this.handleOptions.tensorParallelSize ?? 1,
+        data_parallel_size: rt.replicas.length,
+        truncate: this.handleOptions.truncate ?? true,
+      },
     };
   }
 

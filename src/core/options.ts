@@ -46,6 +46,58 @@ export interface EngineOptions {
   faultInjection?: { crashAfterBatches: number };
 }
 
+/** Integer options and their least value; anything else (NaN, 2.5, "4", 0) is refused by name. */
+const INTEGER_OPTIONS: ReadonlyArray<[keyof EngineOptions, number]> = [
+  ['maxModelLen', 2],
+  ['maxNumBatchedTokens', 1],
+  ['maxNumSeqs', 1],
+  ['tensorParallelSize', 1],
+  ['dataParallelSize', 1],
+  ['tokenizerThreads', 1],
+  ['cpuThreads', 1],
+];
+
+const BOOLEAN_OPTIONS: ReadonlyArray<keyof EngineOptions> = ['truncate', 'allowTf32', 'showProgress'];
+
+function describeValue(v: unknown): string {
+  if (typeof v === 'number') return String(v);
+  if (typeof v === 'string') return JSON.stringify(v);
+  return v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v;
+}
+
+/**
+ * Checks the types and ranges of the options before anything is loaded, so that a bad value is an
+ * InputError naming the option instead of a hang or a failure deep in a worker (a NaN thread
+ * count once left encode() unsettled). Throws InputError; returns the options unchanged.
+ */
+export function validateEngineOptions<T extends EngineOptions>(opts: T): T {
+  if (!opts || typeof opts !== 'object') throw new InputError(`options must be an object with at least { model }, got ${describeValue(opts)}`);
+  if (typeof opts.model !== 'string' || !opts.model) throw new InputError('options.model must be a model folder or a Hugging Face id');
+  if (opts.revision !== undefined && (typeof opts.revision !== 'string' || !opts.revision)) {
+    throw new InputError(`options.revision must be a non-empty string (branch, tag or commit), got ${describeValue(opts.revision)}`);
+  }
+  if (opts.onnxFile !== undefined && (typeof opts.onnxFile !== 'string' || !opts.onnxFile)) {
+    throw new InputError(`options.onnxFile must be the path of an ONNX file, got ${describeValue(opts.onnxFile)}`);
+  }
+  for (const [key, min] of INTEGER_OPTIONS) {
+    const v = opts[key];
+    if (v === undefined) continue;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min) throw new InputError(`options.${key} must be an integer ≥ ${min}, got ${describeValue(v)}`);
+  }
+  for (const key of BOOLEAN_OPTIONS) {
+    const v = opts[key];
+    if (v !== undefined && typeof v !== 'boolean') throw new InputError(`options.${key} must be true or false, got ${describeValue(v)}`);
+  }
+  if (opts.devices !== undefined) {
+    if (!Array.isArray(opts.devices) || !opts.devices.length) throw new InputError(`options.devices must be a non-empty array of GPU ordinals, got ${describeValue(opts.devices)}`);
+    opts.devices.forEach((d, i) => {
+      if (typeof d !== 'number' || !Number.isInteger(d) || d < 0) throw new InputError(`options.devices[${i}] must be a GPU ordinal (integer ≥ 0), got ${describeValue(d)}`);
+    });
+    if (new Set(opts.devices).size !== opts.devices.length) throw new InputError(`options.devices lists a GPU twice: [${opts.devices.join(', ')}]`);
+  }
+  return opts;
+}
+
 /** Model families that overflow in fp16 and run in bf16 under 'auto', as vLLM keeps them. */
 const FP16_UNSAFE = new Set(['gemma', 'gemma2', 'gemma3', 'gemma3_text']);
 

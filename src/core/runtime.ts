@@ -6,9 +6,10 @@ import { InputError, SequenceTooLongError, UnsupportedOptionError } from '../err
 import { assertMainThread } from '../main.js';
 import { resolveModel } from '../model/hub.js';
 import { loadModelFolder, type ModelFolder, type ModelKind } from '../model/folder.js';
+import type { TokenizedChunk } from '../tokenize/packed.js';
 import { TokenizerPool } from '../tokenize/pool.js';
 import { Coordinator, type WorkOp } from './coordinator.js';
-import { resolveDtype, resolveLimits, type ComputeDtype, type EngineOptions, type ResolvedLimits } from './options.js';
+import { resolveDtype, resolveLimits, validateEngineOptions, type ComputeDtype, type EngineOptions, type ResolvedLimits } from './options.js';
 import { ProgressBar } from './progress.js';
 import { Replica } from './replica.js';
 import { TokenBudgetScheduler, type PlannedBatch } from './scheduler.js';
@@ -48,12 +49,14 @@ export class Runtime {
 
   static async create(opts: EngineOptions, expect: ModelKind): Promise<Runtime> {
     assertMainThread(expect === 'encoder' ? 'Encoder' : 'CrossEncoder');
-    if (!opts || typeof opts.model !== 'string' || !opts.model) throw new InputError('options.model must be a model folder or a Hugging Face id');
+    validateEngineOptions(opts);
     const dir = await resolveModel(opts.model, { revision: opts.revision, cacheDir: opts.cacheDir, token: opts.hfToken });
     const folder = loadModelFolder(dir);
     if (folder.kind !== expect) {
       throw new InputError(
-        `${folder.dir} is ${folder.kind === 'encoder' ? 'an embedding model' : 'a cross-encoder'} (${folder.architecture}); use ${folder.kind === 'encoder' ? 'Encoder' : 'CrossEncoder'} for it`,
+        folder.kind === 'encoder'
+          ? `${folder.dir} is an embedding model (${folder.architecture}), not a cross-encoder: use Encoder for it (\`embedrank encode\`), or rerank with a cross-encoder model`
+          : `${folder.dir} is a cross-encoder (${folder.architecture}), not an embedding model: use CrossEncoder for it (\`embedrank rerank\`), or embed with an embedding model`,
       );
     }
     const probe = await probeCuda();
@@ -169,6 +172,55 @@ export class Runtime {
     } finally {
       progress.finish();
     }
+  }
+
+  /**
+   * Tokenizes without running (the serving path validates lengths and counts usage first): each
+   * text (with its pair segment) becomes one sequence with special tokens, cut to `maxLength`
+   * tokens (default the model maximum) with truncated[i] = 1 where it was cut.
+   */
+  async tokenize(texts: string[], pairs: string[] | undefined, maxLength = this.limits.maxLength): Promise<TokenizedChunk> {
+    return this.tokenizer.tokenizeAll(texts, pairs, maxLength);
+  }
+
+  /**
+   * Runs sequences that are already token ids (special tokens included, as the model sees them):
+   * one row of `dim` values per sequence, in order. `poolSkip[i]` leading tokens of sequence i are
+   * left out of pooling. Throws InputError for an empty sequence or an id outside the vocabulary
+   * (or a type id outside type_vocab_size), SequenceTooLongError past maxLength — before any work.
+   */
+  async runTokenized(op: WorkOp, dim: number, chunk: TokenizedChunk, poolSkip?: Int32Array): Promise<RunResult> {
+    const n = chunk.n;
+    if (n === 0) return { values: new Float32Array(0), dim, truncated: 0 };
+    const { vocab, typeVocab } = this.folder.dims;
+    for (let i = 0; i < n; i++) {
+      const from = chunk.offsets[i];
+      const len = chunk.offsets[i + 1] - from;
+      if (len < 1) throw new InputError(`sequence ${i} is empty`);
+      if (len > this.limits.maxLength) throw new SequenceTooLongError(i, len, this.limits.maxLength);
+      for (let t = from; t < from + len; t++) {
+        const id = chunk.ids[t];
+        if (!(id >= 0 && id < vocab)) throw new InputError(`sequence ${i} has token id ${id}, outside the vocabulary [0, ${vocab})`);
+        const ty = chunk.typeIds[t];
+        if (!(ty >= 0 && ty < typeVocab)) throw new InputError(`sequence ${i} has token type id ${ty}, outside [0, ${typeVocab})`);
+      }
+    }
+    const scheduler = new TokenBudgetScheduler({
+      maxNumBatchedTokens: this.limits.maxNumBatchedTokens,
+      maxNumSeqs: this.limits.maxNumSeqs,
+      poolSkip: poolSkip ? (i) => poolSkip[i] : undefined,
+    });
+    async function* planned(): AsyncGenerator<PlannedBatch> {
+      yield* scheduler.push({ start: 0, ...chunk });
+      yield* scheduler.flush();
+    }
+    const values = await this.coordinator.execute(op, planned(), n, dim);
+    return { values, dim, truncated: 0 };
+  }
+
+  /** Batches the engine can run at once (worker slots over every replica). */
+  get slots(): number {
+    return this.replicas.reduce((s, r) => s + r.inFlight, 0);
   }
 
   async close(): Promise<void> {

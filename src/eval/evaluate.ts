@@ -4,6 +4,7 @@
 // subset (atomically, so an interrupted run resumes with only-missing) plus model_meta.json and
 // run_settings.jsonl, and return a ModelResult.
 import { existsSync } from 'node:fs';
+import { assertWritableFolder } from '../io/writable.js';
 import { allSplits, loadRetrievalData, loadStsData, type DataOptions, type RetrievalData, type StsData } from './data/load.js';
 import type { EncodeOptions, EvaluableModel } from './model.js';
 import { evaluateRetrieval } from './retrieval.js';
@@ -151,6 +152,8 @@ export async function evaluate(model: EvaluableModel, tasks: string | TaskMetada
     if (options.warnings ?? true) process.stderr.write(`warning: ${message}\n`);
   };
   const meta = model.meta;
+  // A results folder that cannot be written fails now, not after the first task has run.
+  if (outputFolder) assertWritableFolder(modelResultDir(outputFolder, meta), 'results folder');
   const result: ModelResult = { model_name: meta.name, model_revision: meta.revision, task_results: [], exceptions: [] };
 
   for (let index = 0; index < list.length; index++) {

@@ -239,7 +239,12 @@ export function taskResultPath(outputFolder: string, meta: ModelMeta, taskName: 
   return join(modelResultDir(outputFolder, meta), `${taskName}.json`);
 }
 
-const MODEL_META_INT_KEYS = new Set(['n_parameters', 'n_active_parameters_override', 'n_embedding_parameters', 'embed_dim']);
+// Integers Python writes without ".0": ModelMeta's int fields and the vLLM engine arguments in
+// loader_kwargs (max_tokens is a float field in ModelMeta: mteb writes 512.0).
+const MODEL_META_INT_KEYS = new Set([
+  'n_parameters', 'n_active_parameters_override', 'n_embedding_parameters', 'embed_dim',
+  'max_model_len', 'max_num_batched_tokens', 'max_num_seqs', 'tensor_parallel_size', 'data_parallel_size',
+]);
 
 /** ModelMeta.to_dict() with mteb's field order (unknown fields dropped: mteb's ModelMeta forbids extras). */
 export function modelMetaDict(model: EvaluableModel): Record<string, unknown> {

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { Encoder } from '../../src/encoder.js';
 import { parsePyJson } from '../../src/eval/index.js';
 import { readNpyF32 } from '../../src/io/npy.js';
+import { contentRevision } from '../../src/model/revision.js';
 import { testModel } from '../cpu/helpers.js';
 
 const ROOT = process.cwd();
@@ -65,6 +66,13 @@ describe('cli: embedrank', function () {
     expect(cli(['encode', '-m', encoderDir, '-i', input, '-o', b, '--field', 'body', '--prompt-name', 'query', '--device', 'cpu']).code).to.equal(0);
     expect(readNpyF32(a).shape).to.deep.equal([5, 64]);
     expect(readNpyF32(a).data[0]).to.not.equal(readNpyF32(b).data[0]);
+    // --prompt-type query picks the same prompt through encode_query's rule; an unknown prompt name is an error.
+    const c = join(work, 'c.npy');
+    expect(cli(['encode', '-m', encoderDir, '-i', input, '-o', c, '--field', 'body', '--prompt-type', 'query', '--device', 'cpu']).code).to.equal(0);
+    expect(Array.from(readNpyF32(c).data)).to.deep.equal(Array.from(readNpyF32(b).data));
+    const unknown = cli(['encode', '-m', encoderDir, '-i', input, '-o', c, '--field', 'body', '--prompt-name', 'passage', '--device', 'cpu']);
+    expect(unknown.code).to.not.equal(0);
+    expect(unknown.err).to.match(/prompt name "passage" is not one of the model's prompts/);
     const bad = join(work, 'bad.jsonl');
     writeFileSync(bad, '{"other": 1}\n');
     const r = cli(['encode', '-m', encoderDir, '-i', bad, '-o', a, '--device', 'cpu']);
@@ -83,11 +91,11 @@ describe('cli: embedrank', function () {
     rows.forEach((x) => expect(x.score).to.be.within(0, 1));
   });
 
-  it('evaluate writes an mteb STS12.json from the real SemEval 2012 files and skips it when run again', () => {
+  it('evaluate writes an mteb STS12.json from the real SemEval 2012 files and skips it when run again', async () => {
     const out = join(work, 'results');
     const first = cli(['evaluate', '-m', encoderDir, '-t', 'STS12', '--data-dir', STS, '--output-folder', out, '--device', 'cpu']);
     expect(first.code, first.err).to.equal(0);
-    const file = join(out, 'cpu-v1-tiny-mean', 'no_revision_available', 'STS12.json');
+    const file = join(out, 'cpu-v1-tiny-mean', await contentRevision(encoderDir), 'STS12.json');
     expect(existsSync(file), `${file} missing; stderr: ${first.err}`).to.equal(true);
     const json = JSON.parse(readFileSync(file, 'utf8'));
     expect(json.task_name).to.equal('STS12');
@@ -101,13 +109,13 @@ describe('cli: embedrank', function () {
     expect(again.err + again.out).to.match(/skip/i);
   });
 
-  it('evaluate scores a bi-encoder and a cross-encoder on the AskUbuntuDupQuestions-format fixture (map_at_1000 main score)', () => {
+  it('evaluate scores a bi-encoder and a cross-encoder on the AskUbuntuDupQuestions-format fixture (map_at_1000 main score)', async () => {
     const out = join(work, 'rerank-results');
     for (const [dir, name] of [[encoderDir, 'cpu-v1-tiny-mean'], [crossDir, 'cpu-v1-tiny-cross']] as const) {
       const r = cli(['evaluate', '-m', dir, '-t', 'AskUbuntuDupQuestions', '--data-dir', ASKUBUNTU, '--output-folder', out, '--device', 'cpu']);
       expect(r.code, r.err).to.equal(0);
       // mteb writes NaN (Python's json) where a metric is undefined, e.g. nAUC with one query.
-      const json = parsePyJson(readFileSync(join(out, name, 'no_revision_available', 'AskUbuntuDupQuestions.json'), 'utf8')) as { scores: { test: Array<Record<string, number>> } };
+      const json = parsePyJson(readFileSync(join(out, name, await contentRevision(dir), 'AskUbuntuDupQuestions.json'), 'utf8')) as { scores: { test: Array<Record<string, number>> } };
       const s = json.scores.test[0];
       expect(s.main_score).to.equal(s.map_at_1000);
       expect(s.main_score).to.be.within(0, 1);

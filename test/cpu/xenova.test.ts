@@ -1,5 +1,6 @@
-// Cross-check against an independent implementation: @xenova/transformers (its own tokenizer,
-// its own bundled onnxruntime-node 1.14, its own mean pooling) running the ONNX file we export.
+// Cross-check against an independent implementation: @huggingface/transformers (Transformers.js
+// v4, the maintained successor of @xenova/transformers: its own tokenizer, its own mean pooling
+// and normalisation, onnxruntime-node 1.30 as the project) running the ONNX file we export.
 import { expect } from 'chai';
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -24,7 +25,7 @@ function sentences(n: number): string[] {
   return out;
 }
 
-describe('cpu/xenova: exported ONNX vs @xenova/transformers feature-extraction', function () {
+describe('cpu/transformers.js: exported ONNX vs @huggingface/transformers feature-extraction', function () {
   this.timeout(120_000);
   let work: string;
   let modelDir: string;
@@ -37,15 +38,15 @@ describe('cpu/xenova: exported ONNX vs @xenova/transformers feature-extraction',
   });
   after(() => rmSync(work, { recursive: true, force: true }));
 
-  it('mean-pooled normalised embeddings agree (cosine ≥ 0.99999) on real sentences, from xenova’s own token ids', async () => {
-    const { pipeline, env, AutoTokenizer } = await import('@xenova/transformers');
+  it('mean-pooled normalised embeddings agree (cosine ≥ 0.99999) on real sentences, from Transformers.js’ own token ids', async () => {
+    const { pipeline, env, AutoTokenizer } = await import('@huggingface/transformers');
     env.allowRemoteModels = false;
     env.allowLocalModels = true;
     env.useFSCache = false;
     env.useBrowserCache = false;
     env.localModelPath = dirname(modelDir) + '/';
     const id = basename(modelDir);
-    const extractor = await pipeline('feature-extraction', id, { local_files_only: true, quantized: false });
+    const extractor = await pipeline('feature-extraction', id, { local_files_only: true, dtype: 'fp32' });
     const tokenizer = await AutoTokenizer.from_pretrained(id, { local_files_only: true });
 
     const folder = loadModelFolder(modelDir);
@@ -61,7 +62,7 @@ describe('cpu/xenova: exported ONNX vs @xenova/transformers feature-extraction',
       expect(xen.dims).to.deep.equal([texts.length, H]);
       const seqs = texts.map((t) => {
         const enc = tokenizer(t);
-        return { ids: Array.from(enc.input_ids.data as BigInt64Array, Number), typeIds: Array.from(enc.token_type_ids.data as BigInt64Array, Number) };
+        return { ids: Array.from(enc.input_ids.data as BigInt64Array, Number), typeIds: Array.from(enc.token_type_ids!.data as BigInt64Array, Number) };
       });
       for (const s of seqs) expect(s.ids[0]).to.equal(101);
       // Length-sorted, as the scheduler sends them.

@@ -201,8 +201,9 @@ describe('eval/sts: STS evaluation and result files', function () {
       onEvent: (e) => e.type === 'note' && notes.push(e.message),
     });
     const all = notes.join('\n');
-    expect(all).to.match(/STS12: read 4 of 5 sources .*MSRpar 750, SMTeuroparl 459, OnWN 750, SMTnews 399; 2358 pairs/);
-    expect(all).to.match(/STS12: missing MSRvid/);
+    // /work/shared/data/README.md: all 5 STS12 subsets (MSRvid added), 3108 pairs as mteb/sts12-sts
+    expect(all).to.match(/STS12: read 5 of 5 sources .*MSRpar 750, MSRvid 750, SMTeuroparl 459, OnWN 750, SMTnews 399; 3108 pairs/);
+    expect(all).to.not.match(/STS12: missing/);
     expect(all).to.match(/STS13: read 3 of 3 sources .*1500 pairs/);
     expect(all).to.match(/STS14: read 6 of 6 sources .*3750 pairs/);
     expect(all).to.match(/STS15: read 5 of 5 sources .*3000 pairs/);
@@ -211,11 +212,11 @@ describe('eval/sts: STS evaluation and result files', function () {
     expect(res.task_results.map((r) => r.task_name)).to.deep.equal(['STS12', 'STS13', 'STS14', 'STS15', 'STS16', 'SICK-R']);
     for (const r of res.task_results) expect(existsSync(join(out, 'test-org__bow-encoder', 'rev1', `${r.task_name}.json`))).to.equal(true);
 
-    const ref = referenceCosineSpearman(readSemEvalPairs(join(REAL_STS, '2012'), ['MSRpar.test.tsv', 'SMTeuroparl.test.tsv', 'OnWN.test.tsv', 'SMTnews.test.tsv']));
+    const ref = referenceCosineSpearman(readSemEvalPairs(join(REAL_STS, '2012'), ['MSRpar.test.tsv', 'MSRvid.test.tsv', 'SMTeuroparl.test.tsv', 'OnWN.test.tsv', 'SMTnews.test.tsv']));
     expect(res.task_results[0].scores.test[0].cosine_spearman as number).to.be.closeTo(ref, 1e-4); // exact ties, see above
     const jit = new BowEncoder('cosine', 'test-org/jitter', 'r', 256, 1e-3);
     const rj = await evaluate(jit, ['STS12'], { dataDir: REAL_STS, outputFolder: null, warnings: false });
-    const refJ = referenceCosineSpearman(readSemEvalPairs(join(REAL_STS, '2012'), ['MSRpar.test.tsv', 'SMTeuroparl.test.tsv', 'OnWN.test.tsv', 'SMTnews.test.tsv']), 1e-3);
+    const refJ = referenceCosineSpearman(readSemEvalPairs(join(REAL_STS, '2012'), ['MSRpar.test.tsv', 'MSRvid.test.tsv', 'SMTeuroparl.test.tsv', 'OnWN.test.tsv', 'SMTnews.test.tsv']), 1e-3);
     expect(rj.task_results[0].scores.test[0].cosine_spearman as number).to.be.closeTo(refJ, 1e-12);
 
     const before = model.calls.length;

@@ -68,7 +68,18 @@ describe('tokenize/tokenizer: ids equal Hugging Face tokenizers', function () {
     expect(truncated).to.be.at.least(0);
   });
 
-  for (const name of readdirSync(join(FIX, 'hf')).filter((d) => existsSync(join(FIX, 'hf', d, 'reference.json')))) {
+  it('qwen3-lm: the Qwen3-Reranker prompts (chat template, special tokens in the text) give the ids transformers gave', async () => {
+    const dir = join(FIX, 'hf/qwen3-lm');
+    const ref = JSON.parse(readFileSync(join(dir, 'reference.json'), 'utf8')) as {
+      instruction: string; prefix: string; suffix: string; rows: Array<{ query: string; document: string; input_ids: number[] }>;
+    };
+    const tok = new Tokenizer({ file: join(dir, 'tokenizer.json') });
+    const texts = ref.rows.map((r) => `${ref.prefix}<Instruct>: ${ref.instruction}\n<Query>: ${r.query}\n<Document>: ${r.document}${ref.suffix}`);
+    const got = await tok.encodeBatch(texts, undefined, 1 << 20);
+    got.forEach((e, i) => expect(e.ids, `row ${i}`).to.deep.equal(ref.rows[i].input_ids));
+  });
+
+  for (const name of readdirSync(join(FIX, 'hf')).filter((d) => existsSync(join(FIX, 'hf', d, 'reference.json')) && d !== 'qwen3-lm')) {
     it(`${name}: the ids sentence-transformers fed the model (its tokenizer.json, max length from the folder)`, async () => {
       const dir = join(FIX, 'hf', name);
       const ref = JSON.parse(readFileSync(join(dir, 'reference.json'), 'utf8')) as {

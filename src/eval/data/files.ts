@@ -1,5 +1,6 @@
 // Reading dataset files into rows: parquet (hyparquet), JSON Lines, JSON, CSV/TSV, each optionally
 // gzip-compressed; listing the files of a local dataset folder.
+import { parse as parseCsv } from 'csv-parse/sync';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import { gunzipSync, brotliDecompressSync } from 'node:zlib';
@@ -59,39 +60,19 @@ function decompressors(): Record<string, (input: Uint8Array, n: number) => Uint8
   return c;
 }
 
-function parseDelimited(text: string, delim: string, path: string): Row[] {
-  const lines = text.split(/\r?\n/).filter((l) => l.length > 0);
-  if (!lines.length) return [];
-  const split = (line: string): string[] => {
-    if (delim === '\t') return line.split('\t');
-    // CSV with double-quote quoting
-    const out: string[] = [];
-    let cur = '', q = false;
-    for (let i = 0; i < line.length; i++) {
-      const c = line[i];
-      if (q) {
-        if (c === '"' && line[i + 1] === '"') {
-          cur += '"';
-          i++;
-        } else if (c === '"') q = false;
-        else cur += c;
-      } else if (c === '"') q = true;
-      else if (c === delim) {
-        out.push(cur);
-        cur = '';
-      } else cur += c;
-    }
-    out.push(cur);
-    return out;
-  };
-  const header = split(lines[0].replace(/^\uFEFF/, ''));
-  return lines.slice(1).map((line, i) => {
-    const cells = split(line);
-    if (cells.length !== header.length) throw new Error(`${path}: line ${i + 2} has ${cells.length} fields, the header has ${header.length}`);
-    const row: Row = {};
-    header.forEach((h, j) => (row[h] = cells[j]));
-    return row;
-  });
+/**
+ * CSV/TSV rows as the `datasets` library reads them (pandas.read_csv: header row, double-quote
+ * quoting with "" escapes, so a quoted field may hold the delimiter or a line break; a quote
+ * inside an unquoted field is literal), through csv-parse. Every cell is a string. A row whose
+ * field count differs from the header's is an error naming its line.
+ */
+function parseDelimited(text: string, delimiter: string, path: string): Row[] {
+  try {
+    return parseCsv(text, { delimiter, quote: '"', escape: '"', columns: true, bom: true, skip_empty_lines: true, relax_quotes: true }) as Row[];
+  } catch (e) {
+    const err = e as Error & { lines?: number };
+    throw new Error(`${path}: ${err.message}`);
+  }
 }
 
 /** Every row of a data file, as objects keyed by column name (int64 values become numbers). */

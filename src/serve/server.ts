@@ -1,0 +1,99 @@
+// `embedrank serve`: a fastify HTTP server in front of one loaded model, speaking OpenAI's
+// embeddings API, the Cohere/Jina rerank API and vLLM's /score (as vLLM serves them), and
+// text-embeddings-inference's /embed, /rerank, /tokenize, /info, /health and /metrics, with TEI's
+// limits and error bodies. Every request's sequences go through one batching queue (ServeBatcher)
+// into the runtime's coordinator, so concurrent requests share engine batches.
+//
+// Shutdown (close(), or SIGTERM/SIGINT through serveUntilSignal): stop accepting connections,
+// answer what was admitted, then release the model — nothing accepted is lost.
+import Fastify, { type FastifyInstance } from 'fastify';
+import { classify, errorBody, styleOf } from './http.js';
+import { resolveServeOptions, type ServeOptions } from './options.js';
+import { registerEmbeddingRoutes } from './routes/embeddings.js';
+import { registerMetaRoutes } from './routes/meta.js';
+import { registerRerankRoutes } from './routes/rerank.js';
+import { ModelService, type ServedModel } from './service.js';
+
+export interface EmbedServer {
+  readonly app: FastifyInstance;
+  readonly service: ModelService;
+  /** Starts listening; resolves with the base URL (port 0 picks a free port). */
+  listen(port: number, host?: string): Promise<string>;
+  /** Stops accepting, answers every admitted request, then resolves (the model stays open). */
+  close(): Promise<void>;
+}
+
+/** Builds the server for an already loaded Encoder or CrossEncoder. */
+export function createServer(model: ServedModel, options: ServeOptions): EmbedServer {
+  const opts = resolveServeOptions(options);
+  const service = new ModelService(model, opts);
+  const app = Fastify({ bodyLimit: opts.payloadLimit, logger: false, return503OnClosing: true, forceCloseConnections: 'idle' });
+
+  app.setErrorHandler((err, req, reply) => {
+    const c = classify(err);
+    if (reply.raw.destroyed) return;
+    void reply.code(c.status).send(errorBody(styleOf(req), c.status, c.type, c.message));
+  });
+  app.setNotFoundHandler((req, reply) => {
+    void reply.code(404).send(errorBody(styleOf(req), 404, 'validation', `no route ${req.method} ${req.url}`));
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    const route = req.routeOptions.url ?? 'unmatched';
+    service.metrics.requests.inc({ route, status: String(reply.statusCode) });
+    service.metrics.requestDuration.observe({ route }, reply.elapsedTime / 1000);
+  });
+
+  // While draining, answers close their connection: a keep-alive socket left idle after its last
+  // response would otherwise hold close() open for the whole keep-alive timeout.
+  app.addHook('onSend', async (_req, reply) => {
+    if (service.draining) reply.header('connection', 'close');
+  });
+
+  registerEmbeddingRoutes(app, service);
+  registerRerankRoutes(app, service);
+  registerMetaRoutes(app, service);
+
+  let closing: Promise<void> | undefined;
+  return {
+    app,
+    service,
+    async listen(port, host = '127.0.0.1') {
+      await app.listen({ port, host });
+      const addr = app.server.address();
+      const p = typeof addr === 'object' && addr ? addr.port : port;
+      return `http://${host.includes(':') ? `[${host}]` : host}:${p}`;
+    },
+    close() {
+      closing ??= (async () => {
+        service.draining = true;
+        const sweep = setInterval(() => app.server.closeIdleConnections(), 200);
+        try {
+          await app.close(); // waits for in-flight requests; new ones on open connections get 503
+        } finally {
+          clearInterval(sweep);
+        }
+        await service.batcher.idle();
+      })();
+      return closing;
+    },
+  };
+}
+
+/**
+ * Serves until SIGTERM or SIGINT, then drains (close()), closes the model and resolves; the CLI
+ * exits 0 after it. A second signal during the drain exits at once with status 1.
+ */
+export async function serveUntilSignal(server: EmbedServer, model: ServedModel, log: (s: string) => void): Promise<void> {
+  await new Promise<void>((resolve) => {
+    const onSignal = (sig: NodeJS.Signals) => {
+      log(`embedrank serve: ${sig}: draining ${server.service.admittedInputs} admitted inputs, then exiting`);
+      process.once(sig, () => process.exit(1));
+      resolve();
+    };
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
+  });
+  await server.close();
+  await model.close();
+  log('embedrank serve: drained, bye');
+}
