@@ -42,11 +42,15 @@ export function qwen3EmbeddingInstructionTemplate(instruction: string | Partial<
 
 /**
  * Encoder options for Qwen3-Embedding as mteb runs it (InstructSentenceTransformerWrapper with
- * qwen3_models.instruction_template, apply_instruction_to_passages=False): queries get the task's
- * instruction, documents go in plain. The tokenizer appends <|endoftext|>, pooling is the last
+ * qwen3_models.instruction_template, apply_instruction_to_passages=False, no model_prompts):
+ * queries get the task's instruction (mteb TaskMetadata.prompt, EncodeOptions.taskPrompt), documents
+ * go in plain. Spread into EncoderOptions; a promptDict given after it replaces the task's instructions. The tokenizer appends <|endoftext|>, pooling is the last
  * token and the output L2-normalised, all read from the model folder.
  */
-export const QWEN3_EMBEDDING_OPTIONS: Readonly<Pick<EncoderOptions, 'useInstructions' | 'instructionTemplate' | 'applyInstructionToDocuments'>> = Object.freeze({
+export const QWEN3_EMBEDDING_OPTIONS: Readonly<Pick<EncoderOptions, 'promptDict' | 'useInstructions' | 'instructionTemplate' | 'applyInstructionToDocuments'>> = Object.freeze({
+  // mteb passes no model_prompts for Qwen3: the task's own instruction is used, not the folder's
+  // config_sentence_transformers prompts (whose "query" entry would otherwise win).
+  promptDict: {},
   useInstructions: true,
   instructionTemplate: (instruction: string, promptType?: PromptType) => qwen3EmbeddingInstructionTemplate(instruction, promptType),
   applyInstructionToDocuments: false,

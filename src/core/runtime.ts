@@ -205,7 +205,8 @@ export class Runtime {
         const id = chunk.ids[t];
         if (!(id >= 0 && id < vocab)) throw new InputError(`sequence ${i} has token id ${id}, outside the vocabulary [0, ${vocab})`);
         const ty = chunk.typeIds[t];
-        if (!(ty >= 0 && ty < typeVocab)) throw new InputError(`sequence ${i} has token type id ${ty}, outside [0, ${typeVocab})`);
+        // Models without token types (typeVocab 0: DistilBERT, Qwen3) take type 0 everywhere.
+        if (!(ty >= 0 && ty < Math.max(typeVocab, 1))) throw new InputError(`sequence ${i} has token type id ${ty}, outside [0, ${Math.max(typeVocab, 1)})`);
       }
     }
     const scheduler = new TokenBudgetScheduler({
