@@ -141,12 +141,17 @@ export class CrossEncoder extends ModelHandle {
 
   /**
    * Scores sequences that are already token ids (both segments, special tokens included):
-   * n × numLabels float32. `activation` as in the options ('default' follows the model).
+   * n × numLabels float32. `activation` as in the options ('default' follows the model);
+   * `onBatchDone` hears of each engine batch as it finishes (sequences, tokens).
    */
-  async scoreTokens(chunk: TokenizedChunk, activation: 'default' | HeadActivation = this.options.activation ?? 'default'): Promise<Float32Array> {
+  async scoreTokens(
+    chunk: TokenizedChunk,
+    activation: 'default' | HeadActivation = this.options.activation ?? 'default',
+    onBatchDone?: (sequences: number, tokens: number) => void,
+  ): Promise<Float32Array> {
     await this.loading;
     const act: HeadActivation = activation === 'default' ? this.rt.folder.activation : activation;
-    return (await this.rt.runTokenized({ kind: 'score', activation: act }, this.rt.folder.numLabels, chunk)).values;
+    return (await this.rt.runTokenized({ kind: 'score', activation: act }, this.rt.folder.numLabels, chunk, undefined, onBatchDone)).values;
   }
 
   /**

@@ -230,11 +230,12 @@ export class Encoder extends ModelHandle {
    * Embeds sequences that are already token ids (special tokens included): n × dim row-major
    * float32. poolSkip[i] leading tokens of sequence i are left out of pooling. Throws InputError
    * for an empty sequence or an id outside the vocabulary, SequenceTooLongError past maxLength.
+   * `onBatchDone` hears of each engine batch as it finishes (sequences, tokens).
    */
-  async embedTokens(chunk: TokenizedChunk, poolSkip?: Int32Array): Promise<Float32Array> {
+  async embedTokens(chunk: TokenizedChunk, poolSkip?: Int32Array, onBatchDone?: (sequences: number, tokens: number) => void): Promise<Float32Array> {
     await this.loading;
     const full = this.rt.folder.st.embedDim;
-    return this.matryoshka((await this.rt.runTokenized({ kind: 'embed' }, full, chunk, poolSkip)).values, full);
+    return this.matryoshka((await this.rt.runTokenized({ kind: 'embed' }, full, chunk, poolSkip, onBatchDone)).values, full);
   }
 
   /** How many texts the last call truncated to the maximum length. */

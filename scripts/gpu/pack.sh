@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
 # Packs what a GPU machine without Node needs into .gpu/ (ignored by git, carried by the device
-# tool): the node binary, the runtime node_modules (no @xenova, typescript or non-Linux
-# onnxruntime binaries), the built JS and the SemEval STS data for the sts workload.
+# tool): the node binary, the runtime node_modules (no @xenova / @huggingface/transformers (test and
+# CPU-bench only), typescript, or binaries for other platforms than linux-x64-gnu), the built JS and the SemEval STS data for the sts workload.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 mkdir -p .gpu
 [ -f .gpu/node.xz ] || xz -T2 -c "$(command -v node)" > .gpu/node.xz
-if [ ! -f .gpu/modules.tar.xz ] || [ package-lock.json -nt .gpu/modules.tar.xz ]; then
+if [ ! -f .gpu/modules.tar.xz ] || [ package-lock.json -nt .gpu/modules.tar.xz ] || [ scripts/gpu/pack.sh -nt .gpu/modules.tar.xz ]; then
   tar cJf .gpu/modules.tar.xz --exclude='node_modules/@xenova' --exclude='node_modules/onnxruntime-web' \
     --exclude='node_modules/typescript' --exclude='node_modules/@img' --exclude='node_modules/sharp' \
     --exclude='node_modules/protobufjs' --exclude='node_modules/@types' --exclude='node_modules/.cache' \
     --exclude='node_modules/onnxruntime-node/bin/napi-v6/darwin' --exclude='node_modules/onnxruntime-node/bin/napi-v6/win32' \
-    --exclude='node_modules/onnxruntime-node/bin/napi-v6/linux/arm64' node_modules
+    --exclude='node_modules/onnxruntime-node/bin/napi-v6/linux/arm64' \
+    --exclude='node_modules/@huggingface/transformers' --exclude='node_modules/@esbuild' --exclude='node_modules/esbuild' --exclude='node_modules/tsx' \
+    --exclude='node_modules/tokenizers/tokenizers.[adw]*.node' \
+    --exclude='node_modules/tokenizers/tokenizers.linux-arm*.node' --exclude='node_modules/tokenizers/tokenizers.linux-x64-musl.node' \
+    node_modules
 fi
 rm -rf .gpu/sts && cp -r "${STS_DATA:-../shared/data/sts}" .gpu/sts && chmod -R u+w .gpu/sts
 tar cJf .gpu/dist.tar.xz dist

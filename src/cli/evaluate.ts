@@ -13,15 +13,22 @@ import { evaluate, OVERWRITE_STRATEGIES, type EvaluateEvent, type OverwriteStrat
 import type { EvaluableModel } from '../eval/model.js';
 import { ProgressBar } from '../core/progress.js';
 import { assertWritableFolder } from '../io/writable.js';
-import { mainScore, type TaskResult } from '../eval/results.js';
-import { getTask, getTasks, hfSubsets, taskLanguages, type TaskMetadata } from '../eval/tasks.js';
+import { mainScore, modelResultDir, type TaskResult } from '../eval/results.js';
+import { getBenchmark, getBenchmarks, summarizeBenchmark, type Benchmark } from '../eval/benchmarks.js';
+import { getTask, getTasks, hfSubsets, taskLanguages, TASK_TYPES, type TaskMetadata } from '../eval/tasks.js';
 
 export type Device = EngineArgs['device'];
 export type Dtype = EngineArgs['dtype'];
 
 /** Options of `embedrank evaluate`, as the model factory receives them: the engine options every command shares, and evaluate's own. */
 export interface EvaluateCliArgs extends EngineArgs {
+  /** task names (empty when a benchmark or filters choose the tasks) */
   tasks: string[];
+  /** a benchmark name, e.g. "MTEB(eng, v2)" */
+  benchmark?: string;
+  /** keep only tasks of these types / covering these languages */
+  taskTypes?: string[];
+  languages?: string[];
   dataDir?: string;
   outputFolder: string;
   overwriteStrategy: OverwriteStrategy;
@@ -30,6 +37,12 @@ export interface EvaluateCliArgs extends EngineArgs {
   quiet: boolean;
   /** Remote servers of the model (OpenAI-compatible base URLs); the model runs there, not here. */
   endpoint?: string[];
+  /** write predictions to the model's results folder (or to predictionFolder) */
+  savePredictions?: boolean;
+  predictionFolder?: string;
+  /** two-stage reranking: a first-stage prediction file or folder, and how many documents per query */
+  previousResults?: string;
+  rerankTopK?: number;
 }
 
 export type ModelFactory = (args: EvaluateCliArgs) => Promise<EvaluableModel & { close(): Promise<void> }>;
@@ -44,14 +57,69 @@ const defaultIo: CliIo = {
   err: (s) => process.stderr.write(s),
 };
 
-/** Task names from `--tasks A B` or `--tasks A,B`, validated against the registry. */
-export function parseTaskNames(raw: unknown): TaskMetadata[] {
-  const list = (Array.isArray(raw) ? raw : [raw])
+function splitList(raw: unknown): string[] {
+  if (raw === undefined || raw === null) return [];
+  return (Array.isArray(raw) ? raw : [raw])
     .flatMap((x) => String(x ?? '').split(','))
     .map((s) => s.trim())
     .filter(Boolean);
-  if (!list.length) throw new Error('no tasks given: pass --tasks NAME [NAME ...] (see `embedrank tasks`)');
+}
+
+/** Task names from `--tasks A B` or `--tasks A,B`, validated against the registry. */
+export function parseTaskNames(raw: unknown): TaskMetadata[] {
+  const list = splitList(raw);
+  if (!list.length) throw new Error('no tasks given: pass --tasks NAME [NAME ...] (see `embedrank tasks`) or --benchmark NAME (see `embedrank benchmarks`)');
   return list.map((n) => getTask(n));
+}
+
+/**
+ * The tasks `evaluate` runs: the named tasks, else the benchmark's (restricted to its splits and
+ * subsets), else the whole registry; then only those of the given types and languages. Throws
+ * when nothing is selected or a name is unknown.
+ */
+export function selectTasks(o: { tasks?: unknown; benchmark?: string; taskTypes?: unknown; languages?: unknown }): { tasks: TaskMetadata[]; benchmark: Benchmark | null } {
+  const names = splitList(o.tasks);
+  const benchmark = o.benchmark ? getBenchmark(o.benchmark) : null;
+  const types = splitList(o.taskTypes);
+  const languages = splitList(o.languages);
+  if (!names.length && !benchmark && !types.length && !languages.length) {
+    throw new Error('no tasks given: pass --tasks NAME [NAME ...], --benchmark NAME, or --task-types / --languages to select from `embedrank tasks`');
+  }
+  let tasks = names.length ? names.map((n) => getTask(n)) : benchmark ? benchmark.tasks : getTasks();
+  if (names.length && benchmark) {
+    // named tasks of a benchmark keep the benchmark's splits and subsets
+    const inBench = new Map(benchmark.tasks.map((t) => [t.name, t]));
+    for (const t of tasks) if (!inBench.has(t.name)) throw new Error(`${t.name} is not part of ${benchmark.name}`);
+    tasks = tasks.map((t) => inBench.get(t.name)!);
+  }
+  if (types.length || languages.length) {
+    getTasks({ types }); // validates the type names
+    const ty = types.map((t) => t.toLowerCase());
+    const ls = languages.map((l) => l.toLowerCase());
+    // on the selected tasks themselves: a benchmark's STS17 covers en-en only
+    tasks = tasks.filter(
+      (t) => (!ty.length || ty.includes(t.type.toLowerCase())) && (!ls.length || taskLanguages(t).some((l) => ls.includes(l.toLowerCase()) || ls.includes(l.toLowerCase().split('-')[0]))),
+    );
+  }
+  if (!tasks.length) throw new Error(`no task matches${types.length ? ` --task-types ${types.join(',')}` : ''}${languages.length ? ` --languages ${languages.join(',')}` : ''}${benchmark ? ` in ${benchmark.name}` : ''}`);
+  return { tasks, benchmark };
+}
+
+/** The leaderboard summary of a benchmark run: mean per task type, Mean (Task), Mean (TaskType), x100. */
+export function benchmarkSummaryTable(benchmark: Benchmark, tasks: TaskMetadata[], results: TaskResult[]): string {
+  const s = summarizeBenchmark(tasks, results);
+  const pct = (v: number | null | undefined): string => (v === null || v === undefined ? 'n/a' : (100 * v).toFixed(2));
+  const rows = [['Benchmark', 'Task type', 'Tasks', 'Mean main score (x100)']];
+  for (const type of TASK_TYPES) {
+    if (!(type in s.perType)) continue;
+    rows.push([benchmark.name, type, String(tasks.filter((t) => t.type === type).length), pct(s.perType[type])]);
+  }
+  rows.push([benchmark.name, 'Mean (Task)', String(tasks.length), pct(s.meanTask)]);
+  rows.push([benchmark.name, 'Mean (TaskType)', String(Object.keys(s.perType).length), pct(s.meanTaskType)]);
+  let out = table(rows);
+  if (s.missing.length) out += `(no result for ${s.missing.length} of ${tasks.length} tasks: ${s.missing.join(', ')}; their means are n/a)\n`;
+  if (tasks.length !== benchmark.tasks.length) out += `(a selection of ${tasks.length} of the benchmark's ${benchmark.tasks.length} tasks: not comparable with the leaderboard's means)\n`;
+  return out;
 }
 
 function pad(s: string, n: number): string {
@@ -94,8 +162,22 @@ export function evaluateCommand(loadModel: ModelFactory, io: CliIo = defaultIo):
           alias: 't',
           type: 'string',
           array: true,
-          demandOption: true,
           describe: 'Task names (space- or comma-separated), e.g. STS12 AskUbuntuDupQuestions; `embedrank tasks` lists them',
+        })
+        .option('benchmark', {
+          alias: 'b',
+          type: 'string',
+          describe: 'Run a benchmark\'s tasks, on the splits and subsets it uses, and print its leaderboard summary, e.g. "MTEB(eng, v2)"; `embedrank benchmarks` lists them',
+        })
+        .option('task-types', {
+          type: 'string',
+          array: true,
+          describe: `Only tasks of these types (of --tasks, of --benchmark, or of every task): ${TASK_TYPES.join(', ')}`,
+        })
+        .option('languages', {
+          type: 'string',
+          array: true,
+          describe: 'Only tasks covering one of these languages: ISO 639-3 codes (eng) or with script (eng-Latn)',
         })
         .option('data-dir', {
           type: 'string',
@@ -129,6 +211,24 @@ export function evaluateCommand(loadModel: ModelFactory, io: CliIo = defaultIo):
           default: false,
           describe: 'Keep going when a task fails (it is reported at the end) instead of stopping',
         })
+        .option('save-predictions', {
+          type: 'boolean',
+          default: false,
+          describe: 'Also write each task\'s predictions (retrieval runs, labels, cluster assignments, pair scores) as mteb does: <Task>_predictions.json in the model\'s results folder, or in --prediction-folder',
+        })
+        .option('prediction-folder', {
+          type: 'string',
+          describe: 'Folder for the prediction files (implies --save-predictions)',
+        })
+        .option('previous-results', {
+          type: 'string',
+          describe: 'Two-stage reranking: a first-stage <Task>_predictions.json, or the folder holding it; retrieval tasks rerank each query\'s top --rerank-top-k saved documents (mteb convert_to_reranking)',
+        })
+        .option('rerank-top-k', {
+          type: 'number',
+          default: 10,
+          describe: 'Documents per query taken from --previous-results (mteb\'s default 10)',
+        })
         .option('quiet', {
           alias: 'q',
           type: 'boolean',
@@ -136,20 +236,26 @@ export function evaluateCommand(loadModel: ModelFactory, io: CliIo = defaultIo):
           describe: 'Print only the summary table (no per-task progress lines)',
         })
         .check(usageCheck((argv: Record<string, unknown>) => {
-          parseTaskNames(argv.tasks);
+          selectTasks({ tasks: argv.tasks, benchmark: argv.benchmark as string | undefined, taskTypes: argv['task-types'], languages: argv.languages });
           const dataDir = argv['data-dir'];
           if (typeof dataDir === 'string' && !isDirectory(dataDir)) throw new Error(`--data-dir ${dataDir} is not a folder`);
+          const k = argv['rerank-top-k'];
+          if (k !== undefined && (!Number.isInteger(k) || (k as number) < 1)) throw new Error(`--rerank-top-k must be a positive integer, got ${String(k)}`);
           if (argv['batch-size'] !== undefined && (!Number.isInteger(argv['batch-size']) || (argv['batch-size'] as number) < 1)) {
             throw new Error(`--batch-size must be a positive integer, got ${String(argv['batch-size'])}`);
           }
         }))
         .example('$0 evaluate -m sentence-transformers/all-MiniLM-L6-v2 -t STS12 STS13 --data-dir /data/sts', 'STS from the SemEval files')
-        .example('$0 evaluate -m BAAI/bge-reranker-base -t AskUbuntuDupQuestions', 'a cross-encoder on a reranking task') as unknown as Argv<EvaluateCliArgs>,
+        .example('$0 evaluate -m BAAI/bge-reranker-base -t AskUbuntuDupQuestions', 'a cross-encoder on a reranking task')
+        .example('$0 evaluate -m BAAI/bge-small-en-v1.5 -b "MTEB(eng, v2)" --task-types Classification Clustering', 'part of the English leaderboard benchmark') as unknown as Argv<EvaluateCliArgs>,
     handler: async (argv) => {
-      const tasks = parseTaskNames(argv.tasks);
+      const a = argv as unknown as Record<string, unknown>;
       const args: EvaluateCliArgs = {
         ...engineArgs(argv),
-        tasks: tasks.map((t) => t.name),
+        tasks: splitList(argv.tasks),
+        benchmark: a.benchmark as string | undefined,
+        taskTypes: splitList(a.taskTypes),
+        languages: splitList(a.languages),
         dataDir: argv.dataDir,
         outputFolder: argv.outputFolder,
         overwriteStrategy: argv.overwriteStrategy,
@@ -157,6 +263,10 @@ export function evaluateCommand(loadModel: ModelFactory, io: CliIo = defaultIo):
         continueOnError: Boolean(argv.continueOnError),
         quiet: Boolean(argv.quiet),
         endpoint: argv.endpoint?.flatMap((x) => String(x).split(',')).filter(Boolean),
+        savePredictions: Boolean(a.savePredictions) || a.predictionFolder !== undefined,
+        predictionFolder: a.predictionFolder as string | undefined,
+        previousResults: a.previousResults as string | undefined,
+        rerankTopK: a.rerankTopK as number | undefined,
       };
       await runEvaluate(args, loadModel, io);
     },
@@ -165,7 +275,7 @@ export function evaluateCommand(loadModel: ModelFactory, io: CliIo = defaultIo):
 
 /** The body of `embedrank evaluate` (exported for tests and programmatic use). */
 export async function runEvaluate(args: EvaluateCliArgs, loadModel: ModelFactory, io: CliIo = defaultIo): Promise<{ results: TaskResult[]; failed: Map<string, string> }> {
-  const tasks = args.tasks.map((t) => getTask(t));
+  const { tasks, benchmark } = selectTasks(args);
   assertWritableFolder(args.outputFolder, '--output-folder'); // before the model loads, let alone a task runs
   const model = await loadModel(args);
   const skipped = new Set<string>();
@@ -227,11 +337,15 @@ export async function runEvaluate(args: EvaluateCliArgs, loadModel: ModelFactory
       raiseError: !args.continueOnError,
       warnings: false, // notes arrive as events and are printed by `say`
       onEvent,
+      predictionFolder: args.predictionFolder ?? (args.savePredictions ? modelResultDir(args.outputFolder, model.meta) : null),
+      previousResults: args.previousResults,
+      previousResultsTopK: args.rerankTopK,
     });
   } finally {
     await model.close();
   }
   io.out(summaryTable(res.task_results, skipped, failed));
+  if (benchmark) io.out(`\n${benchmarkSummaryTable(benchmark, tasks, res.task_results)}`);
   if (failed.size) process.exitCode = 1;
   return { results: res.task_results, failed };
 }
@@ -242,9 +356,6 @@ export interface TasksCliArgs {
   json: boolean;
 }
 
-function splitList(v?: string[]): string[] | undefined {
-  return v?.flatMap((x) => String(x).split(',')).map((s) => s.trim()).filter(Boolean);
-}
 
 function isDirectory(p: string): boolean {
   try {
@@ -274,7 +385,7 @@ export function tasksCommand(io: CliIo = defaultIo): CommandModule<object, Tasks
         .option('type', {
           type: 'string',
           array: true,
-          describe: 'Only tasks of these types: STS, Reranking, Retrieval (case-insensitive)',
+          describe: `Only tasks of these types: ${TASK_TYPES.join(', ')} (case-insensitive)`,
         })
         .option('language', {
           alias: 'l',
@@ -295,7 +406,47 @@ export function tasksCommand(io: CliIo = defaultIo): CommandModule<object, Tasks
   };
 }
 
-/** Registers both commands on a yargs instance. */
+export interface BenchmarksCliArgs {
+  json: boolean;
+  tasks: boolean;
+}
+
+/** `embedrank benchmarks`: lists the benchmarks, or with --tasks each benchmark's tasks, splits and subsets. */
+export function benchmarksCommand(io: CliIo = defaultIo): CommandModule<object, BenchmarksCliArgs> {
+  return {
+    command: 'benchmarks',
+    describe: 'List the benchmarks embedrank can run (evaluate -b NAME)',
+    builder: (y: Argv<object>) =>
+      y
+        .option('tasks', { type: 'boolean', default: false, describe: "Also list each benchmark's tasks with the splits and subsets it evaluates" })
+        .option('json', { type: 'boolean', default: false, describe: 'Print the benchmarks as JSON' }) as unknown as Argv<BenchmarksCliArgs>,
+    handler: (argv) => {
+      const list = getBenchmarks();
+      if (argv.json) {
+        io.out(`${JSON.stringify(list.map((b) => ({ ...b, tasks: b.tasks.map((t) => ({ name: t.name, type: t.type, eval_splits: t.evalSplits, hf_subsets: hfSubsets(t) })) })), null, 2)}\n`);
+        return;
+      }
+      const rows = [['Benchmark', 'Aliases', 'Tasks', 'Types']];
+      for (const b of list) {
+        const types = [...new Set(b.tasks.map((t) => t.type))];
+        rows.push([b.name, b.aliases.join(', '), String(b.tasks.length), types.map((ty) => `${ty} ${b.tasks.filter((t) => t.type === ty).length}`).join(', ')]);
+      }
+      io.out(table(rows));
+      if (argv.tasks) {
+        for (const b of list) {
+          const tr = [['Task', 'Type', 'Main score', 'Splits', 'Subsets']];
+          for (const t of b.tasks) tr.push([t.name, t.type, t.mainScore, t.evalSplits.join(','), hfSubsets(t).join(',')]);
+          io.out(`\n${b.name}\n${table(tr)}`);
+        }
+      }
+    },
+  };
+}
+
+/** Registers the evaluation commands (evaluate, tasks, benchmarks) on a yargs instance. */
 export function registerEvalCommands<T>(y: Argv<T>, loadModel: ModelFactory, io: CliIo = defaultIo): Argv<T> {
-  return y.command(evaluateCommand(loadModel, io) as unknown as CommandModule<T, EvaluateCliArgs>).command(tasksCommand(io) as unknown as CommandModule<T, TasksCliArgs>);
+  return y
+    .command(evaluateCommand(loadModel, io) as unknown as CommandModule<T, EvaluateCliArgs>)
+    .command(tasksCommand(io) as unknown as CommandModule<T, TasksCliArgs>)
+    .command(benchmarksCommand(io) as unknown as CommandModule<T, BenchmarksCliArgs>);
 }

@@ -192,7 +192,7 @@ export class Runtime {
    * left out of pooling. Throws InputError for an empty sequence or an id outside the vocabulary
    * (or a type id outside type_vocab_size), SequenceTooLongError past maxLength — before any work.
    */
-  async runTokenized(op: WorkOp, dim: number, chunk: TokenizedChunk, poolSkip?: Int32Array): Promise<RunResult> {
+  async runTokenized(op: WorkOp, dim: number, chunk: TokenizedChunk, poolSkip?: Int32Array, onBatchDone?: (sequences: number, tokens: number) => void): Promise<RunResult> {
     const n = chunk.n;
     if (n === 0) return { values: new Float32Array(0), dim, truncated: 0 };
     const { vocab, typeVocab } = this.folder.dims;
@@ -218,7 +218,7 @@ export class Runtime {
       yield* scheduler.push({ start: 0, ...chunk });
       yield* scheduler.flush();
     }
-    const values = await this.coordinator.execute(op, planned(), n, dim);
+    const values = await this.coordinator.execute(op, planned(), n, dim, { onBatchDone });
     return { values, dim, truncated: 0 };
   }
 

@@ -5,7 +5,14 @@
 // run_settings.jsonl, and return a ModelResult.
 import { existsSync } from 'node:fs';
 import { assertWritableFolder } from '../io/writable.js';
-import { allSplits, loadRetrievalData, loadStsData, type DataOptions, type RetrievalData, type StsData } from './data/load.js';
+import { evaluateClassification } from './classification.js';
+import { evaluateClustering } from './clustering.js';
+import { allSplits, loadEmbeddingTaskData, loadRetrievalData, loadStsData, type DataOptions, type EmbeddingTaskData, type RetrievalData, type StsData } from './data/load.js';
+import { evaluatePairClassification } from './pair-classification.js';
+import { loadPreviousResults, runToJson, savePredictions } from './predictions.js';
+import type { Run } from './retrieval-metrics.js';
+import { PythonRandom } from './rng.js';
+import { evaluateSummarization } from './summarization.js';
 import type { EncodeOptions, EvaluableModel } from './model.js';
 import { evaluateRetrieval } from './retrieval.js';
 import {
@@ -60,6 +67,18 @@ export interface EvaluateOptions extends DataOptions {
   onEvent?: (e: EvaluateEvent) => void;
   /** print data findings (missing SemEval sources...) on stderr (default true) */
   warnings?: boolean;
+  /**
+   * mteb's prediction_folder: write each task's predictions (retrieval runs, classification
+   * labels, cluster assignments, pair scores) to {folder}/{Task}_predictions.json
+   */
+  predictionFolder?: string | null;
+  /**
+   * Two-stage reranking (mteb's convert_to_reranking): a prediction file, or a folder holding
+   * {Task}_predictions.json, from a first-stage run; retrieval tasks then rerank each query's top
+   * `previousResultsTopK` (default 10) saved documents instead of searching the corpus
+   */
+  previousResults?: string;
+  previousResultsTopK?: number;
 }
 
 export interface TaskError {
@@ -197,8 +216,8 @@ async function evaluateTask(
   const phase = (name: string, start: number, end: number, split = '', subset = ''): void => {
     phases.push({ name, start: (start - t0) / 1000, end: (end - t0) / 1000, split, subset });
   };
-  if (model.kind === 'cross-encoder' && task.type === 'STS') {
-    throw new TypeError(`${task.name} is an STS task, which needs an embedding model (mteb: "Expected model to be an instance of EncoderProtocol"); ${model.meta.name} is a cross-encoder`);
+  if (model.kind === 'cross-encoder' && task.type !== 'Retrieval' && task.type !== 'Reranking') {
+    throw new TypeError(`${task.name} is a${/^[AEIOU]/.test(task.type) ? 'n' : ''} ${task.type} task, which needs an embedding model (mteb: "Expected model to be an instance of EncoderProtocol"); ${model.meta.name} is a cross-encoder`);
   }
   // splits -> subset -> scores, existing ones first (mteb merges the new subsets in)
   const scores = new Map<string, Map<string, ScoresDict>>();
@@ -206,8 +225,21 @@ async function evaluateTask(
   const notes = [...(existing?.notes ?? [])];
   let evaluationTime = existing?.evaluation_time ?? 0;
 
+  // previous results are checked before any data is read (mteb: convert_to_reranking)
+  const isRetrieval = task.type === 'Retrieval' || task.type === 'Reranking';
+  if (o.previousResults && !isRetrieval) throw new Error(`${task.name}: previous results can only turn retrieval tasks into reranking; ${task.name} is ${task.type}`);
+  const previous = o.previousResults ? loadPreviousResults(o.previousResults, task.name, o.previousResultsTopK ?? 10) : null;
+
   const tLoad = performance.now();
-  const data: StsData | RetrievalData = task.type === 'STS' ? await loadStsData(task, missing, o) : await loadRetrievalData(task, missing, o);
+  const data: StsData | RetrievalData | EmbeddingTaskData =
+    task.type === 'STS'
+      ? await loadStsData(task, missing, o)
+      : task.type === 'Retrieval' || task.type === 'Reranking'
+        ? await loadRetrievalData(task, missing, o)
+        : await loadEmbeddingTaskData(task, missing, o);
+  // the task's random.Random(seed): clustering draws continue it across splits and subsets, as in mteb
+  const taskRng = new PythonRandom(42);
+
   phase('Data loading', tLoad, performance.now());
   for (const n of data.notes) {
     warn(n);
@@ -255,7 +287,11 @@ async function evaluateTask(
         hfSplit: split,
         hfSubset: subset,
       };
+      const savePred = (p: unknown): void => {
+        if (o.predictionFolder) savePredictions(o.predictionFolder, task.name, model.meta, subset, split, p);
+      };
       const hooks = {
+        predictions: (p: unknown) => savePred(p instanceof Map ? runToJson(p as Run) : p),
         phase: (name: string, a: number, b: number) => phase(name, a, b, split, subset),
         progress: (done: number, total: number, what: string) => emit({ type: 'progress', task: task.name, split, subset, done, total, what }),
         log: warn,
@@ -266,10 +302,37 @@ async function evaluateTask(
         if (!pairs) throw new Error(`${task.name}: no data for split ${split}, subset ${subset}`);
         if (model.kind !== 'encoder') throw new TypeError(`${task.name} needs an embedding model`);
         metrics = { ...(await evaluateSts(model, pairs, opts, { minScore: task.minScore, maxScore: task.maxScore }, hooks)) };
+      } else if (data.kind === 'retrieval') {
+        let d = data.splits.get(split)?.get(subset);
+        if (!d) throw new Error(`${task.name}: no data for split ${split}, subset ${subset}`);
+        if (previous) {
+          const top = previous.topRanked.get(subset)?.get(split);
+          if (!top) throw new Error(`${task.name}: ${previous.path} has no predictions for ${subset}/${split}`);
+          d = { ...d, topRanked: top };
+        }
+        metrics = await evaluateRetrieval(model, d, opts, { ignoreIdenticalIds: task.ignoreIdenticalIds, taskSpecificScores: task.taskSpecificScores }, hooks);
+        if (previous) metrics.previous_results_model_meta = previous.modelMeta;
       } else {
         const d = data.splits.get(split)?.get(subset);
         if (!d) throw new Error(`${task.name}: no data for split ${split}, subset ${subset}`);
-        metrics = await evaluateRetrieval(model, d, opts, { ignoreIdenticalIds: task.ignoreIdenticalIds }, hooks);
+        if (model.kind !== 'encoder') throw new TypeError(`${task.name} needs an embedding model`);
+        switch (d.kind) {
+          case 'Classification': {
+            const c = await evaluateClassification(model, d.data, opts, { samplesPerLabel: task.samplesPerLabel, nExperiments: task.nExperiments }, hooks);
+            savePred(c.predictions);
+            metrics = { ...c.metrics };
+            break;
+          }
+          case 'Clustering':
+            metrics = { ...(await evaluateClustering(model, d.data, opts, { maxFractionOfDocumentsToEmbed: task.clustering?.maxFractionOfDocumentsToEmbed, maxDepth: task.clustering?.maxDepth }, taskRng, hooks)) };
+            break;
+          case 'PairClassification':
+            metrics = await evaluatePairClassification(model, d.data, opts, hooks);
+            break;
+          case 'Summarization':
+            metrics = { ...(await evaluateSummarization(model, d.data, opts, { minScore: task.minScore ?? 0, maxScore: task.maxScore ?? 5 }, hooks)) };
+            break;
+        }
       }
       if (!(task.mainScore in metrics)) throw new Error(`${task.name}: main score ${task.mainScore} was not computed`);
       const entry = {

@@ -5,7 +5,8 @@
 import type { CorpusDoc, Query, RetrievalSplitData } from './data/load.js';
 import { encodeChecked, predictChecked, type CrossEncoderLike, type EmbeddingModelLike, type EncodeOptions, type EvaluableModel, type SimilarityFn } from './model.js';
 import { compareCodePoints } from './numeric.js';
-import { calculateRetrievalScores, DEFAULT_K_VALUES, type Run, type ScoreDict } from './retrieval-metrics.js';
+import { parallelTopK, PARALLEL_MIN_SCORES, scoringThreads } from './topk-pool.js';
+import { calculateRetrievalScores, DEFAULT_K_VALUES, type Qrels, type Run, type ScoreDict } from './retrieval-metrics.js';
 
 /** mteb's corpus_chunk_size: documents encoded and scored at a time in full-corpus search. */
 export const CORPUS_CHUNK_SIZE = 50_000;
@@ -321,6 +322,22 @@ export async function searchWithEncoder(model: EmbeddingModelLike, data: Retriev
       const { data: D } = packRows(dEmb, fn === 'cosine');
       const dNorms = fn === 'euclidean' ? sqNorms(D, chunk.length, dim) : undefined;
       const k = Math.min(topK + 1, chunk.length);
+      const threads = scoringThreads();
+      if (threads > 1 && queries.length > 1 && queries.length * chunk.length >= PARALLEL_MIN_SCORES) {
+        // worker threads: same kernel and tie order, so the run is identical to the loop below
+        const tops = await parallelTopK(Q, queries.length, D, chunk.length, dim, fn, k, threads, qNorms, dNorms);
+        tops.forEach((t, q) => {
+          const h = heaps[q];
+          for (let r = 0; r < t.indices.length; r++) {
+            const item: Item = [t.scores[r], chunk[t.indices[r]].id];
+            if (h.length < topK) heappush(h, item);
+            else heappushpop(h, item);
+          }
+        });
+        scored += queries.length * chunk.length;
+        hooks.progress?.(scored, queries.length * total, 'query-document scores');
+        continue;
+      }
       for (let q0 = 0; q0 < queries.length; q0 += QUERY_BLOCK) {
         const q1 = Math.min(queries.length, q0 + QUERY_BLOCK);
         const block = scoreBlock(Q, q0, q1, D, chunk.length, dim, fn, qNorms, dNorms);
@@ -380,6 +397,8 @@ export async function searchWithCrossEncoder(model: CrossEncoderLike, data: Retr
 
 export interface RetrievalRunHooks extends SearchHooks {
   phase?: (name: string, start: number, end: number) => void;
+  /** receives the run (query -> top documents with scores) before scoring, e.g. to save it */
+  predictions?: (run: Run) => void;
 }
 
 /** Searches with the model and scores the run like mteb (AbsTaskRetrieval._evaluate_subset). */
@@ -387,7 +406,7 @@ export async function evaluateRetrieval(
   model: EvaluableModel,
   data: RetrievalSplitData,
   opts: EncodeOptions,
-  settings: { ignoreIdenticalIds?: boolean; kValues?: readonly number[] } = {},
+  settings: { ignoreIdenticalIds?: boolean; kValues?: readonly number[]; taskSpecificScores?: 'max_over_subqueries' } = {},
   hooks: RetrievalRunHooks = {},
 ): Promise<ScoreDict> {
   const kValues = settings.kValues ?? DEFAULT_K_VALUES;
@@ -395,9 +414,37 @@ export async function evaluateRetrieval(
   let t = performance.now();
   const run = model.kind === 'cross-encoder' ? await searchWithCrossEncoder(model, data, opts, hooks) : await searchWithEncoder(model, data, topK, opts, hooks);
   hooks.phase?.('Encoding queries and documents', t, performance.now());
+  hooks.predictions?.(run);
   t = performance.now();
   if (settings.ignoreIdenticalIds) for (const [qid, docs] of run) docs.delete(qid);
   const { scores } = calculateRetrievalScores(run, data.qrels, kValues);
+  if (settings.taskSpecificScores === 'max_over_subqueries') Object.assign(scores, maxOverSubqueries(run, data.qrels, kValues));
   hooks.phase?.('Scoring', t, performance.now());
   return scores;
+}
+
+/**
+ * mteb's max_over_subqueries (MindSmallReranking): queries "<base>_<n>" are merged into <base>,
+ * each document keeping its best score over the subqueries; the merged run is scored again and
+ * every key is prefixed "max_over_subqueries_".
+ */
+export function maxOverSubqueries(run: Run, qrels: Qrels, kValues: readonly number[]): ScoreDict {
+  const groups = new Map<string, string[]>();
+  for (const qid of qrels.keys()) {
+    const base = qid.split('_').slice(0, -1).join('_');
+    if (!groups.has(base)) groups.set(base, []);
+    groups.get(base)!.push(qid);
+  }
+  const merged: Run = new Map();
+  const mergedQrels: Qrels = new Map();
+  for (const [base, ids] of groups) {
+    const docs = new Map<string, number>();
+    for (const qid of ids) {
+      for (const [doc, score] of run.get(qid) ?? new Map<string, number>()) docs.set(doc, docs.has(doc) ? Math.max(score, docs.get(doc)!) : score);
+    }
+    merged.set(base, docs);
+    mergedQrels.set(base, qrels.get(ids[ids.length - 1])!); // mteb: "all the same"
+  }
+  const { scores } = calculateRetrievalScores(merged, mergedQrels, kValues);
+  return Object.fromEntries(Object.entries(scores).map(([k, v]) => [`max_over_subqueries_${k}`, v]));
 }

@@ -1,9 +1,14 @@
 // The task registry: mteb 2.x's TaskMetadata for the tasks embedrank can evaluate, copied from
-// mteb/tasks/{sts,reranking,retrieval}/... (names, datasets and revisions, splits, languages,
-// main scores, prompts, and the AbsTask class attributes that change scoring).
+// mteb/tasks/** (names, datasets and revisions, splits, languages, main scores, prompts, and the
+// AbsTask class attributes that change scoring); the MTEB(eng, v2) tasks not written out here
+// come from mteb-tasks.ts.
 import type { PromptType } from './model.js';
+import { MTEB_ENG_V2_EXTRA_TASKS } from './mteb-tasks.js';
 
-export type TaskType = 'STS' | 'Reranking' | 'Retrieval';
+export type TaskType = 'STS' | 'Reranking' | 'Retrieval' | 'Classification' | 'Clustering' | 'PairClassification' | 'Summarization';
+
+/** Every task type, in the order the leaderboard lists them. */
+export const TASK_TYPES: readonly TaskType[] = ['Classification', 'Clustering', 'PairClassification', 'Reranking', 'Retrieval', 'STS', 'Summarization'];
 
 export interface TaskMetadata {
   name: string;
@@ -31,6 +36,33 @@ export interface TaskMetadata {
   fastLoading?: boolean;
   /** for SemEval STS files: the folder and the per-source files mteb's dataset is made of */
   semeval?: { dir: string; sources: string[] };
+  /** the original release's file (under a --data-dir), for tasks read from it (data/original.ts) */
+  original?: { dir: string; file: string; format: 'stsbenchmark' | 'biosses' };
+  /** AbsTaskClassification.samples_per_label (default 8) and n_experiments (default 10) */
+  samplesPerLabel?: number;
+  nExperiments?: number;
+  /** AbsTaskClustering settings and the task's dataset_transform */
+  clustering?: {
+    /** rows hold lists of sentences and labels (mteb's v1 layout): concatenate them */
+    flatten?: boolean;
+    /** hierarchical labels: "cs.AI" -> ["cs", "AI"] (ArXivHierarchicalClustering's split_labels) */
+    splitLabelsOn?: string;
+    /** drop the one document of each label that occurs once (StackExchangeClusteringP2P.v2) */
+    dropSingletonLabels?: boolean;
+    /** max_fraction_of_documents_to_embed (default 0.04; null embeds all) */
+    maxFractionOfDocumentsToEmbed?: number | null;
+    maxDepth?: number | null;
+  };
+  /**
+   * The task's dataset_transform subsamples the evaluation split with the `datasets` library's
+   * train_test_split(test_size=nSamples, seed=42[, stratify_by_column]); both are reproduced
+   * exactly (data/load.ts trainTestSplitTestIndices, stratifiedTestIndices).
+   */
+  subsample?: { method: 'random' | 'stratified'; nSamples: number; column: string };
+  /** PairClassification datasets whose sentence columns have other names (sent1 / sent2) */
+  pairColumns?: [string, string];
+  /** AbsTaskRetrieval.task_specific_scores (MindSmallReranking: max over "<query>_<n>" subqueries) */
+  taskSpecificScores?: 'max_over_subqueries';
 }
 
 /** mteb's abstask_prompt: the instruction used when the task has none. */
@@ -38,6 +70,10 @@ export const ABSTASK_PROMPT: Record<TaskType, string> = {
   STS: 'Retrieve semantically similar text.',
   Reranking: 'Retrieve text based on user query.',
   Retrieval: 'Retrieve text based on user query.',
+  Classification: 'Classify user passages.',
+  Clustering: 'Identify categories in user passages.',
+  PairClassification: 'Retrieve text that are semantically similar to the given text.',
+  Summarization: 'Given a news summary, retrieve other semantically similar summaries.',
 };
 
 const ENG = ['eng-Latn'];
@@ -121,6 +157,7 @@ const TASK_LIST: TaskMetadata[] = [
   sts('STSBenchmark', 'mteb/stsbenchmark-sts', 'b0fddb56ed78048fa8b90373c8a3cfc37b684831', 'Semantic Textual Similarity Benchmark (STSbenchmark) dataset.', 'https://github.com/PhilipMay/stsb-multi-mt/', {
     domains: ['Blog', 'News', 'Written'],
     nSamples: 1379,
+    original: { dir: 'stsbenchmark', file: 'sts-test.csv', format: 'stsbenchmark' },
   }),
   sts('SICK-R', 'mteb/sickr-sts', '20a6d6f312dd54037fe07a32d58e5e168867909d', 'Semantic Textual Similarity SICK-R dataset', 'https://aclanthology.org/L14-1314/', {
     domains: ['Web', 'Written'],
@@ -132,6 +169,7 @@ const TASK_LIST: TaskMetadata[] = [
   sts('BIOSSES', 'mteb/biosses-sts', 'd3fb88f8f02e40887cd149695127462bbcf29b4a', 'Biomedical Semantic Similarity Estimation.', 'https://tabilab.cmpe.boun.edu.tr/BIOSSES/DataSet.html', {
     domains: ['Medical'],
     nSamples: 100,
+    original: { dir: 'biosses', file: 'all.tsv', format: 'biosses' },
   }),
   {
     name: 'AskUbuntuDupQuestions',
@@ -220,6 +258,8 @@ const TASK_LIST: TaskMetadata[] = [
   },
 ];
 
+TASK_LIST.push(...MTEB_ENG_V2_EXTRA_TASKS);
+
 const REGISTRY = new Map(TASK_LIST.map((t) => [t.name, t]));
 
 /** The hf_subsets of a task: the keys of eval_langs, or ["default"]. */
@@ -306,8 +346,8 @@ export function getTasks(filter: TaskFilter = {}): TaskMetadata[] {
   let tasks = filter.names ? filter.names.map(getTask) : [...TASK_LIST];
   if (filter.types?.length) {
     const types = filter.types.map((t) => t.toLowerCase());
-    const known = new Set(TASK_LIST.map((t) => t.type.toLowerCase()));
-    for (const t of types) if (!known.has(t)) throw new Error(`unknown task type "${t}" (known: ${[...new Set(TASK_LIST.map((x) => x.type))].join(', ')})`);
+    const known = new Set(TASK_TYPES.map((t) => t.toLowerCase()));
+    for (const t of types) if (!known.has(t)) throw new Error(`unknown task type "${t}" (known: ${TASK_TYPES.join(', ')})`);
     tasks = tasks.filter((t) => types.includes(t.type.toLowerCase()));
   }
   if (filter.languages?.length) {
@@ -325,4 +365,38 @@ export function getTasks(filter: TaskFilter = {}): TaskMetadata[] {
 /** Every registered task. */
 export function allTasks(): TaskMetadata[] {
   return [...TASK_LIST];
+}
+
+/**
+ * A copy of `task` restricted to some splits and hf_subsets (mteb's get_task(..., eval_splits,
+ * hf_subsets)): result files then hold, and resuming checks, only those. Throws on a split or
+ * subset the task does not have.
+ */
+export function selectSubsets(task: TaskMetadata, o: { evalSplits?: string[]; hfSubsets?: string[] }): TaskMetadata {
+  const t: TaskMetadata = { ...task };
+  if (o.evalSplits) {
+    for (const s of o.evalSplits) if (!task.evalSplits.includes(s)) throw new Error(`${task.name} has no eval split "${s}" (it has ${task.evalSplits.join(', ')})`);
+    t.evalSplits = [...o.evalSplits];
+  }
+  if (o.hfSubsets) {
+    if (Array.isArray(task.evalLangs)) {
+      if (o.hfSubsets.some((s) => s !== 'default')) throw new Error(`${task.name} has only the "default" subset`);
+    } else {
+      const langs = task.evalLangs;
+      for (const s of o.hfSubsets) if (!(s in langs)) throw new Error(`${task.name} has no subset "${s}" (it has ${Object.keys(langs).join(', ')})`);
+      t.evalLangs = Object.fromEntries(o.hfSubsets.map((s) => [s, [...langs[s]]]));
+    }
+  }
+  return t;
+}
+
+/**
+ * get_tasks(languages=..., exclusive_language_filter=True) for one task: its hf_subsets whose
+ * languages are all among `languages` (ISO 639-3 codes, or with script); null when none are.
+ */
+export function exclusiveLanguageSubsets(task: TaskMetadata, languages: string[]): string[] | null {
+  const want = languages.map((l) => l.toLowerCase());
+  const ok = (l: string): boolean => want.includes(l.toLowerCase()) || want.includes(l.toLowerCase().split('-')[0]);
+  const subsets = hfSubsets(task).filter((s) => subsetLanguages(task, s).every(ok));
+  return subsets.length ? subsets : null;
 }

@@ -88,7 +88,12 @@ export class RemoteCrossEncoder extends RemoteModel implements CrossEncoderLike 
     return this.pool.post(path, payload, serverRoot);
   }
 
-  /** One score per (query, document) pair, in input order. */
+  /**
+   * One float32 score per (query, document) pair, in input order, as the server computes it
+   * (relevance_score / score: the model's activation applied). Cached pairs are not requested
+   * again. Throws InputError for bad input or a malformed answer, EndpointError when a request
+   * fails after retries.
+   */
   async predict(pairs: Array<[string, string]>, _o: EncodeOptions = {}): Promise<Float32Array> {
     if (!Array.isArray(pairs)) throw new InputError(`pairs must be an array of [query, document] tuples, got ${typeof pairs}`);
     pairs.forEach((p, i) => {

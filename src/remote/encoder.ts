@@ -100,7 +100,12 @@ export class RemoteEncoder extends RemoteModel implements EmbeddingModelLike {
     return name !== undefined ? dict[name] : '';
   }
 
-  /** One row per text, in input order; cached rows are not requested again. */
+  /**
+   * Embeds texts on the endpoints: one float32 row per text (the served dimension, or
+   * `dimensions`), in input order; cached rows are not requested again, duplicates are sent once.
+   * Throws InputError for bad input or a malformed answer, EndpointError when a request fails
+   * (after retries for network errors, 408, 429 and 5xx).
+   */
   async encode(texts: string[], o: EncodeOptions = {}): Promise<Float32Array[]> {
     if (!Array.isArray(texts)) throw new InputError(`texts must be an array of strings, got ${typeof texts}`);
     texts.forEach((t, i) => {

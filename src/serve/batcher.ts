@@ -1,24 +1,27 @@
 // The server's one batching queue: every request's tokenized sequences wait here, and each engine
-// run takes sequences from as many queued requests as fit one batch (maxBatchTokens tokens,
-// maxBatchSeqs sequences), oldest first, so concurrent requests share batches — the shape of
+// run takes sequences from as many queued requests as fit (maxRunTokens tokens, maxRunSeqs
+// sequences), oldest first, so concurrent requests share batches — the shape of
 // text-embeddings-inference's queue (core/src/queue.rs) in front of the runtime's coordinator.
-// A large request is split across runs, so small requests behind it are not starved.
+// A run may span a few engine batches: the runtime's scheduler then sorts it by length and packs
+// it by the engine's token budget, which wastes less padding on the CPU; under light load a run
+// is just what is queued, so latency stays low. A large request is split across runs, so small
+// requests behind it are not starved.
 import { ApiError } from '../errors.js';
 import type { TokenizedChunk } from '../tokenize/packed.js';
 
-/** Runs one merged batch: n sequences → n × width values, row-major. */
+/** Runs one merged run: n sequences → n × width values, row-major. */
 export type BatchRunner = (chunk: TokenizedChunk, poolSkip: Int32Array) => Promise<Float32Array>;
 
 export interface BatcherLimits {
-  /** Token budget of one run (the engine's maxNumBatchedTokens). */
-  maxBatchTokens: number;
-  /** Sequences in one run (the engine's maxNumSeqs). */
-  maxBatchSeqs: number;
+  /** Tokens in one run (a few of the engine's maxNumBatchedTokens). */
+  maxRunTokens: number;
+  /** Sequences in one run (a few of the engine's maxNumSeqs). */
+  maxRunSeqs: number;
   /** Runs in flight at once: the engine's slots plus one, so the next batch is ready when a slot frees. */
   maxInFlight: number;
 }
 
-export interface BatchStats {
+export interface RunStats {
   sequences: number;
   tokens: number;
   seconds: number;
@@ -69,8 +72,8 @@ export class ServeBatcher {
   private queuedSeqs = 0;
   private idleWaiters: Array<() => void> = [];
 
-  constructor(private readonly limits: BatcherLimits, private readonly onBatch?: (s: BatchStats) => void) {
-    if (!(limits.maxBatchTokens >= 1 && limits.maxBatchSeqs >= 1 && limits.maxInFlight >= 1)) throw new Error('batcher limits must be positive');
+  constructor(private readonly limits: BatcherLimits, private readonly onBatch?: (s: RunStats) => void) {
+    if (!(limits.maxRunTokens >= 1 && limits.maxRunSeqs >= 1 && limits.maxInFlight >= 1)) throw new Error('batcher limits must be positive');
   }
 
   /** Sequences waiting for a run. */
@@ -158,7 +161,7 @@ export class ServeBatcher {
       const from = e.next;
       while (e.next < e.chunk.n) {
         const len = e.chunk.offsets[e.next + 1] - e.chunk.offsets[e.next];
-        if (seqs > 0 && (tokens + len > this.limits.maxBatchTokens || seqs >= this.limits.maxBatchSeqs)) {
+        if (seqs > 0 && (tokens + len > this.limits.maxRunTokens || seqs >= this.limits.maxRunSeqs)) {
           if (e.next > from) parts.push({ entry: e, from, to: e.next });
           break outer;
         }

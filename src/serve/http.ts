@@ -60,12 +60,16 @@ export function post(app: FastifyInstance, service: ModelService, url: string, s
     };
     reply.raw.once('close', onClose);
     const releases: Array<() => void> = [];
+    let finished = false;
     try {
       const ctx: RouteContext = {
         service,
         signal: ac.signal,
         admit: (n) => {
-          releases.push(service.admit(n));
+          const release = service.admit(n);
+          // A handler still running after its request timed out must not hold admission.
+          if (finished) release();
+          else releases.push(release);
         },
       };
       const out = await Promise.race([
@@ -77,6 +81,7 @@ export function post(app: FastifyInstance, service: ModelService, url: string, s
       ]);
       return out;
     } finally {
+      finished = true;
       clearTimeout(timer);
       for (const r of releases) r();
     }

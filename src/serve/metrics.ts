@@ -1,10 +1,10 @@
 // Prometheus metrics of `embedrank serve`, through prom-client on a registry of its own: request
-// counts and latency histograms per route, the batching queue's depth, batch sizes in sequences
-// and tokens, engine time per batch, and computed tokens (a counter for rate(), plus a gauge of
+// counts and latency histograms per route, the batching queue's depth, engine batch sizes in
+// sequences and tokens, engine time per run, and computed tokens (a counter for rate(), plus a gauge of
 // tokens/s over the last window for dashboards without PromQL). Names follow TEI's te_* metrics
 // (router/src/prometheus.rs) under the embedrank_ prefix, in Prometheus base units (seconds).
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { BatchStats } from './batcher.js';
+import type { RunStats } from './batcher.js';
 
 /** 10 µs × 1.5^k, as TEI's duration buckets (35 of them, up to ~15 hours; trimmed to 25 ≈ 4 min). */
 const DURATION_BUCKETS = Array.from({ length: 25 }, (_, k) => 1e-5 * 1.5 ** (k + 1));
@@ -18,8 +18,8 @@ export class ServeMetrics {
   readonly inputLength: Histogram;
   readonly batchSize: Histogram;
   readonly batchTokens: Histogram;
-  readonly batchDuration: Histogram;
-  readonly batchFailures: Counter;
+  readonly runDuration: Histogram;
+  readonly runFailures: Counter;
   readonly tokens: Counter;
   private window: Array<{ t: number; tokens: number }> = [];
 
@@ -39,8 +39,8 @@ export class ServeMetrics {
     this.inputLength = new Histogram({ name: 'embedrank_request_input_length', help: 'Tokens per input sequence', buckets: POW2(14), registers });
     this.batchSize = new Histogram({ name: 'embedrank_batch_size', help: 'Sequences per engine batch', buckets: POW2(13), registers });
     this.batchTokens = new Histogram({ name: 'embedrank_batch_tokens', help: 'Tokens per engine batch', buckets: POW2(21), registers });
-    this.batchDuration = new Histogram({ name: 'embedrank_batch_duration_seconds', help: 'Engine time per batch (dispatch to result)', buckets: DURATION_BUCKETS, registers });
-    this.batchFailures = new Counter({ name: 'embedrank_batch_failures_total', help: 'Engine batches that failed', registers });
+    this.runDuration = new Histogram({ name: 'embedrank_run_duration_seconds', help: 'Engine time per run (the sequences taken from the queue at once: one or a few batches)', buckets: DURATION_BUCKETS, registers });
+    this.runFailures = new Counter({ name: 'embedrank_run_failures_total', help: 'Engine runs that failed', registers });
     this.tokens = new Counter({ name: 'embedrank_tokens_total', help: 'Tokens computed by the engine', registers });
     new Gauge({
       name: 'embedrank_queue_size',
@@ -86,18 +86,19 @@ export class ServeMetrics {
     while (this.window.length && this.window[0].t < now - ms) this.window.shift();
   }
 
-  /** Records one engine batch. */
-  batch(s: BatchStats): void {
-    if (!s.ok) {
-      this.batchFailures.inc();
-      return;
-    }
-    this.batchSize.observe(s.sequences);
-    this.batchTokens.observe(s.tokens);
-    this.batchDuration.observe(s.seconds);
-    this.tokens.inc(s.tokens);
+  /** Records one run taken from the queue. */
+  run(s: RunStats): void {
+    if (!s.ok) this.runFailures.inc();
+    else this.runDuration.observe(s.seconds);
+  }
+
+  /** Records one engine batch as it finishes. */
+  batch(sequences: number, tokens: number): void {
+    this.batchSize.observe(sequences);
+    this.batchTokens.observe(tokens);
+    this.tokens.inc(tokens);
     const now = performance.now();
-    this.window.push({ t: now, tokens: s.tokens });
+    this.window.push({ t: now, tokens });
     this.prune(now, this.windowMs);
   }
 

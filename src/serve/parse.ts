@@ -83,3 +83,9 @@ export function embedInputs(v: unknown, field: string): { inputs: Array<string |
   });
   return { inputs, single: false };
 }
+
+/** TEI's truncation_direction: only "right" (the default) is served; "left" is refused (422). */
+export function rightTruncationOnly(b: Json): void {
+  const dir = optEnum(b, 'truncation_direction', ['right', 'left', 'Right', 'Left'] as const) ?? 'right';
+  if (dir.toLowerCase() === 'left') throw new ApiError(422, 'validation', 'truncation_direction "left" is not supported; inputs are cut from the right');
+}

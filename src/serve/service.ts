@@ -39,6 +39,12 @@ export interface Computed {
   tokens: number;
 }
 
+/**
+ * Engine batches one run may span: enough for the scheduler to sort a busy queue by length
+ * (padding on the CPU), few enough that a request's rows are not held back for long.
+ */
+const RUN_WINDOW = 4;
+
 /** Tokens a tokenizer may produce in one request without a cut; only used to measure over-long inputs. */
 const MEASURE = 1 << 30;
 
@@ -51,8 +57,8 @@ export class ModelService {
   constructor(readonly model: ServedModel, readonly opts: ResolvedServeOptions) {
     const l = model.limits;
     this.batcher = new ServeBatcher(
-      { maxBatchTokens: l.maxNumBatchedTokens, maxBatchSeqs: l.maxNumSeqs, maxInFlight: model.engineSlots + 1 },
-      (s) => this.metrics.batch(s),
+      { maxRunTokens: RUN_WINDOW * l.maxNumBatchedTokens, maxRunSeqs: RUN_WINDOW * l.maxNumSeqs, maxInFlight: model.engineSlots + 1 },
+      (s) => this.metrics.run(s),
     );
     this.metrics = new ServeMetrics({ queueSize: () => this.batcher.queueSize, inFlight: () => this.batcher.inFlight, admitted: () => this.admitted });
     if (opts.defaultPromptName !== undefined && model instanceof Encoder && !(opts.defaultPromptName in model.prompts)) {
@@ -71,6 +77,13 @@ export class ModelService {
   /** Inputs admitted and not yet answered. */
   get admittedInputs(): number {
     return this.admitted;
+  }
+
+  /** vLLM's check of an OpenAI-style `model` field: absent, or the served name (else 404). */
+  checkModelName(model: string | undefined): void {
+    if (model !== undefined && model !== this.opts.servedModelName) {
+      throw new ApiError(404, 'validation', `The model \`${model}\` does not exist (this server serves \`${this.opts.servedModelName}\`).`);
+    }
   }
 
   /** TEI's checks on a batch: empty → 400 (empty), more than maxClientBatchSize → 413 (validation). */
@@ -175,10 +188,11 @@ export class ModelService {
       key: 'embed',
       width: enc.dim,
       poolSkip: skip,
-      run: (c, s) => enc.embedTokens(c, s),
+      run: (c, s) => enc.embedTokens(c, s, this.onEngineBatch),
       signal: r.signal,
       onStart: (q) => this.metrics.queueDuration.observe(q),
     });
+    checkFinite(values, enc.dim);
     return { values, width: enc.dim, tokens: chunk.ids.length };
   }
 
@@ -204,15 +218,25 @@ export class ModelService {
     const values = await this.batcher.submit(chunk, {
       key: `score:${activation}`,
       width: ce.numLabels,
-      run: (c) => ce.scoreTokens(c, activation),
+      run: (c) => ce.scoreTokens(c, activation, this.onEngineBatch),
       signal: r.signal,
       onStart: (q) => this.metrics.queueDuration.observe(q),
     });
+    checkFinite(values, ce.numLabels);
     return { values, width: ce.numLabels, tokens: chunk.ids.length };
   }
 
+  private readonly onEngineBatch = (sequences: number, tokens: number): void => this.metrics.batch(sequences, tokens);
+
   private observeLengths(c: TokenizedChunk): void {
     for (let i = 0; i < c.n; i++) this.metrics.inputLength.observe(c.offsets[i + 1] - c.offsets[i]);
+  }
+}
+
+/** A NaN or infinity from the engine is a failure (424), never a number in a 200 answer. */
+function checkFinite(v: Float32Array, width: number): void {
+  for (let i = 0; i < v.length; i++) {
+    if (!Number.isFinite(v[i])) throw new ApiError(424, 'backend', `the engine produced a non-finite value (${v[i]}) for input ${Math.floor(i / width)}`);
   }
 }
 

@@ -116,7 +116,7 @@ describe('cli: bad input fails early and clearly', function () {
     expect(r.err).to.not.match(/evaluating/);
     const t = cli(['tasks', '--type', 'foo']);
     expect(t.code).to.equal(2);
-    expect(t.err).to.match(/unknown task type "foo" \(known: STS, Reranking, Retrieval/);
+    expect(t.err).to.match(/unknown task type "foo" \(known: [A-Za-z, ]*STS/);
   });
 
   it('--prompt-name takes any prompt the model defines and refuses others, naming the ones it has; --onnx-file must exist', () => {

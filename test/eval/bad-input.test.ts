@@ -31,18 +31,18 @@ describe('eval: registry and bad input', function () {
     expect(() => getTask('STS-12')).to.throw(UnknownTaskError, /did you mean "STS12"/);
     expect(() => getTask('AskUbuntu')).to.throw(/"AskUbuntuDupQuestions"/);
     try {
-      getTask('Banking77Classification');
+      getTask('Banking78Classification');
       expect.fail('should throw');
     } catch (e) {
-      expect((e as Error).message).to.match(/unknown task "Banking77Classification"/).and.match(/known tasks: STS12/);
+      expect((e as Error).message).to.match(/unknown task "Banking78Classification"; did you mean "Banking77Classification"/).and.match(/known tasks: STS12/);
     }
   });
 
   it('filters tasks by type and language', () => {
-    expect(getTasks({ types: ['reranking'] }).map((t) => t.name)).to.deep.equal(['AskUbuntuDupQuestions', 'SciDocsRR', 'StackOverflowDupQuestions']);
-    expect(getTasks({ languages: ['deu'] }).map((t) => t.name)).to.deep.equal(['STS17']);
-    expect(getTasks({ types: ['STS'], languages: ['eng-Latn'] })).to.have.length(9);
-    expect(() => getTasks({ types: ['Clustering'] })).to.throw(/unknown task type "clustering"/);
+    expect(getTasks({ types: ['reranking'] }).map((t) => t.name)).to.deep.equal(['AskUbuntuDupQuestions', 'SciDocsRR', 'StackOverflowDupQuestions', 'MindSmallReranking']);
+    expect(getTasks({ languages: ['deu'] }).map((t) => t.name)).to.deep.equal(['STS17', 'AmazonCounterfactualClassification', 'MTOPDomainClassification', 'MassiveIntentClassification', 'MassiveScenarioClassification', 'STS22.v2']);
+    expect(getTasks({ types: ['STS'], languages: ['eng-Latn'] })).to.have.length(10); // + STS22.v2
+    expect(() => getTasks({ types: ['Clusterring'] })).to.throw(/unknown task type "clusterring"/);
   });
 
   it('evaluate() rejects unknown task names before doing any work', async () => {

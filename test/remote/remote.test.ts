@@ -16,7 +16,7 @@ import { cacheKey, VectorCache } from '../../src/remote/cache.js';
 import { RemoteCrossEncoder } from '../../src/remote/cross-encoder.js';
 import { RemoteEncoder } from '../../src/remote/encoder.js';
 import { openRemoteModel } from '../../src/remote/open.js';
-import { STS_FIXTURE } from '../eval/helpers/fixtures.js';
+import { HF_FIXTURES, STS_FIXTURE } from '../eval/helpers/fixtures.js';
 import { DIST, expectReject, expectThrow, maxAbs, tinyCrossEncoder, tinyEncoder, tinyEncoderCls } from '../foundation/helpers.js';
 import { startServer, type Running } from '../serve/helpers.js';
 
@@ -33,11 +33,12 @@ async function deadPort(): Promise<number> {
 
 /** Counts /v1/embeddings (and rerank/score) requests a server receives, and can fail the first few. */
 function instrument(srv: { app: Running['server']['app'] }, o: { failFirst?: number[] } = {}) {
-  const seen = { requests: 0, inputs: [] as string[] };
+  const seen = { requests: 0, inputs: [] as string[], auth: [] as Array<string | undefined> };
   const fails = [...(o.failFirst ?? [])];
   srv.app.addHook('preHandler', async (req, reply) => {
     if (req.method !== 'POST' || req.url === '/tokenize') return;
     seen.requests++;
+    seen.auth.push(req.headers.authorization);
     const status = fails.shift();
     if (status) return reply.code(status).header('retry-after', '0').send({ error: 'injected', error_type: status === 429 ? 'overloaded' : 'backend' });
     const input = (req.body as { input?: unknown }).input;
@@ -88,7 +89,7 @@ describe('remote: RemoteEncoder and RemoteCrossEncoder', function () {
   it("encode equals the local Encoder's, prompts chosen by mteb's lookup over the server's prompts; duplicates sent once", async () => {
     const { url, seen } = await counted(enc);
     const s = { url };
-    const r = await RemoteEncoder.create({ endpoints: [`${s.url}/v1`], model: 'test-model', cacheDir: tmp('a'), batchSize: 7 });
+    const r = await RemoteEncoder.create({ endpoints: [`${s.url}/v1`], model: 'test-model', cacheDir: tmp('a'), batchSize: 7, apiKey: 'sekret' });
     const rows = await r.encode(TEXTS, { promptType: 'query' });
     const want = await enc.encode(TEXTS, { promptType: 'query' });
     expect(rows).to.have.length(TEXTS.length);
@@ -96,6 +97,7 @@ describe('remote: RemoteEncoder and RemoteCrossEncoder', function () {
     expect(seen.inputs).to.have.length(30);
     expect(seen.inputs.every((t) => t.startsWith('q: '))).to.equal(true);
     expect(seen.requests).to.equal(Math.ceil(30 / 7));
+    expect(seen.auth.every((a) => a === 'Bearer sekret')).to.equal(true);
     expect(r.meta).to.include({ name: 'test-model', embed_dim: 64, similarity_fn_name: 'cosine', loader: 'embedrank.RemoteEncoder' });
     expect(r.batchSize).to.equal(7);
   });
@@ -258,20 +260,21 @@ describe('remote: embedrank evaluate --endpoint', function () {
     return { child, done };
   }
 
-  function mainScore(outDir: string): number {
+  function mainScore(outDir: string, task = 'STS12'): number {
     const find = (d: string): string | undefined => {
       for (const e of readdirSync(d, { withFileTypes: true })) {
         const p = join(d, e.name);
         if (e.isDirectory()) {
           const f = find(p);
           if (f) return f;
-        } else if (e.name === 'STS12.json') return p;
+        } else if (e.name === `${task}.json`) return p;
       }
       return undefined;
     };
     const file = find(outDir);
-    expect(file, `STS12.json under ${outDir}`).to.be.a('string');
-    const j = JSON.parse(readFileSync(file!, 'utf8')) as { scores: Record<string, Array<{ main_score: number }>> };
+    expect(file, `${task}.json under ${outDir}`).to.be.a('string');
+    // mteb writes NaN (Python's json) where a metric is undefined.
+    const j = JSON.parse(readFileSync(file!, 'utf8').replace(/\bNaN\b/g, 'null')) as { scores: Record<string, Array<{ main_score: number }>> };
     return j.scores.test[0].main_score;
   }
 
@@ -335,6 +338,25 @@ describe('remote: embedrank evaluate --endpoint', function () {
       expect(Math.abs(mainScore(out3) - want)).to.be.at.most(1e-6);
     } finally {
       await other.server.close();
+    }
+  });
+
+  it('a served cross-encoder evaluates a reranking task like the local one', async () => {
+    const ce = await CrossEncoder.create({ model: tinyCrossEncoder(), device: 'cpu', tokenizerThreads: 1 });
+    const s = await startServer(ce, { servedModelName: 'tiny-ce' });
+    try {
+      const local = tmp('ce-local');
+      const l = await run(['evaluate', '-m', tinyCrossEncoder(), '--device', 'cpu', '-t', 'AskUbuntuDupQuestions', '--data-dir', HF_FIXTURES, '-o', local, '-q'], {}).done;
+      expect(l.code, l.out).to.equal(0);
+      const remote = tmp('ce-remote');
+      const r = await run(['evaluate', '-m', 'tiny-ce', '--endpoint', `${s.url}/v1`, '-t', 'AskUbuntuDupQuestions', '--data-dir', HF_FIXTURES, '-o', remote, '-q'], { EMBEDRANK_CACHE: tmp('ce-cache') }).done;
+      expect(r.code, r.out).to.equal(0);
+      const want = mainScore(local, 'AskUbuntuDupQuestions');
+      expect(Number.isFinite(want)).to.equal(true);
+      expect(Math.abs(mainScore(remote, 'AskUbuntuDupQuestions') - want)).to.be.at.most(1e-6);
+    } finally {
+      await s.server.close();
+      await ce.close();
     }
   });
 });

@@ -51,7 +51,7 @@ function firstIds(c: TokenizedChunk): number[] {
 describe('serve: batching queue', () => {
   it('requests queued while the engine is busy share the next run, oldest first, and get their own rows back', async () => {
     const { runner, runs } = controlled();
-    const b = new ServeBatcher({ maxBatchTokens: 1000, maxBatchSeqs: 64, maxInFlight: 1 });
+    const b = new ServeBatcher({ maxRunTokens: 1000, maxRunSeqs: 64, maxInFlight: 1 });
     const p0 = b.submit(chunk(0, [5]), { key: 'embed', run: runner, width: 3 });
     const rest = [1, 2, 3, 4].map((r) => b.submit(chunk(r, [3, 4]), { key: 'embed', run: runner, width: 3, poolSkip: Int32Array.from([1, 2]) }));
     await tick();
@@ -72,7 +72,7 @@ describe('serve: batching queue', () => {
 
   it('keeps each run within the token and sequence budgets and splits a large request across runs', async () => {
     const { runner, runs } = controlled();
-    const b = new ServeBatcher({ maxBatchTokens: 10, maxBatchSeqs: 3, maxInFlight: 1 });
+    const b = new ServeBatcher({ maxRunTokens: 10, maxRunSeqs: 3, maxInFlight: 1 });
     const blocker = b.submit(chunk(0, [1]), { key: 'embed', run: runner, width: 3 });
     const big = b.submit(chunk(1, [4, 4, 4, 4, 4]), { key: 'embed', run: runner, width: 3 });
     const small = b.submit(chunk(2, [1, 1, 1, 1]), { key: 'embed', run: runner, width: 3 });
@@ -98,7 +98,7 @@ describe('serve: batching queue', () => {
 
   it('never merges different keys (embed vs score, different activations)', async () => {
     const { runner, runs } = controlled();
-    const b = new ServeBatcher({ maxBatchTokens: 100, maxBatchSeqs: 64, maxInFlight: 1 });
+    const b = new ServeBatcher({ maxRunTokens: 100, maxRunSeqs: 64, maxInFlight: 1 });
     const a = b.submit(chunk(1, [2]), { key: 'embed', run: runner, width: 3 });
     const s = b.submit(chunk(2, [2]), { key: 'score:default', run: runner, width: 3 });
     const a2 = b.submit(chunk(3, [2]), { key: 'embed', run: runner, width: 3 });
@@ -118,7 +118,7 @@ describe('serve: batching queue', () => {
 
   it('a failed run rejects exactly the requests in it and drops the rest of them; others still run', async () => {
     const { runner, runs } = controlled();
-    const b = new ServeBatcher({ maxBatchTokens: 4, maxBatchSeqs: 64, maxInFlight: 1 });
+    const b = new ServeBatcher({ maxRunTokens: 4, maxRunSeqs: 64, maxInFlight: 1 });
     const doomed = b.submit(chunk(1, [2, 2, 2, 2]), { key: 'embed', run: runner, width: 3 });
     const other = b.submit(chunk(2, [2]), { key: 'embed', run: runner, width: 3 });
     await tick();
@@ -136,7 +136,7 @@ describe('serve: batching queue', () => {
 
   it('an aborted request leaves the queue with the abort reason; the rest are answered', async () => {
     const { runner, runs } = controlled();
-    const b = new ServeBatcher({ maxBatchTokens: 100, maxBatchSeqs: 64, maxInFlight: 1 });
+    const b = new ServeBatcher({ maxRunTokens: 100, maxRunSeqs: 64, maxInFlight: 1 });
     const first = b.submit(chunk(1, [2]), { key: 'embed', run: runner, width: 3 });
     const ac = new AbortController();
     const gone = b.submit(chunk(2, [2, 2]), { key: 'embed', run: runner, width: 3, signal: ac.signal });

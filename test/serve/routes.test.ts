@@ -182,6 +182,23 @@ describe('serve: embedding routes', function () {
     expect(ok.status).to.equal(200);
   });
 
+  it('a request past --request-timeout gets 503 (timeout); its queued work is dropped and admission released', async () => {
+    const quick = await startServer(enc, { requestTimeoutSeconds: 0.001 });
+    try {
+      // Keep the engine busy so the request cannot finish within 1 ms.
+      const busy = enc.embedMatrix(Array.from({ length: 2000 }, (_, i) => `busy text ${i} ${'word '.repeat(i % 50)}`));
+      const r = await postJson(`${quick.url}/embed`, { inputs: Array.from({ length: 32 }, (_, i) => `long ${i} ${'word '.repeat(120)}`) });
+      expect(r.status).to.equal(503);
+      teiError(r.body, 'timeout', /timed out after 0\.001 s/);
+      await busy;
+      await quick.server.service.batcher.idle();
+      expect(quick.server.service.admittedInputs).to.equal(0);
+      expect(quick.server.service.batcher.queueSize).to.equal(0);
+    } finally {
+      await quick.server.close();
+    }
+  });
+
   it('GET /v1/models, /info, /health and /metrics', async () => {
     const models = JSON.parse((await getText(`${srv.url}/v1/models`)).text);
     expect(models.data[0]).to.include({ id: 'test-model', object: 'model', max_model_len: 128 });

@@ -76,7 +76,8 @@ export interface CudaAddon {
 export const DTYPE_CODE = { float32: 0, float16: 1, bfloat16: 2 } as const;
 export const STORED_DTYPE_CODE: Record<string, number> = { F32: 0, F16: 1, BF16: 2 };
 
-let cached: CudaAddon | undefined;
+/** The loaded addon, by path: a different $EMBEDRANK_CUDA_ADDON (tests' stand-in) loads afresh. */
+let cached: { path: string; addon: CudaAddon } | undefined;
 
 /** Where the addon is looked for: $EMBEDRANK_CUDA_ADDON, then build/ at the package root. */
 export function addonPath(): string {
@@ -87,14 +88,14 @@ export function addonPath(): string {
 }
 
 export function loadAddon(): CudaAddon {
-  if (cached) return cached;
   const path = addonPath();
+  if (cached?.path === path) return cached.addon;
   if (!existsSync(path)) throw new Error(`CUDA addon not built (${path} missing; run \`npm run build:cuda\` where nvcc and cuBLAS exist)`);
   const require = createRequire(import.meta.url);
   try {
-    cached = require(path) as CudaAddon;
+    cached = { path, addon: require(path) as CudaAddon };
   } catch (e) {
     throw new Error(`CUDA addon ${path} failed to load: ${(e as Error).message}`);
   }
-  return cached;
+  return cached.addon;
 }

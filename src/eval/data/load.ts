@@ -9,7 +9,14 @@ import { hfSubsets, type TaskMetadata } from '../tasks.js';
 import { readAllRows, type Row } from './files.js';
 import { configNames, resolveConfigFiles } from './hf-layout.js';
 import { HubSource, LocalSource, hubOffline, snapshotDir, type DatasetSource, type HubOptions } from './hub.js';
+import { compareCodePoints } from '../numeric.js';
+import { NumpyGenerator } from '../rng.js';
+import { loadOriginal, originalFile } from './original.js';
 import { loadSemEval, looksLikeSemEval, semevalDir, type StsPairs } from './semeval.js';
+import type { ClassificationData, ClassificationSplit } from '../classification.js';
+import type { ClusteringData } from '../clustering.js';
+import type { PairClassificationData } from '../pair-classification.js';
+import type { SummarizationData } from '../summarization.js';
 
 export type { StsPairs } from './semeval.js';
 
@@ -25,7 +32,7 @@ export class DataNotFoundError extends Error {
   }
 }
 
-export type ResolvedSource = { kind: 'semeval'; dataDir: string; dir: string } | { kind: 'hf'; source: DatasetSource };
+export type ResolvedSource = { kind: 'semeval'; dataDir: string; dir: string } | { kind: 'original'; file: string } | { kind: 'hf'; source: DatasetSource };
 
 function isDir(p: string): boolean {
   try {
@@ -65,9 +72,15 @@ export function resolveSource(task: TaskMetadata, o: DataOptions = {}): Resolved
       const src = folderSource(c, task);
       if (src) return { kind: 'hf', source: src };
     }
-    const sem = semevalDir(d, task);
-    if (sem) return { kind: 'semeval', dataDir: d, dir: sem };
-    if (task.semeval) tried.push(join(d, task.semeval.dir));
+    // the original releases: SemEval year folders in d or d/sts, STS Benchmark / BIOSSES files
+    for (const semRoot of [d, join(d, 'sts')]) {
+      const sem = semevalDir(semRoot, task);
+      if (sem) return { kind: 'semeval', dataDir: semRoot, dir: sem };
+    }
+    if (task.semeval) tried.push(join(d, task.semeval.dir), join(d, 'sts', task.semeval.dir));
+    const orig = originalFile(d, task);
+    if (orig) return { kind: 'original', file: orig };
+    if (task.original) tried.push(join(d, task.original.dir, task.original.file));
   }
   const hub = new HubSource(task.dataset.path, task.dataset.revision, o);
   tried.push(snapshotDir(task.dataset.path, task.dataset.revision, o));
@@ -145,6 +158,49 @@ function toPairs(rows: Row[], where: string): StsPairs {
   return p;
 }
 
+interface SubsetReader {
+  source: string;
+  /** rows of one split of one hf_subset: the subset's config, else the default config's rows with lang == subset */
+  rows(split: string, subset: string): Promise<Row[]>;
+}
+
+/** Reads a task's rows per (split, hf_subset) from a Hugging Face layout (mteb's load_data / fast_load). */
+async function subsetReader(task: TaskMetadata, src: DatasetSource): Promise<SubsetReader> {
+  const files = await src.listFiles();
+  const readme = await src.readme();
+  const multilingual = !Array.isArray(task.evalLangs);
+  const configs = configNames(files, readme);
+  const grouped = new Map<string, Map<string, Row[]>>();
+  return {
+    source: src.description,
+    rows: async (split, subset) => {
+      const where = `${task.name} ${split}/${subset} (${src.description})`;
+      let rows: Row[] | null = null;
+      if (multilingual && configs.includes(subset)) rows = await configRows(src, files, readme, subset, split);
+      if (!rows && multilingual) {
+        // mteb fast_load: the default config has a `lang` column
+        let g = grouped.get(split);
+        if (!g) {
+          const all = await configRows(src, files, readme, 'default', split);
+          if (!all) throw new DataNotFoundError(`${where}: no config "${subset}" and no default config`, [src.root]);
+          g = new Map();
+          for (const r of all) {
+            const l = str(r.lang);
+            if (!g.has(l)) g.set(l, []);
+            g.get(l)!.push(r);
+          }
+          grouped.set(split, g);
+        }
+        rows = g.get(subset) ?? null;
+        if (!rows) throw new DataNotFoundError(`${where}: no rows with lang "${subset}"`, [src.root]);
+      }
+      if (!rows) rows = await configRows(src, files, readme, 'default', split);
+      if (!rows) throw new DataNotFoundError(`${where}: no data files found (files: ${files.slice(0, 20).join(', ')}${files.length > 20 ? ', ...' : ''})`, [src.root]);
+      return rows;
+    },
+  };
+}
+
 /** Loads an STS task's pairs for the given splits and subsets. */
 export async function loadStsData(task: TaskMetadata, splits: Map<string, string[]>, o: DataOptions = {}): Promise<StsData> {
   const res = resolveSource(task, o);
@@ -160,37 +216,228 @@ export async function loadStsData(task: TaskMetadata, splits: Map<string, string
     }
     return out;
   }
-  const src = res.source;
-  out.source = src.description;
-  const files = await src.listFiles();
-  const readme = await src.readme();
-  const multilingual = !Array.isArray(task.evalLangs);
-  const configs = configNames(files, readme);
+  if (res.kind === 'original') {
+    const o = loadOriginal(res.file, task);
+    out.notes.push(...o.notes);
+    out.source = res.file;
+    for (const [split, subsets] of splits) out.splits.set(split, new Map(subsets.filter((s) => s === 'default').map((s) => [s, o.pairs])));
+    return out;
+  }
+  const reader = await subsetReader(task, res.source);
+  out.source = reader.source;
   for (const [split, subsets] of splits) {
     const m = new Map<string, StsPairs>();
-    let grouped: Map<string, Row[]> | null = null;
-    for (const subset of subsets) {
-      const where = `${task.name} ${split}/${subset} (${src.description})`;
-      let rows: Row[] | null = null;
-      if (multilingual && configs.includes(subset)) rows = await configRows(src, files, readme, subset, split);
-      if (!rows && multilingual) {
-        // mteb fast_load: the default config has a `lang` column
-        if (!grouped) {
-          const all = await configRows(src, files, readme, 'default', split);
-          if (!all) throw new DataNotFoundError(`${where}: no config "${subset}" and no default config`, [src.root]);
-          grouped = new Map();
-          for (const r of all) {
-            const l = str(r.lang);
-            if (!grouped.has(l)) grouped.set(l, []);
-            grouped.get(l)!.push(r);
-          }
-        }
-        rows = grouped.get(subset) ?? null;
-        if (!rows) throw new DataNotFoundError(`${where}: no rows with lang "${subset}"`, [src.root]);
+    for (const subset of subsets) m.set(subset, toPairs(await reader.rows(split, subset), `${task.name} ${split}/${subset} (${reader.source})`));
+    out.splits.set(split, m);
+  }
+  return out;
+}
+
+/** Data of one evaluation of an embedding-only task type (Classification, Clustering, ...). */
+export type EmbeddingTaskSplitData =
+  | { kind: 'Classification'; data: ClassificationData }
+  | { kind: 'Clustering'; data: ClusteringData }
+  | { kind: 'PairClassification'; data: PairClassificationData }
+  | { kind: 'Summarization'; data: SummarizationData };
+
+export interface EmbeddingTaskData {
+  kind: 'embedding-task';
+  splits: Map<string, Map<string, EmbeddingTaskSplitData>>;
+  notes: string[];
+  source: string;
+}
+
+function column(rows: Row[], names: string[], where: string): unknown[] {
+  if (!rows.length) return [];
+  const name = names.find((n) => n in rows[0]);
+  if (!name) throw new Error(`${where}: no column ${names.map((n) => `"${n}"`).join(' or ')} (columns: ${Object.keys(rows[0]).join(', ')})`);
+  return rows.map((r, i) => {
+    if (!(name in r)) throw new Error(`${where}: row ${i} lacks "${name}"`);
+    return r[name];
+  });
+}
+
+function asLabel(v: unknown, where: string): string | number {
+  if (typeof v === 'number' || typeof v === 'string') return v;
+  if (typeof v === 'boolean') return v ? 1 : 0;
+  throw new Error(`${where}: label ${JSON.stringify(v)} is not a number or string`);
+}
+
+function classificationSplit(rows: Row[], where: string): ClassificationSplit {
+  const texts = column(rows, ['text'], where).map(str);
+  const labels = column(rows, ['label'], where).map((l) => asLabel(l, where));
+  return { texts, labels };
+}
+
+function clusteringData(task: TaskMetadata, rows: Row[], where: string): ClusteringData {
+  let sentences: unknown[] = column(rows, ['sentences', 'text'], where);
+  let labels: unknown[] = column(rows, ['labels', 'label'], where);
+  // mteb's v1 layout: each row is one clustering set with lists of sentences and labels
+  if (sentences.length && Array.isArray(sentences[0])) {
+    sentences = sentences.flatMap((x) => x as unknown[]);
+    labels = labels.flatMap((x) => x as unknown[]);
+  }
+  if (sentences.length !== labels.length) throw new Error(`${where}: ${sentences.length} sentences but ${labels.length} labels`);
+  let sents = sentences.map(str);
+  let labs: Array<string | number | Array<string | number>> = labels.map((l) => (Array.isArray(l) ? l.map((x) => asLabel(x, where)) : asLabel(l, where)));
+  const c = task.clustering ?? {};
+  if (c.dropSingletonLabels) {
+    // StackExchangeClusteringP2P.v2: remove the only document of each label seen once
+    const count = new Map<string, number>();
+    for (const l of labs) count.set(String(l), (count.get(String(l)) ?? 0) + 1);
+    const keep = labs.map((l) => count.get(String(l))! > 1);
+    sents = sents.filter((_, i) => keep[i]);
+    labs = labs.filter((_, i) => keep[i]);
+  }
+  if (c.splitLabelsOn) labs = labs.map((l) => (typeof l === 'string' ? l.split(c.splitLabelsOn!) : l));
+  const sub = task.subsample;
+  if (sub && sents.length > sub.nSamples) {
+    // dataset.train_test_split(test_size=n, seed=42[, stratify_by_column])["test"]
+    const keep = sub.method === 'random' ? trainTestSplitTestIndices(sents.length, sub.nSamples, 42) : stratifiedTestIndices(labs.map((l) => (Array.isArray(l) ? l.join('\u0000') : l)), sub.nSamples, 42);
+    sents = keep.map((i) => sents[i]);
+    labs = keep.map((i) => labs[i]);
+  }
+  return { sentences: sents, labels: labs };
+}
+
+function pairData(task: TaskMetadata, rows: Row[], where: string): PairClassificationData {
+  const [c1, c2] = task.pairColumns ?? ['sentence1', 'sentence2'];
+  let s1: unknown[] = column(rows, [c1, 'sentence1'], where);
+  let s2: unknown[] = column(rows, [c2, 'sentence2'], where);
+  let labels: unknown[] = column(rows, ['labels', 'label'], where);
+  // mteb v1 datasets store the whole split in one row of lists
+  if (rows.length === 1 && Array.isArray(s1[0])) {
+    s1 = s1[0] as unknown[];
+    s2 = s2[0] as unknown[];
+    labels = labels[0] as unknown[];
+  }
+  const lab = labels.map((l, i) => {
+    const v = Number(l);
+    if (v !== 0 && v !== 1) throw new Error(`${where}: pair ${i} has label ${JSON.stringify(l)}; pair classification needs 0 or 1`);
+    return v;
+  });
+  return { sentence1: s1.map(str), sentence2: s2.map(str), labels: lab };
+}
+
+function summarizationData(rows: Row[], where: string): SummarizationData {
+  const list = (v: unknown, what: string, i: number): unknown[] => {
+    if (!Array.isArray(v)) throw new Error(`${where}: row ${i}: ${what} is not a list`);
+    return v;
+  };
+  const texts = column(rows, ['text'], where).map(str);
+  const human = column(rows, ['human_summaries'], where).map((v, i) => list(v, 'human_summaries', i).map(str));
+  const machine = column(rows, ['machine_summaries'], where).map((v, i) => list(v, 'machine_summaries', i).map(str));
+  const relevance = column(rows, ['relevance'], where).map((v, i) =>
+    list(v, 'relevance', i).map((x) => {
+      const n = Number(x);
+      if (!Number.isFinite(n)) throw new Error(`${where}: row ${i}: relevance ${JSON.stringify(x)} is not a number`);
+      return n;
+    }),
+  );
+  machine.forEach((m, i) => {
+    if (m.length !== relevance[i].length) throw new Error(`${where}: row ${i} has ${m.length} machine summaries but ${relevance[i].length} relevance scores`);
+  });
+  return { texts, humanSummaries: human, machineSummaries: machine, relevance };
+}
+
+/**
+ * The `datasets` library's Dataset.train_test_split(test_size=nTest, seed)["test"] row indices,
+ * in its order: the first nTest entries of np.random.default_rng(seed).permutation(n).
+ */
+export function trainTestSplitTestIndices(n: number, nTest: number, seed: number): number[] {
+  if (!Number.isInteger(nTest) || nTest <= 0 || nTest >= n) throw new Error(`test_size=${nTest} should be positive and smaller than the number of samples ${n}`);
+  return new NumpyGenerator(seed).permutation(n).slice(0, nTest);
+}
+
+/**
+ * mteb's stratified_subsampling: the `datasets` library's
+ * train_test_split(test_size=nTest, seed, stratify_by_column)["test"] row indices, in its order
+ * (datasets/utils/stratify.py on default_rng(seed): approximate_mode for the train and test counts
+ * per class, ties broken by choice(replace=False); a permutation per class; then the train and test
+ * lists permuted). Labels are class-encoded as class_encode_column does (sorted as strings).
+ */
+export function stratifiedTestIndices(labels: ArrayLike<string | number>, nTest: number, seed: number): number[] {
+  const n = labels.length;
+  if (!Number.isInteger(nTest) || nTest <= 0 || nTest >= n) throw new Error(`test_size=${nTest} should be positive and smaller than the number of samples ${n}`);
+  const names = [...new Set(Array.from(labels, (l) => String(l)))].sort(compareCodePoints);
+  const code = new Map(names.map((c, i) => [c, i]));
+  const y = Array.from(labels, (l) => code.get(String(l))!);
+  const k = names.length;
+  const counts = new Array<number>(k).fill(0);
+  for (const c of y) counts[c]++;
+  if (Math.min(...counts) < 2) throw new Error('stratified subsampling: a class has fewer than 2 rows (the datasets library: "Minimum class count error")');
+  const nTrain = n - nTest;
+  if (nTrain < k || nTest < k) throw new Error(`stratified subsampling needs at least ${k} rows on each side (one per class)`);
+  const rng = new NumpyGenerator(seed);
+  const approximateMode = (classCounts: number[], draws: number): number[] => {
+    const total = classCounts.reduce((a, b) => a + b, 0);
+    const continuous = classCounts.map((c) => (draws * c) / total);
+    const floored = continuous.map(Math.floor);
+    let need = draws - floored.reduce((a, b) => a + b, 0);
+    if (need > 0) {
+      const remainder = continuous.map((c, i) => c - floored[i]);
+      const values = [...new Set(remainder)].sort((a, b) => b - a);
+      for (const v of values) {
+        const inds = remainder.flatMap((r, i) => (r === v ? [i] : []));
+        const addNow = Math.min(inds.length, need);
+        for (const j of rng.choiceWithoutReplacement(inds.length, addNow)) floored[inds[j]] += 1;
+        need -= addNow;
+        if (need === 0) break;
       }
-      if (!rows) rows = await configRows(src, files, readme, 'default', split);
-      if (!rows) throw new DataNotFoundError(`${where}: no data files found (files: ${files.slice(0, 20).join(', ')}${files.length > 20 ? ', ...' : ''})`, [src.root]);
-      m.set(subset, toPairs(rows, where));
+    }
+    return floored;
+  };
+  // rows of each class in input order (argsort(y, kind="mergesort") split by class)
+  const classRows: number[][] = Array.from({ length: k }, () => []);
+  y.forEach((c, i) => classRows[c].push(i));
+  const nI = approximateMode(counts, nTrain);
+  const tI = approximateMode(counts.map((c, i) => c - nI[i]), nTest);
+  const train: number[] = [];
+  const test: number[] = [];
+  for (let c = 0; c < k; c++) {
+    const perm = rng.permutation(counts[c]).map((p) => classRows[c][p]);
+    train.push(...perm.slice(0, nI[c]));
+    test.push(...perm.slice(nI[c], nI[c] + tI[c]));
+  }
+  rng.permuted(train); // drawn before the test permutation, as in the datasets library
+  return rng.permuted(test);
+}
+
+/** Loads a Classification, Clustering, PairClassification or Summarization task. */
+export async function loadEmbeddingTaskData(task: TaskMetadata, splits: Map<string, string[]>, o: DataOptions = {}): Promise<EmbeddingTaskData> {
+  const res = resolveSource(task, o);
+  if (res.kind !== 'hf') throw new Error(`${task.name} cannot be read from STS release files`);
+  const reader = await subsetReader(task, res.source);
+  const out: EmbeddingTaskData = { kind: 'embedding-task', splits: new Map(), notes: [], source: reader.source };
+  for (const [split, subsets] of splits) {
+    const m = new Map<string, EmbeddingTaskSplitData>();
+    for (const subset of subsets) {
+      const where = `${task.name} ${split}/${subset} (${reader.source})`;
+      const rows = await reader.rows(split, subset);
+      switch (task.type) {
+        case 'Classification': {
+          const train = classificationSplit(await reader.rows('train', subset), `${task.name} train/${subset} (${reader.source})`);
+          let test = classificationSplit(rows, where);
+          if (task.subsample && test.texts.length > task.subsample.nSamples) {
+            // ToxicConversationsClassification: stratified_subsampling of the test split
+            const keep = task.subsample.method === 'random' ? trainTestSplitTestIndices(test.texts.length, task.subsample.nSamples, 42) : stratifiedTestIndices(test.labels, task.subsample.nSamples, 42);
+            test = { texts: keep.map((i) => test.texts[i]), labels: keep.map((i) => test.labels[i]) };
+          }
+          m.set(subset, { kind: 'Classification', data: { train, test } });
+          break;
+        }
+        case 'Clustering':
+          m.set(subset, { kind: 'Clustering', data: clusteringData(task, rows, where) });
+          break;
+        case 'PairClassification':
+          m.set(subset, { kind: 'PairClassification', data: pairData(task, rows, where) });
+          break;
+        case 'Summarization':
+          m.set(subset, { kind: 'Summarization', data: summarizationData(rows, where) });
+          break;
+        default:
+          throw new Error(`${task.name}: ${task.type} is not an embedding-only task type`);
+      }
     }
     out.splits.set(split, m);
   }
@@ -204,7 +451,7 @@ function idOf(r: Row): string {
 /** Loads a retrieval/reranking task's corpus, queries, qrels and top_ranked per split and subset. */
 export async function loadRetrievalData(task: TaskMetadata, splits: Map<string, string[]>, o: DataOptions = {}): Promise<RetrievalData> {
   const res = resolveSource(task, o);
-  if (res.kind === 'semeval') throw new Error(`${task.name} cannot be read from SemEval files`);
+  if (res.kind !== 'hf') throw new Error(`${task.name} cannot be read from STS release files`);
   const src = res.source;
   const out: RetrievalData = { kind: 'retrieval', splits: new Map(), notes: [], source: src.description };
   const files = await src.listFiles();

@@ -4,8 +4,8 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { ApiError } from '../../errors.js';
-import { post } from '../http.js';
-import { embedInputs, optBool, optEnum, optInt, optString } from '../parse.js';
+import { post, type RouteContext } from '../http.js';
+import { embedInputs, optBool, optEnum, optInt, optString, rightTruncationOnly, type Json } from '../parse.js';
 import type { ModelService } from '../service.js';
 
 /**
@@ -40,11 +40,8 @@ export function base64Row(row: Float32Array): string {
 }
 
 export function registerEmbeddingRoutes(app: FastifyInstance, service: ModelService): void {
-  const openai = async (b: Record<string, unknown>, ctx: Parameters<Parameters<typeof post>[4]>[1]) => {
-    const model = optString(b, 'model');
-    if (model !== undefined && model !== service.opts.servedModelName) {
-      throw new ApiError(404, 'validation', `The model \`${model}\` does not exist (this server serves \`${service.opts.servedModelName}\`).`);
-    }
+  const openai = async (b: Json, ctx: RouteContext) => {
+    service.checkModelName(optString(b, 'model'));
     if (b.input === undefined) throw new ApiError(400, 'validation', '`input` is required');
     const { inputs } = embedInputs(b.input, 'input');
     const format = optEnum(b, 'encoding_format', ['float', 'base64'] as const) ?? 'float';
@@ -72,9 +69,7 @@ export function registerEmbeddingRoutes(app: FastifyInstance, service: ModelServ
     if (b.inputs === undefined) throw new ApiError(400, 'validation', '`inputs` is required');
     const { inputs } = embedInputs(b.inputs, 'inputs');
     const truncate = optBool(b, 'truncate') ?? service.opts.autoTruncate;
-    if ((optEnum(b, 'truncation_direction', ['right', 'left', 'Right', 'Left'] as const) ?? 'right').toLowerCase() === 'left') {
-      throw new ApiError(422, 'validation', 'truncation_direction "left" is not supported; inputs are cut from the right');
-    }
+    rightTruncationOnly(b);
     const promptName = optString(b, 'prompt_name');
     const normalize = optBool(b, 'normalize') ?? true;
     const dimensions = optInt(b, 'dimensions');

@@ -4,8 +4,7 @@
 // ({prompt} → ids and count), through Hugging Face's tokenizers binding.
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
-import { Tokenizer } from 'tokenizers';
-import { ApiError } from '../../errors.js';
+import type { Tokenizer } from 'tokenizers';
 import { errorBody, post } from '../http.js';
 import { optBool, optString, reqString, stringArray } from '../parse.js';
 import type { ModelService } from '../service.js';
@@ -67,15 +66,15 @@ function byteOffsets(input: string): Int32Array {
 }
 
 export function registerMetaRoutes(app: FastifyInstance, service: ModelService): void {
-  let tokenizer: Tokenizer | undefined;
-  const tok = () => {
-    if (!tokenizer) {
-      tokenizer = Tokenizer.fromFile(service.model.tokenizerFile);
-      tokenizer.disablePadding();
-      tokenizer.disableTruncation();
-    }
-    return tokenizer;
-  };
+  // Loaded on first use: importing the server must not load a native binding /tokenize may never need.
+  let tokenizer: Promise<Tokenizer> | undefined;
+  const tok = () =>
+    (tokenizer ??= import('tokenizers').then(({ Tokenizer }) => {
+      const t = Tokenizer.fromFile(service.model.tokenizerFile);
+      t.disablePadding();
+      t.disableTruncation();
+      return t;
+    }));
 
   app.get('/health', { config: { style: 'tei' } }, async (_req, reply) => {
     if (service.draining) return reply.code(503).send(errorBody('tei', 503, 'unhealthy', 'the server is shutting down'));
@@ -105,10 +104,9 @@ export function registerMetaRoutes(app: FastifyInstance, service: ModelService):
   post(app, service, '/tokenize', (b) => (b.inputs !== undefined ? 'tei' : 'openai'), async (b) => {
     const addSpecial = optBool(b, 'add_special_tokens') ?? true;
     if (b.inputs === undefined) {
-      const model = optString(b, 'model');
-      if (model !== undefined && model !== service.opts.servedModelName) throw new ApiError(404, 'validation', `The model \`${model}\` does not exist.`);
+      service.checkModelName(optString(b, 'model'));
       const prompt = reqString(b, 'prompt');
-      const e = await tok().encode(prompt, null, { addSpecialTokens: addSpecial });
+      const e = await (await tok()).encode(prompt, null, { addSpecialTokens: addSpecial });
       const ids = e.getIds();
       return { count: ids.length, max_model_len: service.model.maxLength, tokens: ids, token_strs: null };
     }
@@ -117,7 +115,7 @@ export function registerMetaRoutes(app: FastifyInstance, service: ModelService):
     service.checkBatch(inputs.length, 'inputs');
     const promptName = optString(b, 'prompt_name');
     const prompt = promptName !== undefined ? service.resolvePrompt(undefined, promptName) ?? '' : '';
-    const t = tok();
+    const t = await tok();
     return Promise.all(
       inputs.map(async (raw) => {
         const input = prompt + raw;

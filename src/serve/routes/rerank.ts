@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { ApiError } from '../../errors.js';
 import { post, type RouteContext } from '../http.js';
-import { optBool, optEnum, optInt, optString, reqString, stringArray, type Json } from '../parse.js';
+import { optBool, optInt, optString, reqString, rightTruncationOnly, stringArray, type Json } from '../parse.js';
 import type { Computed, ModelService } from '../service.js';
 
 /** Indices sorted by score, best first; ties keep input order. */
@@ -17,13 +17,6 @@ function oneScore(r: Computed): Float32Array {
   if (r.width !== 1) throw new ApiError(424, 'backend', `ranking needs one score per pair; this model has ${r.width} labels`);
   for (let i = 0; i < r.values.length; i++) if (Number.isNaN(r.values[i])) throw new ApiError(424, 'backend', 'score is NaN');
   return r.values;
-}
-
-function checkModel(service: ModelService, b: Json): void {
-  const model = optString(b, 'model');
-  if (model !== undefined && model !== service.opts.servedModelName) {
-    throw new ApiError(404, 'validation', `The model \`${model}\` does not exist (this server serves \`${service.opts.servedModelName}\`).`);
-  }
 }
 
 /** vLLM's use_activation (and its deprecated spellings activation, softmax): false gives raw logits. */
@@ -43,7 +36,7 @@ function documentTexts(v: unknown): string[] {
 }
 
 async function cohereRerank(service: ModelService, b: Json, ctx: RouteContext) {
-  checkModel(service, b);
+  service.checkModelName(optString(b, 'model'));
   const query = reqString(b, 'query');
   if (b.documents === undefined) throw new ApiError(400, 'validation', '`documents` is required');
   const docs = documentTexts(b.documents);
@@ -73,9 +66,7 @@ async function teiRerank(service: ModelService, b: Json, ctx: RouteContext) {
   const texts = stringArray(b.texts, 'texts');
   if (!texts.length) throw new ApiError(400, 'empty', '`texts` cannot be empty');
   const truncate = optBool(b, 'truncate') ?? service.opts.autoTruncate;
-  if ((optEnum(b, 'truncation_direction', ['right', 'left', 'Right', 'Left'] as const) ?? 'right').toLowerCase() === 'left') {
-    throw new ApiError(422, 'validation', 'truncation_direction "left" is not supported; inputs are cut from the right');
-  }
+  rightTruncationOnly(b);
   const raw = optBool(b, 'raw_scores') ?? false;
   const returnText = optBool(b, 'return_text') ?? false;
   service.checkBatch(texts.length, 'texts');
@@ -86,7 +77,7 @@ async function teiRerank(service: ModelService, b: Json, ctx: RouteContext) {
 }
 
 async function vllmScore(service: ModelService, b: Json, ctx: RouteContext) {
-  checkModel(service, b);
+  service.checkModelName(optString(b, 'model'));
   const side = (field: 'text_1' | 'text_2'): string[] => {
     const v = b[field];
     if (v === undefined) throw new ApiError(400, 'validation', `\`${field}\` is required`);
