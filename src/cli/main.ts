@@ -12,7 +12,7 @@ import { writeNpyF32 } from '../io/npy.js';
 import { runMain } from '../main.js';
 import { loadModelFolder } from '../model/folder.js';
 import { resolveModel } from '../model/hub.js';
-import { checkIntegerOptions, toEngineOptions, withEngineOptions, type EngineArgs } from './engine-options.js';
+import { checkIntegerOptions, parseHfOverrides, toEngineOptions, withEngineOptions, type EngineArgs } from './engine-options.js';
 import { registerEvalCommands, type EvaluateCliArgs } from './evaluate.js';
 import { serveCommand } from './serve.js';
 import { openRemoteModel } from '../remote/open.js';
@@ -83,7 +83,7 @@ async function rerankCmd(a: RerankArgs): Promise<void> {
 async function evaluationModel(a: EvaluateCliArgs) {
   if (a.endpoint?.length) return openRemoteModel({ endpoints: a.endpoint, model: a.model, batchSize: a.batchSize, apiKey: process.env.EMBEDRANK_API_KEY });
   const dir = await resolveModel(a.model, { revision: a.revision });
-  const kind = loadModelFolder(dir).kind;
+  const kind = loadModelFolder(dir, { hfOverrides: parseHfOverrides(a.hfOverrides) }).kind;
   const engine = toEngineOptions(a);
   // --batch-size is mteb's encode batch size; --max-num-seqs, when given, is the engine's own cap.
   const base = { ...engine, model: dir, modelName: existsSync(a.model) ? undefined : a.model, maxNumSeqs: a.maxNumSeqs ?? a.batchSize, showProgress: !a.quiet };

@@ -106,11 +106,38 @@ export function rotaryF64(x: Float64Array, len: number, heads: number, d: number
 }
 
 /**
- * Final hidden states of one sequence (len × hidden, after the last RMSNorm). `positions`
- * default 0..len−1 (a sequence on its own); a chunk of a longer sequence passes its own.
- * @throws Error for an empty sequence or an id outside the vocabulary.
+ * The K and V (after k_norm and rotary) of the tokens a sequence has processed so far, per layer:
+ * rows of kvHeads · headDim values. What the paged KV cache holds on the GPU, here unpaged.
  */
-export function decoderHiddenF64(m: DecoderF64, ids: ArrayLike<number>, positions?: ArrayLike<number>): Float64Array {
+export interface KvCacheF64 {
+  k: number[][];
+  v: number[][];
+  /** Tokens cached; the next token's position. */
+  len: number;
+}
+
+export function newKvCacheF64(m: DecoderF64): KvCacheF64 {
+  return { k: m.layers.map(() => []), v: m.layers.map(() => []), len: 0 };
+}
+
+/**
+ * A copy of the first `upTo` cached tokens that grows independently: a shared prompt prefix (the
+ * prefix-cache hit) reused by several candidates.
+ */
+export function forkKvCacheF64(c: KvCacheF64, upTo = c.len): KvCacheF64 {
+  if (!(upTo >= 0 && upTo <= c.len)) throw new Error(`cannot fork ${upTo} of ${c.len} cached tokens`);
+  const w = c.len ? c.k[0].length / c.len : 0;
+  return { k: c.k.map((l) => l.slice(0, upTo * w)), v: c.v.map((l) => l.slice(0, upTo * w)), len: upTo };
+}
+
+/**
+ * Runs `ids` as the next tokens of the sequence whose earlier tokens are in `cache` (positions
+ * cache.len …): each token attends to every cached token and causally within the chunk; the
+ * chunk's K/V are appended. Returns the chunk's final hidden states (len × hidden, after the last
+ * RMSNorm). Chunked prefill and prefix reuse are this with a non-empty cache.
+ * @throws Error for an empty chunk or an id outside the vocabulary.
+ */
+export function decoderPrefillF64(m: DecoderF64, cache: KvCacheF64, ids: ArrayLike<number>): Float64Array {
   const d = m.dims;
   const dec = d.decoder!;
   const len = ids.length;
@@ -119,9 +146,10 @@ export function decoderHiddenF64(m: DecoderF64, ids: ArrayLike<number>, position
   const nq = d.heads;
   const nkv = dec.kvHeads;
   const group = nq / nkv;
+  const kvw = nkv * hd;
   if (len < 1) throw new Error('empty sequence');
-  const pos = positions ?? Array.from({ length: len }, (_, t) => t);
-  if (pos.length !== len) throw new Error(`${pos.length} positions for ${len} tokens`);
+  const past = cache.len;
+  const pos = Array.from({ length: len }, (_, t) => past + t);
   const x = new Float64Array(len * H);
   for (let t = 0; t < len; t++) {
     const id = ids[t];
@@ -129,30 +157,38 @@ export function decoderHiddenF64(m: DecoderF64, ids: ArrayLike<number>, position
     x.set(m.word.subarray(id * H, (id + 1) * H), t * H);
   }
   const scale = 1 / Math.sqrt(hd);
-  const p = new Float64Array(len);
-  for (const L of m.layers) {
+  const total = past + len;
+  const p = new Float64Array(total);
+  m.layers.forEach((L, li) => {
     const a = rmsNormF64(x.slice(), H, L.ln1, d.eps);
     const q = rmsNormF64(matmulT(a, len, L.q, nq * hd, H), hd, L.qNorm, d.eps);
-    const k = rmsNormF64(matmulT(a, len, L.k, nkv * hd, H), hd, L.kNorm, d.eps);
-    const v = matmulT(a, len, L.v, nkv * hd, H);
+    const kNew = rmsNormF64(matmulT(a, len, L.k, kvw, H), hd, L.kNorm, d.eps);
+    const vNew = matmulT(a, len, L.v, kvw, H);
     rotaryF64(q, len, nq, hd, dec.ropeTheta, pos);
-    rotaryF64(k, len, nkv, hd, dec.ropeTheta, pos);
+    rotaryF64(kNew, len, nkv, hd, dec.ropeTheta, pos);
+    for (let t = 0; t < len; t++) {
+      cache.k[li].push(...kNew.subarray(t * kvw, (t + 1) * kvw));
+      cache.v[li].push(...vNew.subarray(t * kvw, (t + 1) * kvw));
+    }
+    const k = cache.k[li];
+    const v = cache.v[li];
     const ctx = new Float64Array(len * nq * hd);
     for (let h = 0; h < nq; h++) {
       const kh = Math.floor(h / group);
       for (let i = 0; i < len; i++) {
+        const last = past + i; // causal: keys 0 … own position
         let max = -Infinity;
-        for (let j = 0; j <= i; j++) {
+        for (let j = 0; j <= last; j++) {
           let s = 0;
-          for (let e = 0; e < hd; e++) s += q[(i * nq + h) * hd + e] * k[(j * nkv + kh) * hd + e];
+          for (let e = 0; e < hd; e++) s += q[(i * nq + h) * hd + e] * k[j * kvw + kh * hd + e];
           p[j] = s * scale;
           if (p[j] > max) max = p[j];
         }
         let sum = 0;
-        for (let j = 0; j <= i; j++) sum += p[j] = Math.exp(p[j] - max);
-        for (let j = 0; j <= i; j++) {
+        for (let j = 0; j <= last; j++) sum += p[j] = Math.exp(p[j] - max);
+        for (let j = 0; j <= last; j++) {
           const w = p[j] / sum;
-          for (let e = 0; e < hd; e++) ctx[(i * nq + h) * hd + e] += w * v[(j * nkv + kh) * hd + e];
+          for (let e = 0; e < hd; e++) ctx[(i * nq + h) * hd + e] += w * v[j * kvw + kh * hd + e];
         }
       }
     }
@@ -164,8 +200,14 @@ export function decoderHiddenF64(m: DecoderF64, ids: ArrayLike<number>, position
     for (let i = 0; i < g.length; i++) g[i] = (g[i] / (1 + Math.exp(-g[i]))) * u[i];
     const down = matmulT(g, len, L.down, H, d.intermediate);
     for (let i = 0; i < x.length; i++) x[i] += down[i];
-  }
+  });
+  cache.len = total;
   return rmsNormF64(x, H, m.norm, d.eps);
+}
+
+/** Final hidden states of one whole sequence at positions 0 … len−1 (len × hidden). */
+export function decoderHiddenF64(m: DecoderF64, ids: ArrayLike<number>): Float64Array {
+  return decoderPrefillF64(m, newKvCacheF64(m), ids);
 }
 
 /** Qwen3-Embedding's sentence embedding: the last token's final hidden state, L2-normalised when asked. */

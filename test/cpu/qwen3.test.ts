@@ -4,7 +4,9 @@
 // the float64 reference must reproduce SentenceTransformer.encode and the Qwen3-Reranker P(yes)
 // that transformers' logits give, to 1e-5, and each other to 1e-5; NaN fails every comparison.
 import { expect } from 'chai';
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CpuEngine } from '../../src/backends/cpu/engine.js';
 import type { TokenBatch } from '../../src/backends/engine.js';
@@ -16,7 +18,9 @@ import { toFloat32, type StDType } from '../../src/model/safetensors.js';
 import { parseQwen3Config } from '../../src/models/qwen3.js';
 import { QWEN3_RERANKER_OVERRIDES } from '../../src/models/qwen3-reranker.js';
 import { readPlanned, weightPlan } from '../../src/models/plan.js';
-import { decoderEmbedF64, decoderHiddenF64, decoderScoreLogitsF64, decoderTokenLogitsF64, loadDecoderF64 } from '../../src/reference/decoder-f64.js';
+import { decoderEmbedF64, decoderHiddenF64, decoderPrefillF64, decoderScoreLogitsF64, decoderTokenLogitsF64, forkKvCacheF64, loadDecoderF64, newKvCacheF64 } from '../../src/reference/decoder-f64.js';
+import { BlockPool } from '../../src/kv/block-pool.js';
+import { planChunkedPrefill, prefixSharingOrder } from '../../src/kv/schedule.js';
 
 const HF = 'test/fixtures/hf';
 const EMB = join(HF, 'qwen3-emb');
@@ -256,6 +260,88 @@ describe('cpu/qwen3: Qwen3-Reranker P(yes) = transformers', function () {
       expect(ids.slice(0, 200)).to.deep.equal(long.input_ids.slice(0, 200));
     } finally {
       await ce.close();
+    }
+  });
+});
+
+describe('cpu/qwen3: chunked prefill and prefix reuse in the float64 reference (the math the paged KV cache relies on)', function () {
+  this.timeout(120_000);
+  const ref = json<LmRef>(join(LM, 'reference.json'));
+  const folder = () => loadModelFolder(LM, { hfOverrides: { ...QWEN3_RERANKER_OVERRIDES } });
+  const H = 64;
+
+  it('chunks under a token budget, each attending to the KV of the chunks before it, give the whole-sequence hidden states and P(yes)', () => {
+    const f = folder();
+    const m = loadDecoderF64(f);
+    const head = Float64Array.from(f.weights.f32('lm.w'));
+    for (const r of ref.rows.slice(0, 3)) {
+      const whole = decoderHiddenF64(m, r.input_ids);
+      const cache = newKvCacheF64(m);
+      const parts: number[] = [];
+      for (const step of planChunkedPrefill([r.input_ids.length], 37)) {
+        for (const c of step) parts.push(...decoderPrefillF64(m, cache, r.input_ids.slice(c.start, c.end)));
+      }
+      expect(maxAbsDiff(parts, whole)).to.be.at.most(1e-12);
+      const last = parts.slice(-H);
+      const z = last.reduce((s, v, i) => s + v * (head[ref.yes_id * H + i] - head[ref.no_id * H + i]), 0);
+      expect(Math.abs(1 / (1 + Math.exp(-z)) - r.p_yes)).to.be.at.most(TOL);
+    }
+  });
+
+  it("a query's candidates reuse the prompt prefix's cached blocks (hits counted) and score as if computed alone", () => {
+    const f = folder();
+    const m = loadDecoderF64(f);
+    // The Qwen3-Reranker prompts share the system line, instruction and "<Query>: " (and a query's
+    // candidates the query too): the longest common prefix of these rows.
+    const rows = ref.rows.slice(0, 5);
+    const query = rows[0].input_ids.slice(0, rows[0].input_ids.findIndex((_, i) => rows.some((r) => r.input_ids[i] !== rows[0].input_ids[i])));
+    const seqs = rows.map((r) => [...query, ...r.input_ids.slice(query.length)]);
+    const blockSize = 16;
+    const pool = new BlockPool(256, blockSize);
+    let donor: ReturnType<typeof newKvCacheF64> | undefined;
+    for (const i of prefixSharingOrder(seqs)) {
+      const a = pool.allocate(`c${i}`, seqs[i])!;
+      const cache = donor ? forkKvCacheF64(donor, a.cachedTokens) : newKvCacheF64(m);
+      expect(cache.len).to.equal(a.cachedTokens);
+      const h = decoderPrefillF64(m, cache, seqs[i].slice(a.cachedTokens));
+      donor ??= cache;
+      const alone = decoderHiddenF64(m, seqs[i]);
+      expect(maxAbsDiff(h.slice(-H), alone.slice(-H)), `candidate ${i}`).to.be.at.most(1e-12);
+    }
+    const shared = Math.floor(query.length / blockSize);
+    expect(shared).to.be.at.least(2);
+    expect(pool.stats.hits).to.equal(shared * (rows.length - 1));
+  });
+});
+
+describe('cpu/qwen3: `embedrank rerank --hf-overrides` (vLLM\'s flag) scores with a Qwen3-Reranker causal-LM folder', function () {
+  this.timeout(120_000);
+  it('P(yes) per document as CrossEncoder gives it; a malformed override exits 2 naming the flag', async () => {
+    const ref = json<LmRef>(join(LM, 'reference.json'));
+    const rows = ref.rows.filter((r) => r.input_ids.length <= 256).slice(0, 3);
+    const work = mkdtempSync(join(tmpdir(), 'embedrank-qwen3-cli-'));
+    try {
+      const docs = join(work, 'docs.txt');
+      writeFileSync(docs, rows.map((r) => r.document.replace(/\n/g, ' ')).join('\n') + '\n');
+      const bin = join(process.cwd(), 'dist/src/cli/main.js');
+      const run = (extra: string[]) =>
+        spawnSync(process.execPath, [bin, 'rerank', '-m', LM, '-q', rows[0].query, '-d', docs, '--device', 'cpu', '--max-model-len', '256', ...extra], { encoding: 'utf8', env: { ...process.env, EMBEDRANK_DISABLE_CUDA: '1' } });
+      const ok = run(['--hf-overrides', JSON.stringify(QWEN3_RERANKER_OVERRIDES)]);
+      expect(ok.status, ok.stderr).to.equal(0);
+      const got = ok.stdout.trim().split('\n').map((l) => JSON.parse(l) as { index: number; score: number });
+      const ce = await CrossEncoder.create({ model: LM, device: 'cpu', hfOverrides: { ...QWEN3_RERANKER_OVERRIDES }, maxModelLen: 256 });
+      try {
+        const want = await ce.rank(rows[0].query, rows.map((r) => r.document.replace(/\n/g, ' ')));
+        expect(got).to.have.length(rows.length);
+        for (const g of got) expect(Math.abs(g.score - want[g.index])).to.be.at.most(1e-6);
+      } finally {
+        await ce.close();
+      }
+      const bad = run(['--hf-overrides', '[1, 2]']);
+      expect(bad.status).to.equal(2);
+      expect(bad.stderr).to.include('--hf-overrides must be a JSON object');
+    } finally {
+      rmSync(work, { recursive: true, force: true });
     }
   });
 });
