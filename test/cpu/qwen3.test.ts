@@ -5,7 +5,7 @@
 // that transformers' logits give, to 1e-5, and each other to 1e-5; NaN fails every comparison.
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CpuEngine } from '../../src/backends/cpu/engine.js';
@@ -14,7 +14,7 @@ import { CrossEncoder } from '../../src/cross-encoder.js';
 import { Encoder, QWEN3_EMBEDDING_OPTIONS, qwen3EmbeddingInstructionTemplate } from '../../src/encoder.js';
 import { ModelFolderError } from '../../src/errors.js';
 import { loadModelFolder } from '../../src/model/folder.js';
-import { toFloat32, type StDType } from '../../src/model/safetensors.js';
+import { toFloat32, writeSafetensors, type StDType, type TensorToWrite } from '../../src/model/safetensors.js';
 import { parseQwen3Config } from '../../src/models/qwen3.js';
 import { QWEN3_RERANKER_OVERRIDES } from '../../src/models/qwen3-reranker.js';
 import { readPlanned, weightPlan } from '../../src/models/plan.js';
@@ -344,4 +344,74 @@ describe('cpu/qwen3: `embedrank rerank --hf-overrides` (vLLM\'s flag) scores wit
       rmSync(work, { recursive: true, force: true });
     }
   });
+});
+
+/**
+ * A Qwen3ForCausalLM folder with the 0.6B model's head layout (16 heads, 8 KV heads, head_dim 128;
+ * q_proj 2048 rows against hidden 256), untied lm_head, "model."-prefixed BF16 weights, random
+ * values from a fixed seed; the fixture's tokenizer.
+ */
+function writeQwen3Shape(dir: string): void {
+  const cfg = { ...json<Record<string, unknown>>(join(LM, 'config.json')), hidden_size: 256, num_attention_heads: 16, num_key_value_heads: 8, head_dim: 128, intermediate_size: 384, num_hidden_layers: 2, tie_word_embeddings: false, dtype: 'bfloat16' };
+  writeFileSync(join(dir, 'config.json'), JSON.stringify(cfg));
+  for (const f of ['tokenizer.json', 'tokenizer_config.json']) copyFileSync(join(LM, f), join(dir, f));
+  let state = 12345;
+  const rand = () => {
+    state = (state * 1103515245 + 12345) % 2147483648;
+    return state / 2147483648 - 0.5;
+  };
+  const t = (shape: number[], scale: number, mean = 0): TensorToWrite => ({ dtype: 'BF16', shape, data: Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => mean + scale * rand()) });
+  const V = 2001, H = 256, Q = 16 * 128, KV = 8 * 128, I = 384;
+  const tensors: Record<string, TensorToWrite> = { 'model.embed_tokens.weight': t([V, H], 0.5), 'model.norm.weight': t([H], 0.2, 1), 'lm_head.weight': t([V, H], 0.5) };
+  for (let l = 0; l < 2; l++) {
+    const p = `model.layers.${l}.`;
+    Object.assign(tensors, {
+      [`${p}input_layernorm.weight`]: t([H], 0.2, 1), [`${p}post_attention_layernorm.weight`]: t([H], 0.2, 1),
+      [`${p}self_attn.q_proj.weight`]: t([Q, H], 0.12), [`${p}self_attn.k_proj.weight`]: t([KV, H], 0.12), [`${p}self_attn.v_proj.weight`]: t([KV, H], 0.12),
+      [`${p}self_attn.q_norm.weight`]: t([128], 0.2, 1), [`${p}self_attn.k_norm.weight`]: t([128], 0.2, 1), [`${p}self_attn.o_proj.weight`]: t([H, Q], 0.05),
+      [`${p}mlp.gate_proj.weight`]: t([I, H], 0.12), [`${p}mlp.up_proj.weight`]: t([I, H], 0.12), [`${p}mlp.down_proj.weight`]: t([H, I], 0.1),
+    });
+  }
+  writeSafetensors(join(dir, 'model.safetensors'), tensors);
+}
+
+describe('cpu/qwen3: 0.6B head layout (16 heads, 8 KV heads, head_dim 128), untied BF16 LM: CPU engine = float64 reference', function () {
+  this.timeout(120_000);
+  const dir = mkdtempSync(join(tmpdir(), 'embedrank-qwen3-shape-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const ids = [Array.from({ length: 70 }, (_, i) => (i * 37 + 11) % 2001), [5, 6, 7], Array.from({ length: 33 }, (_, i) => (i * 101 + 3) % 2001)];
+
+  it('hidden states per token and the reranker score from the untied lm_head rows (≤ 1e-4, as the issue asks of the CPU engine)', async () => {
+    writeQwen3Shape(dir);
+    for (const [over, kind] of [[undefined, 'encoder'], [QWEN3_RERANKER_OVERRIDES, 'cross-encoder']] as const) {
+      const f = loadModelFolder(dir, { hfOverrides: over ? { ...over } : undefined });
+      expect([f.kind, f.storedDtype, f.dims.headDim, f.dims.decoder!.kvHeads]).to.deep.equal([kind, 'BF16', 128, 8]);
+      const m = loadDecoderF64(f);
+      const e = await CpuEngine.create(f);
+      try {
+        const b = batchOf(ids);
+        if (kind === 'encoder') {
+          const h = await e.lastHiddenState(b);
+          ids.forEach((x, i) => {
+            const want = decoderHiddenF64(m, x);
+            expect(maxAbsDiff(h.subarray(b.cuSeqlens[i] * 256, b.cuSeqlens[i + 1] * 256), want), `sequence ${i}`).to.be.at.most(1e-4);
+          });
+        } else {
+          // The head must be the untied lm_head's rows, not the embedding table's.
+          const lm = f.weights.f32('lm.w');
+          expect(f.weights.resolve('lm.w')).to.equal('lm_head.weight');
+          const got = await e.score(b, 'identity');
+          ids.forEach((x, i) => {
+            const z = decoderScoreLogitsF64(m, x)[0];
+            const [yes, no] = decoderTokenLogitsF64(m, Float64Array.from(lm), x, [ref().yes_id, ref().no_id]);
+            expect(Math.abs(z - (yes - no))).to.be.at.most(1e-9);
+            expect(Math.abs(got[i] - z), `sequence ${i}`).to.be.at.most(1e-4);
+          });
+        }
+      } finally {
+        await e.close();
+      }
+    }
+  });
+  const ref = () => json<LmRef>(join(LM, 'reference.json'));
 });
