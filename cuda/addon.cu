@@ -429,6 +429,12 @@ Napi::Value GemmBench(const Napi::CallbackInfo& info) {
   return o;
 }
 
+}  // namespace
+
+Napi::Value DecoderOpTest(const Napi::CallbackInfo& info);  // decoder_test.cu
+
+namespace {
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Model", Model::Init(env));
   exports.Set("deviceCount", Napi::Function::New(env, DeviceCount));
@@ -436,6 +442,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("ncclUniqueId", Napi::Function::New(env, NcclUniqueId));
   exports.Set("attentionTest", Napi::Function::New(env, AttentionTest));
   exports.Set("gemmBench", Napi::Function::New(env, GemmBench));
+  exports.Set("decoderOpTest", Napi::Function::New(env, DecoderOpTest));
   return exports;
 }
 

@@ -71,6 +71,8 @@ export interface CudaAddon {
   ncclUniqueId(): Uint8Array;
   attentionTest(dtype: number, qkv: Float32Array, cuSeqlens: Int32Array, heads: number, headDim: number, device: number): Float32Array;
   gemmBench(m: number, n: number, k: number, iters: number, device: number): { ms: number; tflops: number };
+  /** The decoder (Qwen3) kernels one at a time (cuda/decoder_test.cu), for test/gpu/qwen3.gpu.ts. */
+  decoderOpTest(dtype: number, op: 'rms_norm' | 'rotary' | 'swiglu' | 'attention', args: Record<string, unknown>, device: number): Float32Array;
 }
 
 export const DTYPE_CODE = { float32: 0, float16: 1, bfloat16: 2 } as const;
