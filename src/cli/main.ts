@@ -4,7 +4,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { CrossEncoder } from '../cross-encoder.js';
-import { Encoder, type PromptType } from '../encoder.js';
+import { Encoder, QWEN3_EMBEDDING_OPTIONS, type PromptType } from '../encoder.js';
 import { InputError, UsageError } from '../errors.js';
 import { INPUT_FORMATS, readTexts, type InputFormat } from '../io/inputs.js';
 import { assertWritableFile } from '../io/writable.js';
@@ -87,7 +87,14 @@ async function evaluationModel(a: EvaluateCliArgs) {
   const engine = toEngineOptions(a);
   // --batch-size is mteb's encode batch size; --max-num-seqs, when given, is the engine's own cap.
   const base = { ...engine, model: dir, modelName: existsSync(a.model) ? undefined : a.model, maxNumSeqs: a.maxNumSeqs ?? a.batchSize, showProgress: !a.quiet };
-  return kind === 'cross-encoder' ? CrossEncoder.create(base) : Encoder.create(base);
+  if (kind === 'cross-encoder') return CrossEncoder.create(base);
+  return Encoder.create(usesQwen3Instructions(a) ? { ...base, ...QWEN3_EMBEDDING_OPTIONS } : base);
+}
+
+/** --instructions: mteb keys Qwen3-Embedding's instruction template by model name (qwen3_models.py). */
+function usesQwen3Instructions(a: EvaluateCliArgs): boolean {
+  const mode = a.instructions ?? 'auto';
+  return mode === 'mteb-qwen3' || (mode === 'auto' && /(^|\/)Qwen3-Embedding-[^/]+\/?$/i.test(a.model));
 }
 
 const COMMANDS = ['encode', 'rerank', 'evaluate', 'tasks'];

@@ -5,7 +5,7 @@
 // that transformers' logits give, to 1e-5, and each other to 1e-5; NaN fails every comparison.
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CpuEngine } from '../../src/backends/cpu/engine.js';
@@ -13,6 +13,7 @@ import type { TokenBatch } from '../../src/backends/engine.js';
 import { CrossEncoder } from '../../src/cross-encoder.js';
 import { Encoder, QWEN3_EMBEDDING_OPTIONS, qwen3EmbeddingInstructionTemplate } from '../../src/encoder.js';
 import { ModelFolderError } from '../../src/errors.js';
+import { parsePyJson } from '../../src/eval/index.js';
 import { loadModelFolder } from '../../src/model/folder.js';
 import { toFloat32, writeSafetensors, type StDType, type TensorToWrite } from '../../src/model/safetensors.js';
 import { parseQwen3Config } from '../../src/models/qwen3.js';
@@ -414,4 +415,38 @@ describe('cpu/qwen3: 0.6B head layout (16 heads, 8 KV heads, head_dim 128), unti
     }
   });
   const ref = () => json<LmRef>(join(LM, 'reference.json'));
+});
+
+describe('cpu/qwen3: `embedrank evaluate` with a Qwen3 embedder (mteb instructions) and a Qwen3 reranker (--hf-overrides)', function () {
+  this.timeout(300_000);
+  it('AskUbuntuDupQuestions with the embedder with and without mteb-qwen3 instructions (the scores differ: the instruction reaches the model), and with the reranker', () => {
+    const out = mkdtempSync(join(tmpdir(), 'embedrank-qwen3-eval-'));
+    try {
+      const bin = join(process.cwd(), 'dist/src/cli/main.js');
+      const run = (args: string[], folder: string) =>
+        spawnSync(process.execPath, [bin, 'evaluate', ...args, '-o', join(out, folder), '--device', 'cpu'], { encoding: 'utf8', env: { ...process.env, HF_HUB_OFFLINE: '1', EMBEDRANK_DISABLE_CUDA: '1' } });
+      const score = (folder: string, task: string) => {
+        const files = (readdirSync(join(out, folder), { recursive: true }) as string[]).filter((f) => f.endsWith(`${task}.json`));
+        expect(files, `${task} under ${folder}`).to.have.length(1);
+        const j = parsePyJson(readFileSync(join(out, folder, files[0]), 'utf8')) as { scores: { test: Array<{ main_score: number }> } };
+        return j.scores.test[0].main_score;
+      };
+      // A reranking task scored with embeddings: the query instruction moves the candidates' scores.
+      const task = ['-m', EMB, '-t', 'AskUbuntuDupQuestions', '--data-dir', 'test/fixtures/eval/hf'];
+      for (const [mode, folder] of [['mteb-qwen3', 'instr'], ['none', 'plain']]) {
+        const r = run([...task, '--instructions', mode], folder);
+        expect(r.status, r.stderr).to.equal(0);
+      }
+      const a = score('instr', 'AskUbuntuDupQuestions');
+      const b = score('plain', 'AskUbuntuDupQuestions');
+      expect(Number.isFinite(a) && Number.isFinite(b)).to.equal(true);
+      expect(a).to.not.equal(b);
+      const rr = run(['-m', LM, '-t', 'AskUbuntuDupQuestions', '--data-dir', 'test/fixtures/eval/hf', '--max-model-len', '256', '--hf-overrides', JSON.stringify(QWEN3_RERANKER_OVERRIDES)], 'rerank');
+      expect(rr.status, rr.stderr).to.equal(0);
+      const m = score('rerank', 'AskUbuntuDupQuestions');
+      expect(m).to.be.within(0, 1);
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  });
 });
