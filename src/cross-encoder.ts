@@ -45,7 +45,8 @@ export class CrossEncoder extends ModelHandle {
 
   get meta(): ModelMeta {
     const d = this.rt.folder.dims;
-    return this.baseMeta(null, null, d.hidden * d.hidden + d.hidden + this.numLabels * (d.hidden + 1));
+    // Qwen3 rerankers: the one-row (or per-token-row) score head, no pooler.
+    return this.baseMeta(null, null, d.decoder ? this.numLabels * d.hidden : d.hidden * d.hidden + d.hidden + this.numLabels * (d.hidden + 1));
   }
 
   /**

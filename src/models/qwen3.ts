@@ -157,6 +157,15 @@ export function qwen3WeightPlan(d: EncoderDims, opts: { rank: number; world: num
   return plan;
 }
 
+/** Parameters of the base model (embedding table, layers, final norm; no LM head), as model_meta n_parameters. */
+export function qwen3ParameterCount(d: EncoderDims): number {
+  const H = d.hidden;
+  const q = d.heads * d.headDim;
+  const kv = d.decoder!.kvHeads * d.headDim;
+  const layer = H * q + 2 * H * kv + q * H + 3 * H * d.intermediate + 2 * H + 2 * d.headDim;
+  return d.vocab * H + d.layers * layer + H;
+}
+
 export const QWEN3: ModelFamily = {
   name: 'qwen3',
   modelTypes: ['qwen3'],

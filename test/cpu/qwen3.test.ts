@@ -16,7 +16,7 @@ import { ModelFolderError } from '../../src/errors.js';
 import { parsePyJson } from '../../src/eval/index.js';
 import { loadModelFolder } from '../../src/model/folder.js';
 import { toFloat32, writeSafetensors, type StDType, type TensorToWrite } from '../../src/model/safetensors.js';
-import { parseQwen3Config } from '../../src/models/qwen3.js';
+import { parseQwen3Config, qwen3ParameterCount } from '../../src/models/qwen3.js';
 import { QWEN3_RERANKER_OVERRIDES } from '../../src/models/qwen3-reranker.js';
 import { readPlanned, weightPlan } from '../../src/models/plan.js';
 import { decoderEmbedF64, decoderHiddenF64, decoderPrefillF64, decoderScoreLogitsF64, decoderTokenLogitsF64, forkKvCacheF64, loadDecoderF64, newKvCacheF64 } from '../../src/reference/decoder-f64.js';
@@ -59,6 +59,12 @@ describe('cpu/qwen3: config and weight plan', () => {
     expect(d.decoder).to.deep.include({ kvHeads: 2, ropeTheta: 1e6, tieWordEmbeddings: true });
     const v4 = { ...config(), rope_parameters: undefined, rope_theta: 5e5, tie_word_embeddings: false };
     expect(parseQwen3Config(v4, 'config.json').decoder).to.deep.include({ ropeTheta: 5e5, tieWordEmbeddings: false });
+  });
+
+  it('the parameter count (model_meta n_parameters) is the checkpoint\'s element count', () => {
+    const f = loadModelFolder(EMB);
+    const total = [...f.weights.store.tensors.values()].reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0);
+    expect(qwen3ParameterCount(f.dims)).to.equal(total);
   });
 
   it('refuses what it cannot run, naming the key', () => {
