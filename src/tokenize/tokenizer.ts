@@ -115,12 +115,14 @@ export class Tokenizer {
   }
 
   /** `types`: read the encoding's type ids; otherwise they are all 0. */
-  private static convert(e: HfEncoding, types: boolean): Encoding {
+  private static convert(e: HfEncoding, types: boolean, maxLength: number): Encoding {
     const ids = e.getIds();
     return {
       ids,
       typeIds: types ? e.getTypeIds() : new Array<number>(ids.length).fill(0),
-      truncated: e.getOverflowing().length > 0,
+      // Only an encoding cut to exactly maxLength can have overflow; asking the binding for it
+      // builds JS objects, so most encodings skip the call.
+      truncated: ids.length >= maxLength && e.getOverflowing().length > 0,
     };
   }
 
@@ -131,12 +133,12 @@ export class Tokenizer {
   async encodeBatch(texts: string[], pairs: string[] | undefined, maxLength: number): Promise<Encoding[]> {
     this.truncateAt(maxLength);
     const zero = this.singlesZeroTypes || !this.feedTypes;
-    if (!pairs) return (await this.tok.encodeBatch(texts)).map((e) => Tokenizer.convert(e, !zero));
+    if (!pairs) return (await this.tok.encodeBatch(texts)).map((e) => Tokenizer.convert(e, !zero, maxLength));
     // Pairs one call each: the binding's encodeBatch takes single strings only, and only
     // Tokenizer::encode of the pair reproduces transformers' ids in every case (encoding the sides
     // apart and post-processing them differs on some pairs where both sides are cut).
     const out = await Promise.all(texts.map((t, i) => this.tok.encode(t, pairs[i])));
-    return out.map((e) => Tokenizer.convert(e, this.feedTypes));
+    return out.map((e) => Tokenizer.convert(e, this.feedTypes, maxLength));
   }
 
   /** One text (or pair), as encodeBatch. */
