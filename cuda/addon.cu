@@ -497,6 +497,11 @@ Napi::Value SimilarityTopK(const Napi::CallbackInfo& info) {
   w->Queue();
   return p;
 }
+}  // namespace
+
+Napi::Value DecoderOpTest(const Napi::CallbackInfo& info);  // decoder_test.cu
+
+namespace {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Model", Model::Init(env));
@@ -506,6 +511,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("attentionTest", Napi::Function::New(env, AttentionTest));
   exports.Set("gemmBench", Napi::Function::New(env, GemmBench));
   exports.Set("similarityTopK", Napi::Function::New(env, SimilarityTopK));
+  exports.Set("decoderOpTest", Napi::Function::New(env, DecoderOpTest));
   return exports;
 }
 

@@ -45,6 +45,29 @@ void classifier_head(DType dt, const void* hidden, int H, const int* cu, int nse
 // > 0 override the tiling (tests); 0 picks it. Throws on NaN scores or non-positive sizes.
 void similarity_topk(int device, const float* Q, int nq, const float* D, int nd, int dim, bool cosine, int k,
                      int tile_docs, int query_block, int* out_idx, float* out_scores);
+// --- Decoder (Qwen3) ops -------------------------------------------------------------------
+// RMSNorm over `rows` rows of `dim` values; row r at x + (r / per)·ld + (r % per)·dim (per = 1:
+// hidden rows; per = heads: q_norm / k_norm over the heads of QKV rows), written likewise at
+// ld_out. resid non-null (fp32 [rows, dim]): resid += x first and the norm is of resid (fused add).
+void rms_norm(DType dt, const void* x, int ld, int per, int rows, int dim, const void* w, float eps, float* resid,
+              void* out, int ld_out, cudaStream_t s);
+
+// NeoX rotary in place on `heads` heads of head_dim at row stride ld, positions per token.
+void rotary_neox(DType dt, void* x, int ld, int heads, int head_dim, const int* positions, int T, float theta, cudaStream_t s);
+
+// out[t, n] = SiLU(gate_up[t, n]) · gate_up[t, I + n] (fused gate/up GEMM output [T, 2I]).
+void swiglu(DType dt, const void* gate_up, int T, int I, void* out, cudaStream_t s);
+
+// K (columns k_col…) and V (v_col…) of QKV rows into the paged caches [blocks, block_size, kv_heads, head_dim]
+// at slot_mapping[t] (negative: skipped).
+void kv_cache_write(DType dt, const void* qkv, int ld, int k_col, int v_col, int kv_heads, int head_dim, const int* slot_mapping, int T,
+                    void* k_cache, void* v_cache, cudaStream_t s);
+
+// GQA causal attention of a step's new tokens over the paged cache (their own K/V written first):
+// token t of sequence token_seq[t] sits at position ctx_len[s] − q_len[s] + (t − cu_q[s]).
+void paged_attention(DType dt, const void* q, int ld_q, int heads, int kv_heads, int head_dim, const int* cu_q, const int* ctx_len,
+                     const int* token_seq, int T, const void* k_cache, const void* v_cache, const int* block_tables, int max_blocks,
+                     int block_size, float scale, void* out, int ld_out, cudaStream_t s);
 
 // Element-wise dtype conversion (same dtype: plain copy).
 void convert(DType src, DType dst, const void* in, void* out, size_t n, cudaStream_t s);

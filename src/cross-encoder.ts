@@ -6,12 +6,18 @@ import type { HeadActivation } from './model/folder.js';
 import { ModelHandle, type HandleOptions, type ModelMeta } from './core/model-handle.js';
 import { validateTexts, type EncodeOptions } from './encoder.js';
 import type { TokenizedChunk } from './tokenize/packed.js';
+import { QWEN3_RERANKER_DEFAULT_INSTRUCTION, QWEN3_RERANKER_PREFIX, QWEN3_RERANKER_SUFFIX, qwen3RerankerBody } from './models/qwen3-reranker.js';
 
 export interface CrossEncoderOptions extends HandleOptions {
   queryPrefix?: string;
   documentPrefix?: string;
   /** 'default' follows the model (sigmoid for one label); 'identity' gives raw logits. */
   activation?: 'default' | HeadActivation;
+  /**
+   * Qwen3-Reranker folders: the `<Instruct>` line of its prompt (default the model card's
+   * "Given a web search query, retrieve relevant passages that answer the query").
+   */
+  instruction?: string;
 }
 
 function checkActivation(options: CrossEncoderOptions): CrossEncoderOptions {
@@ -39,7 +45,8 @@ export class CrossEncoder extends ModelHandle {
 
   get meta(): ModelMeta {
     const d = this.rt.folder.dims;
-    return this.baseMeta(null, null, d.hidden * d.hidden + d.hidden + this.numLabels * (d.hidden + 1));
+    // Qwen3 rerankers: the one-row (or per-token-row) score head, no pooler.
+    return this.baseMeta(null, null, d.decoder ? this.numLabels * d.hidden : d.hidden * d.hidden + d.hidden + this.numLabels * (d.hidden + 1));
   }
 
   /**
@@ -74,6 +81,12 @@ export class CrossEncoder extends ModelHandle {
     await this.loading;
     const act = this.options.activation ?? 'default';
     const activation: HeadActivation = act === 'default' ? this.rt.folder.activation : act;
+    if (this.rt.folder.dims.decoder) {
+      const chunk = await this.qwen3RerankerChunk(queries, docs);
+      const r = await this.rt.runTokenized({ kind: 'score', activation }, this.rt.folder.numLabels, chunk);
+      this.lastTruncated = r.truncated;
+      return r.values;
+    }
     const r = await this.rt.run({ kind: 'score', activation }, this.rt.folder.numLabels, {
       texts: queries,
       pairs: docs,
@@ -94,7 +107,37 @@ export class CrossEncoder extends ModelHandle {
     validateTexts(pairs.map((p) => p[0]), 'queries');
     validateTexts(pairs.map((p) => p[1]), 'documents');
     await this.loading;
+    if (this.rt.folder.dims.decoder) return this.qwen3RerankerChunk(pairs.map((p) => qp + p[0]), pairs.map((p) => dp + p[1]), maxLength);
     return this.rt.tokenize(pairs.map((p) => qp + p[0]), pairs.map((p) => dp + p[1]), maxLength);
+  }
+
+  /**
+   * Qwen3-Reranker's inputs as its model card builds them (process_inputs): the user turn
+   * `<Instruct>: …\n<Query>: …\n<Document>: …` tokenized and cut to maxLength minus the
+   * prefix and suffix tokens, then system-line prefix + turn + suffix (ending in the empty think
+   * block), so truncation never cuts the part the "yes"/"no" answer follows.
+   * @throws InputError when prefix and suffix leave no room under maxLength.
+   */
+  private async qwen3RerankerChunk(queries: string[], docs: string[], maxLength = this.rt.limits.maxLength): Promise<TokenizedChunk> {
+    const instruction = this.options.instruction ?? QWEN3_RERANKER_DEFAULT_INSTRUCTION;
+    const frame = await this.rt.tokenize([QWEN3_RERANKER_PREFIX, QWEN3_RERANKER_SUFFIX], undefined, 1 << 20);
+    const pre = frame.ids.subarray(frame.offsets[0], frame.offsets[1]);
+    const suf = frame.ids.subarray(frame.offsets[1], frame.offsets[2]);
+    const budget = maxLength - pre.length - suf.length;
+    if (budget < 1) throw new InputError(`maxLength ${maxLength} leaves no room for the query and document after the Qwen3-Reranker prompt's ${pre.length + suf.length} tokens`);
+    const body = await this.rt.tokenize(queries.map((q, i) => qwen3RerankerBody(q, docs[i], instruction)), undefined, budget);
+    const n = body.n;
+    const offsets = new Int32Array(n + 1);
+    const ids = new Int32Array(body.ids.length + n * (pre.length + suf.length));
+    for (let i = 0; i < n; i++) {
+      const b = body.ids.subarray(body.offsets[i], body.offsets[i + 1]);
+      let o = offsets[i];
+      ids.set(pre, o);
+      ids.set(b, (o += pre.length));
+      ids.set(suf, (o += b.length));
+      offsets[i + 1] = o + suf.length;
+    }
+    return { n, offsets, ids, typeIds: new Int32Array(ids.length), truncated: body.truncated };
   }
 
   /**

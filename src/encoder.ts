@@ -1,6 +1,7 @@
 // Encoder: the embedding model API, mirroring mteb's VllmEncoderWrapper (prompt_dict,
 // use_instructions, instruction_template, apply_instruction_to_documents) on top of the runtime.
 import { InputError } from './errors.js';
+import { l2NormalizeRows } from './pooling.js';
 import type { SimilarityFn } from './model/folder.js';
 import { CudaRetrievalScorer } from './backends/cuda/retrieval-scoring.js';
 import type { RetrievalScorer } from './eval/model.js';
@@ -21,7 +22,41 @@ export interface EncoderOptions extends HandleOptions {
   instructionTemplate?: string | ((instruction: string, promptType?: PromptType) => string);
   /** With useInstructions, also prefix documents (default true). */
   applyInstructionToDocuments?: boolean;
+  /**
+   * Matryoshka output width, as vLLM's `dimensions` pooling parameter and the OpenAI embeddings
+   * API: each embedding keeps its first `dimensions` values and, when the model's pipeline ends
+   * in Normalize (Qwen3-Embedding does), is L2-normalised again. Integer in [1, model width];
+   * InputError otherwise (a width above the model's is refused when the model loads).
+   */
+  dimensions?: number;
 }
+
+/**
+ * mteb's instruction_template for Qwen3-Embedding (mteb/models/model_implementations/qwen3_models.py):
+ * `Instruct: {instruction}\nQuery:` for queries, nothing for documents or without an instruction;
+ * a per-prompt-type instruction object picks the prompt type's entry.
+ */
+export function qwen3EmbeddingInstructionTemplate(instruction: string | Partial<Record<PromptType, string>>, promptType?: PromptType): string {
+  if (!instruction || promptType === 'document') return '';
+  const text = typeof instruction === 'string' ? instruction : promptType ? instruction[promptType] : Object.values(instruction)[0];
+  return text ? `Instruct: ${text}\nQuery:` : '';
+}
+
+/**
+ * Encoder options for Qwen3-Embedding as mteb runs it (InstructSentenceTransformerWrapper with
+ * qwen3_models.instruction_template, apply_instruction_to_passages=False, no model_prompts):
+ * queries get the task's instruction (mteb TaskMetadata.prompt, EncodeOptions.taskPrompt), documents
+ * go in plain. Spread into EncoderOptions; a promptDict given after it replaces the task's instructions. The tokenizer appends <|endoftext|>, pooling is the last
+ * token and the output L2-normalised, all read from the model folder.
+ */
+export const QWEN3_EMBEDDING_OPTIONS: Readonly<Pick<EncoderOptions, 'promptDict' | 'useInstructions' | 'instructionTemplate' | 'applyInstructionToDocuments'>> = Object.freeze({
+  // mteb passes no model_prompts for Qwen3: the task's own instruction is used, not the folder's
+  // config_sentence_transformers prompts (whose "query" entry would otherwise win).
+  promptDict: {},
+  useInstructions: true,
+  instructionTemplate: (instruction: string, promptType?: PromptType) => qwen3EmbeddingInstructionTemplate(instruction, promptType),
+  applyInstructionToDocuments: false,
+});
 
 export interface EncodeOptions {
   promptType?: PromptType;
@@ -52,6 +87,8 @@ function checkInstructions(options: EncoderOptions): EncoderOptions {
     throw new InputError('useInstructions needs an instructionTemplate, for example "Instruction: {instruction}\\nQuery: "');
   }
   if (typeof t === 'string' && !t.includes('{instruction}')) throw new InputError('instructionTemplate must contain "{instruction}"');
+  const k = options?.dimensions;
+  if (k !== undefined && (typeof k !== 'number' || !Number.isInteger(k) || k < 1)) throw new InputError(`dimensions must be a positive integer, got ${String(k)}`);
   return options;
 }
 
@@ -67,12 +104,29 @@ export class Encoder extends ModelHandle {
   static async create(options: EncoderOptions): Promise<Encoder> {
     const e = new Encoder(options);
     await e.ready();
+    const k = options.dimensions;
+    if (k !== undefined && k > e.rt.folder.st.embedDim) {
+      await e.close();
+      throw new InputError(`dimensions ${k} exceeds the model's ${e.rt.folder.st.embedDim}-dimensional embeddings`);
+    }
     return e;
   }
 
-  /** Embedding width: the last Dense module's out_features, else the hidden size. */
+  /** Embedding width: `dimensions` when set, else the last Dense module's out_features, else the hidden size. */
   get dim(): number {
-    return this.rt.folder.st.embedDim;
+    return this.options.dimensions ?? this.rt.folder.st.embedDim;
+  }
+
+  /** Keeps the first `dimensions` values of each n × full row, renormalised when the model normalises. */
+  private matryoshka(values: Float32Array, full: number): Float32Array {
+    const k = this.dim;
+    if (k === full) return values;
+    if (k > full) throw new InputError(`dimensions ${k} exceeds the model's ${full}-dimensional embeddings`);
+    const n = values.length / full;
+    const out = new Float32Array(n * k);
+    for (let i = 0; i < n; i++) out.set(values.subarray(i * full, i * full + k), i * k);
+    if (this.rt.folder.st.normalize) l2NormalizeRows(out, k);
+    return out;
   }
 
   /** The model's own prompts (config_sentence_transformers.json), by name. */
@@ -154,14 +208,15 @@ export class Encoder extends ModelHandle {
     const prompt = this.promptFor(o);
     const inputs = prompt ? texts.map((t) => prompt + t) : texts;
     const skip = prompt && !this.rt.folder.st.includePrompt ? await this.promptTokens(prompt) : 0;
-    const r = await this.rt.run({ kind: 'embed' }, this.dim, {
+    const full = this.rt.folder.st.embedDim;
+    const r = await this.rt.run({ kind: 'embed' }, full, {
       texts: inputs,
       poolSkip: skip ? () => skip : undefined,
       showProgress: o.showProgress,
       label: o.taskName ? `encode ${o.taskName}` : 'encode',
     });
     this.lastTruncated = r.truncated;
-    return r.values;
+    return this.matryoshka(r.values, full);
   }
 
   /** Pooling mode and whether the pipeline ends in L2 normalisation (sentence-transformers modules). */
@@ -193,7 +248,8 @@ export class Encoder extends ModelHandle {
    */
   async embedTokens(chunk: TokenizedChunk, poolSkip?: Int32Array, onBatchDone?: (sequences: number, tokens: number) => void): Promise<Float32Array> {
     await this.loading;
-    return (await this.rt.runTokenized({ kind: 'embed' }, this.dim, chunk, poolSkip, onBatchDone)).values;
+    const full = this.rt.folder.st.embedDim;
+    return this.matryoshka((await this.rt.runTokenized({ kind: 'embed' }, full, chunk, poolSkip, onBatchDone)).values, full);
   }
 
   /** How many texts the last call truncated to the maximum length. */

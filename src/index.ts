@@ -1,7 +1,10 @@
 // embedrank's public API.
-export { Encoder, lookupPromptName } from './encoder.js';
+export { Encoder, lookupPromptName, QWEN3_EMBEDDING_OPTIONS, qwen3EmbeddingInstructionTemplate } from './encoder.js';
 export type { EncoderOptions, EncodeOptions, ModelMeta, PromptType } from './encoder.js';
 export { CrossEncoder } from './cross-encoder.js';
+export { QWEN3_RERANKER_OVERRIDES } from './models/qwen3-reranker.js';
+export { BlockPool, blockHashes, blocksForMemory, kvBytesPerBlock } from './kv/block-pool.js';
+export { planChunkedPrefill, prefixSharingOrder } from './kv/schedule.js';
 export type { CrossEncoderOptions } from './cross-encoder.js';
 export type { EngineOptions, DtypeOption, DeviceOption, ComputeDtype } from './core/options.js';
 export { isMain, runMain, assertMainThread } from './main.js';

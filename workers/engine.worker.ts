@@ -13,6 +13,8 @@ import type { CudaEngineOptions } from '../src/backends/cuda/engine.js';
 export interface EngineWorkerData extends CudaEngineOptions {
   backend: 'cpu' | 'cuda';
   modelDir: string;
+  /** config.json overrides the folder was loaded with (EngineOptions.hfOverrides). */
+  hfOverrides?: Record<string, unknown>;
   cpuThreads?: number;
   /** CPU only: an ONNX graph to run instead of exporting model.safetensors. */
   onnxFile?: string;
@@ -53,7 +55,7 @@ export default (async () => {
   let folder: ModelFolder | undefined;
   let loadError: unknown;
   try {
-    folder = loadModelFolder(data.modelDir);
+    folder = loadModelFolder(data.modelDir, { hfOverrides: data.hfOverrides });
     engine = await createEngine(folder);
   } catch (e) {
     loadError = e;

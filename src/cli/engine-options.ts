@@ -17,6 +17,8 @@ export interface EngineArgs {
   truncate: boolean;
   tokenizerThreads?: number;
   onnxFile?: string;
+  /** JSON object laid over config.json (vLLM's --hf-overrides). */
+  hfOverrides?: string;
 }
 
 /** Integer options and their least allowed value (vLLM's own bounds; max-model-len ≥ 2: [CLS] and [SEP]). */
@@ -82,7 +84,13 @@ export function withEngineOptions<T>(y: Argv<T>): Argv<T & EngineArgs> {
       type: 'string',
       describe: "CPU engine: run this ONNX graph (e.g. the folder's onnx/model.onnx) instead of the model.safetensors weights the GPU also reads (default)",
     })
-    .check((argv) => checkIntegerOptions(argv as Record<string, unknown>, INTEGER_ENGINE_OPTIONS)) as unknown as Argv<T & EngineArgs>;
+    .option('hf-overrides', {
+      type: 'string',
+      describe:
+        'JSON object laid over the model\'s config.json, as vLLM\'s --hf-overrides; Qwen3-Reranker: \'{"architectures": ["Qwen3ForSequenceClassification"], "classifier_from_token": ["no", "yes"], "is_original_qwen3_reranker": true}\'',
+    })
+    .check((argv) => checkIntegerOptions(argv as Record<string, unknown>, INTEGER_ENGINE_OPTIONS))
+    .check(usageCheck((argv) => parseHfOverrides((argv as Record<string, unknown>)['hf-overrides']))) as unknown as Argv<T & EngineArgs>;
 }
 
 /** The engine arguments of a parsed command line, without the command's other options. */
@@ -100,9 +108,27 @@ export function engineArgs(a: EngineArgs): EngineArgs {
     truncate: a.truncate,
     tokenizerThreads: a.tokenizerThreads,
     onnxFile: a.onnxFile,
+    hfOverrides: a.hfOverrides,
   };
 }
 
+/**
+ * --hf-overrides as an object (undefined when absent).
+ * @throws UsageError when it is not one JSON object.
+ */
+export function parseHfOverrides(v: unknown): Record<string, unknown> | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string') throw new UsageError('--hf-overrides was given more than once');
+  let o: unknown;
+  try {
+    o = JSON.parse(v);
+  } catch (e) {
+    throw new UsageError(`--hf-overrides is not valid JSON: ${(e as Error).message}`);
+  }
+  if (o === null || typeof o !== 'object' || Array.isArray(o)) throw new UsageError('--hf-overrides must be a JSON object of config.json keys');
+  return o as Record<string, unknown>;
+}
+
 export function toEngineOptions(a: EngineArgs): EngineOptions {
-  return { ...engineArgs(a) };
+  return { ...engineArgs(a), hfOverrides: parseHfOverrides(a.hfOverrides) };
 }

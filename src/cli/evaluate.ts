@@ -43,6 +43,8 @@ export interface EvaluateCliArgs extends EngineArgs {
   /** two-stage reranking: a first-stage prediction file or folder, and how many documents per query */
   previousResults?: string;
   rerankTopK?: number;
+  /** Task instructions for embedders: auto (by model name, as mteb's model registry), mteb-qwen3, none. */
+  instructions?: 'auto' | 'mteb-qwen3' | 'none';
 }
 
 export type ModelFactory = (args: EvaluateCliArgs) => Promise<EvaluableModel & { close(): Promise<void> }>;
@@ -206,6 +208,12 @@ export function evaluateCommand(loadModel: ModelFactory, io: CliIo = defaultIo):
           array: true,
           describe: 'Evaluate a served model instead of loading one: base URL(s) of OpenAI-compatible servers (embedrank serve, TEI, vLLM), e.g. http://10.0.0.2:8080/v1; work is spread over all of them, --model is the served model name',
         })
+        .option('instructions', {
+          choices: ['auto', 'mteb-qwen3', 'none'] as const,
+          default: 'auto' as const,
+          describe:
+            'Task instructions for embedding models: mteb-qwen3 formats queries as mteb does for Qwen3-Embedding ("Instruct: {task instruction}\\nQuery:{query}", documents plain); auto uses it when --model names a Qwen3-Embedding model (as mteb\'s model registry does), else the model\'s own prompts; none: the model\'s own prompts',
+        })
         .option('continue-on-error', {
           type: 'boolean',
           default: false,
@@ -267,6 +275,7 @@ export function evaluateCommand(loadModel: ModelFactory, io: CliIo = defaultIo):
         predictionFolder: a.predictionFolder as string | undefined,
         previousResults: a.previousResults as string | undefined,
         rerankTopK: a.rerankTopK as number | undefined,
+        instructions: a.instructions as EvaluateCliArgs['instructions'],
       };
       await runEvaluate(args, loadModel, io);
     },

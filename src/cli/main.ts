@@ -4,7 +4,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { CrossEncoder } from '../cross-encoder.js';
-import { Encoder, type PromptType } from '../encoder.js';
+import { Encoder, QWEN3_EMBEDDING_OPTIONS, type PromptType } from '../encoder.js';
 import { InputError, UsageError } from '../errors.js';
 import { INPUT_FORMATS, readTexts, type InputFormat } from '../io/inputs.js';
 import { assertWritableFile } from '../io/writable.js';
@@ -12,7 +12,7 @@ import { writeNpyF32 } from '../io/npy.js';
 import { runMain } from '../main.js';
 import { loadModelFolder } from '../model/folder.js';
 import { resolveModel } from '../model/hub.js';
-import { checkIntegerOptions, toEngineOptions, withEngineOptions, type EngineArgs } from './engine-options.js';
+import { checkIntegerOptions, parseHfOverrides, toEngineOptions, withEngineOptions, type EngineArgs } from './engine-options.js';
 import { registerEvalCommands, type EvaluateCliArgs } from './evaluate.js';
 import { serveCommand } from './serve.js';
 import { openRemoteModel } from '../remote/open.js';
@@ -83,11 +83,18 @@ async function rerankCmd(a: RerankArgs): Promise<void> {
 async function evaluationModel(a: EvaluateCliArgs) {
   if (a.endpoint?.length) return openRemoteModel({ endpoints: a.endpoint, model: a.model, batchSize: a.batchSize, apiKey: process.env.EMBEDRANK_API_KEY });
   const dir = await resolveModel(a.model, { revision: a.revision });
-  const kind = loadModelFolder(dir).kind;
+  const kind = loadModelFolder(dir, { hfOverrides: parseHfOverrides(a.hfOverrides) }).kind;
   const engine = toEngineOptions(a);
   // --batch-size is mteb's encode batch size; --max-num-seqs, when given, is the engine's own cap.
   const base = { ...engine, model: dir, modelName: existsSync(a.model) ? undefined : a.model, maxNumSeqs: a.maxNumSeqs ?? a.batchSize, showProgress: !a.quiet };
-  return kind === 'cross-encoder' ? CrossEncoder.create(base) : Encoder.create(base);
+  if (kind === 'cross-encoder') return CrossEncoder.create(base);
+  return Encoder.create(usesQwen3Instructions(a) ? { ...base, ...QWEN3_EMBEDDING_OPTIONS } : base);
+}
+
+/** --instructions: mteb keys Qwen3-Embedding's instruction template by model name (qwen3_models.py). */
+function usesQwen3Instructions(a: EvaluateCliArgs): boolean {
+  const mode = a.instructions ?? 'auto';
+  return mode === 'mteb-qwen3' || (mode === 'auto' && /(^|\/)Qwen3-Embedding-[^/]+\/?$/i.test(a.model));
 }
 
 const COMMANDS = ['encode', 'rerank', 'evaluate', 'tasks'];

@@ -8,7 +8,7 @@ import { Encoder } from '../encoder.js';
 import { loadModelFolder } from '../model/folder.js';
 import { resolveModel } from '../model/hub.js';
 import { createServer, serveUntilSignal } from '../serve/server.js';
-import { toEngineOptions, withEngineOptions, type EngineArgs } from './engine-options.js';
+import { parseHfOverrides, toEngineOptions, withEngineOptions, type EngineArgs } from './engine-options.js';
 
 export interface ServeArgs extends EngineArgs {
   host: string;
@@ -25,7 +25,7 @@ export interface ServeArgs extends EngineArgs {
 
 export async function serveCmd(a: ServeArgs): Promise<void> {
   const dir = await resolveModel(a.model, { revision: a.revision });
-  const kind = loadModelFolder(dir).kind;
+  const kind = loadModelFolder(dir, { hfOverrides: parseHfOverrides(a.hfOverrides) }).kind;
   const engine = { ...toEngineOptions(a), model: dir };
   const model = kind === 'cross-encoder' ? await CrossEncoder.create(engine) : await Encoder.create(engine);
   const name = a.servedModelName ?? (existsSync(a.model) ? dir.replace(/\/+$/, '').split('/').pop()! : a.model);

@@ -1,6 +1,7 @@
 // What Encoder and CrossEncoder share: loading the runtime in the background from the
 // constructor (as mteb's wrappers build their engine in __init__), readiness, the properties that
 // need a loaded model, the metadata mteb records, and shutdown.
+import { qwen3ParameterCount } from '../models/qwen3.js';
 import { basename } from 'node:path';
 import { assertMainThread } from '../main.js';
 import type { ModelKind } from '../model/folder.js';
@@ -111,7 +112,7 @@ export abstract class ModelHandle {
     return {
       name: this.handleOptions.modelName ?? (snapshot?.repoId ?? (isRepoId(given) ? given : basename(rt.folder.dir))),
       revision: this.revision,
-      n_parameters: (d.vocab + d.maxPositions + d.typeVocab) * d.hidden + d.layers * (4 * d.hidden * d.hidden + 2 * d.hidden * d.intermediate) + headParams,
+      n_parameters: d.decoder ? qwen3ParameterCount(d) + headParams : (d.vocab + d.maxPositions + d.typeVocab) * d.hidden + d.layers * (4 * d.hidden * d.hidden + 2 * d.hidden * d.intermediate) + headParams,
       embed_dim: embedDim,
       max_tokens: rt.maxLength,
       similarity_fn_name: similarity,

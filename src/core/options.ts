@@ -10,6 +10,13 @@ export type DeviceOption = 'auto' | 'cpu' | 'cuda';
 export interface EngineOptions {
   /** A local model folder or a Hugging Face id ("org/name"). */
   model: string;
+  /**
+   * Keys laid over the model's config.json before it is read, as vLLM's hf_overrides. For an
+   * original Qwen3-Reranker folder (Qwen3ForCausalLM) pass QWEN3_RERANKER_OVERRIDES:
+   * { architectures: ["Qwen3ForSequenceClassification"], classifier_from_token: ["no", "yes"],
+   *   is_original_qwen3_reranker: true } (docs/qwen3.md).
+   */
+  hfOverrides?: Record<string, unknown>;
   revision?: string;
   /** 'auto' follows vLLM: fp32 checkpoints run in fp16, fp16/bf16 ones keep their dtype; the CPU computes in fp32. */
   dtype?: DtypeOption;
@@ -88,7 +95,10 @@ export function validateEngineOptions<T extends EngineOptions>(opts: T): T {
     const v = opts[key];
     if (v !== undefined && typeof v !== 'boolean') throw new InputError(`options.${key} must be true or false, got ${describeValue(v)}`);
   }
-  if (opts.devices !== undefined) {
+  if (opts.hfOverrides !== undefined && (opts.hfOverrides === null || typeof opts.hfOverrides !== 'object' || Array.isArray(opts.hfOverrides))) {
+    throw new InputError(`options.hfOverrides must be an object of config.json keys, got ${describeValue(opts.hfOverrides)}`);
+  }
+    if (opts.devices !== undefined) {
     if (!Array.isArray(opts.devices) || !opts.devices.length) throw new InputError(`options.devices must be a non-empty array of GPU ordinals, got ${describeValue(opts.devices)}`);
     opts.devices.forEach((d, i) => {
       if (typeof d !== 'number' || !Number.isInteger(d) || d < 0) throw new InputError(`options.devices[${i}] must be a GPU ordinal (integer ≥ 0), got ${describeValue(d)}`);

@@ -51,7 +51,7 @@ export class Runtime {
     assertMainThread(expect === 'encoder' ? 'Encoder' : 'CrossEncoder');
     validateEngineOptions(opts);
     const dir = await resolveModel(opts.model, { revision: opts.revision, cacheDir: opts.cacheDir, token: opts.hfToken });
-    const folder = loadModelFolder(dir);
+    const folder = loadModelFolder(dir, { hfOverrides: opts.hfOverrides });
     if (folder.kind !== expect) {
       throw new InputError(
         folder.kind === 'encoder'
@@ -63,7 +63,9 @@ export class Runtime {
     const want = opts.device ?? 'auto';
     if (!['auto', 'cpu', 'cuda'].includes(want)) throw new InputError(`device "${want}" is not one of auto, cpu, cuda`);
     if (want === 'cuda' && !probe.available) throw new UnsupportedOptionError(`device "cuda" requested but CUDA is unavailable: ${probe.reason}`);
-    const device: 'cpu' | 'cuda' = want === 'cpu' ? 'cpu' : probe.available ? 'cuda' : 'cpu';
+    // Decoder families (Qwen3) run on the CPU engine only until their CUDA kernels exist.
+    if (want === 'cuda' && folder.dims.decoder) throw new UnsupportedOptionError(`${folder.dir}: the ${folder.dims.family} family has no CUDA kernels yet; use device "cpu"`);
+    const device: 'cpu' | 'cuda' = want === 'cpu' || folder.dims.decoder ? 'cpu' : probe.available ? 'cuda' : 'cpu';
     const dtype = resolveDtype(opts.dtype, folder, device);
     const limits = resolveLimits(opts, folder, device);
     if (opts.onnxFile !== undefined && device !== 'cpu') throw new UnsupportedOptionError('onnxFile applies to the CPU engine only (device "cpu")');
@@ -111,6 +113,7 @@ export class Runtime {
         new Replica(device === 'cpu' ? 'cpu' : `replica ${r} (GPU ${devices.join(',')})`, {
           backend: device,
           modelDir: folder.dir,
+          hfOverrides: opts.hfOverrides,
           dtype,
           devices,
           maxTokens: limits.maxNumBatchedTokens,
@@ -202,7 +205,8 @@ export class Runtime {
         const id = chunk.ids[t];
         if (!(id >= 0 && id < vocab)) throw new InputError(`sequence ${i} has token id ${id}, outside the vocabulary [0, ${vocab})`);
         const ty = chunk.typeIds[t];
-        if (!(ty >= 0 && ty < typeVocab)) throw new InputError(`sequence ${i} has token type id ${ty}, outside [0, ${typeVocab})`);
+        // Models without token types (typeVocab 0: DistilBERT, Qwen3) take type 0 everywhere.
+        if (!(ty >= 0 && ty < Math.max(typeVocab, 1))) throw new InputError(`sequence ${i} has token type id ${ty}, outside [0, ${Math.max(typeVocab, 1)})`);
       }
     }
     const scheduler = new TokenBudgetScheduler({

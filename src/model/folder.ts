@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { ModelFolderError } from '../errors.js';
 import type { EncoderDims, ModelFamily } from '../models/family.js';
 import { resolveArchitecture } from '../models/index.js';
+import { resolveQwen3ScoreHead } from '../models/qwen3-reranker.js';
 import { ModelWeights } from '../models/weights.js';
 import { WeightStore } from './safetensors.js';
 
@@ -69,10 +70,24 @@ export function readJsonText(file: string): string {
   return text;
 }
 
-export function loadModelFolder(dir: string): ModelFolder {
+export interface LoadFolderOptions {
+  /**
+   * Keys laid over config.json before anything reads it, as vLLM's hf_overrides (e.g.
+   * QWEN3_RERANKER_OVERRIDES to score with a Qwen3-Reranker causal-LM folder).
+   */
+  hfOverrides?: Record<string, unknown>;
+}
+
+export function loadModelFolder(dir: string, opts: LoadFolderOptions = {}): ModelFolder {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new ModelFolderError(dir, 'not a directory');
   const configFile = join(dir, 'config.json');
   const config = readJson(configFile, true);
+  if (opts.hfOverrides !== undefined) {
+    if (opts.hfOverrides === null || typeof opts.hfOverrides !== 'object' || Array.isArray(opts.hfOverrides)) {
+      throw new ModelFolderError(configFile, 'hfOverrides must be an object of config.json keys');
+    }
+    Object.assign(config, opts.hfOverrides);
+  }
   const { family, architecture, kind } = resolveArchitecture(config, configFile);
   const dims = family.parseConfig(config, configFile);
 
@@ -87,8 +102,13 @@ export function loadModelFolder(dir: string): ModelFolder {
   const weightsFile = store.files.length === 1 ? store.files[0].path : index;
   const weights = new ModelWeights(store, family, dims, weightsFile);
 
+  const tokenizerFile = join(dir, 'tokenizer.json');
   let numLabels = 0;
-  if (kind === 'cross-encoder') {
+  if (kind === 'cross-encoder' && dims.decoder) {
+    if (!existsSync(tokenizerFile)) throw new ModelFolderError(tokenizerFile, 'file not found (only fast-tokenizer tokenizer.json files are supported)');
+    dims.decoder.scoreHead = resolveQwen3ScoreHead(config, configFile, weights, tokenizerFile);
+    numLabels = dims.decoder.scoreHead.numLabels;
+  } else if (kind === 'cross-encoder') {
     const id2label = config.id2label as Record<string, unknown> | undefined;
     numLabels = typeof config.num_labels === 'number' ? config.num_labels : id2label ? Object.keys(id2label).length : 2;
     if (!Number.isInteger(numLabels) || numLabels < 1) throw new ModelFolderError(configFile, `num_labels ${numLabels} is not a positive integer`);
@@ -100,7 +120,6 @@ export function loadModelFolder(dir: string): ModelFolder {
     weights.expectShape('head.cls.b', [numLabels]);
   }
 
-  const tokenizerFile = join(dir, 'tokenizer.json');
   if (!existsSync(tokenizerFile)) throw new ModelFolderError(tokenizerFile, 'file not found (only fast-tokenizer tokenizer.json files are supported)');
   readJsonText(tokenizerFile);
   const tokenizerConfig = readJson(join(dir, 'tokenizer_config.json'), false) ?? {};

@@ -35,8 +35,25 @@ export interface EncoderDims {
    * count (transformers' create_position_ids_from_input_ids); undefined when positions are 0..L−1.
    */
   paddingIdx?: number;
-  /** FFN activation (exact erf GELU, transformers' "gelu"). */
-  act: 'gelu';
+  /** FFN activation: exact erf GELU (transformers' "gelu") or SiLU in a gated MLP (Qwen3's SwiGLU). */
+  act: 'gelu' | 'silu';
+  /**
+   * Decoder families (Qwen3): pre-RMSNorm blocks, rotary positions, grouped-query causal
+   * attention. Absent for the post-LayerNorm encoders above.
+   */
+  decoder?: DecoderDims;
+}
+
+/** The settings of a rotary, grouped-query, causal decoder (transformers' Qwen3Config). */
+export interface DecoderDims {
+  /** num_key_value_heads: K/V heads, each shared by heads / kvHeads query heads. */
+  kvHeads: number;
+  /** rope_theta (config `rope_parameters.rope_theta`, or top-level `rope_theta` in transformers 4). */
+  ropeTheta: number;
+  /** tie_word_embeddings: the LM head is the embedding table. */
+  tieWordEmbeddings: boolean;
+  /** Sequence-classification head of a reranker (set by the folder loader; models/qwen3-reranker.ts). */
+  scoreHead?: import('./qwen3-reranker.js').Qwen3ScoreHead;
 }
 
 /**
@@ -73,6 +90,8 @@ export interface CheckpointName {
   name: string;
   /** false for head tensors that sit outside the base model (classifier.*, pre_classifier.*). */
   prefixed: boolean;
+  /** Engine key read instead when this tensor is absent (tied LM head → the embedding table). */
+  tiedTo?: string;
 }
 
 export interface ModelFamily {
@@ -89,6 +108,13 @@ export interface ModelFamily {
   layerName(i: number, t: LayerTensor): CheckpointName;
   headName(t: HeadTensor): CheckpointName;
   headActivation: HeadActivationKind;
+  /**
+   * Families whose tensors are not the post-LN encoder's set (Qwen3) name every engine key here
+   * and list the shapes config.json implies; ModelWeights and the weight plan ask these first.
+   */
+  tensorName?(key: string): CheckpointName | undefined;
+  expectedShapes?(d: EncoderDims): Array<[string, number[]]>;
+  weightPlan?(d: EncoderDims, opts: { rank: number; world: number; classifier: boolean }): import('./plan.js').PlannedTensor[];
 }
 
 /** Model FLOPs per token for a sequence of length L (matmuls only, as MFU is usually counted). */

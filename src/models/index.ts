@@ -3,13 +3,14 @@ import { ModelFolderError } from '../errors.js';
 import { BERT } from './bert.js';
 import { DISTILBERT } from './distilbert.js';
 import type { ModelFamily } from './family.js';
+import { QWEN3 } from './qwen3.js';
 import { ROBERTA } from './roberta.js';
 import { XLM_ROBERTA } from './xlm-roberta.js';
 
 export type { EncoderDims, ModelFamily } from './family.js';
 
 /** Every family embedrank runs, in the order the README lists them. */
-export const FAMILIES: readonly ModelFamily[] = [BERT, ROBERTA, XLM_ROBERTA, DISTILBERT];
+export const FAMILIES: readonly ModelFamily[] = [BERT, ROBERTA, XLM_ROBERTA, DISTILBERT, QWEN3];
 
 export interface ResolvedArchitecture {
   family: ModelFamily;

@@ -4,7 +4,7 @@
 // replicated). Q, K and V are fused into one [3·heads·headDim/world, hidden] matrix per layer so a
 // layer runs one QKV GEMM. Generic over families: the family only names the checkpoint tensors.
 import { readCols, readRows, type TensorInfo } from '../model/safetensors.js';
-import { layerKey, type EncoderDims, type LayerTensor } from './family.js';
+import { layerKey, type EncoderDims, type LayerTensor, type ModelFamily } from './family.js';
 import type { ModelWeights } from './weights.js';
 
 /** A piece of one checkpoint tensor: whole, rows [r0, r1) or columns [c0, c1). */
@@ -22,7 +22,8 @@ export interface PlannedTensor {
 }
 
 /** The tensors rank `rank` of `world` uploads. Throws when world does not divide heads and intermediate size. */
-export function weightPlan(d: EncoderDims, opts: { rank: number; world: number; classifier: boolean }): PlannedTensor[] {
+export function weightPlan(d: EncoderDims, opts: { rank: number; world: number; classifier: boolean }, family?: ModelFamily): PlannedTensor[] {
+  if (family?.weightPlan) return family.weightPlan(d, opts);
   const { rank, world } = opts;
   if (!Number.isInteger(world) || world < 1 || d.heads % world || d.intermediate % world) {
     throw new Error(`tensor parallel size ${world} must divide ${d.heads} heads and intermediate size ${d.intermediate}`);

@@ -24,6 +24,7 @@ export class ModelWeights {
   /** Engine key → shape implied by config.json, for the base model (heads are checked by the folder loader). */
   expectedShapes(): Array<[string, number[]]> {
     const d = this.dims;
+    if (this.family.expectedShapes) return this.family.expectedShapes(d);
     const H = d.hidden;
     const Hl = d.heads * d.headDim;
     const out: Array<[string, number[]]> = [
@@ -46,6 +47,7 @@ export class ModelWeights {
   /** The family's checkpoint name for an engine key (without resolving the prefix). */
   checkpointName(key: string): CheckpointName | undefined {
     const f = this.family;
+    if (f.tensorName) return f.tensorName(key);
     if (key.startsWith('emb.')) return f.embeddingName(key as EmbeddingTensor);
     if (key.startsWith('head.')) return f.headName(key as HeadTensor);
     const m = /^L(\d+)\.(.+)$/.exec(key);
@@ -59,6 +61,7 @@ export class ModelWeights {
     if (!c) return undefined;
     const base = c.prefixed ? this.prefix + c.name : c.name;
     if (this.store.has(base)) return base;
+    if (c.tiedTo !== undefined) return this.resolve(c.tiedTo);
     // TF-era BERT conversions spell LayerNorm weight/bias gamma/beta.
     const legacy = base.replace(/LayerNorm\.weight$/, 'LayerNorm.gamma').replace(/LayerNorm\.bias$/, 'LayerNorm.beta');
     if (legacy !== base && this.store.has(legacy)) return legacy;

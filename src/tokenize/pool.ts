@@ -30,10 +30,6 @@ export class TokenizerPool {
     if (!Number.isInteger(threads) || threads < 1) throw new InputError(`tokenizerThreads must be a positive integer, got ${threads}`);
     this.threads = threads;
     this.chunkSize = opts.chunkSize ?? 256;
-    // The pool is the parallelism: each worker's encodeBatch should run on its own thread, not fan
-    // out over Rust's global rayon pool (16 workers × 16 rayon threads fight for the cores). The
-    // binding reads the variable from the process environment, which only the main thread sets.
-    process.env.TOKENIZERS_PARALLELISM ??= 'false';
     this.pool = new Piscina({
       filename: new URL('../../workers/tokenize.worker.js', import.meta.url).href,
       minThreads: Math.min(this.threads, 1),

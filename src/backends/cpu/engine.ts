@@ -224,7 +224,8 @@ export class CpuEngine implements EngineBackend {
     const maxLen = d.maxPositions - d.positionOffset;
     for (let i = 0; i < n; i++) {
       const len = b.cuSeqlens[i + 1] - b.cuSeqlens[i];
-      if (len > maxLen) throw new InputError(`sequence ${i} has ${len} tokens, more than the model's ${maxLen} positions`);
+      // Rotary decoders have no position table: max_position_embeddings is not a hard limit there.
+      if (len > maxLen && !d.decoder) throw new InputError(`sequence ${i} has ${len} tokens, more than the model's ${maxLen} positions`);
     }
     for (let t = 0; t < b.ids.length; t++) {
       const id = b.ids[t];

@@ -25,6 +25,7 @@ import { basename, dirname, join } from 'node:path';
 import type { ModelFolder } from '../../model/folder.js';
 import { layerKey, type EncoderDims, type LayerTensor } from '../../models/family.js';
 import type { ModelWeights } from '../../models/weights.js';
+import { buildQwen3Graph } from './export-onnx-qwen3.js';
 import {
   attr,
   bytesOf,
@@ -51,7 +52,7 @@ export const EXTERNAL_DATA_THRESHOLD = 2_000_000_000;
 /** Offsets in the external data file are multiples of this, so onnxruntime can mmap them. */
 const EXTERNAL_ALIGN = 4096;
 /** torch.finfo(torch.float32).min: transformers' additive mask value. */
-const F32_MIN = -3.4028234663852886e38;
+export const F32_MIN = -3.4028234663852886e38;
 
 /** A weight initializer read (and converted to fp32) only when serialised. */
 export interface LazyWeight {
@@ -76,7 +77,7 @@ export interface BuildOptions {
 }
 
 /** Row-major [rows, cols] → [cols, rows]: torch Linear weights [out, in] become MatMul's [in, out]. */
-function transpose(w: Float32Array, rows: number, cols: number): Float32Array {
+export function transpose(w: Float32Array, rows: number, cols: number): Float32Array {
   const t = new Float32Array(w.length);
   for (let r = 0; r < rows; r++) {
     const base = r * cols;
@@ -85,7 +86,7 @@ function transpose(w: Float32Array, rows: number, cols: number): Float32Array {
   return t;
 }
 
-class GraphBuilder {
+export class GraphBuilder {
   readonly nodes: NodeSpec[] = [];
   readonly consts: TensorSpec[] = [];
   readonly weights: LazyWeight[] = [];
@@ -134,6 +135,7 @@ class GraphBuilder {
 
 /** Builds the encoder graph; weights stay lazy until serialised. */
 export function buildEncoderGraph(src: OnnxSource, opts: BuildOptions = {}): EncoderGraph {
+  if (src.dims.decoder) return buildQwen3Graph(src, opts);
   const d: EncoderDims = src.dims;
   const w: ModelWeights = src.weights;
   const withLogits = opts.logits ?? src.kind === 'cross-encoder';

@@ -88,6 +88,8 @@ export interface CudaAddon {
     tileDocs: number,
     queryBlock: number,
   ): Promise<{ indices: Int32Array; scores: Float32Array }>;
+  /** The decoder (Qwen3) kernels one at a time (cuda/decoder_test.cu), for test/gpu/qwen3.gpu.ts. */
+  decoderOpTest(dtype: number, op: 'rms_norm' | 'rotary' | 'swiglu' | 'attention', args: Record<string, unknown>, device: number): Float32Array;
 }
 
 export const DTYPE_CODE = { float32: 0, float16: 1, bfloat16: 2 } as const;

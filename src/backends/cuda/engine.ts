@@ -3,6 +3,7 @@
 // the family-agnostic weight plan (models/plan.ts) as raw stored bytes, joins the NCCL group,
 // then runs batches on the native model's slots with the family's position ids.
 import type { ModelFolder } from '../../model/folder.js';
+import { UnsupportedOptionError } from '../../errors.js';
 import { readPlanned, weightPlan } from '../../models/plan.js';
 import { applyActivation } from '../../pooling.js';
 import type { EngineBackend, RunOptions, TokenBatch } from '../engine.js';
@@ -33,8 +34,9 @@ export class CudaEngine implements EngineBackend {
   private constructor(private readonly folder: ModelFolder, private readonly model: AddonModel) {}
 
   static async create(folder: ModelFolder, o: CudaEngineOptions): Promise<CudaEngine> {
-    const addon = loadAddon();
     const d = folder.dims;
+    if (d.decoder) throw new UnsupportedOptionError(`${folder.dir}: the ${d.family} family has no CUDA kernels yet (issue 12); run it with device "cpu"`);
+    const addon = loadAddon();
     const k = o.worldSize;
     const plan = weightPlan(d, { rank: o.rank, world: k, classifier: folder.kind === 'cross-encoder' });
     const model = new addon.Model({

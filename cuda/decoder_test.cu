@@ -1,0 +1,140 @@
+// Test entry points of the decoder (Qwen3) kernels, one op at a time on fresh inputs, for
+// test/gpu/qwen3.gpu.ts: inputs and outputs are float32 on the host, converted to the dtype on
+// the device; outputs are poisoned (NaN) first so an unwritten value fails.
+#include <napi.h>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "ops.h"
+
+namespace {
+
+using er::DType;
+
+struct DeviceBuffers {
+  std::vector<void*> ptrs;
+  void* alloc(size_t bytes) {
+    void* p = nullptr;
+    ER_CHECK(cudaMalloc(&p, bytes ? bytes : 1));
+    ptrs.push_back(p);
+    return p;
+  }
+  ~DeviceBuffers() {
+    for (void* p : ptrs) cudaFree(p);
+  }
+};
+
+DType dtype_of(const Napi::Value& v) {
+  const int c = v.As<Napi::Number>().Int32Value();
+  if (c < 0 || c > 2) throw std::invalid_argument("dtype code must be 0 (float32), 1 (float16) or 2 (bfloat16)");
+  return (DType)c;
+}
+
+// float32 host array → dtype device buffer.
+void* upload(DeviceBuffers& b, DType dt, const Napi::Float32Array& a) {
+  void* f32 = b.alloc(a.ByteLength());
+  ER_CHECK(cudaMemcpy(f32, a.Data(), a.ByteLength(), cudaMemcpyHostToDevice));
+  if (dt == DType::F32) return f32;
+  void* d = b.alloc(a.ElementLength() * er::dtype_size(dt));
+  er::convert(DType::F32, dt, f32, d, a.ElementLength(), nullptr);
+  return d;
+}
+
+int* upload_ints(DeviceBuffers& b, const Napi::Int32Array& a) {
+  int* d = (int*)b.alloc(a.ByteLength());
+  ER_CHECK(cudaMemcpy(d, a.Data(), a.ByteLength(), cudaMemcpyHostToDevice));
+  return d;
+}
+
+void* poisoned(DeviceBuffers& b, DType dt, size_t n) {
+  void* d = b.alloc(n * er::dtype_size(dt));
+  ER_CHECK(cudaMemset(d, 0xff, n * er::dtype_size(dt)));
+  return d;
+}
+
+Napi::Float32Array download(Napi::Env env, DeviceBuffers& b, DType dt, const void* d, size_t n) {
+  void* f32 = b.alloc(n * 4);
+  er::convert(dt, DType::F32, d, f32, n, nullptr);
+  auto out = Napi::Float32Array::New(env, n);
+  ER_CHECK(cudaMemcpy(out.Data(), f32, n * 4, cudaMemcpyDeviceToHost));
+  ER_CHECK(cudaDeviceSynchronize());
+  return out;
+}
+
+int num(const Napi::Object& o, const char* k) { return o.Get(k).As<Napi::Number>().Int32Value(); }
+
+}  // namespace
+
+// decoderOpTest(dtype, op, args, device) → Float32Array. op and args:
+//   'rms_norm'  { x [rows/per · ld], w [dim], ld, per, rows, dim, eps }        → normed rows (same layout)
+//   'rotary'    { x [T · ld], positions Int32Array [T], ld, heads, headDim, theta } → x rotated
+//   'swiglu'    { gateUp [T · 2I], T, I }                                       → [T · I]
+//   'attention' { qkv [T · (heads + 2 kvHeads) · d] (this step's tokens), kCache, vCache
+//                 [blocks · blockSize · kvHeads · d] (earlier tokens already there), slots Int32Array [T],
+//                 blockTables Int32Array [nseq · maxBlocks], cuQ Int32Array [nseq + 1], ctxLen Int32Array [nseq],
+//                 heads, kvHeads, headDim, blockSize, maxBlocks }               → [T · heads · d]
+//     (kv_cache_write of the step's K/V, then paged_attention)
+Napi::Value DecoderOpTest(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const DType dt = dtype_of(info[0]);
+  const std::string op = info[1].As<Napi::String>().Utf8Value();
+  const Napi::Object a = info[2].As<Napi::Object>();
+  const int device = info[3].As<Napi::Number>().Int32Value();
+  try {
+    ER_CHECK(cudaSetDevice(device));
+    DeviceBuffers b;
+    if (op == "rms_norm") {
+      auto x = a.Get("x").As<Napi::Float32Array>();
+      const int ld = num(a, "ld"), per = num(a, "per"), rows = num(a, "rows"), dim = num(a, "dim");
+      void* dx = upload(b, dt, x);
+      void* dw = upload(b, dt, a.Get("w").As<Napi::Float32Array>());
+      void* out = poisoned(b, dt, x.ElementLength());
+      er::rms_norm(dt, dx, ld, per, rows, dim, dw, a.Get("eps").As<Napi::Number>().FloatValue(), nullptr, out, ld, nullptr);
+      return download(env, b, dt, out, x.ElementLength());
+    }
+    if (op == "rotary") {
+      auto x = a.Get("x").As<Napi::Float32Array>();
+      void* dx = upload(b, dt, x);
+      int* pos = upload_ints(b, a.Get("positions").As<Napi::Int32Array>());
+      const int T = (int)a.Get("positions").As<Napi::Int32Array>().ElementLength();
+      er::rotary_neox(dt, dx, num(a, "ld"), num(a, "heads"), num(a, "headDim"), pos, T, a.Get("theta").As<Napi::Number>().FloatValue(), nullptr);
+      return download(env, b, dt, dx, x.ElementLength());
+    }
+    if (op == "swiglu") {
+      const int T = num(a, "T"), I = num(a, "I");
+      void* g = upload(b, dt, a.Get("gateUp").As<Napi::Float32Array>());
+      void* out = poisoned(b, dt, (size_t)T * I);
+      er::swiglu(dt, g, T, I, out, nullptr);
+      return download(env, b, dt, out, (size_t)T * I);
+    }
+    if (op == "attention") {
+      const int heads = num(a, "heads"), kvh = num(a, "kvHeads"), d = num(a, "headDim"), bs = num(a, "blockSize"), mb = num(a, "maxBlocks");
+      auto qkv = a.Get("qkv").As<Napi::Float32Array>();
+      const int ld = (heads + 2 * kvh) * d;
+      const int T = (int)(qkv.ElementLength() / ld);
+      auto cuQ = a.Get("cuQ").As<Napi::Int32Array>();
+      const int nseq = (int)cuQ.ElementLength() - 1;
+      std::vector<int> token_seq(T);
+      for (int s = 0; s < nseq; s++)
+        for (int t = cuQ[s]; t < cuQ[s + 1]; t++) token_seq[t] = s;
+      void* dqkv = upload(b, dt, qkv);
+      void* kc = upload(b, dt, a.Get("kCache").As<Napi::Float32Array>());
+      void* vc = upload(b, dt, a.Get("vCache").As<Napi::Float32Array>());
+      int* slots = upload_ints(b, a.Get("slots").As<Napi::Int32Array>());
+      int* tables = upload_ints(b, a.Get("blockTables").As<Napi::Int32Array>());
+      int* dcu = upload_ints(b, cuQ);
+      int* ctx = upload_ints(b, a.Get("ctxLen").As<Napi::Int32Array>());
+      int* tseq = (int*)b.alloc((size_t)T * 4);
+      ER_CHECK(cudaMemcpy(tseq, token_seq.data(), (size_t)T * 4, cudaMemcpyHostToDevice));
+      void* out = poisoned(b, dt, (size_t)T * heads * d);
+      er::kv_cache_write(dt, dqkv, ld, heads * d, (heads + kvh) * d, kvh, d, slots, T, kc, vc, nullptr);
+      er::paged_attention(dt, dqkv, ld, heads, kvh, d, dcu, ctx, tseq, T, kc, vc, tables, mb, bs, 1.f / std::sqrt((float)d), out, heads * d, nullptr);
+      return download(env, b, dt, out, (size_t)T * heads * d);
+    }
+    throw std::invalid_argument("unknown op " + op + " (rms_norm, rotary, swiglu, attention)");
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(env, std::string("decoderOpTest: ") + e.what());
+  }
+}

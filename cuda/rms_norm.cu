@@ -1,0 +1,63 @@
+// RMSNorm (Qwen3RMSNorm): out = w ⊙ x / √(mean(x²) + eps), statistics in fp32. One kernel serves
+// the layer norms (rows = tokens, optionally fused with the residual add as vLLM's
+// fused_add_rms_norm) and the per-head q_norm / k_norm (rows = token × head inside the QKV rows).
+#include "common.cuh"
+#include "ops.h"
+
+namespace er {
+
+// Row r lives at x + (r / per) * ld + (r % per) * dim: per = 1 for hidden rows, per = heads for
+// the heads of a QKV row. With resid non-null: resid[r] += x[r] (fp32 residual stream, ld = dim),
+// then the norm of resid[r] goes to out.
+template <typename T>
+__global__ void rms_norm_kernel(const T* __restrict__ x, int ld, int per, int dim, const T* __restrict__ w, float eps,
+                                float* __restrict__ resid, T* __restrict__ out, int ld_out) {
+  const int r = blockIdx.x;
+  const size_t off = (size_t)(r / per) * ld + (size_t)(r % per) * dim;
+  const size_t off_out = (size_t)(r / per) * ld_out + (size_t)(r % per) * dim;
+  __shared__ float partial[32];
+  float ss = 0.f;
+  for (int i = threadIdx.x; i < dim; i += blockDim.x) {
+    float v = to_f<T>(x[off + i]);
+    if (resid) {
+      v += resid[(size_t)r * dim + i];
+      resid[(size_t)r * dim + i] = v;
+    }
+    ss += v * v;
+  }
+  ss = warp_sum(ss);
+  if ((threadIdx.x & 31) == 0) partial[threadIdx.x >> 5] = ss;
+  __syncthreads();
+  if (threadIdx.x < 32) {
+    float v = threadIdx.x < (blockDim.x >> 5) ? partial[threadIdx.x] : 0.f;
+    v = warp_sum(v);
+    if (threadIdx.x == 0) partial[0] = rsqrtf(v / dim + eps);
+  }
+  __syncthreads();
+  const float inv = partial[0];
+  for (int i = threadIdx.x; i < dim; i += blockDim.x) {
+    const float v = resid ? resid[(size_t)r * dim + i] : to_f<T>(x[off + i]);
+    out[off_out + i] = from_f<T>(v * inv * to_f<T>(w[i]));
+  }
+}
+
+void rms_norm(DType dt, const void* x, int ld, int per, int rows, int dim, const void* w, float eps, float* resid,
+              void* out, int ld_out, cudaStream_t s) {
+  if (rows == 0) return;
+  const int threads = dim >= 1024 ? 256 : 128;
+  switch (dt) {
+    case DType::F32:
+      rms_norm_kernel<float><<<rows, threads, 0, s>>>((const float*)x, ld, per, dim, (const float*)w, eps, resid, (float*)out, ld_out);
+      break;
+    case DType::F16:
+      rms_norm_kernel<__half><<<rows, threads, 0, s>>>((const __half*)x, ld, per, dim, (const __half*)w, eps, resid, (__half*)out, ld_out);
+      break;
+    case DType::BF16:
+      rms_norm_kernel<__nv_bfloat16><<<rows, threads, 0, s>>>((const __nv_bfloat16*)x, ld, per, dim, (const __nv_bfloat16*)w, eps, resid,
+                                                              (__nv_bfloat16*)out, ld_out);
+      break;
+  }
+  ER_LAUNCH("rms_norm");
+}
+
+}  // namespace er

@@ -1,0 +1,39 @@
+// SwiGLU on the fused gate/up GEMM output (vLLM's SiluAndMul): row t of `gate_up` holds
+// [gate (I) | up (I)]; out[t, n] = SiLU(gate[t, n]) · up[t, n], SiLU(z) = z / (1 + e^{−z}) in fp32.
+#include "common.cuh"
+#include "ops.h"
+
+namespace er {
+
+template <typename T>
+__global__ void swiglu_kernel(const T* __restrict__ gate_up, int T_, int I, T* __restrict__ out) {
+  const size_t n = (size_t)T_ * I;
+  for (size_t g = blockIdx.x * (size_t)blockDim.x + threadIdx.x; g < n; g += (size_t)gridDim.x * blockDim.x) {
+    const size_t t = g / I;
+    const int c = (int)(g % I);
+    const float z = to_f<T>(gate_up[t * 2 * I + c]);
+    const float u = to_f<T>(gate_up[t * 2 * I + I + c]);
+    out[g] = from_f<T>(z / (1.f + expf(-z)) * u);
+  }
+}
+
+void swiglu(DType dt, const void* gate_up, int T, int I, void* out, cudaStream_t s) {
+  if (T == 0) return;
+  const size_t n = (size_t)T * I;
+  const int threads = 256;
+  const int blocks = (int)((n + threads - 1) / threads < 65535 * 8 ? (n + threads - 1) / threads : 65535 * 8);
+  switch (dt) {
+    case DType::F32:
+      swiglu_kernel<float><<<blocks, threads, 0, s>>>((const float*)gate_up, T, I, (float*)out);
+      break;
+    case DType::F16:
+      swiglu_kernel<__half><<<blocks, threads, 0, s>>>((const __half*)gate_up, T, I, (__half*)out);
+      break;
+    case DType::BF16:
+      swiglu_kernel<__nv_bfloat16><<<blocks, threads, 0, s>>>((const __nv_bfloat16*)gate_up, T, I, (__nv_bfloat16*)out);
+      break;
+  }
+  ER_LAUNCH("swiglu");
+}
+
+}  // namespace er
