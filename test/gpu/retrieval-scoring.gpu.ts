@@ -8,6 +8,10 @@
 // there the GPU must give the CPU's indices and scores bit for bit, ties included. Run on a CUDA
 // machine: `npm run test:gpu` (or scripts/gpu/device-run.sh retrieval-scoring).
 import { expect } from 'chai';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { makeTestModel } from '../../scripts/make-test-model.js';
 import { CudaRetrievalScorer, type CudaRetrievalScorerOptions } from '../../src/backends/cuda/retrieval-scoring.js';
 import { Encoder } from '../../src/encoder.js';
 import type { RetrievalSplitData } from '../../src/eval/data/load.js';
@@ -107,7 +111,11 @@ describe('gpu/retrieval-scoring: GPU top k = the CPU path', function () {
   });
 
   it('an Encoder on CUDA scores SciFact-style retrieval on its GPU with the CPU run', async () => {
-    const enc = await Encoder.create({ model: 'test/fixtures/hf/roberta-st', device: 'cuda' });
+    // A generated RoBERTa-family encoder with head_dim 32 (the sentence-transformers fixtures have
+    // head_dim 8, which the CUDA attention kernel does not take).
+    const dir = mkdtempSync(join(tmpdir(), 'embedrank-gpu-rscore-'));
+    makeTestModel({ shape: 'tiny', family: 'roberta', out: join(dir, 'm'), seed: 41 });
+    const enc = await Encoder.create({ model: join(dir, 'm'), device: 'cuda' });
     try {
       const scorer = enc.retrievalScorer;
       expect(scorer).to.be.instanceOf(CudaRetrievalScorer);
