@@ -81,7 +81,7 @@ async function rerankCmd(a: RerankArgs): Promise<void> {
 
 /** Builds an Encoder or CrossEncoder for `evaluate`, whichever the model folder is (or a remote one with --endpoint). */
 async function evaluationModel(a: EvaluateCliArgs) {
-  if (a.endpoint?.length) return openRemoteModel({ endpoints: a.endpoint, model: a.model, batchSize: a.batchSize, apiKey: process.env.EMBEDRANK_API_KEY });
+  if (a.endpoint?.length) return openRemoteModel({ endpoints: a.endpoint, model: a.model, revision: a.revision, batchSize: a.batchSize, apiKey: process.env.EMBEDRANK_API_KEY });
   const dir = await resolveModel(a.model, { revision: a.revision });
   const kind = loadModelFolder(dir, { hfOverrides: parseHfOverrides(a.hfOverrides) }).kind;
   const engine = toEngineOptions(a);

@@ -60,12 +60,23 @@ export abstract class RemoteModel {
     return stated.length ? Math.min(...stated) : DEFAULT_BATCH;
   }
 
+  private warnedNoRevision = false;
+
   get revision(): string | null {
     return this.options.revision ?? this.infos.find((i) => i.revision)?.revision ?? null;
   }
 
   protected cache(kind: string, width: number): VectorCache | undefined {
     if (this.options.cacheDir === false) return undefined;
+    if (this.revision === null) {
+      // Without a revision (a server that reports no model_sha, and no `revision` option) a cache
+      // keyed by the model name would hand a re-served, different checkpoint the old vectors.
+      if (!this.warnedNoRevision) {
+        process.emitWarning(`remote model "${this.options.model}": the server reports no model_sha and no revision was given; the on-disk cache is off (pass a revision to use it)`, { code: 'EMBEDRANK_REMOTE_NO_REVISION' });
+        this.warnedNoRevision = true;
+      }
+      return undefined;
+    }
     const k = `${kind}/${width}`;
     let c = this.caches.get(k);
     if (!c) {

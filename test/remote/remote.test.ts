@@ -102,6 +102,25 @@ describe('remote: RemoteEncoder and RemoteCrossEncoder', function () {
     expect(r.batchSize).to.equal(7);
   });
 
+  it('another checkpoint re-served under the same name never gets the first one\'s cached vectors (the cache is keyed by the server\'s model_sha)', async () => {
+    const other = await Encoder.create({ model: tinyEncoder(), device: 'cpu', tokenizerThreads: 1 }); // enc is tinyEncoderCls()
+    try {
+      const dir = tmp('reserve');
+      const texts = ['one text', 'another text', 'a third'];
+      const a = await serve(enc, { servedModelName: 'same-name' });
+      const fromA = await (await RemoteEncoder.create({ endpoints: [`${a.url}/v1`], model: 'same-name', cacheDir: dir })).encode(texts);
+      const b = await serve(other, { servedModelName: 'same-name' });
+      const rb = await RemoteEncoder.create({ endpoints: [`${b.url}/v1`], model: 'same-name', cacheDir: dir });
+      const fromB = await rb.encode(texts);
+      expect(rb.stats.requests, 'the second checkpoint is asked, not answered from the cache').to.be.above(0);
+      const local = await other.encode(texts, { prompt: '' });
+      fromB.forEach((row, i) => expect(maxAbs(row, local[i])).to.be.at.most(1e-5));
+      expect(maxAbs(fromA[0], fromB[0])).to.be.above(1e-3);
+    } finally {
+      await other.close();
+    }
+  });
+
   it('the disk cache answers a rerun without any request, keys on the prompt, and survives a torn last record', async () => {
     const { url, seen } = await counted(enc);
     const s = { url };
@@ -121,7 +140,9 @@ describe('remote: RemoteEncoder and RemoteCrossEncoder', function () {
     const file = join(dir, folder, 'embedding-64.f32');
     const size = statSync(file).size;
     appendFileSync(file, Buffer.alloc(50, 7));
-    const c = new VectorCache(dir, { model: 'test-model', revision: null, kind: 'embedding', width: 64 });
+    // The server reports its model's revision (model_sha) and the cache is keyed by it.
+    expect(again.revision).to.equal(enc.revision);
+    const c = new VectorCache(dir, { model: 'test-model', revision: again.revision, kind: 'embedding', width: 64 });
     expect(c.loaded).to.equal(33);
     expect(statSync(file).size).to.equal(size);
     const third = new RemoteEncoder(opts);
@@ -305,7 +326,7 @@ describe('remote: embedrank evaluate --endpoint', function () {
     expect(gate.stalled, 'the first run reached the stalled server').to.be.above(0);
     first.child.kill('SIGKILL');
     await first.done;
-    const cachedTexts = new VectorCache(join(cache, 'remote'), { model: 'tiny-remote', revision: null, kind: 'embedding', width: 64 });
+    const cachedTexts = new VectorCache(join(cache, 'remote'), { model: 'tiny-remote', revision: enc.revision, kind: 'embedding', width: 64 });
     expect(cachedTexts.loaded, 'the killed run left its finished batches in the cache').to.equal(16);
     const isCached = (t: string) => cachedTexts.get(cacheKey(['', '', t])) !== undefined;
     const firstAnswered = gate.answered.flat();

@@ -30,7 +30,9 @@ export function infoBody(service: ModelService): Record<string, unknown> {
       : { reranker: { id2label: Object.fromEntries(Array.from({ length: m.numLabels }, (_, i) => [String(i), `LABEL_${i}`])), label2id: Object.fromEntries(Array.from({ length: m.numLabels }, (_, i) => [`LABEL_${i}`, i])) } };
   return {
     model_id: service.opts.servedModelName,
-    model_sha: service.opts.revision ?? null,
+    // The revision results are filed under (a hub snapshot, or the content hash of a local folder):
+    // remote clients key their caches by it, so a re-served retrained checkpoint is never mixed up.
+    model_sha: m.revision,
     model_dtype: m.dtype,
     served_model_name: service.opts.servedModelName,
     model_type: modelType,
