@@ -35,8 +35,12 @@ export class CudaError extends Error {
 
 /** An input was longer than the model allows and truncation was disabled. */
 export class SequenceTooLongError extends InputError {
-  constructor(readonly index: number, readonly length: number, readonly maxLength: number) {
-    super(`input ${index} has ${length} tokens, more than the model's maximum of ${maxLength} (pass truncate: true to cut it)`);
+  /** `length` is undefined when the tokenizer stopped at the maximum (only "longer" is known). */
+  constructor(readonly index: number, readonly length: number | undefined, readonly maxLength: number) {
+    super(
+      `input ${index} ${length === undefined ? 'is longer than' : `has ${length} tokens, more than`} the model's maximum of ${maxLength} tokens ` +
+        '(truncate: true in the API, --truncate on the command line, cuts it)',
+    );
     this.name = 'SequenceTooLongError';
   }
 }

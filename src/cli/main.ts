@@ -46,6 +46,7 @@ function readInput(path: string, a: { field: string; format: InputFormat }, what
 }
 
 async function encodeCmd(a: EncodeArgs): Promise<void> {
+  if (a.output === '-') throw new UsageError('--output -: the .npy matrix is written to a file, not to stdout; name a file');
   assertWritableFile(a.output, '--output');
   const texts = readInput(a.input, a, 'texts');
   const enc = await Encoder.create({ ...toEngineOptions(a), showProgress: a.progress });

@@ -159,7 +159,7 @@ export class Runtime {
       for await (const chunk of tokenizer.tokenize(req.texts, req.pairs, maxLength)) {
         for (let k = 0; k < chunk.n; k++) {
           if (chunk.truncated[k]) {
-            if (!truncate) throw new SequenceTooLongError(chunk.start + k, maxLength + 1, maxLength);
+            if (!truncate) throw new SequenceTooLongError(chunk.start + k, undefined, maxLength);
             truncated++;
           }
         }

@@ -2,6 +2,7 @@
 // mteb/cache/result_cache.py save_to_cache): {output}/{org__model}/{revision}/{Task}.json,
 // model_meta.json and run_settings.jsonl, written byte-for-byte as Python's json.dump would
 // (key order, float repr, NaN, ensure_ascii, indentation), atomically (temporary file + rename).
+import { InputError } from '../errors.js';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { EvaluableModel, ModelMeta } from './model.js';
@@ -231,8 +232,16 @@ export function modelNameAsPath(name: string | null | undefined): string {
 }
 
 /** {outputFolder}/{org__name}/{revision or no_revision_available} */
+/**
+ * `{outputFolder}/{org__name}/{revision}/`, as mteb files results. A revision is one path component:
+ * separators become "__" (a hub ref such as refs/pr/1) and "." / ".." are refused, so a revision
+ * can never put results outside the output folder.
+ * @throws InputError for a revision that is "." or "..".
+ */
 export function modelResultDir(outputFolder: string, meta: ModelMeta): string {
-  return join(outputFolder, modelNameAsPath(meta.name), meta.revision || 'no_revision_available');
+  const rev = (meta.revision || 'no_revision_available').replace(/[\\/]/g, '__');
+  if (rev === '.' || rev === '..') throw new InputError(`revision "${meta.revision}" cannot name a results folder`);
+  return join(outputFolder, modelNameAsPath(meta.name), rev);
 }
 
 export function taskResultPath(outputFolder: string, meta: ModelMeta, taskName: string): string {

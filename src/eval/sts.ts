@@ -97,6 +97,12 @@ export function stsMetrics(gold: ArrayLike<number>, sims: StsSimilarities, minSc
 
 export interface StsRunHooks {
   phase?: (name: string, start: number, end: number) => void;
+  /**
+   * The per-pair similarities, as mteb's STS evaluator returns them for its prediction files:
+   * cosine_scores, manhattan_distances and euclidean_distances (negated, so larger is more
+   * similar), similarity_scores (the model's own function).
+   */
+  predictions?: (p: Record<string, number[]>) => void;
 }
 
 /** Encodes the two sentence columns (two encode calls, as mteb) and scores them. */
@@ -120,5 +126,11 @@ export async function evaluateSts(
   const sims = stsSimilarities(e1, e2, model.similarityFn);
   const m = stsMetrics(pairs.score, sims, bounds.minScore ?? 0, bounds.maxScore ?? 5);
   hooks.phase?.('Scoring', t, performance.now());
+  hooks.predictions?.({
+    cosine_scores: Array.from(sims.cosine),
+    manhattan_distances: Array.from(sims.manhattan),
+    euclidean_distances: Array.from(sims.euclidean),
+    similarity_scores: Array.from(sims.model),
+  });
   return m;
 }

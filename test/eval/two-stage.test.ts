@@ -42,6 +42,26 @@ describe('eval/predictions: saved predictions and two-stage reranking', function
     expect(first.task_results[0].scores.test[0]).to.not.have.property('previous_results_model_meta');
   });
 
+  it('saves STS similarities as mteb\'s STS evaluator returns them (cosine_scores, negated distances, the model\'s own)', async () => {
+    const data = join(dir, 'data');
+    writeMiniature(data, getTask('BIOSSES'), 11);
+    const preds = join(dir, 'preds-sts');
+    const m = new BowEncoder('cosine', 'test-org/bow-encoder', 'rev1', 64);
+    await evaluate(m, 'BIOSSES', { dataDir: data, outputFolder: null, predictionFolder: preds, warnings: false });
+    const p = JSON.parse(readFileSync(join(preds, 'BIOSSES_predictions.json'), 'utf8'));
+    const t = p.default.test as Record<string, number[]>;
+    expect(Object.keys(t).sort()).to.deep.equal(['cosine_scores', 'euclidean_distances', 'manhattan_distances', 'similarity_scores']);
+    const n = t.cosine_scores.length;
+    expect(n).to.be.above(1);
+    for (const k of Object.keys(t)) expect(t[k], k).to.have.length(n);
+    t.cosine_scores.forEach((c, i) => {
+      expect(c).to.be.within(-1 - 1e-9, 1 + 1e-9);
+      expect(Math.abs(c - t.similarity_scores[i]), 'cosine model: its own similarity is the cosine').to.be.below(1e-6);
+      expect(t.manhattan_distances[i]).to.be.at.most(0);
+      expect(t.euclidean_distances[i]).to.be.at.most(0);
+    });
+  });
+
   it('saves classification labels and cluster assignments; refuses previous results for other task types and missing files', async () => {
     const data = join(dir, 'data');
     for (const [i, n] of ['Banking77Classification', 'TwentyNewsgroupsClustering.v2'].entries()) writeMiniature(data, getTask(n), i + 7);
