@@ -147,7 +147,7 @@ export function summaryTable(results: TaskResult[], skipped: Set<string> = new S
     } catch {
       t = null;
     }
-    rows.push([r.task_name, t?.type ?? '?', t?.mainScore ?? 'main_score', fmt(mainScore(r)), skipped.has(r.task_name) ? '(cached)' : r.notes?.length ? '(see notes)' : '']);
+    rows.push([r.task_name, t?.type ?? '?', t?.mainScore ?? 'main_score', fmt(mainScore(r)), skipped.has(r.task_name) ? (r.notes?.length ? '(cached; see notes)' : '(cached)') : r.notes?.length ? '(see notes)' : '']);
   }
   for (const [name, msg] of failed) rows.push([name, '', '', 'failed', msg.split('\n')[0].slice(0, 80)]);
   return table(rows);
@@ -392,12 +392,13 @@ export function tasksCommand(io: CliIo = defaultIo): CommandModule<object, Tasks
     builder: (y: Argv<object>) =>
       y
         .option('type', {
+          alias: 'task-types',
           type: 'string',
           array: true,
           describe: `Only tasks of these types: ${TASK_TYPES.join(', ')} (case-insensitive)`,
         })
         .option('language', {
-          alias: 'l',
+          alias: ['l', 'languages'],
           type: 'string',
           array: true,
           describe: 'Only tasks covering one of these languages: ISO 639-3 codes (eng) or with script (eng-Latn)',

@@ -8,7 +8,7 @@ import { Encoder } from '../encoder.js';
 import { loadModelFolder } from '../model/folder.js';
 import { resolveModel } from '../model/hub.js';
 import { createServer, serveUntilSignal } from '../serve/server.js';
-import { parseHfOverrides, toEngineOptions, withEngineOptions, type EngineArgs } from './engine-options.js';
+import { parseHfOverrides, toEngineOptions, usageCheck, withEngineOptions, type EngineArgs } from './engine-options.js';
 
 export interface ServeArgs extends EngineArgs {
   host: string;
@@ -64,14 +64,15 @@ export function serveCommand(): CommandModule<object, ServeArgs> {
         .option('payload-limit', { type: 'number', default: 2_000_000, describe: 'largest request body in bytes; larger is a 413' })
         .option('default-prompt-name', { type: 'string', describe: "name of the model's sentence-transformers prompt applied when a request names none" })
         .option('default-prompt', { type: 'string', describe: 'literal prompt applied when a request names none' })
-        .check((a) => {
+        .check(usageCheck((a: Record<string, unknown>) => {
           for (const k of ['port', 'max-client-batch-size', 'max-concurrent-requests', 'request-timeout', 'payload-limit']) {
             const v = a[k] as number;
             if (!Number.isFinite(v) || v < 0 || !Number.isInteger(v)) throw new Error(`--${k} must be a non-negative integer, got ${String(a[k])}`);
           }
+          if ((a.port as number) > 65535) throw new Error(`--port must be at most 65535, got ${String(a.port)}`);
           if (a['default-prompt'] !== undefined && a['default-prompt-name'] !== undefined) throw new Error('give --default-prompt or --default-prompt-name, not both');
           return true;
-        })
+        }))
         .example('$0 serve -m ./models/minilm --port 8080', 'serve an embedding model on localhost:8080')
         .example('$0 serve -m BAAI/bge-reranker-base --host 0.0.0.0 --device cuda', 'serve a reranker to other hosts') as unknown as Argv<ServeArgs>,
     handler: (a) => serveCmd(a),
