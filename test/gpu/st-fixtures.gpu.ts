@@ -34,7 +34,9 @@ describe('gpu: folders sentence-transformers saved, against its outputs', functi
     let loadable = true;
     let why = '';
     try {
-      const hd = loadModelFolder(dir).dims.headDim;
+      const f = loadModelFolder(dir);
+      const hd = f.dims.headDim;
+      if (f.dims.decoder) throw new Error(`the ${f.dims.family} family has no CUDA engine yet (issue 12); the CPU suite checks this folder`);
       // The tiny fixtures have head_dim 8; the CUDA attention kernel takes 32, 64 and 128 (the CPU
       // suite checks these folders; the generated models below check the same modules on the GPU).
       if (![32, 64, 128].includes(hd)) {
