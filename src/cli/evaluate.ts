@@ -9,7 +9,7 @@
 import { statSync } from 'node:fs';
 import type { Argv, CommandModule } from 'yargs';
 import { engineArgs, usageCheck, withEngineOptions, type EngineArgs } from './engine-options.js';
-import { evaluate, OVERWRITE_STRATEGIES, type EvaluateEvent, type OverwriteStrategy } from '../eval/evaluate.js';
+import { evaluate, noteLevel, OVERWRITE_STRATEGIES, type EvaluateEvent, type OverwriteStrategy } from '../eval/evaluate.js';
 import type { EvaluableModel } from '../eval/model.js';
 import { ProgressBar } from '../core/progress.js';
 import { assertWritableFolder } from '../io/writable.js';
@@ -318,7 +318,7 @@ export async function runEvaluate(args: EvaluateCliArgs, loadModel: ModelFactory
         say(`${n}${e.task}: failed: ${e.error.message}`);
         break;
       case 'note':
-        say(`warning: ${e.message}`);
+        say(`${noteLevel(e.message)}: ${e.message}`);
         break;
       case 'log':
         say(`      ${e.message}`);

@@ -56,7 +56,7 @@ async function encodeCmd(a: EncodeArgs): Promise<void> {
     const secs = (performance.now() - t0) / 1000;
     writeNpyF32(a.output, m, texts.length, enc.dim);
     process.stderr.write(
-      `embedrank: ${texts.length} texts → ${a.output} [${texts.length}, ${enc.dim}] float32 in ${secs.toFixed(2)} s on ${enc.device} (${enc.dtype})` +
+      `embedrank: ${texts.length} text${texts.length === 1 ? "" : "s"} → ${a.output} [${texts.length}, ${enc.dim}] float32 in ${secs.toFixed(2)} s on ${enc.device} (${enc.dtype})` +
         `${enc.lastTruncated ? `, ${enc.lastTruncated} truncated to ${enc.maxLength} tokens` : ''}\n`,
     );
   } finally {

@@ -157,6 +157,14 @@ function toTaskMetadata(t: string | TaskMetadata): TaskMetadata {
  * Evaluates `model` on `tasks` (names or registry entries) and writes mteb-format results.
  * Unknown task names throw before any work starts.
  */
+/**
+ * How a data note is printed: "warning" when it says the data differs from mteb's (missing
+ * sources, other counts, ignored files), "note" when it only says what was read.
+ */
+export function noteLevel(message: string): 'warning' | 'note' {
+  return /missing|not comparable|but mteb's|ignored|differ|fewer|more than/i.test(message) ? 'warning' : 'note';
+}
+
 export async function evaluate(model: EvaluableModel, tasks: string | TaskMetadata | Array<string | TaskMetadata>, options: EvaluateOptions = {}): Promise<ModelResult> {
   checkModel(model);
   const list = (Array.isArray(tasks) ? tasks : [tasks]).map(toTaskMetadata);
@@ -168,7 +176,7 @@ export async function evaluate(model: EvaluableModel, tasks: string | TaskMetada
   const emit = options.onEvent ?? (() => undefined);
   const warn = (task: string, message: string): void => {
     emit({ type: 'note', task, message });
-    if (options.warnings ?? true) process.stderr.write(`warning: ${message}\n`);
+    if (options.warnings ?? true) process.stderr.write(`${noteLevel(message)}: ${message}\n`);
   };
   const meta = model.meta;
   // A results folder that cannot be written fails now, not after the first task has run.

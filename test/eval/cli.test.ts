@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { noteLevel } from '../../src/eval/evaluate.js';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -61,6 +62,9 @@ describe('cli/evaluate: yargs command modules', function () {
     expect(closed.n).to.equal(1);
     expect(io.err).to.match(/\[1\/2\] STS12: evaluating \(test: default\)/).and.match(/\[2\/2\] SICK-R: cosine_spearman = /);
     expect(io.err).to.match(/warning: STS12: missing MSRvid/);
+    expect(io.err, 'what was read is a note, not a warning').to.match(/note: STS12: read 4 of 5 sources/);
+    expect(noteLevel("BIOSSES: read 100 pairs from all.tsv (original release)")).to.equal('note');
+    expect(noteLevel("SICK-R: 4927 pairs read but mteb's SICK-R has 9927")).to.equal('warning');
     const lines = io.out.trim().split('\n');
     expect(lines[0]).to.match(/^Task\s+Type\s+Main score\s+Value/);
     expect(lines[1]).to.match(/^STS12\s+STS\s+cosine_spearman\s+-?\d\.\d{5}/);
