@@ -33,27 +33,13 @@ import sentence_transformers
 from sentence_transformers import CrossEncoder, SentenceTransformer
 from sentence_transformers import models as stm
 
+from sts_sentences import sts_sentences  # scripts/gpu/, beside this script
+
 FIX, STS, OUT = sys.argv[1], sys.argv[2], sys.argv[3]
 os.makedirs(OUT, exist_ok=True)
 torch.backends.cuda.matmul.allow_tf32 = False
 torch.backends.cudnn.allow_tf32 = False
 ONLY = set(os.environ.get('FAMILY_MODELS', '').split(',')) - {''}
-
-
-def sts_sentences(d):
-    """The same list, in the same order, as scripts/gpu/prepare.ts stsSentences()."""
-    out = []
-    for y in sorted(os.listdir(d)):
-        yd = os.path.join(d, y)
-        if '.' in y or not os.path.isdir(yd):
-            continue
-        for f in sorted(os.listdir(yd)):
-            if f.endswith('.tsv'):
-                for line in open(os.path.join(yd, f), encoding='utf-8', newline='').read().split('\n'):
-                    p = line.split('\t')
-                    if len(p) >= 3 and p[1] and p[2]:
-                        out += [p[1], p[2]]
-    return out
 
 
 SENTS = sts_sentences(STS)

@@ -27,29 +27,12 @@ from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_toke
 from sentence_transformers import CrossEncoder, SentenceTransformer
 from sentence_transformers import models as stm
 
+from sts_sentences import sts_sentences  # scripts/gpu/, beside this script
+
 STS, MINILM, OUT = sys.argv[1], sys.argv[2], sys.argv[3]
 os.makedirs(OUT, exist_ok=True)
 torch.manual_seed(0)
 V = 2000
-
-
-def sts_sentences(d):
-    """The same list, in the same order, as scripts/gpu/prepare.ts stsSentences()."""
-    out = []
-    for y in sorted(os.listdir(d)):
-        yd = os.path.join(d, y)
-        if '.' in y or not os.path.isdir(yd):
-            continue
-        for f in sorted(os.listdir(yd)):
-            if not f.endswith('.tsv'):
-                continue
-            with open(os.path.join(yd, f), encoding='utf-8', newline='') as fh:
-                text = fh.read()
-            for line in text.split('\n'):
-                p = line.split('\t')
-                if len(p) >= 3 and p[1] and p[2]:
-                    out += [p[1], p[2]]
-    return out
 
 
 SENTS = sts_sentences(STS)
