@@ -69,12 +69,15 @@ async function startServer(model: string, args: string[]): Promise<{ url: string
   };
 }
 
-/** Closed loop: `concurrency` clients each send the next request as soon as their last is answered. */
-async function drive(url: string, texts: string[], clientBatch: number, concurrency: number): Promise<{ seconds: number; tokens: number; latencies: number[] }> {
+/**
+ * Closed loop: `concurrency` clients each send the next request (texts cut into `clientBatch`-sized
+ * requests, in order) as soon as their last is answered. Returns wall seconds and each request's
+ * latency in ms, sorted.
+ */
+async function closedLoop(texts: string[], clientBatch: number, concurrency: number, send: (request: string[], k: number) => Promise<void>): Promise<{ seconds: number; latencies: number[] }> {
   const requests: string[][] = [];
   for (let i = 0; i < texts.length; i += clientBatch) requests.push(texts.slice(i, i + clientBatch));
   let next = 0;
-  let tokens = 0;
   const latencies: number[] = [];
   const t0 = performance.now();
   await Promise.all(
@@ -83,40 +86,35 @@ async function drive(url: string, texts: string[], clientBatch: number, concurre
         const k = next++;
         if (k >= requests.length) return;
         const s = performance.now();
-        const res = await fetch(`${url}/v1/embeddings`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ input: requests[k], encoding_format: 'base64' }),
-        });
-        const j = (await res.json()) as { data?: unknown[]; usage?: { prompt_tokens: number }; error?: unknown };
-        if (res.status !== 200 || j.data?.length !== requests[k].length) throw new Error(`request ${k}: HTTP ${res.status} ${JSON.stringify(j).slice(0, 300)}`);
+        await send(requests[k], k);
         latencies.push(performance.now() - s);
-        tokens += j.usage!.prompt_tokens;
       }
     }),
   );
-  return { seconds: (performance.now() - t0) / 1000, tokens, latencies: latencies.sort((a, b) => a - b) };
+  return { seconds: (performance.now() - t0) / 1000, latencies: latencies.sort((x, y) => x - y) };
+}
+
+/** The server: POST /v1/embeddings (base64), checking every answer; also counts the usage tokens. */
+async function drive(url: string, texts: string[], clientBatch: number, concurrency: number): Promise<{ seconds: number; tokens: number; latencies: number[] }> {
+  let tokens = 0;
+  const r = await closedLoop(texts, clientBatch, concurrency, async (request, k) => {
+    const res = await fetch(`${url}/v1/embeddings`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ input: request, encoding_format: 'base64' }),
+    });
+    const j = (await res.json()) as { data?: unknown[]; usage?: { prompt_tokens: number }; error?: unknown };
+    if (res.status !== 200 || j.data?.length !== request.length) throw new Error(`request ${k}: HTTP ${res.status} ${JSON.stringify(j).slice(0, 300)}`);
+    tokens += j.usage!.prompt_tokens;
+  });
+  return { ...r, tokens };
 }
 
 /** The request pattern of drive(), in-process: c loops of enc.embedMatrix on b texts each. */
-async function driveDirect(enc: Encoder, texts: string[], clientBatch: number, concurrency: number): Promise<{ seconds: number; latencies: number[] }> {
-  const requests: string[][] = [];
-  for (let i = 0; i < texts.length; i += clientBatch) requests.push(texts.slice(i, i + clientBatch));
-  let next = 0;
-  const latencies: number[] = [];
-  const t0 = performance.now();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      for (;;) {
-        const k = next++;
-        if (k >= requests.length) return;
-        const s = performance.now();
-        await enc.embedMatrix(requests[k]);
-        latencies.push(performance.now() - s);
-      }
-    }),
-  );
-  return { seconds: (performance.now() - t0) / 1000, latencies: latencies.sort((a, b) => a - b) };
+function driveDirect(enc: Encoder, texts: string[], clientBatch: number, concurrency: number): Promise<{ seconds: number; latencies: number[] }> {
+  return closedLoop(texts, clientBatch, concurrency, async (request) => {
+    await enc.embedMatrix(request);
+  });
 }
 
 await runMain(import.meta, async () => {
