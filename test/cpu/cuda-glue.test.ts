@@ -4,11 +4,10 @@
 // per batch the token types and the family's positions. What the kernels then compute is
 // test/gpu/families.gpu.ts's job.
 import { expect } from 'chai';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CudaEngine } from '../../src/backends/cuda/engine.js';
 import { loadModelFolder } from '../../src/model/folder.js';
+import { useStandInAddon } from './helpers.js';
 
 const HF = 'test/fixtures/hf';
 
@@ -48,22 +47,7 @@ function cudaNumel(name: string, c: Record<string, number>): number | undefined 
 }
 
 describe('cpu/cuda-glue: what CudaEngine hands the addon, every family (stand-in addon)', () => {
-  let dir: string;
-  let fake: { log: Array<{ cfg: Record<string, number>; weights: Map<string, { bytes: number; code: number }>; last: Record<string, unknown> }> };
-  const saved = process.env.EMBEDRANK_CUDA_ADDON;
-  before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'embedrank-fake-addon-'));
-    const file = join(dir, 'fake-addon.cjs');
-    writeFileSync(file, FAKE);
-    process.env.EMBEDRANK_CUDA_ADDON = file;
-    const { createRequire } = await import('node:module');
-    fake = createRequire(import.meta.url)(file);
-  });
-  after(() => {
-    if (saved === undefined) delete process.env.EMBEDRANK_CUDA_ADDON;
-    else process.env.EMBEDRANK_CUDA_ADDON = saved;
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const addon = useStandInAddon<{ log: Array<{ cfg: Record<string, number>; weights: Map<string, { bytes: number; code: number }>; last: Record<string, unknown> }> }>(FAKE);
 
   const cases = [
     { name: 'xlmr-ce', act: 0, typeVocab: 1, pos: [2, 3, 4], types: [0, 0, 0] },
@@ -76,7 +60,7 @@ describe('cpu/cuda-glue: what CudaEngine hands the addon, every family (stand-in
       it(`${c.name}, tensor parallel ${world}: description, weights and inputs`, async () => {
         const folder = loadModelFolder(join(HF, c.name));
         const engine = await CudaEngine.create(folder, { dtype: 'float16', device: 0, rank: world - 1, worldSize: world, maxTokens: 64, maxSeqs: 4, slots: 1, ncclIds: world > 1 ? [new Uint8Array(128)] : undefined });
-        const m = fake.log[fake.log.length - 1];
+        const m = addon().log[addon().log.length - 1];
         const cfg = m.cfg;
         expect(cfg).to.include({ typeVocab: c.typeVocab, headActivation: c.act, heads: folder.dims.heads / world, headDim: folder.dims.headDim, intermediate: folder.dims.intermediate / world, positionOffset: folder.dims.positionOffset });
         for (const [name, w] of m.weights) {

@@ -1,6 +1,7 @@
 // Shared helpers for the CPU engine tests: cached generated models, seeded random batches,
 // error measures.
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeTestModel, Rng, type MakeModelOptions } from '../../scripts/make-test-model.js';
@@ -86,4 +87,28 @@ export function cosine(a: ArrayLike<number>, b: ArrayLike<number>, aOffset = 0, 
 export const worstErrors = new Map<string, number>();
 export function recordError(what: string, err: number): void {
   worstErrors.set(what, Math.max(worstErrors.get(what) ?? 0, err));
+}
+
+/**
+ * Installs a stand-in CUDA addon for the enclosing mocha suite: `source` (CommonJS) is written to a
+ * temporary file that EMBEDRANK_CUDA_ADDON points at for the suite's duration. The returned getter
+ * gives the loaded module (the same instance the addon loader gets), to read what it recorded.
+ */
+export function useStandInAddon<T>(source: string): () => T {
+  let dir: string;
+  let mod: T;
+  const saved = process.env.EMBEDRANK_CUDA_ADDON;
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'embedrank-stand-in-addon-'));
+    const file = join(dir, 'stand-in-addon.cjs');
+    writeFileSync(file, source);
+    process.env.EMBEDRANK_CUDA_ADDON = file;
+    mod = createRequire(import.meta.url)(file) as T;
+  });
+  after(() => {
+    if (saved === undefined) delete process.env.EMBEDRANK_CUDA_ADDON;
+    else process.env.EMBEDRANK_CUDA_ADDON = saved;
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return () => mod;
 }

@@ -6,9 +6,6 @@
 // dot over several corpus chunks, while euclidean and manhattan stay on the CPU. What the kernel
 // computes is test/gpu/retrieval-scoring.gpu.ts's job.
 import { expect } from 'chai';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { CudaRetrievalScorer } from '../../src/backends/cuda/retrieval-scoring.js';
 import { Encoder } from '../../src/encoder.js';
 import { InputError } from '../../src/errors.js';
@@ -17,6 +14,7 @@ import type { QueryTopK, SimilarityFn } from '../../src/eval/model.js';
 import { CORPUS_CHUNK_SIZE, searchWithEncoder } from '../../src/eval/retrieval.js';
 import { Rng } from '../../scripts/make-test-model.js';
 import { HashEncoder } from '../eval/helpers/fakes.js';
+import { useStandInAddon } from './helpers.js';
 import { compareTopK, cpuScores, cpuTopK, duplicateRow, randomRows } from '../eval/helpers/retrieval-topk.js';
 
 const FAKE = `
@@ -54,27 +52,12 @@ module.exports = { similarityTopK, calls, deviceCount: () => 1 };
 
 describe('cpu/retrieval-scoring-glue: GPU retrieval scoring host side (stand-in addon)', function () {
   this.timeout(120_000);
-  let dir: string;
-  let fake: { calls: Array<Record<string, unknown>> };
-  const saved = process.env.EMBEDRANK_CUDA_ADDON;
-  before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'embedrank-fake-scoring-'));
-    const file = join(dir, 'fake-addon.cjs');
-    writeFileSync(file, FAKE);
-    process.env.EMBEDRANK_CUDA_ADDON = file;
-    const { createRequire } = await import('node:module');
-    fake = createRequire(import.meta.url)(file);
-  });
-  after(() => {
-    if (saved === undefined) delete process.env.EMBEDRANK_CUDA_ADDON;
-    else process.env.EMBEDRANK_CUDA_ADDON = saved;
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const addon = useStandInAddon<{ calls: Array<Record<string, unknown>> }>(FAKE);
 
   it('refuses bad input with an InputError before the addon is called', async () => {
     const s = new CudaRetrievalScorer(0);
     const q = new Float32Array(8), d = new Float32Array(12);
-    const before = fake.calls.length;
+    const before = addon().calls.length;
     const bad: Array<[string, () => Promise<QueryTopK[]>]> = [
       ['euclidean', () => s.topK(q, 2, d, 3, 4, 'euclidean', 1)],
       ['manhattan', () => s.topK(q, 2, d, 3, 4, 'manhattan', 1)],
@@ -95,7 +78,7 @@ describe('cpu/retrieval-scoring-glue: GPU retrieval scoring host side (stand-in 
       expect(err, what).to.be.instanceOf(InputError);
     }
     expect(() => new CudaRetrievalScorer(-1)).to.throw(InputError);
-    expect(fake.calls.length).to.equal(before);
+    expect(addon().calls.length).to.equal(before);
     expect(s.supports('cosine') && s.supports('dot')).to.equal(true);
     expect(s.supports('euclidean') || s.supports('manhattan')).to.equal(false);
   });
@@ -107,7 +90,7 @@ describe('cpu/retrieval-scoring-glue: GPU retrieval scoring host side (stand-in 
       if (nd > 2) duplicateRow(D, dim, 0, nd - 1);
       const s = new CudaRetrievalScorer(1, { tileDocs: 7, queryBlock: 2 });
       const got = await s.topK(Q, nq, D, nd, dim, fn, k);
-      expect(fake.calls[fake.calls.length - 1]).to.deep.equal({ nq, nd, dim, cosine: fn === 'cosine', k, device: 1, tileDocs: 7, queryBlock: 2 });
+      expect(addon().calls[addon().calls.length - 1]).to.deep.equal({ nq, nd, dim, cosine: fn === 'cosine', k, device: 1, tileDocs: 7, queryBlock: 2 });
       expect(got).to.have.length(nq);
       got.forEach((g) => expect(g.indices.length).to.equal(Math.min(k, nd)));
       const scores = cpuScores(Q, nq, D, nd, dim, fn);
@@ -129,10 +112,10 @@ describe('cpu/retrieval-scoring-glue: GPU retrieval scoring host side (stand-in 
   for (const fn of ['cosine', 'dot'] as SimilarityFn[]) {
     it(`${fn}: searchWithEncoder with the GPU scorer gives the CPU run, one addon call per corpus chunk`, async () => {
       const cpu = await searchWithEncoder(Object.assign(new HashEncoder(6), { similarityFn: fn }), data, 20, { taskName: 'T' });
-      const before = fake.calls.length;
+      const before = addon().calls.length;
       const gpuModel = Object.assign(new HashEncoder(6), { similarityFn: fn, retrievalScorer: new CudaRetrievalScorer(0) });
       const gpu = await searchWithEncoder(gpuModel, data, 20, { taskName: 'T' });
-      expect(fake.calls.slice(before).map((c) => [c.nd, c.k])).to.deep.equal([[CORPUS_CHUNK_SIZE, 21], [1234, 21]]);
+      expect(addon().calls.slice(before).map((c) => [c.nd, c.k])).to.deep.equal([[CORPUS_CHUNK_SIZE, 21], [1234, 21]]);
       expect(gpu.size).to.equal(cpu.size);
       for (const [q, docs] of cpu) {
         const want = [...docs], got = [...gpu.get(q)!];
@@ -144,10 +127,10 @@ describe('cpu/retrieval-scoring-glue: GPU retrieval scoring host side (stand-in 
 
   for (const fn of ['euclidean', 'manhattan'] as SimilarityFn[]) {
     it(`${fn}: stays on the CPU path`, async () => {
-      const before = fake.calls.length;
+      const before = addon().calls.length;
       const small = dataset(50, 2);
       const run = await searchWithEncoder(Object.assign(new HashEncoder(6), { similarityFn: fn, retrievalScorer: new CudaRetrievalScorer(0) }), small, 5, { taskName: 'T' });
-      expect(fake.calls.length).to.equal(before);
+      expect(addon().calls.length).to.equal(before);
       expect(run.get('q0')!.size).to.equal(5);
     });
   }
