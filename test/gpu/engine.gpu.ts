@@ -11,6 +11,7 @@ import { loadModelFolder } from '../../src/model/folder.js';
 import { CrossEncoder } from '../../src/cross-encoder.js';
 import { Encoder } from '../../src/encoder.js';
 import { GPU_MODELS, GPU_SUITE, referencePairs, referenceTexts, stsSentences } from '../../scripts/gpu/prepare.js';
+import { check } from './helpers.js';
 
 /** A little-endian float32 file. readFileSync may hand back a slice of a shared pool, so honour byteOffset. */
 function readF32(file: string): Float32Array {
@@ -63,18 +64,6 @@ function randomBatch(lengths: number[], vocab: number): TokenBatch {
   return { ids, typeIds, cuSeqlens: cu };
 }
 
-/** it() that prints its failure at once: a device run cut short still shows what went wrong. */
-function check(title: string, fn: () => Promise<void>, timeout = 240_000) {
-  it(title, async function () {
-    this.timeout(timeout);
-    try {
-      await fn();
-    } catch (e) {
-      process.stdout.write(`\nFAILED ${title}: ${(e as Error).stack}\n`);
-      throw e;
-    }
-  });
-}
 
 describe('CUDA engine vs CPU engine and PyTorch', function () {
   this.timeout(900_000);

@@ -10,15 +10,17 @@
 // the family layer and the kernels; the last block runs the whole chain from raw text (tokenizer and
 // sentence-transformers reader included) and is reported separately.
 import { expect } from 'chai';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { CudaEngine } from '../../src/backends/cuda/engine.js';
-import type { TokenBatch } from '../../src/backends/engine.js';
 import type { ComputeDtype } from '../../src/core/options.js';
 import { CrossEncoder } from '../../src/cross-encoder.js';
 import { Encoder } from '../../src/encoder.js';
 import { loadModelFolder, type ModelFolder, type PoolingMode } from '../../src/model/folder.js';
 import { GPU_MODELS } from '../../scripts/gpu/prepare.js';
+import { batchOf, check as checkWithin, cosine, readJsonFile } from './helpers.js';
+
+const check = (title: string, fn: () => Promise<void>) => checkWithin(title, fn, 600_000);
 
 const ROOT = process.env.EMBEDRANK_FAMILY_MODELS ?? join(GPU_MODELS, 'families');
 const MANIFEST = join(ROOT, 'families.json');
@@ -30,36 +32,11 @@ interface EncRef {
 }
 interface CeRef { pairs: [string, string][]; input_ids: number[][]; logits_fp32: number[][]; scores_fp32: number[]; scores_fp16: number[]; scores_bf16: number[] }
 
-const json = <T>(f: string): T => JSON.parse(readFileSync(f, 'utf8')) as T;
+const json = readJsonFile;
 const manifest: Entry[] = existsSync(MANIFEST) ? json<Entry[]>(MANIFEST) : [];
 
-function batchOf(seqs: number[][]): TokenBatch {
-  const cu = [0];
-  for (const s of seqs) cu.push(cu[cu.length - 1] + s.length);
-  return { ids: Int32Array.from(seqs.flat()), cuSeqlens: Int32Array.from(cu) };
-}
 
-function cosine(a: ArrayLike<number>, aOff: number, b: ArrayLike<number>, dim: number): number {
-  let ab = 0, aa = 0, bb = 0;
-  for (let d = 0; d < dim; d++) {
-    const x = a[aOff + d], y = b[d];
-    if (!Number.isFinite(x)) throw new Error(`non-finite GPU value at ${aOff + d}`);
-    ab += x * y; aa += x * x; bb += y * y;
-  }
-  return ab / Math.sqrt(aa * bb);
-}
 
-function check(title: string, fn: () => Promise<void>, timeout = 600_000) {
-  it(title, async function () {
-    this.timeout(timeout);
-    try {
-      await fn();
-    } catch (e) {
-      process.stdout.write(`\nFAILED ${title}: ${(e as Error).stack}\n`);
-      throw e;
-    }
-  });
-}
 
 const say = (s: string) => process.stdout.write(`      ${s}\n`);
 const EMB_TOL: Record<ComputeDtype, number> = { float32: 0.999999, float16: 0.9999, bfloat16: NaN };
@@ -90,14 +67,14 @@ describe('families on CUDA vs sentence-transformers / transformers (issue 10)', 
           const engine = await engineFor(folder, dtype, ref.input_ids);
           try {
             const rows = await engine.embed(batchOf(ref.input_ids));
-            const cos = ref.input_ids.map((_, i) => cosine(rows, i * H, ref.embeddings_fp32[i], H));
+            const cos = ref.input_ids.map((_, i) => cosine(rows, ref.embeddings_fp32[i], i * H, H));
             const worst = Math.min(...cos);
             const at = cos.indexOf(worst);
             const longest = ref.input_ids.reduce((b, x, i) => (x.length > ref.input_ids[b].length ? i : b), 0);
             const one = await engine.embed(batchOf([ref.input_ids[0]]));
-            const cOne = cosine(one, 0, ref.batch1_fp32[0], H);
+            const cOne = cosine(one, ref.batch1_fp32[0], 0, H);
             const long = await engine.embed(batchOf([ref.input_ids[longest]]));
-            const cLong = cosine(long, 0, ref.embeddings_fp32[longest], H);
+            const cLong = cosine(long, ref.embeddings_fp32[longest], 0, H);
             const torchWorst = dtype === 'bfloat16' ? Math.min(...ref.torch_cos_bf16) : dtype === 'float16' ? Math.min(...ref.torch_cos_fp16) : 1;
             say(`${m.name} ${folder.family.name} ${dtype}: worst cosine ${worst.toFixed(8)} (text ${at}, ${ref.input_ids[at].length} tokens), batch of 1 ${cOne.toFixed(8)}, ` +
               `longest alone (${ref.input_ids[longest].length} tokens) ${cLong.toFixed(8)}; PyTorch's own ${dtype} worst ${torchWorst.toFixed(8)}`);
@@ -147,7 +124,7 @@ describe('families on CUDA vs sentence-transformers / transformers (issue 10)', 
           const enc = await Encoder.create({ model: m.dir, device: 'cuda', dtype: 'float32', maxNumSeqs: 64 });
           try {
             const rows = await enc.encode(ref.texts);
-            const cos = ref.texts.map((_, i) => cosine(rows[i], 0, ref.embeddings_fp32[i], rows[i].length));
+            const cos = ref.texts.map((_, i) => cosine(rows[i], ref.embeddings_fp32[i], 0, rows[i].length));
             say(`${m.name}: end-to-end worst cosine ${Math.min(...cos).toFixed(8)} (text ${cos.indexOf(Math.min(...cos))})`);
             expect(Math.min(...cos)).to.be.at.least(0.999999);
           } finally {

@@ -7,6 +7,9 @@ import { CrossEncoder } from '../../src/cross-encoder.js';
 import { evaluate } from '../../src/eval/index.js';
 import { Encoder } from '../../src/encoder.js';
 import { GPU_MODELS, referencePairs, referenceTexts, stsSentences } from '../../scripts/gpu/prepare.js';
+import { check as checkWithin } from './helpers.js';
+
+const check = (title: string, fn: () => Promise<void>) => checkWithin(title, fn, 300_000);
 
 function minCosine(a: Float32Array[], b: Float32Array[]): number {
   let worst = 1;
@@ -21,17 +24,6 @@ function minCosine(a: Float32Array[], b: Float32Array[]): number {
   return worst;
 }
 
-function check(title: string, fn: () => Promise<void>) {
-  it(title, async function () {
-    this.timeout(300_000);
-    try {
-      await fn();
-    } catch (e) {
-      process.stdout.write(`\nFAILED ${title}: ${(e as Error).stack}\n`);
-      throw e;
-    }
-  });
-}
 
 async function encodeWith(model: string, texts: string[], opts: Record<string, unknown>): Promise<Float32Array[]> {
   const enc = await Encoder.create({ model, device: 'cuda', ...opts });

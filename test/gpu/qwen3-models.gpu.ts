@@ -9,39 +9,24 @@
 // fp32/bf16 rows — bf16 at least as close as PyTorch's own bf16 (torch_cos_bf16, p_yes_bf16) — are
 // to be added here with it. Skipped when the models were not generated.
 import { expect } from 'chai';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { CpuEngine } from '../../src/backends/cpu/engine.js';
-import type { TokenBatch } from '../../src/backends/engine.js';
 import { CrossEncoder } from '../../src/cross-encoder.js';
 import { loadModelFolder } from '../../src/model/folder.js';
 import { QWEN3_RERANKER_OVERRIDES } from '../../src/models/qwen3-reranker.js';
 import { GPU_MODELS } from '../../scripts/gpu/prepare.js';
+import { batchOf, cosine, readJsonFile } from './helpers.js';
 
 const ROOT = process.env.EMBEDRANK_QWEN3_MODELS ?? join(GPU_MODELS, 'qwen3');
 const MANIFEST = join(ROOT, 'qwen3.json');
 interface Entry { name: string; dir: string; kind: 'encoder' | 'reranker' }
 interface EmbRef { texts: string[]; input_ids: number[][]; embeddings_fp32: number[][]; torch_cos_bf16: number[] }
 interface LmRef { instruction: string; rows: Array<{ query: string; document: string; input_ids: number[]; p_yes_fp32: number; yes_fp32: number; no_fp32: number }> }
-const json = <T>(f: string): T => JSON.parse(readFileSync(f, 'utf8')) as T;
+const json = readJsonFile;
 const manifest: Entry[] = existsSync(MANIFEST) ? json<Entry[]>(MANIFEST) : [];
 
-function batchOf(seqs: number[][]): TokenBatch {
-  const cu = [0];
-  for (const s of seqs) cu.push(cu[cu.length - 1] + s.length);
-  return { ids: Int32Array.from(seqs.flat()), cuSeqlens: Int32Array.from(cu) };
-}
 
-function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let ab = 0, aa = 0, bb = 0;
-  for (let i = 0; i < a.length; i++) {
-    ab += a[i] * b[i];
-    aa += a[i] * a[i];
-    bb += b[i] * b[i];
-  }
-  const c = ab / Math.sqrt(aa * bb);
-  return Number.isNaN(c) ? -Infinity : c;
-}
 
 describe('gpu/qwen3-models: CPU engine = transformers at the 0.6B shape', function () {
   this.timeout(1_800_000);

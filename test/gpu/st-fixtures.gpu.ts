@@ -12,19 +12,12 @@ import { WeightStore, writeSafetensors } from '../../src/model/safetensors.js';
 import { makeTestModel, Rng } from '../../scripts/make-test-model.js';
 import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { cosine } from './helpers.js';
 
 const HF = join(process.cwd(), 'test/fixtures/hf');
 const COS = { float32: 0.999999, float16: 0.9999, bfloat16: 0.999 } as const;
 const ABS = { float32: 1e-5, float16: 2e-3, bfloat16: 1e-2 } as const;
 
-function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let ab = 0, aa = 0, bb = 0;
-  for (let i = 0; i < a.length; i++) {
-    if (!Number.isFinite(a[i])) throw new Error(`non-finite value at ${i}`);
-    ab += a[i] * b[i]; aa += a[i] * a[i]; bb += b[i] * b[i];
-  }
-  return ab / Math.sqrt(aa * bb);
-}
 
 describe('gpu: folders sentence-transformers saved, against its outputs', function () {
   this.timeout(600_000);
