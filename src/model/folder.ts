@@ -124,7 +124,7 @@ export function loadModelFolder(dir: string, opts: LoadFolderOptions = {}): Mode
   readJsonText(tokenizerFile);
   const tokenizerConfig = readJson(join(dir, 'tokenizer_config.json'), false) ?? {};
 
-  const { st, activation } = readSentenceTransformers(dir, kind, dims.hidden);
+  const { st, activation } = readSentenceTransformers(dir, kind, dims.hidden, tokenizerConfig);
   const { maxLength, cappedFrom } = resolveMaxSeqLength(st, tokenizerConfig, dims.maxPositions, dims.maxPositions - dims.positionOffset);
 
   const onnx = join(dir, 'onnx', 'model.onnx');

@@ -331,11 +331,12 @@ export interface SentenceTransformersFolder {
 
 /**
  * Reads the sentence-transformers files of `dir` for a model whose transformer has `hidden`
- * dimensions. Without modules.json, as sentence-transformers does for a plain transformers
+ * dimensions; `tokenizerConfig` is the folder's tokenizer_config.json ({} when absent), read once
+ * by the folder loader. Without modules.json, as sentence-transformers does for a plain transformers
  * checkpoint: mean pooling and no normalisation (encoders).
  * @throws ModelFolderError naming the file and key of anything not honoured.
  */
-export function readSentenceTransformers(dir: string, kind: ModelKind, hidden: number): SentenceTransformersFolder {
+export function readSentenceTransformers(dir: string, kind: ModelKind, hidden: number, tokenizerConfig: Record<string, unknown>): SentenceTransformersFolder {
   const st: SentenceTransformersConfig = {
     pooling: kind === 'cross-encoder' ? 'cls' : 'mean',
     afterPooling: [],
@@ -402,9 +403,8 @@ export function readSentenceTransformers(dir: string, kind: ModelKind, hidden: n
   const t = readTransformerConfig(dir, kind);
   st.maxSeqLength = t.maxSeqLength;
   st.doLowerCase = t.doLowerCase;
-  const tc = readJson(join(dir, 'tokenizer_config.json'), false);
-  if (tc?.truncation_side === 'left') st.truncationSide = 'left';
-  st.tokenTypeIds = feedsTokenTypeIds(tc ?? {});
+  if (tokenizerConfig.truncation_side === 'left') st.truncationSide = 'left';
+  st.tokenTypeIds = feedsTokenTypeIds(tokenizerConfig);
   if (t.truncationSide) st.truncationSide = t.truncationSide;
   const { activation } = readModelConfig(dir, kind, st);
   return { st, activation };
