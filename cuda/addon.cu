@@ -1,4 +1,5 @@
-// Node-API binding: the thin dispatch layer between the GPU worker thread (JS) and BertModel.
+// Node-API binding: the thin dispatch layer between the GPU worker thread (JS) and a resident model
+// (BertModel for encoders, DecoderModel for decoders: config key `arch`).
 // Each model slot has its own executor thread, so a forward call returns a Promise at once and
 // the JS thread stays free; batches on one slot run in call order, which keeps tensor-parallel
 // ranks' NCCL collectives in the same order.
@@ -16,12 +17,15 @@
 #include <vector>
 
 #include "bert.h"
+#include "decoder.h"
 #include "gemm.h"
 #include "ops.h"
 
 namespace {
 
 using er::BertModel;
+using er::DecoderModel;
+using er::ResidentModel;
 using er::CudaFailure;
 using er::DType;
 
@@ -120,38 +124,73 @@ class Model : public Napi::ObjectWrap<Model> {
     return DefineClass(env, "Model",
                        {InstanceMethod("setWeight", &Model::SetWeight), InstanceMethod("connect", &Model::Connect),
                         InstanceMethod("forward", &Model::Forward), InstanceMethod("destroy", &Model::Destroy),
-                        InstanceMethod("weightBytes", &Model::WeightBytes), InstanceMethod("profile", &Model::Profile)});
+                        InstanceMethod("weightBytes", &Model::WeightBytes), InstanceMethod("profile", &Model::Profile),
+                        InstanceMethod("allocateKvCache", &Model::AllocateKvCache), InstanceMethod("kvBytesPerBlock", &Model::KvBytesPerBlock),
+                        InstanceMethod("forwardDecoder", &Model::ForwardDecoder)});
   }
 
   explicit Model(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Model>(info) {
     Napi::Env env = info.Env();
     auto o = info[0].As<Napi::Object>();
     auto num = [&](const char* k) { return o.Get(k).As<Napi::Number>().Int32Value(); };
-    er::BertConfig c;
-    c.device = num("device");
-    c.dt = dtype_arg(o.Get("dtype"));
-    c.hidden = num("hidden");
-    c.layers = num("layers");
-    c.heads = num("heads");
-    c.head_dim = num("headDim");
-    c.inter = num("intermediate");
-    c.vocab = num("vocab");
-    c.max_pos = num("maxPositions");
-    c.type_vocab = num("typeVocab");
-    c.num_labels = num("numLabels");
-    c.pos_offset = num("positionOffset");
-    c.head_act = o.Has("headActivation") ? num("headActivation") : 0;
-    c.eps = o.Get("eps").As<Napi::Number>().FloatValue();
-    c.max_tokens = num("maxTokens");
-    c.max_seqs = num("maxSeqs");
-    c.slots = num("slots");
-    c.rank = num("rank");
-    c.world = num("worldSize");
-    c.tf32 = o.Get("allowTf32").ToBoolean().Value();
+    auto flt = [&](const char* k) { return o.Get(k).As<Napi::Number>().FloatValue(); };
+    const int arch = o.Has("arch") ? num("arch") : 0;
+    if (arch != 0 && arch != 1) throw Napi::Error::New(env, "arch must be 0 (post-LN encoder) or 1 (pre-RMSNorm decoder)");
+    int device = 0, slots = 1;
     Outcome out;
-    capture(out, [&] { model_ = std::make_unique<BertModel>(c); });
+    if (arch == 0) {
+      er::BertConfig c;
+      c.device = num("device");
+      c.dt = dtype_arg(o.Get("dtype"));
+      c.hidden = num("hidden");
+      c.layers = num("layers");
+      c.heads = num("heads");
+      c.head_dim = num("headDim");
+      c.inter = num("intermediate");
+      c.vocab = num("vocab");
+      c.max_pos = num("maxPositions");
+      c.type_vocab = num("typeVocab");
+      c.num_labels = num("numLabels");
+      c.pos_offset = num("positionOffset");
+      c.head_act = o.Has("headActivation") ? num("headActivation") : 0;
+      c.eps = flt("eps");
+      c.max_tokens = num("maxTokens");
+      c.max_seqs = num("maxSeqs");
+      c.slots = num("slots");
+      c.rank = num("rank");
+      c.world = num("worldSize");
+      c.tf32 = o.Get("allowTf32").ToBoolean().Value();
+      device = c.device;
+      slots = c.slots;
+      capture(out, [&] { model_ = std::make_unique<BertModel>(c); });
+    } else {
+      er::DecoderConfig c;
+      c.device = num("device");
+      c.dt = dtype_arg(o.Get("dtype"));
+      c.hidden = num("hidden");
+      c.layers = num("layers");
+      c.heads = num("heads");
+      c.kv_heads = num("kvHeads");
+      c.head_dim = num("headDim");
+      c.inter = num("intermediate");
+      c.vocab = num("vocab");
+      c.num_labels = num("numLabels");
+      c.eps = flt("eps");
+      c.rope_theta = flt("ropeTheta");
+      c.max_tokens = num("maxTokens");
+      c.max_seqs = num("maxSeqs");
+      c.block_size = num("blockSize");
+      c.max_blocks_per_seq = num("maxBlocksPerSeq");
+      c.slots = num("slots");
+      c.rank = num("rank");
+      c.world = num("worldSize");
+      c.tf32 = o.Get("allowTf32").ToBoolean().Value();
+      device = c.device;
+      slots = c.slots;
+      capture(out, [&] { model_ = std::make_unique<DecoderModel>(c); });
+    }
     if (out.failed) throw_outcome(env, out);
-    for (int i = 0; i < c.slots; i++) executors_.push_back(std::make_unique<Executor>(c.device));
+    for (int i = 0; i < slots; i++) executors_.push_back(std::make_unique<Executor>(device));
     tsfn_ = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}), "embedrank-gpu", 0, 1);
     tsfn_.Unref(env);
   }
@@ -168,9 +207,14 @@ class Model : public Napi::ObjectWrap<Model> {
     }
   }
 
-  BertModel& model(Napi::Env env) {
+  ResidentModel& model(Napi::Env env) {
     if (!model_) throw Napi::Error::New(env, "GPU model was destroyed");
     return *model_;
+  }
+  template <typename M> M& model_as(Napi::Env env, const char* method) {
+    M* m = dynamic_cast<M*>(&model(env));
+    if (!m) throw Napi::Error::New(env, std::string(method) + " does not apply to this model's architecture");
+    return *m;
   }
 
   Napi::Value SetWeight(const Napi::CallbackInfo& info) {
@@ -207,7 +251,7 @@ class Model : public Napi::ObjectWrap<Model> {
     auto* done = new Completion{Napi::Promise::Deferred::New(env), {}, std::move(keep), Napi::Persistent(Value())};
     Napi::Promise promise = done->deferred.Promise();
     if (pending_++ == 0) tsfn_.Ref(env);
-    BertModel* m = model_.get();
+    ResidentModel* m = model_.get();
     executors_[slot]->post([this, done, job = std::move(job), m] {
       capture(done->outcome, job);
       if (done->outcome.sticky) m->mark_broken();
@@ -231,7 +275,7 @@ class Model : public Napi::ObjectWrap<Model> {
       if (b.ByteLength() != sizeof(er::NcclUniqueId)) throw Napi::Error::New(env, "NCCL unique id must be 128 bytes");
       std::memcpy(ids[i].internal, b.Data(), sizeof(er::NcclUniqueId));
     }
-    BertModel* m = &model(env);
+    ResidentModel* m = &model(env);
     return Submit(env, 0, [m, ids] { m->connect(ids); }, nullptr);
   }
 
@@ -239,7 +283,7 @@ class Model : public Napi::ObjectWrap<Model> {
   // types is empty for a model without token types; positions are the family's position ids.
   Napi::Value Forward(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    BertModel* m = &model(env);
+    BertModel* m = &model_as<BertModel>(env, "forward");
     const int slot = info[0].As<Napi::Number>().Int32Value();
     if (slot < 0 || slot >= (int)executors_.size()) throw Napi::Error::New(env, "bad slot");
     auto req = std::make_shared<er::Request>();
@@ -261,12 +305,53 @@ class Model : public Napi::ObjectWrap<Model> {
     return Submit(env, slot, [m, req] { m->forward(*req); }, keep);
   }
 
+  // allocateKvCache(numBlocks): the decoder's paged K/V caches (after the weights).
+  Napi::Value AllocateKvCache(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    DecoderModel& m = model_as<DecoderModel>(env, "allocateKvCache");
+    const int blocks = info[0].As<Napi::Number>().Int32Value();
+    Outcome out;
+    capture(out, [&] { m.allocate_kv_cache(blocks); });
+    if (out.failed) throw_outcome(env, out);
+    return env.Undefined();
+  }
+
+  Napi::Value KvBytesPerBlock(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), (double)model_as<DecoderModel>(info.Env(), "kvBytesPerBlock").kv_bytes_per_block());
+  }
+
+  // forwardDecoder(slot, ids, positions, cuQ, ctxLens, blockTables, slotMapping, mode, normalize, out) → Promise
+  Napi::Value ForwardDecoder(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    DecoderModel* m = &model_as<DecoderModel>(env, "forwardDecoder");
+    const int slot = info[0].As<Napi::Number>().Int32Value();
+    if (slot < 0 || slot >= (int)executors_.size()) throw Napi::Error::New(env, "bad slot");
+    auto req = std::make_shared<er::DecoderRequest>();
+    req->slot = slot;
+    req->ids = int_vector(info[1]);
+    req->positions = int_vector(info[2]);
+    req->cu_q = int_vector(info[3]);
+    req->ctx_len = int_vector(info[4]);
+    req->block_tables = int_vector(info[5]);
+    req->slot_mapping = int_vector(info[6]);
+    const int mode = info[7].As<Napi::Number>().Int32Value();
+    if (mode < 0 || mode > 2) throw Napi::Error::New(env, "mode must be 0 (embed), 1 (score) or 2 (hidden)");
+    req->mode = (er::Output)mode;
+    req->normalize = info[8].ToBoolean().Value();
+    auto out = info[9].As<Napi::Float32Array>();
+    req->out = out.Data();
+    req->out_len = out.ElementLength();
+    if (req->out_len < m->output_len(*req)) throw Napi::Error::New(env, "output buffer too small for this step");
+    auto keep = std::make_shared<Napi::Reference<Napi::Value>>(Napi::Persistent(info[9]));
+    return Submit(env, slot, [m, req] { m->forward(*req); }, keep);
+  }
+
   Napi::Value Destroy(const Napi::CallbackInfo& info) {
     shutdown();
     return info.Env().Undefined();
   }
 
-  std::unique_ptr<BertModel> model_;
+  std::unique_ptr<ResidentModel> model_;
   std::vector<std::unique_ptr<Executor>> executors_;
   Napi::ThreadSafeFunction tsfn_;
   bool released_ = false;

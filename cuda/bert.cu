@@ -15,17 +15,7 @@
 
 namespace er {
 
-static size_t align_up(size_t n, size_t a) { return (n + a - 1) / a * a; }
-
-static std::string mib(size_t bytes) { return std::to_string(bytes >> 20) + " MiB"; }
-
-static bool env_flag(const char* name, bool dflt) {
-  const char* v = std::getenv(name);
-  if (!v || !*v) return dflt;
-  return !(v[0] == '0' || v[0] == 'n' || v[0] == 'N' || v[0] == 'f' || v[0] == 'F');
-}
-
-BertModel::BertModel(const BertConfig& cfg) : cfg_(cfg) {
+BertModel::BertModel(const BertConfig& cfg) : ResidentModel(cfg.device, cfg.dt), cfg_(cfg) {
   if (cfg.hidden % 8 || cfg.inter % 8 || cfg.hidden / 4 > 1024) {
     throw std::runtime_error("hidden size " + std::to_string(cfg.hidden) + " / intermediate " + std::to_string(cfg.inter) +
                              " unsupported: both must be multiples of 8 and hidden ≤ 4096");
@@ -33,8 +23,6 @@ BertModel::BertModel(const BertConfig& cfg) : cfg_(cfg) {
   if (cfg.head_dim != 32 && cfg.head_dim != 64 && cfg.head_dim != 128) {
     throw std::runtime_error("head dimension " + std::to_string(cfg.head_dim) + " unsupported (32, 64, 128)");
   }
-  ER_CHECK(cudaSetDevice(cfg.device));
-  profile_ = env_flag("EMBEDRANK_PROFILE", false);
   resid_f32_ = cfg.dt == DType::BF16 && env_flag("EMBEDRANK_BF16_F32_RESIDUAL", true);
   // Not under tensor parallelism: captured NCCL collectives made ncclCommDestroy hang at close on
   // 2×H200, and TP=2 stayed slower than TP=1 at batch 1 with them (2.20 vs 1.65 ms).
@@ -71,7 +59,7 @@ BertModel::~BertModel() {
     }
     free_slot(s);
   }
-  for (auto& [_, t] : weights_) cudaFree(t.ptr);
+  free_weights();
   // A sticky error poisons the device's context; reset it so a fresh worker can reload.
   if (broken_) cudaDeviceReset();
 }
@@ -89,11 +77,7 @@ void BertModel::allocate_slot(Slot& s) {
   ER_CHECK(cudaMalloc(&s.tmp, align_up(T * cfg_.hidden * e, 256)));
   ER_CHECK(cudaMalloc(&s.up, align_up(T * cfg_.inter * e, 256)));
   if (resid_f32_) ER_CHECK(cudaMalloc(&s.xf, align_up(T * cfg_.hidden * sizeof(float), 256)));
-  if (profile_) {
-    s.marks.resize(4 + 12 * (size_t)cfg_.layers);
-    s.mark_names.resize(s.marks.size());
-    for (auto& e : s.marks) ER_CHECK(cudaEventCreate(&e));
-  }
+  create_marks(s.marks, 4 + 12 * (size_t)cfg_.layers);
   ER_CHECK(cudaMalloc(&s.d_out, out_floats_ * sizeof(float)));
   ER_CHECK(cudaMallocHost(&s.h_out, out_floats_ * sizeof(float)));
 }
@@ -107,7 +91,7 @@ void BertModel::free_slot(Slot& s) {
   drop_graphs(s);
   s.gemm.reset();
   for (void* p : {(void*)s.d_in, s.x, s.qkv, s.ctx, s.tmp, s.up, (void*)s.d_out, (void*)s.d_hidden, (void*)s.xf}) if (p) cudaFree(p);
-  for (auto e : s.marks) cudaEventDestroy(e);
+  destroy_marks(s.marks);
   for (void* p : {(void*)s.h_in, (void*)s.h_out, (void*)s.h_hidden}) if (p) cudaFreeHost(p);
   if (s.stream) cudaStreamDestroy(s.stream);
   s = Slot{};
@@ -143,85 +127,11 @@ void BertModel::expect(const std::string& name, size_t& numel, bool& fp32) const
   }
 }
 
-void BertModel::set_weight(const std::string& name, const void* data, size_t numel, DType src) {
-  size_t want = 0;
-  bool fp32 = false;
-  expect(name, want, fp32);
-  if (numel != want) throw std::runtime_error("weight " + name + " has " + std::to_string(numel) + " values, expected " + std::to_string(want));
-  ER_CHECK(cudaSetDevice(cfg_.device));
-  const DType dst = fp32 ? DType::F32 : cfg_.dt;
-  Tensor& t = weights_[name];
-  if (t.ptr) cudaFree(t.ptr);
-  t = Tensor{nullptr, numel, dst};
-  void* staging = nullptr;
-  try {
-    ER_CHECK(cudaMalloc(&t.ptr, align_up(numel * dtype_size(dst), 256)));
-    ER_CHECK(cudaMalloc(&staging, numel * dtype_size(src)));
-    ER_CHECK(cudaMemcpy(staging, data, numel * dtype_size(src), cudaMemcpyHostToDevice));
-    convert(src, dst, staging, t.ptr, numel, nullptr);
-    ER_CHECK(cudaStreamSynchronize(nullptr));
-    ER_CHECK(cudaFree(staging));
-  } catch (const CudaFailure& e) {
-    if (staging) cudaFree(staging);
-    if (e.oom) {
-      throw CudaFailure("out of GPU memory loading weight " + name + " (" + mib(weight_bytes_) +
-                            " of weights already loaded): raise tensorParallelSize, use a 16-bit dtype, or lower maxNumBatchedTokens",
-                        false, true);
-    }
-    throw;
-  }
-  weight_bytes_ += numel * dtype_size(dst);
-}
-
-const BertModel::Tensor& BertModel::w(const std::string& name) const {
-  auto it = weights_.find(name);
-  if (it == weights_.end() || !it->second.ptr) throw std::runtime_error("weight " + name + " was never uploaded");
-  return it->second;
-}
-
 void BertModel::connect(const std::vector<NcclUniqueId>& ids) {
   if (cfg_.world == 1) return;
   if ((int)ids.size() != cfg_.slots) throw std::runtime_error("connect: need one NCCL id per slot");
   ER_CHECK(cudaSetDevice(cfg_.device));
   for (int i = 0; i < cfg_.slots; i++) slots_[i].comm = Nccl::get().init_rank(cfg_.world, ids[i], cfg_.rank);
-}
-
-void BertModel::all_reduce(Slot& s, void* buf, size_t count) {
-  if (cfg_.world == 1) return;
-  const NcclType t = cfg_.dt == DType::F32 ? NcclType::F32 : cfg_.dt == DType::F16 ? NcclType::F16 : NcclType::BF16;
-  Nccl::get().all_reduce_sum(buf, count, t, s.comm, s.stream);
-}
-
-void BertModel::mark(Slot& s, const char* name) {
-  if (!profile_ || s.nmarks >= (int)s.marks.size()) return;
-  s.mark_names[s.nmarks] = name;
-  ER_CHECK(cudaEventRecord(s.marks[s.nmarks++], s.stream));
-}
-
-// After the stream has synchronised: each mark's time is the span since the one before it.
-void BertModel::collect_marks(Slot& s) {
-  if (!profile_ || s.nmarks < 2) return;
-  std::lock_guard<std::mutex> g(prof_mu_);
-  float total = 0.f;
-  for (int i = 1; i < s.nmarks; i++) {
-    float ms = 0.f;
-    ER_CHECK(cudaEventElapsedTime(&ms, s.marks[i - 1], s.marks[i]));
-    auto& a = prof_[s.mark_names[i]];
-    a.first += ms;
-    a.second += 1;
-    total += ms;
-  }
-  auto& t = prof_["total"];
-  t.first += total;
-  t.second += 1;
-  s.nmarks = 0;
-}
-
-std::map<std::string, std::pair<double, long>> BertModel::take_profile() {
-  std::lock_guard<std::mutex> g(prof_mu_);
-  auto out = std::move(prof_);
-  prof_.clear();
-  return out;
 }
 
 size_t BertModel::output_len(const Request& r) const {
@@ -261,7 +171,7 @@ void BertModel::forward(Request& r) {
     }
   }
   if (r.out_len < output_len(r)) throw std::runtime_error("output buffer too small");
-  if (r.mode == Output::Score && !weights_.count("head.cls.w")) throw std::runtime_error("this model has no classifier head");
+  if (r.mode == Output::Score && !has_weight("head.cls.w")) throw std::runtime_error("this model has no classifier head");
 
   ER_CHECK(cudaSetDevice(cfg_.device));
   // Pack every host input into the pinned buffer: one H2D copy.
@@ -321,7 +231,7 @@ void BertModel::forward(Request& r) {
   const size_t out_n = output_len(r);
   const float* host_src = r.mode == Output::Hidden ? s.h_hidden : s.h_out;
   ER_CHECK(cudaStreamSynchronize(s.stream));
-  collect_marks(s);
+  collect_marks(s.marks);
   std::memcpy(r.out, host_src, out_n * sizeof(float));
 }
 
@@ -333,7 +243,7 @@ void BertModel::row_parallel_add_ln(Slot& s, const void* in, int K, const std::s
   const int H = cfg_.hidden;
   s.gemm->linear(cfg_.dt, in, T, K, w(lin + ".w").ptr, H, nullptr, s.tmp, s.stream, cfg_.tf32);
   mark(s, gemm_mark);
-  all_reduce(s, s.tmp, (size_t)T * H);
+  all_reduce(s.comm, s.stream, s.tmp, (size_t)T * H, cfg_.world);
   if (cfg_.world > 1) mark(s, "allreduce");
   add_bias_layernorm(cfg_.dt, s.tmp, w(lin + ".b").ptr, s.x, (const float*)w(ln + ".g").ptr, (const float*)w(ln + ".b").ptr,
                      cfg_.eps, T, H, s.x, s.xf, s.stream);
@@ -342,7 +252,7 @@ void BertModel::row_parallel_add_ln(Slot& s, const void* in, int K, const std::s
 
 void BertModel::enqueue(Slot& s, const Request& r, int T, int n, int ntiles, size_t tiles_off, size_t in_count) {
   int* h = s.h_in;
-  s.nmarks = 0;
+  s.marks.n = 0;
   mark(s, "start");
   ER_CHECK(cudaMemcpyAsync(s.d_in, h, in_count * sizeof(int), cudaMemcpyHostToDevice, s.stream));
   mark(s, "h2d");

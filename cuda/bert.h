@@ -16,6 +16,7 @@
 #include "common.cuh"
 #include "gemm.h"
 #include "nccl.h"
+#include "resident.h"
 
 namespace er {
 
@@ -31,8 +32,6 @@ struct BertConfig {
   bool tf32 = false;
 };
 
-enum class Output : int { Embed = 0, Score = 1, Hidden = 2 };
-
 struct Request {
   int slot = 0;
   std::vector<int> ids, types /* empty when type_vocab is 0 */, positions, cu, skip;
@@ -44,34 +43,22 @@ struct Request {
   size_t out_len = 0;
 };
 
-class BertModel {
+class BertModel : public ResidentModel {
  public:
   explicit BertModel(const BertConfig& cfg);
-  ~BertModel();
-  BertModel(const BertModel&) = delete;
-  BertModel& operator=(const BertModel&) = delete;
+  ~BertModel() override;
 
   const BertConfig& config() const { return cfg_; }
-  // Uploads one named tensor in its stored dtype and converts it on the GPU.
-  void set_weight(const std::string& name, const void* data, size_t numel, DType src);
-  // Joins the tensor-parallel group: one NCCL unique id per slot. Blocks until all ranks join.
-  void connect(const std::vector<NcclUniqueId>& ids);
+  void connect(const std::vector<NcclUniqueId>& ids) override;
+  int slot_count() const override { return cfg_.slots; }
   // Runs one batch on the request's slot; called from that slot's executor thread only.
   void forward(Request& r);
   size_t output_len(const Request& r) const;
-  bool broken() const { return broken_; }
-  void mark_broken() { broken_ = true; }
-  size_t weight_bytes() const { return weight_bytes_; }
-  // Per-operation GPU time summed over batches since the last call (then reset): name → (ms, count).
-  // Empty unless EMBEDRANK_PROFILE=1 was set when the model was made; marks cost a little time.
-  std::map<std::string, std::pair<double, long>> take_profile();
+
+ protected:
+  void expect(const std::string& name, size_t& numel, bool& fp32) const override;
 
  private:
-  struct Tensor {
-    void* ptr = nullptr;
-    size_t numel = 0;
-    DType dt = DType::F32;
-  };
   struct Slot {
     cudaStream_t stream = nullptr;
     std::unique_ptr<GemmRunner> gemm;
@@ -93,31 +80,21 @@ class BertModel {
       cudaGraphExec_t exec = nullptr;
     };
     std::map<std::tuple<int, int, int, int, int, bool>, Graph> graphs;
-    std::vector<cudaEvent_t> marks;
-    std::vector<const char*> mark_names;
-    int nmarks = 0;
+    Marks marks;
   };
-  void mark(Slot& s, const char* name);
+  void mark(Slot& s, const char* name) { ResidentModel::mark(s.marks, s.stream, name); }
   // Everything a batch puts on the slot's stream: input copy, layers, pooling/head, output copy.
   void enqueue(Slot& s, const Request& r, int T, int n, int ntiles, size_t tiles_off, size_t in_count);
   void drop_graphs(Slot& s);
   void row_parallel_add_ln(Slot& s, const void* in, int K, const std::string& lin, const std::string& ln, int T,
                            const char* gemm_mark);
-  void collect_marks(Slot& s);
-  const Tensor& w(const std::string& name) const;
-  void expect(const std::string& name, size_t& numel, bool& fp32) const;
   void allocate_slot(Slot& s);
   void free_slot(Slot& s);
-  void all_reduce(Slot& s, void* buf, size_t count);
 
   BertConfig cfg_;
-  std::unordered_map<std::string, Tensor> weights_;
   std::vector<Slot> slots_;
-  size_t in_ints_ = 0, tile_cap_ = 0, out_floats_ = 0, weight_bytes_ = 0;
-  bool broken_ = false;
-  bool profile_ = false, resid_f32_ = false, graphs_ = true;
-  std::mutex prof_mu_;
-  std::map<std::string, std::pair<double, long>> prof_;
+  size_t in_ints_ = 0, tile_cap_ = 0, out_floats_ = 0;
+  bool resid_f32_ = false, graphs_ = true;
 };
 
 }  // namespace er

@@ -46,9 +46,16 @@ void classifier_head(DType dt, const void* hidden, int H, const int* cu, int nse
 void similarity_topk(int device, const float* Q, int nq, const float* D, int nd, int dim, bool cosine, int k,
                      int tile_docs, int query_block, int* out_idx, float* out_scores);
 // --- Decoder (Qwen3) ops -------------------------------------------------------------------
+// out[t] = float(table[ids[t]]) for T tokens of H values: the fp32 residual stream's start.
+void embedding_f32(DType dt, const int* ids, int T, const void* table, int H, float* out, cudaStream_t s);
+
+// out[s, l] = W[l] · hidden[last token of s] in fp32 (W fp32 [L, H]; hidden rows [T, H] in dt).
+void last_token_head(DType dt, const void* hidden, int H, const int* cu, int nseq, const float* W, int L, float* out, cudaStream_t s);
+
 // RMSNorm over `rows` rows of `dim` values; row r at x + (r / per)·ld + (r % per)·dim (per = 1:
 // hidden rows; per = heads: q_norm / k_norm over the heads of QKV rows), written likewise at
-// ld_out. resid non-null (fp32 [rows, dim]): resid += x first and the norm is of resid (fused add).
+// ld_out. resid non-null (fp32 [rows, dim]): resid += x first (x null: nothing added) and the
+// norm is of resid (fused add, vLLM's fused_add_rms_norm).
 void rms_norm(DType dt, const void* x, int ld, int per, int rows, int dim, const void* w, float eps, float* resid,
               void* out, int ld_out, cudaStream_t s);
 
@@ -65,9 +72,12 @@ void kv_cache_write(DType dt, const void* qkv, int ld, int k_col, int v_col, int
 
 // GQA causal attention of a step's new tokens over the paged cache (their own K/V written first):
 // token t of sequence token_seq[t] sits at position ctx_len[s] − q_len[s] + (t − cu_q[s]).
+// tiles: (sequence, first query row) pairs built by attention_tiles over cu_q with
+// paged_attention_block_m(dt, head_dim) rows each (the tensor-core path; the warp path ignores them).
 void paged_attention(DType dt, const void* q, int ld_q, int heads, int kv_heads, int head_dim, const int* cu_q, const int* ctx_len,
-                     const int* token_seq, int T, const void* k_cache, const void* v_cache, const int* block_tables, int max_blocks,
-                     int block_size, float scale, void* out, int ld_out, cudaStream_t s);
+                     const int* token_seq, int T, const int2* tiles, int ntiles, const void* k_cache, const void* v_cache,
+                     const int* block_tables, int max_blocks, int block_size, float scale, void* out, int ld_out, cudaStream_t s);
+int paged_attention_block_m(DType dt, int head_dim);
 
 // Element-wise dtype conversion (same dtype: plain copy).
 void convert(DType src, DType dst, const void* in, void* out, size_t n, cudaStream_t s);

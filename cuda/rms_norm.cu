@@ -18,7 +18,7 @@ __global__ void rms_norm_kernel(const T* __restrict__ x, int ld, int per, int di
   __shared__ float partial[32];
   float ss = 0.f;
   for (int i = threadIdx.x; i < dim; i += blockDim.x) {
-    float v = to_f<T>(x[off + i]);
+    float v = x ? to_f<T>(x[off + i]) : 0.f;
     if (resid) {
       v += resid[(size_t)r * dim + i];
       resid[(size_t)r * dim + i] = v;

@@ -1,0 +1,297 @@
+// DecoderModel (see decoder.h): weight bookkeeping, KV-cache memory, input checks and the per-step
+// kernel sequence. Row-parallel outputs (O, down) are all-reduced before the residual add, so the
+// fp32 residual stream is identical on every tensor-parallel rank.
+#include "decoder.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+
+#include "ops.h"
+
+namespace er {
+
+DecoderModel::DecoderModel(const DecoderConfig& cfg) : ResidentModel(cfg.device, cfg.dt), cfg_(cfg) {
+  if (cfg.hidden % 8 || cfg.inter % 8) throw std::runtime_error("hidden size and intermediate size must be multiples of 8");
+  if (cfg.heads < 1 || cfg.kv_heads < 1 || cfg.heads % cfg.kv_heads) throw std::runtime_error("kv heads must divide heads on every rank");
+  if (cfg.head_dim % 32 || cfg.head_dim > 256) throw std::runtime_error("head dimension " + std::to_string(cfg.head_dim) + " unsupported (a multiple of 32 up to 256)");
+  if (cfg.block_size < 1 || cfg.max_blocks_per_seq < 1) throw std::runtime_error("block size and blocks per sequence must be positive");
+  if (cfg.max_tokens < 1 || cfg.max_seqs < 1 || cfg.slots < 1) throw std::runtime_error("maxTokens, maxSeqs and slots must be positive");
+  tile_cap_ = (size_t)cfg.max_tokens / paged_attention_block_m(cfg.dt, cfg.head_dim) + cfg.max_seqs + 1;
+  in_ints_ = 4 * (size_t)cfg.max_tokens + 2 * (size_t)cfg.max_seqs + 1 + (size_t)cfg.max_seqs * cfg.max_blocks_per_seq + 1 + 2 * tile_cap_;
+  out_floats_ = (size_t)cfg.max_seqs * std::max(cfg.hidden, std::max(cfg.num_labels, 1));
+  slots_.resize(cfg.slots);
+  for (auto& s : slots_) {
+    try {
+      allocate_slot(s);
+    } catch (const CudaFailure& e) {
+      for (auto& t : slots_) free_slot(t);
+      if (!e.oom) throw;
+      throw CudaFailure("out of GPU memory allocating activation buffers for maxNumBatchedTokens=" + std::to_string(cfg.max_tokens) +
+                            ": lower maxNumBatchedTokens (chunked prefill splits longer inputs) or raise tensorParallelSize",
+                        false, true);
+    }
+  }
+}
+
+DecoderModel::~DecoderModel() {
+  cudaSetDevice(cfg_.device);
+  for (auto& s : slots_) {
+    if (s.comm) {
+      try {
+        if (broken_) Nccl::get().abort(s.comm); else Nccl::get().destroy(s.comm);
+      } catch (...) {
+      }
+    }
+    free_slot(s);
+  }
+  if (kv_) cudaFree(kv_);
+  free_weights();
+  if (broken_) cudaDeviceReset();
+}
+
+void DecoderModel::allocate_slot(Slot& s) {
+  const size_t e = dtype_size(cfg_.dt);
+  const size_t T = cfg_.max_tokens;
+  const size_t H = cfg_.hidden, qkv = (size_t)(cfg_.heads + 2 * cfg_.kv_heads) * cfg_.head_dim, I = cfg_.inter;
+  ER_CHECK(cudaStreamCreateWithFlags(&s.stream, cudaStreamNonBlocking));
+  s.gemm = std::make_unique<GemmRunner>();
+  ER_CHECK(cudaMalloc(&s.d_in, in_ints_ * sizeof(int)));
+  ER_CHECK(cudaMallocHost(&s.h_in, in_ints_ * sizeof(int)));
+  ER_CHECK(cudaMalloc(&s.x, align_up(T * H * e, 256)));
+  ER_CHECK(cudaMalloc(&s.qkv, align_up(T * qkv * e, 256)));
+  ER_CHECK(cudaMalloc(&s.ctx, align_up(T * cfg_.heads * cfg_.head_dim * e, 256)));
+  ER_CHECK(cudaMalloc(&s.tmp, align_up(T * H * e, 256)));
+  ER_CHECK(cudaMalloc(&s.gate_up, align_up(T * 2 * I * e, 256)));
+  ER_CHECK(cudaMalloc(&s.act, align_up(T * I * e, 256)));
+  ER_CHECK(cudaMalloc(&s.resid, align_up(T * H * sizeof(float), 256)));
+  ER_CHECK(cudaMalloc(&s.d_out, out_floats_ * sizeof(float)));
+  ER_CHECK(cudaMallocHost(&s.h_out, out_floats_ * sizeof(float)));
+  create_marks(s.marks, 4 + 14 * (size_t)cfg_.layers);
+}
+
+void DecoderModel::free_slot(Slot& s) {
+  s.gemm.reset();
+  for (void* p : {(void*)s.d_in, s.x, s.qkv, s.ctx, s.tmp, s.gate_up, s.act, (void*)s.resid, (void*)s.d_out, (void*)s.d_hidden}) if (p) cudaFree(p);
+  destroy_marks(s.marks);
+  for (void* p : {(void*)s.h_in, (void*)s.h_out, (void*)s.h_hidden}) if (p) cudaFreeHost(p);
+  if (s.stream) cudaStreamDestroy(s.stream);
+  s = Slot{};
+}
+
+void DecoderModel::expect(const std::string& name, size_t& numel, bool& fp32) const {
+  const size_t H = cfg_.hidden, d = cfg_.head_dim, q = (size_t)cfg_.heads * d, kv = (size_t)cfg_.kv_heads * d, I = cfg_.inter;
+  fp32 = false;
+  if (name == "emb.word") numel = (size_t)cfg_.vocab * H;
+  else if (name == "norm.g") numel = H;
+  else if (name == "head.cls.w" && cfg_.num_labels > 0) numel = (size_t)cfg_.num_labels * H, fp32 = true;
+  else if (name.rfind("L", 0) == 0) {
+    const auto dot = name.find('.');
+    const int layer = std::stoi(name.substr(1, dot - 1));
+    if (layer < 0 || layer >= cfg_.layers) throw std::runtime_error("weight " + name + ": no such layer");
+    const std::string k = name.substr(dot + 1);
+    if (k == "ln1.g" || k == "ln2.g") numel = H;
+    else if (k == "qkv.w") numel = (q + 2 * kv) * H;
+    else if (k == "q_norm.g" || k == "k_norm.g") numel = d;
+    else if (k == "o.w") numel = H * q;
+    else if (k == "gate_up.w") numel = 2 * I * H;
+    else if (k == "down.w") numel = H * I;
+    else throw std::runtime_error("unknown weight " + name);
+  } else {
+    throw std::runtime_error("unknown weight " + name);
+  }
+}
+
+size_t DecoderModel::kv_bytes_per_block() const {
+  return 2 * (size_t)cfg_.layers * cfg_.block_size * cfg_.kv_heads * cfg_.head_dim * dtype_size(cfg_.dt);
+}
+
+void DecoderModel::allocate_kv_cache(int num_blocks) {
+  if (num_blocks < 1) throw std::runtime_error("the KV cache needs at least one block");
+  ER_CHECK(cudaSetDevice(cfg_.device));
+  if (kv_) {
+    cudaFree(kv_);
+    kv_ = nullptr;
+    num_blocks_ = 0;
+  }
+  const size_t bytes = kv_bytes_per_block() * num_blocks;
+  try {
+    ER_CHECK(cudaMalloc(&kv_, bytes));
+  } catch (const CudaFailure& e) {
+    kv_ = nullptr;
+    if (!e.oom) throw;
+    throw CudaFailure("out of GPU memory allocating the KV cache (" + std::to_string(num_blocks) + " blocks, " + mib(bytes) +
+                          "): lower gpuMemoryUtilization or blockSize",
+                      false, true);
+  }
+  num_blocks_ = num_blocks;
+}
+
+void* DecoderModel::k_cache(int layer) const {
+  const size_t per_layer = (size_t)num_blocks_ * cfg_.block_size * cfg_.kv_heads * cfg_.head_dim * dtype_size(cfg_.dt);
+  return (char*)kv_ + per_layer * layer;
+}
+
+void* DecoderModel::v_cache(int layer) const {
+  const size_t per_layer = (size_t)num_blocks_ * cfg_.block_size * cfg_.kv_heads * cfg_.head_dim * dtype_size(cfg_.dt);
+  return (char*)kv_ + per_layer * (cfg_.layers + layer);
+}
+
+void DecoderModel::connect(const std::vector<NcclUniqueId>& ids) {
+  if (cfg_.world == 1) return;
+  if ((int)ids.size() != cfg_.slots) throw std::runtime_error("connect: need one NCCL id per slot");
+  ER_CHECK(cudaSetDevice(cfg_.device));
+  for (int i = 0; i < cfg_.slots; i++) slots_[i].comm = Nccl::get().init_rank(cfg_.world, ids[i], cfg_.rank);
+}
+
+size_t DecoderModel::output_len(const DecoderRequest& r) const {
+  const size_t n = r.cu_q.empty() ? 0 : r.cu_q.size() - 1;
+  switch (r.mode) {
+    case Output::Embed: return n * cfg_.hidden;
+    case Output::Score: return n * std::max(cfg_.num_labels, 1);
+    case Output::Hidden: return r.cu_q.empty() ? 0 : (size_t)r.cu_q.back() * cfg_.hidden;
+  }
+  return 0;
+}
+
+// Host-side checks, before anything reaches the GPU: a bad slot or block id would write another
+// sequence's K/V (or outside the cache) silently.
+void DecoderModel::validate(const DecoderRequest& r) const {
+  auto bad = [](const std::string& m) { throw std::runtime_error("forwardDecoder: " + m); };
+  if (!kv_) bad("allocateKvCache was not called");
+  if (r.slot < 0 || r.slot >= cfg_.slots) bad("bad slot");
+  const int n = (int)r.cu_q.size() - 1;
+  if (n < 1) bad("empty step");
+  if (n > cfg_.max_seqs) bad(std::to_string(n) + " sequences, more than maxNumSeqs " + std::to_string(cfg_.max_seqs));
+  const int T = r.cu_q[n];
+  if (r.cu_q[0] != 0 || T > cfg_.max_tokens) bad(std::to_string(T) + " tokens (step budget " + std::to_string(cfg_.max_tokens) + ")");
+  if ((int)r.ids.size() != T || (int)r.positions.size() != T || (int)r.slot_mapping.size() != T) bad("ids, positions and slotMapping need one entry per token");
+  if ((int)r.ctx_len.size() != n) bad("ctxLens needs one entry per sequence");
+  if (r.block_tables.size() != (size_t)n * cfg_.max_blocks_per_seq) bad("blockTables must be [n, maxBlocksPerSeq]");
+  if (r.mode == Output::Score && (cfg_.num_labels < 1 || !has_weight("head.cls.w"))) bad("this model has no score head");
+  if (r.out_len < output_len(r)) bad("output buffer too small");
+  const int bs = cfg_.block_size;
+  for (int i = 0; i < n; i++) {
+    const int q = r.cu_q[i + 1] - r.cu_q[i], ctx = r.ctx_len[i];
+    if (q < 1 || ctx < q) bad("sequence " + std::to_string(i) + ": " + std::to_string(q) + " new tokens of context " + std::to_string(ctx));
+    const int blocks = (ctx + bs - 1) / bs;
+    if (blocks > cfg_.max_blocks_per_seq) bad("sequence " + std::to_string(i) + " needs " + std::to_string(blocks) + " blocks, more than maxBlocksPerSeq");
+    const int* table = r.block_tables.data() + (size_t)i * cfg_.max_blocks_per_seq;
+    for (int b = 0; b < blocks; b++) if (table[b] < 0 || table[b] >= num_blocks_) bad("sequence " + std::to_string(i) + " has block id " + std::to_string(table[b]) + " outside the cache");
+    for (int j = 0; j < q; j++) {
+      const int t = r.cu_q[i] + j, pos = ctx - q + j;
+      if ((unsigned)r.ids[t] >= (unsigned)cfg_.vocab) bad("token " + std::to_string(t) + " has id " + std::to_string(r.ids[t]) + " outside the vocabulary");
+      if (r.positions[t] != pos) bad("token " + std::to_string(t) + " has position " + std::to_string(r.positions[t]) + ", expected " + std::to_string(pos));
+      if (r.slot_mapping[t] != table[pos / bs] * bs + pos % bs) bad("token " + std::to_string(t) + " has slot " + std::to_string(r.slot_mapping[t]) + " outside its block table");
+    }
+  }
+}
+
+void DecoderModel::forward(DecoderRequest& r) {
+  if (broken_) throw CudaFailure("this GPU worker hit an unrecoverable CUDA error earlier and must be restarted", true, false);
+  validate(r);
+  Slot& s = slots_[r.slot];
+  const int n = (int)r.cu_q.size() - 1;
+  const int T = r.cu_q[n];
+  ER_CHECK(cudaSetDevice(cfg_.device));
+  // Pack every host input into the pinned buffer: one H2D copy.
+  int* h = s.h_in;
+  std::memcpy(h, r.ids.data(), T * sizeof(int));
+  std::memcpy(h + T, r.positions.data(), T * sizeof(int));
+  std::memcpy(h + 2 * T, r.slot_mapping.data(), T * sizeof(int));
+  int* tseq = h + 3 * T;
+  for (int i = 0; i < n; i++) for (int t = r.cu_q[i]; t < r.cu_q[i + 1]; t++) tseq[t] = i;
+  std::memcpy(h + 4 * T, r.cu_q.data(), (n + 1) * sizeof(int));
+  std::memcpy(h + 4 * T + n + 1, r.ctx_len.data(), n * sizeof(int));
+  std::memcpy(h + 4 * T + 2 * n + 1, r.block_tables.data(), r.block_tables.size() * sizeof(int));
+  size_t tiles_off = 4 * (size_t)T + 2 * n + 1 + r.block_tables.size();
+  tiles_off += tiles_off & 1;  // int2 alignment
+  const int ntiles = attention_tiles(r.cu_q.data(), n, paged_attention_block_m(cfg_.dt, cfg_.head_dim), reinterpret_cast<int2*>(h + tiles_off), (int)tile_cap_);
+  const size_t in_count = tiles_off + 2 * (size_t)ntiles;
+  enqueue(s, r, T, n, ntiles, tiles_off, in_count);
+  const size_t out_n = output_len(r);
+  ER_CHECK(cudaStreamSynchronize(s.stream));
+  collect_marks(s.marks);
+  std::memcpy(r.out, r.mode == Output::Hidden ? s.h_hidden : s.h_out, out_n * sizeof(float));
+}
+
+void DecoderModel::enqueue(Slot& s, const DecoderRequest& r, int T, int n, int ntiles, size_t tiles_off, size_t in_count) {
+  s.marks.n = 0;
+  mark(s, "start");
+  ER_CHECK(cudaMemcpyAsync(s.d_in, s.h_in, in_count * sizeof(int), cudaMemcpyHostToDevice, s.stream));
+  mark(s, "h2d");
+  const int* d_ids = s.d_in;
+  const int* d_pos = s.d_in + T;
+  const int* d_slots = s.d_in + 2 * T;
+  const int* d_tseq = s.d_in + 3 * T;
+  const int* d_cu = s.d_in + 4 * T;
+  const int* d_ctx = d_cu + n + 1;
+  const int* d_tables = d_ctx + n;
+  const int2* d_tiles = reinterpret_cast<const int2*>(s.d_in + tiles_off);
+
+  const DType dt = cfg_.dt;
+  const int H = cfg_.hidden, d = cfg_.head_dim, nh = cfg_.heads, kvh = cfg_.kv_heads, I = cfg_.inter;
+  const int ldq = (nh + 2 * kvh) * d;
+  const size_t e = dtype_size(dt);
+  const float scale = 1.f / std::sqrt((float)d);
+  void* k_rows = (char*)s.qkv + (size_t)nh * d * e;
+
+  embedding_f32(dt, d_ids, T, w("emb.word").ptr, H, s.resid, s.stream);
+  mark(s, "embed");
+  // Layer l's input norm also adds the previous layer's FFN output into the residual (none for l = 0).
+  const void* delta = nullptr;
+  for (int l = 0; l < cfg_.layers; l++) {
+    const std::string p = "L" + std::to_string(l) + ".";
+    rms_norm(dt, delta, H, 1, T, H, w(p + "ln1.g").ptr, cfg_.eps, s.resid, s.x, H, s.stream);
+    mark(s, "rms_norm");
+    s.gemm->linear(dt, s.x, T, H, w(p + "qkv.w").ptr, ldq, nullptr, s.qkv, s.stream, cfg_.tf32);
+    mark(s, "gemm_qkv");
+    rms_norm(dt, s.qkv, ldq, nh, T * nh, d, w(p + "q_norm.g").ptr, cfg_.eps, nullptr, s.qkv, ldq, s.stream);
+    rms_norm(dt, k_rows, ldq, kvh, T * kvh, d, w(p + "k_norm.g").ptr, cfg_.eps, nullptr, k_rows, ldq, s.stream);
+    rotary_neox(dt, s.qkv, ldq, nh, d, d_pos, T, cfg_.rope_theta, s.stream);
+    rotary_neox(dt, k_rows, ldq, kvh, d, d_pos, T, cfg_.rope_theta, s.stream);
+    mark(s, "qk_norm_rope");
+    kv_cache_write(dt, s.qkv, ldq, nh * d, (nh + kvh) * d, kvh, d, d_slots, T, k_cache(l), v_cache(l), s.stream);
+    mark(s, "kv_cache_write");
+    paged_attention(dt, s.qkv, ldq, nh, kvh, d, d_cu, d_ctx, d_tseq, T, d_tiles, ntiles, k_cache(l), v_cache(l), d_tables,
+                    cfg_.max_blocks_per_seq, cfg_.block_size, scale, s.ctx, nh * d, s.stream);
+    mark(s, "attention");
+    s.gemm->linear(dt, s.ctx, T, nh * d, w(p + "o.w").ptr, H, nullptr, s.tmp, s.stream, cfg_.tf32);
+    mark(s, "gemm_o");
+    all_reduce(s.comm, s.stream, s.tmp, (size_t)T * H, cfg_.world);
+    rms_norm(dt, s.tmp, H, 1, T, H, w(p + "ln2.g").ptr, cfg_.eps, s.resid, s.x, H, s.stream);
+    mark(s, "rms_norm");
+    s.gemm->linear(dt, s.x, T, H, w(p + "gate_up.w").ptr, 2 * I, nullptr, s.gate_up, s.stream, cfg_.tf32);
+    mark(s, "gemm_gate_up");
+    swiglu(dt, s.gate_up, T, I, s.act, s.stream);
+    mark(s, "swiglu");
+    s.gemm->linear(dt, s.act, T, I, w(p + "down.w").ptr, H, nullptr, s.tmp, s.stream, cfg_.tf32);
+    mark(s, "gemm_down");
+    all_reduce(s.comm, s.stream, s.tmp, (size_t)T * H, cfg_.world);
+    delta = s.tmp;
+  }
+  rms_norm(dt, delta, H, 1, T, H, w("norm.g").ptr, cfg_.eps, s.resid, s.x, H, s.stream);
+  mark(s, "rms_norm");
+
+  const size_t out_n = output_len(r);
+  if (r.mode == Output::Embed) {
+    pool(dt, s.x, H, d_cu, nullptr, n, 2, r.normalize, s.d_out, s.stream);
+    mark(s, "pool");
+    ER_CHECK(cudaMemcpyAsync(s.h_out, s.d_out, out_n * sizeof(float), cudaMemcpyDeviceToHost, s.stream));
+  } else if (r.mode == Output::Score) {
+    last_token_head(dt, s.x, H, d_cu, n, (const float*)w("head.cls.w").ptr, cfg_.num_labels, s.d_out, s.stream);
+    mark(s, "head");
+    ER_CHECK(cudaMemcpyAsync(s.h_out, s.d_out, out_n * sizeof(float), cudaMemcpyDeviceToHost, s.stream));
+  } else {
+    if (!s.d_hidden) {
+      ER_CHECK(cudaMalloc(&s.d_hidden, (size_t)cfg_.max_tokens * H * sizeof(float)));
+      ER_CHECK(cudaMallocHost(&s.h_hidden, (size_t)cfg_.max_tokens * H * sizeof(float)));
+    }
+    convert(dt, DType::F32, s.x, s.d_hidden, (size_t)T * H, s.stream);
+    ER_CHECK(cudaMemcpyAsync(s.h_hidden, s.d_hidden, out_n * sizeof(float), cudaMemcpyDeviceToHost, s.stream));
+  }
+  mark(s, "d2h");
+}
+
+}  // namespace er

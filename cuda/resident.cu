@@ -1,0 +1,122 @@
+// ResidentModel (see resident.h): weight upload, profiling marks, the tensor-parallel all-reduce.
+#include "resident.h"
+
+#include <cstdlib>
+
+#include "ops.h"
+
+namespace er {
+
+bool env_flag(const char* name, bool dflt) {
+  const char* v = std::getenv(name);
+  if (!v || !*v) return dflt;
+  return !(v[0] == '0' || v[0] == 'n' || v[0] == 'N' || v[0] == 'f' || v[0] == 'F');
+}
+
+std::string mib(size_t bytes) { return std::to_string(bytes >> 20) + " MiB"; }
+
+ResidentModel::ResidentModel(int device, DType dt) : device_(device), dt_(dt) {
+  ER_CHECK(cudaSetDevice(device));
+  profile_ = env_flag("EMBEDRANK_PROFILE", false);
+}
+
+void ResidentModel::set_weight(const std::string& name, const void* data, size_t numel, DType src) {
+  size_t want = 0;
+  bool fp32 = false;
+  expect(name, want, fp32);
+  if (numel != want) throw std::runtime_error("weight " + name + " has " + std::to_string(numel) + " values, expected " + std::to_string(want));
+  ER_CHECK(cudaSetDevice(device_));
+  const DType dst = fp32 ? DType::F32 : dt_;
+  Tensor& t = weights_[name];
+  if (t.ptr) {
+    cudaFree(t.ptr);
+    weight_bytes_ -= t.numel * dtype_size(t.dt);
+  }
+  t = Tensor{nullptr, numel, dst};
+  void* staging = nullptr;
+  try {
+    ER_CHECK(cudaMalloc(&t.ptr, align_up(numel * dtype_size(dst), 256)));
+    ER_CHECK(cudaMalloc(&staging, numel * dtype_size(src)));
+    ER_CHECK(cudaMemcpy(staging, data, numel * dtype_size(src), cudaMemcpyHostToDevice));
+    convert(src, dst, staging, t.ptr, numel, nullptr);
+    ER_CHECK(cudaStreamSynchronize(nullptr));
+    ER_CHECK(cudaFree(staging));
+  } catch (const CudaFailure& e) {
+    if (staging) cudaFree(staging);
+    if (t.ptr) cudaFree(t.ptr);
+    weights_.erase(name);
+    if (e.oom) {
+      throw CudaFailure("out of GPU memory loading weight " + name + " (" + mib(weight_bytes_) +
+                            " of weights already loaded): raise tensorParallelSize, use a 16-bit dtype, or lower maxNumBatchedTokens",
+                        false, true);
+    }
+    throw;
+  }
+  weight_bytes_ += numel * dtype_size(dst);
+}
+
+const ResidentModel::Tensor& ResidentModel::w(const std::string& name) const {
+  auto it = weights_.find(name);
+  if (it == weights_.end() || !it->second.ptr) throw std::runtime_error("weight " + name + " was never uploaded");
+  return it->second;
+}
+
+void ResidentModel::free_weights() {
+  for (auto& [_, t] : weights_) cudaFree(t.ptr);
+  weights_.clear();
+  weight_bytes_ = 0;
+}
+
+void ResidentModel::create_marks(Marks& m, size_t count) {
+  if (!profile_) return;
+  m.events.resize(count);
+  m.names.resize(count);
+  for (auto& e : m.events) ER_CHECK(cudaEventCreate(&e));
+}
+
+void ResidentModel::destroy_marks(Marks& m) {
+  for (auto e : m.events) cudaEventDestroy(e);
+  m = Marks{};
+}
+
+void ResidentModel::mark(Marks& m, cudaStream_t s, const char* name) {
+  if (!profile_ || m.n >= (int)m.events.size()) return;
+  m.names[m.n] = name;
+  ER_CHECK(cudaEventRecord(m.events[m.n++], s));
+}
+
+void ResidentModel::collect_marks(Marks& m) {
+  if (!profile_ || m.n < 2) {
+    m.n = 0;
+    return;
+  }
+  std::lock_guard<std::mutex> g(prof_mu_);
+  float total = 0.f;
+  for (int i = 1; i < m.n; i++) {
+    float ms = 0.f;
+    ER_CHECK(cudaEventElapsedTime(&ms, m.events[i - 1], m.events[i]));
+    auto& a = prof_[m.names[i]];
+    a.first += ms;
+    a.second += 1;
+    total += ms;
+  }
+  auto& t = prof_["total"];
+  t.first += total;
+  t.second += 1;
+  m.n = 0;
+}
+
+std::map<std::string, std::pair<double, long>> ResidentModel::take_profile() {
+  std::lock_guard<std::mutex> g(prof_mu_);
+  auto out = std::move(prof_);
+  prof_.clear();
+  return out;
+}
+
+void ResidentModel::all_reduce(NcclComm comm, cudaStream_t s, void* buf, size_t count, int world) {
+  if (world == 1) return;
+  const NcclType t = dt_ == DType::F32 ? NcclType::F32 : dt_ == DType::F16 ? NcclType::F16 : NcclType::BF16;
+  Nccl::get().all_reduce_sum(buf, count, t, comm, s);
+}
+
+}  // namespace er

@@ -1,0 +1,83 @@
+// What every model resident on one GPU shares, whatever its architecture (bert.h: post-LN
+// encoders; qwen3.h: pre-RMSNorm decoders): named weights uploaded in their stored dtype and
+// converted on the GPU, the broken flag after a sticky CUDA error, and per-operation GPU timing
+// (EMBEDRANK_PROFILE=1). The Node addon drives every model through this class.
+#pragma once
+#include <map>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "common.cuh"
+#include "nccl.h"
+
+namespace er {
+
+// What a forward pass returns: pooled embeddings, head scores, or fp32 hidden states (tests).
+enum class Output : int { Embed = 0, Score = 1, Hidden = 2 };
+
+bool env_flag(const char* name, bool dflt);
+std::string mib(size_t bytes);
+inline size_t align_up(size_t n, size_t a) { return (n + a - 1) / a * a; }
+
+class ResidentModel {
+ public:
+  virtual ~ResidentModel() = default;
+  ResidentModel(const ResidentModel&) = delete;
+  ResidentModel& operator=(const ResidentModel&) = delete;
+
+  // Uploads one named tensor of `numel` values stored as `src` and converts it on the GPU to the
+  // dtype the architecture keeps it in. Throws for an unknown name or a wrong size; CudaFailure
+  // with oom set when it does not fit.
+  void set_weight(const std::string& name, const void* data, size_t numel, DType src);
+  // Joins the tensor-parallel group: one NCCL unique id per slot. Blocks until all ranks join.
+  virtual void connect(const std::vector<NcclUniqueId>& ids) = 0;
+  virtual int slot_count() const = 0;
+  bool broken() const { return broken_; }
+  void mark_broken() { broken_ = true; }
+  size_t weight_bytes() const { return weight_bytes_; }
+  // Per-operation GPU time summed over batches since the last call (then reset): name → (ms, count).
+  // Empty unless EMBEDRANK_PROFILE=1 was set when the model was made; marks cost a little time.
+  std::map<std::string, std::pair<double, long>> take_profile();
+
+ protected:
+  struct Tensor {
+    void* ptr = nullptr;
+    size_t numel = 0;
+    DType dt = DType::F32;
+  };
+  // Events recorded on one stream between operations; each operation's time is the span since the mark before.
+  struct Marks {
+    std::vector<cudaEvent_t> events;
+    std::vector<const char*> names;
+    int n = 0;
+  };
+  ResidentModel(int device, DType dt);
+  // The architecture's size of weight `name` and whether it is kept in fp32 (else the compute dtype).
+  // Throws std::runtime_error for a name the architecture does not have.
+  virtual void expect(const std::string& name, size_t& numel, bool& fp32) const = 0;
+  const Tensor& w(const std::string& name) const;
+  bool has_weight(const std::string& name) const { return weights_.count(name) > 0; }
+  void free_weights();
+  void create_marks(Marks& m, size_t count);
+  void destroy_marks(Marks& m);
+  void mark(Marks& m, cudaStream_t s, const char* name);
+  // After the stream has synchronised.
+  void collect_marks(Marks& m);
+  void all_reduce(NcclComm comm, cudaStream_t s, void* buf, size_t count, int world);
+
+  int device_;
+  DType dt_;
+  bool broken_ = false;
+  bool profile_ = false;
+
+ private:
+  std::unordered_map<std::string, Tensor> weights_;
+  size_t weight_bytes_ = 0;
+  std::mutex prof_mu_;
+  std::map<std::string, std::pair<double, long>> prof_;
+};
+
+}  // namespace er
