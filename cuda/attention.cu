@@ -3,6 +3,7 @@
 // (cp.async, double-buffered), keeps the softmax online in fp32 registers and never writes the
 // L×L scores. fp16/bf16 use tensor cores (mma.sync m16n8k16, fp32 accumulation); fp32 has its own
 // FMA kernel so float32 stays exact.
+#include <algorithm>
 #include <cfloat>
 #include <vector>
 
@@ -78,6 +79,9 @@ __global__ void __launch_bounds__(kThreads) attn_tc_kernel(const T* __restrict__
   const int start = __ldg(cu + tile.x);
   const int len = __ldg(cu + tile.x + 1) - start;
   const int q0 = tile.y;
+  // A tile past its sequence's end does nothing: a CUDA graph made for a token bucket launches
+  // the bucket's largest tile count and points the surplus tiles at an empty sequence.
+  if (q0 >= len) return;
   const T* Qg = qkv + (size_t)start * ld + head * D;
   const T* Kg = Qg + hidden;
   const T* Vg = Qg + 2 * hidden;
@@ -240,6 +244,7 @@ __global__ void __launch_bounds__(128) attn_f32_kernel(const float* __restrict__
   const int start = __ldg(cu + tile.x);
   const int len = __ldg(cu + tile.x + 1) - start;
   const int q0 = tile.y;
+  if (q0 >= len) return;  // surplus tile of a bucketed CUDA graph (see attn_tc_kernel)
   const float* Qg = qkv + (size_t)start * ld + head * D;
   const float* Kg = Qg + hidden;
   const float* Vg = Qg + 2 * hidden;
@@ -347,9 +352,18 @@ void dispatch_tc(int head_dim, const void* qkv, int ld, int heads, const int* cu
 
 int attention_block_m(DType dt) { return dt == DType::F32 ? kBM32 : kBM; }
 
-int attention_tiles(const int* cu, int nseq, int block_m, int2* tiles, int cap) {
+int attention_tiles(const int* cu, int nseq, int block_m, int2* tiles, int cap, bool longest_first) {
+  // A tile's block streams every key of its sequence, so its cost grows with the sequence's
+  // length. The grid runs tiles in list order (blockIdx.x fastest, one sweep per head); listing the
+  // longest sequences first leaves the shortest tiles for the end of each sweep — the last wave of
+  // a ragged batch is then short blocks, not a few 768-key ones (longest-processing-time-first).
+  std::vector<int> order(nseq);
+  for (int i = 0; i < nseq; i++) order[i] = i;
+  if (longest_first) {
+    std::stable_sort(order.begin(), order.end(), [cu](int a, int b) { return cu[a + 1] - cu[a] > cu[b + 1] - cu[b]; });
+  }
   int n = 0;
-  for (int i = 0; i < nseq; i++) {
+  for (const int i : order) {
     const int len = cu[i + 1] - cu[i];
     for (int q = 0; q < len; q += block_m) {
       if (n >= cap) throw std::runtime_error("attention: tile buffer too small");

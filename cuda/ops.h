@@ -22,14 +22,19 @@ void bias_gelu(DType dt, void* x, const void* bias, int T, int N, cudaStream_t s
 
 // Variable-length non-causal attention. qkv rows hold [q | k | v] for `heads` heads of head_dim
 // (row stride ld_qkv elements); tiles are (sequence, first query) pairs made by attention_tiles.
+// A tile whose first query is at or past its sequence's length (an empty sequence: cu[i+1] ==
+// cu[i]) is skipped, so a graph may launch more tiles than a batch has.
 void attention(DType dt, const void* qkv, int ld_qkv, int heads, int head_dim, const int* cu, const int2* tiles,
                int ntiles, float scale, void* out, int ld_out, cudaStream_t s);
 // Query rows per tile for the kernel that serves dt.
 int attention_block_m(DType dt);
 // Writes the tile list for sequences with lengths from cu (host array, n+1 entries); returns count.
-int attention_tiles(const int* cu_host, int nseq, int block_m, int2* tiles_host, int cap);
+// longest_first: sequences in descending length (ties by index) instead of batch order — same
+// tiles, better balanced last wave on ragged batches. Throws when more than cap tiles are needed.
+int attention_tiles(const int* cu_host, int nseq, int block_m, int2* tiles_host, int cap, bool longest_first = false);
 
 // Pooling (0 = CLS, 1 = mean, 2 = last token) with optional L2 normalisation; fp32 output [nseq, H].
+// An empty sequence (cu[i+1] == cu[i], a bucketed graph's padding) writes nothing (same for classifier_head).
 void pool(DType dt, const void* hidden, int H, const int* cu, const int* skip, int nseq, int mode, bool normalize,
           float* out, cudaStream_t s);
 
