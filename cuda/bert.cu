@@ -5,6 +5,8 @@
 // Row-parallel biases are added after the all-reduce, so exactly once across ranks.
 #include "bert.h"
 
+#include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -24,11 +26,12 @@ constexpr size_t kMaxGraphs = 128;
 GraphMode graph_mode_from_env() {
   const char* v = std::getenv("EMBEDRANK_CUDA_GRAPHS");
   if (!v || !*v) return GraphMode::Shape;
-  const std::string m(v);
+  std::string m(v);
+  for (auto& c : m) c = (char)std::tolower((unsigned char)c);
   if (m == "bucket") return GraphMode::Bucket;
   if (m == "shape" || m == "1" || m == "true" || m == "yes" || m == "on") return GraphMode::Shape;
   if (m == "0" || m == "false" || m == "no" || m == "off") return GraphMode::Off;
-  throw std::runtime_error("EMBEDRANK_CUDA_GRAPHS=" + m + " is not one of bucket, shape, 0");
+  throw std::runtime_error(std::string("EMBEDRANK_CUDA_GRAPHS=") + v + " is not one of bucket, shape, 0");
 }
 
 // Largest batch that bucketed graphs serve. A graph pays off while the host's enqueueing (≈ 30 µs
