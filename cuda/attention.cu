@@ -357,19 +357,22 @@ int attention_tiles(const int* cu, int nseq, int block_m, int2* tiles, int cap, 
   // length. The grid runs tiles in list order (blockIdx.x fastest, one sweep per head); listing the
   // longest sequences first leaves the shortest tiles for the end of each sweep — the last wave of
   // a ragged batch is then short blocks, not a few 768-key ones (longest-processing-time-first).
-  std::vector<int> order(nseq);
-  for (int i = 0; i < nseq; i++) order[i] = i;
-  if (longest_first) {
-    std::stable_sort(order.begin(), order.end(), [cu](int a, int b) { return cu[a + 1] - cu[a] > cu[b + 1] - cu[b]; });
-  }
   int n = 0;
-  for (const int i : order) {
+  auto emit = [&](int i) {
     const int len = cu[i + 1] - cu[i];
     for (int q = 0; q < len; q += block_m) {
       if (n >= cap) throw std::runtime_error("attention: tile buffer too small");
       tiles[n++] = make_int2(i, q);
     }
+  };
+  if (!longest_first) {
+    for (int i = 0; i < nseq; i++) emit(i);
+    return n;
   }
+  std::vector<int> order(nseq);
+  for (int i = 0; i < nseq; i++) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [cu](int a, int b) { return cu[a + 1] - cu[a] > cu[b + 1] - cu[b]; });
+  for (const int i : order) emit(i);
   return n;
 }
 
