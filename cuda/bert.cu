@@ -36,8 +36,8 @@ GraphMode graph_mode_from_env() {
 
 // Largest batch that bucketed graphs serve. A graph pays off while the host's enqueueing (≈ 30 µs
 // of launches per layer, cuBLASLt calls included) outlasts the layer's GPU work; past that the GPU
-// is the bottleneck, eager launches overlap it, and a bucket's padding (up to 25% rows, ≈ 11% on
-// average) would only cost. Break-even ≈ 30 µs × 500 TFLOP/s / (2·(4·H·Hl + 2·H·I)) FLOPs per token
+// is the bottleneck, eager launches overlap it, and a bucket's padding (up to 25% of the rows above
+// 512 tokens, ≈ 9% on average) would only cost. Break-even ≈ 30 µs × 500 TFLOP/s / (2·(4·H·Hl + 2·H·I)) FLOPs per token
 // per layer; twice that keeps the batches where launch gaps still show: BERT-base ≈ 2.1k tokens,
 // MiniLM-L6 ≈ 8.5k, XLM-R-large ≈ 1.2k (estimates; EMBEDRANK_CUDA_GRAPH_MAX_TOKENS overrides).
 int graph_max_tokens(const BertConfig& c) {
