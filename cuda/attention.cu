@@ -2,10 +2,14 @@
 // each block owns BM query rows of one (sequence, head), streams K/V tiles through shared memory
 // (cp.async, double-buffered), keeps the softmax online in fp32 registers and never writes the
 // L×L scores. fp16/bf16 use tensor cores (mma.sync m16n8k16, fp32 accumulation); fp32 has its own
-// FMA kernel so float32 stays exact.
+// FMA kernel so float32 stays exact. On Hopper, fp16/bf16 at head_dim 64/128 can take the
+// FlashAttention-3 style kernel of attention_wgmma.cu instead (EMBEDRANK_ATTENTION=wgmma).
 #include <cfloat>
+#include <cstdlib>
+#include <cstring>
 #include <vector>
 
+#include "attention_wgmma.h"
 #include "common.cuh"
 #include "ops.h"
 
@@ -345,7 +349,25 @@ void dispatch_tc(int head_dim, const void* qkv, int ld, int heads, const int* cu
 
 }  // namespace
 
-int attention_block_m(DType dt) { return dt == DType::F32 ? kBM32 : kBM; }
+AttentionKernel attention_kernel_from_env() {
+  const char* v = std::getenv("EMBEDRANK_ATTENTION");
+  if (!v || !*v || !std::strcmp(v, "mma")) return AttentionKernel::Mma;
+  if (!std::strcmp(v, "wgmma")) return AttentionKernel::Wgmma;
+  throw std::runtime_error(std::string("EMBEDRANK_ATTENTION='") + v + "' is not a kernel: use mma or wgmma");
+}
+
+AttentionKernel attention_kernel(DType dt, int head_dim, AttentionKernel wanted) {
+  if (wanted != AttentionKernel::Wgmma || dt == DType::F32 || (head_dim != 64 && head_dim != 128)) return AttentionKernel::Mma;
+  int device = 0;
+  ER_CHECK(cudaGetDevice(&device));
+  attention_wgmma_require(device);
+  return AttentionKernel::Wgmma;
+}
+
+int attention_block_m(DType dt, int head_dim, AttentionKernel k) {
+  if (dt == DType::F32) return kBM32;
+  return k == AttentionKernel::Wgmma && (head_dim == 64 || head_dim == 128) ? kWgmmaBlockM : kBM;
+}
 
 int attention_tiles(const int* cu, int nseq, int block_m, int2* tiles, int cap) {
   int n = 0;
@@ -359,11 +381,16 @@ int attention_tiles(const int* cu, int nseq, int block_m, int2* tiles, int cap) 
   return n;
 }
 
-void attention(DType dt, const void* qkv, int ld_qkv, int heads, int head_dim, const int* cu, const int2* tiles,
-               int ntiles, float scale, void* out, int ld_out, cudaStream_t s) {
+void attention(AttentionKernel k, DType dt, const void* qkv, int ld_qkv, int tokens, int heads, int head_dim, const int* cu,
+               const int2* tiles, int ntiles, float scale, void* out, int ld_out, cudaStream_t s) {
   if (ntiles == 0) return;
   if (heads > 65535) throw std::runtime_error("attention: too many heads");
   const float sl2 = scale * 1.4426950408889634f;
+  if (k == AttentionKernel::Wgmma && dt != DType::F32 && (head_dim == 64 || head_dim == 128)) {
+    attention_wgmma(dt, qkv, ld_qkv, tokens, heads, head_dim, cu, tiles, ntiles, sl2, out, ld_out, s);
+    ER_LAUNCH("attention (wgmma)");
+    return;
+  }
   switch (dt) {
     case DType::F16: dispatch_tc<__half>(head_dim, qkv, ld_qkv, heads, cu, tiles, ntiles, sl2, out, ld_out, s); break;
     case DType::BF16: dispatch_tc<__nv_bfloat16>(head_dim, qkv, ld_qkv, heads, cu, tiles, ntiles, sl2, out, ld_out, s); break;

@@ -27,7 +27,9 @@ BertModel::BertModel(const BertConfig& cfg) : ResidentModel(cfg.device, cfg.dt),
   // Not under tensor parallelism: captured NCCL collectives made ncclCommDestroy hang at close on
   // 2×H200, and TP=2 stayed slower than TP=1 at batch 1 with them (2.20 vs 1.65 ms).
   graphs_ = env_flag("EMBEDRANK_CUDA_GRAPHS", true) && !profile_ && cfg.world == 1;
-  const int bm = attention_block_m(cfg.dt);
+  ER_CHECK(cudaSetDevice(cfg.device));
+  attn_ = attention_kernel(cfg.dt, cfg.head_dim, attention_kernel_from_env());  // refuses an unusable kernel before any allocation
+  const int bm = attention_block_m(cfg.dt, cfg.head_dim, attn_);
   tile_cap_ = (size_t)cfg.max_tokens / bm + cfg.max_seqs + 1;
   in_ints_ = 3 * (size_t)cfg.max_tokens + 2 * (size_t)cfg.max_seqs + 2 + 2 * tile_cap_;  // +1 for int2 alignment
   out_floats_ = (size_t)cfg.max_seqs * std::max(cfg.hidden, std::max(cfg.num_labels, 1));
@@ -185,7 +187,7 @@ void BertModel::forward(Request& r) {
   for (int i = 0; i < n; i++) h_skip[i] = r.skip.empty() ? 0 : r.skip[i];
   size_t tiles_off = 3 * (size_t)T + 2 * n + 1;
   tiles_off += tiles_off & 1;  // int2 alignment
-  const int ntiles = attention_tiles(r.cu.data(), n, attention_block_m(cfg_.dt), reinterpret_cast<int2*>(h + tiles_off), (int)tile_cap_);
+  const int ntiles = attention_tiles(r.cu.data(), n, attention_block_m(cfg_.dt, cfg_.head_dim, attn_), reinterpret_cast<int2*>(h + tiles_off), (int)tile_cap_);
   const size_t in_count = tiles_off + 2 * (size_t)ntiles;
   const auto key = std::make_tuple(T, n, ntiles, (int)r.mode, r.pool_mode, r.normalize);
   Slot::Graph* g = nullptr;
@@ -274,7 +276,7 @@ void BertModel::enqueue(Slot& s, const Request& r, int T, int n, int ntiles, siz
     const std::string p = "L" + std::to_string(l) + ".";
     s.gemm->linear(dt, s.x, T, H, w(p + "qkv.w").ptr, 3 * Hl, w(p + "qkv.b").ptr, s.qkv, s.stream, cfg_.tf32);
     mark(s, "gemm_qkv");
-    attention(dt, s.qkv, 3 * Hl, cfg_.heads, cfg_.head_dim, d_cu, d_tiles, ntiles, scale, s.ctx, Hl, s.stream);
+    attention(attn_, dt, s.qkv, 3 * Hl, T, cfg_.heads, cfg_.head_dim, d_cu, d_tiles, ntiles, scale, s.ctx, Hl, s.stream);
     mark(s, "attention");
     row_parallel_add_ln(s, s.ctx, Hl, p + "o", p + "ln1", T, "gemm_o");
     s.gemm->linear(dt, s.x, T, H, w(p + "up.w").ptr, I, nullptr, s.up, s.stream, cfg_.tf32);

@@ -16,6 +16,7 @@
 #include "common.cuh"
 #include "gemm.h"
 #include "nccl.h"
+#include "ops.h"
 #include "resident.h"
 
 namespace er {
@@ -95,6 +96,7 @@ class BertModel : public ResidentModel {
   std::vector<Slot> slots_;
   size_t in_ints_ = 0, tile_cap_ = 0, out_floats_ = 0;
   bool resid_f32_ = false, graphs_ = true;
+  AttentionKernel attn_ = AttentionKernel::Mma;  // EMBEDRANK_ATTENTION, as attention_kernel() resolved it
 };
 
 }  // namespace er

@@ -20,12 +20,27 @@ void add_bias_layernorm(DType dt, const void* x, const void* bias, const void* r
 // x[t, n] = gelu_erf(x[t, n] + bias[n]) in place.
 void bias_gelu(DType dt, void* x, const void* bias, int T, int N, cudaStream_t s);
 
+// Which kernel serves fp16/bf16 attention at head_dim 64 and 128: Mma, FlashAttention-2 style
+// (mma.sync, sm_80 and later; the default), or Wgmma, FlashAttention-3 style (sm_90a only: wgmma,
+// TMA, a producer warpgroup and two consumer warpgroups; attention_wgmma.cu). fp32 and head_dim 32
+// always take the FA2-style / FMA kernels, whatever is asked.
+enum class AttentionKernel : int { Mma = 0, Wgmma = 1 };
+// EMBEDRANK_ATTENTION = mma | wgmma (unset or empty: mma), read at each call (a model reads it once,
+// when it is created).
+// Throws std::runtime_error on any other value.
+AttentionKernel attention_kernel_from_env();
+// The kernel that serves (dt, head_dim) when `wanted` is asked for. For Wgmma on fp16/bf16 at head_dim
+// 64/128 it checks the current device first (compute capability 9.0 and an sm_90a build) and throws
+// std::runtime_error with the fix when it cannot run there; call it before any stream capture.
+AttentionKernel attention_kernel(DType dt, int head_dim, AttentionKernel wanted);
+// Query rows per tile for the kernel attention_kernel() chose.
+int attention_block_m(DType dt, int head_dim, AttentionKernel k);
+
 // Variable-length non-causal attention. qkv rows hold [q | k | v] for `heads` heads of head_dim
-// (row stride ld_qkv elements); tiles are (sequence, first query) pairs made by attention_tiles.
-void attention(DType dt, const void* qkv, int ld_qkv, int heads, int head_dim, const int* cu, const int2* tiles,
-               int ntiles, float scale, void* out, int ld_out, cudaStream_t s);
-// Query rows per tile for the kernel that serves dt.
-int attention_block_m(DType dt);
+// (row stride ld_qkv elements, `tokens` rows = cu[nseq]); tiles are (sequence, first query) pairs
+// made by attention_tiles with attention_block_m(dt, head_dim, k) rows; k as attention_kernel() chose.
+void attention(AttentionKernel k, DType dt, const void* qkv, int ld_qkv, int tokens, int heads, int head_dim, const int* cu,
+               const int2* tiles, int ntiles, float scale, void* out, int ld_out, cudaStream_t s);
 // Writes the tile list for sequences with lengths from cu (host array, n+1 entries); returns count.
 int attention_tiles(const int* cu_host, int nseq, int block_m, int2* tiles_host, int cap);
 
