@@ -84,35 +84,39 @@ template <> struct Mma<__nv_bfloat16> {
 };
 
 // One consumer warpgroup's online softmax over a finished S tile (in place: S becomes P in fp32).
-// Row r of this thread is g (values e = 0, 1) or g + 8 (e = 2, 3) of its warp's 16 rows.
+// Row r of this thread is g (values e = 0, 1) or g + 8 (e = 2, 3) of its warp's 16 rows. The
+// maximum is taken over raw scores and the scale folded into one FFMA per score before exp2
+// (scale_log2 > 0, so the arg-max is the same); m_run is kept in the scaled log2 domain.
 __device__ __forceinline__ void softmax_tile(float (&s)[kBN / 2], int kbase, int len, float scale_log2, float (&m_run)[2],
                                              float (&l_run)[2], float (&alpha)[2], int lane) {
-  const bool ragged = kbase + kBN > len;
+  if (kbase + kBN > len) {
+#pragma unroll
+    for (int nt = 0; nt < kBN / 8; nt++)
+#pragma unroll
+      for (int e = 0; e < 4; e++)
+        if (kbase + nt * 8 + 2 * (lane & 3) + (e & 1) >= len) s[4 * nt + e] = -INFINITY;
+  }
   float mx[2] = {-FLT_MAX, -FLT_MAX};
 #pragma unroll
-  for (int nt = 0; nt < kBN / 8; nt++) {
+  for (int nt = 0; nt < kBN / 8; nt++)
 #pragma unroll
-    for (int e = 0; e < 4; e++) {
-      float v = s[4 * nt + e] * scale_log2;
-      if (ragged && kbase + nt * 8 + 2 * (lane & 3) + (e & 1) >= len) v = -INFINITY;
-      s[4 * nt + e] = v;
-      mx[e >> 1] = fmaxf(mx[e >> 1], v);
-    }
-  }
+    for (int e = 0; e < 4; e++) mx[e >> 1] = fmaxf(mx[e >> 1], s[4 * nt + e]);
+  float neg_m[2];
 #pragma unroll
   for (int r = 0; r < 2; r++) {
     mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
     mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
-    const float m_new = fmaxf(m_run[r], mx[r]);  // finite: every tile has a key < len
+    const float m_new = fmaxf(m_run[r], mx[r] * scale_log2);  // finite: every tile has a key < len
     alpha[r] = exp2f(m_run[r] - m_new);
     m_run[r] = m_new;
     l_run[r] *= alpha[r];
+    neg_m[r] = -m_new;
   }
 #pragma unroll
   for (int nt = 0; nt < kBN / 8; nt++) {
 #pragma unroll
     for (int e = 0; e < 4; e++) {
-      const float p = exp2f(s[4 * nt + e] - m_run[e >> 1]);
+      const float p = exp2f(fmaf(s[4 * nt + e], scale_log2, neg_m[e >> 1]));
       s[4 * nt + e] = p;
       l_run[e >> 1] += p;
     }
@@ -216,9 +220,13 @@ __global__ void __launch_bounds__(kThreads, 1)
     float l_run[2] = {0.f, 0.f};
     float alpha[2];
 
-    // The waits come before wgmma.fence, so no register traffic sits between fence and MMAs.
-    auto wait_k = [&](int j) { sm90::mbar_wait(k_full + j % kStages, (j / kStages) & 1); };
-    auto wait_v = [&](int j) { sm90::mbar_wait(v_full + j % kStages, (j / kStages) & 1); };
+    // The waits come before wgmma.fence, so no register traffic sits between fence and MMAs. At
+    // head_dim 128 the consumers have no register left for the hang-trap counter (168 at entry
+    // caps them; setmaxnreg.inc does not raise ptxas's budget): they spin, and rely on the
+    // producer's and the idle warpgroup's trapping waits.
+    constexpr bool kTrap = D <= 64;
+    auto wait_k = [&](int j) { sm90::mbar_wait<kTrap>(k_full + j % kStages, (j / kStages) & 1); };
+    auto wait_v = [&](int j) { sm90::mbar_wait<kTrap>(v_full + j % kStages, (j / kStages) & 1); };
     // S = Q·Kᵀ for tile j (K landed): D/16 k-steps of 16 columns (32 bytes) inside the 128-byte swizzled rows.
     auto issue_qk = [&](int j) {
       const int s = j % kStages;
@@ -251,7 +259,7 @@ __global__ void __launch_bounds__(kThreads, 1)
       }
     };
 
-    sm90::mbar_wait(q_full, 0);
+    sm90::mbar_wait<kTrap>(q_full, 0);
     wait_k(0);
     sm90::fence_regs(s_acc);
     sm90::fence_regs(o);

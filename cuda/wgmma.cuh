@@ -59,15 +59,30 @@ __device__ __forceinline__ void mbar_expect_tx(uint64_t* bar, uint32_t bytes) {
 __device__ __forceinline__ void mbar_arrive(uint64_t* bar) {
   asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(smem_u32(bar)) : "memory");
 }
-// Waits until the phase with this parity has completed.
-__device__ __forceinline__ void mbar_wait(uint64_t* bar, uint32_t parity) {
+__device__ __forceinline__ bool mbar_try_wait(uint64_t* bar, uint32_t parity) {
+  uint32_t done;
   asm volatile(
-      "{\n.reg .pred done;\n"
-      "WAIT_%=:\n"
-      "mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
-      "@!done bra WAIT_%=;\n}\n" ::"r"(smem_u32(bar)),
-      "r"(parity)
+      "{\n.reg .pred p;\n"
+      "mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n"
+      "selp.u32 %0, 1, 0, p;\n}\n"
+      : "=r"(done)
+      : "r"(smem_u32(bar)), "r"(parity)
       : "memory");
+  return done != 0;
+}
+// Waits until the phase with this parity has completed. With kTrap, a phase that never completes
+// (a producer/consumer bug, a copy that never lands) traps after 2^28 polls (each try_wait may
+// suspend the thread for a while: seconds in all) instead of hanging the process, and the launch
+// fails with an error the host reports; without it (register-starved code: the poll counter alone
+// made head_dim-128 consumers spill) it spins.
+template <bool kTrap = true> __device__ __forceinline__ void mbar_wait(uint64_t* bar, uint32_t parity) {
+  if (kTrap) {
+    for (uint32_t n = 0; !mbar_try_wait(bar, parity);)
+      if (++n == (1u << 28)) __trap();
+  } else {
+    while (!mbar_try_wait(bar, parity)) {
+    }
+  }
 }
 
 // 2-D tile copy global → shared through a tensor map (a __grid_constant__ kernel parameter);
