@@ -1,8 +1,9 @@
-// The varlen attention kernels alone, old ('mma', FlashAttention-2 style) against new ('wgmma',
-// Hopper, FlashAttention-3 style) in one process on the same shapes: median ms of CUDA-event
-// timings and TFLOP/s of the non-causal work (4·Σ len²·heads·head_dim), then new/old.
+// The varlen attention kernels alone, old ('mma', FlashAttention-2 style, 64-row tiles) against
+// 'mma128' (the same, 128-row tiles and 8 warps) and 'wgmma' (Hopper, FlashAttention-3 style) in one
+// process on the same shapes: median ms of CUDA-event timings and TFLOP/s of the non-causal work
+// (4·Σ len²·heads·head_dim), then each kernel's speed-up over the first.
 //
-//   node dist/bench/attention.js [--dtype fp16|bf16] [--iters 50] [--kernels mma,wgmma]
+//   node dist/bench/attention.js [--dtype fp16|bf16] [--iters 50] [--kernels mma,mma128,wgmma]
 //
 // Shapes: BERT-base attention (12 heads × 64) at 32 × 512, 128 × 512 and 128 sequences of 256..768
 // tokens (the bench's varlen mix); XLM-R-large (16 × 64) at 32 × 512 and 128 × 512; a head_dim-128
@@ -40,17 +41,18 @@ await runMain(import.meta, async () => {
     .usage('$0 [options]\n\nThe attention kernels alone: old (mma) vs new (wgmma) TFLOP/s on BERT-base and XLM-R-large shapes.')
     .option('dtype', { choices: ['fp16', 'bf16'], default: 'fp16' })
     .option('iters', { type: 'number', default: 50 })
-    .option('kernels', { type: 'string', default: 'mma,wgmma', describe: 'comma-separated: mma, wgmma' })
+    .option('kernels', { type: 'string', default: 'mma,mma128,wgmma', describe: 'comma-separated: mma, mma128, wgmma (the first is the baseline)' })
     .option('device', { type: 'number', default: 0 })
     .strict().help().parse();
   const addon = loadAddon();
   const kernels = argv.kernels.split(',').map((k) => k.trim()) as AttentionKernelName[];
-  for (const k of kernels) if (k !== 'mma' && k !== 'wgmma') throw new Error(`--kernels: '${k}' is not mma or wgmma`);
+  for (const k of kernels) if (k !== 'mma' && k !== 'mma128' && k !== 'wgmma') throw new Error(`--kernels: '${k}' is not mma, mma128 or wgmma`);
   const dt = argv.dtype === 'bf16' ? 2 : 1;
   const info = addon.deviceInfo(argv.device);
   process.stdout.write(`# attention alone, ${argv.dtype}, ${info.name} (cc ${info.computeCapability}), ${argv.iters} iterations, median\n`);
-  process.stdout.write(`| shape | ${kernels.map((k) => `${k} ms | ${k} TFLOP/s`).join(' | ')}${kernels.length > 1 ? ' | speed-up' : ''} |\n`);
-  process.stdout.write(`| --- | ${kernels.map(() => '--- | ---').join(' | ')}${kernels.length > 1 ? ' | ---' : ''} |\n`);
+  const rest = kernels.slice(1);
+  process.stdout.write(`| shape | ${kernels.map((k) => `${k} ms | ${k} TFLOP/s`).join(' | ')}${rest.map((k) => ` | ${k}/${kernels[0]}`).join('')} |\n`);
+  process.stdout.write(`| --- | ${kernels.map(() => '--- | ---').join(' | ')}${rest.map(() => ' | ---').join('')} |\n`);
   for (const s of shapes()) {
     const cu = new Int32Array(s.lengths.length + 1);
     s.lengths.forEach((l, i) => (cu[i + 1] = cu[i] + l));
@@ -67,7 +69,7 @@ await runMain(import.meta, async () => {
         tf.push(NaN);
       }
     }
-    const speedup = kernels.length > 1 && tf.every(Number.isFinite) ? ` | ${(tf[tf.length - 1] / tf[0]).toFixed(2)}×` : kernels.length > 1 ? ' | —' : '';
+    const speedup = rest.map((_, i) => (Number.isFinite(tf[i + 1] / tf[0]) ? ` | ${(tf[i + 1] / tf[0]).toFixed(2)}×` : ' | —')).join('');
     process.stdout.write(`| ${s.name} | ${cells.join(' | ')}${speedup} |\n`);
   }
 });

@@ -106,13 +106,18 @@ DType dtype_arg(const Napi::Value& v) {
   return (DType)d;
 }
 
-// An optional kernel name ('mma' | 'wgmma'); undefined: EMBEDRANK_ATTENTION.
+// An optional kernel name ('mma' | 'mma128' | 'wgmma'); undefined: EMBEDRANK_ATTENTION.
 er::AttentionKernel attention_kernel_arg(const Napi::Value& v) {
   if (v.IsUndefined() || v.IsNull()) return er::attention_kernel_from_env();
   const std::string k = v.As<Napi::String>().Utf8Value();
   if (k == "mma") return er::AttentionKernel::Mma;
+  if (k == "mma128") return er::AttentionKernel::Mma128;
   if (k == "wgmma") return er::AttentionKernel::Wgmma;
-  throw std::runtime_error("attention kernel must be 'mma' or 'wgmma', got '" + k + "'");
+  throw std::runtime_error("attention kernel must be 'mma', 'mma128' or 'wgmma', got '" + k + "'");
+}
+
+const char* attention_kernel_name(er::AttentionKernel k) {
+  return k == er::AttentionKernel::Wgmma ? "wgmma" : k == er::AttentionKernel::Mma128 ? "mma128" : "mma";
 }
 
 std::vector<int> int_vector(const Napi::Value& v) {
@@ -412,8 +417,9 @@ Napi::Value NcclUniqueId(const Napi::CallbackInfo& info) {
 }
 
 // attentionTest(dtype, qkv: Float32Array [T, 3·heads·headDim], cu: Int32Array, heads, headDim, device,
-// kernel?: 'mma' | 'wgmma') → Float32Array [T, heads·headDim]: the attention kernel alone, for tests
-// at any length. kernel undefined: EMBEDRANK_ATTENTION; fp32 and head_dim 32 always run the mma path.
+// kernel?: 'mma' | 'mma128' | 'wgmma') → Float32Array [T, heads·headDim]: the attention kernel alone,
+// for tests at any length. kernel undefined: EMBEDRANK_ATTENTION; fp32 always runs the FMA kernel,
+// and wgmma at head_dim 32 the mma one.
 // Throws if 'wgmma' cannot run on the device (attention_kernel()).
 Napi::Value AttentionTest(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -527,7 +533,7 @@ Napi::Value GemmBench(const Napi::CallbackInfo& info) {
   return o;
 }
 
-// attentionBench(dtype, cu: Int32Array, heads, headDim, kernel: 'mma' | 'wgmma', iters, device)
+// attentionBench(dtype, cu: Int32Array, heads, headDim, kernel: 'mma' | 'mma128' | 'wgmma', iters, device)
 // → { ms, tflops, kernel }: the attention kernel alone on random fp16/bf16 q/k/v (fill_kernel's
 // uniform ±0.05, with the softmax scale raised to 64/√d so that logits spread over a few units),
 // median of iters CUDA-event timings after 3 warm-ups. tflops counts the non-causal work, 4·Σ len²·heads·headDim; kernel names the one that ran.
@@ -602,7 +608,7 @@ Napi::Value AttentionBench(const Napi::CallbackInfo& info) {
   auto o = Napi::Object::New(env);
   o.Set("ms", ms);
   o.Set("tflops", flops / (ms * 1e-3) / 1e12);
-  o.Set("kernel", kern == er::AttentionKernel::Wgmma ? "wgmma" : "mma");
+  o.Set("kernel", attention_kernel_name(kern));
   return o;
 }
 

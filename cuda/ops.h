@@ -20,13 +20,14 @@ void add_bias_layernorm(DType dt, const void* x, const void* bias, const void* r
 // x[t, n] = gelu_erf(x[t, n] + bias[n]) in place.
 void bias_gelu(DType dt, void* x, const void* bias, int T, int N, cudaStream_t s);
 
-// Which kernel serves fp16/bf16 attention at head_dim 64 and 128: Mma, FlashAttention-2 style
-// (mma.sync, sm_80 and later; the default), or Wgmma, FlashAttention-3 style (sm_90a only: wgmma,
-// TMA, a producer warpgroup and two consumer warpgroups; attention_wgmma.cu). fp32 and head_dim 32
-// always take the FA2-style / FMA kernels, whatever is asked.
-enum class AttentionKernel : int { Mma = 0, Wgmma = 1 };
-// EMBEDRANK_ATTENTION = mma | wgmma (unset or empty: mma), read at each call (a model reads it once,
-// when it is created).
+// Which kernel serves fp16/bf16 attention: Mma, FlashAttention-2 style (mma.sync, sm_80 and later,
+// 64 query rows and 4 warps per block; the default); Mma128, the same with 128 rows and 8 warps
+// per block (each K/V tile in shared memory serves twice the queries); Wgmma, FlashAttention-3
+// style for head_dim 64 and 128 (sm_90a only: wgmma, TMA, a producer warpgroup and two consumer
+// warpgroups; attention_wgmma.cu; other head dims fall back to Mma). fp32 always takes the FMA kernel.
+enum class AttentionKernel : int { Mma = 0, Wgmma = 1, Mma128 = 2 };
+// EMBEDRANK_ATTENTION = mma | mma128 | wgmma (unset or empty: mma), read at each call (a model reads
+// it once, when it is created).
 // Throws std::runtime_error on any other value.
 AttentionKernel attention_kernel_from_env();
 // The kernel that serves (dt, head_dim) when `wanted` is asked for. For Wgmma on fp16/bf16 at head_dim

@@ -3,9 +3,8 @@
 #   npm run build:cuda                 # sm_90 + sm_80 + PTX fallback
 #   ARCHS="-arch=sm_90" npm run build:cuda
 #   scripts/build-cuda.sh --check      # compile every kernel file that needs no cuBLAS (CI)
-# cuda/attention_wgmma.cu (Hopper wgmma/setmaxnreg) is also built for sm_90a: its sm_90 cubin is
-# replaced by an sm_90a one (SM90A_GENCODE; appended when ARCHS names no sm_90 cubin); SM90A_GENCODE=
-# to leave it out (the kernel then refuses to run and EMBEDRANK_ATTENTION=mma must be used).
+# cuda/attention_wgmma.cu (Hopper wgmma/setmaxnreg) is built for sm_90a instead of sm_90 (see
+# archs_for); SM90A_GENCODE= leaves that out (EMBEDRANK_ATTENTION=wgmma then refuses to run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 NVCC=${NVCC:-nvcc}
@@ -19,14 +18,17 @@ mkdir -p "$OBJ"
 JOBS=${JOBS:-$(nproc)}
 SM90A_GENCODE=${SM90A_GENCODE--gencode=arch=compute_90a,code=sm_90a}
 
-# The architecture flags for one source file: ARCHS, except that the sm_90a-only file gets its sm_90
-# cubin as sm_90a (one 9.0 cubin, so the driver cannot pick a plain sm_90 image without wgmma).
+# The architecture flags for one source file: ARCHS, except that in the sm_90a-only file every sm_90
+# cubin becomes an sm_90a one (one 9.0 cubin, so the driver cannot pick a plain sm_90 image without
+# wgmma); SM90A_GENCODE is appended when ARCHS names no sm_90 cubin at all.
 archs_for() {
   case "$1" in
     cuda/attention_wgmma.cu)
-      if [ -z "$SM90A_GENCODE" ]; then echo "$ARCHS"
-      elif echo "$ARCHS" | grep -q 'code=sm_90\b'; then echo "$ARCHS" | sed 's/arch=compute_90,code=sm_90\b/arch=compute_90a,code=sm_90a/'
-      else echo "$ARCHS $SM90A_GENCODE"; fi ;;
+      if [ -z "$SM90A_GENCODE" ]; then echo "$ARCHS"; return; fi
+      local a
+      a=$(echo "$ARCHS" | sed -e 's/-arch=sm_90\b/-gencode=arch=compute_90a,code=sm_90a -gencode=arch=compute_90,code=compute_90/' \
+                              -e 's/arch=compute_90,code=sm_90\b/arch=compute_90a,code=sm_90a/')
+      case "$a" in *sm_90a*) echo "$a" ;; *) echo "$a $SM90A_GENCODE" ;; esac ;;
     *) echo "$ARCHS" ;;
   esac
 }

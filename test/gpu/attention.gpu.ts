@@ -1,7 +1,8 @@
 // The varlen attention kernels alone against a float64 softmax(QKᵀ/√d)V on fresh random inputs:
 // ragged batches, a batch of one, length 1 and up to 8192, head dims 32/64/128, every dtype — for
 // the FlashAttention-2 style kernel ('mma') and, on compute capability 9.0, the Hopper one
-// ('wgmma', EMBEDRANK_ATTENTION=wgmma), which is also compared with 'mma' on the same inputs.
+// ('wgmma', EMBEDRANK_ATTENTION=wgmma), which is also compared with 'mma' on the same inputs; the
+// 128-row mma.sync variant ('mma128') runs the float64 checks too.
 // Output buffers are poisoned (NaN) before each run, so an unwritten row fails.
 import { expect } from 'chai';
 import { loadAddon, type AttentionKernelName } from '../../src/backends/cuda/addon.js';
@@ -121,13 +122,17 @@ function lengthsUpTo(n: number, max: number, seed: number): number[] {
 describe('CUDA varlen attention kernel vs float64', function () {
   this.timeout(600_000);
   for (const dtype of DTYPES) {
-    for (const hd of [32, 64, 128]) {
-      it(`${dtype.name} head_dim ${hd}: ragged batch, lengths 1..300`, () => check([1, 2, 7, 63, 64, 65, 130, 300, 17], 3, hd, dtype));
-      it(`${dtype.name} head_dim ${hd}: batch of one, length 1`, () => check([1], 2, hd, dtype));
-      it(`${dtype.name} head_dim ${hd}: one sequence of 512`, () => check([512], 2, hd, dtype));
+    // fp32 has one kernel (FMA); fp16/bf16 also run the 128-row mma.sync variant (EMBEDRANK_ATTENTION=mma128).
+    for (const kernel of dtype.code === 0 ? (['mma'] as const) : (['mma', 'mma128'] as const)) {
+      const k = kernel === 'mma' ? '' : ` [${kernel}]`;
+      for (const hd of [32, 64, 128]) {
+        it(`${dtype.name} head_dim ${hd}${k}: ragged batch, lengths 1..300`, () => check([1, 2, 7, 63, 64, 65, 127, 128, 129, 130, 300, 17], 3, hd, dtype, undefined, kernel));
+        it(`${dtype.name} head_dim ${hd}${k}: batch of one, length 1`, () => check([1], 2, hd, dtype, undefined, kernel));
+        it(`${dtype.name} head_dim ${hd}${k}: one sequence of 512`, () => check([512], 2, hd, dtype, undefined, kernel));
+      }
+      it(`${dtype.name} head_dim 64${k}: length 8192 (sampled rows)`, () => check([8192, 5], 2, 64, dtype, 48, kernel));
+      it(`${dtype.name} head_dim 128${k}: length 4097 (sampled rows)`, () => check([4097], 1, 128, dtype, 32, kernel));
     }
-    it(`${dtype.name} head_dim 64: length 8192 (sampled rows)`, () => check([8192, 5], 2, 64, dtype, 48));
-    it(`${dtype.name} head_dim 128: length 4097 (sampled rows)`, () => check([4097], 1, 128, dtype, 32));
   }
 });
 
@@ -154,6 +159,6 @@ describe('CUDA varlen attention: Hopper wgmma kernel vs float64 and vs mma', fun
   }
   it('refuses an unknown kernel name with a clear error', () => {
     const { cu, qkv } = inputs([3], 1, 64);
-    expect(() => loadAddon().attentionTest(1, qkv, cu, 1, 64, 0, 'flash' as AttentionKernelName)).to.throw(/'mma' or 'wgmma'/);
+    expect(() => loadAddon().attentionTest(1, qkv, cu, 1, 64, 0, 'flash' as AttentionKernelName)).to.throw(/'mma', 'mma128' or 'wgmma'/);
   });
 });

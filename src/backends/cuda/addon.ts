@@ -64,8 +64,11 @@ export interface DeviceInfo {
   l2Bytes: number;
 }
 
-/** EMBEDRANK_ATTENTION's values: the FlashAttention-2 style mma.sync kernel or the Hopper (sm_90a) wgmma one. */
-export type AttentionKernelName = 'mma' | 'wgmma';
+/**
+ * EMBEDRANK_ATTENTION's values: the FlashAttention-2 style mma.sync kernel with 64-row (mma) or
+ * 128-row (mma128) query tiles, or the Hopper (sm_90a) FlashAttention-3 style one (wgmma).
+ */
+export type AttentionKernelName = 'mma' | 'mma128' | 'wgmma';
 
 export interface CudaAddon {
   Model: new (cfg: AddonModelConfig) => AddonModel;
@@ -75,7 +78,7 @@ export interface CudaAddon {
   /**
    * The varlen attention kernel alone (tests): qkv [T, 3·heads·headDim] fp32, converted to `dtype`
    * (0 f32, 1 f16, 2 bf16) on the device; returns [T, heads·headDim] fp32. `kernel` picks the
-   * fp16/bf16 kernel for head_dim 64/128 ('mma' FlashAttention-2 style, 'wgmma' the Hopper one);
+   * fp16/bf16 kernel (AttentionKernelName; 'wgmma' serves head_dim 64/128 only, 'mma' the rest);
    * undefined: EMBEDRANK_ATTENTION. Throws if 'wgmma' cannot run on the device.
    */
   attentionTest(dtype: number, qkv: Float32Array, cuSeqlens: Int32Array, heads: number, headDim: number, device: number, kernel?: AttentionKernelName): Float32Array;
