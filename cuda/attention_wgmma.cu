@@ -15,6 +15,7 @@
 // empty body, and attention_wgmma_require() refuses a device or build without the sm_90a image.
 #include <cuda.h>  // CUtensorMap and its enums only: the encoder comes from cudaGetDriverEntryPointByVersion
 
+#include <atomic>
 #include <cfloat>
 #include <mutex>
 #include <vector>
@@ -368,10 +369,13 @@ template <typename T, int D>
 void launch(const CUtensorMap& map, int heads, const int* cu, const int2* tiles, int ntiles, float sl2, void* out, int ld_out,
             cudaStream_t s) {
   constexpr size_t smem = Layout<D>::bytes;
-  static thread_local bool configured = false;  // the attribute is per device; one device per worker thread
-  if (!configured) {
+  static std::atomic<uint64_t> configured{0};  // one bit per device: the attribute is per device
+  int device = 0;
+  ER_CHECK(cudaGetDevice(&device));
+  const uint64_t bit = device < 64 ? 1ull << device : 0;
+  if (!bit || !(configured.load() & bit)) {
     ER_CHECK(cudaFuncSetAttribute(attn_wgmma_kernel<T, D>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
-    configured = true;
+    configured |= bit;
   }
   dim3 grid(ntiles, heads);
   attn_wgmma_kernel<T, D><<<grid, kThreads, smem, s>>>(map, heads * D, cu, tiles, sl2, (T*)out, ld_out);
