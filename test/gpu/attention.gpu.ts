@@ -94,9 +94,17 @@ function check(lengths: number[], heads: number, hd: number, dtype: (typeof DTYP
   expect(rel, `${kernel}: relative error ${rel} (seed ${seed}, ${dtype.name}, d=${hd}, lengths ${lengths.slice(0, 8)})`).to.be.lessThan(dtype.tol);
 }
 
-/** wgmma vs float64 (within the dtype's tolerance) and vs mma on the same inputs (within the same). */
-function checkWgmma(lengths: number[], heads: number, hd: number, dtype: (typeof DTYPES)[number], sampleRows?: number) {
+/**
+ * wgmma vs float64 (within the dtype's tolerance) and vs mma on the same inputs (within the same).
+ * zeroQ: all scores 0, so P is uniform over each sequence's keys and the output is the mean of its V
+ * rows — checks P·V and the key mask without Q·Kᵀ (tells the two GEMMs apart when one is wrong).
+ */
+function checkWgmma(lengths: number[], heads: number, hd: number, dtype: (typeof DTYPES)[number], sampleRows?: number, zeroQ = false) {
   const { cu, seed, qkv } = inputs(lengths, heads, hd);
+  if (zeroQ) {
+    const hl = heads * hd;
+    for (let t = 0; t < cu[lengths.length]; t++) qkv.fill(0, t * 3 * hl, t * 3 * hl + hl);
+  }
   const got = run('wgmma', qkv, cu, heads, hd, dtype, seed);
   const old = run('mma', qkv, cu, heads, hd, dtype, seed);
   const rel = errorVsReference(got, qkv, cu, lengths, heads, hd, sampleRows);
@@ -148,6 +156,7 @@ describe('CUDA varlen attention: Hopper wgmma kernel vs float64 and vs mma', fun
   const RAGGED = [1, 63, 64, 65, 127, 128, 129, 255, 256, 257, 512, 1000, 1023, 1024];
   for (const dtype of DTYPES.filter((d) => d.code !== 0)) {
     for (const hd of [64, 128]) {
+      it(`${dtype.name} head_dim ${hd}: Q = 0 (mean of V: P·V and the key mask alone), lengths 1, 65, 200, 129`, () => checkWgmma([1, 65, 200, 129], 2, hd, dtype, undefined, true));
       it(`${dtype.name} head_dim ${hd}: ragged batch, lengths ${RAGGED.join(', ')}`, () => checkWgmma(RAGGED, 2, hd, dtype, 40));
       it(`${dtype.name} head_dim ${hd}: batch of one, length 1`, () => checkWgmma([1], 2, hd, dtype));
       it(`${dtype.name} head_dim ${hd}: batch of one, length 1024 (every row)`, () => checkWgmma([1024], 1, hd, dtype));
