@@ -2,20 +2,23 @@
 // each block owns BM query rows of one (sequence, head), streams K/V tiles through shared memory
 // (cp.async, double-buffered), keeps the softmax online in fp32 registers and never writes the
 // L×L scores. fp16/bf16 use tensor cores (mma.sync m16n8k16, fp32 accumulation); fp32 has its own
-// FMA kernel so float32 stays exact.
+// FMA kernel so float32 stays exact. On Hopper, fp16/bf16 at head_dim 64/128 can take the
+// FlashAttention-3 style kernel of attention_wgmma.cu instead (EMBEDRANK_ATTENTION=wgmma).
 #include <algorithm>
 #include <cfloat>
+#include <cstdlib>
+#include <cstring>
 #include <vector>
 
+#include "attention_wgmma.h"
 #include "common.cuh"
 #include "ops.h"
 
 namespace er {
 namespace {
 
-constexpr int kBM = 64;   // query rows per block (4 warps × 16)
+constexpr int kBM = 64;   // query rows per block of the default kernel (4 warps × 16); Mma128: 128 (8 warps)
 constexpr int kBN = 64;   // keys per tile
-constexpr int kThreads = 128;
 
 __device__ __forceinline__ uint32_t smem_addr(const void* p) { return (uint32_t)__cvta_generic_to_shared(p); }
 
@@ -61,17 +64,19 @@ template <> __device__ __forceinline__ uint32_t pack2<__nv_bfloat16>(float lo, f
 // Shared-memory rows are padded by 8 elements (16 bytes) so ldmatrix's eight row reads of one
 // 8×8 matrix fall in distinct banks.
 template <int D> __host__ __device__ constexpr int lds() { return D + 8; }
-template <int D> __host__ __device__ constexpr size_t smem_bytes_tc() { return (size_t)(kBM + 4 * kBN) * lds<D>() * 2; }
+template <int D, int BM> __host__ __device__ constexpr size_t smem_bytes_tc() { return (size_t)(BM + 4 * kBN) * lds<D>() * 2; }
 
-template <typename T, int D>
-__global__ void __launch_bounds__(kThreads) attn_tc_kernel(const T* __restrict__ qkv, int ld, int hidden,
+// BM query rows per block, one warp per 16 (BM = 128: each K/V tile in shared memory serves 8 warps).
+template <typename T, int D, int BM>
+__global__ void __launch_bounds__(BM * 2) attn_tc_kernel(const T* __restrict__ qkv, int ld, int hidden,
                                                            const int* __restrict__ cu, const int2* __restrict__ tiles,
                                                            float scale_log2, T* __restrict__ out, int ld_out) {
   constexpr int LDS = lds<D>();
   constexpr int CH = D / 8;  // 16-byte chunks per row
   extern __shared__ __align__(16) unsigned char smem_raw[];
   T* sQ = reinterpret_cast<T*>(smem_raw);
-  T* sK = sQ + kBM * LDS;      // two buffers of kBN rows
+  constexpr int kThreads = BM * 2;
+  T* sK = sQ + BM * LDS;       // two buffers of kBN rows
   T* sV = sK + 2 * kBN * LDS;  // two buffers of kBN rows
 
   const int2 tile = tiles[blockIdx.x];
@@ -87,7 +92,7 @@ __global__ void __launch_bounds__(kThreads) attn_tc_kernel(const T* __restrict__
   const T* Vg = Qg + 2 * hidden;
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
 
-  for (int c = tid; c < kBM * CH; c += kThreads) {
+  for (int c = tid; c < BM * CH; c += kThreads) {
     const int r = c / CH, col = (c % CH) * 8;
     T* dst = sQ + r * LDS + col;
     if (q0 + r < len) cp_async16(dst, Qg + (size_t)(q0 + r) * ld + col);
@@ -316,18 +321,18 @@ __global__ void __launch_bounds__(128) attn_f32_kernel(const float* __restrict__
   }
 }
 
-template <typename T, int D>
+template <typename T, int D, int BM>
 void launch_tc(const void* qkv, int ld, int heads, const int* cu, const int2* tiles, int ntiles, float scale_log2,
                void* out, int ld_out, cudaStream_t s) {
-  constexpr size_t smem = smem_bytes_tc<D>();
+  constexpr size_t smem = smem_bytes_tc<D, BM>();
   // The attribute is set per device; each worker thread drives one device.
   static thread_local bool configured = false;
   if (!configured) {
-    ER_CHECK(cudaFuncSetAttribute(attn_tc_kernel<T, D>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+    ER_CHECK(cudaFuncSetAttribute(attn_tc_kernel<T, D, BM>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
     configured = true;
   }
   dim3 grid(ntiles, heads);
-  attn_tc_kernel<T, D><<<grid, kThreads, smem, s>>>((const T*)qkv, ld, heads * D, cu, tiles, scale_log2, (T*)out, ld_out);
+  attn_tc_kernel<T, D, BM><<<grid, BM * 2, smem, s>>>((const T*)qkv, ld, heads * D, cu, tiles, scale_log2, (T*)out, ld_out);
 }
 
 template <int D>
@@ -337,20 +342,42 @@ void launch_f32(const void* qkv, int ld, int heads, const int* cu, const int2* t
   attn_f32_kernel<D><<<grid, 128, 0, s>>>((const float*)qkv, ld, heads * D, cu, tiles, scale_log2, (float*)out, ld_out);
 }
 
-template <typename T>
+template <typename T, int BM>
 void dispatch_tc(int head_dim, const void* qkv, int ld, int heads, const int* cu, const int2* tiles, int ntiles,
                  float sl2, void* out, int ld_out, cudaStream_t s) {
   switch (head_dim) {
-    case 32: launch_tc<T, 32>(qkv, ld, heads, cu, tiles, ntiles, sl2, out, ld_out, s); break;
-    case 64: launch_tc<T, 64>(qkv, ld, heads, cu, tiles, ntiles, sl2, out, ld_out, s); break;
-    case 128: launch_tc<T, 128>(qkv, ld, heads, cu, tiles, ntiles, sl2, out, ld_out, s); break;
+    case 32: launch_tc<T, 32, BM>(qkv, ld, heads, cu, tiles, ntiles, sl2, out, ld_out, s); break;
+    case 64: launch_tc<T, 64, BM>(qkv, ld, heads, cu, tiles, ntiles, sl2, out, ld_out, s); break;
+    case 128: launch_tc<T, 128, BM>(qkv, ld, heads, cu, tiles, ntiles, sl2, out, ld_out, s); break;
     default: throw std::runtime_error("attention: head_dim " + std::to_string(head_dim) + " is not supported (32, 64, 128)");
   }
 }
 
 }  // namespace
 
-int attention_block_m(DType dt) { return dt == DType::F32 ? kBM32 : kBM; }
+AttentionKernel attention_kernel_from_env() {
+  const char* v = std::getenv("EMBEDRANK_ATTENTION");
+  if (!v || !*v || !std::strcmp(v, "mma")) return AttentionKernel::Mma;
+  if (!std::strcmp(v, "mma128")) return AttentionKernel::Mma128;
+  if (!std::strcmp(v, "wgmma")) return AttentionKernel::Wgmma;
+  throw std::runtime_error(std::string("EMBEDRANK_ATTENTION='") + v + "' is not a kernel: use mma, mma128 or wgmma");
+}
+
+AttentionKernel attention_kernel(DType dt, int head_dim, AttentionKernel wanted) {
+  if (dt == DType::F32) return AttentionKernel::Mma;
+  if (wanted == AttentionKernel::Mma128) return AttentionKernel::Mma128;
+  if (wanted != AttentionKernel::Wgmma || (head_dim != 64 && head_dim != 128)) return AttentionKernel::Mma;
+  int device = 0;
+  ER_CHECK(cudaGetDevice(&device));
+  attention_wgmma_require(device);
+  return AttentionKernel::Wgmma;
+}
+
+int attention_block_m(DType dt, int head_dim, AttentionKernel k) {
+  if (dt == DType::F32) return kBM32;
+  if (k == AttentionKernel::Mma128) return 2 * kBM;
+  return k == AttentionKernel::Wgmma && (head_dim == 64 || head_dim == 128) ? kWgmmaBlockM : kBM;
+}
 
 int attention_tiles(const int* cu, int nseq, int block_m, int2* tiles, int cap, bool longest_first) {
   // A tile's block streams every key of its sequence, so its cost grows with the sequence's
@@ -376,14 +403,25 @@ int attention_tiles(const int* cu, int nseq, int block_m, int2* tiles, int cap, 
   return n;
 }
 
-void attention(DType dt, const void* qkv, int ld_qkv, int heads, int head_dim, const int* cu, const int2* tiles,
-               int ntiles, float scale, void* out, int ld_out, cudaStream_t s) {
+void attention(AttentionKernel k, DType dt, const void* qkv, int ld_qkv, int tokens, int heads, int head_dim, const int* cu,
+               const int2* tiles, int ntiles, float scale, void* out, int ld_out, cudaStream_t s) {
   if (ntiles == 0) return;
   if (heads > 65535) throw std::runtime_error("attention: too many heads");
   const float sl2 = scale * 1.4426950408889634f;
+  if (k == AttentionKernel::Wgmma && dt != DType::F32 && (head_dim == 64 || head_dim == 128)) {
+    attention_wgmma(dt, qkv, ld_qkv, tokens, heads, head_dim, cu, tiles, ntiles, sl2, out, ld_out, s);
+    ER_LAUNCH("attention (wgmma)");
+    return;
+  }
   switch (dt) {
-    case DType::F16: dispatch_tc<__half>(head_dim, qkv, ld_qkv, heads, cu, tiles, ntiles, sl2, out, ld_out, s); break;
-    case DType::BF16: dispatch_tc<__nv_bfloat16>(head_dim, qkv, ld_qkv, heads, cu, tiles, ntiles, sl2, out, ld_out, s); break;
+    case DType::F16:
+      if (k == AttentionKernel::Mma128) dispatch_tc<__half, 2 * kBM>(head_dim, qkv, ld_qkv, heads, cu, tiles, ntiles, sl2, out, ld_out, s);
+      else dispatch_tc<__half, kBM>(head_dim, qkv, ld_qkv, heads, cu, tiles, ntiles, sl2, out, ld_out, s);
+      break;
+    case DType::BF16:
+      if (k == AttentionKernel::Mma128) dispatch_tc<__nv_bfloat16, 2 * kBM>(head_dim, qkv, ld_qkv, heads, cu, tiles, ntiles, sl2, out, ld_out, s);
+      else dispatch_tc<__nv_bfloat16, kBM>(head_dim, qkv, ld_qkv, heads, cu, tiles, ntiles, sl2, out, ld_out, s);
+      break;
     case DType::F32:
       switch (head_dim) {
         case 32: launch_f32<32>(qkv, ld_qkv, heads, cu, tiles, ntiles, sl2, out, ld_out, s); break;

@@ -70,7 +70,8 @@ BertModel::BertModel(const BertConfig& cfg) : ResidentModel(cfg.device, cfg.dt),
   if (profile_ || cfg.world > 1) graphs_ = GraphMode::Off;
   graph_max_tokens_ = graph_max_tokens(cfg);
   longest_first_ = env_flag("EMBEDRANK_ATTN_LONGEST_FIRST", false);
-  const int bm = attention_block_m(cfg.dt);
+  attn_ = attention_kernel(cfg.dt, cfg.head_dim, attention_kernel_from_env());  // refuses an unusable kernel before any allocation
+  const int bm = attention_block_m(cfg.dt, cfg.head_dim, attn_);
   tile_cap_ = (size_t)cfg.max_tokens / bm + cfg.max_seqs + 1;
   // ids, types, positions; cu (+1 spare entry when bucketed); skip; +1 for int2 alignment; tiles
   in_ints_ = 3 * (size_t)cfg.max_tokens + (cfg.max_seqs + 2) + cfg.max_seqs + 1 + 2 * tile_cap_;
@@ -217,7 +218,7 @@ int BertModel::seq_bucket(int n) const {
 
 int BertModel::bucket_tiles(int rows, int seqs) const {
   // Σ ceil(len_i / bm) ≤ (T + n·(bm − 1)) / bm, with T ≤ rows and n ≤ min(seqs, rows).
-  const long bm = attention_block_m(cfg_.dt);
+  const long bm = attention_block_m(cfg_.dt, cfg_.head_dim, attn_);
   const long most = (rows + std::min(seqs, rows) * (bm - 1)) / bm;
   return (int)std::min<long>(most, (long)tile_cap_);
 }
@@ -331,7 +332,7 @@ void BertModel::forward(Request& r) {
   if (r.mode == Output::Score && !has_weight("head.cls.w")) throw std::runtime_error("this model has no classifier head");
 
   ER_CHECK(cudaSetDevice(cfg_.device));
-  const int ntiles = attention_tiles(r.cu.data(), n, attention_block_m(cfg_.dt), s.tiles.data(), (int)tile_cap_, longest_first_);
+  const int ntiles = attention_tiles(r.cu.data(), n, attention_block_m(cfg_.dt, cfg_.head_dim, attn_), s.tiles.data(), (int)tile_cap_, longest_first_);
   Layout L = layout(T, n, ntiles, false);
   Slot::Graph* g = nullptr;
   bool capture_after = false;
@@ -413,7 +414,7 @@ void BertModel::enqueue(Slot& s, const Request& r, const Layout& L) {
     const std::string p = "L" + std::to_string(l) + ".";
     s.gemm->linear(dt, s.x, T, H, w(p + "qkv.w").ptr, 3 * Hl, w(p + "qkv.b").ptr, s.qkv, s.stream, cfg_.tf32);
     mark(s, "gemm_qkv");
-    attention(dt, s.qkv, 3 * Hl, cfg_.heads, cfg_.head_dim, d_cu, d_tiles, ntiles, scale, s.ctx, Hl, s.stream);
+    attention(attn_, dt, s.qkv, 3 * Hl, T, cfg_.heads, cfg_.head_dim, d_cu, d_tiles, ntiles, scale, s.ctx, Hl, s.stream);
     mark(s, "attention");
     row_parallel_add_ln(s, s.ctx, Hl, p + "o", p + "ln1", T, "gemm_o");
     s.gemm->linear(dt, s.x, T, H, w(p + "up.w").ptr, I, nullptr, s.up, s.stream, cfg_.tf32);

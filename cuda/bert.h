@@ -16,6 +16,7 @@
 #include "common.cuh"
 #include "gemm.h"
 #include "nccl.h"
+#include "ops.h"
 #include "resident.h"
 
 namespace er {
@@ -138,6 +139,7 @@ class BertModel : public ResidentModel {
   GraphMode graphs_ = GraphMode::Shape;
   int graph_max_tokens_ = 0;  // Bucket: largest batch (tokens) served by bucketed graphs
   bool longest_first_ = false;  // attention tiles of the longest sequences first (EMBEDRANK_ATTN_LONGEST_FIRST)
+  AttentionKernel attn_ = AttentionKernel::Mma;  // EMBEDRANK_ATTENTION, as attention_kernel() resolved it
 };
 
 }  // namespace er

@@ -20,14 +20,30 @@ void add_bias_layernorm(DType dt, const void* x, const void* bias, const void* r
 // x[t, n] = gelu_erf(x[t, n] + bias[n]) in place.
 void bias_gelu(DType dt, void* x, const void* bias, int T, int N, cudaStream_t s);
 
+// Which kernel serves fp16/bf16 attention: Mma, FlashAttention-2 style (mma.sync, sm_80 and later,
+// 64 query rows and 4 warps per block; the default); Mma128, the same with 128 rows and 8 warps
+// per block (each K/V tile in shared memory serves twice the queries); Wgmma, FlashAttention-3
+// style for head_dim 64 and 128 (sm_90a only: wgmma, TMA, a producer warpgroup and two consumer
+// warpgroups; attention_wgmma.cu; other head dims fall back to Mma). fp32 always takes the FMA kernel.
+enum class AttentionKernel : int { Mma = 0, Wgmma = 1, Mma128 = 2 };
+// EMBEDRANK_ATTENTION = mma | mma128 | wgmma (unset or empty: mma), read at each call (a model reads
+// it once, when it is created).
+// Throws std::runtime_error on any other value.
+AttentionKernel attention_kernel_from_env();
+// The kernel that serves (dt, head_dim) when `wanted` is asked for. For Wgmma on fp16/bf16 at head_dim
+// 64/128 it checks the current device first (compute capability 9.0 and an sm_90a build) and throws
+// std::runtime_error with the fix when it cannot run there; call it before any stream capture.
+AttentionKernel attention_kernel(DType dt, int head_dim, AttentionKernel wanted);
+// Query rows per tile for the kernel attention_kernel() chose.
+int attention_block_m(DType dt, int head_dim, AttentionKernel k);
+
 // Variable-length non-causal attention. qkv rows hold [q | k | v] for `heads` heads of head_dim
-// (row stride ld_qkv elements); tiles are (sequence, first query) pairs made by attention_tiles.
+// (row stride ld_qkv elements, `tokens` rows = cu[nseq]); tiles are (sequence, first query) pairs
+// made by attention_tiles with attention_block_m(dt, head_dim, k) rows; k as attention_kernel() chose.
 // A tile whose first query is at or past its sequence's length (an empty sequence: cu[i+1] ==
 // cu[i]) is skipped, so a graph may launch more tiles than a batch has.
-void attention(DType dt, const void* qkv, int ld_qkv, int heads, int head_dim, const int* cu, const int2* tiles,
-               int ntiles, float scale, void* out, int ld_out, cudaStream_t s);
-// Query rows per tile for the kernel that serves dt.
-int attention_block_m(DType dt);
+void attention(AttentionKernel k, DType dt, const void* qkv, int ld_qkv, int tokens, int heads, int head_dim, const int* cu,
+               const int2* tiles, int ntiles, float scale, void* out, int ld_out, cudaStream_t s);
 // Writes the tile list for sequences with lengths from cu (host array, n+1 entries); returns count.
 // longest_first: sequences in descending length (ties by index) instead of batch order — same
 // tiles, better balanced last wave on ragged batches. Throws when more than cap tiles are needed.

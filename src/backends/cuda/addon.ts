@@ -64,12 +64,29 @@ export interface DeviceInfo {
   l2Bytes: number;
 }
 
+/**
+ * EMBEDRANK_ATTENTION's values: the FlashAttention-2 style mma.sync kernel with 64-row (mma) or
+ * 128-row (mma128) query tiles, or the Hopper (sm_90a) FlashAttention-3 style one (wgmma).
+ */
+export type AttentionKernelName = 'mma' | 'mma128' | 'wgmma';
+
 export interface CudaAddon {
   Model: new (cfg: AddonModelConfig) => AddonModel;
   deviceCount(): number;
   deviceInfo(device: number): DeviceInfo;
   ncclUniqueId(): Uint8Array;
-  attentionTest(dtype: number, qkv: Float32Array, cuSeqlens: Int32Array, heads: number, headDim: number, device: number): Float32Array;
+  /**
+   * The varlen attention kernel alone (tests): qkv [T, 3·heads·headDim] fp32, converted to `dtype`
+   * (0 f32, 1 f16, 2 bf16) on the device; returns [T, heads·headDim] fp32. `kernel` picks the
+   * fp16/bf16 kernel (AttentionKernelName; 'wgmma' serves head_dim 64/128 only, 'mma' the rest);
+   * undefined: EMBEDRANK_ATTENTION. Throws if 'wgmma' cannot run on the device.
+   */
+  attentionTest(dtype: number, qkv: Float32Array, cuSeqlens: Int32Array, heads: number, headDim: number, device: number, kernel?: AttentionKernelName): Float32Array;
+  /**
+   * The attention kernel alone on random fp16/bf16 data: median ms of `iters` CUDA-event timings,
+   * TFLOP/s of the non-causal work (4·Σ len²·heads·headDim), and the kernel that ran.
+   */
+  attentionBench(dtype: number, cuSeqlens: Int32Array, heads: number, headDim: number, kernel: AttentionKernelName, iters: number, device: number): { ms: number; tflops: number; kernel: AttentionKernelName };
   gemmBench(m: number, n: number, k: number, iters: number, device: number): { ms: number; tflops: number };
   /**
    * Full-corpus retrieval scoring (cuda/similarity_topk.cu): queries [nq x dim] against docs
