@@ -76,7 +76,9 @@ int num(const Napi::Object& o, const char* k) { return o.Get(k).As<Napi::Number>
 //                 blockTables Int32Array [nseq · maxBlocks], cuQ Int32Array [nseq + 1], ctxLen Int32Array [nseq],
 //                 heads, kvHeads, headDim, blockSize, maxBlocks,
 //                 kernel? 'auto' (default: paged_attention, tensor cores where they serve) | 'warp'
-//                 (paged_attention_warp), orderTiles? (default true: paged_attention_order_tiles) } → [T · heads · d]
+//                 (paged_attention_warp), orderTiles? (default true: paged_attention_order_tiles),
+//                 timeIters? (> 0: time that many calls after the first, bench/paged-attention.ts) }
+//                 → [T · heads · d], or with timeIters [mean ms per call] (CUDA events, kernel only)
 //     (kv_cache_write of the step's K/V, then the attention; tiles from attention_tiles as a model builds them)
 Napi::Value DecoderOpTest(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -144,10 +146,30 @@ Napi::Value DecoderOpTest(const Napi::CallbackInfo& info) {
       void* out = poisoned(b, dt, (size_t)T * heads * d);
       er::kv_cache_write(dt, dqkv, ld, heads * d, (heads + kvh) * d, kvh, d, slots, T, kc, vc, nullptr);
       const float scale = 1.f / std::sqrt((float)d);
-      if (kernel == "warp")
-        er::paged_attention_warp(dt, dqkv, ld, heads, kvh, d, dcu, ctx, tseq, T, kc, vc, tables, mb, bs, scale, out, heads * d, nullptr);
-      else
-        er::paged_attention(dt, dqkv, ld, heads, kvh, d, dcu, ctx, tseq, T, dtiles, nt, kc, vc, tables, mb, bs, scale, out, heads * d, nullptr);
+      auto run = [&] {
+        if (kernel == "warp")
+          er::paged_attention_warp(dt, dqkv, ld, heads, kvh, d, dcu, ctx, tseq, T, kc, vc, tables, mb, bs, scale, out, heads * d, nullptr);
+        else
+          er::paged_attention(dt, dqkv, ld, heads, kvh, d, dcu, ctx, tseq, T, dtiles, nt, kc, vc, tables, mb, bs, scale, out, heads * d, nullptr);
+      };
+      run();
+      const int iters = a.Has("timeIters") ? num(a, "timeIters") : 0;
+      if (iters > 0) {
+        cudaEvent_t e0, e1;
+        ER_CHECK(cudaEventCreate(&e0));
+        ER_CHECK(cudaEventCreate(&e1));
+        ER_CHECK(cudaEventRecord(e0, nullptr));
+        for (int i = 0; i < iters; i++) run();
+        ER_CHECK(cudaEventRecord(e1, nullptr));
+        ER_CHECK(cudaEventSynchronize(e1));
+        float ms = 0.f;
+        ER_CHECK(cudaEventElapsedTime(&ms, e0, e1));
+        cudaEventDestroy(e0);
+        cudaEventDestroy(e1);
+        auto r = Napi::Float32Array::New(env, 1);
+        r[0] = ms / iters;
+        return r;
+      }
       return download(env, b, dt, out, (size_t)T * heads * d);
     }
     throw std::invalid_argument("unknown op " + op + " (rms_norm, rotary, swiglu, attention)");
