@@ -42,7 +42,7 @@ __global__ void __launch_bounds__(kThreads)
     paged_attn_tc_kernel(const T* __restrict__ q, int ld_q, int heads, int group, int kv_heads, const int* __restrict__ cu_q,
                          const int* __restrict__ ctx_len, const int2* __restrict__ tiles, const T* __restrict__ k_cache,
                          const T* __restrict__ v_cache, const int* __restrict__ block_tables, int max_blocks, int block_size,
-                         float scale_log2, T* __restrict__ out, int ld_out) {
+                         int block_shift, float scale_log2, T* __restrict__ out, int ld_out) {
   constexpr int LDS = lds<D>();
   constexpr int CH = D / 8;  // 16-byte chunks per row
   extern __shared__ __align__(16) unsigned char smem_raw[];
@@ -79,8 +79,10 @@ __global__ void __launch_bounds__(kThreads)
       const int r = c / CH, col = (c % CH) * 8;
       const int key = k0 + r;
       if (key < kend) {
-        const int blk = __ldg(table + key / block_size);
-        const size_t off = (((size_t)blk * block_size + key % block_size) * kv_heads + kh) * D + col;
+        // block_shift ≥ 0: block_size = 2^block_shift (16, vLLM's default), no integer division.
+        const int bi = block_shift >= 0 ? key >> block_shift : key / block_size;
+        const int within = key - bi * block_size;
+        const size_t off = (((size_t)__ldg(table + bi) * block_size + within) * kv_heads + kh) * D + col;
         cp_async16(dk + r * LDS + col, k_cache + off);
         cp_async16(dv + r * LDS + col, v_cache + off);
       } else {
@@ -229,9 +231,10 @@ void launch_tc(const void* q, int ld_q, int heads, int kv_heads, const int* cu_q
     ER_CHECK(cudaFuncSetAttribute(paged_attn_tc_kernel<T, D>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
     configured = true;
   }
+  const int block_shift = (block_size & (block_size - 1)) == 0 ? __builtin_ctz((unsigned)block_size) : -1;
   paged_attn_tc_kernel<T, D><<<(unsigned)ntiles * heads, kThreads, smem, s>>>(
       (const T*)q, ld_q, heads, heads / kv_heads, kv_heads, cu_q, ctx_len, tiles, (const T*)k_cache, (const T*)v_cache, block_tables,
-      max_blocks, block_size, scale_log2, (T*)out, ld_out);
+      max_blocks, block_size, block_shift, scale_log2, (T*)out, ld_out);
 }
 
 template <typename T>
