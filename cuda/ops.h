@@ -92,13 +92,29 @@ void kv_cache_write(DType dt, const void* qkv, int ld, int k_col, int v_col, int
                     void* k_cache, void* v_cache, cudaStream_t s);
 
 // GQA causal attention of a step's new tokens over the paged cache (their own K/V written first):
-// token t of sequence token_seq[t] sits at position ctx_len[s] − q_len[s] + (t − cu_q[s]).
-// tiles: (sequence, first query row) pairs built by attention_tiles over cu_q with
-// paged_attention_block_m(dt, head_dim) rows each (the tensor-core path; the warp path ignores them).
+// sequence s has q_len = cu_q[s+1] − cu_q[s] new tokens (rows of q at row stride ld_q), the last of
+// its ctx_len[s]; its token j sits at position ctx_len[s] − q_len + j and sees keys 0 … that
+// position, read through block_tables[s · max_blocks + key / block_size] from caches
+// [num_blocks, block_size, kv_heads, head_dim]; query head h reads KV head h / (heads / kv_heads).
+// out [T, heads · head_dim] at row stride ld_out. fp16/bf16 at head_dim 64/128 run on tensor cores
+// over tiles (device array, ntiles entries) built by attention_tiles with paged_attention_block_m
+// (optionally ordered by paged_attention_order_tiles); every other case, rows not 16-byte aligned,
+// and EMBEDRANK_PAGED_ATTENTION=warp run paged_attention_warp, which uses token_seq (device [T]:
+// each token's sequence) and ignores tiles. Throws std::invalid_argument on kv_heads not dividing
+// heads, non-positive block_size / max_blocks, an unsupported head_dim, missing tiles.
 void paged_attention(DType dt, const void* q, int ld_q, int heads, int kv_heads, int head_dim, const int* cu_q, const int* ctx_len,
                      const int* token_seq, int T, const int2* tiles, int ntiles, const void* k_cache, const void* v_cache,
                      const int* block_tables, int max_blocks, int block_size, float scale, void* out, int ld_out, cudaStream_t s);
+// Query rows per tile the kernel serving (dt, head_dim) expects (for attention_tiles).
 int paged_attention_block_m(DType dt, int head_dim);
+// Sorts host tiles (from attention_tiles with block_m) so those whose last row sees the most keys
+// launch first (shorter tail); cu_q_host [n+1], ctx_len_host [n]. Optional: any order is correct.
+void paged_attention_order_tiles(int2* tiles_host, int ntiles, const int* cu_q_host, const int* ctx_len_host, int block_m);
+// The CUDA-core kernel alone (one warp per token × query head; any dtype, head_dim a multiple of 32
+// up to 256): paged_attention's fallback, and the reference path tests compare it with.
+void paged_attention_warp(DType dt, const void* q, int ld_q, int heads, int kv_heads, int head_dim, const int* cu_q, const int* ctx_len,
+                          const int* token_seq, int T, const void* k_cache, const void* v_cache, const int* block_tables, int max_blocks,
+                          int block_size, float scale, void* out, int ld_out, cudaStream_t s);
 
 // Element-wise dtype conversion (same dtype: plain copy).
 void convert(DType src, DType dst, const void* in, void* out, size_t n, cudaStream_t s);
