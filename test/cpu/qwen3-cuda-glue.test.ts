@@ -121,6 +121,10 @@ describe('cpu/qwen3-cuda-glue: CudaDecoderEngine against a paged float64 decoder
     shared[2] = 700;
     expect(agreeOnBlocks(shared, 0, 2, 900)).to.equal(700);
     expect(Array.from(shared)).to.deep.equal([2, 900, 700]);
+    // A rank that failed to load posts −1: the others stop waiting at once and fail too.
+    const three = new Int32Array(new SharedArrayBuffer(4 * 4));
+    agreeOnBlocks(three, 2, 3, -1, false);
+    expect(agreeOnBlocks(three, 0, 3, 500)).to.equal(-1);
   });
 
   it(`embeddings = SentenceTransformer.encode (≤ ${TOL}); a step budget below the longest input (chunked prefill) gives the same rows in more steps`, async () => {

@@ -123,9 +123,17 @@ export class CudaDecoderEngine implements EngineBackend {
       headActivation: 0,
     });
     // The reranker head: score.weight, or the LM-head rows of classifier_from_token (yes − no).
-    const head = classifier ? [{ name: 'head.cls.w', data: qwen3HeadMatrix(folder.weights, d.decoder.scoreHead ?? { numLabels: folder.numLabels }) }] : [];
-    await uploadPlan(model, folder, plan, o, head);
+    const agree = o.kvBlockAgreement && k > 1 ? o.kvBlockAgreement : undefined;
+    try {
+      const head = classifier ? [{ name: 'head.cls.w', data: qwen3HeadMatrix(folder.weights, d.decoder.scoreHead ?? { numLabels: folder.numLabels }) }] : [];
+      await uploadPlan(model, folder, plan, o, head);
+    } catch (e) {
+      // The other ranks wait for this one's block count: −1 tells them to give up at once.
+      if (agree) agreeOnBlocks(agree, o.rank, k, -1, false);
+      throw e;
+    }
     let numBlocks: number;
+    let posted = false;
     try {
       const bytesPerBlock = kvBytesPerBlock({ ...d, decoder: { ...d.decoder, kvHeads } }, blockSize, DTYPE_BYTES[o.dtype]);
       if (o.numGpuBlocksOverride !== undefined) {
@@ -135,9 +143,14 @@ export class CudaDecoderEngine implements EngineBackend {
         const info = addon.deviceInfo(o.device);
         numBlocks = blocksForMemory({ totalBytes: info.totalMemory, memoryFraction: util, reservedBytes: info.totalMemory - info.freeMemory, bytesPerBlock });
       }
-      if (o.kvBlockAgreement && k > 1) numBlocks = agreeOnBlocks(o.kvBlockAgreement, o.rank, k, numBlocks);
+      if (agree) {
+        posted = true;
+        numBlocks = agreeOnBlocks(agree, o.rank, k, numBlocks);
+        if (numBlocks < 1) throw new Error(`tensor-parallel rank ${o.rank}: another rank of this replica failed to load`);
+      }
       model.allocateKvCache(numBlocks);
     } catch (e) {
+      if (agree && !posted) agreeOnBlocks(agree, o.rank, k, -1, false);
       model.destroy();
       throw e;
     }
@@ -286,16 +299,20 @@ export class CudaDecoderEngine implements EngineBackend {
 /**
  * Tensor-parallel ranks must run identical steps (their NCCL collectives pair up), so their pools
  * must be equal: each rank posts its block count in `shared` = [arrived, blocks of rank 0, …] and
- * all take the smallest. Blocks the worker thread (Atomics.wait) until every rank has posted.
+ * all take the smallest. A rank that failed posts −1, and every rank then gets −1 at once. With
+ * `wait`, blocks the worker thread (Atomics.wait) until every rank has posted; without, only posts.
  * @throws Error after 10 minutes without every rank.
  */
-export function agreeOnBlocks(shared: Int32Array, rank: number, world: number, blocks: number): number {
+export function agreeOnBlocks(shared: Int32Array, rank: number, world: number, blocks: number, wait = true): number {
   if (shared.length < world + 1) throw new Error(`KV block agreement needs ${world + 1} slots, has ${shared.length}`);
   Atomics.store(shared, 1 + rank, blocks);
   Atomics.add(shared, 0, 1);
   Atomics.notify(shared, 0);
+  if (!wait) return blocks;
   const deadline = Date.now() + 600_000;
+  const failed = () => Array.from({ length: world }, (_, r) => Atomics.load(shared, 1 + r)).includes(-1);
   for (let seen = Atomics.load(shared, 0); seen < world; seen = Atomics.load(shared, 0)) {
+    if (failed()) return -1;
     if (Date.now() > deadline) throw new Error(`tensor-parallel rank ${rank}: only ${seen} of ${world} ranks sized their KV cache in 10 minutes`);
     Atomics.wait(shared, 0, seen, 1000);
   }
