@@ -93,40 +93,41 @@ export class CudaDecoderEngine implements EngineBackend {
     const kvHeads = kvHeadsPerRank(d, k);
     const classifier = folder.kind === 'cross-encoder';
     const plan = weightPlan(d, { rank: o.rank, world: k, classifier: false }, folder.family);
-    const addon = loadAddon();
-    const model = new addon.Model({
-      arch: 1,
-      device: o.device,
-      dtype: DTYPE_CODE[o.dtype],
-      hidden: d.hidden,
-      layers: d.layers,
-      heads: d.heads / k,
-      kvHeads,
-      headDim: d.headDim,
-      intermediate: d.intermediate / k,
-      vocab: d.vocab,
-      numLabels: classifier ? folder.numLabels : 0,
-      eps: d.eps,
-      ropeTheta: d.decoder.ropeTheta,
-      maxTokens: o.maxTokens,
-      maxSeqs: o.maxSeqs,
-      blockSize,
-      maxBlocksPerSeq,
-      slots: o.slots,
-      rank: o.rank,
-      worldSize: k,
-      allowTf32: Boolean(o.allowTf32),
-      // Encoder-only keys, ignored by arch 1.
-      maxPositions: d.maxPositions,
-      typeVocab: 0,
-      positionOffset: 0,
-      headActivation: 0,
-    });
     // The reranker head: score.weight, or the LM-head rows of classifier_from_token (yes − no).
+    const head = classifier ? [{ name: 'head.cls.w', data: qwen3HeadMatrix(folder.weights, d.decoder.scoreHead ?? { numLabels: folder.numLabels }) }] : [];
+    const addon = loadAddon();
     const agree = o.kvBlockAgreement && k > 1 ? o.kvBlockAgreement : undefined;
+    let model: AddonModel;
     try {
-      const head = classifier ? [{ name: 'head.cls.w', data: qwen3HeadMatrix(folder.weights, d.decoder.scoreHead ?? { numLabels: folder.numLabels }) }] : [];
-      await uploadPlan(model, folder, plan, o, head);
+      model = new addon.Model({
+        arch: 1,
+        device: o.device,
+        dtype: DTYPE_CODE[o.dtype],
+        hidden: d.hidden,
+        layers: d.layers,
+        heads: d.heads / k,
+        kvHeads,
+        headDim: d.headDim,
+        intermediate: d.intermediate / k,
+        vocab: d.vocab,
+        numLabels: classifier ? folder.numLabels : 0,
+        eps: d.eps,
+        ropeTheta: d.decoder.ropeTheta,
+        maxTokens: o.maxTokens,
+        maxSeqs: o.maxSeqs,
+        blockSize,
+        maxBlocksPerSeq,
+        slots: o.slots,
+        rank: o.rank,
+        worldSize: k,
+        allowTf32: Boolean(o.allowTf32),
+        // Encoder-only keys, ignored by arch 1.
+        maxPositions: d.maxPositions,
+        typeVocab: 0,
+        positionOffset: 0,
+        headActivation: 0,
+      });
+      await uploadPlan(model, folder, plan, o, head); // destroys the model when it fails
     } catch (e) {
       // The other ranks wait for this one's block count: −1 tells them to give up at once.
       if (agree) agreeOnBlocks(agree, o.rank, k, -1, false);
