@@ -151,6 +151,11 @@ export class Runtime {
     return new Runtime(folder, device, dtype, limits, replicas, tokenizer, new Coordinator(replicas), opts);
   }
 
+  /** Decoders on CUDA batch by shared prefix (their prefix cache), everything else longest first. */
+  private get schedulingOrder(): 'length' | 'prefix' {
+    return this.device === 'cuda' && this.folder.dims.decoder ? 'prefix' : 'length';
+  }
+
   get maxLength(): number {
     return this.limits.maxLength;
   }
@@ -164,6 +169,7 @@ export class Runtime {
       maxNumBatchedTokens: this.limits.maxNumBatchedTokens,
       maxNumSeqs: this.limits.maxNumSeqs,
       poolSkip: req.poolSkip,
+      order: this.schedulingOrder,
     });
     const show = req.showProgress ?? this.opts.showProgress ?? false;
     const progress = new ProgressBar(req.label ?? (op.kind === 'embed' ? 'encode' : 'rerank'), n, { enabled: show && n >= 1000 });
@@ -228,6 +234,7 @@ export class Runtime {
       maxNumBatchedTokens: this.limits.maxNumBatchedTokens,
       maxNumSeqs: this.limits.maxNumSeqs,
       poolSkip: poolSkip ? (i) => poolSkip[i] : undefined,
+      order: this.schedulingOrder,
     });
     async function* planned(): AsyncGenerator<PlannedBatch> {
       yield* scheduler.push({ start: 0, ...chunk });
