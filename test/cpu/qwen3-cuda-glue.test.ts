@@ -6,7 +6,7 @@
 // the CPU engine and the float64 reference. What the kernels compute is test/gpu/qwen3-cuda.gpu.ts's job.
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { agreeOnBlocks, CudaDecoderEngine } from '../../src/backends/cuda/decoder-engine.js';
@@ -15,6 +15,7 @@ import type { TokenBatch } from '../../src/backends/engine.js';
 import { CrossEncoder } from '../../src/cross-encoder.js';
 import { Encoder } from '../../src/encoder.js';
 import { InputError, UnsupportedOptionError } from '../../src/errors.js';
+import { parsePyJson } from '../../src/eval/index.js';
 import { prefixSharingOrder } from '../../src/kv/schedule.js';
 import { loadModelFolder } from '../../src/model/folder.js';
 import { QWEN3_RERANKER_OVERRIDES } from '../../src/models/qwen3-reranker.js';
@@ -338,7 +339,7 @@ describe('cpu/qwen3-cuda-glue: CudaDecoderEngine against a paged float64 decoder
 
   describe('CLI', () => {
     const bin = () => join(process.cwd(), 'dist/src/cli/main.js');
-    it('rerank on CUDA prints the KV cache line (hit rate) on stderr; --no-enable-prefix-caching gives the same scores and no hits; bad flags exit 2', () => {
+    it('rerank and evaluate on CUDA print the KV cache line (hit rate) on stderr; --no-enable-prefix-caching gives the same scores and no hits; evaluate scores as on the CPU; bad flags exit 2', () => {
       const work = mkdtempSync(join(tmpdir(), 'embedrank-qwen3-cuda-cli-'));
       try {
         const docs = join(work, 'docs.txt');
@@ -358,6 +359,21 @@ describe('cpu/qwen3-cuda-glue: CudaDecoderEngine against a paged float64 decoder
         const cpu = run(['--device', 'cpu']);
         expect(cpu.status, cpu.stderr).to.equal(0);
         expect(cpu.stderr).to.not.include('KV cache');
+        // evaluate: the same line after the summary, and the CPU engine's score.
+        const evalRun = (device: string, folder: string) =>
+          spawnSync(process.execPath, [bin(), 'evaluate', '-m', LM, '-t', 'AskUbuntuDupQuestions', '--data-dir', 'test/fixtures/eval/hf', '--max-model-len', '256', '--hf-overrides', JSON.stringify(QWEN3_RERANKER_OVERRIDES), '--device', device, '-o', join(work, folder)], { encoding: 'utf8', env: { ...process.env, HF_HUB_OFFLINE: '1' } });
+        const mainScore = (folder: string) => {
+          const files = (readdirSync(join(work, folder), { recursive: true }) as string[]).filter((x) => x.endsWith('AskUbuntuDupQuestions.json'));
+          expect(files).to.have.length(1);
+          return (parsePyJson(readFileSync(join(work, folder, files[0]), 'utf8')) as { scores: { test: Array<{ main_score: number }> } }).scores.test[0].main_score;
+        };
+        const ev = evalRun('cuda', 'gpu');
+        expect(ev.status, ev.stderr).to.equal(0);
+        expect(ev.stderr).to.match(/KV cache: prefix-cache hit rate \d+\.\d% \([1-9][\d,]* of/);
+        const evCpu = evalRun('cpu', 'cpu');
+        expect(evCpu.status, evCpu.stderr).to.equal(0);
+        expect(evCpu.stderr).to.not.include('KV cache');
+        expect(Math.abs(mainScore('gpu') - mainScore('cpu'))).to.be.at.most(1e-4);
         for (const [flag, re] of [[['--gpu-memory-utilization', '1.5'], /--gpu-memory-utilization must be a fraction in \(0, 1\], got 1\.5/], [['--block-size', '0'], /--block-size must be an integer ≥ 1/]] as const) {
           const r = run([...flag]);
           expect(r.status, r.stderr).to.equal(2);
