@@ -7,8 +7,10 @@
 // uploaded weights against the contract's names and shapes and validates every forward's inputs as
 // the native model must. Records every model and step in `log` (per thread).
 //
-// Environment (read at load, so worker threads see it): STAND_IN_TOTAL_MEMORY / STAND_IN_FREE_MEMORY
-// bytes for deviceInfo (default 64 MiB total, 63 MiB free).
+// Environment (worker threads see it): STAND_IN_TOTAL_MEMORY / STAND_IN_FREE_MEMORY bytes for
+// deviceInfo of GPU 0 (default 64 MiB total, 63 MiB free; GPU g has g MiB less free),
+// STAND_IN_DEVICES the GPU count (default 1). Tensor-parallel ranks run their slices unreduced
+// (no NCCL here): their outputs are not the model's.
 import { fileURLToPath } from 'node:url';
 
 const REFERENCE = fileURLToPath(new URL('../../src/reference/decoder-f64.js', import.meta.url));
@@ -225,7 +227,9 @@ class Model {
 }
 module.exports = {
   Model, log,
-  deviceCount: () => 1,
-  deviceInfo: () => ({ name: 'stand-in', multiprocessors: 1, computeCapability: '9.0', totalMemory: TOTAL, freeMemory: FREE, l2Bytes: 0 }),
+  deviceCount: () => Number(process.env.STAND_IN_DEVICES ?? 1),
+  // GPU g has g MiB less free than GPU 0 (tensor-parallel ranks must agree on the smallest pool).
+  deviceInfo: (g) => ({ name: 'stand-in', multiprocessors: 1, computeCapability: '9.0', totalMemory: TOTAL, freeMemory: FREE - g * MiB, l2Bytes: 0 }),
+  ncclUniqueId: () => new Uint8Array(128),
 };
 `;

@@ -337,6 +337,32 @@ describe('cpu/qwen3-cuda-glue: CudaDecoderEngine against a paged float64 decoder
     });
   });
 
+  describe('tensor parallel 2 (worker threads, one rank each; no all-reduce here, so no numbers)', () => {
+    const saved = process.env.STAND_IN_DEVICES;
+    before(() => {
+      process.env.STAND_IN_DEVICES = '2';
+    });
+    after(() => {
+      if (saved === undefined) delete process.env.STAND_IN_DEVICES;
+      else process.env.STAND_IN_DEVICES = saved;
+    });
+    useStandInAddon<PagedDecoderStandIn>(PAGED_DECODER_STAND_IN); // a fresh addon path: a fresh CUDA probe
+
+    it('both ranks load and agree on the smaller KV pool (GPU 1 has less free memory)', async () => {
+      const enc = await Encoder.create({ model: EMB, device: 'cuda', tensorParallelSize: 2 });
+      try {
+        // float16 under 'auto' (an fp32 checkpoint); one KV head per rank: 2·2 layers·1·32·16·2 bytes.
+        const perBlock = 2 * 2 * 1 * 32 * 16 * 2;
+        const blocks = (free: number) => Math.floor((64 * MiB * 0.9 - (64 * MiB - free)) / perBlock);
+        expect(blocks(62 * MiB)).to.be.lessThan(blocks(63 * MiB));
+        expect((await enc.kvCacheStats())!.numBlocks).to.equal(blocks(62 * MiB));
+        expect(enc.engineSlots).to.equal(1);
+      } finally {
+        await enc.close();
+      }
+    });
+  });
+
   describe('CLI', () => {
     const bin = () => join(process.cwd(), 'dist/src/cli/main.js');
     it('rerank and evaluate on CUDA print the KV cache line (hit rate) on stderr; --no-enable-prefix-caching gives the same scores and no hits; evaluate scores as on the CPU; bad flags exit 2', () => {
