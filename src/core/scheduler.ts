@@ -4,6 +4,7 @@
 // little; the GPU path is unpadded and indifferent to order.
 import type { TokenBatch } from '../backends/engine.js';
 import type { PositionedChunk } from '../tokenize/pool.js';
+import { prefixSharingOrder } from '../kv/schedule.js';
 
 export interface SchedulerOptions {
   maxNumBatchedTokens: number;
@@ -12,6 +13,12 @@ export interface SchedulerOptions {
   window?: number;
   /** Per input index, leading tokens pooling should skip (prompt tokens). */
   poolSkip?: (index: number) => number;
+  /**
+   * How a window is ordered before packing: 'length' (longest first; default) or 'prefix'
+   * (prefixSharingOrder, for a decoder's prefix cache: a query's reranking candidates land in the
+   * same batch, back to back, while their shared prompt blocks are cached).
+   */
+  order?: 'length' | 'prefix';
 }
 
 export interface PlannedBatch {
@@ -53,10 +60,13 @@ export class TokenBudgetScheduler {
   }
 
   private drain(): PlannedBatch[] {
-    const seqs = this.pending;
+    const pending = this.pending;
     this.pending = [];
-    // Longest first: the first batches are the heaviest, so stragglers at the end are small.
-    seqs.sort((a, b) => b.len - a.len || a.index - b.index);
+    const seqs =
+      this.opts.order === 'prefix'
+        ? prefixSharingOrder(pending.map((s) => s.chunk.ids.subarray(s.chunk.offsets[s.local], s.chunk.offsets[s.local] + s.len))).map((i) => pending[i])
+        : // Longest first: the first batches are the heaviest, so stragglers at the end are small.
+          pending.sort((a, b) => b.len - a.len || a.index - b.index);
     const out: PlannedBatch[] = [];
     let cur: SeqRef[] = [];
     let tokens = 0;
