@@ -85,7 +85,8 @@ export interface RerankWorkloadOptions {
 /**
  * Builds the reranking sets: query q of the workload is the shortest leading run of words of
  * source text q (SciFact abstracts) whose candidates' prompts share ≥ minPrefix tokens; each pair
- * has its own document (no document repeats anywhere, so only the prompt prefix can be cached).
+ * has its own document and every query is distinct (no text repeats anywhere, so only the
+ * prompt prefix can be cached).
  * Sources too short to reach minPrefix are skipped. `tokenizePairs` is CrossEncoder.tokenizePairs.
  * @throws Error when sources or documents run out, or a chosen prompt is truncated (raise maxModelLen).
  */
@@ -101,6 +102,7 @@ export async function buildRerankWorkload(
   // (A cut prompt still shares its prefix; the chosen queries' prompts are checked whole below.)
   const shared = async (q: string, ds: string[]): Promise<number> => sharedPrefixLength(await tokenizePairs(ds.map((d) => [q, d] as [string, string])), 0, ds.length);
   const sets: RerankSet[] = [];
+  const used = new Set<string>();
   let src = 0;
   let doc = 0;
   for (let s = 0; s < o.sets; s++) {
@@ -125,11 +127,12 @@ export async function buildRerankWorkload(
         for (let k = lo; k <= words.length; k++) {
           const cand = words.slice(0, k).join(' ');
           if ((await shared(cand, ds)) >= o.minPrefix) {
-            query = cand;
+            if (!used.has(cand)) query = cand; // two sources may open alike: every query is its own
             break;
           }
         }
       }
+      used.add(query);
       for (const d of ds) pairs.push([query, d]);
     }
     const chunk = await tokenizePairs(pairs);

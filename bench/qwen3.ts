@@ -366,6 +366,8 @@ async function rerankBench(a: RerankArgs, log: Log): Promise<void> {
       `PREFIX rerank: with blocks of ${blockSize} and room for all, the prefix cache can skip ${simCached} of ${tokens} timed tokens (${((100 * simCached) / tokens).toFixed(1)}%), ` +
         `block hit rate ${(simRate * 100).toFixed(1)}% (BlockPool replayed on the same ids)`,
     );
+    const q0 = timed[0].pairs[0];
+    log.line(`PREFIX rerank: e.g. query 1 (${q0[0].split(' ').length} words of a SciFact abstract): "${q0[0].slice(0, 100)}…", document 1: "${q0[1].slice(0, 60)}"`);
     if (shared.min < a['min-prefix']) throw new Error(`a query's candidates share only ${shared.min} tokens (< --min-prefix ${a['min-prefix']})`);
     const label = (cache: boolean) => (a.device === 'cpu' ? `${on.dtype}, no KV cache (cpu)` : `${on.dtype}, prefix caching ${cache ? 'on' : 'off'}`);
     runs.on = await timeReranker(on, sets, label(true), log);
