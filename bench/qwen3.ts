@@ -253,8 +253,10 @@ async function embedBench(a: EmbedArgs, log: Log): Promise<void> {
       points: Array<{ batchSize: number; seconds: number; texts: number; tokens: number }>;
       bestBatchSize: number;
       embeddings: number[][];
+      tokens: number;
       versions: string;
     };
+    log.line(`CHECK embed: tokens the model sees: embedrank ${tokens}, sentence-transformers ${st.tokens}${st.tokens === tokens ? ' (equal)' : ' (DIFFERENT: the two tokenize these documents differently)'}`);
     for (const p of st.points) {
       const full = p.texts === docs.length;
       const m: Measurement = {
