@@ -63,6 +63,9 @@ export interface KvCacheStats {
   computedTokens: number;
   cachedTokens: number;
   evictions?: number;
+  /** Tokens per block and blocks in the pool (readings only, not in deltas). */
+  blockSize?: number;
+  numBlocks?: number;
 }
 
 async function kvStats(h: Encoder | CrossEncoder): Promise<KvCacheStats | null> {
@@ -315,7 +318,9 @@ async function timeReranker(ce: CrossEncoder, sets: RerankSet[], setting: string
     scores.set(p, at);
     at += p.length;
   }
-  const kv = kvDelta(first, await kvStats(ce));
+  const last = await kvStats(ce);
+  const kv = kvDelta(first, last);
+  if (last) log.line(`KV pool (${setting}): ${last.numBlocks ?? '?'} blocks of ${last.blockSize ?? '?'} tokens`);
   const seconds = perSet.reduce((t, s) => t + s.seconds, 0);
   const tokens = timed.reduce((n, s) => n + s.chunk.ids.length, 0);
   const measurement: Measurement = {
@@ -374,6 +379,8 @@ async function rerankBench(a: RerankArgs, log: Log): Promise<void> {
     const label = (cache: boolean) => (a.device === 'cpu' ? `${on.dtype}, no KV cache (cpu)` : `${on.dtype}, prefix caching ${cache ? 'on' : 'off'}`);
     runs.on = await timeReranker(on, sets, label(true), log);
     measurements.push(runs.on.measurement);
+    const engineBlock = (await kvStats(on))?.blockSize;
+    if (engineBlock !== undefined && engineBlock !== blockSize) log.line(`warning: the engine's blocks hold ${engineBlock} tokens, the replay assumed ${blockSize} (pass --block-size)`);
     if (runs.on.kv) log.line(`KV rerank (cache on): measured ${runs.on.kv.cachedTokens} cached tokens, hit rate ${(runs.on.kv.hitRate * 100).toFixed(1)}%; simulated ${simCached}, ${(simRate * 100).toFixed(1)}%`);
   } finally {
     await on.close();
