@@ -203,7 +203,7 @@ async function embedBench(a: EmbedArgs, log: Log): Promise<void> {
   // Warm-up on other texts than the timed ones (the claims, and documents only when no prefix
   // cache could keep their blocks): the timed pass then computes every document.
   const warm = a['prefix-caching'] ? claims : [...claims, ...docs.slice(0, 256)];
-  log.line(`SciFact: ${docs.length} of ${all.length} documents (title + " " + text, as mteb), warm-up on ${warm.length} other texts`);
+  log.line(`SciFact: ${docs.length} of ${all.length} documents (title + " " + text, as mteb); warm-up on the ${claims.length} claims${a['prefix-caching'] ? '' : ` and the first ${warm.length - claims.length} documents`}`);
   const gpu = startGpu(a.device, log);
   const measurements: Measurement[] = [];
   const enc = await Encoder.create(engineOptions(a, { enablePrefixCaching: a['prefix-caching'] }));
