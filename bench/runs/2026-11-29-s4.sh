@@ -15,7 +15,7 @@
 # Results: $OUT/qwen3/qwen3.log (everything the benches printed, Python included) and
 # $OUT/qwen3/qwen3-{embed,rerank}-DATE-h200.json; bench.log holds the summary lines.
 # Before the call, on the dev machine: npm run build && bash scripts/gpu/pack.sh (packs SciFact too)
-# then run `OUT=$OUT bash bench/runs/2026-11-29-s4.sh` carrying .gpu. Arguments replace the phase list.
+# then run `OUT=$OUT bash bench/runs/2026-11-29-s4.sh` carrying .gpu.
 OUT=${OUT:-/tmp/out}
 M=/tmp/embedrank-gpu-models
 mkdir -p "$OUT" "$M"
@@ -28,8 +28,12 @@ WAITQ+=" rc=\$(cat /tmp/qwen3-models.rc); [ \"\$rc\" = 0 ] || { echo \"qwen3_mod
 SHOW="grep -E '^\\||^GPU|^SciFact|^embedrank:|^PREFIX|^KV|^SPEEDUP|^CHECK|^RATIO|^wrote|rror'"
 EMBED="node dist/bench/qwen3.js embed --model $M/qwen3/qwen3-0.6b-emb --data-dir .gpu --out $OUT/qwen3 --tag h200 2>&1 | $SHOW"
 RERANK="node dist/bench/qwen3.js rerank --model $M/qwen3/qwen3-0.6b-lm --data-dir .gpu --sts-dir .gpu/sts --queries 16 --candidates 20 --repeats 3 --out $OUT/qwen3 --tag h200 2>&1 | $SHOW"
-if [ $# -gt 0 ]; then PHASES=("$@"); else
-  PHASES=("sh:$WAITQ" test "sh:$EMBED" "sh:$RERANK")
-fi
+# Arguments replace the phase list; wait, embed and rerank name the three phases above, e.g.
+# `bash bench/runs/2026-11-29-s4.sh wait rerank` (any device-run.sh phase may be given too).
+[ $# -gt 0 ] || set -- wait test embed rerank
+PHASES=()
+for q in "$@"; do
+  case "$q" in wait) PHASES+=("sh:$WAITQ") ;; embed) PHASES+=("sh:$EMBED") ;; rerank) PHASES+=("sh:$RERANK") ;; *) PHASES+=("$q") ;; esac
+done
 export GPU_SPEC=${GPU_SPEC:-"dist/test/gpu/qwen3*.gpu.js"}
 ARCHS=${ARCHS:-"-arch=sm_90"} exec bash scripts/gpu/device-run.sh "${PHASES[@]}"
