@@ -11,7 +11,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { loadAddon } from '../src/backends/cuda/addon.js';
+import { loadAddon, type CudaAddon } from '../src/backends/cuda/addon.js';
 import { CudaEngine } from '../src/backends/cuda/engine.js';
 import type { ComputeDtype } from '../src/core/options.js';
 import { Encoder } from '../src/encoder.js';
@@ -134,6 +134,24 @@ async function stsWorkload(dir: string, dtype: ComputeDtype, sizes: number[], pe
   return points;
 }
 
+/**
+ * The GPU's cuBLASLt fp16 GEMM rate (8192³, device 0) in TFLOP/s, printed as one `GPU:` line:
+ * 'start' (20 iterations, with the card's name) is what the %-of-peak figures are taken against;
+ * 'after' (200 iterations) is the same after minutes of load: a lower number means the card
+ * clocked down (power or heat), which figures taken against the cold peak do not credit.
+ */
+export function gemmPeak(addon: CudaAddon, when: 'start' | 'after', write: (line: string) => void = (l) => process.stdout.write(l)): number {
+  if (when === 'start') {
+    const info = addon.deviceInfo(0);
+    const { tflops } = addon.gemmBench(8192, 8192, 8192, 20, 0);
+    write(`GPU: ${info.name} (${info.multiprocessors} SMs), cuBLASLt fp16 GEMM 8192³ peak measured: ${tflops.toFixed(0)} TFLOP/s\n`);
+    return tflops;
+  }
+  const { tflops } = addon.gemmBench(8192, 8192, 8192, 200, 0);
+  write(`GPU: cuBLASLt fp16 GEMM 8192³ measured again after the workloads (200 iterations): ${tflops.toFixed(0)} TFLOP/s\n`);
+  return tflops;
+}
+
 function report(p: BenchPoint): void {
   process.stdout.write(
     `${p.engine.padEnd(21)} ${p.workload.padEnd(14)} ${p.dtype.padEnd(9)} B=${String(p.batchSize).padStart(4)}  ` +
@@ -175,8 +193,7 @@ await runMain(import.meta, async () => {
     .parse();
   const addon = loadAddon();
   const info = addon.deviceInfo(0);
-  const gemm = addon.gemmBench(8192, 8192, 8192, 20, 0);
-  process.stdout.write(`GPU: ${info.name} (${info.multiprocessors} SMs), cuBLASLt fp16 GEMM 8192³ peak measured: ${gemm.tflops.toFixed(0)} TFLOP/s\n`);
+  const gemm = { tflops: gemmPeak(addon, 'start') };
   const sizes = argv['batch-sizes'].split(',').map(Number);
   const points: BenchPoint[] = [];
   for (const workload of argv.workload) {
@@ -187,10 +204,7 @@ await runMain(import.meta, async () => {
       if (argv.baseline === 'st') points.push(...runBaseline(argv.model, workload, d, sizes, gemm.tflops, argv['data-dir'], argv.iters));
     }
   }
-  // The peak again, after minutes of load: a lower number means the card clocked down (power or
-  // heat), which the %-of-peak figures above, taken against the cold peak, do not credit.
-  const after = addon.gemmBench(8192, 8192, 8192, 200, 0);
-  process.stdout.write(`GPU: cuBLASLt fp16 GEMM 8192³ measured again after the workloads (200 iterations): ${after.tflops.toFixed(0)} TFLOP/s\n`);
+  const after = { tflops: gemmPeak(addon, 'after') };
   // Ratios against the baseline, best point of each.
   for (const workload of argv.workload) {
     for (const d of argv.dtype) {
