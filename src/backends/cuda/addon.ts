@@ -7,7 +7,7 @@ import { dirname, join, resolve } from 'node:path';
 
 /**
  * What `new addon.Model(cfg)` builds. arch 0 (default): a post-LayerNorm encoder (cuda/bert.cu);
- * arch 1: a pre-RMSNorm grouped-query decoder (Qwen3, cuda/qwen3.cu), which ignores maxPositions,
+ * arch 1: a pre-RMSNorm grouped-query decoder (Qwen3, cuda/decoder.cu), which ignores maxPositions,
  * typeVocab, positionOffset and headActivation and reads the decoder keys below.
  */
 export interface AddonModelConfig {

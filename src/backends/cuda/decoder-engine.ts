@@ -1,5 +1,5 @@
 // The CUDA engine of a decoder family (Qwen3) in one GPU worker thread, vLLM-style: the native
-// DecoderModel (cuda/qwen3.cu, `arch: 1`) runs prefill steps over a paged KV cache; this side owns
+// DecoderModel (cuda/decoder.cu, `arch: 1`) runs prefill steps over a paged KV cache; this side owns
 // the cache's bookkeeping (src/kv/block-pool.ts BlockPool: blocks, prefix cache, LRU eviction) and
 // the schedule (src/kv/schedule.ts: prefix-sharing order, chunked prefill). Per coordinator batch:
 //   1. sequences in prefixSharingOrder, each allocated its blocks (a cached prefix of full blocks is
