@@ -26,8 +26,8 @@ rm -f /tmp/qwen3-models.rc
 WAITQ="while [ ! -f /tmp/qwen3-models.rc ]; do sleep 1; done; grep -E '^qwen3-|^wrote|Error|Traceback' $OUT/qwen3-models.log;"
 WAITQ+=" rc=\$(cat /tmp/qwen3-models.rc); [ \"\$rc\" = 0 ] || { echo \"qwen3_models.py failed (exit \$rc)\"; tail -30 $OUT/qwen3-models.log; }"
 SHOW="grep -E '^\\||^GPU|^SciFact|^embedrank:|^PREFIX|^KV|^SPEEDUP|^CHECK|^RATIO|^wrote|rror'"
-EMBED="node dist/bench/qwen3.js embed --model $M/qwen3/qwen3-0.6b-emb --data-dir .gpu --out $OUT/qwen3 --tag h200 2>&1 | $SHOW"
-RERANK="node dist/bench/qwen3.js rerank --model $M/qwen3/qwen3-0.6b-lm --data-dir .gpu --sts-dir .gpu/sts --queries 16 --candidates 20 --repeats 3 --out $OUT/qwen3 --tag h200 2>&1 | $SHOW"
+EMBED="timeout 170 node dist/bench/qwen3.js embed --model $M/qwen3/qwen3-0.6b-emb --data-dir .gpu --out $OUT/qwen3 --tag h200 2>&1 | $SHOW"
+RERANK="timeout 150 node dist/bench/qwen3.js rerank --model $M/qwen3/qwen3-0.6b-lm --data-dir .gpu --sts-dir .gpu/sts --queries 16 --candidates 20 --repeats 3 --out $OUT/qwen3 --tag h200 2>&1 | $SHOW"
 # Arguments replace the phase list; wait, embed and rerank name the three phases above, e.g.
 # `bash bench/runs/2026-11-29-s4.sh wait rerank` (any device-run.sh phase may be given too).
 [ $# -gt 0 ] || set -- wait test embed rerank
