@@ -18,6 +18,7 @@ DecoderModel::DecoderModel(const DecoderConfig& cfg) : ResidentModel(cfg.device,
   if (cfg.head_dim % 32 || cfg.head_dim > 256) throw std::runtime_error("head dimension " + std::to_string(cfg.head_dim) + " unsupported (a multiple of 32 up to 256)");
   if (cfg.block_size < 1 || cfg.max_blocks_per_seq < 1) throw std::runtime_error("block size and blocks per sequence must be positive");
   if (cfg.max_tokens < 1 || cfg.max_seqs < 1 || cfg.slots < 1) throw std::runtime_error("maxTokens, maxSeqs and slots must be positive");
+  fused_qk_ = env_flag("EMBEDRANK_DECODER_FUSED_QK", true) && (cfg.head_dim == 64 || cfg.head_dim == 128 || cfg.head_dim == 256);
   tile_cap_ = (size_t)cfg.max_tokens / paged_attention_block_m(cfg.dt, cfg.head_dim) + cfg.max_seqs + 1;
   in_ints_ = 4 * (size_t)cfg.max_tokens + 2 * (size_t)cfg.max_seqs + 1 + (size_t)cfg.max_seqs * cfg.max_blocks_per_seq + 1 + 2 * tile_cap_;
   out_floats_ = (size_t)cfg.max_seqs * std::max(cfg.hidden, std::max(cfg.num_labels, 1));
@@ -66,6 +67,7 @@ void DecoderModel::allocate_slot(Slot& s) {
   ER_CHECK(cudaMalloc(&s.gate_up, align_up(T * 2 * I * e, 256)));
   ER_CHECK(cudaMalloc(&s.act, align_up(T * I * e, 256)));
   ER_CHECK(cudaMalloc(&s.resid, align_up(T * H * sizeof(float), 256)));
+  ER_CHECK(cudaMalloc(&s.rope, align_up(T * (cfg_.head_dim / 2) * sizeof(float2), 256)));
   ER_CHECK(cudaMalloc(&s.d_out, out_floats_ * sizeof(float)));
   ER_CHECK(cudaMallocHost(&s.h_out, out_floats_ * sizeof(float)));
   create_marks(s.marks, 4 + 14 * (size_t)cfg_.layers);
@@ -73,7 +75,7 @@ void DecoderModel::allocate_slot(Slot& s) {
 
 void DecoderModel::free_slot(Slot& s) {
   s.gemm.reset();
-  for (void* p : {(void*)s.d_in, s.x, s.qkv, s.ctx, s.tmp, s.gate_up, s.act, (void*)s.resid, (void*)s.d_out, (void*)s.d_hidden}) if (p) cudaFree(p);
+  for (void* p : {(void*)s.d_in, s.x, s.qkv, s.ctx, s.tmp, s.gate_up, s.act, (void*)s.resid, (void*)s.rope, (void*)s.d_out, (void*)s.d_hidden}) if (p) cudaFree(p);
   destroy_marks(s.marks);
   for (void* p : {(void*)s.h_in, (void*)s.h_out, (void*)s.h_hidden}) if (p) cudaFreeHost(p);
   if (s.stream) cudaStreamDestroy(s.stream);
@@ -242,6 +244,7 @@ void DecoderModel::enqueue(Slot& s, const DecoderRequest& r, int T, int n, int n
   void* k_rows = (char*)s.qkv + (size_t)nh * d * e;
 
   embedding_f32(dt, d_ids, T, w("emb.word").ptr, H, s.resid, s.stream);
+  if (fused_qk_) rope_table(d_pos, T, d, cfg_.rope_theta, s.rope, s.stream);
   mark(s, "embed");
   // Layer l's input norm also adds the previous layer's FFN output into the residual (none for l = 0).
   const void* delta = nullptr;
@@ -251,10 +254,14 @@ void DecoderModel::enqueue(Slot& s, const DecoderRequest& r, int T, int n, int n
     mark(s, "rms_norm");
     s.gemm->linear(dt, s.x, T, H, w(p + "qkv.w").ptr, ldq, nullptr, s.qkv, s.stream, cfg_.tf32);
     mark(s, "gemm_qkv");
-    rms_norm(dt, s.qkv, ldq, nh, T * nh, d, w(p + "q_norm.g").ptr, cfg_.eps, nullptr, s.qkv, ldq, s.stream);
-    rms_norm(dt, k_rows, ldq, kvh, T * kvh, d, w(p + "k_norm.g").ptr, cfg_.eps, nullptr, k_rows, ldq, s.stream);
-    rotary_neox(dt, s.qkv, ldq, nh, d, d_pos, T, cfg_.rope_theta, s.stream);
-    rotary_neox(dt, k_rows, ldq, kvh, d, d_pos, T, cfg_.rope_theta, s.stream);
+    if (fused_qk_) {
+      qk_norm_rope(dt, s.qkv, ldq, nh, kvh, d, w(p + "q_norm.g").ptr, w(p + "k_norm.g").ptr, cfg_.eps, s.rope, T, s.stream);
+    } else {
+      rms_norm(dt, s.qkv, ldq, nh, T * nh, d, w(p + "q_norm.g").ptr, cfg_.eps, nullptr, s.qkv, ldq, s.stream);
+      rms_norm(dt, k_rows, ldq, kvh, T * kvh, d, w(p + "k_norm.g").ptr, cfg_.eps, nullptr, k_rows, ldq, s.stream);
+      rotary_neox(dt, s.qkv, ldq, nh, d, d_pos, T, cfg_.rope_theta, s.stream);
+      rotary_neox(dt, k_rows, ldq, kvh, d, d_pos, T, cfg_.rope_theta, s.stream);
+    }
     mark(s, "qk_norm_rope");
     kv_cache_write(dt, s.qkv, ldq, nh * d, (nh + kvh) * d, kvh, d, d_slots, T, k_cache(l), v_cache(l), s.stream);
     mark(s, "kv_cache_write");

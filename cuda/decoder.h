@@ -71,6 +71,7 @@ class DecoderModel : public ResidentModel {
     int* h_in = nullptr;
     void *x = nullptr, *qkv = nullptr, *ctx = nullptr, *tmp = nullptr, *gate_up = nullptr, *act = nullptr;
     float* resid = nullptr;  // fp32 residual stream [max_tokens, hidden]
+    float2* rope = nullptr;  // cos/sin per token and frequency [max_tokens, head_dim / 2], once per step
     float* d_out = nullptr;
     float* h_out = nullptr;
     float* d_hidden = nullptr;  // Output::Hidden, allocated on first use
@@ -90,6 +91,7 @@ class DecoderModel : public ResidentModel {
   void* kv_ = nullptr;  // K caches of every layer, then V caches
   int num_blocks_ = 0;
   size_t in_ints_ = 0, tile_cap_ = 0, out_floats_ = 0;
+  bool fused_qk_ = true;  // qk_norm_rope (EMBEDRANK_DECODER_FUSED_QK=0: the four separate kernels, for A/B checks)
 };
 
 }  // namespace er

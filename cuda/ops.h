@@ -83,6 +83,16 @@ void rms_norm(DType dt, const void* x, int ld, int per, int rows, int dim, const
 // NeoX rotary in place on `heads` heads of head_dim at row stride ld, positions per token.
 void rotary_neox(DType dt, void* x, int ld, int heads, int head_dim, const int* positions, int T, float theta, cudaStream_t s);
 
+// cos/sin of NeoX rotary for each token's position: out[t, i] = (cos, sin)(positions[t] · inv_freq_i),
+// i < head_dim / 2, inv_freq as rotary_neox. Computed once per step, read by every layer's qk_norm_rope.
+void rope_table(const int* positions, int T, int head_dim, float theta, float2* out, cudaStream_t s);
+
+// Fused q_norm / k_norm + rotary in place on the first nh + nkv heads of QKV rows (row stride ld):
+// RMSNorm of each head with q_w (query heads) or k_w (KV heads), then NeoX rotary by rope
+// (rope_table, [T, head_dim / 2]). head_dim 64, 128 or 256.
+void qk_norm_rope(DType dt, void* qkv, int ld, int nh, int nkv, int head_dim, const void* q_w, const void* k_w, float eps,
+                  const float2* rope, int T, cudaStream_t s);
+
 // out[t, n] = SiLU(gate_up[t, n]) · gate_up[t, I + n] (fused gate/up GEMM output [T, 2I]).
 void swiglu(DType dt, const void* gate_up, int T, int I, void* out, cudaStream_t s);
 

@@ -45,4 +45,26 @@ void rotary_neox(DType dt, void* x, int ld, int heads, int head_dim, const int* 
   ER_LAUNCH("rotary_neox");
 }
 
+__global__ void rope_table_kernel(const int* __restrict__ positions, int T_, int half, float theta, float2* __restrict__ out) {
+  const size_t n = (size_t)T_ * half;
+  for (size_t g = blockIdx.x * (size_t)blockDim.x + threadIdx.x; g < n; g += (size_t)gridDim.x * blockDim.x) {
+    const int i = (int)(g % half);
+    const int t = (int)(g / half);
+    // Same inv_freq and angle arithmetic as rotary_kernel (transformers' fp32 buffer).
+    const float inv_freq = 1.f / powf(theta, (float)(2 * i) / (float)(2 * half));
+    float sn, cs;
+    sincosf((float)positions[t] * inv_freq, &sn, &cs);
+    out[g] = make_float2(cs, sn);
+  }
+}
+
+void rope_table(const int* positions, int T, int head_dim, float theta, float2* out, cudaStream_t s) {
+  if (T == 0) return;
+  const size_t n = (size_t)T * (head_dim / 2);
+  const int threads = 256;
+  const int blocks = (int)((n + threads - 1) / threads < 65535 * 8 ? (n + threads - 1) / threads : 65535 * 8);
+  rope_table_kernel<<<blocks, threads, 0, s>>>(positions, T, head_dim / 2, theta, out);
+  ER_LAUNCH("rope_table");
+}
+
 }  // namespace er
