@@ -21,9 +21,35 @@ __global__ void kv_cache_write_kernel(const T* __restrict__ qkv, int ld, int k_c
   }
 }
 
+// 16-byte chunks (8 values of a 16-bit type) when rows and columns allow it: one warp moves 512
+// bytes per instruction instead of 64.
+__global__ void kv_cache_write16_kernel(const uint4* __restrict__ qkv, int ld16, int k16, int v16, int width16, const int* __restrict__ slots,
+                                        int n, uint4* __restrict__ k_cache, uint4* __restrict__ v_cache) {
+  for (int g = blockIdx.x * blockDim.x + threadIdx.x; g < n; g += gridDim.x * blockDim.x) {
+    const int t = g / width16;
+    const int c = g - t * width16;
+    const int slot = slots[t];
+    if (slot < 0) continue;
+    k_cache[(size_t)slot * width16 + c] = qkv[(size_t)t * ld16 + k16 + c];
+    v_cache[(size_t)slot * width16 + c] = qkv[(size_t)t * ld16 + v16 + c];
+  }
+}
+
 void kv_cache_write(DType dt, const void* qkv, int ld, int k_col, int v_col, int kv_heads, int head_dim, const int* slot_mapping, int T,
                     void* k_cache, void* v_cache, cudaStream_t s) {
   if (T == 0) return;
+  const int per16 = 16 / (int)dtype_size(dt);  // values per 16 bytes
+  const int w = kv_heads * head_dim;
+  if (ld % per16 == 0 && k_col % per16 == 0 && v_col % per16 == 0 && w % per16 == 0 && (size_t)T * (w / per16) < (1u << 31) &&
+      (reinterpret_cast<uintptr_t>(qkv) | reinterpret_cast<uintptr_t>(k_cache) | reinterpret_cast<uintptr_t>(v_cache)) % 16 == 0) {
+    const int n = T * (w / per16);
+    const int threads = 256;
+    const int blocks = (n + threads - 1) / threads < 132 * 16 ? (n + threads - 1) / threads : 132 * 16;
+    kv_cache_write16_kernel<<<blocks, threads, 0, s>>>((const uint4*)qkv, ld / per16, k_col / per16, v_col / per16, w / per16, slot_mapping, n,
+                                                       (uint4*)k_cache, (uint4*)v_cache);
+    ER_LAUNCH("kv_cache_write");
+    return;
+  }
   const int width = kv_heads * head_dim;
   const size_t n = (size_t)T * width;
   const int threads = 256;

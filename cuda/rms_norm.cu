@@ -41,9 +41,59 @@ __global__ void rms_norm_kernel(const T* __restrict__ x, int ld, int per, int di
   }
 }
 
+// Hidden rows (per = 1) of dim = 8 · blockDim values: each thread owns one 16-byte chunk and keeps
+// it in registers between the statistics and the output (one read of x and resid, one write each).
+template <typename T>
+__global__ void rms_norm8_kernel(const T* __restrict__ x, int ld, const T* __restrict__ w, float eps, float* __restrict__ resid,
+                                 T* __restrict__ out, int ld_out, int dim) {
+  const int r = blockIdx.x;
+  const int c = threadIdx.x * 8;
+  __shared__ float partial[32];
+  float v[8];
+  if (x) load8<T>(x + (size_t)r * ld + c, v);
+  else
+#pragma unroll
+    for (int i = 0; i < 8; i++) v[i] = 0.f;
+  if (resid) {
+    float4* rp = reinterpret_cast<float4*>(resid + (size_t)r * dim + c);
+    const float4 a = rp[0], b = rp[1];
+    v[0] += a.x, v[1] += a.y, v[2] += a.z, v[3] += a.w, v[4] += b.x, v[5] += b.y, v[6] += b.z, v[7] += b.w;
+    rp[0] = make_float4(v[0], v[1], v[2], v[3]);
+    rp[1] = make_float4(v[4], v[5], v[6], v[7]);
+  }
+  float ss = 0.f;
+#pragma unroll
+  for (int i = 0; i < 8; i++) ss += v[i] * v[i];
+  ss = warp_sum(ss);
+  if ((threadIdx.x & 31) == 0) partial[threadIdx.x >> 5] = ss;
+  __syncthreads();
+  if (threadIdx.x < 32) {
+    float t = threadIdx.x < (blockDim.x >> 5) ? partial[threadIdx.x] : 0.f;
+    t = warp_sum(t);
+    if (threadIdx.x == 0) partial[0] = rsqrtf(t / dim + eps);
+  }
+  __syncthreads();
+  const float inv = partial[0];
+  float g[8];
+  load8<T>(w + c, g);
+#pragma unroll
+  for (int i = 0; i < 8; i++) v[i] = v[i] * inv * g[i];
+  store8<T>(out + (size_t)r * ld_out + c, v);
+}
+
 void rms_norm(DType dt, const void* x, int ld, int per, int rows, int dim, const void* w, float eps, float* resid,
               void* out, int ld_out, cudaStream_t s) {
   if (rows == 0) return;
+  if (dt != DType::F32 && per == 1 && dim % 256 == 0 && dim / 8 <= 1024 && ld % 8 == 0 && ld_out % 8 == 0 &&
+      ((reinterpret_cast<uintptr_t>(x) | reinterpret_cast<uintptr_t>(out) | reinterpret_cast<uintptr_t>(w) | reinterpret_cast<uintptr_t>(resid)) % 16) == 0) {
+    if (dt == DType::F16)
+      rms_norm8_kernel<__half><<<rows, dim / 8, 0, s>>>((const __half*)x, ld, (const __half*)w, eps, resid, (__half*)out, ld_out, dim);
+    else
+      rms_norm8_kernel<__nv_bfloat16><<<rows, dim / 8, 0, s>>>((const __nv_bfloat16*)x, ld, (const __nv_bfloat16*)w, eps, resid,
+                                                               (__nv_bfloat16*)out, ld_out, dim);
+    ER_LAUNCH("rms_norm");
+    return;
+  }
   const int threads = dim >= 1024 ? 256 : 128;
   switch (dt) {
     case DType::F32:
