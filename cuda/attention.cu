@@ -317,20 +317,39 @@ void dispatch_tc(int head_dim, const void* qkv, int ld, int heads, const int* cu
 
 AttentionKernel attention_kernel_from_env() {
   const char* v = std::getenv("EMBEDRANK_ATTENTION");
-  if (!v || !*v || !std::strcmp(v, "mma")) return AttentionKernel::Mma;
+  // Default auto: the Hopper kernel for long-sequence batches where it runs, mma elsewhere.
+  if (!v || !*v) return AttentionKernel::Auto;
+  if (!std::strcmp(v, "mma")) return AttentionKernel::Mma;
   if (!std::strcmp(v, "mma128")) return AttentionKernel::Mma128;
   if (!std::strcmp(v, "wgmma")) return AttentionKernel::Wgmma;
-  throw std::runtime_error(std::string("EMBEDRANK_ATTENTION='") + v + "' is not a kernel: use mma, mma128 or wgmma");
+  if (!std::strcmp(v, "auto")) return AttentionKernel::Auto;
+  throw std::runtime_error(std::string("EMBEDRANK_ATTENTION='") + v + "' is not a kernel: use mma, mma128, wgmma or auto");
 }
 
 AttentionKernel attention_kernel(DType dt, int head_dim, AttentionKernel wanted) {
   if (dt == DType::F32) return AttentionKernel::Mma;
   if (wanted == AttentionKernel::Mma128) return AttentionKernel::Mma128;
-  if (wanted != AttentionKernel::Wgmma || (head_dim != 64 && head_dim != 128)) return AttentionKernel::Mma;
+  if ((wanted != AttentionKernel::Wgmma && wanted != AttentionKernel::Auto) || (head_dim != 64 && head_dim != 128)) return AttentionKernel::Mma;
+  if (wanted == AttentionKernel::Auto) {
+    // A policy degrades quietly where the Hopper kernel cannot run (another GPU, an sm_80 build).
+    try {
+      int device = 0;
+      ER_CHECK(cudaGetDevice(&device));
+      attention_wgmma_require(device);
+    } catch (const std::exception&) {
+      return AttentionKernel::Mma;
+    }
+    return AttentionKernel::Auto;
+  }
   int device = 0;
   ER_CHECK(cudaGetDevice(&device));
   attention_wgmma_require(device);
   return AttentionKernel::Wgmma;
+}
+
+AttentionKernel attention_kernel_for_batch(AttentionKernel k, int tokens, int seqs) {
+  if (k != AttentionKernel::Auto) return k;
+  return (long)tokens >= (long)kAttentionAutoMinLen * seqs ? AttentionKernel::Wgmma : AttentionKernel::Mma;
 }
 
 int attention_block_m(DType dt, int head_dim, AttentionKernel k) {

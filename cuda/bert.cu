@@ -25,7 +25,7 @@ constexpr size_t kMaxGraphs = 128;
 
 GraphMode graph_mode_from_env() {
   const char* v = std::getenv("EMBEDRANK_CUDA_GRAPHS");
-  if (!v || !*v) return GraphMode::Shape;
+  if (!v || !*v) return GraphMode::Bucket;  // measured on an H200: fresh-length batch-1 BERT-base 1.77 → 0.56 ms (bench/NOTES.md)
   std::string m(v);
   for (auto& c : m) c = (char)std::tolower((unsigned char)c);
   if (m == "bucket") return GraphMode::Bucket;
@@ -216,16 +216,16 @@ int BertModel::seq_bucket(int n) const {
   return std::min(b, cfg_.max_seqs);
 }
 
-int BertModel::bucket_tiles(int rows, int seqs) const {
+int BertModel::bucket_tiles(int rows, int seqs, AttentionKernel attn) const {
   // Σ ceil(len_i / bm) ≤ (T + n·(bm − 1)) / bm, with T ≤ rows and n ≤ min(seqs, rows).
-  const long bm = attention_block_m(cfg_.dt, cfg_.head_dim, attn_);
+  const long bm = attention_block_m(cfg_.dt, cfg_.head_dim, attn);
   const long most = (rows + std::min(seqs, rows) * (bm - 1)) / bm;
   return (int)std::min<long>(most, (long)tile_cap_);
 }
 
-BertModel::Layout BertModel::layout(int rows, int seqs, int tiles, bool bucketed) const {
+BertModel::Layout BertModel::layout(int rows, int seqs, int tiles, bool bucketed, AttentionKernel attn) const {
   Layout L;
-  L.rows = rows, L.seqs = seqs, L.tiles = tiles, L.bucketed = bucketed;
+  L.rows = rows, L.seqs = seqs, L.tiles = tiles, L.bucketed = bucketed, L.attn = attn;
   L.cu_off = 3 * (size_t)rows;
   L.cu_len = (size_t)seqs + (bucketed ? 2 : 1);
   L.skip_off = L.cu_off + L.cu_len;
@@ -332,8 +332,9 @@ void BertModel::forward(Request& r) {
   if (r.mode == Output::Score && !has_weight("head.cls.w")) throw std::runtime_error("this model has no classifier head");
 
   ER_CHECK(cudaSetDevice(cfg_.device));
-  const int ntiles = attention_tiles(r.cu.data(), n, attention_block_m(cfg_.dt, cfg_.head_dim, attn_), s.tiles.data(), (int)tile_cap_, longest_first_);
-  Layout L = layout(T, n, ntiles, false);
+  const AttentionKernel attn = attention_kernel_for_batch(attn_, T, n);
+  const int ntiles = attention_tiles(r.cu.data(), n, attention_block_m(cfg_.dt, cfg_.head_dim, attn), s.tiles.data(), (int)tile_cap_, longest_first_);
+  Layout L = layout(T, n, ntiles, false, attn);
   Slot::Graph* g = nullptr;
   bool capture_after = false;
   if (graphs_ != GraphMode::Off && r.mode != Output::Hidden) {
@@ -341,9 +342,9 @@ void BertModel::forward(Request& r) {
     Layout GL = L;
     if (bucketed) {
       const int rows = token_bucket(T), seqs = seq_bucket(n);
-      GL = layout(rows, seqs, bucket_tiles(rows, seqs), true);
+      GL = layout(rows, seqs, bucket_tiles(rows, seqs, attn), true, attn);
     }
-    g = &graph_for(s, std::make_tuple(bucketed, GL.rows, GL.seqs, GL.tiles, (int)r.mode, r.pool_mode, r.normalize));
+    g = &graph_for(s, std::make_tuple(bucketed, GL.rows, GL.seqs, GL.tiles, (int)r.mode, r.pool_mode, r.normalize, (int)attn));
     if (g->failed) {
       g = nullptr;  // runs eagerly over the exact batch
     } else {
@@ -414,7 +415,7 @@ void BertModel::enqueue(Slot& s, const Request& r, const Layout& L) {
     const std::string p = "L" + std::to_string(l) + ".";
     s.gemm->linear(dt, s.x, T, H, w(p + "qkv.w").ptr, 3 * Hl, w(p + "qkv.b").ptr, s.qkv, s.stream, cfg_.tf32);
     mark(s, "gemm_qkv");
-    attention(attn_, dt, s.qkv, 3 * Hl, T, cfg_.heads, cfg_.head_dim, d_cu, d_tiles, ntiles, scale, s.ctx, Hl, s.stream);
+    attention(L.attn, dt, s.qkv, 3 * Hl, T, cfg_.heads, cfg_.head_dim, d_cu, d_tiles, ntiles, scale, s.ctx, Hl, s.stream);
     mark(s, "attention");
     row_parallel_add_ln(s, s.ctx, Hl, p + "o", p + "ln1", T, "gemm_o");
     s.gemm->linear(dt, s.x, T, H, w(p + "up.w").ptr, I, nullptr, s.up, s.stream, cfg_.tf32);

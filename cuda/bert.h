@@ -46,9 +46,9 @@ struct Request {
 
 // How forward passes become CUDA graphs (EMBEDRANK_CUDA_GRAPHS, read when a model is made):
 //   Off ("0"): every batch enqueued kernel by kernel.
-//   Shape ("shape", "1", unset): a graph per exact batch shape, captured when the shape is seen a
+//   Shape ("shape", "1"): a graph per exact batch shape, captured when the shape is seen a
 //     second time; varied batches never replay.
-//   Bucket ("bucket"): a graph per token-count bucket (quarter octaves rounded up to 64 rows) ×
+//   Bucket ("bucket", unset): a graph per token-count bucket (quarter octaves rounded up to 64 rows) ×
 //     sequence bucket (powers of two), captured right after the bucket's first batch; any batch
 //     that fits replays it, its lengths read by the kernels from device memory. Batches above
 //     graph_max_tokens (EMBEDRANK_CUDA_GRAPH_MAX_TOKENS) fall back to Shape.
@@ -93,7 +93,7 @@ class BertModel : public ResidentModel {
       unsigned long long last_use = 0;
     };
     // (bucketed, rows, sequences, tiles, output mode, pool mode, normalize)
-    using GraphKey = std::tuple<bool, int, int, int, int, int, bool>;
+    using GraphKey = std::tuple<bool, int, int, int, int, int, bool, int>;
     std::map<GraphKey, Graph> graphs;
     unsigned long long uses = 0;
     Marks marks;
@@ -106,15 +106,16 @@ class BertModel : public ResidentModel {
   struct Layout {
     int rows = 0, seqs = 0, tiles = 0;
     bool bucketed = false;
+    AttentionKernel attn = AttentionKernel::Mma;  // this batch's kernel (attn_, or what Auto picked)
     size_t cu_off = 0, cu_len = 0, skip_off = 0, tiles_off = 0, count = 0;
   };
-  Layout layout(int rows, int seqs, int tiles, bool bucketed) const;
+  Layout layout(int rows, int seqs, int tiles, bool bucketed, AttentionKernel attn) const;
   // Token bucket of T (next of 2^k·{1, 1.25, 1.5, 1.75}, at least 64, rounded up to a multiple of
   // 64, at most max_tokens); sequence bucket of n (next power of two, at most max_seqs); the most
   // tiles any batch of a bucket can have.
   int token_bucket(int T) const;
   int seq_bucket(int n) const;
-  int bucket_tiles(int rows, int seqs) const;
+  int bucket_tiles(int rows, int seqs, AttentionKernel attn) const;
   size_t out_floats(Output mode, int seqs, int rows) const;
   void mark(Slot& s, const char* name) { ResidentModel::mark(s.marks, s.stream, name); }
   // Writes the batch into the slot's pinned input buffer in layout L (padding included).

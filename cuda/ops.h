@@ -25,16 +25,22 @@ void bias_gelu(DType dt, void* x, const void* bias, int T, int N, cudaStream_t s
 // per block (each K/V tile in shared memory serves twice the queries); Wgmma, FlashAttention-3
 // style for head_dim 64 and 128 (sm_90a only: wgmma, TMA, a producer warpgroup and two consumer
 // warpgroups; attention_wgmma.cu; other head dims fall back to Mma). fp32 always takes the FMA kernel.
-enum class AttentionKernel : int { Mma = 0, Wgmma = 1, Mma128 = 2 };
-// EMBEDRANK_ATTENTION = mma | mma128 | wgmma (unset or empty: mma), read at each call (a model reads
-// it once, when it is created).
+// Auto is a policy, not a kernel: per batch, Wgmma when its sequences average at least
+// kAttentionAutoMinLen tokens (a 128-row tile is then mostly full), else Mma; a model resolves it with
+// attention_kernel_for_batch before launching.
+enum class AttentionKernel : int { Mma = 0, Wgmma = 1, Mma128 = 2, Auto = 3 };
+constexpr int kAttentionAutoMinLen = 256;
+// EMBEDRANK_ATTENTION = mma | mma128 | wgmma | auto (unset or empty: auto), read at each call (a model
+// reads it once, when it is created).
 // Throws std::runtime_error on any other value.
 AttentionKernel attention_kernel_from_env();
 // The kernel that serves (dt, head_dim) when `wanted` is asked for. For Wgmma on fp16/bf16 at head_dim
 // 64/128 it checks the current device first (compute capability 9.0 and an sm_90a build) and throws
 // std::runtime_error with the fix when it cannot run there; call it before any stream capture.
 AttentionKernel attention_kernel(DType dt, int head_dim, AttentionKernel wanted);
-// Query rows per tile for the kernel attention_kernel() chose.
+// Auto → the kernel for a batch of `tokens` tokens in `seqs` sequences; any other kernel → itself.
+AttentionKernel attention_kernel_for_batch(AttentionKernel k, int tokens, int seqs);
+// Query rows per tile for the kernel attention_kernel() chose (Auto: the smaller, Mma's, which bounds tile counts).
 int attention_block_m(DType dt, int head_dim, AttentionKernel k);
 
 // Variable-length non-causal attention. qkv rows hold [q | k | v] for `heads` heads of head_dim
