@@ -6,6 +6,7 @@ import { Piscina } from 'piscina';
 import { InputError } from '../errors.js';
 import type { TokenizeTask } from '../../workers/tokenize.worker.js';
 import { unpack, type TokenizedChunk } from './packed.js';
+import { fastTokenizeEnabled } from './threads.js';
 import type { TokenizerSpec } from './tokenizer.js';
 
 export interface TokenizerPoolOptions {
@@ -13,6 +14,11 @@ export interface TokenizerPoolOptions {
   threads?: number;
   /** Texts per task: large enough to amortise the thread hop, small enough to balance. */
   chunkSize?: number;
+  /**
+   * The fast path: workers write ids straight into the packed buffer (Tokenizer.encodePacked).
+   * Default: EMBEDRANK_FAST_TOKENIZE=1 (./threads.ts).
+   */
+  fast?: boolean;
 }
 
 export interface PositionedChunk extends TokenizedChunk {
@@ -23,6 +29,7 @@ export interface PositionedChunk extends TokenizedChunk {
 export class TokenizerPool {
   private readonly pool: Piscina;
   private readonly chunkSize: number;
+  private readonly runOptions: { name?: string };
   readonly threads: number;
 
   constructor(readonly spec: TokenizerSpec, opts: TokenizerPoolOptions = {}) {
@@ -30,6 +37,7 @@ export class TokenizerPool {
     if (!Number.isInteger(threads) || threads < 1) throw new InputError(`tokenizerThreads must be a positive integer, got ${threads}`);
     this.threads = threads;
     this.chunkSize = opts.chunkSize ?? 256;
+    this.runOptions = opts.fast ?? fastTokenizeEnabled() ? { name: 'packed' } : {};
     this.pool = new Piscina({
       filename: new URL('../../workers/tokenize.worker.js', import.meta.url).href,
       minThreads: Math.min(this.threads, 1),
@@ -48,7 +56,7 @@ export class TokenizerPool {
         pairs: pairs?.slice(start, start + this.chunkSize),
         maxLength,
       };
-      const p = this.pool.run(task).then((buf: Int32Array) => ({ start, ...unpack(buf) }));
+      const p = this.pool.run(task, this.runOptions).then((buf: Int32Array) => ({ start, ...unpack(buf) }));
       p.catch(() => undefined); // surfaced when awaited below; avoids unhandled-rejection noise
       tasks.push(p);
     }

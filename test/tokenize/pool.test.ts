@@ -49,6 +49,22 @@ describe('tokenize/pool: worker threads', function () {
     });
   });
 
+  it('the fast path (ids packed in the worker) gives buffers equal to the default path: singles, pairs, truncation flags', async () => {
+    const fast = new TokenizerPool({ file }, { threads: 2, chunkSize: 97, fast: true });
+    try {
+      const texts = [...sentences, 'word '.repeat(300), 'a'];
+      for (const [a, b, max] of [[texts, undefined, 64], [sentences.slice(0, 300), sentences.slice(300, 600), 40]] as const) {
+        const want = await pool.tokenizeAll(a as string[], b as string[] | undefined, max);
+        const got = await fast.tokenizeAll(a as string[], b as string[] | undefined, max);
+        expect(got.n).to.equal(want.n);
+        for (const k of ['offsets', 'ids', 'typeIds', 'truncated'] as const) expect(Buffer.from(got[k].buffer, got[k].byteOffset, got[k].byteLength).equals(Buffer.from(want[k].buffer, want[k].byteOffset, want[k].byteLength)), k).to.equal(true);
+        expect(Array.from(got.truncated).some((t) => t === 1), 'truncation exercised').to.equal(true);
+      }
+    } finally {
+      await fast.close();
+    }
+  });
+
   it('never loads onnxruntime or the CUDA addon, in this thread or its workers', () => {
     const hook = join(dir, 'hook.mjs');
     writeFileSync(
