@@ -21,15 +21,9 @@ export interface PlannedBatch {
   tokens: number;
 }
 
-interface SeqRef {
-  index: number;
-  chunk: PositionedChunk;
-  local: number;
-  len: number;
-}
-
 export class TokenBudgetScheduler {
-  private pending: SeqRef[] = [];
+  private chunks: PositionedChunk[] = [];
+  private pendingSeqs = 0;
   private readonly window: number;
 
   constructor(private readonly opts: SchedulerOptions) {
@@ -41,10 +35,11 @@ export class TokenBudgetScheduler {
 
   /** Adds a tokenized chunk; returns the batches that became ready. */
   push(chunk: PositionedChunk): PlannedBatch[] {
-    for (let k = 0; k < chunk.n; k++) {
-      this.pending.push({ index: chunk.start + k, chunk, local: k, len: chunk.offsets[k + 1] - chunk.offsets[k] });
+    if (chunk.n > 0) {
+      this.chunks.push(chunk);
+      this.pendingSeqs += chunk.n;
     }
-    return this.pending.length >= this.window ? this.drain() : [];
+    return this.pendingSeqs >= this.window ? this.drain() : [];
   }
 
   /** Packs whatever is left. */
@@ -53,42 +48,80 @@ export class TokenBudgetScheduler {
   }
 
   private drain(): PlannedBatch[] {
-    const seqs = this.pending;
-    this.pending = [];
-    // Longest first: the first batches are the heaviest, so stragglers at the end are small.
-    seqs.sort((a, b) => b.len - a.len || a.index - b.index);
+    const chunks = this.chunks;
+    const m = this.pendingSeqs;
+    this.chunks = [];
+    this.pendingSeqs = 0;
+    if (!m) return [];
+    // Per pending sequence its chunk, its place in the chunk and its length: typed arrays, not an
+    // object per sequence (the window is thousands of sequences, every request).
+    const chunkOf = new Int32Array(m);
+    const localOf = new Int32Array(m);
+    const lenOf = new Int32Array(m);
+    let maxLen = 0;
+    let s = 0;
+    for (let c = 0; c < chunks.length; c++) {
+      const off = chunks[c].offsets;
+      for (let k = 0; k < chunks[c].n; k++, s++) {
+        const len = off[k + 1] - off[k];
+        chunkOf[s] = c;
+        localOf[s] = k;
+        lenOf[s] = len;
+        if (len > maxLen) maxLen = len;
+      }
+    }
+    // Longest first: the first batches are the heaviest, so stragglers at the end are small. Equal
+    // lengths keep arrival (input) order: a stable counting sort on maxLen − length, O(m + maxLen).
+    const start = new Int32Array(maxLen + 2);
+    for (let i = 0; i < m; i++) start[maxLen - lenOf[i] + 1]++;
+    for (let b = 1; b < start.length; b++) start[b] += start[b - 1];
+    const order = new Int32Array(m);
+    for (let i = 0; i < m; i++) order[start[maxLen - lenOf[i]]++] = i;
+
     const out: PlannedBatch[] = [];
-    let cur: SeqRef[] = [];
+    const seqs = { chunks, chunkOf, localOf, lenOf, order };
+    let first = 0;
     let tokens = 0;
-    for (const s of seqs) {
-      if (cur.length && (tokens + s.len > this.opts.maxNumBatchedTokens || cur.length >= this.opts.maxNumSeqs)) {
-        out.push(this.build(cur, tokens));
-        cur = [];
+    for (let j = 0; j < m; j++) {
+      const len = lenOf[order[j]];
+      if (j > first && (tokens + len > this.opts.maxNumBatchedTokens || j - first >= this.opts.maxNumSeqs)) {
+        out.push(this.build(seqs, first, j, tokens));
+        first = j;
         tokens = 0;
       }
-      cur.push(s);
-      tokens += s.len;
+      tokens += len;
     }
-    if (cur.length) out.push(this.build(cur, tokens));
+    out.push(this.build(seqs, first, m, tokens));
     return out;
   }
 
-  private build(seqs: SeqRef[], tokens: number): PlannedBatch {
-    const n = seqs.length;
+  /** The batch of sorted sequences order[from, to), `tokens` tokens in all. */
+  private build(
+    seqs: { chunks: PositionedChunk[]; chunkOf: Int32Array; localOf: Int32Array; lenOf: Int32Array; order: Int32Array },
+    from: number,
+    to: number,
+    tokens: number,
+  ): PlannedBatch {
+    const n = to - from;
     const ids = new Int32Array(tokens);
     const typeIds = new Int32Array(tokens);
     const cuSeqlens = new Int32Array(n + 1);
     const indices = new Int32Array(n);
-    const skip = this.opts.poolSkip ? new Int32Array(n) : undefined;
+    const poolSkip = this.opts.poolSkip;
+    const skip = poolSkip ? new Int32Array(n) : undefined;
     let pos = 0;
     for (let i = 0; i < n; i++) {
-      const s = seqs[i];
-      const from = s.chunk.offsets[s.local];
-      ids.set(s.chunk.ids.subarray(from, from + s.len), pos);
-      typeIds.set(s.chunk.typeIds.subarray(from, from + s.len), pos);
-      indices[i] = s.index;
-      if (skip) skip[i] = this.opts.poolSkip!(s.index);
-      pos += s.len;
+      const q = seqs.order[from + i];
+      const chunk = seqs.chunks[seqs.chunkOf[q]];
+      const local = seqs.localOf[q];
+      const len = seqs.lenOf[q];
+      const at = chunk.offsets[local];
+      ids.set(chunk.ids.subarray(at, at + len), pos);
+      typeIds.set(chunk.typeIds.subarray(at, at + len), pos);
+      const index = chunk.start + local;
+      indices[i] = index;
+      if (skip) skip[i] = poolSkip!(index);
+      pos += len;
       cuSeqlens[i + 1] = pos;
     }
     return { indices, tokens, batch: { ids, typeIds, cuSeqlens, poolSkip: skip } };
