@@ -3,7 +3,7 @@
 // models. Within a window sequences are length-sorted so a padding backend (onnxruntime) wastes
 // little; the GPU path is unpadded and indifferent to order.
 import type { TokenBatch } from '../backends/engine.js';
-import type { PositionedChunk } from '../tokenize/pool.js';
+import { chunkInputs, forEachInput, type PositionedChunk } from '../tokenize/pool.js';
 
 export interface SchedulerOptions {
   maxNumBatchedTokens: number;
@@ -35,9 +35,10 @@ export class TokenBudgetScheduler {
 
   /** Adds a tokenized chunk; returns the batches that became ready. */
   push(chunk: PositionedChunk): PlannedBatch[] {
-    if (chunk.n > 0) {
+    const m = chunkInputs(chunk);
+    if (m > 0) {
       this.chunks.push(chunk);
-      this.pendingSeqs += chunk.n;
+      this.pendingSeqs += m;
     }
     return this.pendingSeqs >= this.window ? this.drain() : [];
   }
@@ -57,21 +58,24 @@ export class TokenBudgetScheduler {
     // object per sequence (the window is thousands of sequences, every request).
     const chunkOf = new Int32Array(m);
     const localOf = new Int32Array(m);
+    const indexOf = new Int32Array(m);
     const lenOf = new Int32Array(m);
     let maxLen = 0;
     let s = 0;
     for (let c = 0; c < chunks.length; c++) {
       const off = chunks[c].offsets;
-      for (let k = 0; k < chunks[c].n; k++, s++) {
+      forEachInput(chunks[c], (k, index) => {
         const len = off[k + 1] - off[k];
         chunkOf[s] = c;
         localOf[s] = k;
+        indexOf[s] = index;
         lenOf[s] = len;
         if (len > maxLen) maxLen = len;
-      }
+        s++;
+      });
     }
     // Longest first: the first batches are the heaviest, so stragglers at the end are small. Equal
-    // lengths keep arrival (input) order: a stable counting sort on maxLen − length, O(m + maxLen).
+    // lengths keep arrival order (input order, repeats of a text next to its first occurrence): a stable counting sort on maxLen − length, O(m + maxLen).
     const start = new Int32Array(maxLen + 2);
     for (let i = 0; i < m; i++) start[maxLen - lenOf[i] + 1]++;
     for (let b = 1; b < start.length; b++) start[b] += start[b - 1];
@@ -79,7 +83,7 @@ export class TokenBudgetScheduler {
     for (let i = 0; i < m; i++) order[start[maxLen - lenOf[i]]++] = i;
 
     const out: PlannedBatch[] = [];
-    const seqs = { chunks, chunkOf, localOf, lenOf, order };
+    const seqs = { chunks, chunkOf, localOf, indexOf, lenOf, order };
     let first = 0;
     let tokens = 0;
     for (let j = 0; j < m; j++) {
@@ -97,7 +101,7 @@ export class TokenBudgetScheduler {
 
   /** The batch of sorted sequences order[from, to), `tokens` tokens in all. */
   private build(
-    seqs: { chunks: PositionedChunk[]; chunkOf: Int32Array; localOf: Int32Array; lenOf: Int32Array; order: Int32Array },
+    seqs: { chunks: PositionedChunk[]; chunkOf: Int32Array; localOf: Int32Array; indexOf: Int32Array; lenOf: Int32Array; order: Int32Array },
     from: number,
     to: number,
     tokens: number,
@@ -118,7 +122,7 @@ export class TokenBudgetScheduler {
       const at = chunk.offsets[local];
       ids.set(chunk.ids.subarray(at, at + len), pos);
       typeIds.set(chunk.typeIds.subarray(at, at + len), pos);
-      const index = chunk.start + local;
+      const index = seqs.indexOf[q];
       indices[i] = index;
       if (skip) skip[i] = poolSkip!(index);
       pos += len;
