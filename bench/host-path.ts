@@ -4,7 +4,14 @@
 // this measures is every cost of `bench.js --workload sts` that is not GPU time; the host ceiling
 // of that workload. The model folder is all-MiniLM-L6-v2's real tokenizer and configs with
 // generated random weights of its shape (the stand-in never reads them).
-// Run: node dist/bench/host-path.js [--data-dir D] [--tokenizer-dir T] [--threads 1,2,16] [--rounds 3]
+// Both tokenizer paths run in the same process, alternating rounds: `default` (rayon on, as Node
+// starts) and `fast` (EMBEDRANK_FAST_TOKENIZE=1 with TOKENIZERS_PARALLELISM=false, read by the Rust
+// library on every call). libuv's pool size is fixed at start: give the fast path its setting,
+// UV_THREADPOOL_SIZE=<cores + 4>, on the command line. CPU per sentence (the main thread's, and
+// every thread's: tokenizer workers, libuv, rayon, engine worker) is steadier than the wall rate
+// on a shared machine.
+// Run: UV_THREADPOOL_SIZE=20 node dist/bench/host-path.js [--data-dir D] [--tokenizer-dir T]
+//        [--threads 1,2,16] [--rounds 3] [--paths default,fast]
 import { availableParallelism, tmpdir } from 'node:os';
 import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -26,6 +33,19 @@ class Model {
 module.exports = { Model, deviceCount: () => 1, ncclUniqueId: () => new Uint8Array(128) };
 `;
 
+/**
+ * Selects a tokenizer path for what is created and run next: `fast` sets EMBEDRANK_FAST_TOKENIZE=1
+ * and TOKENIZERS_PARALLELISM=false, `default` clears both (the Rust library reads the latter on
+ * every call, through the process environment this thread's process.env writes).
+ */
+export function usePath(path: string): void {
+  if (path === 'fast') Object.assign(process.env, { EMBEDRANK_FAST_TOKENIZE: '1', TOKENIZERS_PARALLELISM: 'false' });
+  else if (path === 'default') {
+    delete process.env.EMBEDRANK_FAST_TOKENIZE;
+    delete process.env.TOKENIZERS_PARALLELISM;
+  } else throw new Error(`unknown path ${path} (default | fast)`);
+}
+
 /** CPU seconds of this process's main thread (utime + stime from /proc; Linux). */
 export function mainThreadCpu(): number {
   try {
@@ -44,6 +64,7 @@ await runMain(import.meta, async () => {
   const tokDir = arg('--tokenizer-dir', '../shared/data/tokenizers/all-MiniLM-L6-v2');
   const threadList = arg('--threads', `1,2,${availableParallelism()}`).split(',').map(Number);
   const rounds = Number(arg('--rounds', '3'));
+  const paths = arg('--paths', 'default,fast').split(',');
   const sentences = stsSentences(dataDir);
   if (!sentences.length) throw new Error(`no STS sentences under ${dataDir}`);
   const work = mkdtempSync(join(tmpdir(), 'embedrank-host-path-'));
@@ -56,32 +77,48 @@ await runMain(import.meta, async () => {
     process.env.EMBEDRANK_CUDA_ADDON = addon;
     process.stdout.write(
       `${sentences.length} STS sentences, stand-in CUDA addon (no GPU time), ${availableParallelism()} cores, ` +
-        `UV_THREADPOOL_SIZE=${process.env.UV_THREADPOOL_SIZE ?? '(4)'} TOKENIZERS_PARALLELISM=${process.env.TOKENIZERS_PARALLELISM ?? '(on)'} ` +
-        `EMBEDRANK_TOKENIZE=${process.env.EMBEDRANK_TOKENIZE ?? '(default)'}\n`,
+        `UV_THREADPOOL_SIZE=${process.env.UV_THREADPOOL_SIZE ?? '(4)'}\n`,
     );
     for (const threads of threadList) {
-      const enc = await Encoder.create({ model, device: 'cuda', dtype: 'float16', maxNumSeqs: 256, maxNumBatchedTokens: 32768, tokenizerThreads: threads });
+      const encs: Record<string, Encoder> = {};
+      const rates: Record<string, number[]> = {};
+      const mains: Record<string, number[]> = {};
+      const alls: Record<string, number[]> = {};
       try {
-        await enc.embedMatrix(sentences.slice(0, 4000));
-        const rates: number[] = [];
-        const mains: number[] = [];
-        for (let r = 0; r < rounds; r++) {
-          const c0 = mainThreadCpu();
-          const t0 = performance.now();
-          const m = await enc.embedMatrix(sentences);
-          const secs = (performance.now() - t0) / 1000;
-          if (m.length !== sentences.length * enc.dim || m[0] !== 0.5) throw new Error('stand-in output lost');
-          rates.push(sentences.length / secs);
-          mains.push(((mainThreadCpu() - c0) / sentences.length) * 1e6);
+        for (const p of paths) {
+          usePath(p);
+          encs[p] = await Encoder.create({ model, device: 'cuda', dtype: 'float16', maxNumSeqs: 256, maxNumBatchedTokens: 32768, tokenizerThreads: threads });
+          await encs[p].embedMatrix(sentences.slice(0, 4000));
+          rates[p] = [];
+          mains[p] = [];
+          alls[p] = [];
         }
-        rates.sort((a, b) => a - b);
-        mains.sort((a, b) => a - b);
-        process.stdout.write(
-          `tokenizer threads ${String(threads).padStart(2)}: ${(rates[rates.length >> 1] / 1e3).toFixed(1)}k sentences/s (median of ${rounds}; ` +
-            `range ${(rates[0] / 1e3).toFixed(1)}–${(rates[rates.length - 1] / 1e3).toFixed(1)}k), main thread ${mains[mains.length >> 1].toFixed(2)} µs CPU/sentence\n`,
-        );
+        for (let r = 0; r < rounds; r++) {
+          for (const p of paths) {
+            usePath(p);
+            const c0 = mainThreadCpu();
+            const a0 = process.cpuUsage();
+            const t0 = performance.now();
+            const m = await encs[p].embedMatrix(sentences);
+            const secs = (performance.now() - t0) / 1000;
+            if (m.length !== sentences.length * encs[p].dim || m[0] !== 0.5 || m[m.length - 1] !== 0.5) throw new Error('stand-in output lost');
+            rates[p].push(sentences.length / secs);
+            mains[p].push(((mainThreadCpu() - c0) / sentences.length) * 1e6);
+            const a = process.cpuUsage(a0);
+            alls[p].push((a.user + a.system) / sentences.length);
+          }
+        }
+        for (const p of paths) {
+          const v = rates[p].sort((a, b) => a - b);
+          const mt = mains[p].sort((a, b) => a - b);
+          const at = alls[p].sort((a, b) => a - b);
+          process.stdout.write(
+            `tokenizer threads ${String(threads).padStart(2)}, ${p.padEnd(7)}: ${(v[v.length >> 1] / 1e3).toFixed(1)}k sentences/s (median of ${rounds}; ` +
+              `${(v[0] / 1e3).toFixed(1)}–${(v[v.length - 1] / 1e3).toFixed(1)}k), CPU µs/sentence: main thread ${mt[mt.length >> 1].toFixed(2)}, every thread ${at[at.length >> 1].toFixed(1)}\n`,
+          );
+        }
       } finally {
-        await enc.close();
+        await Promise.all(Object.values(encs).map((e) => e.close()));
       }
     }
   } finally {

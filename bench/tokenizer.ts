@@ -1,16 +1,18 @@
 // Tokenizer throughput on the real SemEval STS sentences with Hugging Face `tokenizers`: one
 // thread (encodeBatch in this thread), then the worker pool at 1, 2, … N threads, the default
 // path (an Encoding object and JS arrays per sequence, packed afterwards) and the fast path
-// (EMBEDRANK_FAST_TOKENIZE's: ids written straight into the packed buffer) in alternating rounds
-// of the same process. Thread sizing is the environment's: for the fast path's intended setting
-// run it with UV_THREADPOOL_SIZE=<cores + 4> TOKENIZERS_PARALLELISM=false (an ES module entry
-// cannot set them itself; src/tokenize/threads.ts). CPU µs per sentence counts every thread of the
+// (EMBEDRANK_FAST_TOKENIZE's: ids written straight into the packed buffer, rayon off) in
+// alternating rounds of the same process. libuv's pool size is fixed at start (an ES module entry
+// cannot set it itself; src/tokenize/threads.ts): give the fast path its setting,
+// UV_THREADPOOL_SIZE=<cores + 4>, on the command line. The pool does not dedupe here: this is the
+// per-sentence cost; the end-to-end path's dedupe shows in host-path.js. CPU µs per sentence counts every thread of the
 // process (workers, libuv, rayon): on a shared machine it is steadier than the wall rate.
 // Run: node dist/bench/tokenizer.js [--data-dir D] [--tokenizer tokenizer.json] [--repeat N]
 //        [--threads 1,2,16] [--rounds 3] [--paths default,fast]
 import { availableParallelism } from 'node:os';
 import { stsSentences } from '../scripts/gpu/prepare.js';
 import { runMain } from '../src/main.js';
+import { usePath } from './host-path.js';
 import { TokenizerPool } from '../src/tokenize/pool.js';
 import { Tokenizer } from '../src/tokenize/tokenizer.js';
 
@@ -30,9 +32,10 @@ await runMain(import.meta, async () => {
   const texts = Array.from({ length: repeat }, () => base).flat();
   process.stdout.write(
     `${texts.length} sentences (${base.length} distinct, from ${dataDir}), ${file}, ${cores} cores, ` +
-      `UV_THREADPOOL_SIZE=${process.env.UV_THREADPOOL_SIZE ?? '(4)'} TOKENIZERS_PARALLELISM=${process.env.TOKENIZERS_PARALLELISM ?? '(on)'}\n`,
+      `UV_THREADPOOL_SIZE=${process.env.UV_THREADPOOL_SIZE ?? '(4)'}\n`,
   );
 
+  usePath('default');
   const tok = new Tokenizer({ file });
   for (const chunk of [256, 1024]) {
     const t0 = performance.now();
@@ -44,12 +47,16 @@ await runMain(import.meta, async () => {
   for (const threads of threadList) {
     const pools = Object.fromEntries(paths.map((p) => [p, new TokenizerPool({ file }, { threads, fast: p === 'fast' })]));
     try {
-      for (const p of paths) await pools[p].tokenizeAll(texts.slice(0, 5000), undefined, maxLength);
+      for (const p of paths) {
+        usePath(p);
+        await pools[p].tokenizeAll(texts.slice(0, 5000), undefined, maxLength);
+      }
       const rates: Record<string, number[]> = Object.fromEntries(paths.map((p) => [p, []]));
       const cpu: Record<string, number[]> = Object.fromEntries(paths.map((p) => [p, []]));
       let tokens = 0;
       for (let r = 0; r < rounds; r++) {
         for (const p of paths) {
+          usePath(p);
           const c0 = process.cpuUsage();
           const t0 = performance.now();
           const out = await pools[p].tokenizeAll(texts, undefined, maxLength);
