@@ -31,7 +31,7 @@ await runMain(import.meta, async () => {
   if (!base.length) throw new Error(`no STS sentences under ${dataDir}`);
   const texts = Array.from({ length: repeat }, () => base).flat();
   process.stdout.write(
-    `${texts.length} sentences (${base.length} distinct, from ${dataDir}), ${file}, ${cores} cores, ` +
+    `${texts.length} sentences (${repeat} × ${base.length}, from ${dataDir}), ${file}, ${cores} cores, ` +
       `UV_THREADPOOL_SIZE=${process.env.UV_THREADPOOL_SIZE ?? '(4)'}\n`,
   );
 
