@@ -8,7 +8,7 @@ import { resolveModel } from '../model/hub.js';
 import { loadModelFolder, type ModelFolder, type ModelKind } from '../model/folder.js';
 import type { TokenizedChunk } from '../tokenize/packed.js';
 import { forEachInput, TokenizerPool } from '../tokenize/pool.js';
-import { fastTokenizeEnabled } from '../tokenize/threads.js';
+import { dedupeEnabled } from '../tokenize/threads.js';
 import { Coordinator, type WorkOp } from './coordinator.js';
 import { resolveDtype, resolveLimits, validateEngineOptions, type ComputeDtype, type EngineOptions, type ResolvedLimits } from './options.js';
 import { ProgressBar } from './progress.js';
@@ -157,7 +157,7 @@ export class Runtime {
     const tokenizer = this.tokenizer;
     const maxLength = this.limits.maxLength;
     // The fast tokenizer path tokenizes each distinct text of the call once (same ids).
-    const dedupe = fastTokenizeEnabled();
+    const dedupe = dedupeEnabled();
     async function* planned(): AsyncGenerator<PlannedBatch> {
       for await (const chunk of tokenizer.tokenize(req.texts, req.pairs, maxLength, { dedupe })) {
         let first = -1;

@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { configureTokenizerThreads, fastTokenizeEnabled } from '../../src/tokenize/threads.js';
+import { configureTokenizerThreads, dedupeEnabled, fastTokenizeEnabled } from '../../src/tokenize/threads.js';
 
 describe('tokenize/threads: libuv and rayon sizing for the fast tokenizer path', () => {
   it('sets UV_THREADPOOL_SIZE to workers + 4 and TOKENIZERS_PARALLELISM=false when neither is set', () => {
@@ -31,6 +31,9 @@ describe('tokenize/threads: libuv and rayon sizing for the fast tokenizer path',
     expect(fastTokenizeEnabled({})).to.equal(false);
     expect(fastTokenizeEnabled({ EMBEDRANK_FAST_TOKENIZE: '0' })).to.equal(false);
     expect(fastTokenizeEnabled({ EMBEDRANK_FAST_TOKENIZE: '1' })).to.equal(true);
+    expect(dedupeEnabled({ EMBEDRANK_FAST_TOKENIZE: '1' })).to.equal(true);
+    expect(dedupeEnabled({ EMBEDRANK_FAST_TOKENIZE: '1', EMBEDRANK_TOKENIZE_DEDUPE: '0' })).to.equal(false);
+    expect(dedupeEnabled({ EMBEDRANK_TOKENIZE_DEDUPE: '1' })).to.equal(false);
   });
 
   it('the CommonJS bin entry sizes the libuv pool of the process when the switch is on (an ES module entry could not)', function () {
