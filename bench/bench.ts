@@ -3,14 +3,15 @@
 //
 //   npm run bench -- --model DIR --workload fixed512 --dtype fp16 --batch-sizes 1,2,4,...,128 --baseline st
 //
-// Workloads: fixed512 (every sequence 512 tokens), varlen256_768 (lengths uniform in 256..768,
-// mean 512), sts (the real SemEval STS sentences end to end from raw text, tokenization included).
+// Workloads: fixed512 (every sequence 512 tokens; any fixedN), varlen256_768 (lengths uniform in
+// 256..768, mean 512; any varlenA_B), sts (the real SemEval STS sentences end to end from raw
+// text, tokenization included). --fresh-shapes draws new lengths for every timed batch.
 // Each point prints and records ms per batch, tokens/s, sentences/s, model FLOPs per token,
 // achieved TFLOP/s and the fraction of a GEMM peak measured on this GPU at start.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { loadAddon } from '../src/backends/cuda/addon.js';
+import { loadAddon, type CudaAddon } from '../src/backends/cuda/addon.js';
 import { CudaEngine } from '../src/backends/cuda/engine.js';
 import type { ComputeDtype } from '../src/core/options.js';
 import { Encoder } from '../src/encoder.js';
@@ -38,35 +39,46 @@ export interface BenchPoint {
 
 const DT: Record<string, ComputeDtype> = { fp32: 'float32', fp16: 'float16', bf16: 'bfloat16' };
 
+/** Sequence-length range of a token workload: fixedN (every sequence N tokens) or varlenA_B (uniform in A..B). */
+function lengthRange(workload: string): [number, number] {
+  const fixed = /^fixed(\d+)$/.exec(workload);
+  if (fixed && Number(fixed[1]) >= 1) return [Number(fixed[1]), Number(fixed[1])];
+  const varlen = /^varlen(\d+)_(\d+)$/.exec(workload);
+  if (varlen && Number(varlen[1]) >= 1 && Number(varlen[2]) >= Number(varlen[1])) return [Number(varlen[1]), Number(varlen[2])];
+  throw new Error(`unknown token workload ${workload} (fixedN, varlenA_B or sts)`);
+}
+
 function lengthsFor(workload: string, b: number, rand: () => number): number[] {
-  if (workload === 'fixed512') return Array(b).fill(512);
-  if (workload === 'varlen256_768') return Array.from({ length: b }, () => 256 + Math.floor(rand() * 513));
-  throw new Error(`unknown token workload ${workload}`);
+  const [lo, hi] = lengthRange(workload);
+  return Array.from({ length: b }, () => lo + Math.floor(rand() * (hi - lo + 1)));
 }
 
 
-async function tokenWorkload(dir: string, workload: string, dtype: ComputeDtype, sizes: number[], peak: number, iters: number): Promise<BenchPoint[]> {
+async function tokenWorkload(dir: string, workload: string, dtype: ComputeDtype, sizes: number[], peak: number, iters: number, fresh: boolean): Promise<BenchPoint[]> {
   const folder = loadModelFolder(dir);
   const maxB = Math.max(...sizes);
-  const engine = await CudaEngine.create(folder, { dtype, device: 0, rank: 0, worldSize: 1, maxTokens: maxB * 768, maxSeqs: maxB, slots: 2 });
+  const maxTokens = maxB * Math.max(768, lengthRange(workload)[1]);
+  const engine = await CudaEngine.create(folder, { dtype, device: 0, rank: 0, worldSize: 1, maxTokens, maxSeqs: maxB, slots: 2 });
   const points: BenchPoint[] = [];
   try {
     for (const b of sizes) {
       const rng = new Rng(b * 7 + 1);
       const rand = () => rng.uniform();
-      // Several distinct batches so repeated runs do not measure a warm cache.
-      const batches = Array.from({ length: 4 }, () => batchOf(lengthsFor(workload, b, rand), folder.dims.vocab, rand));
-      for (let i = 0; i < 3; i++) await engine.embed(copyBatch(batches[i % 4]));
+      // Several distinct batches so repeated runs do not measure a warm cache; with --fresh-shapes
+      // every run draws new lengths (as a server sees), so graphs per exact shape rarely replay.
+      const nb = fresh ? Math.max(iters, 8) + 3 : 4;
+      const batches = Array.from({ length: nb }, () => batchOf(lengthsFor(workload, b, rand), folder.dims.vocab, rand));
+      for (let i = 0; i < 3; i++) await engine.embed(copyBatch(batches[i % nb]));
       const lat: number[] = [];
       for (let i = 0; i < iters; i++) {
-        const x = copyBatch(batches[i % 4]);
+        const x = copyBatch(batches[fresh ? 3 + i : i % nb]);
         const t0 = performance.now();
         await engine.embed(x);
         lat.push(performance.now() - t0);
       }
       // Throughput with both slots busy, as the coordinator runs it.
       const n = Math.max(iters, 8);
-      const inputs = Array.from({ length: n }, (_, i) => copyBatch(batches[i % 4]));
+      const inputs = Array.from({ length: n }, (_, i) => copyBatch(batches[fresh ? 3 + i : i % nb]));
       let tokens = 0;
       for (const x of inputs) tokens += x.ids.length;
       const t0 = performance.now();
@@ -122,6 +134,24 @@ async function stsWorkload(dir: string, dtype: ComputeDtype, sizes: number[], pe
   return points;
 }
 
+/**
+ * The GPU's cuBLASLt fp16 GEMM rate (8192³, device 0) in TFLOP/s, printed as one `GPU:` line:
+ * 'start' (20 iterations, with the card's name) is what the %-of-peak figures are taken against;
+ * 'after' (200 iterations) is the same after minutes of load: a lower number means the card
+ * clocked down (power or heat), which figures taken against the cold peak do not credit.
+ */
+export function gemmPeak(addon: CudaAddon, when: 'start' | 'after', write: (line: string) => void = (l) => process.stdout.write(l)): number {
+  if (when === 'start') {
+    const info = addon.deviceInfo(0);
+    const { tflops } = addon.gemmBench(8192, 8192, 8192, 20, 0);
+    write(`GPU: ${info.name} (${info.multiprocessors} SMs), cuBLASLt fp16 GEMM 8192³ peak measured: ${tflops.toFixed(0)} TFLOP/s\n`);
+    return tflops;
+  }
+  const { tflops } = addon.gemmBench(8192, 8192, 8192, 200, 0);
+  write(`GPU: cuBLASLt fp16 GEMM 8192³ measured again after the workloads (200 iterations): ${tflops.toFixed(0)} TFLOP/s\n`);
+  return tflops;
+}
+
 function report(p: BenchPoint): void {
   process.stdout.write(
     `${p.engine.padEnd(21)} ${p.workload.padEnd(14)} ${p.dtype.padEnd(9)} B=${String(p.batchSize).padStart(4)}  ` +
@@ -149,7 +179,8 @@ await runMain(import.meta, async () => {
   const argv = await yargs(hideBin(process.argv))
     .usage('$0 --model DIR [options]\n\nThroughput/latency benchmark of the CUDA engine (one GPU), optionally against sentence-transformers.')
     .option('model', { type: 'string', demandOption: true, describe: 'model folder (generate one with scripts/make-test-model)' })
-    .option('workload', { type: 'array', string: true, default: ['fixed512'], describe: 'fixed512 | varlen256_768 | sts (several allowed)' })
+    .option('workload', { type: 'array', string: true, default: ['fixed512'], describe: 'fixedN (e.g. fixed512) | varlenA_B (e.g. varlen256_768) | sts (several allowed; --baseline st knows fixed512, varlen256_768, sts)' })
+    .option('fresh-shapes', { type: 'boolean', default: false, describe: 'token workloads: new random lengths for every timed batch instead of 4 batches in turn' })
     .option('dtype', { type: 'array', string: true, default: ['fp16'], describe: 'fp32 | fp16 | bf16 (several allowed)' })
     .option('batch-sizes', { type: 'string', default: '1,2,4,8,16,32,64,128', describe: 'sequences per batch (sts: maxNumSeqs)' })
     .option('baseline', { choices: ['none', 'st'], default: 'none', describe: 'also run sentence-transformers on the same workloads' })
@@ -162,22 +193,18 @@ await runMain(import.meta, async () => {
     .parse();
   const addon = loadAddon();
   const info = addon.deviceInfo(0);
-  const gemm = addon.gemmBench(8192, 8192, 8192, 20, 0);
-  process.stdout.write(`GPU: ${info.name} (${info.multiprocessors} SMs), cuBLASLt fp16 GEMM 8192³ peak measured: ${gemm.tflops.toFixed(0)} TFLOP/s\n`);
+  const gemm = { tflops: gemmPeak(addon, 'start') };
   const sizes = argv['batch-sizes'].split(',').map(Number);
   const points: BenchPoint[] = [];
   for (const workload of argv.workload) {
     for (const d of argv.dtype) {
       const dtype = DT[d];
       if (!dtype) throw new Error(`dtype ${d} is not one of fp32, fp16, bf16`);
-      points.push(...(workload === 'sts' ? await stsWorkload(argv.model, dtype, sizes, gemm.tflops, argv['data-dir']) : await tokenWorkload(argv.model, workload, dtype, sizes, gemm.tflops, argv.iters)));
+      points.push(...(workload === 'sts' ? await stsWorkload(argv.model, dtype, sizes, gemm.tflops, argv['data-dir']) : await tokenWorkload(argv.model, workload, dtype, sizes, gemm.tflops, argv.iters, argv['fresh-shapes'])));
       if (argv.baseline === 'st') points.push(...runBaseline(argv.model, workload, d, sizes, gemm.tflops, argv['data-dir'], argv.iters));
     }
   }
-  // The peak again, after minutes of load: a lower number means the card clocked down (power or
-  // heat), which the %-of-peak figures above, taken against the cold peak, do not credit.
-  const after = addon.gemmBench(8192, 8192, 8192, 200, 0);
-  process.stdout.write(`GPU: cuBLASLt fp16 GEMM 8192³ measured again after the workloads (200 iterations): ${after.tflops.toFixed(0)} TFLOP/s\n`);
+  const after = { tflops: gemmPeak(addon, 'after') };
   // Ratios against the baseline, best point of each.
   for (const workload of argv.workload) {
     for (const d of argv.dtype) {

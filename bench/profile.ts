@@ -4,7 +4,7 @@
 // throughput with `--in-flight` batches queued. With --tp k the k ranks run in this process on
 // GPUs 0..k-1, which also shows what the worker-thread hop costs in the multi-GPU bench.
 //
-//   EMBEDRANK_PROFILE=1 node dist/bench/profile.js --model DIR --batch 128 --len 512 [--tp 2]
+//   EMBEDRANK_PROFILE=1 node dist/bench/profile.js --model DIR --batch 128 --len 512 [--len-min 256] [--tp 2]
 import { loadAddon } from '../src/backends/cuda/addon.js';
 import { CudaEngine } from '../src/backends/cuda/engine.js';
 import type { TokenBatch } from '../src/backends/engine.js';
@@ -25,7 +25,8 @@ await runMain(import.meta, async () => {
     .option('model', { type: 'string', demandOption: true })
     .option('dtype', { choices: ['fp32', 'fp16', 'bf16'], default: 'fp16' })
     .option('batch', { type: 'number', default: 128, describe: 'sequences per batch' })
-    .option('len', { type: 'number', default: 512, describe: 'tokens per sequence' })
+    .option('len', { type: 'number', default: 512, describe: 'tokens per sequence (the longest, with --len-min)' })
+    .option('len-min', { type: 'number', describe: 'ragged batches: lengths uniform in len-min..len (4 batches in turn)' })
     .option('iters', { type: 'number', default: 20 })
     .option('tp', { type: 'number', default: 1, describe: 'tensor-parallel ranks on GPUs 0..tp-1' })
     .option('in-flight', { type: 'number', default: 2, describe: 'batches queued at once in the throughput run (engine slots)' })
@@ -41,8 +42,11 @@ await runMain(import.meta, async () => {
     CudaEngine.create(folder, { dtype: DT[argv.dtype], device: rank, rank, worldSize: tp, ncclIds, maxTokens, maxSeqs: argv.batch, slots })));
   const run = (b: TokenBatch, slot: number) => Promise.all(engines.map((e) => e.embed(copyBatch(b), { slot })));
   const rng = new Rng(argv.batch * 131 + argv.len);
-  const batches = Array.from({ length: 4 }, () => batchOf(Array(argv.batch).fill(argv.len), folder.dims.vocab, () => rng.uniform()));
-  const tag = `${argv.label ? `[${argv.label}] ` : ''}${argv.dtype} B=${argv.batch} L=${argv.len} TP=${tp}`;
+  const lo = argv['len-min'] ?? argv.len;
+  if (!(lo >= 1 && lo <= argv.len)) throw new Error(`--len-min ${lo} must be in 1..${argv.len}`);
+  const lengths = () => Array.from({ length: argv.batch }, () => lo + Math.floor(rng.uniform() * (argv.len - lo + 1)));
+  const batches = Array.from({ length: 4 }, () => batchOf(lengths(), folder.dims.vocab, () => rng.uniform()));
+  const tag = `${argv.label ? `[${argv.label}] ` : ''}${argv.dtype} B=${argv.batch} L=${lo === argv.len ? argv.len : `${lo}..${argv.len}`} TP=${tp}`;
   try {
     // Each batch's first answer is kept: later runs of the same shape replay a CUDA graph, and
     // must give the same numbers as the eager first run.
@@ -65,8 +69,9 @@ await runMain(import.meta, async () => {
       for (let i = slot; i < n; i += slots) await run(batches[i % 4], slot);
     }));
     const secs = (performance.now() - t0) / 1000;
-    const tokens = n * argv.batch * argv.len;
-    const tflops = ((tokens / secs) * flopsPerToken(folder.dims, argv.len)) / 1e12;
+    let tokens = 0;
+    for (let i = 0; i < n; i++) tokens += batches[i % 4].ids.length;
+    const tflops = ((tokens / secs) * flopsPerToken(folder.dims, tokens / (n * argv.batch))) / 1e12;
     const total = prof.total ? prof.total.ms / prof.total.count : NaN;
     process.stdout.write(`${tag}: latency median ${median(lat).toFixed(3)} ms (GPU ${total.toFixed(3)} ms); ` +
       `throughput with ${slots} in flight ${(tokens / secs / 1e6).toFixed(3)} Mtok/s, ${tflops.toFixed(0)} TFLOP/s\n`);

@@ -106,6 +106,20 @@ DType dtype_arg(const Napi::Value& v) {
   return (DType)d;
 }
 
+// An optional kernel name ('mma' | 'mma128' | 'wgmma'); undefined: EMBEDRANK_ATTENTION.
+er::AttentionKernel attention_kernel_arg(const Napi::Value& v) {
+  if (v.IsUndefined() || v.IsNull()) return er::attention_kernel_from_env();
+  const std::string k = v.As<Napi::String>().Utf8Value();
+  if (k == "mma") return er::AttentionKernel::Mma;
+  if (k == "mma128") return er::AttentionKernel::Mma128;
+  if (k == "wgmma") return er::AttentionKernel::Wgmma;
+  throw std::runtime_error("attention kernel must be 'mma', 'mma128' or 'wgmma', got '" + k + "'");
+}
+
+const char* attention_kernel_name(er::AttentionKernel k) {
+  return k == er::AttentionKernel::Wgmma ? "wgmma" : k == er::AttentionKernel::Mma128 ? "mma128" : "mma";
+}
+
 std::vector<int> int_vector(const Napi::Value& v) {
   auto a = v.As<Napi::Int32Array>();
   return std::vector<int>(a.Data(), a.Data() + a.ElementLength());
@@ -402,8 +416,11 @@ Napi::Value NcclUniqueId(const Napi::CallbackInfo& info) {
   return buf;
 }
 
-// attentionTest(dtype, qkv: Float32Array [T, 3·heads·headDim], cu: Int32Array, heads, headDim, device)
-// → Float32Array [T, heads·headDim]: the attention kernel alone, for tests at any length.
+// attentionTest(dtype, qkv: Float32Array [T, 3·heads·headDim], cu: Int32Array, heads, headDim, device,
+// kernel?: 'mma' | 'mma128' | 'wgmma') → Float32Array [T, heads·headDim]: the attention kernel alone,
+// for tests at any length. kernel undefined: EMBEDRANK_ATTENTION; fp32 always runs the FMA kernel,
+// and wgmma at head_dim 32 the mma one.
+// Throws if 'wgmma' cannot run on the device (attention_kernel()).
 Napi::Value AttentionTest(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const DType dt = dtype_arg(info[0]);
@@ -419,8 +436,10 @@ Napi::Value AttentionTest(const Napi::CallbackInfo& info) {
   auto result = Napi::Float32Array::New(env, (size_t)T * Hl);
   Outcome out;
   capture(out, [&] {
+    const er::AttentionKernel wanted = attention_kernel_arg(info[6]);
     ER_CHECK(cudaSetDevice(device));
-    const int bm = er::attention_block_m(dt);
+    const er::AttentionKernel kern = er::attention_kernel(dt, hd, wanted);
+    const int bm = er::attention_block_m(dt, hd, kern);
     std::vector<int2> tiles((size_t)T / bm + n + 1);
     const int nt = er::attention_tiles(cu.data(), n, bm, tiles.data(), (int)tiles.size());
     const size_t e = er::dtype_size(dt);
@@ -439,7 +458,7 @@ Napi::Value AttentionTest(const Napi::CallbackInfo& info) {
       // Poison the output so unwritten rows show up as NaN.
       ER_CHECK(cudaMemset(dctx, 0xff, (size_t)T * Hl * e));
       er::convert(DType::F32, dt, d32, dq, (size_t)T * 3 * Hl, nullptr);
-      er::attention(dt, dq, 3 * Hl, heads, hd, (const int*)dcu, (const int2*)dtiles, nt, 1.f / std::sqrt((float)hd), dctx, Hl, nullptr);
+      er::attention(kern, dt, dq, 3 * Hl, T, heads, hd, (const int*)dcu, (const int2*)dtiles, nt, 1.f / std::sqrt((float)hd), dctx, Hl, nullptr);
       er::convert(dt, DType::F32, dctx, dctx32, (size_t)T * Hl, nullptr);
       ER_CHECK(cudaMemcpy(result.Data(), dctx32, (size_t)T * Hl * 4, cudaMemcpyDeviceToHost));
       ER_CHECK(cudaDeviceSynchronize());
@@ -511,6 +530,85 @@ Napi::Value GemmBench(const Napi::CallbackInfo& info) {
   auto o = Napi::Object::New(env);
   o.Set("ms", ms);
   o.Set("tflops", 2.0 * M * N * K / (ms * 1e-3) / 1e12);
+  return o;
+}
+
+// attentionBench(dtype, cu: Int32Array, heads, headDim, kernel: 'mma' | 'mma128' | 'wgmma', iters, device)
+// → { ms, tflops, kernel }: the attention kernel alone on random fp16/bf16 q/k/v (fill_kernel's
+// uniform ±0.05, with the softmax scale raised to 64/√d so that logits spread over a few units),
+// median of iters CUDA-event timings after 3 warm-ups. tflops counts the non-causal work, 4·Σ len²·heads·headDim; kernel names the one that ran.
+Napi::Value AttentionBench(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const DType dt = dtype_arg(info[0]);
+  std::vector<int> cu = int_vector(info[1]);
+  const int heads = info[2].As<Napi::Number>().Int32Value();
+  const int hd = info[3].As<Napi::Number>().Int32Value();
+  const int iters = std::max(1, info[5].As<Napi::Number>().Int32Value());
+  const int device = info[6].As<Napi::Number>().Int32Value();
+  const int n = (int)cu.size() - 1;
+  if (n < 1) throw Napi::Error::New(env, "attentionBench: cu needs at least one sequence");
+  if (dt == DType::F32) throw Napi::Error::New(env, "attentionBench: fp16 or bf16");
+  const int T = cu[n];
+  const int Hl = heads * hd;
+  double ms = 0, flops = 0;
+  er::AttentionKernel kern = er::AttentionKernel::Mma;
+  for (int i = 0; i < n; i++) flops += 4.0 * (double)(cu[i + 1] - cu[i]) * (cu[i + 1] - cu[i]) * heads * hd;
+  Outcome out;
+  capture(out, [&] {
+    const er::AttentionKernel wanted = attention_kernel_arg(info[4]);
+    ER_CHECK(cudaSetDevice(device));
+    kern = er::attention_kernel(dt, hd, wanted);
+    const int bm = er::attention_block_m(dt, hd, kern);
+    std::vector<int2> tiles((size_t)T / bm + n + 1);
+    const int nt = er::attention_tiles(cu.data(), n, bm, tiles.data(), (int)tiles.size());
+    void *dh = nullptr, *dq = nullptr, *dctx = nullptr, *dcu = nullptr, *dtiles = nullptr;
+    cudaEvent_t e0 = nullptr, e1 = nullptr;
+    auto cleanup = [&] {
+      for (void* p : {dh, dq, dctx, dcu, dtiles}) if (p) cudaFree(p);
+      if (e0) cudaEventDestroy(e0);
+      if (e1) cudaEventDestroy(e1);
+    };
+    try {
+      const size_t nq = (size_t)T * 3 * Hl;
+      ER_CHECK(cudaMalloc(&dh, nq * 2));
+      ER_CHECK(cudaMalloc(&dq, nq * 2));
+      ER_CHECK(cudaMalloc(&dctx, (size_t)T * Hl * 2));
+      ER_CHECK(cudaMalloc(&dcu, cu.size() * 4));
+      ER_CHECK(cudaMalloc(&dtiles, tiles.size() * sizeof(int2)));
+      ER_CHECK(cudaMemcpy(dcu, cu.data(), cu.size() * 4, cudaMemcpyHostToDevice));
+      ER_CHECK(cudaMemcpy(dtiles, tiles.data(), nt * sizeof(int2), cudaMemcpyHostToDevice));
+      fill_kernel<<<1024, 256>>>((__half*)dh, nq, 7u);
+      ER_LAUNCH("fill");
+      if (dt == DType::F16) ER_CHECK(cudaMemcpy(dq, dh, nq * 2, cudaMemcpyDeviceToDevice));
+      else er::convert(DType::F16, dt, dh, dq, nq, nullptr);
+      ER_CHECK(cudaEventCreate(&e0));
+      ER_CHECK(cudaEventCreate(&e1));
+      const float scale = 64.f / std::sqrt((float)hd);  // fill_kernel's ±0.05 values: larger logits
+      auto run = [&] { er::attention(kern, dt, dq, 3 * Hl, T, heads, hd, (const int*)dcu, (const int2*)dtiles, nt, scale, dctx, Hl, nullptr); };
+      for (int i = 0; i < 3; i++) run();
+      std::vector<float> times;
+      for (int i = 0; i < iters; i++) {
+        ER_CHECK(cudaEventRecord(e0));
+        run();
+        ER_CHECK(cudaEventRecord(e1));
+        ER_CHECK(cudaEventSynchronize(e1));
+        float t = 0;
+        ER_CHECK(cudaEventElapsedTime(&t, e0, e1));
+        times.push_back(t);
+      }
+      std::sort(times.begin(), times.end());
+      ms = times[times.size() / 2];
+    } catch (...) {
+      cleanup();
+      throw;
+    }
+    cleanup();
+  });
+  if (out.failed) throw_outcome(env, out);
+  auto o = Napi::Object::New(env);
+  o.Set("ms", ms);
+  o.Set("tflops", flops / (ms * 1e-3) / 1e12);
+  o.Set("kernel", attention_kernel_name(kern));
   return o;
 }
 
@@ -595,6 +693,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("ncclUniqueId", Napi::Function::New(env, NcclUniqueId));
   exports.Set("attentionTest", Napi::Function::New(env, AttentionTest));
   exports.Set("gemmBench", Napi::Function::New(env, GemmBench));
+  exports.Set("attentionBench", Napi::Function::New(env, AttentionBench));
   exports.Set("similarityTopK", Napi::Function::New(env, SimilarityTopK));
   exports.Set("decoderOpTest", Napi::Function::New(env, DecoderOpTest));
   return exports;

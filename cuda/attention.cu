@@ -2,75 +2,41 @@
 // each block owns BM query rows of one (sequence, head), streams K/V tiles through shared memory
 // (cp.async, double-buffered), keeps the softmax online in fp32 registers and never writes the
 // L×L scores. fp16/bf16 use tensor cores (mma.sync m16n8k16, fp32 accumulation); fp32 has its own
-// FMA kernel so float32 stays exact.
+// FMA kernel so float32 stays exact. On Hopper, fp16/bf16 at head_dim 64/128 can take the
+// FlashAttention-3 style kernel of attention_wgmma.cu instead (EMBEDRANK_ATTENTION=wgmma).
+#include <algorithm>
 #include <cfloat>
+#include <cstdlib>
+#include <cstring>
 #include <vector>
 
+#include "attention_wgmma.h"
 #include "common.cuh"
+#include "mma.cuh"
 #include "ops.h"
 
 namespace er {
 namespace {
 
-constexpr int kBM = 64;   // query rows per block (4 warps × 16)
+constexpr int kBM = 64;   // query rows per block of the default kernel (4 warps × 16); Mma128: 128 (8 warps)
 constexpr int kBN = 64;   // keys per tile
-constexpr int kThreads = 128;
-
-__device__ __forceinline__ uint32_t smem_addr(const void* p) { return (uint32_t)__cvta_generic_to_shared(p); }
-
-__device__ __forceinline__ void cp_async16(void* dst, const void* src) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(smem_addr(dst)), "l"(src));
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-template <int N> __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
-
-__device__ __forceinline__ void ldsm_x4(uint32_t (&r)[4], const void* p) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(smem_addr(p)));
-}
-__device__ __forceinline__ void ldsm_x4_t(uint32_t (&r)[4], const void* p) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(smem_addr(p)));
-}
-
-template <typename T> __device__ __forceinline__ void mma16816(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1);
-template <> __device__ __forceinline__ void mma16816<__half>(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-               : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-template <> __device__ __forceinline__ void mma16816<__nv_bfloat16>(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-               : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
-template <typename T> __device__ __forceinline__ uint32_t pack2(float lo, float hi);
-template <> __device__ __forceinline__ uint32_t pack2<__half>(float lo, float hi) {
-  __half2 h = __floats2half2_rn(lo, hi);
-  return *reinterpret_cast<uint32_t*>(&h);
-}
-template <> __device__ __forceinline__ uint32_t pack2<__nv_bfloat16>(float lo, float hi) {
-  __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
-  return *reinterpret_cast<uint32_t*>(&h);
-}
 
 // Shared-memory rows are padded by 8 elements (16 bytes) so ldmatrix's eight row reads of one
 // 8×8 matrix fall in distinct banks.
 template <int D> __host__ __device__ constexpr int lds() { return D + 8; }
-template <int D> __host__ __device__ constexpr size_t smem_bytes_tc() { return (size_t)(kBM + 4 * kBN) * lds<D>() * 2; }
+template <int D, int BM> __host__ __device__ constexpr size_t smem_bytes_tc() { return (size_t)(BM + 4 * kBN) * lds<D>() * 2; }
 
-template <typename T, int D>
-__global__ void __launch_bounds__(kThreads) attn_tc_kernel(const T* __restrict__ qkv, int ld, int hidden,
+// BM query rows per block, one warp per 16 (BM = 128: each K/V tile in shared memory serves 8 warps).
+template <typename T, int D, int BM>
+__global__ void __launch_bounds__(BM * 2) attn_tc_kernel(const T* __restrict__ qkv, int ld, int hidden,
                                                            const int* __restrict__ cu, const int2* __restrict__ tiles,
                                                            float scale_log2, T* __restrict__ out, int ld_out) {
   constexpr int LDS = lds<D>();
   constexpr int CH = D / 8;  // 16-byte chunks per row
   extern __shared__ __align__(16) unsigned char smem_raw[];
   T* sQ = reinterpret_cast<T*>(smem_raw);
-  T* sK = sQ + kBM * LDS;      // two buffers of kBN rows
+  constexpr int kThreads = BM * 2;
+  T* sK = sQ + BM * LDS;       // two buffers of kBN rows
   T* sV = sK + 2 * kBN * LDS;  // two buffers of kBN rows
 
   const int2 tile = tiles[blockIdx.x];
@@ -78,12 +44,15 @@ __global__ void __launch_bounds__(kThreads) attn_tc_kernel(const T* __restrict__
   const int start = __ldg(cu + tile.x);
   const int len = __ldg(cu + tile.x + 1) - start;
   const int q0 = tile.y;
+  // A tile past its sequence's end does nothing: a CUDA graph made for a token bucket launches
+  // the bucket's largest tile count and points the surplus tiles at an empty sequence.
+  if (q0 >= len) return;
   const T* Qg = qkv + (size_t)start * ld + head * D;
   const T* Kg = Qg + hidden;
   const T* Vg = Qg + 2 * hidden;
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
 
-  for (int c = tid; c < kBM * CH; c += kThreads) {
+  for (int c = tid; c < BM * CH; c += kThreads) {
     const int r = c / CH, col = (c % CH) * 8;
     T* dst = sQ + r * LDS + col;
     if (q0 + r < len) cp_async16(dst, Qg + (size_t)(q0 + r) * ld + col);
@@ -240,6 +209,7 @@ __global__ void __launch_bounds__(128) attn_f32_kernel(const float* __restrict__
   const int start = __ldg(cu + tile.x);
   const int len = __ldg(cu + tile.x + 1) - start;
   const int q0 = tile.y;
+  if (q0 >= len) return;  // surplus tile of a bucketed CUDA graph (see attn_tc_kernel)
   const float* Qg = qkv + (size_t)start * ld + head * D;
   const float* Kg = Qg + hidden;
   const float* Vg = Qg + 2 * hidden;
@@ -311,18 +281,18 @@ __global__ void __launch_bounds__(128) attn_f32_kernel(const float* __restrict__
   }
 }
 
-template <typename T, int D>
+template <typename T, int D, int BM>
 void launch_tc(const void* qkv, int ld, int heads, const int* cu, const int2* tiles, int ntiles, float scale_log2,
                void* out, int ld_out, cudaStream_t s) {
-  constexpr size_t smem = smem_bytes_tc<D>();
+  constexpr size_t smem = smem_bytes_tc<D, BM>();
   // The attribute is set per device; each worker thread drives one device.
   static thread_local bool configured = false;
   if (!configured) {
-    ER_CHECK(cudaFuncSetAttribute(attn_tc_kernel<T, D>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+    ER_CHECK(cudaFuncSetAttribute(attn_tc_kernel<T, D, BM>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
     configured = true;
   }
   dim3 grid(ntiles, heads);
-  attn_tc_kernel<T, D><<<grid, kThreads, smem, s>>>((const T*)qkv, ld, heads * D, cu, tiles, scale_log2, (T*)out, ld_out);
+  attn_tc_kernel<T, D, BM><<<grid, BM * 2, smem, s>>>((const T*)qkv, ld, heads * D, cu, tiles, scale_log2, (T*)out, ld_out);
 }
 
 template <int D>
@@ -332,41 +302,86 @@ void launch_f32(const void* qkv, int ld, int heads, const int* cu, const int2* t
   attn_f32_kernel<D><<<grid, 128, 0, s>>>((const float*)qkv, ld, heads * D, cu, tiles, scale_log2, (float*)out, ld_out);
 }
 
-template <typename T>
+template <typename T, int BM>
 void dispatch_tc(int head_dim, const void* qkv, int ld, int heads, const int* cu, const int2* tiles, int ntiles,
                  float sl2, void* out, int ld_out, cudaStream_t s) {
   switch (head_dim) {
-    case 32: launch_tc<T, 32>(qkv, ld, heads, cu, tiles, ntiles, sl2, out, ld_out, s); break;
-    case 64: launch_tc<T, 64>(qkv, ld, heads, cu, tiles, ntiles, sl2, out, ld_out, s); break;
-    case 128: launch_tc<T, 128>(qkv, ld, heads, cu, tiles, ntiles, sl2, out, ld_out, s); break;
+    case 32: launch_tc<T, 32, BM>(qkv, ld, heads, cu, tiles, ntiles, sl2, out, ld_out, s); break;
+    case 64: launch_tc<T, 64, BM>(qkv, ld, heads, cu, tiles, ntiles, sl2, out, ld_out, s); break;
+    case 128: launch_tc<T, 128, BM>(qkv, ld, heads, cu, tiles, ntiles, sl2, out, ld_out, s); break;
     default: throw std::runtime_error("attention: head_dim " + std::to_string(head_dim) + " is not supported (32, 64, 128)");
   }
 }
 
 }  // namespace
 
-int attention_block_m(DType dt) { return dt == DType::F32 ? kBM32 : kBM; }
+AttentionKernel attention_kernel_from_env() {
+  const char* v = std::getenv("EMBEDRANK_ATTENTION");
+  if (!v || !*v || !std::strcmp(v, "mma")) return AttentionKernel::Mma;
+  if (!std::strcmp(v, "mma128")) return AttentionKernel::Mma128;
+  if (!std::strcmp(v, "wgmma")) return AttentionKernel::Wgmma;
+  throw std::runtime_error(std::string("EMBEDRANK_ATTENTION='") + v + "' is not a kernel: use mma, mma128 or wgmma");
+}
 
-int attention_tiles(const int* cu, int nseq, int block_m, int2* tiles, int cap) {
+AttentionKernel attention_kernel(DType dt, int head_dim, AttentionKernel wanted) {
+  if (dt == DType::F32) return AttentionKernel::Mma;
+  if (wanted == AttentionKernel::Mma128) return AttentionKernel::Mma128;
+  if (wanted != AttentionKernel::Wgmma || (head_dim != 64 && head_dim != 128)) return AttentionKernel::Mma;
+  int device = 0;
+  ER_CHECK(cudaGetDevice(&device));
+  attention_wgmma_require(device);
+  return AttentionKernel::Wgmma;
+}
+
+int attention_block_m(DType dt, int head_dim, AttentionKernel k) {
+  if (dt == DType::F32) return kBM32;
+  if (k == AttentionKernel::Mma128) return 2 * kBM;
+  return k == AttentionKernel::Wgmma && (head_dim == 64 || head_dim == 128) ? kWgmmaBlockM : kBM;
+}
+
+int attention_tiles(const int* cu, int nseq, int block_m, int2* tiles, int cap, bool longest_first) {
+  // A tile's block streams every key of its sequence, so its cost grows with the sequence's
+  // length. The grid runs tiles in list order (blockIdx.x fastest, one sweep per head); listing the
+  // longest sequences first leaves the shortest tiles for the end of each sweep — the last wave of
+  // a ragged batch is then short blocks, not a few 768-key ones (longest-processing-time-first).
   int n = 0;
-  for (int i = 0; i < nseq; i++) {
+  auto emit = [&](int i) {
     const int len = cu[i + 1] - cu[i];
     for (int q = 0; q < len; q += block_m) {
       if (n >= cap) throw std::runtime_error("attention: tile buffer too small");
       tiles[n++] = make_int2(i, q);
     }
+  };
+  if (!longest_first) {
+    for (int i = 0; i < nseq; i++) emit(i);
+    return n;
   }
+  std::vector<int> order(nseq);
+  for (int i = 0; i < nseq; i++) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [cu](int a, int b) { return cu[a + 1] - cu[a] > cu[b + 1] - cu[b]; });
+  for (const int i : order) emit(i);
   return n;
 }
 
-void attention(DType dt, const void* qkv, int ld_qkv, int heads, int head_dim, const int* cu, const int2* tiles,
-               int ntiles, float scale, void* out, int ld_out, cudaStream_t s) {
+void attention(AttentionKernel k, DType dt, const void* qkv, int ld_qkv, int tokens, int heads, int head_dim, const int* cu,
+               const int2* tiles, int ntiles, float scale, void* out, int ld_out, cudaStream_t s) {
   if (ntiles == 0) return;
   if (heads > 65535) throw std::runtime_error("attention: too many heads");
   const float sl2 = scale * 1.4426950408889634f;
+  if (k == AttentionKernel::Wgmma && dt != DType::F32 && (head_dim == 64 || head_dim == 128)) {
+    attention_wgmma(dt, qkv, ld_qkv, tokens, heads, head_dim, cu, tiles, ntiles, sl2, out, ld_out, s);
+    ER_LAUNCH("attention (wgmma)");
+    return;
+  }
   switch (dt) {
-    case DType::F16: dispatch_tc<__half>(head_dim, qkv, ld_qkv, heads, cu, tiles, ntiles, sl2, out, ld_out, s); break;
-    case DType::BF16: dispatch_tc<__nv_bfloat16>(head_dim, qkv, ld_qkv, heads, cu, tiles, ntiles, sl2, out, ld_out, s); break;
+    case DType::F16:
+      if (k == AttentionKernel::Mma128) dispatch_tc<__half, 2 * kBM>(head_dim, qkv, ld_qkv, heads, cu, tiles, ntiles, sl2, out, ld_out, s);
+      else dispatch_tc<__half, kBM>(head_dim, qkv, ld_qkv, heads, cu, tiles, ntiles, sl2, out, ld_out, s);
+      break;
+    case DType::BF16:
+      if (k == AttentionKernel::Mma128) dispatch_tc<__nv_bfloat16, 2 * kBM>(head_dim, qkv, ld_qkv, heads, cu, tiles, ntiles, sl2, out, ld_out, s);
+      else dispatch_tc<__nv_bfloat16, kBM>(head_dim, qkv, ld_qkv, heads, cu, tiles, ntiles, sl2, out, ld_out, s);
+      break;
     case DType::F32:
       switch (head_dim) {
         case 32: launch_f32<32>(qkv, ld_qkv, heads, cu, tiles, ntiles, sl2, out, ld_out, s); break;

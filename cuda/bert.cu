@@ -5,6 +5,8 @@
 // Row-parallel biases are added after the all-reduce, so exactly once across ranks.
 #include "bert.h"
 
+#include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -14,6 +16,44 @@
 #include "ops.h"
 
 namespace er {
+
+namespace {
+
+// Graphs per slot at most (bucket mode: ~20 token buckets up to 4k × a few sequence buckets × the
+// output modes in use); the least recently used is destroyed beyond it.
+constexpr size_t kMaxGraphs = 128;
+
+GraphMode graph_mode_from_env() {
+  const char* v = std::getenv("EMBEDRANK_CUDA_GRAPHS");
+  if (!v || !*v) return GraphMode::Shape;
+  std::string m(v);
+  for (auto& c : m) c = (char)std::tolower((unsigned char)c);
+  if (m == "bucket") return GraphMode::Bucket;
+  if (m == "shape" || m == "1" || m == "true" || m == "yes" || m == "on") return GraphMode::Shape;
+  if (m == "0" || m == "false" || m == "no" || m == "off") return GraphMode::Off;
+  throw std::runtime_error(std::string("EMBEDRANK_CUDA_GRAPHS=") + v + " is not one of bucket, shape, 0");
+}
+
+// Largest batch that bucketed graphs serve. A graph pays off while the host's enqueueing (≈ 30 µs
+// of launches per layer, cuBLASLt calls included) outlasts the layer's GPU work; past that the GPU
+// is the bottleneck, eager launches overlap it, and a bucket's padding (up to 25% of the rows above
+// 512 tokens, ≈ 9% on average) would only cost. Break-even ≈ 30 µs × 500 TFLOP/s / (2·(4·H·Hl + 2·H·I)) FLOPs per token
+// per layer; twice that keeps the batches where launch gaps still show: BERT-base ≈ 2.1k tokens,
+// MiniLM-L6 ≈ 8.5k, XLM-R-large ≈ 1.2k (estimates; EMBEDRANK_CUDA_GRAPH_MAX_TOKENS overrides).
+int graph_max_tokens(const BertConfig& c) {
+  if (const char* v = std::getenv("EMBEDRANK_CUDA_GRAPH_MAX_TOKENS"); v && *v) {
+    char* end = nullptr;
+    const long t = std::strtol(v, &end, 10);
+    if (*end || t < 1) throw std::runtime_error(std::string("EMBEDRANK_CUDA_GRAPH_MAX_TOKENS=") + v + " is not a positive integer");
+    return (int)std::min<long>(t, c.max_tokens);
+  }
+  const double hl = (double)c.heads * c.head_dim;
+  const double flops = 2.0 * (4.0 * c.hidden * hl + 2.0 * c.hidden * c.inter);
+  const double t = 2.0 * 30e-6 * 500e12 / flops;
+  return (int)std::min<double>(c.max_tokens, std::max(512.0, std::min(16384.0, t)));
+}
+
+}  // namespace
 
 BertModel::BertModel(const BertConfig& cfg) : ResidentModel(cfg.device, cfg.dt), cfg_(cfg) {
   if (cfg.hidden % 8 || cfg.inter % 8 || cfg.hidden / 4 > 1024) {
@@ -26,10 +66,15 @@ BertModel::BertModel(const BertConfig& cfg) : ResidentModel(cfg.device, cfg.dt),
   resid_f32_ = cfg.dt == DType::BF16 && env_flag("EMBEDRANK_BF16_F32_RESIDUAL", true);
   // Not under tensor parallelism: captured NCCL collectives made ncclCommDestroy hang at close on
   // 2×H200, and TP=2 stayed slower than TP=1 at batch 1 with them (2.20 vs 1.65 ms).
-  graphs_ = env_flag("EMBEDRANK_CUDA_GRAPHS", true) && !profile_ && cfg.world == 1;
-  const int bm = attention_block_m(cfg.dt);
+  graphs_ = graph_mode_from_env();
+  if (profile_ || cfg.world > 1) graphs_ = GraphMode::Off;
+  graph_max_tokens_ = graph_max_tokens(cfg);
+  longest_first_ = env_flag("EMBEDRANK_ATTN_LONGEST_FIRST", false);
+  attn_ = attention_kernel(cfg.dt, cfg.head_dim, attention_kernel_from_env());  // refuses an unusable kernel before any allocation
+  const int bm = attention_block_m(cfg.dt, cfg.head_dim, attn_);
   tile_cap_ = (size_t)cfg.max_tokens / bm + cfg.max_seqs + 1;
-  in_ints_ = 3 * (size_t)cfg.max_tokens + 2 * (size_t)cfg.max_seqs + 2 + 2 * tile_cap_;  // +1 for int2 alignment
+  // ids, types, positions; cu (+1 spare entry when bucketed); skip; +1 for int2 alignment; tiles
+  in_ints_ = 3 * (size_t)cfg.max_tokens + (cfg.max_seqs + 2) + cfg.max_seqs + 1 + 2 * tile_cap_;
   out_floats_ = (size_t)cfg.max_seqs * std::max(cfg.hidden, std::max(cfg.num_labels, 1));
   slots_.resize(cfg.slots);
   for (auto& s : slots_) {
@@ -74,12 +119,16 @@ void BertModel::allocate_slot(Slot& s) {
   ER_CHECK(cudaMalloc(&s.x, align_up(T * cfg_.hidden * e, 256)));
   ER_CHECK(cudaMalloc(&s.qkv, align_up(T * 3 * cfg_.heads * cfg_.head_dim * e, 256)));
   ER_CHECK(cudaMalloc(&s.ctx, align_up(T * cfg_.heads * cfg_.head_dim * e, 256)));
+  // Attention writes only the rows of real sequences; a bucketed graph's padding rows keep what
+  // was there, which must be finite from the start (fresh memory may hold NaN patterns).
+  ER_CHECK(cudaMemset(s.ctx, 0, align_up(T * cfg_.heads * cfg_.head_dim * e, 256)));
   ER_CHECK(cudaMalloc(&s.tmp, align_up(T * cfg_.hidden * e, 256)));
   ER_CHECK(cudaMalloc(&s.up, align_up(T * cfg_.inter * e, 256)));
   if (resid_f32_) ER_CHECK(cudaMalloc(&s.xf, align_up(T * cfg_.hidden * sizeof(float), 256)));
   create_marks(s.marks, 4 + 12 * (size_t)cfg_.layers);
   ER_CHECK(cudaMalloc(&s.d_out, out_floats_ * sizeof(float)));
   ER_CHECK(cudaMallocHost(&s.h_out, out_floats_ * sizeof(float)));
+  s.tiles.resize(tile_cap_);
 }
 
 void BertModel::drop_graphs(Slot& s) {
@@ -134,14 +183,123 @@ void BertModel::connect(const std::vector<NcclUniqueId>& ids) {
   for (int i = 0; i < cfg_.slots; i++) slots_[i].comm = Nccl::get().init_rank(cfg_.world, ids[i], cfg_.rank);
 }
 
-size_t BertModel::output_len(const Request& r) const {
-  const size_t n = r.cu.empty() ? 0 : r.cu.size() - 1;
-  switch (r.mode) {
-    case Output::Embed: return n * cfg_.hidden;
-    case Output::Score: return n * std::max(cfg_.num_labels, 1);
-    case Output::Hidden: return r.cu.empty() ? 0 : (size_t)r.cu.back() * cfg_.hidden;
+size_t BertModel::out_floats(Output mode, int seqs, int rows) const {
+  switch (mode) {
+    case Output::Embed: return (size_t)seqs * cfg_.hidden;
+    case Output::Score: return (size_t)seqs * std::max(cfg_.num_labels, 1);
+    case Output::Hidden: return (size_t)rows * cfg_.hidden;
   }
   return 0;
+}
+
+size_t BertModel::output_len(const Request& r) const {
+  if (r.cu.empty()) return 0;
+  return out_floats(r.mode, (int)r.cu.size() - 1, r.cu.back());
+}
+
+int BertModel::token_bucket(int T) const {
+  int p = 64;
+  while (p * 2 <= T) p *= 2;
+  int b = 2 * p;
+  for (int q = 0; q < 4; q++) {
+    if (p + p / 4 * q >= T) {
+      b = p + p / 4 * q;
+      break;
+    }
+  }
+  return std::min((b + 63) / 64 * 64, cfg_.max_tokens);
+}
+
+int BertModel::seq_bucket(int n) const {
+  int b = 1;
+  while (b < n) b *= 2;
+  return std::min(b, cfg_.max_seqs);
+}
+
+int BertModel::bucket_tiles(int rows, int seqs) const {
+  // Σ ceil(len_i / bm) ≤ (T + n·(bm − 1)) / bm, with T ≤ rows and n ≤ min(seqs, rows).
+  const long bm = attention_block_m(cfg_.dt, cfg_.head_dim, attn_);
+  const long most = (rows + std::min(seqs, rows) * (bm - 1)) / bm;
+  return (int)std::min<long>(most, (long)tile_cap_);
+}
+
+BertModel::Layout BertModel::layout(int rows, int seqs, int tiles, bool bucketed) const {
+  Layout L;
+  L.rows = rows, L.seqs = seqs, L.tiles = tiles, L.bucketed = bucketed;
+  L.cu_off = 3 * (size_t)rows;
+  L.cu_len = (size_t)seqs + (bucketed ? 2 : 1);
+  L.skip_off = L.cu_off + L.cu_len;
+  L.tiles_off = L.skip_off + seqs;
+  L.tiles_off += L.tiles_off & 1;  // int2 alignment
+  L.count = L.tiles_off + 2 * (size_t)tiles;
+  return L;
+}
+
+void BertModel::pack(Slot& s, const Request& r, int T, int n, int ntiles, const Layout& L) {
+  int* h = s.h_in;
+  const size_t pad = (size_t)(L.rows - T) * sizeof(int);
+  // Padding rows are token 0, type 0, position 0: valid table rows, so every row stays finite.
+  std::memcpy(h, r.ids.data(), T * sizeof(int));
+  std::memset(h + T, 0, pad);
+  if (cfg_.type_vocab > 0) std::memcpy(h + L.rows, r.types.data(), T * sizeof(int));
+  else std::memset(h + L.rows, 0, T * sizeof(int));
+  std::memset(h + L.rows + T, 0, pad);
+  std::memcpy(h + 2 * L.rows, r.positions.data(), T * sizeof(int));
+  std::memset(h + 2 * L.rows + T, 0, pad);
+  int* cu = h + L.cu_off;
+  std::memcpy(cu, r.cu.data(), (n + 1) * sizeof(int));
+  for (size_t i = n + 1; i < L.cu_len; i++) cu[i] = T;  // empty padding sequences
+  int* skip = h + L.skip_off;
+  for (int i = 0; i < L.seqs; i++) skip[i] = i < n && !r.skip.empty() ? r.skip[i] : 0;
+  int2* tiles = reinterpret_cast<int2*>(h + L.tiles_off);
+  std::memcpy(tiles, s.tiles.data(), ntiles * sizeof(int2));
+  for (int i = ntiles; i < L.tiles; i++) tiles[i] = make_int2(n, 0);  // sequence n is empty: the block exits
+}
+
+BertModel::Slot::Graph& BertModel::graph_for(Slot& s, const Slot::GraphKey& key) {
+  auto it = s.graphs.find(key);
+  if (it == s.graphs.end()) {
+    if (s.graphs.size() >= kMaxGraphs) {
+      auto lru = s.graphs.begin();
+      for (auto j = s.graphs.begin(); j != s.graphs.end(); ++j) if (j->second.last_use < lru->second.last_use) lru = j;
+      // No graph is in flight: forward() synchronises before it returns.
+      if (lru->second.exec) cudaGraphExecDestroy(lru->second.exec);
+      s.graphs.erase(lru);
+    }
+    it = s.graphs.emplace(key, Slot::Graph{}).first;
+  }
+  it->second.last_use = ++s.uses;
+  return it->second;
+}
+
+void BertModel::capture(Slot& s, const Request& r, const Layout& L, Slot::Graph& g) {
+  cudaGraph_t graph = nullptr;
+  ER_CHECK(cudaStreamBeginCapture(s.stream, cudaStreamCaptureModeThreadLocal));
+  bool ok = true;
+  std::exception_ptr fatal;  // rethrown once the capture is closed
+  try {
+    enqueue(s, r, L);
+  } catch (const CudaFailure& e) {
+    ok = false;
+    if (e.sticky) fatal = std::current_exception();
+  } catch (...) {
+    ok = false;
+    fatal = std::current_exception();
+  }
+  const cudaError_t ec = cudaStreamEndCapture(s.stream, &graph);
+  if (fatal) {
+    if (graph) cudaGraphDestroy(graph);
+    cudaGetLastError();
+    g.failed = true;
+    std::rethrow_exception(fatal);
+  }
+  ok = ok && ec == cudaSuccess && graph && cudaGraphInstantiate(&g.exec, graph, 0) == cudaSuccess;
+  if (graph) cudaGraphDestroy(graph);
+  if (!ok) {
+    cudaGetLastError();  // a failed capture is not sticky; this key runs eagerly from now on
+    g.exec = nullptr;
+    g.failed = true;
+  }
 }
 
 void BertModel::forward(Request& r) {
@@ -174,65 +332,46 @@ void BertModel::forward(Request& r) {
   if (r.mode == Output::Score && !has_weight("head.cls.w")) throw std::runtime_error("this model has no classifier head");
 
   ER_CHECK(cudaSetDevice(cfg_.device));
-  // Pack every host input into the pinned buffer: one H2D copy.
-  int* h = s.h_in;
-  std::memcpy(h, r.ids.data(), T * sizeof(int));
-  if (cfg_.type_vocab > 0) std::memcpy(h + T, r.types.data(), T * sizeof(int));
-  else std::memset(h + T, 0, T * sizeof(int));
-  std::memcpy(h + 2 * T, r.positions.data(), T * sizeof(int));
-  std::memcpy(h + 3 * T, r.cu.data(), (n + 1) * sizeof(int));
-  int* h_skip = h + 3 * T + n + 1;
-  for (int i = 0; i < n; i++) h_skip[i] = r.skip.empty() ? 0 : r.skip[i];
-  size_t tiles_off = 3 * (size_t)T + 2 * n + 1;
-  tiles_off += tiles_off & 1;  // int2 alignment
-  const int ntiles = attention_tiles(r.cu.data(), n, attention_block_m(cfg_.dt), reinterpret_cast<int2*>(h + tiles_off), (int)tile_cap_);
-  const size_t in_count = tiles_off + 2 * (size_t)ntiles;
-  const auto key = std::make_tuple(T, n, ntiles, (int)r.mode, r.pool_mode, r.normalize);
+  const int ntiles = attention_tiles(r.cu.data(), n, attention_block_m(cfg_.dt, cfg_.head_dim, attn_), s.tiles.data(), (int)tile_cap_, longest_first_);
+  Layout L = layout(T, n, ntiles, false);
   Slot::Graph* g = nullptr;
-  if (graphs_ && r.mode != Output::Hidden) {
-    if (s.graphs.size() > 64 && !s.graphs.count(key)) drop_graphs(s);  // bounded: varied shapes never repeat
-    g = &s.graphs[key];
-    if (!g->exec && !g->failed && ++g->seen >= 2) {
-      // Capture on first repeat; plans and tuned GEMMs exist by now, so nothing synchronises.
-      cudaGraph_t graph = nullptr;
-      ER_CHECK(cudaStreamBeginCapture(s.stream, cudaStreamCaptureModeThreadLocal));
-      bool ok = true;
-      std::exception_ptr fatal;  // rethrown once the capture is closed
-      try {
-        enqueue(s, r, T, n, ntiles, tiles_off, in_count);
-      } catch (const CudaFailure& e) {
-        ok = false;
-        if (e.sticky) fatal = std::current_exception();
-      } catch (...) {
-        ok = false;
-        fatal = std::current_exception();
-      }
-      const cudaError_t ec = cudaStreamEndCapture(s.stream, &graph);
-      if (fatal) {
-        if (graph) cudaGraphDestroy(graph);
-        cudaGetLastError();
-        g->failed = true;
-        std::rethrow_exception(fatal);
-      }
-      ok = ok && ec == cudaSuccess && graph && cudaGraphInstantiate(&g->exec, graph, 0) == cudaSuccess;
-      if (graph) cudaGraphDestroy(graph);
-      if (!ok) {
-        cudaGetLastError();  // a failed capture is not sticky; run this shape eagerly from now on
-        g->exec = nullptr;
-        g->failed = true;
+  bool capture_after = false;
+  if (graphs_ != GraphMode::Off && r.mode != Output::Hidden) {
+    const bool bucketed = graphs_ == GraphMode::Bucket && T <= graph_max_tokens_;
+    Layout GL = L;
+    if (bucketed) {
+      const int rows = token_bucket(T), seqs = seq_bucket(n);
+      GL = layout(rows, seqs, bucket_tiles(rows, seqs), true);
+    }
+    g = &graph_for(s, std::make_tuple(bucketed, GL.rows, GL.seqs, GL.tiles, (int)r.mode, r.pool_mode, r.normalize));
+    if (g->failed) {
+      g = nullptr;  // runs eagerly over the exact batch
+    } else {
+      L = GL;
+      if (!g->exec) {
+        ++g->seen;
+        // Bucketed: the first batch runs eagerly over the bucket's rows (GEMM plans and tuning,
+        // which synchronise, happen now), then the bucket is captured for every later batch.
+        // Exact shapes: captured on the second sighting, when plans exist, and replayed at once.
+        capture_after = bucketed;
       }
     }
   }
+  // Every host input into the pinned buffer: one H2D copy, made by the graph or by enqueue.
+  pack(s, r, T, n, ntiles, L);
+  if (g && !g->exec && !L.bucketed && g->seen >= 2) capture(s, r, L, *g);
   if (g && g->exec) {
     ER_CHECK(cudaGraphLaunch(g->exec, s.stream));
   } else {
-    enqueue(s, r, T, n, ntiles, tiles_off, in_count);
+    enqueue(s, r, L);
   }
   const size_t out_n = output_len(r);
   const float* host_src = r.mode == Output::Hidden ? s.h_hidden : s.h_out;
   ER_CHECK(cudaStreamSynchronize(s.stream));
   collect_marks(s.marks);
   std::memcpy(r.out, host_src, out_n * sizeof(float));
+  // Reads h_in at each launch, so capturing now (nothing runs) serves the bucket's next batches.
+  if (capture_after) capture(s, r, L, *g);
 }
 
 // Row-parallel linear `lin` (attention-out or FFN-down) over this rank's K inputs, the all-reduce
@@ -250,18 +389,19 @@ void BertModel::row_parallel_add_ln(Slot& s, const void* in, int K, const std::s
   mark(s, "add_ln");
 }
 
-void BertModel::enqueue(Slot& s, const Request& r, int T, int n, int ntiles, size_t tiles_off, size_t in_count) {
-  int* h = s.h_in;
+void BertModel::enqueue(Slot& s, const Request& r, const Layout& L) {
+  // T rows and n sequences as the kernels see them: the batch's, or its bucket's (padding included).
+  const int T = L.rows, n = L.seqs, ntiles = L.tiles;
   s.marks.n = 0;
   mark(s, "start");
-  ER_CHECK(cudaMemcpyAsync(s.d_in, h, in_count * sizeof(int), cudaMemcpyHostToDevice, s.stream));
+  ER_CHECK(cudaMemcpyAsync(s.d_in, s.h_in, L.count * sizeof(int), cudaMemcpyHostToDevice, s.stream));
   mark(s, "h2d");
   const int* d_ids = s.d_in;
   const int* d_types = cfg_.type_vocab > 0 ? s.d_in + T : nullptr;
   const int* d_pos = s.d_in + 2 * T;
-  const int* d_cu = s.d_in + 3 * T;
-  const int* d_skip = s.d_in + 3 * T + n + 1;
-  const int2* d_tiles = reinterpret_cast<const int2*>(s.d_in + tiles_off);
+  const int* d_cu = s.d_in + L.cu_off;
+  const int* d_skip = s.d_in + L.skip_off;
+  const int2* d_tiles = reinterpret_cast<const int2*>(s.d_in + L.tiles_off);
 
   const int H = cfg_.hidden, Hl = cfg_.heads * cfg_.head_dim, I = cfg_.inter;
   const DType dt = cfg_.dt;
@@ -274,7 +414,7 @@ void BertModel::enqueue(Slot& s, const Request& r, int T, int n, int ntiles, siz
     const std::string p = "L" + std::to_string(l) + ".";
     s.gemm->linear(dt, s.x, T, H, w(p + "qkv.w").ptr, 3 * Hl, w(p + "qkv.b").ptr, s.qkv, s.stream, cfg_.tf32);
     mark(s, "gemm_qkv");
-    attention(dt, s.qkv, 3 * Hl, cfg_.heads, cfg_.head_dim, d_cu, d_tiles, ntiles, scale, s.ctx, Hl, s.stream);
+    attention(attn_, dt, s.qkv, 3 * Hl, T, cfg_.heads, cfg_.head_dim, d_cu, d_tiles, ntiles, scale, s.ctx, Hl, s.stream);
     mark(s, "attention");
     row_parallel_add_ln(s, s.ctx, Hl, p + "o", p + "ln1", T, "gemm_o");
     s.gemm->linear(dt, s.x, T, H, w(p + "up.w").ptr, I, nullptr, s.up, s.stream, cfg_.tf32);
@@ -287,7 +427,7 @@ void BertModel::enqueue(Slot& s, const Request& r, int T, int n, int ntiles, siz
   // The fp32 residual copy, where kept, is the more exact final hidden state.
   const DType hdt = s.xf ? DType::F32 : dt;
   const void* hid = s.xf ? (const void*)s.xf : s.x;
-  const size_t out_n = output_len(r);
+  const size_t out_n = out_floats(r.mode, n, T);
   if (r.mode == Output::Embed) {
     pool(hdt, hid, H, d_cu, d_skip, n, r.pool_mode, r.normalize, s.d_out, s.stream);
     mark(s, "pool");

@@ -16,6 +16,7 @@
 #include "common.cuh"
 #include "gemm.h"
 #include "nccl.h"
+#include "ops.h"
 #include "resident.h"
 
 namespace er {
@@ -42,6 +43,17 @@ struct Request {
   float* out = nullptr;        // host memory the caller keeps alive
   size_t out_len = 0;
 };
+
+// How forward passes become CUDA graphs (EMBEDRANK_CUDA_GRAPHS, read when a model is made):
+//   Off ("0"): every batch enqueued kernel by kernel.
+//   Shape ("shape", "1", unset): a graph per exact batch shape, captured when the shape is seen a
+//     second time; varied batches never replay.
+//   Bucket ("bucket"): a graph per token-count bucket (quarter octaves rounded up to 64 rows) ×
+//     sequence bucket (powers of two), captured right after the bucket's first batch; any batch
+//     that fits replays it, its lengths read by the kernels from device memory. Batches above
+//     graph_max_tokens (EMBEDRANK_CUDA_GRAPH_MAX_TOKENS) fall back to Shape.
+// Never under tensor parallelism or with EMBEDRANK_PROFILE=1 (Off).
+enum class GraphMode { Off, Shape, Bucket };
 
 class BertModel : public ResidentModel {
  public:
@@ -71,20 +83,49 @@ class BertModel : public ResidentModel {
     float* d_hidden = nullptr;  // fp32 hidden states for Output::Hidden, allocated on first use
     float* h_hidden = nullptr;
     float* xf = nullptr;  // fp32 residual stream (bf16 only: 8-bit mantissas drift over 24 layers)
-    // CUDA graphs of whole forward passes, by batch shape: a shape seen a second time on this
-    // slot is captured, later ones replay it. One launch instead of ~12 per layer: at 512 tokens
-    // the host enqueueing kernels one by one, not the GPU, set the latency.
+    std::vector<int2> tiles;  // host scratch: the batch's attention tiles before packing
+    // CUDA graphs of whole forward passes (see GraphMode). One launch instead of ~12 per layer:
+    // at 512 tokens the host enqueueing kernels one by one, not the GPU, set the latency.
     struct Graph {
       int seen = 0;
-      bool failed = false;
+      bool failed = false;  // capture or instantiation failed: this key runs eagerly
       cudaGraphExec_t exec = nullptr;
+      unsigned long long last_use = 0;
     };
-    std::map<std::tuple<int, int, int, int, int, bool>, Graph> graphs;
+    // (bucketed, rows, sequences, tiles, output mode, pool mode, normalize)
+    using GraphKey = std::tuple<bool, int, int, int, int, int, bool>;
+    std::map<GraphKey, Graph> graphs;
+    unsigned long long uses = 0;
     Marks marks;
   };
+  // Where a batch's inputs sit in the slot's input buffer and how many rows, sequences and tiles
+  // the kernels run over. Exact: the batch itself. Bucketed: the bucket's sizes; rows past the
+  // batch's T hold token 0 at position 0 (finite, ignored), sequences past n are empty (cu = T,
+  // one spare entry so surplus tiles can name an empty sequence), surplus tiles point at sequence
+  // n, and the kernels skip both.
+  struct Layout {
+    int rows = 0, seqs = 0, tiles = 0;
+    bool bucketed = false;
+    size_t cu_off = 0, cu_len = 0, skip_off = 0, tiles_off = 0, count = 0;
+  };
+  Layout layout(int rows, int seqs, int tiles, bool bucketed) const;
+  // Token bucket of T (next of 2^k·{1, 1.25, 1.5, 1.75}, at least 64, rounded up to a multiple of
+  // 64, at most max_tokens); sequence bucket of n (next power of two, at most max_seqs); the most
+  // tiles any batch of a bucket can have.
+  int token_bucket(int T) const;
+  int seq_bucket(int n) const;
+  int bucket_tiles(int rows, int seqs) const;
+  size_t out_floats(Output mode, int seqs, int rows) const;
   void mark(Slot& s, const char* name) { ResidentModel::mark(s.marks, s.stream, name); }
+  // Writes the batch into the slot's pinned input buffer in layout L (padding included).
+  void pack(Slot& s, const Request& r, int T, int n, int ntiles, const Layout& L);
   // Everything a batch puts on the slot's stream: input copy, layers, pooling/head, output copy.
-  void enqueue(Slot& s, const Request& r, int T, int n, int ntiles, size_t tiles_off, size_t in_count);
+  void enqueue(Slot& s, const Request& r, const Layout& L);
+  // The slot's graph entry for key, made if new; at most kMaxGraphs per slot, least recently used evicted.
+  Slot::Graph& graph_for(Slot& s, const Slot::GraphKey& key);
+  // Records enqueue(s, r, L) into g.exec without running it; on failure g.failed is set (eager
+  // from then on) and errors that broke the context are rethrown.
+  void capture(Slot& s, const Request& r, const Layout& L, Slot::Graph& g);
   void drop_graphs(Slot& s);
   void row_parallel_add_ln(Slot& s, const void* in, int K, const std::string& lin, const std::string& ln, int T,
                            const char* gemm_mark);
@@ -94,7 +135,11 @@ class BertModel : public ResidentModel {
   BertConfig cfg_;
   std::vector<Slot> slots_;
   size_t in_ints_ = 0, tile_cap_ = 0, out_floats_ = 0;
-  bool resid_f32_ = false, graphs_ = true;
+  bool resid_f32_ = false;
+  GraphMode graphs_ = GraphMode::Shape;
+  int graph_max_tokens_ = 0;  // Bucket: largest batch (tokens) served by bucketed graphs
+  bool longest_first_ = false;  // attention tiles of the longest sequences first (EMBEDRANK_ATTN_LONGEST_FIRST)
+  AttentionKernel attn_ = AttentionKernel::Mma;  // EMBEDRANK_ATTENTION, as attention_kernel() resolved it
 };
 
 }  // namespace er

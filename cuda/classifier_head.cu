@@ -15,6 +15,7 @@ __global__ void head_kernel(const T* __restrict__ hidden, int H, const int* __re
   float* pooled = sm + H;
   const int s = blockIdx.x;
   const int start = __ldg(cu + s);
+  if (__ldg(cu + s + 1) <= start) return;  // padding sequence of a bucketed CUDA graph
   for (int d = threadIdx.x; d < H; d += blockDim.x) cls[d] = to_f<T>(hidden[(size_t)start * H + d]);
   __syncthreads();
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;

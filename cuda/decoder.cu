@@ -207,7 +207,11 @@ void DecoderModel::forward(DecoderRequest& r) {
   std::memcpy(h + 4 * T + 2 * n + 1, r.block_tables.data(), r.block_tables.size() * sizeof(int));
   size_t tiles_off = 4 * (size_t)T + 2 * n + 1 + r.block_tables.size();
   tiles_off += tiles_off & 1;  // int2 alignment
-  const int ntiles = attention_tiles(r.cu_q.data(), n, paged_attention_block_m(cfg_.dt, cfg_.head_dim), reinterpret_cast<int2*>(h + tiles_off), (int)tile_cap_);
+  const int bm = paged_attention_block_m(cfg_.dt, cfg_.head_dim);
+  int2* tiles = reinterpret_cast<int2*>(h + tiles_off);
+  const int ntiles = attention_tiles(r.cu_q.data(), n, bm, tiles, (int)tile_cap_);
+  // Tiles that see the most keys first: a chunk behind a long cached prefix is the longest block.
+  paged_attention_order_tiles(tiles, ntiles, r.cu_q.data(), r.ctx_len.data(), bm);
   const size_t in_count = tiles_off + 2 * (size_t)ntiles;
   enqueue(s, r, T, n, ntiles, tiles_off, in_count);
   const size_t out_n = output_len(r);

@@ -74,8 +74,12 @@ int num(const Napi::Object& o, const char* k) { return o.Get(k).As<Napi::Number>
 //   'attention' { qkv [T · (heads + 2 kvHeads) · d] (this step's tokens), kCache, vCache
 //                 [blocks · blockSize · kvHeads · d] (earlier tokens already there), slots Int32Array [T],
 //                 blockTables Int32Array [nseq · maxBlocks], cuQ Int32Array [nseq + 1], ctxLen Int32Array [nseq],
-//                 heads, kvHeads, headDim, blockSize, maxBlocks }               → [T · heads · d]
-//     (kv_cache_write of the step's K/V, then paged_attention)
+//                 heads, kvHeads, headDim, blockSize, maxBlocks,
+//                 kernel? 'auto' (default: paged_attention, tensor cores where they serve) | 'warp'
+//                 (paged_attention_warp), orderTiles? (default true: paged_attention_order_tiles),
+//                 timeIters? (> 0: time that many calls after the first, bench/paged-attention.ts) }
+//                 → [T · heads · d], or with timeIters [mean ms per call] (CUDA events, kernel only)
+//     (kv_cache_write of the step's K/V, then the attention; tiles from attention_tiles as a model builds them)
 Napi::Value DecoderOpTest(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const DType dt = dtype_of(info[0]);
@@ -125,12 +129,47 @@ Napi::Value DecoderOpTest(const Napi::CallbackInfo& info) {
       int* slots = upload_ints(b, a.Get("slots").As<Napi::Int32Array>());
       int* tables = upload_ints(b, a.Get("blockTables").As<Napi::Int32Array>());
       int* dcu = upload_ints(b, cuQ);
-      int* ctx = upload_ints(b, a.Get("ctxLen").As<Napi::Int32Array>());
+      auto ctxLen = a.Get("ctxLen").As<Napi::Int32Array>();
+      if ((int)ctxLen.ElementLength() != nseq) throw std::invalid_argument("attention: ctxLen needs one entry per sequence");
+      int* ctx = upload_ints(b, ctxLen);
       int* tseq = (int*)b.alloc((size_t)T * 4);
       ER_CHECK(cudaMemcpy(tseq, token_seq.data(), (size_t)T * 4, cudaMemcpyHostToDevice));
+      const std::string kernel = a.Has("kernel") ? a.Get("kernel").As<Napi::String>().Utf8Value() : "auto";
+      if (kernel != "auto" && kernel != "warp") throw std::invalid_argument("attention: kernel must be 'auto' or 'warp'");
+      const bool order = a.Has("orderTiles") ? a.Get("orderTiles").As<Napi::Boolean>().Value() : true;
+      const int bm = er::paged_attention_block_m(dt, d);
+      std::vector<int2> tiles((size_t)T + nseq);
+      const int nt = er::attention_tiles(cuQ.Data(), nseq, bm, tiles.data(), (int)tiles.size());
+      if (order) er::paged_attention_order_tiles(tiles.data(), nt, cuQ.Data(), ctxLen.Data(), bm);
+      int2* dtiles = (int2*)b.alloc((size_t)nt * sizeof(int2));
+      ER_CHECK(cudaMemcpy(dtiles, tiles.data(), (size_t)nt * sizeof(int2), cudaMemcpyHostToDevice));
       void* out = poisoned(b, dt, (size_t)T * heads * d);
       er::kv_cache_write(dt, dqkv, ld, heads * d, (heads + kvh) * d, kvh, d, slots, T, kc, vc, nullptr);
-      er::paged_attention(dt, dqkv, ld, heads, kvh, d, dcu, ctx, tseq, T, kc, vc, tables, mb, bs, 1.f / std::sqrt((float)d), out, heads * d, nullptr);
+      const float scale = 1.f / std::sqrt((float)d);
+      auto run = [&] {
+        if (kernel == "warp")
+          er::paged_attention_warp(dt, dqkv, ld, heads, kvh, d, dcu, ctx, tseq, T, kc, vc, tables, mb, bs, scale, out, heads * d, nullptr);
+        else
+          er::paged_attention(dt, dqkv, ld, heads, kvh, d, dcu, ctx, tseq, T, dtiles, nt, kc, vc, tables, mb, bs, scale, out, heads * d, nullptr);
+      };
+      run();
+      const int iters = a.Has("timeIters") ? num(a, "timeIters") : 0;
+      if (iters > 0) {
+        cudaEvent_t e0, e1;
+        ER_CHECK(cudaEventCreate(&e0));
+        ER_CHECK(cudaEventCreate(&e1));
+        ER_CHECK(cudaEventRecord(e0, nullptr));
+        for (int i = 0; i < iters; i++) run();
+        ER_CHECK(cudaEventRecord(e1, nullptr));
+        ER_CHECK(cudaEventSynchronize(e1));
+        float ms = 0.f;
+        ER_CHECK(cudaEventElapsedTime(&ms, e0, e1));
+        cudaEventDestroy(e0);
+        cudaEventDestroy(e1);
+        auto r = Napi::Float32Array::New(env, 1);
+        r[0] = ms / iters;
+        return r;
+      }
       return download(env, b, dt, out, (size_t)T * heads * d);
     }
     throw std::invalid_argument("unknown op " + op + " (rms_norm, rotary, swiglu, attention)");

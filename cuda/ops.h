@@ -20,16 +20,37 @@ void add_bias_layernorm(DType dt, const void* x, const void* bias, const void* r
 // x[t, n] = gelu_erf(x[t, n] + bias[n]) in place.
 void bias_gelu(DType dt, void* x, const void* bias, int T, int N, cudaStream_t s);
 
+// Which kernel serves fp16/bf16 attention: Mma, FlashAttention-2 style (mma.sync, sm_80 and later,
+// 64 query rows and 4 warps per block; the default); Mma128, the same with 128 rows and 8 warps
+// per block (each K/V tile in shared memory serves twice the queries); Wgmma, FlashAttention-3
+// style for head_dim 64 and 128 (sm_90a only: wgmma, TMA, a producer warpgroup and two consumer
+// warpgroups; attention_wgmma.cu; other head dims fall back to Mma). fp32 always takes the FMA kernel.
+enum class AttentionKernel : int { Mma = 0, Wgmma = 1, Mma128 = 2 };
+// EMBEDRANK_ATTENTION = mma | mma128 | wgmma (unset or empty: mma), read at each call (a model reads
+// it once, when it is created).
+// Throws std::runtime_error on any other value.
+AttentionKernel attention_kernel_from_env();
+// The kernel that serves (dt, head_dim) when `wanted` is asked for. For Wgmma on fp16/bf16 at head_dim
+// 64/128 it checks the current device first (compute capability 9.0 and an sm_90a build) and throws
+// std::runtime_error with the fix when it cannot run there; call it before any stream capture.
+AttentionKernel attention_kernel(DType dt, int head_dim, AttentionKernel wanted);
+// Query rows per tile for the kernel attention_kernel() chose.
+int attention_block_m(DType dt, int head_dim, AttentionKernel k);
+
 // Variable-length non-causal attention. qkv rows hold [q | k | v] for `heads` heads of head_dim
-// (row stride ld_qkv elements); tiles are (sequence, first query) pairs made by attention_tiles.
-void attention(DType dt, const void* qkv, int ld_qkv, int heads, int head_dim, const int* cu, const int2* tiles,
-               int ntiles, float scale, void* out, int ld_out, cudaStream_t s);
-// Query rows per tile for the kernel that serves dt.
-int attention_block_m(DType dt);
+// (row stride ld_qkv elements, `tokens` rows = cu[nseq]); tiles are (sequence, first query) pairs
+// made by attention_tiles with attention_block_m(dt, head_dim, k) rows; k as attention_kernel() chose.
+// A tile whose first query is at or past its sequence's length (an empty sequence: cu[i+1] ==
+// cu[i]) is skipped, so a graph may launch more tiles than a batch has.
+void attention(AttentionKernel k, DType dt, const void* qkv, int ld_qkv, int tokens, int heads, int head_dim, const int* cu,
+               const int2* tiles, int ntiles, float scale, void* out, int ld_out, cudaStream_t s);
 // Writes the tile list for sequences with lengths from cu (host array, n+1 entries); returns count.
-int attention_tiles(const int* cu_host, int nseq, int block_m, int2* tiles_host, int cap);
+// longest_first: sequences in descending length (ties by index) instead of batch order — same
+// tiles, better balanced last wave on ragged batches. Throws when more than cap tiles are needed.
+int attention_tiles(const int* cu_host, int nseq, int block_m, int2* tiles_host, int cap, bool longest_first = false);
 
 // Pooling (0 = CLS, 1 = mean, 2 = last token) with optional L2 normalisation; fp32 output [nseq, H].
+// An empty sequence (cu[i+1] == cu[i], a bucketed graph's padding) writes nothing (same for classifier_head).
 void pool(DType dt, const void* hidden, int H, const int* cu, const int* skip, int nseq, int mode, bool normalize,
           float* out, cudaStream_t s);
 
@@ -71,13 +92,29 @@ void kv_cache_write(DType dt, const void* qkv, int ld, int k_col, int v_col, int
                     void* k_cache, void* v_cache, cudaStream_t s);
 
 // GQA causal attention of a step's new tokens over the paged cache (their own K/V written first):
-// token t of sequence token_seq[t] sits at position ctx_len[s] − q_len[s] + (t − cu_q[s]).
-// tiles: (sequence, first query row) pairs built by attention_tiles over cu_q with
-// paged_attention_block_m(dt, head_dim) rows each (the tensor-core path; the warp path ignores them).
+// sequence s has q_len = cu_q[s+1] − cu_q[s] new tokens (rows of q at row stride ld_q), the last of
+// its ctx_len[s]; its token j sits at position ctx_len[s] − q_len + j and sees keys 0 … that
+// position, read through block_tables[s · max_blocks + key / block_size] from caches
+// [num_blocks, block_size, kv_heads, head_dim]; query head h reads KV head h / (heads / kv_heads).
+// out [T, heads · head_dim] at row stride ld_out. fp16/bf16 at head_dim 64/128 run on tensor cores
+// over tiles (device array, ntiles entries) built by attention_tiles with paged_attention_block_m
+// (optionally ordered by paged_attention_order_tiles); every other case, rows not 16-byte aligned,
+// and EMBEDRANK_PAGED_ATTENTION=warp run paged_attention_warp, which uses token_seq (device [T]:
+// each token's sequence) and ignores tiles. Throws std::invalid_argument on kv_heads not dividing
+// heads, non-positive block_size / max_blocks, an unsupported head_dim, missing tiles.
 void paged_attention(DType dt, const void* q, int ld_q, int heads, int kv_heads, int head_dim, const int* cu_q, const int* ctx_len,
                      const int* token_seq, int T, const int2* tiles, int ntiles, const void* k_cache, const void* v_cache,
                      const int* block_tables, int max_blocks, int block_size, float scale, void* out, int ld_out, cudaStream_t s);
+// Query rows per tile the kernel serving (dt, head_dim) expects (for attention_tiles).
 int paged_attention_block_m(DType dt, int head_dim);
+// Sorts host tiles (from attention_tiles with block_m) so those whose last row sees the most keys
+// launch first (shorter tail); cu_q_host [n+1], ctx_len_host [n]. Optional: any order is correct.
+void paged_attention_order_tiles(int2* tiles_host, int ntiles, const int* cu_q_host, const int* ctx_len_host, int block_m);
+// The CUDA-core kernel alone (one warp per token × query head; any dtype, head_dim a multiple of 32
+// up to 256): paged_attention's fallback, and the reference path tests compare it with.
+void paged_attention_warp(DType dt, const void* q, int ld_q, int heads, int kv_heads, int head_dim, const int* cu_q, const int* ctx_len,
+                          const int* token_seq, int T, const void* k_cache, const void* v_cache, const int* block_tables, int max_blocks,
+                          int block_size, float scale, void* out, int ld_out, cudaStream_t s);
 
 // Element-wise dtype conversion (same dtype: plain copy).
 void convert(DType src, DType dst, const void* in, void* out, size_t n, cudaStream_t s);

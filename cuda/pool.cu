@@ -13,6 +13,7 @@ __global__ void pool_kernel(const T* __restrict__ hidden, int H, const int* __re
   const int s = blockIdx.x;
   const int start = __ldg(cu + s);
   const int len = __ldg(cu + s + 1) - start;
+  if (len <= 0) return;  // padding sequence of a bucketed CUDA graph: no row to pool
   int from = 0, to = 1;
   if (mode == 1) {
     from = skip ? min(__ldg(skip + s), len - 1) : 0;

@@ -8,6 +8,7 @@ import type { WorkOp } from '../src/core/coordinator.js';
 import { loadModelFolder, type ModelFolder } from '../src/model/folder.js';
 import { applyAfterPooling } from '../src/pooling.js';
 import type { CudaEngineOptions } from '../src/backends/cuda/engine.js';
+import type { KvCacheStats } from '../src/kv/block-pool.js';
 
 /** What a worker thread is started with: its engine, its GPU and shard, its limits. */
 export interface EngineWorkerData extends CudaEngineOptions {
@@ -39,6 +40,10 @@ async function createEngine(folder: ModelFolder): Promise<EngineBackend> {
     const { CpuEngine } = await import('../src/backends/cpu/engine.js');
     return CpuEngine.create(folder, { intraOpThreads: data.cpuThreads, onnxFile: data.onnxFile });
   }
+  if (folder.dims.decoder) {
+    const { CudaDecoderEngine } = await import('../src/backends/cuda/decoder-engine.js');
+    return CudaDecoderEngine.create(folder, data);
+  }
   const { CudaEngine } = await import('../src/backends/cuda/engine.js');
   return CudaEngine.create(folder, data);
 }
@@ -60,9 +65,14 @@ export default (async () => {
   } catch (e) {
     loadError = e;
   }
-  return async function run(task: EngineTask): Promise<Float32Array | EngineError | null> {
+  return async function run(task: EngineTask): Promise<Float32Array | EngineError | KvCacheStats | null> {
     if (!engine) return asEngineError(loadError, false);
+    // Control operations (not batches): readiness, and the KV cache's counters of a decoder engine.
     if ((task.op.kind as string) === 'ping') return null;
+    if ((task.op.kind as string) === 'kvCacheStats') {
+      const e = engine as EngineBackend & { kvCacheStats?: () => KvCacheStats };
+      return e.kvCacheStats?.() ?? null;
+    }
     if (data.fault) {
       const n = Atomics.add(data.fault.counter, 0, 1) + 1;
       if (n === data.fault.crashAt) process.exit(70);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Packs what a GPU machine without Node needs into .gpu/ (ignored by git, carried by the device
 # tool): the node binary, the runtime node_modules (no @xenova / @huggingface/transformers (test and
-# CPU-bench only), typescript, or binaries for other platforms than linux-x64-gnu), the built JS and the SemEval STS data for the sts workload.
+# CPU-bench only), typescript, or binaries for other platforms than linux-x64-gnu), the built JS, the SemEval STS data for the sts workload and SciFact for the Qwen3 benchmarks.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 mkdir -p .gpu
@@ -18,5 +18,9 @@ if [ ! -f .gpu/modules.tar.xz ] || [ package-lock.json -nt .gpu/modules.tar.xz ]
     node_modules
 fi
 rm -rf .gpu/sts && cp -r "${STS_DATA:-../shared/data/sts}" .gpu/sts && chmod -R u+w .gpu/sts
+# SciFact (BEIR layout) for bench/qwen3.ts, compressed (8 MB → ~2 MB of the 64 MiB the device tool
+# carries); a device script unpacks it with `tar xJf .gpu/scifact.tar.xz -C .gpu`.
+SCIFACT=${SCIFACT_DATA:-../shared/data/scifact}
+[ -f .gpu/scifact.tar.xz ] || tar cJf .gpu/scifact.tar.xz -C "$(dirname "$SCIFACT")" "$(basename "$SCIFACT")"
 tar cJf .gpu/dist.tar.xz dist
 du -sh .gpu/*

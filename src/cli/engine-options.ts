@@ -2,6 +2,7 @@
 // options and back: one definition, so no command lacks an option another has.
 import type { Argv } from 'yargs';
 import type { EngineOptions } from '../core/options.js';
+import type { KvCacheStats } from '../kv/block-pool.js';
 import { UsageError } from '../errors.js';
 
 export interface EngineArgs {
@@ -19,6 +20,11 @@ export interface EngineArgs {
   onnxFile?: string;
   /** JSON object laid over config.json (vLLM's --hf-overrides). */
   hfOverrides?: string;
+  /** Decoders on CUDA: vLLM's --enable-prefix-caching / --no-enable-prefix-caching. */
+  enablePrefixCaching?: boolean;
+  blockSize?: number;
+  gpuMemoryUtilization?: number;
+  numGpuBlocksOverride?: number;
 }
 
 /** Integer options and their least allowed value (vLLM's own bounds; max-model-len ≥ 2: [CLS] and [SEP]). */
@@ -29,7 +35,16 @@ export const INTEGER_ENGINE_OPTIONS: Readonly<Record<string, number>> = {
   'tensor-parallel-size': 1,
   'data-parallel-size': 1,
   'tokenizer-threads': 1,
+  'block-size': 1,
+  'num-gpu-blocks-override': 1,
 };
+
+/** --gpu-memory-utilization: a fraction in (0, 1], as vLLM requires. */
+function checkMemoryFraction(v: unknown): void {
+  if (v === undefined) return;
+  if (Array.isArray(v)) throw new UsageError('--gpu-memory-utilization was given more than once');
+  if (typeof v !== 'number' || !(v > 0 && v <= 1)) throw new UsageError(`--gpu-memory-utilization must be a fraction in (0, 1], got ${Number.isNaN(v) ? 'something that is not a number' : String(v)}`);
+}
 
 /** A yargs check whose failures are UsageErrors (printed with a usage hint, exit 2), whatever it throws. */
 export function usageCheck<A>(fn: (argv: A) => unknown): (argv: A) => true {
@@ -74,7 +89,10 @@ export function withEngineOptions<T>(y: Argv<T>): Argv<T & EngineArgs> {
       describe: 'compute dtype; auto follows vLLM (fp32 checkpoints run in fp16 on the GPU, fp16/bf16 keep theirs; the CPU computes in fp32)',
     })
     .option('max-model-len', { type: 'number', describe: 'truncate inputs to this many tokens (default: the model maximum)' })
-    .option('max-num-batched-tokens', { type: 'number', describe: 'token budget of one batch (default 32768 on the GPU, 8192 on the CPU)' })
+    .option('max-num-batched-tokens', {
+      type: 'number',
+      describe: 'token budget of one batch (default 32768 on the GPU, 8192 on the CPU; at least --max-model-len, except for decoders on CUDA, which prefill longer inputs in chunks)',
+    })
     .option('max-num-seqs', { type: 'number', describe: 'most sequences in one batch (default 256 on the GPU, 64 on the CPU)' })
     .option('tensor-parallel-size', { type: 'number', describe: 'GPUs per model replica (Megatron shards over NCCL)' })
     .option('data-parallel-size', { type: 'number', describe: 'model replicas (default: every visible GPU ÷ tensor-parallel size)' })
@@ -89,7 +107,18 @@ export function withEngineOptions<T>(y: Argv<T>): Argv<T & EngineArgs> {
       describe:
         'JSON object laid over the model\'s config.json, as vLLM\'s --hf-overrides; Qwen3-Reranker: \'{"architectures": ["Qwen3ForSequenceClassification"], "classifier_from_token": ["no", "yes"], "is_original_qwen3_reranker": true}\'',
     })
+    .option('enable-prefix-caching', {
+      type: 'boolean',
+      describe: 'decoders on CUDA (Qwen3): reuse the cached KV blocks of a shared prompt prefix, as vLLM (default on; --no-enable-prefix-caching turns it off; results are the same)',
+    })
+    .option('block-size', { type: 'number', describe: 'decoders on CUDA: tokens per KV-cache block (default 16, as vLLM)' })
+    .option('gpu-memory-utilization', {
+      type: 'number',
+      describe: 'decoders on CUDA: fraction of GPU memory for weights, activations and the paged KV cache, which gets the rest (default 0.9, as vLLM)',
+    })
+    .option('num-gpu-blocks-override', { type: 'number', describe: 'decoders on CUDA: a KV cache of exactly this many blocks instead (as vLLM)' })
     .check((argv) => checkIntegerOptions(argv as Record<string, unknown>, INTEGER_ENGINE_OPTIONS))
+    .check(usageCheck((argv) => checkMemoryFraction((argv as Record<string, unknown>)['gpu-memory-utilization'])))
     .check(usageCheck((argv) => parseHfOverrides((argv as Record<string, unknown>)['hf-overrides']))) as unknown as Argv<T & EngineArgs>;
 }
 
@@ -109,6 +138,10 @@ export function engineArgs(a: EngineArgs): EngineArgs {
     tokenizerThreads: a.tokenizerThreads,
     onnxFile: a.onnxFile,
     hfOverrides: a.hfOverrides,
+    enablePrefixCaching: a.enablePrefixCaching,
+    blockSize: a.blockSize,
+    gpuMemoryUtilization: a.gpuMemoryUtilization,
+    numGpuBlocksOverride: a.numGpuBlocksOverride,
   };
 }
 
@@ -131,4 +164,16 @@ export function parseHfOverrides(v: unknown): Record<string, unknown> | undefine
 
 export function toEngineOptions(a: EngineArgs): EngineOptions {
   return { ...engineArgs(a), hfOverrides: parseHfOverrides(a.hfOverrides) };
+}
+
+/**
+ * The one stderr line the CLI prints after a decoder ran on CUDA: prefix-cache hit rate (blocks
+ * found cached of those looked up), prompt tokens skipped and computed, evictions, pool size.
+ */
+export function kvCacheStatsLine(s: KvCacheStats): string {
+  const n = (x: number) => x.toLocaleString('en-US');
+  return (
+    `embedrank: KV cache: prefix-cache hit rate ${(100 * s.hitRate).toFixed(1)}% (${n(s.hits)} of ${n(s.queries)} blocks); ` +
+    `prompt tokens ${n(s.cachedTokens)} cached, ${n(s.computedTokens)} computed; ${n(s.evictions)} evictions; pool ${n(s.numBlocks)} blocks of ${s.blockSize} tokens\n`
+  );
 }

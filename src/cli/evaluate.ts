@@ -8,7 +8,8 @@
 // options (model, device, dtype, batchSize...) and returns a model with close().
 import { statSync } from 'node:fs';
 import type { Argv, CommandModule } from 'yargs';
-import { engineArgs, usageCheck, withEngineOptions, type EngineArgs } from './engine-options.js';
+import { engineArgs, kvCacheStatsLine, usageCheck, withEngineOptions, type EngineArgs } from './engine-options.js';
+import type { KvCacheStats } from '../kv/block-pool.js';
 import { evaluate, noteLevel, OVERWRITE_STRATEGIES, type EvaluateEvent, type OverwriteStrategy } from '../eval/evaluate.js';
 import type { EvaluableModel } from '../eval/model.js';
 import { ProgressBar } from '../core/progress.js';
@@ -47,7 +48,8 @@ export interface EvaluateCliArgs extends EngineArgs {
   instructions?: 'auto' | 'mteb-qwen3' | 'none';
 }
 
-export type ModelFactory = (args: EvaluateCliArgs) => Promise<EvaluableModel & { close(): Promise<void> }>;
+/** What `evaluate` loads: a model to evaluate, closed at the end; a local decoder on CUDA also reports its KV cache. */
+export type ModelFactory = (args: EvaluateCliArgs) => Promise<EvaluableModel & { close(): Promise<void>; kvCacheStats?(): Promise<KvCacheStats | undefined> }>;
 
 export interface CliIo {
   out: (s: string) => void;
@@ -351,6 +353,9 @@ export async function runEvaluate(args: EvaluateCliArgs, loadModel: ModelFactory
       previousResultsTopK: args.rerankTopK,
     });
   } finally {
+    // A decoder on CUDA: the prefix cache's hit rate over the whole run, one line on stderr.
+    const kv = await model.kvCacheStats?.().catch(() => undefined);
+    if (kv) io.err(kvCacheStatsLine(kv));
     await model.close();
   }
   io.out(summaryTable(res.task_results, skipped, failed));

@@ -12,7 +12,7 @@ import { writeNpyF32 } from '../io/npy.js';
 import { runMain } from '../main.js';
 import { loadModelFolder } from '../model/folder.js';
 import { resolveModel } from '../model/hub.js';
-import { checkIntegerOptions, parseHfOverrides, toEngineOptions, withEngineOptions, type EngineArgs } from './engine-options.js';
+import { checkIntegerOptions, kvCacheStatsLine, parseHfOverrides, toEngineOptions, withEngineOptions, type EngineArgs } from './engine-options.js';
 import { registerEvalCommands, type EvaluateCliArgs } from './evaluate.js';
 import { serveCommand } from './serve.js';
 import { openRemoteModel } from '../remote/open.js';
@@ -55,10 +55,12 @@ async function encodeCmd(a: EncodeArgs): Promise<void> {
     const m = await enc.embedMatrix(texts, { promptName: a.promptName, promptType: a.promptType, prompt: a.prompt, showProgress: a.progress });
     const secs = (performance.now() - t0) / 1000;
     writeNpyF32(a.output, m, texts.length, enc.dim);
+    const kv = await enc.kvCacheStats();
     process.stderr.write(
       `embedrank: ${texts.length} text${texts.length === 1 ? "" : "s"} → ${a.output} [${texts.length}, ${enc.dim}] float32 in ${secs.toFixed(2)} s on ${enc.device} (${enc.dtype})` +
         `${enc.lastTruncated ? `, ${enc.lastTruncated} truncated to ${enc.maxLength} tokens` : ''}\n`,
     );
+    if (kv) process.stderr.write(kvCacheStatsLine(kv));
   } finally {
     await enc.close();
   }
@@ -75,6 +77,8 @@ async function rerankCmd(a: RerankArgs): Promise<void> {
     const lines = top.map((r) => JSON.stringify(r)).join('\n') + '\n';
     if (a.output) writeFileSync(a.output, lines);
     else process.stdout.write(lines);
+    const kv = await ce.kvCacheStats();
+    if (kv) process.stderr.write(kvCacheStatsLine(kv));
   } finally {
     await ce.close();
   }

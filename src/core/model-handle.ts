@@ -9,6 +9,7 @@ import { isRepoId } from '../model/hub.js';
 import { modelRevision, snapshotIdOf } from '../model/revision.js';
 import type { EngineOptions, ResolvedLimits } from './options.js';
 import { Runtime } from './runtime.js';
+import type { KvCacheStats } from '../kv/block-pool.js';
 
 export interface ModelMeta {
   name: string;
@@ -103,6 +104,17 @@ export abstract class ModelHandle {
     return this.rt.slots;
   }
 
+  /**
+   * The paged KV cache's counters of a decoder (Qwen3) on CUDA since the model loaded — blocks,
+   * prefix-cache lookups (`queries`), `hits`, `evictions`, `hitRate`, prompt tokens computed and
+   * skipped as cached — summed over replicas; undefined on the CPU engine or for an encoder,
+   * which have no KV cache. Waits for the batches already running.
+   */
+  async kvCacheStats(): Promise<KvCacheStats | undefined> {
+    await this.loading;
+    return this.rt.kvCacheStats();
+  }
+
   /** Metadata for results: parameters counted from the config, the name as the user gave it. */
   protected baseMeta(embedDim: number | null, similarity: ModelMeta['similarity_fn_name'], headParams: number): ModelMeta {
     const rt = this.rt;
@@ -129,6 +141,13 @@ export abstract class ModelHandle {
         tensor_parallel_size: this.handleOptions.tensorParallelSize ?? 1,
         data_parallel_size: rt.replicas.length,
         truncate: this.handleOptions.truncate ?? true,
+        ...(d.decoder && rt.device === 'cuda'
+          ? {
+              enable_prefix_caching: this.handleOptions.enablePrefixCaching ?? true,
+              block_size: this.handleOptions.blockSize ?? 16,
+              gpu_memory_utilization: this.handleOptions.gpuMemoryUtilization ?? 0.9,
+            }
+          : {}),
       },
     };
   }

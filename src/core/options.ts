@@ -46,6 +46,21 @@ export interface EngineOptions {
   onnxFile?: string;
   /** Allow TF32 tensor cores for dtype float32 on the GPU (off: exact fp32). */
   allowTf32?: boolean;
+  /**
+   * Decoders on CUDA (Qwen3): reuse the KV blocks of a prompt prefix already computed — a
+   * reranking query's candidates share the system line, instruction and query — as vLLM's
+   * enable_prefix_caching (default true). Results are the same either way.
+   */
+  enablePrefixCaching?: boolean;
+  /** Decoders on CUDA: tokens per KV-cache block, vLLM's block_size (default 16). */
+  blockSize?: number;
+  /**
+   * Decoders on CUDA: fraction of each GPU's memory that weights, activations and the paged KV
+   * cache may take, vLLM's gpu_memory_utilization (default 0.9); the KV pool gets what is left.
+   */
+  gpuMemoryUtilization?: number;
+  /** Decoders on CUDA: a KV pool of exactly this many blocks instead (vLLM's num_gpu_blocks_override). */
+  numGpuBlocksOverride?: number;
   showProgress?: boolean;
   cacheDir?: string;
   hfToken?: string;
@@ -62,9 +77,11 @@ const INTEGER_OPTIONS: ReadonlyArray<[keyof EngineOptions, number]> = [
   ['dataParallelSize', 1],
   ['tokenizerThreads', 1],
   ['cpuThreads', 1],
+  ['blockSize', 1],
+  ['numGpuBlocksOverride', 1],
 ];
 
-const BOOLEAN_OPTIONS: ReadonlyArray<keyof EngineOptions> = ['truncate', 'allowTf32', 'showProgress'];
+const BOOLEAN_OPTIONS: ReadonlyArray<keyof EngineOptions> = ['truncate', 'allowTf32', 'showProgress', 'enablePrefixCaching'];
 
 function describeValue(v: unknown): string {
   if (typeof v === 'number') return String(v);
@@ -94,6 +111,10 @@ export function validateEngineOptions<T extends EngineOptions>(opts: T): T {
   for (const key of BOOLEAN_OPTIONS) {
     const v = opts[key];
     if (v !== undefined && typeof v !== 'boolean') throw new InputError(`options.${key} must be true or false, got ${describeValue(v)}`);
+  }
+  const util = opts.gpuMemoryUtilization;
+  if (util !== undefined && (typeof util !== 'number' || !(util > 0 && util <= 1))) {
+    throw new InputError(`options.gpuMemoryUtilization must be a fraction in (0, 1], got ${describeValue(util)}`);
   }
   if (opts.hfOverrides !== undefined && (opts.hfOverrides === null || typeof opts.hfOverrides !== 'object' || Array.isArray(opts.hfOverrides))) {
     throw new InputError(`options.hfOverrides must be an object of config.json keys, got ${describeValue(opts.hfOverrides)}`);
@@ -141,6 +162,12 @@ export interface ResolvedLimits {
   maxNumSeqs: number;
 }
 
+/**
+ * Truncation length and batch limits. maxNumBatchedTokens must cover the longest sequence (vLLM's
+ * rule without chunked prefill), except for a decoder on CUDA, whose engine splits a longer
+ * sequence into chunked-prefill steps (vLLM allows it with enable_chunked_prefill).
+ * @throws InputError naming the option.
+ */
 export function resolveLimits(opts: EngineOptions, folder: ModelFolder, device: 'cpu' | 'cuda'): ResolvedLimits {
   let maxLength = folder.maxLength;
   if (opts.maxModelLen !== undefined) {
@@ -152,10 +179,15 @@ export function resolveLimits(opts: EngineOptions, folder: ModelFolder, device: 
     maxLength = opts.maxModelLen;
   }
   const maxNumSeqs = opts.maxNumSeqs ?? (device === 'cuda' ? 256 : 64);
-  const maxNumBatchedTokens = opts.maxNumBatchedTokens ?? (device === 'cuda' ? Math.max(32768, maxLength) : Math.max(8192, maxLength));
+  const chunked = device === 'cuda' && folder.dims.decoder !== undefined;
+  const maxNumBatchedTokens = opts.maxNumBatchedTokens ?? (chunked ? 32768 : device === 'cuda' ? Math.max(32768, maxLength) : Math.max(8192, maxLength));
   if (!Number.isInteger(maxNumSeqs) || maxNumSeqs < 1) throw new InputError(`maxNumSeqs must be a positive integer, got ${maxNumSeqs}`);
-  if (!Number.isInteger(maxNumBatchedTokens) || maxNumBatchedTokens < maxLength) {
-    throw new InputError(`maxNumBatchedTokens (${maxNumBatchedTokens}) must be an integer ≥ the maximum sequence length (${maxLength}), as in vLLM`);
+  if (!Number.isInteger(maxNumBatchedTokens) || maxNumBatchedTokens < (chunked ? 1 : maxLength)) {
+    throw new InputError(
+      chunked
+        ? `maxNumBatchedTokens must be a positive integer, got ${maxNumBatchedTokens}`
+        : `maxNumBatchedTokens (${maxNumBatchedTokens}) must be an integer ≥ the maximum sequence length (${maxLength}), as in vLLM without chunked prefill (only decoders on CUDA prefill in chunks)`,
+    );
   }
   return { maxLength, maxNumBatchedTokens, maxNumSeqs };
 }

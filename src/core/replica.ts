@@ -6,8 +6,9 @@ import { Piscina } from 'piscina';
 import type { TokenBatch } from '../backends/engine.js';
 import type { EngineError, EngineTask, EngineWorkerData } from '../../workers/engine.worker.js';
 import { WorkerCrashedError, type ComputeWorker, type WorkOp } from './coordinator.js';
+import type { KvCacheStats } from '../kv/block-pool.js';
 
-export type ReplicaSpec = Omit<EngineWorkerData, 'rank' | 'device' | 'ncclIds' | 'worldSize'> & {
+export type ReplicaSpec = Omit<EngineWorkerData, 'rank' | 'device' | 'ncclIds' | 'worldSize' | 'kvBlockAgreement'> & {
   devices: number[];
   /** Makes fresh NCCL unique ids (one per slot) for a tensor-parallel group. */
   makeNcclIds?: () => Uint8Array[];
@@ -34,8 +35,10 @@ export class Replica implements ComputeWorker {
     const ncclIds = this.spec.devices.length > 1 ? this.spec.makeNcclIds?.() : undefined;
     if (this.spec.devices.length > 1 && !ncclIds) throw new Error('tensor parallelism needs NCCL unique ids');
     const { devices, makeNcclIds: _m, ...common } = this.spec;
+    // Decoder ranks agree on one KV pool size through this (decoder-engine.ts agreeOnBlocks).
+    const kvBlockAgreement = devices.length > 1 ? new Int32Array(new SharedArrayBuffer(4 * (devices.length + 1))) : undefined;
     this.pools = devices.map((device, rank) => {
-      const data: EngineWorkerData = { ...common, device, rank, worldSize: devices.length, ncclIds };
+      const data: EngineWorkerData = { ...common, device, rank, worldSize: devices.length, ncclIds, kvBlockAgreement };
       return new Piscina({
         filename: WORKER_URL,
         minThreads: 1,
@@ -54,6 +57,13 @@ export class Replica implements ComputeWorker {
   async ready(): Promise<void> {
     const answers = await Promise.all(this.pools.map((p) => p.run({ op: { kind: 'ping' }, slot: 0 } as unknown as EngineTask)));
     for (const a of answers) if ((a as EngineError)?.__engineError) throw new Error((a as EngineError).__engineError.message);
+  }
+
+  /** Rank 0's KV-cache counters (a decoder on CUDA), after the batches already queued; else undefined. */
+  async kvCacheStats(): Promise<KvCacheStats | undefined> {
+    const a = await this.pools[0].run({ op: { kind: 'kvCacheStats' }, slot: 0 } as unknown as EngineTask);
+    if ((a as EngineError)?.__engineError) throw new Error((a as EngineError).__engineError.message);
+    return (a as KvCacheStats | null) ?? undefined;
   }
 
   async run(op: WorkOp, batch: TokenBatch): Promise<Float32Array> {

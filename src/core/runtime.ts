@@ -14,6 +14,7 @@ import { resolveDtype, resolveLimits, validateEngineOptions, type ComputeDtype, 
 import { ProgressBar } from './progress.js';
 import { Replica } from './replica.js';
 import { TokenBudgetScheduler, type PlannedBatch } from './scheduler.js';
+import type { KvCacheStats } from '../kv/block-pool.js';
 
 export interface RunRequest {
   texts: string[];
@@ -64,9 +65,13 @@ export class Runtime {
     const want = opts.device ?? 'auto';
     if (!['auto', 'cpu', 'cuda'].includes(want)) throw new InputError(`device "${want}" is not one of auto, cpu, cuda`);
     if (want === 'cuda' && !probe.available) throw new UnsupportedOptionError(`device "cuda" requested but CUDA is unavailable: ${probe.reason}`);
-    // Decoder families (Qwen3) run on the CPU engine only until their CUDA kernels exist.
-    if (want === 'cuda' && folder.dims.decoder) throw new UnsupportedOptionError(`${folder.dir}: the ${folder.dims.family} family has no CUDA kernels yet; use device "cpu"`);
-    const device: 'cpu' | 'cuda' = want === 'cpu' || folder.dims.decoder ? 'cpu' : probe.available ? 'cuda' : 'cpu';
+    // Decoders on CUDA pool the last token (their prefill is chunked and prefix-cached): an
+    // embedder that pools otherwise runs on the CPU under 'auto' and is refused under 'cuda'.
+    const decoderPoolingOk = !folder.dims.decoder || folder.kind === 'cross-encoder' || folder.st.pooling === 'last';
+    if (want === 'cuda' && !decoderPoolingOk) {
+      throw new UnsupportedOptionError(`${folder.dir}: pooling "${folder.st.pooling}" is not supported for a decoder on CUDA, which pools the last token (mean or first-token pooling over chunked, prefix-cached prefill is not implemented); use device "cpu"`);
+    }
+    const device: 'cpu' | 'cuda' = want === 'cpu' || !decoderPoolingOk ? 'cpu' : probe.available ? 'cuda' : 'cpu';
     const dtype = resolveDtype(opts.dtype, folder, device);
     const limits = resolveLimits(opts, folder, device);
     if (opts.onnxFile !== undefined && device !== 'cpu') throw new UnsupportedOptionError('onnxFile applies to the CPU engine only (device "cpu")');
@@ -93,6 +98,10 @@ export class Runtime {
       if (folder.dims.heads % tp !== 0 || folder.dims.intermediate % tp !== 0) {
         throw new UnsupportedOptionError(`tensorParallelSize ${tp} must divide the ${folder.dims.heads} attention heads and intermediate size ${folder.dims.intermediate}`);
       }
+      const kvh = folder.dims.decoder?.kvHeads;
+      if (kvh !== undefined && kvh % tp !== 0 && tp % kvh !== 0) {
+        throw new UnsupportedOptionError(`tensorParallelSize ${tp} must divide the ${kvh} KV heads or be a multiple of them (as vLLM's QKVParallelLinear)`);
+      }
       const dp = opts.dataParallelSize ?? Math.max(1, Math.floor(visible.length / tp));
       if (!Number.isInteger(dp) || dp < 1) throw new InputError(`dataParallelSize must be a positive integer, got ${dp}`);
       if (dp * tp > visible.length) {
@@ -104,7 +113,8 @@ export class Runtime {
     const fault = opts.faultInjection ? { counter: new Int32Array(new SharedArrayBuffer(4)), crashAt: opts.faultInjection.crashAfterBatches + 1 } : undefined;
     // Tensor-parallel groups run one batch at a time: a single NCCL communicator per rank, so
     // collectives of different batches can never interleave in different orders across GPUs.
-    const slots = device === 'cuda' && tp === 1 ? 2 : 1;
+    // Decoders: one slot, since the steps of every batch share one KV pool and must run in order.
+    const slots = device === 'cuda' && tp === 1 && !folder.dims.decoder ? 2 : 1;
     if (device === 'cuda' && tp > 1) {
       Object.assign(process.env, { NCCL_NVLS_ENABLE: '0', TORCH_SYMM_MEM_DISABLE_MULTICAST: '1', NVSHMEM_DISABLE_NVLS: '1' });
     }
@@ -123,6 +133,11 @@ export class Runtime {
           cpuThreads: opts.cpuThreads,
           onnxFile: opts.onnxFile,
           allowTf32: opts.allowTf32,
+          maxModelLen: limits.maxLength,
+          blockSize: opts.blockSize,
+          enablePrefixCaching: opts.enablePrefixCaching,
+          gpuMemoryUtilization: opts.gpuMemoryUtilization,
+          numGpuBlocksOverride: opts.numGpuBlocksOverride,
           fault,
           makeNcclIds,
         }),
@@ -135,6 +150,11 @@ export class Runtime {
       throw e;
     }
     return new Runtime(folder, device, dtype, limits, replicas, tokenizer, new Coordinator(replicas), opts);
+  }
+
+  /** Decoders on CUDA batch by shared prefix (their prefix cache), everything else longest first. */
+  private get schedulingOrder(): 'length' | 'prefix' {
+    return this.device === 'cuda' && this.folder.dims.decoder ? 'prefix' : 'length';
   }
 
   get maxLength(): number {
@@ -150,6 +170,7 @@ export class Runtime {
       maxNumBatchedTokens: this.limits.maxNumBatchedTokens,
       maxNumSeqs: this.limits.maxNumSeqs,
       poolSkip: req.poolSkip,
+      order: this.schedulingOrder,
     });
     const show = req.showProgress ?? this.opts.showProgress ?? false;
     const progress = new ProgressBar(req.label ?? (op.kind === 'embed' ? 'encode' : 'rerank'), n, { enabled: show && n >= 1000 });
@@ -218,6 +239,7 @@ export class Runtime {
       maxNumBatchedTokens: this.limits.maxNumBatchedTokens,
       maxNumSeqs: this.limits.maxNumSeqs,
       poolSkip: poolSkip ? (i) => poolSkip[i] : undefined,
+      order: this.schedulingOrder,
     });
     async function* planned(): AsyncGenerator<PlannedBatch> {
       yield* scheduler.push({ start: 0, ...chunk });
@@ -225,6 +247,29 @@ export class Runtime {
     }
     const values = await this.coordinator.execute(op, planned(), n, dim, { onBatchDone });
     return { values, dim, truncated: 0 };
+  }
+
+  /**
+   * The paged KV cache's counters summed over replicas (prefix-cache lookups, hits, evictions,
+   * prompt tokens computed and skipped); undefined unless a decoder runs on CUDA.
+   */
+  async kvCacheStats(): Promise<KvCacheStats | undefined> {
+    if (this.device !== 'cuda' || !this.folder.dims.decoder) return undefined;
+    const all = (await Promise.all(this.replicas.map((r) => r.kvCacheStats()))).filter((s): s is KvCacheStats => s !== undefined);
+    if (!all.length) return undefined;
+    const sum = (k: keyof KvCacheStats) => all.reduce((a, s) => a + s[k], 0);
+    const queries = sum('queries');
+    const hits = sum('hits');
+    return {
+      blockSize: all[0].blockSize,
+      numBlocks: sum('numBlocks'),
+      queries,
+      hits,
+      evictions: sum('evictions'),
+      hitRate: queries ? hits / queries : 0,
+      computedTokens: sum('computedTokens'),
+      cachedTokens: sum('cachedTokens'),
+    };
   }
 
   /** Batches the engine can run at once (worker slots over every replica). */
@@ -237,11 +282,13 @@ export class Runtime {
   }
 }
 
-let probed: Promise<CudaProbe> | undefined;
+let probed: { key: string; result: Promise<CudaProbe> } | undefined;
 
-/** Whether the CUDA addon loads and sees a GPU (cached). */
+/** Whether the CUDA addon loads and sees a GPU (cached per addon path and EMBEDRANK_DISABLE_CUDA). */
 export function probeCuda(): Promise<CudaProbe> {
-  probed ??= (async () => {
+  const key = `${process.env.EMBEDRANK_DISABLE_CUDA}|${process.env.EMBEDRANK_CUDA_ADDON}`;
+  if (probed?.key === key) return probed.result;
+  const result = (async (): Promise<CudaProbe> => {
     if (process.env.EMBEDRANK_DISABLE_CUDA === '1') return { available: false, devices: 0, reason: 'EMBEDRANK_DISABLE_CUDA=1' };
     try {
       const { loadAddon } = await import('../backends/cuda/addon.js');
@@ -252,7 +299,8 @@ export function probeCuda(): Promise<CudaProbe> {
       return { available: false, devices: 0, reason: (e as Error).message };
     }
   })();
-  return probed;
+  probed = { key, result };
+  return result;
 }
 
 async function ncclIdFactory(slots: number): Promise<() => Uint8Array[]> {

@@ -4,6 +4,7 @@
 // little; the GPU path is unpadded and indifferent to order.
 import type { TokenBatch } from '../backends/engine.js';
 import { chunkInputs, forEachInput, type PositionedChunk } from '../tokenize/pool.js';
+import { prefixSharingOrder } from '../kv/schedule.js';
 
 export interface SchedulerOptions {
   maxNumBatchedTokens: number;
@@ -12,6 +13,12 @@ export interface SchedulerOptions {
   window?: number;
   /** Per input index, leading tokens pooling should skip (prompt tokens). */
   poolSkip?: (index: number) => number;
+  /**
+   * How a window is ordered before packing: 'length' (longest first; default) or 'prefix'
+   * (prefixSharingOrder, for a decoder's prefix cache: a query's reranking candidates land in the
+   * same batch, back to back, while their shared prompt blocks are cached).
+   */
+  order?: 'length' | 'prefix';
 }
 
 export interface PlannedBatch {
@@ -74,13 +81,7 @@ export class TokenBudgetScheduler {
         s++;
       });
     }
-    // Longest first: the first batches are the heaviest, so stragglers at the end are small. Equal
-    // lengths keep arrival order (input order, repeats of a text next to its first occurrence): a stable counting sort on maxLen − length, O(m + maxLen).
-    const start = new Int32Array(maxLen + 2);
-    for (let i = 0; i < m; i++) start[maxLen - lenOf[i] + 1]++;
-    for (let b = 1; b < start.length; b++) start[b] += start[b - 1];
-    const order = new Int32Array(m);
-    for (let i = 0; i < m; i++) order[start[maxLen - lenOf[i]]++] = i;
+    const order = this.opts.order === 'prefix' ? this.prefixOrder(chunks, chunkOf, localOf, lenOf) : lengthOrder(lenOf, maxLen);
 
     const out: PlannedBatch[] = [];
     const seqs = { chunks, chunkOf, localOf, indexOf, lenOf, order };
@@ -97,6 +98,15 @@ export class TokenBudgetScheduler {
     }
     out.push(this.build(seqs, first, m, tokens));
     return out;
+  }
+
+  /** prefixSharingOrder over the pending sequences' ids. */
+  private prefixOrder(chunks: PositionedChunk[], chunkOf: Int32Array, localOf: Int32Array, lenOf: Int32Array): Int32Array {
+    const views = Array.from(chunkOf, (c, s) => {
+      const at = chunks[c].offsets[localOf[s]];
+      return chunks[c].ids.subarray(at, at + lenOf[s]);
+    });
+    return Int32Array.from(prefixSharingOrder(views));
   }
 
   /** The batch of sorted sequences order[from, to), `tokens` tokens in all. */
@@ -130,4 +140,19 @@ export class TokenBudgetScheduler {
     }
     return { indices, tokens, batch: { ids, typeIds, cuSeqlens, poolSkip: skip } };
   }
+}
+
+/**
+ * Longest first: the first batches are the heaviest, so stragglers at the end are small. Equal
+ * lengths keep arrival order (input order; repeats of a text next to its first occurrence): a
+ * stable counting sort on maxLen − length, O(m + maxLen).
+ */
+function lengthOrder(lenOf: Int32Array, maxLen: number): Int32Array {
+  const m = lenOf.length;
+  const start = new Int32Array(maxLen + 2);
+  for (let i = 0; i < m; i++) start[maxLen - lenOf[i] + 1]++;
+  for (let b = 1; b < start.length; b++) start[b] += start[b - 1];
+  const order = new Int32Array(m);
+  for (let i = 0; i < m; i++) order[start[maxLen - lenOf[i]]++] = i;
+  return order;
 }

@@ -48,6 +48,26 @@ export interface PrefixCacheStats {
   evictions: number;
 }
 
+/** What a decoder engine reports about its paged KV cache (summed over replicas by the runtime). */
+export interface KvCacheStats {
+  /** Tokens per block. */
+  blockSize: number;
+  /** Blocks in the pool (over every replica). */
+  numBlocks: number;
+  /** Full prompt blocks looked up in the prefix cache. */
+  queries: number;
+  /** Of those, found cached: their KV reused, not computed. */
+  hits: number;
+  /** Cached blocks dropped to make room. */
+  evictions: number;
+  /** hits / queries (0 before any lookup). */
+  hitRate: number;
+  /** Prompt tokens run through the model. */
+  computedTokens: number;
+  /** Prompt tokens skipped because their KV was cached (hits × blockSize). */
+  cachedTokens: number;
+}
+
 export interface Allocation {
   /** Block ids of the sequence, in order (its block table). */
   blocks: number[];

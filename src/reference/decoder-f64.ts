@@ -63,7 +63,7 @@ export function loadDecoderF64(src: DecoderF64Source): DecoderF64 {
 }
 
 /** y = x Wᵀ for `rows` rows; W is [out, in]. */
-function matmulT(x: Float64Array, rows: number, w: Float64Array, out: number, inp: number): Float64Array {
+export function matmulT(x: Float64Array, rows: number, w: Float64Array, out: number, inp: number): Float64Array {
   const y = new Float64Array(rows * out);
   for (let r = 0; r < rows; r++) {
     for (let o = 0; o < out; o++) {

@@ -97,8 +97,10 @@ export function recordError(what: string, err: number): void {
 export function useStandInAddon<T>(source: string): () => T {
   let dir: string;
   let mod: T;
-  const saved = process.env.EMBEDRANK_CUDA_ADDON;
+  // Read when the suite starts, not when it is declared: a nested suite restores its parent's addon.
+  let saved: string | undefined;
   before(async () => {
+    saved = process.env.EMBEDRANK_CUDA_ADDON;
     dir = mkdtempSync(join(tmpdir(), 'embedrank-stand-in-addon-'));
     const file = join(dir, 'stand-in-addon.cjs');
     writeFileSync(file, source);

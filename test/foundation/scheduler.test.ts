@@ -218,3 +218,24 @@ describe('foundation: token-budget scheduler', () => {
     expect(Array.from(first[0].batch.ids)).to.deep.equal(snapshot);
   });
 });
+
+describe('scheduler: prefix order (decoders on CUDA, for the prefix cache)', () => {
+  it("packs a query's candidates into the same batches, back to back, whatever their input order and lengths", () => {
+    // Three "queries" (prefix tokens 7/8/9 × 40), four candidates each of varied length, interleaved.
+    const seqs: number[][] = [];
+    for (let c = 0; c < 4; c++) for (let q = 0; q < 3; q++) seqs.push([...Array(40).fill(7 + q), ...Array.from({ length: 5 + ((c * 7 + q * 3) % 11) }, (_, t) => 100 + c * 20 + t)]);
+    const offsets = new Int32Array(seqs.length + 1);
+    seqs.forEach((s, i) => (offsets[i + 1] = offsets[i] + s.length));
+    const chunk: PositionedChunk = { start: 0, n: seqs.length, offsets, ids: Int32Array.from(seqs.flat()), typeIds: new Int32Array(offsets[seqs.length]), truncated: new Int32Array(seqs.length) };
+    const perQuery = (q: number) => seqs.filter((_, i) => i % 3 === q).reduce((a, s) => a + s.length, 0);
+    const budget = Math.max(perQuery(0), perQuery(1), perQuery(2));
+    const s = new TokenBudgetScheduler({ maxNumBatchedTokens: budget, maxNumSeqs: 4, order: 'prefix' });
+    const batches = [...s.push(chunk), ...s.flush()];
+    const queryOf = (b: PlannedBatch) => [...new Set(Array.from(b.indices, (i) => i % 3))];
+    expect(batches.map(queryOf)).to.deep.equal([[0], [1], [2]]);
+    expect(batches.flatMap((b) => Array.from(b.indices)).sort((a, b) => a - b)).to.deep.equal(seqs.map((_, i) => i));
+    // Without it, longest first: the batches mix queries.
+    const byLength = new TokenBudgetScheduler({ maxNumBatchedTokens: budget, maxNumSeqs: 4 });
+    expect([...byLength.push(chunk), ...byLength.flush()].some((b) => queryOf(b).length > 1)).to.equal(true);
+  });
+});

@@ -11,6 +11,7 @@ import { loadModelFolder } from '../../src/model/folder.js';
 import { CrossEncoder } from '../../src/cross-encoder.js';
 import { Encoder } from '../../src/encoder.js';
 import { GPU_MODELS, GPU_SUITE, referencePairs, referenceTexts, stsSentences } from '../../scripts/gpu/prepare.js';
+import { Rng } from '../../scripts/make-test-model.js';
 import { check } from './helpers.js';
 
 /** A little-endian float32 file. readFileSync may hand back a slice of a shared pool, so honour byteOffset. */
@@ -227,6 +228,143 @@ describe('CUDA engine vs CPU engine and PyTorch', function () {
       expect(ok.every(Number.isFinite)).to.equal(true);
     } finally {
       await gpu.close();
+    }
+  });
+});
+
+/** Largest |a − b|; NaN on either side counts as infinitely far. */
+function maxAbsDiff(a: Float32Array, b: Float32Array): number {
+  if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Number.isFinite(a[i]) && Number.isFinite(b[i]) ? Math.abs(a[i] - b[i]) : Infinity);
+  return m;
+}
+
+/**
+ * Batch shapes that revisit token buckets with other lengths (EMBEDRANK_CUDA_GRAPHS=bucket: quarter
+ * octaves of 64-row multiples × power-of-two sequence counts): batch of 1 at length 1, three
+ * single sequences in the 128-row bucket, the longest length twice in the 512 bucket, ragged
+ * mixes of 1..512 with equal and nearby token counts, many short sequences, and a batch past the
+ * bucketed-graph limit of the larger models (exact-shape fallback). Seeded: a failure names its shape.
+ */
+function bucketShapes(maxLen: number): number[][] {
+  const rng = new Rng(14);
+  const lens = (n: number, lo: number, hi: number) => Array.from({ length: n }, () => lo + Math.floor(rng.uniform() * (hi - lo + 1)));
+  const ragged = [3, maxLen, 1, 77, 64, 65, 200];
+  return [
+    [1], [128], [65], [100], [maxLen], [maxLen - 63], [1, 1, 1],
+    ragged, ragged.slice().reverse(), [5, maxLen - 12, 2, 80, 60, 70, 190],
+    lens(40, 1, 100), lens(40, 1, 100), lens(64, 1, 30), lens(33, 1, 60), [1], [127, 1],
+    lens(24, 1, maxLen), lens(24, 1, maxLen),
+  ];
+}
+
+describe('CUDA graphs per token bucket (EMBEDRANK_CUDA_GRAPHS=bucket) vs eager (=0)', function () {
+  this.timeout(900_000);
+  before(function () {
+    if (!existsSync(join(GPU_MODELS, 'torch-jobs.json'))) throw new Error(`run scripts/gpu/prepare first (${GPU_MODELS})`);
+  });
+
+  /**
+   * Every shape twice (second pass: same inputs again) on one engine made with `env` set (the
+   * model reads it when it is made), slots alternating by shape. Returns both passes' outputs.
+   */
+  async function runShapes(model: string, dtype: 'float32' | 'float16' | 'bfloat16', env: Record<string, string>, batches: TokenBatch[], score: boolean) {
+    const folder = loadModelFolder(join(GPU_MODELS, model));
+    const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
+    Object.assign(process.env, env);
+    let engine: CudaEngine;
+    try {
+      engine = await CudaEngine.create(folder, { dtype, device: 0, rank: 0, worldSize: 1, maxTokens: 8192, maxSeqs: 64, slots: 2 });
+    } finally {
+      for (const [k, v] of Object.entries(saved)) if (v === undefined) delete process.env[k]; else process.env[k] = v;
+    }
+    const copy = (x: TokenBatch): TokenBatch => ({ ids: x.ids.slice(), typeIds: x.typeIds?.slice(), cuSeqlens: x.cuSeqlens.slice() });
+    const passes: Float32Array[][] = [[], []];
+    try {
+      for (const pass of passes) {
+        for (let i = 0; i < batches.length; i++) {
+          const opts = { slot: i % 2 };
+          pass.push(score ? await engine.score(copy(batches[i]), 'identity', opts) : await engine.embed(copy(batches[i]), opts));
+        }
+      }
+    } finally {
+      await engine.close();
+    }
+    return passes;
+  }
+
+  // 16-bit: another row count can pick another cuBLASLt algorithm (other rounding), so graphs vs
+  // eager get the batch-composition tolerance of the suite above; fp32 stays within 1e-5.
+  const COS = { float32: 0.9999999, float16: 0.9999, bfloat16: 0.9995 } as const;
+  const cases: [string, 'float32' | 'float16' | 'bfloat16', boolean][] = [
+    ['minilm-l6', 'float32', false], ['minilm-l6', 'float16', false], ['minilm-l6', 'bfloat16', false],
+    ['bert-base', 'float16', false], ['bert-base-bf16', 'bfloat16', false], ['xlmr-large', 'float16', false],
+    ['cross-minilm', 'float32', true], ['cross-minilm', 'float16', true],
+  ];
+  for (const [model, dtype, score] of cases) {
+    check(`${model} ${dtype}${score ? ' scores' : ''}: ragged batches 1..512 under bucketed graphs equal eager runs; replays equal first runs; longest-first tiles change nothing`, async () => {
+      const folder = loadModelFolder(join(GPU_MODELS, model));
+      const maxLen = Math.min(512, folder.maxLength);
+      const batches = bucketShapes(maxLen).map((l) => randomBatch(l, folder.dims.vocab));
+      if (folder.dims.typeVocab < 2) for (const b of batches) b.typeIds?.fill(0);
+      const [eager] = await runShapes(model, dtype, { EMBEDRANK_CUDA_GRAPHS: '0' }, batches, score);
+      const [bucket, replay] = await runShapes(model, dtype, { EMBEDRANK_CUDA_GRAPHS: 'bucket' }, batches, score);
+      const [lpt] = await runShapes(model, dtype, { EMBEDRANK_CUDA_GRAPHS: '0', EMBEDRANK_ATTN_LONGEST_FIRST: '1' }, batches, score);
+      const dim = score ? folder.numLabels : folder.dims.hidden;
+      let worstEager = 0, worstCos = 1, worstReplay = 0, worstLpt = 0;
+      batches.forEach((b, i) => {
+        const what = `${model} ${dtype} batch ${i} (${b.cuSeqlens.length - 1} seqs, ${b.ids.length} tokens)`;
+        for (const out of [eager[i], bucket[i], replay[i], lpt[i]]) expect(out.every(Number.isFinite), `${what}: NaN or Inf`).to.equal(true);
+        const d = maxAbsDiff(bucket[i], eager[i]);
+        worstEager = Math.max(worstEager, d);
+        // A graph replay runs the same kernels over the same bucket as the batch's first run: bit for bit.
+        worstReplay = Math.max(worstReplay, maxAbsDiff(replay[i], bucket[i]));
+        expect(maxAbsDiff(replay[i], bucket[i]), `${what}: replay vs first run`).to.be.at.most(1e-6);
+        // Tile order only moves blocks in time; every output element has one writer.
+        worstLpt = Math.max(worstLpt, maxAbsDiff(lpt[i], eager[i]));
+        expect(maxAbsDiff(lpt[i], eager[i]), `${what}: longest-first tiles vs batch order`).to.be.at.most(1e-6);
+        if (score) {
+          expect(d, `${what}: bucketed graph vs eager`).to.be.at.most(dtype === 'float32' ? 1e-5 : 2e-3);
+        } else {
+          if (dtype === 'float32') expect(d, `${what}: bucketed graph vs eager`).to.be.at.most(1e-5);
+          const c = Math.min(...cosines(bucket[i], eager[i], dim));
+          worstCos = Math.min(worstCos, c);
+          expect(c, `${what}: bucketed graph vs eager, worst cosine`).to.be.at.least(COS[dtype]);
+        }
+      });
+      process.stdout.write(`      ${model} ${dtype}: bucket vs eager max |Δ| ${worstEager.toExponential(2)}${score ? '' : `, worst cosine ${worstCos.toFixed(8)}`}; ` +
+        `replay vs first ${worstReplay.toExponential(2)}; longest-first vs batch order ${worstLpt.toExponential(2)}\n`);
+      // The replays read fresh inputs: batches sharing a bucket give different outputs.
+      expect(maxAbsDiff(bucket[1].subarray(0, dim), bucket[2].subarray(0, dim))).to.be.greaterThan(score ? 0 : 1e-3);
+    });
+  }
+
+  check('minilm-l6 float32: bucketed graphs match the CPU engine on ragged batches (cosine ≥ 0.999999)', async () => {
+    const folder = loadModelFolder(join(GPU_MODELS, 'minilm-l6'));
+    const batches = bucketShapes(512).map((l) => randomBatch(l, folder.dims.vocab));
+    const [bucket, replay] = await runShapes('minilm-l6', 'float32', { EMBEDRANK_CUDA_GRAPHS: 'bucket' }, batches, false);
+    const cpu = await CpuEngine.create(folder);
+    try {
+      for (let i = 0; i < batches.length; i++) {
+        const want = await cpu.embed(batches[i]);
+        for (const got of [bucket[i], replay[i]]) expect(Math.min(...cosines(got, want, folder.dims.hidden)), `batch ${i}`).to.be.at.least(TOL.float32);
+      }
+    } finally {
+      await cpu.close();
+    }
+  });
+
+  check('EMBEDRANK_CUDA_GRAPHS with an unknown value is refused when the model is made', async () => {
+    const folder = loadModelFolder(join(GPU_MODELS, 'minilm-l6'));
+    const saved = process.env.EMBEDRANK_CUDA_GRAPHS;
+    process.env.EMBEDRANK_CUDA_GRAPHS = 'buckets';
+    try {
+      const err = await CudaEngine.create(folder, { dtype: 'float16', device: 0, rank: 0, worldSize: 1, maxTokens: 1024, maxSeqs: 8, slots: 1 })
+        .then(async (e) => { await e.close(); return new Error('no error'); }, (e: Error) => e);
+      expect(err.message).to.match(/EMBEDRANK_CUDA_GRAPHS=buckets is not one of bucket, shape, 0/);
+    } finally {
+      if (saved === undefined) delete process.env.EMBEDRANK_CUDA_GRAPHS; else process.env.EMBEDRANK_CUDA_GRAPHS = saved;
     }
   });
 });

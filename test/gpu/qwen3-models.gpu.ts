@@ -4,10 +4,9 @@
 // PyTorch's own outputs on CUDA in fp32 (TF32 off):
 //   embeddings  cosine ≥ 0.99999 (the issue's bar), fed the ids sentence-transformers fed PyTorch
 //   reranker    P(yes) |Δ| ≤ 1e-5, 4 queries × 20 candidates behind a shared ~200-token prefix
-// Today this checks the CPU engine (onnxruntime, the ONNX graph of src/backends/cpu/export-onnx-qwen3.ts)
-// at the real head layout and depth; the CUDA engine has no Qwen3 model yet (issue 12, open), so its
-// fp32/bf16 rows — bf16 at least as close as PyTorch's own bf16 (torch_cos_bf16, p_yes_bf16) — are
-// to be added here with it. Skipped when the models were not generated.
+// This checks the CPU engine (onnxruntime, the ONNX graph of src/backends/cpu/export-onnx-qwen3.ts)
+// at the real head layout and depth; the CUDA engine's fp32/bf16 rows (bf16 at least as close as
+// PyTorch's own bf16) are test/gpu/qwen3-cuda.gpu.ts. Skipped when the models were not generated.
 import { expect } from 'chai';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';

@@ -10,11 +10,14 @@ import { expect } from 'chai';
 import { loadAddon, type CudaAddon } from '../../src/backends/cuda/addon.js';
 import { rmsNormF64, rotaryF64 } from '../../src/reference/decoder-f64.js';
 
+// tol: max |Δ| unit of each kernel's bound; rel: the attention tests' relative L2 error bound
+// (test/gpu/attention.gpu.ts's tolerances).
 const DTYPES = [
-  { name: 'float32', code: 0, tol: 2e-5 },
-  { name: 'float16', code: 1, tol: 4e-3 },
-  { name: 'bfloat16', code: 2, tol: 3e-2 },
+  { name: 'float32', code: 0, tol: 2e-5, rel: 2e-5 },
+  { name: 'float16', code: 1, tol: 4e-3, rel: 3e-3 },
+  { name: 'bfloat16', code: 2, tol: 3e-2, rel: 2e-2 },
 ];
+type Dt = (typeof DTYPES)[number];
 
 function randn(n: number, seed: number): Float32Array {
   let s = seed >>> 0 || 1;
@@ -40,6 +43,18 @@ function rounded(x: Float32Array, code: number): Float64Array {
   return out;
 }
 
+/** 0 … n−1 in a seeded random order (Fisher–Yates). */
+function shuffled(n: number, seed: number): number[] {
+  let s = seed >>> 0 || 1;
+  const u = () => (s = (Math.imul(s ^ (s >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0) / 4294967296;
+  const a = Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(u() * (i + 1));
+    [a[i], a[j]] = [a[j], a[i]];
+  }
+  return a;
+}
+
 function fp16Round(v: number): number {
   if (v === 0 || !Number.isFinite(v)) return v;
   const e = Math.max(Math.floor(Math.log2(Math.abs(v))), -14);
@@ -55,6 +70,142 @@ function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
     m = Math.max(m, d);
   }
   return a.length === b.length ? m : Infinity;
+}
+
+/** A step of paged attention: sequences as (cached, new) token counts, the step's QKV rows, the cached K/V. */
+interface PagedInputs {
+  seqs: Array<[cached: number, fresh: number]>;
+  heads: number;
+  kvh: number;
+  d: number;
+  /** [T · (heads + 2 kvh) · d]: the step's q | k | v rows. */
+  qkv: Float32Array;
+  cuQ: Int32Array;
+  ctxLen: Int32Array;
+  /** Per sequence, the K and V of its cached positions [cached · kvh · d] (earlier chunks / prefix). */
+  past: Array<{ k: Float32Array; v: Float32Array }>;
+}
+
+function pagedInputs(seqs: Array<[number, number]>, heads: number, kvh: number, d: number, seed: number): PagedInputs {
+  const ld = (heads + 2 * kvh) * d;
+  const cuQ = new Int32Array(seqs.length + 1);
+  seqs.forEach(([, f], i) => (cuQ[i + 1] = cuQ[i] + f));
+  const ctxLen = Int32Array.from(seqs.map(([c, f]) => c + f));
+  const qkv = randn(cuQ[seqs.length] * ld, seed);
+  const past = seqs.map(([c], i) => ({ k: randn(c * kvh * d, seed + 1 + 2 * i), v: randn(c * kvh * d, seed + 2 + 2 * i) }));
+  return { seqs, heads, kvh, d, qkv, cuQ, ctxLen, past };
+}
+
+/** The inputs laid into a paged cache of blockSize: blocks in a seeded shuffled order (not contiguous). */
+interface PagedCache {
+  blockSize: number;
+  maxBlocks: number;
+  kCache: Float32Array;
+  vCache: Float32Array;
+  blockTables: Int32Array;
+  /** Where each step token's K/V go (kv_cache_write before the attention). */
+  slots: Int32Array;
+}
+
+function pagedCache(inp: PagedInputs, blockSize: number, seed: number): PagedCache {
+  const { seqs, kvh, d } = inp;
+  const need = seqs.map(([c, f]) => Math.ceil((c + f) / blockSize));
+  const blocks = need.reduce((a, b) => a + b, 0) + 3;
+  const maxBlocks = Math.max(...need) + 2;
+  const order = shuffled(blocks, seed);
+  // Everything no kernel may read is NaN: free blocks, positions past each context, the step's own
+  // slots before kv_cache_write, and the poison block that unused table entries point to.
+  const row = kvh * d;
+  const kCache = new Float32Array(blocks * blockSize * row).fill(NaN);
+  const vCache = new Float32Array(blocks * blockSize * row).fill(NaN);
+  const poison = order[blocks - 1];
+  const blockTables = new Int32Array(seqs.length * maxBlocks).fill(poison);
+  let next = 0;
+  need.forEach((n, i) => {
+    for (let b = 0; b < n; b++) blockTables[i * maxBlocks + b] = order[next++];
+  });
+  const slotOf = (i: number, p: number) => blockTables[i * maxBlocks + Math.floor(p / blockSize)] * blockSize + (p % blockSize);
+  const slots = new Int32Array(inp.cuQ[seqs.length]);
+  seqs.forEach(([c, f], i) => {
+    for (let p = 0; p < c; p++) {
+      kCache.set(inp.past[i].k.subarray(p * row, (p + 1) * row), slotOf(i, p) * row);
+      vCache.set(inp.past[i].v.subarray(p * row, (p + 1) * row), slotOf(i, p) * row);
+    }
+    for (let j = 0; j < f; j++) slots[inp.cuQ[i] + j] = slotOf(i, c + j);
+  });
+  return { blockSize, maxBlocks, kCache, vCache, blockTables, slots };
+}
+
+function attentionArgs(inp: PagedInputs, c: PagedCache, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    qkv: inp.qkv, kCache: c.kCache, vCache: c.vCache, slots: c.slots, blockTables: c.blockTables, cuQ: inp.cuQ, ctxLen: inp.ctxLen,
+    heads: inp.heads, kvHeads: inp.kvh, headDim: inp.d, blockSize: c.blockSize, maxBlocks: c.maxBlocks, ...extra,
+  };
+}
+
+/**
+ * float64 causal GQA attention (softmax(q·kᵀ/√d)·v over keys 0 … own position, KV head h / (heads / kvh))
+ * on the dtype-rounded inputs, for the step tokens `rows(i, fresh)` picks in sequence i (default all);
+ * other tokens' rows stay NaN. [T · heads · d]. Independent of the paging: keys in position order.
+ */
+function pagedReference(inp: PagedInputs, code: number, rows?: (i: number, fresh: number) => number[]): Float64Array {
+  const { seqs, heads, kvh, d, cuQ } = inp;
+  const ld = (heads + 2 * kvh) * d;
+  const q = rounded(inp.qkv, code);
+  const want = new Float64Array(cuQ[seqs.length] * heads * d).fill(NaN);
+  seqs.forEach(([c, f], i) => {
+    const pk = rounded(inp.past[i].k, code), pv = rounded(inp.past[i].v, code);
+    // Key / value of position p, KV head kh: cached, or the step's own k | v columns.
+    const kAt = (p: number, kh: number) => (p < c ? pk.subarray((p * kvh + kh) * d, (p * kvh + kh + 1) * d) : q.subarray((cuQ[i] + p - c) * ld + (heads + kh) * d, (cuQ[i] + p - c) * ld + (heads + kh + 1) * d));
+    const vAt = (p: number, kh: number) => (p < c ? pv.subarray((p * kvh + kh) * d, (p * kvh + kh + 1) * d) : q.subarray((cuQ[i] + p - c) * ld + (heads + kvh + kh) * d, (cuQ[i] + p - c) * ld + (heads + kvh + kh + 1) * d));
+    for (const j of rows ? rows(i, f) : Array.from({ length: f }, (_, j) => j)) {
+      const t = cuQ[i] + j;
+      const pos = c + j;
+      for (let h = 0; h < heads; h++) {
+        const kh = Math.floor(h / (heads / kvh));
+        const qh = q.subarray(t * ld + h * d, t * ld + (h + 1) * d);
+        const sc = new Float64Array(pos + 1);
+        let mx = -Infinity;
+        for (let k = 0; k <= pos; k++) {
+          const kv = kAt(k, kh);
+          let dot = 0;
+          for (let e = 0; e < d; e++) dot += qh[e] * kv[e];
+          sc[k] = dot / Math.sqrt(d);
+          mx = Math.max(mx, sc[k]);
+        }
+        let sum = 0;
+        for (let k = 0; k <= pos; k++) sum += sc[k] = Math.exp(sc[k] - mx);
+        const o = want.subarray((t * heads + h) * d, (t * heads + h + 1) * d).fill(0);
+        for (let k = 0; k <= pos; k++) {
+          const vv = vAt(k, kh), w = sc[k] / sum;
+          for (let e = 0; e < d; e++) o[e] += w * vv[e];
+        }
+      }
+    }
+  });
+  return want;
+}
+
+/**
+ * got (every value finite: NaN never passes) against want on the rows want holds: max |Δ| ≤ 4·tol and
+ * relative L2 error < rel.
+ */
+function expectAttention(got: Float32Array, want: Float64Array, inp: PagedInputs, dt: Dt, what: string): void {
+  expect(got.length, what).to.equal(want.length);
+  const bad = got.findIndex((v) => !Number.isFinite(v));
+  expect(bad, `${what}: non-finite output at ${bad} (token ${Math.floor(bad / (inp.heads * inp.d))})`).to.equal(-1);
+  let m = 0, num = 0, den = 0, worst = -1;
+  for (let i = 0; i < want.length; i++) {
+    if (Number.isNaN(want[i])) continue; // a row the reference skipped
+    const e = Math.abs(got[i] - want[i]);
+    if (e > m) (m = e), (worst = i);
+    num += e * e;
+    den += want[i] * want[i];
+  }
+  expect(den, `${what}: no reference rows`).to.be.greaterThan(0);
+  const at = `${what} (worst at token ${Math.floor(worst / (inp.heads * inp.d))}, head ${Math.floor(worst / inp.d) % inp.heads})`;
+  expect(m, `max |Δ| ${at}`).to.be.at.most(dt.tol * 4);
+  expect(Math.sqrt(num / den), `relative L2 error ${at}`).to.be.below(dt.rel);
 }
 
 describe('gpu/qwen3: decoder kernels = float64 reference', function () {
@@ -111,62 +262,96 @@ describe('gpu/qwen3: decoder kernels = float64 reference', function () {
     });
 
     it(`${dt.name}: GQA causal attention over a scattered paged cache, with cached prefixes and ragged new tokens`, () => {
-      const heads = 16, kvh = 8, d = 128, bs = 16, blocks = 64, maxBlocks = 16;
       // Three sequences: (cached, new) = (32, 20) shared-prefix hit, (0, 45) fresh, (7, 1) decode-like chunk.
-      const seqs = [{ cached: 32, fresh: 20 }, { cached: 0, fresh: 45 }, { cached: 7, fresh: 1 }];
-      const ld = (heads + 2 * kvh) * d;
-      const T = seqs.reduce((s, x) => s + x.fresh, 0);
-      const qkv = randn(T * ld, 7);
-      const kCache = randn(blocks * bs * kvh * d, 8);
-      const vCache = randn(blocks * bs * kvh * d, 9);
-      // Block tables: a fixed scatter of distinct blocks (not in order).
-      const perm = Array.from({ length: blocks }, (_, i) => (i * 37 + 5) % blocks);
-      const blockTables = new Int32Array(seqs.length * maxBlocks);
-      let next = 0;
-      seqs.forEach((s, i) => {
-        const n = Math.ceil((s.cached + s.fresh) / bs);
-        for (let b = 0; b < n; b++) blockTables[i * maxBlocks + b] = perm[next++];
-      });
-      const cuQ = new Int32Array(seqs.length + 1);
-      seqs.forEach((s, i) => (cuQ[i + 1] = cuQ[i] + s.fresh));
-      const ctxLen = Int32Array.from(seqs.map((s) => s.cached + s.fresh));
-      const slots = new Int32Array(T);
-      seqs.forEach((s, i) => {
-        for (let j = 0; j < s.fresh; j++) {
-          const p = s.cached + j;
-          slots[cuQ[i] + j] = blockTables[i * maxBlocks + Math.floor(p / bs)] * bs + (p % bs);
-        }
-      });
-      const got = addon.decoderOpTest(dt.code, 'attention', { qkv, kCache, vCache, slots, blockTables, cuQ, ctxLen, heads, kvHeads: kvh, headDim: d, blockSize: bs, maxBlocks }, 0);
-      // Reference: the cache after the step's writes, read in position order.
-      const q = rounded(qkv, dt.code), kc = rounded(kCache, dt.code), vc = rounded(vCache, dt.code);
-      for (let t = 0; t < T; t++) {
-        kc.set(q.subarray(t * ld + heads * d, t * ld + (heads + kvh) * d), slots[t] * kvh * d);
-        vc.set(q.subarray(t * ld + (heads + kvh) * d, (t + 1) * ld), slots[t] * kvh * d);
-      }
-      const want = new Float64Array(T * heads * d);
-      seqs.forEach((s, i) => {
-        const row = (p: number) => (blockTables[i * maxBlocks + Math.floor(p / bs)] * bs + (p % bs)) * kvh * d;
-        for (let j = 0; j < s.fresh; j++) {
-          const t = cuQ[i] + j;
-          const pos = s.cached + j;
-          for (let h = 0; h < heads; h++) {
-            const kh = Math.floor(h / (heads / kvh));
-            const sc = new Float64Array(pos + 1);
-            let mx = -Infinity;
-            for (let k = 0; k <= pos; k++) {
-              let dot = 0;
-              for (let e = 0; e < d; e++) dot += q[t * ld + h * d + e] * kc[row(k) + kh * d + e];
-              sc[k] = dot / Math.sqrt(d);
-              mx = Math.max(mx, sc[k]);
-            }
-            let sum = 0;
-            for (let k = 0; k <= pos; k++) sum += sc[k] = Math.exp(sc[k] - mx);
-            for (let k = 0; k <= pos; k++) for (let e = 0; e < d; e++) want[(t * heads + h) * d + e] += (sc[k] / sum) * vc[row(k) + kh * d + e];
-          }
-        }
-      });
-      expect(maxAbsDiff(got, want)).to.be.at.most(dt.tol * 4);
+      const inp = pagedInputs([[32, 20], [0, 45], [7, 1]], 16, 8, 128, 7);
+      const want = pagedReference(inp, dt.code);
+      const cache = pagedCache(inp, 16, 11);
+      const got = addon.decoderOpTest(dt.code, 'attention', attentionArgs(inp, cache), 0);
+      expectAttention(got, want, inp, dt, 'paged_attention');
     });
   }
+});
+
+// The tensor-core paged attention (fp16 / bf16, head_dim 64 and 128) over the shapes a step takes,
+// each against the float64 reference and against the CUDA-core warp kernel (the fallback), at
+// block size 16 and odd ones (7, 1), blocks shuffled. Rows near 64-row tile edges are where the
+// causal mask and the tile bookkeeping can go wrong; the ragged batch puts tile edges at every
+// offset from the cached prefix.
+describe('gpu/qwen3: tensor-core paged attention = float64 reference = warp kernel', function () {
+  let addon: CudaAddon;
+  before(function () {
+    try {
+      addon = loadAddon();
+    } catch {
+      this.skip();
+    }
+  });
+
+  // Sampled rows of a long chunk: both edges of every 64-row tile, every 97th, the last.
+  const edgesAndSome = (_: number, f: number) => Array.from({ length: f }, (_, j) => j).filter((j) => j % 64 === 0 || j % 64 === 63 || j % 97 === 0 || j === f - 1);
+  const CASES: Array<{ name: string; seqs: Array<[number, number]>; blockSizes: number[]; rows?: (i: number, f: number) => number[] }> = [
+    { name: 'no cached prefix (ctx = q = 130)', seqs: [[0, 130]], blockSizes: [16, 7] },
+    { name: 'cached prefix + step (200 cached, 37 new)', seqs: [[200, 37]], blockSizes: [16, 7, 1] },
+    { name: 'chunk of a long sequence (ctx 4100, q 1000; sampled rows)', seqs: [[3100, 1000]], blockSizes: [16, 7], rows: edgesAndSome },
+    {
+      name: 'ragged batch of 12 sequences, 4 of length 1',
+      seqs: [[0, 1], [0, 64], [5, 1], [63, 65], [128, 1], [0, 17], [300, 100], [31, 33], [64, 64], [1, 127], [999, 1], [40, 200]],
+      blockSizes: [16, 7, 1],
+    },
+    { name: 'batch of one sequence of one token', seqs: [[0, 1]], blockSizes: [16, 7] },
+  ];
+  const GQA: Array<[number, number]> = [[16, 8], [16, 2], [8, 8]];
+
+  for (const dt of DTYPES.filter((x) => x.code !== 0))
+    for (const d of [64, 128])
+      for (const [heads, kvh] of GQA)
+        CASES.forEach((c, ci) => {
+          it(`${dt.name}, head_dim ${d}, ${heads}/${kvh} heads: ${c.name}`, () => {
+            const inp = pagedInputs(c.seqs, heads, kvh, d, 100 + 10 * ci + d + heads + kvh);
+            const want = pagedReference(inp, dt.code, c.rows);
+            for (const bs of c.blockSizes) {
+              const cache = pagedCache(inp, bs, 1000 + bs + ci);
+              const tc = addon.decoderOpTest(dt.code, 'attention', attentionArgs(inp, cache), 0);
+              const warp = addon.decoderOpTest(dt.code, 'attention', attentionArgs(inp, cache, { kernel: 'warp' }), 0);
+              expectAttention(tc, want, inp, dt, `tensor cores, block size ${bs}`);
+              expectAttention(warp, want, inp, dt, `warp kernel, block size ${bs}`);
+              expect(maxAbsDiff(tc, warp), `tensor cores vs warp kernel, block size ${bs}`).to.be.at.most(dt.tol * 4);
+              if (c.seqs.length > 1 && bs === 16) {
+                // Tiles in attention_tiles' order (no longest-first sort) give the same values.
+                const plain = addon.decoderOpTest(dt.code, 'attention', attentionArgs(inp, cache, { orderTiles: false }), 0);
+                expect(maxAbsDiff(plain, tc), 'unordered tiles').to.equal(0);
+              }
+            }
+          });
+        });
+
+  it('float16 head_dim 96 (no tensor-core kernel) falls back to the warp kernel', () => {
+    const dt = DTYPES[1];
+    const inp = pagedInputs([[40, 70], [0, 5]], 8, 2, 96, 31);
+    const cache = pagedCache(inp, 7, 32);
+    const got = addon.decoderOpTest(dt.code, 'attention', attentionArgs(inp, cache), 0);
+    expectAttention(got, pagedReference(inp, dt.code), inp, dt, 'head_dim 96');
+    expect(maxAbsDiff(got, addon.decoderOpTest(dt.code, 'attention', attentionArgs(inp, cache, { kernel: 'warp' }), 0))).to.equal(0);
+  });
+
+  it('EMBEDRANK_PAGED_ATTENTION=warp forces the warp kernel; other values than auto / warp are refused', () => {
+    const dt = DTYPES[2];
+    const inp = pagedInputs([[200, 37], [0, 70]], 16, 8, 128, 41);
+    const cache = pagedCache(inp, 16, 42);
+    const warp = addon.decoderOpTest(dt.code, 'attention', attentionArgs(inp, cache, { kernel: 'warp' }), 0);
+    const saved = process.env.EMBEDRANK_PAGED_ATTENTION;
+    try {
+      delete process.env.EMBEDRANK_PAGED_ATTENTION;
+      const tc = addon.decoderOpTest(dt.code, 'attention', attentionArgs(inp, cache), 0);
+      // bf16 P and a different summation order: the tensor-core result is not bit-identical.
+      expect(maxAbsDiff(tc, warp), 'tensor cores by default').to.be.greaterThan(0);
+      process.env.EMBEDRANK_PAGED_ATTENTION = 'warp';
+      expect(maxAbsDiff(addon.decoderOpTest(dt.code, 'attention', attentionArgs(inp, cache), 0), warp), 'forced warp').to.equal(0);
+      process.env.EMBEDRANK_PAGED_ATTENTION = 'tensor';
+      expect(() => addon.decoderOpTest(dt.code, 'attention', attentionArgs(inp, cache), 0)).to.throw(/EMBEDRANK_PAGED_ATTENTION/);
+    } finally {
+      if (saved === undefined) delete process.env.EMBEDRANK_PAGED_ATTENTION;
+      else process.env.EMBEDRANK_PAGED_ATTENTION = saved;
+    }
+  });
 });

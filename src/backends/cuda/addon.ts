@@ -5,15 +5,35 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { dirname, join, resolve } from 'node:path';
 
+/**
+ * What `new addon.Model(cfg)` builds. arch 0 (default): a post-LayerNorm encoder (cuda/bert.cu);
+ * arch 1: a pre-RMSNorm grouped-query decoder (Qwen3, cuda/decoder.cu), which ignores maxPositions,
+ * typeVocab, positionOffset and headActivation and reads the decoder keys below.
+ */
 export interface AddonModelConfig {
+  /** 0 encoder (BERT-like), 1 decoder (Qwen3). Absent: 0. */
+  arch?: number;
   device: number;
   dtype: number;
   hidden: number;
   layers: number;
+  /** Query heads on this rank. */
   heads: number;
   headDim: number;
+  /** FFN width on this rank (the decoder's gate and up each have this many rows). */
   intermediate: number;
   vocab: number;
+  /**
+   * Decoder: KV heads on this rank (num_key_value_heads / world when world ≤ it, else 1:
+   * replicated, as qwen3WeightPlan slices them).
+   */
+  kvHeads?: number;
+  /** Decoder: rotary base (rope_theta). */
+  ropeTheta?: number;
+  /** Decoder: tokens per KV-cache block (vLLM's block_size). */
+  blockSize?: number;
+  /** Decoder: width of one block-table row, ⌈longest sequence / blockSize⌉ blocks. */
+  maxBlocksPerSeq?: number;
   maxPositions: number;
   /** Rows of the token-type table; 0: the model has none. */
   typeVocab: number;
@@ -49,6 +69,44 @@ export interface AddonModel {
     stopAfterLayers: number,
     out: Float32Array,
   ): Promise<void>;
+  /**
+   * Decoder (arch 1) only, after every weight: allocates the paged KV cache, K and V each
+   * [layers][numBlocks][blockSize][kvHeads][headDim] in the model dtype, i.e.
+   * 2·layers·kvHeads·headDim·blockSize·dtypeBytes bytes per block (src/kv/block-pool.ts
+   * kvBytesPerBlock with this rank's kvHeads). @throws CudaError with `oom: true` when it does not fit.
+   */
+  allocateKvCache(numBlocks: number): void;
+  /**
+   * Decoder (arch 1) only: one step of paged prefill over n sequences and T tokens, on `slot`.
+   * All Int32Array:
+   *   ids [T], positions [T] (rotary takes them as input),
+   *   cuQ [n+1] (cuQ[0] = 0, cuQ[n] = T): sequence i's step tokens are cuQ[i] .. cuQ[i+1], the
+   *     LAST q_i = cuQ[i+1] − cuQ[i] of its first ctxLens[i] tokens, at positions ctxLens[i] − q_i + j;
+   *   ctxLens [n]: tokens of sequence i in the cache once this step is done;
+   *   blockTables [n·maxBlocksPerSeq]: row i = sequence i's block ids in order (unused entries any id ≥ 0);
+   *   slotMapping [T]: cache slot of token t = blockTables[i][pos / blockSize]·blockSize + pos % blockSize.
+   * Every layer writes all the step's K/V at slotMapping before its attention reads, so the K/V of
+   * positions < ctxLens[i] − q_i must be in the cache already — from an earlier step, a cached
+   * prefix, or another sequence of this same step.
+   * mode 0 embed → out [n·hidden]: final-RMSNorm'd hidden state of each sequence's last token in
+   *   this step, L2-normalised when `normalize`; mode 1 score → out [n·numLabels]: head.cls.w · that
+   *   state, fp32 raw logits; mode 2 hidden → out [T·hidden], fp32, after the final norm.
+   * A sequence whose last token is not in this step still gets a row (of a non-final token).
+   * Rejects (Error) malformed input: sizes, ids ≥ vocab, slots outside the cache, positions
+   * inconsistent with ctxLens / cuQ, n > maxSeqs, T > maxTokens, or no allocateKvCache yet.
+   */
+  forwardDecoder(
+    slot: number,
+    ids: Int32Array,
+    positions: Int32Array,
+    cuQ: Int32Array,
+    ctxLens: Int32Array,
+    blockTables: Int32Array,
+    slotMapping: Int32Array,
+    mode: number,
+    normalize: boolean,
+    out: Float32Array,
+  ): Promise<void>;
   destroy(): void;
   weightBytes(): number;
   /** GPU time per operation since the last call; empty unless EMBEDRANK_PROFILE=1 was set at load. */
@@ -64,12 +122,29 @@ export interface DeviceInfo {
   l2Bytes: number;
 }
 
+/**
+ * EMBEDRANK_ATTENTION's values: the FlashAttention-2 style mma.sync kernel with 64-row (mma) or
+ * 128-row (mma128) query tiles, or the Hopper (sm_90a) FlashAttention-3 style one (wgmma).
+ */
+export type AttentionKernelName = 'mma' | 'mma128' | 'wgmma';
+
 export interface CudaAddon {
   Model: new (cfg: AddonModelConfig) => AddonModel;
   deviceCount(): number;
   deviceInfo(device: number): DeviceInfo;
   ncclUniqueId(): Uint8Array;
-  attentionTest(dtype: number, qkv: Float32Array, cuSeqlens: Int32Array, heads: number, headDim: number, device: number): Float32Array;
+  /**
+   * The varlen attention kernel alone (tests): qkv [T, 3·heads·headDim] fp32, converted to `dtype`
+   * (0 f32, 1 f16, 2 bf16) on the device; returns [T, heads·headDim] fp32. `kernel` picks the
+   * fp16/bf16 kernel (AttentionKernelName; 'wgmma' serves head_dim 64/128 only, 'mma' the rest);
+   * undefined: EMBEDRANK_ATTENTION. Throws if 'wgmma' cannot run on the device.
+   */
+  attentionTest(dtype: number, qkv: Float32Array, cuSeqlens: Int32Array, heads: number, headDim: number, device: number, kernel?: AttentionKernelName): Float32Array;
+  /**
+   * The attention kernel alone on random fp16/bf16 data: median ms of `iters` CUDA-event timings,
+   * TFLOP/s of the non-causal work (4·Σ len²·heads·headDim), and the kernel that ran.
+   */
+  attentionBench(dtype: number, cuSeqlens: Int32Array, heads: number, headDim: number, kernel: AttentionKernelName, iters: number, device: number): { ms: number; tflops: number; kernel: AttentionKernelName };
   gemmBench(m: number, n: number, k: number, iters: number, device: number): { ms: number; tflops: number };
   /**
    * Full-corpus retrieval scoring (cuda/similarity_topk.cu): queries [nq x dim] against docs

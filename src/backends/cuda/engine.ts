@@ -4,7 +4,7 @@
 // then runs batches on the native model's slots with the family's position ids.
 import type { ModelFolder } from '../../model/folder.js';
 import { UnsupportedOptionError } from '../../errors.js';
-import { readPlanned, weightPlan } from '../../models/plan.js';
+import { readPlanned, weightPlan, type PlannedTensor } from '../../models/plan.js';
 import { applyActivation } from '../../pooling.js';
 import type { EngineBackend, RunOptions, TokenBatch } from '../engine.js';
 import { batchPositions, batchTypeIds, validateBatch } from '../engine.js';
@@ -22,10 +22,50 @@ export interface CudaEngineOptions {
   maxSeqs: number;
   slots: number;
   allowTf32?: boolean;
+  /** Decoders: the longest sequence in tokens (sizes the block table); default the folder's maxLength. */
+  maxModelLen?: number;
+  /** Decoders: tokens per KV block (vLLM block_size; default 16). */
+  blockSize?: number;
+  /** Decoders: reuse cached KV blocks of shared prompt prefixes (vLLM enable_prefix_caching; default true). */
+  enablePrefixCaching?: boolean;
+  /** Decoders: fraction of the GPU's memory weights, activations and the KV cache may use (default 0.9). */
+  gpuMemoryUtilization?: number;
+  /** Decoders: this many KV blocks instead of what gpuMemoryUtilization gives (vLLM num_gpu_blocks_override). */
+  numGpuBlocksOverride?: number;
+  /**
+   * Decoders under tensor parallelism: a shared Int32Array [count, blocks of rank 0, …] through
+   * which the ranks agree on the smallest KV pool (every rank must run the same steps).
+   */
+  kvBlockAgreement?: Int32Array;
 }
 
 const POOL_CODE = { cls: 0, mean: 1, last: 2 } as const;
-const MODE = { embed: 0, score: 1, hidden: 2 } as const;
+/** forward / forwardDecoder modes. */
+export const MODE = { embed: 0, score: 1, hidden: 2 } as const;
+
+/**
+ * Uploads every planned tensor's stored bytes (no conversion on the host), then joins the NCCL
+ * group when tensor parallel. Destroys the model and rethrows on any failure.
+ * @throws Error for a stored dtype the addon cannot take, or missing NCCL ids.
+ */
+export async function uploadPlan(model: AddonModel, folder: ModelFolder, plan: PlannedTensor[], o: CudaEngineOptions, extra: Array<{ name: string; data: Float32Array }> = []): Promise<void> {
+  try {
+    for (const t of plan) {
+      const { bytes, dtype } = readPlanned(folder.weights, t);
+      const code = STORED_DTYPE_CODE[dtype];
+      if (code === undefined) throw new Error(`${t.engine}: stored dtype ${dtype} cannot be uploaded`);
+      model.setWeight(t.engine, new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), code);
+    }
+    for (const e of extra) model.setWeight(e.name, new Uint8Array(e.data.buffer, e.data.byteOffset, e.data.byteLength), STORED_DTYPE_CODE.F32);
+    if (o.worldSize > 1) {
+      if (!o.ncclIds || o.ncclIds.length !== o.slots) throw new Error('tensor parallelism needs one NCCL unique id per slot');
+      await model.connect(o.ncclIds);
+    }
+  } catch (e) {
+    model.destroy();
+    throw e;
+  }
+}
 const HEAD_ACT_CODE = { tanh: 0, relu: 1 } as const;
 
 export class CudaEngine implements EngineBackend {
@@ -35,7 +75,7 @@ export class CudaEngine implements EngineBackend {
 
   static async create(folder: ModelFolder, o: CudaEngineOptions): Promise<CudaEngine> {
     const d = folder.dims;
-    if (d.decoder) throw new UnsupportedOptionError(`${folder.dir}: the ${d.family} family has no CUDA kernels yet (issue 12); run it with device "cpu"`);
+    if (d.decoder) throw new UnsupportedOptionError(`${folder.dir}: ${d.family} is a decoder; it runs on CudaDecoderEngine (backends/cuda/decoder-engine.ts)`);
     const addon = loadAddon();
     const k = o.worldSize;
     const plan = weightPlan(d, { rank: o.rank, world: k, classifier: folder.kind === 'cross-encoder' });
@@ -61,21 +101,7 @@ export class CudaEngine implements EngineBackend {
       worldSize: k,
       allowTf32: Boolean(o.allowTf32),
     });
-    try {
-      for (const t of plan) {
-        const { bytes, dtype } = readPlanned(folder.weights, t);
-        const code = STORED_DTYPE_CODE[dtype];
-        if (code === undefined) throw new Error(`${t.engine}: stored dtype ${dtype} cannot be uploaded`);
-        model.setWeight(t.engine, new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), code);
-      }
-      if (k > 1) {
-        if (!o.ncclIds || o.ncclIds.length !== o.slots) throw new Error('tensor parallelism needs one NCCL unique id per slot');
-        await model.connect(o.ncclIds);
-      }
-    } catch (e) {
-      model.destroy();
-      throw e;
-    }
+    await uploadPlan(model, folder, plan, o);
     return new CudaEngine(folder, model);
   }
 

@@ -1,0 +1,438 @@
+// Variable-length, non-causal attention for Hopper, FlashAttention-3 style (Shah et al., 2024):
+// fp16/bf16, head_dim 64 or 128. One block owns 128 query rows of one (sequence, head):
+//   - warpgroup 0 is the producer: one thread issues TMA tile copies (cp.async.bulk.tensor, 128-byte
+//     swizzle) of Q once and of K and V per 128-key tile into a 2-stage ring, each stage with its
+//     own "K full", "V full" and "empty" mbarrier; it gives its registers away (setmaxnreg.dec).
+//   - warpgroups 1 and 2 are consumers with 64 query rows each (setmaxnreg.inc): S = Q·Kᵀ by wgmma
+//     from shared memory, online softmax in fp32 registers (log2 domain), O += P·V by wgmma with P
+//     straight from registers and V read transposed from shared memory. S of the next tile is issued
+//     before P·V of this one, so its softmax overlaps that GEMM (FA3's intra-warpgroup overlap).
+// The tensor map spans the whole [tokens, ld] qkv matrix, so a tile that runs past its sequence
+// reads the next sequence's rows (or zeros past the last token): their scores are masked to −∞ and
+// their P is exactly 0; rows of Q past the sequence are computed and not written.
+//
+// The kernel body exists only in the sm_90a image (__CUDA_ARCH_FEAT_SM90_ALL); other images get an
+// empty body, and attention_wgmma_require() refuses a device or build without the sm_90a image.
+#include <cuda.h>  // CUtensorMap and its enums only: the encoder comes from cudaGetDriverEntryPointByVersion
+
+#include <atomic>
+#include <cfloat>
+#include <mutex>
+#include <vector>
+
+#include "attention_wgmma.h"
+#include "wgmma.cuh"
+
+namespace er {
+namespace {
+
+constexpr int kBM = kWgmmaBlockM;  // query rows per block
+constexpr int kBN = 128;           // keys per tile
+constexpr int kStages = 2;
+constexpr int kConsumers = 2;      // warpgroups of 64 query rows
+constexpr int kThreads = 128 * (1 + kConsumers);
+constexpr int kBox = 64;           // TMA box: 64 rows × 64 columns (128 bytes: one swizzle row)
+
+// Shared memory (byte offsets from a 1024-byte aligned base). A tile of R rows × D columns is
+// stored as D/64 column blocks of [R rows][64 columns], each row 128 bytes, 128-byte swizzled:
+// the canonical K-major layout for Q and K, and the MN-major one (transposed read) for V.
+template <int D> struct Layout {
+  static constexpr int q_bytes = kBM * D * 2;
+  static constexpr int kv_bytes = kBN * D * 2;  // one K or one V tile
+  static constexpr int k_off = q_bytes;
+  static constexpr int v_off = k_off + kStages * kv_bytes;
+  static constexpr int bar_off = v_off + kStages * kv_bytes;
+  static constexpr int nbars = 1 + 3 * kStages;  // Q full, then K full, V full, empty per stage
+  static constexpr size_t bytes = bar_off + nbars * 8 + 1024;  // + slack to align the base
+};
+
+// Device-side pieces exist only in the sm_90a pass (the other passes compile an empty kernel).
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+constexpr int kBoxBytes = kBox * kBox * 2;
+constexpr int kProducerRegs = 24;
+constexpr int kConsumerRegs = 240;  // 24·128 + 240·256 ≤ 65,536
+
+template <typename T> struct Mma;
+template <> struct Mma<__half> {
+  static __device__ __forceinline__ void qk(float (&d)[64], uint64_t a, uint64_t b, int scale_d) {
+    sm90::wgmma_ss_n128_f16(d, a, b, scale_d);
+  }
+  static __device__ __forceinline__ void pv(float (&d)[32], const uint32_t (&a)[4], uint64_t b) {
+    sm90::wgmma_rs_n64_f16(d, a, b);
+  }
+  static __device__ __forceinline__ void pv(float (&d)[64], const uint32_t (&a)[4], uint64_t b) {
+    sm90::wgmma_rs_n128_f16(d, a, b);
+  }
+  static __device__ __forceinline__ uint32_t pack(float lo, float hi) {
+    __half2 h = __floats2half2_rn(lo, hi);
+    return *reinterpret_cast<uint32_t*>(&h);
+  }
+};
+template <> struct Mma<__nv_bfloat16> {
+  static __device__ __forceinline__ void qk(float (&d)[64], uint64_t a, uint64_t b, int scale_d) {
+    sm90::wgmma_ss_n128_bf16(d, a, b, scale_d);
+  }
+  static __device__ __forceinline__ void pv(float (&d)[32], const uint32_t (&a)[4], uint64_t b) {
+    sm90::wgmma_rs_n64_bf16(d, a, b);
+  }
+  static __device__ __forceinline__ void pv(float (&d)[64], const uint32_t (&a)[4], uint64_t b) {
+    sm90::wgmma_rs_n128_bf16(d, a, b);
+  }
+  static __device__ __forceinline__ uint32_t pack(float lo, float hi) {
+    __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
+    return *reinterpret_cast<uint32_t*>(&h);
+  }
+};
+
+// One consumer warpgroup's online softmax over a finished S tile (in place: S becomes P in fp32).
+// Row r of this thread is g (values e = 0, 1) or g + 8 (e = 2, 3) of its warp's 16 rows. The
+// maximum is taken over raw scores and the scale folded into one FFMA per score before exp2
+// (scale_log2 > 0, so the arg-max is the same); m_run is kept in the scaled log2 domain.
+__device__ __forceinline__ void softmax_tile(float (&s)[kBN / 2], int kbase, int len, float scale_log2, float (&m_run)[2],
+                                             float (&l_run)[2], float (&alpha)[2], int lane) {
+  if (kbase + kBN > len) {
+#pragma unroll
+    for (int nt = 0; nt < kBN / 8; nt++)
+#pragma unroll
+      for (int e = 0; e < 4; e++)
+        if (kbase + nt * 8 + 2 * (lane & 3) + (e & 1) >= len) s[4 * nt + e] = -INFINITY;
+  }
+  float mx[2] = {-FLT_MAX, -FLT_MAX};
+#pragma unroll
+  for (int nt = 0; nt < kBN / 8; nt++)
+#pragma unroll
+    for (int e = 0; e < 4; e++) mx[e >> 1] = fmaxf(mx[e >> 1], s[4 * nt + e]);
+  float neg_m[2];
+#pragma unroll
+  for (int r = 0; r < 2; r++) {
+    mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
+    mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
+    const float m_new = fmaxf(m_run[r], mx[r] * scale_log2);  // finite: every tile has a key < len
+    alpha[r] = exp2f(m_run[r] - m_new);
+    m_run[r] = m_new;
+    l_run[r] *= alpha[r];
+    neg_m[r] = -m_new;
+  }
+#pragma unroll
+  for (int nt = 0; nt < kBN / 8; nt++) {
+#pragma unroll
+    for (int e = 0; e < 4; e++) {
+      const float p = exp2f(fmaf(s[4 * nt + e], scale_log2, neg_m[e >> 1]));
+      s[4 * nt + e] = p;
+      l_run[e >> 1] += p;
+    }
+  }
+}
+#endif
+
+template <typename T, int D>
+__global__ void __launch_bounds__(kThreads, 1)
+    attn_wgmma_kernel(const __grid_constant__ CUtensorMap tmap, int hidden, const int* __restrict__ cu,
+                      const int2* __restrict__ tiles, float scale_log2, T* __restrict__ out, int ld_out) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  using L = Layout<D>;
+  constexpr int DB = D / 64;  // 64-column blocks per row
+  extern __shared__ unsigned char smem_raw[];
+  unsigned char* base = reinterpret_cast<unsigned char*>((reinterpret_cast<uintptr_t>(smem_raw) + 1023) & ~uintptr_t(1023));
+  unsigned char* sQ = base;
+  unsigned char* sK = base + L::k_off;
+  unsigned char* sV = base + L::v_off;
+  uint64_t* bars = reinterpret_cast<uint64_t*>(base + L::bar_off);
+  uint64_t* q_full = bars;
+  uint64_t* k_full = bars + 1;
+  uint64_t* v_full = bars + 1 + kStages;
+  uint64_t* empty = bars + 1 + 2 * kStages;
+
+  const int2 tile = tiles[blockIdx.x];
+  const int head = blockIdx.y;
+  const int start = __ldg(cu + tile.x);
+  const int len = __ldg(cu + tile.x + 1) - start;
+  const int q0 = tile.y;
+  // A surplus tile of a bucketed CUDA graph (an empty sequence): leave before any TMA is in flight.
+  if (q0 >= len) return;
+  const int ntiles = (len + kBN - 1) / kBN;
+  const int wg = threadIdx.x / 128;
+
+  if (threadIdx.x == 0) {
+    sm90::tma_prefetch_desc(&tmap);
+    sm90::mbar_init(q_full, 1);
+    for (int s = 0; s < kStages; s++) {
+      sm90::mbar_init(k_full + s, 1);
+      sm90::mbar_init(v_full + s, 1);
+      sm90::mbar_init(empty + s, 128 * kConsumers);
+    }
+    sm90::fence_barrier_init();
+  }
+  __syncthreads();
+
+  if (wg == 0) {
+    sm90::setmaxnreg_dec<kProducerRegs>();
+    if (threadIdx.x == 0) {
+      const int qcol = head * D;
+      sm90::mbar_expect_tx(q_full, L::q_bytes);
+#pragma unroll
+      for (int b = 0; b < DB; b++)
+#pragma unroll
+        for (int c = 0; c < kBM / kBox; c++)
+          sm90::tma_load_2d(sQ + b * kBM * 128 + c * kBoxBytes, &tmap, qcol + b * 64, start + q0 + c * kBox, q_full);
+      for (int j = 0; j < ntiles; j++) {
+        const int s = j % kStages;
+        const int round = j / kStages;
+        if (round > 0) sm90::mbar_wait(empty + s, (round - 1) & 1);
+        const int row = start + j * kBN;
+        unsigned char* dk = sK + s * L::kv_bytes;
+        unsigned char* dv = sV + s * L::kv_bytes;
+        sm90::mbar_expect_tx(k_full + s, L::kv_bytes);
+#pragma unroll
+        for (int b = 0; b < DB; b++)
+#pragma unroll
+          for (int c = 0; c < kBN / kBox; c++)
+            sm90::tma_load_2d(dk + b * kBN * 128 + c * kBoxBytes, &tmap, hidden + qcol + b * 64, row + c * kBox, k_full + s);
+        sm90::mbar_expect_tx(v_full + s, L::kv_bytes);
+#pragma unroll
+        for (int b = 0; b < DB; b++)
+#pragma unroll
+          for (int c = 0; c < kBN / kBox; c++)
+            sm90::tma_load_2d(dv + b * kBN * 128 + c * kBoxBytes, &tmap, 2 * hidden + qcol + b * 64, row + c * kBox, v_full + s);
+      }
+    }
+  } else {
+    sm90::setmaxnreg_inc<kConsumerRegs>();
+    const int cw = wg - 1;
+    const int t = threadIdx.x % 128, warp = t / 32, lane = t % 32;
+    if (q0 + cw * 64 >= len) {
+      // No query row of this warpgroup is in the sequence: only keep the ring turning.
+      for (int j = 0; j < ntiles; j++) {
+        const int s = j % kStages;
+        sm90::mbar_wait(v_full + s, (j / kStages) & 1);
+        sm90::mbar_wait(k_full + s, (j / kStages) & 1);
+        sm90::mbar_arrive(empty + s);
+      }
+      return;
+    }
+    const uint32_t q_addr = sm90::smem_u32(sQ) + cw * 64 * 128;
+    const uint32_t k_addr = sm90::smem_u32(sK);
+    const uint32_t v_addr = sm90::smem_u32(sV);
+
+    float s_acc[kBN / 2];
+    float o[D / 2];
+#pragma unroll
+    for (int i = 0; i < D / 2; i++) o[i] = 0.f;
+    uint32_t p[kBN / 16][4];
+    float m_run[2] = {-FLT_MAX, -FLT_MAX};
+    float l_run[2] = {0.f, 0.f};
+    float alpha[2];
+
+    // The waits come before wgmma.fence, so no register traffic sits between fence and MMAs. At
+    // head_dim 128 the consumers have no register left for the hang-trap counter (168 at entry
+    // caps them; setmaxnreg.inc does not raise ptxas's budget): they spin, and rely on the
+    // producer's and the idle warpgroup's trapping waits.
+    constexpr bool kTrap = D <= 64;
+    auto wait_k = [&](int j) { sm90::mbar_wait<kTrap>(k_full + j % kStages, (j / kStages) & 1); };
+    auto wait_v = [&](int j) { sm90::mbar_wait<kTrap>(v_full + j % kStages, (j / kStages) & 1); };
+    // S = Q·Kᵀ for tile j (K landed): D/16 k-steps of 16 columns (32 bytes) inside the 128-byte swizzled rows.
+    auto issue_qk = [&](int j) {
+      const int s = j % kStages;
+#pragma unroll
+      for (int kk = 0; kk < D / 16; kk++) {
+        const uint32_t off = (kk % 4) * 32;  // within the 128-byte swizzled row
+        const uint64_t da = sm90::desc_sw128(q_addr + (kk / 4) * kBM * 128 + off, 16, 1024);
+        const uint64_t db = sm90::desc_sw128(k_addr + s * L::kv_bytes + (kk / 4) * kBN * 128 + off, 16, 1024);
+        Mma<T>::qk(s_acc, da, db, kk > 0);
+      }
+      sm90::wgmma_commit();
+    };
+    // O += P·V for tile j (V landed): kBN/16 k-steps of 16 keys (16 rows of 128 bytes = 2048 bytes).
+    auto issue_pv = [&](int j) {
+      const int s = j % kStages;
+#pragma unroll
+      for (int kk = 0; kk < kBN / 16; kk++) {
+        const uint64_t db = sm90::desc_sw128(v_addr + s * L::kv_bytes + kk * 16 * 128, kBN * 128, 1024);
+        Mma<T>::pv(o, p[kk], db);
+      }
+      sm90::wgmma_commit();
+    };
+    auto pack_p = [&] {
+#pragma unroll
+      for (int kk = 0; kk < kBN / 16; kk++) {
+        p[kk][0] = Mma<T>::pack(s_acc[8 * kk + 0], s_acc[8 * kk + 1]);
+        p[kk][1] = Mma<T>::pack(s_acc[8 * kk + 2], s_acc[8 * kk + 3]);
+        p[kk][2] = Mma<T>::pack(s_acc[8 * kk + 4], s_acc[8 * kk + 5]);
+        p[kk][3] = Mma<T>::pack(s_acc[8 * kk + 6], s_acc[8 * kk + 7]);
+      }
+    };
+
+    sm90::mbar_wait<kTrap>(q_full, 0);
+    wait_k(0);
+    sm90::fence_regs(s_acc);
+    sm90::fence_regs(o);
+    sm90::wgmma_fence();
+    issue_qk(0);
+    sm90::wgmma_wait<0>();
+    sm90::fence_regs(s_acc);
+    softmax_tile(s_acc, 0, len, scale_log2, m_run, l_run, alpha, lane);
+    pack_p();
+
+    // Steady state, no wgmma under a branch (a conditional one makes ptxas serialise them all).
+    for (int j = 0; j + 1 < ntiles; j++) {
+      wait_k(j + 1);
+      wait_v(j);
+      sm90::fence_regs(o);
+      sm90::fence_regs(s_acc);
+      sm90::fence_regs(p);
+      sm90::wgmma_fence();
+      issue_qk(j + 1);
+      issue_pv(j);
+      sm90::wgmma_wait<1>();  // S(j+1) is done; P(j)·V(j) may still run
+      sm90::fence_regs(s_acc);
+      softmax_tile(s_acc, (j + 1) * kBN, len, scale_log2, m_run, l_run, alpha, lane);
+      sm90::wgmma_wait<0>();
+      sm90::fence_regs(o);
+      sm90::mbar_arrive(empty + j % kStages);
+#pragma unroll
+      for (int i = 0; i < D / 8; i++) {
+        o[4 * i + 0] *= alpha[0];
+        o[4 * i + 1] *= alpha[0];
+        o[4 * i + 2] *= alpha[1];
+        o[4 * i + 3] *= alpha[1];
+      }
+      pack_p();
+    }
+    wait_v(ntiles - 1);
+    sm90::fence_regs(o);
+    sm90::fence_regs(p);
+    sm90::wgmma_fence();
+    issue_pv(ntiles - 1);
+    sm90::wgmma_wait<0>();
+    sm90::fence_regs(o);
+    sm90::mbar_arrive(empty + (ntiles - 1) % kStages);
+
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+      l_run[r] += __shfl_xor_sync(0xffffffffu, l_run[r], 1);
+      l_run[r] += __shfl_xor_sync(0xffffffffu, l_run[r], 2);
+    }
+    const int g = lane >> 2, tg = lane & 3;
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+      const int q = q0 + cw * 64 + warp * 16 + g + r * 8;
+      if (q >= len) continue;
+      const float inv = 1.f / l_run[r];
+      T* dst = out + (size_t)(start + q) * ld_out + head * D + 2 * tg;
+#pragma unroll
+      for (int i = 0; i < D / 8; i++)
+        *reinterpret_cast<uint32_t*>(dst + i * 8) = Mma<T>::pack(o[4 * i + 2 * r] * inv, o[4 * i + 2 * r + 1] * inv);
+    }
+  }
+#endif
+}
+
+// 1 in the sm_90a image, 0 in any other: tells the host which image this device runs.
+__global__ void wgmma_probe_kernel(int* out) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  *out = 1;
+#else
+  *out = 0;
+#endif
+}
+
+using EncodeTiled = CUresult (*)(CUtensorMap*, CUtensorMapDataType, cuuint32_t, void*, const cuuint64_t*, const cuuint64_t*,
+                                 const cuuint32_t*, const cuuint32_t*, CUtensorMapInterleave, CUtensorMapSwizzle,
+                                 CUtensorMapL2promotion, CUtensorMapFloatOOBfill);
+
+EncodeTiled encoder() {
+  static EncodeTiled fn = [] {
+    void* p = nullptr;
+    cudaDriverEntryPointQueryResult q = cudaDriverEntryPointSymbolNotFound;
+    ER_CHECK(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &p, 12000, cudaEnableDefault, &q));
+    if (q != cudaDriverEntryPointSuccess || !p) throw std::runtime_error("attention (wgmma): the driver has no cuTensorMapEncodeTiled");
+    return reinterpret_cast<EncodeTiled>(p);
+  }();
+  return fn;
+}
+
+// qkv as a 2-D tensor [tokens rows, ld columns] of 16-bit values, 64 × 64 boxes, 128-byte swizzle.
+CUtensorMap make_map(DType dt, const void* qkv, int ld, int tokens) {
+  if (reinterpret_cast<uintptr_t>(qkv) % 16 != 0 || ((size_t)ld * 2) % 16 != 0)
+    throw std::runtime_error("attention (wgmma): qkv must be 16-byte aligned with a row stride that is a multiple of 16 bytes");
+  CUtensorMap m;
+  const cuuint64_t dims[2] = {(cuuint64_t)ld, (cuuint64_t)tokens};
+  const cuuint64_t strides[1] = {(cuuint64_t)ld * 2};
+  const cuuint32_t box[2] = {kBox, kBox};
+  const cuuint32_t estr[2] = {1, 1};
+  const CUresult r = encoder()(&m, dt == DType::BF16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 2,
+                               const_cast<void*>(qkv), dims, strides, box, estr, CU_TENSOR_MAP_INTERLEAVE_NONE,
+                               CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_128B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  if (r != CUDA_SUCCESS) throw std::runtime_error("attention (wgmma): cuTensorMapEncodeTiled failed with CUresult " + std::to_string((int)r));
+  return m;
+}
+
+template <typename T, int D>
+void launch(const CUtensorMap& map, int heads, const int* cu, const int2* tiles, int ntiles, float sl2, void* out, int ld_out,
+            cudaStream_t s) {
+  constexpr size_t smem = Layout<D>::bytes;
+  static std::atomic<uint64_t> configured{0};  // one bit per device: the attribute is per device
+  int device = 0;
+  ER_CHECK(cudaGetDevice(&device));
+  const uint64_t bit = device < 64 ? 1ull << device : 0;
+  if (!bit || !(configured.load() & bit)) {
+    ER_CHECK(cudaFuncSetAttribute(attn_wgmma_kernel<T, D>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+    configured |= bit;
+  }
+  dim3 grid(ntiles, heads);
+  attn_wgmma_kernel<T, D><<<grid, kThreads, smem, s>>>(map, heads * D, cu, tiles, sl2, (T*)out, ld_out);
+}
+
+}  // namespace
+
+void attention_wgmma_require(int device) {
+  static std::mutex mu;
+  static std::vector<int> verdict;  // per device: 0 unknown, 1 usable, 2 not
+  std::lock_guard<std::mutex> lock(mu);
+  if ((int)verdict.size() <= device) verdict.resize(device + 1, 0);
+  if (verdict[device] == 0) {
+    cudaDeviceProp prop;
+    ER_CHECK(cudaGetDeviceProperties(&prop, device));
+    bool ok = prop.major == 9 && prop.minor == 0;
+    if (ok) {
+      int prev = 0;
+      ER_CHECK(cudaGetDevice(&prev));
+      ER_CHECK(cudaSetDevice(device));
+      int* d = nullptr;
+      int h = 0;
+      ER_CHECK(cudaMalloc(&d, sizeof(int)));
+      wgmma_probe_kernel<<<1, 1>>>(d);
+      const cudaError_t e = cudaMemcpy(&h, d, sizeof(int), cudaMemcpyDeviceToHost);
+      cudaFree(d);
+      ER_CHECK(e);
+      ER_CHECK(cudaSetDevice(prev));
+      ok = h == 1;
+    }
+    verdict[device] = ok ? 1 : 2;
+  }
+  if (verdict[device] != 1)
+    throw std::runtime_error("EMBEDRANK_ATTENTION=wgmma needs a compute capability 9.0 GPU (H100/H200) and an addon whose "
+                             "cuda/attention_wgmma.cu was built with -gencode=arch=compute_90a,code=sm_90a (scripts/build-cuda.sh "
+                             "adds it); use EMBEDRANK_ATTENTION=mma");
+}
+
+void attention_wgmma(DType dt, const void* qkv, int ld_qkv, int tokens, int heads, int head_dim, const int* cu,
+                     const int2* tiles, int ntiles, float scale_log2, void* out, int ld_out, cudaStream_t s) {
+  if (ntiles == 0) return;
+  if (dt == DType::F32) throw std::runtime_error("attention (wgmma): fp16 and bf16 only");
+  const CUtensorMap map = make_map(dt, qkv, ld_qkv, tokens);
+  const bool bf = dt == DType::BF16;
+  switch (head_dim) {
+    case 64:
+      bf ? launch<__nv_bfloat16, 64>(map, heads, cu, tiles, ntiles, scale_log2, out, ld_out, s)
+         : launch<__half, 64>(map, heads, cu, tiles, ntiles, scale_log2, out, ld_out, s);
+      break;
+    case 128:
+      bf ? launch<__nv_bfloat16, 128>(map, heads, cu, tiles, ntiles, scale_log2, out, ld_out, s)
+         : launch<__half, 128>(map, heads, cu, tiles, ntiles, scale_log2, out, ld_out, s);
+      break;
+    default: throw std::runtime_error("attention (wgmma): head_dim " + std::to_string(head_dim) + " is not supported (64, 128)");
+  }
+}
+
+}  // namespace er

@@ -1,0 +1,157 @@
+// Issue 12 on the GPU machine: the CUDA decoder engine (CudaDecoderEngine over cuda/qwen3.cu) on the
+// Qwen3 models transformers and sentence-transformers wrote there (scripts/gpu/qwen3_models.py →
+// $EMBEDRANK_GPU_MODELS/qwen3: qwen3-tiny-emb, qwen3-0.6b-emb at Qwen3-Embedding-0.6B's shape,
+// qwen3-0.6b-lm at Qwen3-Reranker-0.6B's), fed the very ids PyTorch was fed, against PyTorch on CUDA
+// (TF32 off):
+//   embeddings  cosine ≥ 0.99999 per text in fp32; in bf16 at least as close to PyTorch fp32 as
+//               PyTorch's own bf16 is (torch_cos_bf16, per text, with BF16_SLACK); ragged batch,
+//               batch of 1, the over-long text
+//   reranker    P(yes) |Δ| ≤ 1e-5 fp32, ≤ 5e-3 bf16 (4 queries × 20 candidates behind a ~200-token
+//               shared prefix)
+//   prefix caching on = off and chunked prefill (a 256-token step budget, below the longest input)
+//   = one step, within the dtype's tolerance; the prefix cache's hit rate is printed.
+// Skipped when the models were not generated.
+import { expect } from 'chai';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { CudaDecoderEngine } from '../../src/backends/cuda/decoder-engine.js';
+import type { CudaEngineOptions } from '../../src/backends/cuda/engine.js';
+import type { ComputeDtype } from '../../src/core/options.js';
+import { CrossEncoder } from '../../src/cross-encoder.js';
+import { loadModelFolder, type ModelFolder } from '../../src/model/folder.js';
+import { QWEN3_RERANKER_OVERRIDES } from '../../src/models/qwen3-reranker.js';
+import { kvCacheStatsLine } from '../../src/cli/engine-options.js';
+import { GPU_MODELS } from '../../scripts/gpu/prepare.js';
+import { batchOf, check as checkWithin, cosine, readJsonFile } from './helpers.js';
+
+const check = (title: string, fn: () => Promise<void>) => checkWithin(title, fn, 900_000);
+const ROOT = process.env.EMBEDRANK_QWEN3_MODELS ?? join(GPU_MODELS, 'qwen3');
+const MANIFEST = join(ROOT, 'qwen3.json');
+interface Entry { name: string; dir: string; kind: 'encoder' | 'reranker' }
+interface EmbRef { texts: string[]; input_ids: number[][]; embeddings_fp32: number[][]; torch_cos_bf16: number[]; max_seq_length: number }
+interface LmRef { instruction: string; rows: Array<{ query: string; document: string; input_ids: number[]; p_yes_fp32: number; p_yes_bf16: number }> }
+const json = readJsonFile;
+const manifest: Entry[] = existsSync(MANIFEST) ? json<Entry[]>(MANIFEST) : [];
+const say = (s: string) => process.stdout.write(`      ${s}\n`);
+
+/** bf16 may trail PyTorch's own bf16 cosine by this much per text (rounding order differs; the families suite's spirit). */
+const BF16_SLACK = 1e-4;
+/** Two schedules of the same engine (prefix cache on / off, chunked / one step): least cosine, largest |ΔP(yes)|. */
+const SAME_COS: Record<'float32' | 'bfloat16', number> = { float32: 0.999999, bfloat16: 0.9995 };
+const SAME_P: Record<'float32' | 'bfloat16', number> = { float32: 1e-5, bfloat16: 5e-3 };
+const P_TOL: Record<'float32' | 'bfloat16', number> = { float32: 1e-5, bfloat16: 5e-3 };
+
+function engine(folder: ModelFolder, dtype: ComputeDtype, o: Partial<CudaEngineOptions> = {}): Promise<CudaDecoderEngine> {
+  return CudaDecoderEngine.create(folder, { dtype, device: 0, rank: 0, worldSize: 1, maxTokens: 32768, maxSeqs: 256, slots: 1, maxModelLen: 4096, ...o });
+}
+
+function rowCos(a: Float32Array, b: Float32Array, i: number, H: number): number {
+  return cosine(a, b.subarray(i * H, (i + 1) * H), i * H, H);
+}
+
+describe('gpu/qwen3-cuda: CUDA decoder engine = transformers (issue 12)', function () {
+  this.timeout(3_600_000);
+  before(function () {
+    if (!manifest.length) {
+      process.stdout.write(`    (no ${MANIFEST}: run scripts/gpu/qwen3_models.py first)\n`);
+      this.skip();
+    }
+  });
+
+  for (const m of manifest.filter((e) => e.kind === 'encoder')) {
+    for (const dtype of ['float32', 'bfloat16'] as const) {
+      check(`${m.name} ${dtype}: embeddings per text (ragged batch, batch of 1, over-long text); prefix caching off and a 256-token step budget give the same`, async () => {
+        const ref = json<EmbRef>(join(m.dir, 'reference.json'));
+        const f = loadModelFolder(m.dir);
+        const H = f.dims.hidden;
+        const b = batchOf(ref.input_ids);
+        const e = await engine(f, dtype);
+        let rows: Float32Array;
+        try {
+          rows = await e.embed(b);
+          const cos = ref.input_ids.map((_, i) => cosine(rows, ref.embeddings_fp32[i], i * H, H));
+          const bar = (i: number) => (dtype === 'float32' ? 0.99999 : Math.min(ref.torch_cos_bf16[i], 1) - BF16_SLACK);
+          const worst = cos.reduce((w, c, i) => (c - bar(i) < cos[w] - bar(w) ? i : w), 0);
+          const longest = ref.input_ids.reduce((x, s, i) => (s.length > ref.input_ids[x].length ? i : x), 0);
+          const one = await e.embed(batchOf([ref.input_ids[1]]));
+          const long = await e.embed(batchOf([ref.input_ids[longest]]));
+          const cOne = cosine(one, ref.embeddings_fp32[1], 0, H);
+          const cLong = cosine(long, ref.embeddings_fp32[longest], 0, H);
+          say(`${m.name} ${dtype}: worst cosine ${Math.min(...cos).toFixed(8)}; closest to its bar: text ${worst} ${cos[worst].toFixed(8)} vs ${bar(worst).toFixed(8)}` +
+            `${dtype === 'bfloat16' ? ` (PyTorch bf16 worst ${Math.min(...ref.torch_cos_bf16).toFixed(8)})` : ''}; batch of 1 ${cOne.toFixed(8)}; longest alone (${ref.input_ids[longest].length} tokens) ${cLong.toFixed(8)}`);
+          cos.forEach((c, i) => expect(c, `text ${i} (${ref.input_ids[i].length} tokens)`).to.be.at.least(bar(i)));
+          expect(cOne, 'batch of 1').to.be.at.least(bar(1));
+          expect(cLong, 'over-long text alone').to.be.at.least(bar(longest));
+          say(kvCacheStatsLine(e.kvCacheStats()).trim());
+        } finally {
+          await e.close();
+        }
+        for (const [what, o] of [['prefix caching off', { enablePrefixCaching: false }], ['step budget 256 (chunked prefill)', { maxTokens: 256 }]] as const) {
+          const e2 = await engine(f, dtype, o);
+          try {
+            const other = await e2.embed(b);
+            const c = Math.min(...ref.input_ids.map((_, i) => rowCos(other, rows, i, H)));
+            say(`${m.name} ${dtype}: ${what} vs default, least cosine ${c.toFixed(9)}`);
+            expect(c, what).to.be.at.least(SAME_COS[dtype]);
+          } finally {
+            await e2.close();
+          }
+        }
+      });
+    }
+  }
+
+  for (const m of manifest.filter((e) => e.kind === 'reranker')) {
+    for (const dtype of ['float32', 'bfloat16'] as const) {
+      check(`${m.name} ${dtype}: P(yes) |Δ| ≤ ${P_TOL[dtype]}; batch of 1; prefix caching off and a 256-token step budget give the same`, async () => {
+        const ref = json<LmRef>(join(m.dir, 'reference.json'));
+        const f = loadModelFolder(m.dir, { hfOverrides: { ...QWEN3_RERANKER_OVERRIDES } });
+        const b = batchOf(ref.rows.map((r) => r.input_ids));
+        const e = await engine(f, dtype);
+        let p: Float32Array;
+        try {
+          p = await e.score(b, 'sigmoid');
+          const d = ref.rows.map((r, i) => (Number.isFinite(p[i]) ? Math.abs(p[i] - r.p_yes_fp32) : Infinity));
+          const worst = Math.max(...d);
+          const torch = Math.max(...ref.rows.map((r) => Math.abs(r.p_yes_bf16 - r.p_yes_fp32)));
+          const one = await e.score(batchOf([ref.rows[0].input_ids]), 'sigmoid');
+          const s = e.kvCacheStats();
+          say(`${m.name} ${dtype}: worst |ΔP(yes)| ${worst.toExponential(2)} (pair ${d.indexOf(worst)}); PyTorch bf16 ${torch.toExponential(2)}; batch of 1 ${Math.abs(one[0] - ref.rows[0].p_yes_fp32).toExponential(2)}`);
+          say(kvCacheStatsLine(s).trim());
+          expect(worst).to.be.at.most(P_TOL[dtype]);
+          expect(Math.abs(one[0] - ref.rows[0].p_yes_fp32), 'batch of 1').to.be.at.most(P_TOL[dtype]);
+          // 20 candidates per query share ~200 tokens: most of their lookups must hit.
+          expect(s.hitRate, 'prefix-cache hit rate').to.be.greaterThan(0.5);
+        } finally {
+          await e.close();
+        }
+        for (const [what, o] of [['prefix caching off', { enablePrefixCaching: false }], ['step budget 256 (chunked prefill)', { maxTokens: 256 }]] as const) {
+          const e2 = await engine(f, dtype, o);
+          try {
+            const other = await e2.score(b, 'sigmoid');
+            const worst = Math.max(...Array.from(other, (x, i) => (Number.isFinite(x) ? Math.abs(x - p[i]) : Infinity)));
+            say(`${m.name} ${dtype}: ${what} vs default, max |ΔP(yes)| ${worst.toExponential(2)}; ${kvCacheStatsLine(e2.kvCacheStats()).trim()}`);
+            expect(worst, what).to.be.at.most(SAME_P[dtype]);
+          } finally {
+            await e2.close();
+          }
+        }
+      });
+    }
+
+    check(`${m.name}: CrossEncoder on CUDA from raw (query, document) pairs = transformers (fp32), KV cache stats reported`, async () => {
+      const ref = json<LmRef>(join(m.dir, 'reference.json'));
+      const ce = await CrossEncoder.create({ model: m.dir, device: 'cuda', dtype: 'float32', hfOverrides: { ...QWEN3_RERANKER_OVERRIDES }, instruction: ref.instruction, maxModelLen: 4096 });
+      try {
+        const got = (await ce.predict(ref.rows.map((r) => [r.query, r.document]))) as Float32Array;
+        const worst = Math.max(...ref.rows.map((r, i) => (Number.isFinite(got[i]) ? Math.abs(got[i] - r.p_yes_fp32) : Infinity)));
+        const s = (await ce.kvCacheStats())!;
+        say(`${m.name}: CrossEncoder worst |ΔP(yes)| ${worst.toExponential(2)}; ${kvCacheStatsLine(s).trim()}`);
+        expect(worst).to.be.at.most(1e-5);
+        expect(s.hits).to.be.greaterThan(0);
+      } finally {
+        await ce.close();
+      }
+    });
+  }
+});
