@@ -14,13 +14,23 @@ export interface TokenizeTask {
 
 const cache = new Map<string, Tokenizer>();
 
-export default async function tokenize(task: TokenizeTask): Promise<Int32Array> {
-  const key = JSON.stringify(task.spec);
+/** This thread's own tokenizer for a spec, loaded once. */
+function tokenizerFor(spec: TokenizerSpec): Tokenizer {
+  const key = JSON.stringify(spec);
   let tok = cache.get(key);
   if (!tok) {
-    tok = new Tokenizer(task.spec);
+    tok = new Tokenizer(spec);
     cache.set(key, tok);
   }
-  const out = await tok.encodeBatch(task.texts, task.pairs, task.maxLength);
+  return tok;
+}
+
+export default async function tokenize(task: TokenizeTask): Promise<Int32Array> {
+  const out = await tokenizerFor(task.spec).encodeBatch(task.texts, task.pairs, task.maxLength);
   return Piscina.move(pack(out)) as Int32Array;
+}
+
+/** The fast path (EMBEDRANK_FAST_TOKENIZE=1): ids written straight into the packed buffer. */
+export async function packed(task: TokenizeTask): Promise<Int32Array> {
+  return Piscina.move(await tokenizerFor(task.spec).encodePacked(task.texts, task.pairs, task.maxLength)) as Int32Array;
 }

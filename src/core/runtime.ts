@@ -7,7 +7,8 @@ import { assertMainThread } from '../main.js';
 import { resolveModel } from '../model/hub.js';
 import { loadModelFolder, type ModelFolder, type ModelKind } from '../model/folder.js';
 import type { TokenizedChunk } from '../tokenize/packed.js';
-import { TokenizerPool } from '../tokenize/pool.js';
+import { forEachInput, TokenizerPool } from '../tokenize/pool.js';
+import { dedupeEnabled } from '../tokenize/threads.js';
 import { Coordinator, type WorkOp } from './coordinator.js';
 import { resolveDtype, resolveLimits, validateEngineOptions, type ComputeDtype, type EngineOptions, type ResolvedLimits } from './options.js';
 import { ProgressBar } from './progress.js';
@@ -176,14 +177,18 @@ export class Runtime {
     let truncated = 0;
     const tokenizer = this.tokenizer;
     const maxLength = this.limits.maxLength;
+    // The fast tokenizer path tokenizes each distinct text of the call once (same ids).
+    const dedupe = dedupeEnabled();
     async function* planned(): AsyncGenerator<PlannedBatch> {
-      for await (const chunk of tokenizer.tokenize(req.texts, req.pairs, maxLength)) {
-        for (let k = 0; k < chunk.n; k++) {
+      for await (const chunk of tokenizer.tokenize(req.texts, req.pairs, maxLength, { dedupe })) {
+        let first = -1;
+        forEachInput(chunk, (k, index) => {
           if (chunk.truncated[k]) {
-            if (!truncate) throw new SequenceTooLongError(chunk.start + k, undefined, maxLength);
+            if (first < 0 || index < first) first = index;
             truncated++;
           }
-        }
+        });
+        if (first >= 0 && !truncate) throw new SequenceTooLongError(first, undefined, maxLength);
         yield* scheduler.push(chunk);
       }
       yield* scheduler.flush();

@@ -3,7 +3,7 @@
 // models. Within a window sequences are length-sorted so a padding backend (onnxruntime) wastes
 // little; the GPU path is unpadded and indifferent to order.
 import type { TokenBatch } from '../backends/engine.js';
-import type { PositionedChunk } from '../tokenize/pool.js';
+import { chunkInputs, forEachInput, type PositionedChunk } from '../tokenize/pool.js';
 import { prefixSharingOrder } from '../kv/schedule.js';
 
 export interface SchedulerOptions {
@@ -28,15 +28,9 @@ export interface PlannedBatch {
   tokens: number;
 }
 
-interface SeqRef {
-  index: number;
-  chunk: PositionedChunk;
-  local: number;
-  len: number;
-}
-
 export class TokenBudgetScheduler {
-  private pending: SeqRef[] = [];
+  private chunks: PositionedChunk[] = [];
+  private pendingSeqs = 0;
   private readonly window: number;
 
   constructor(private readonly opts: SchedulerOptions) {
@@ -48,10 +42,12 @@ export class TokenBudgetScheduler {
 
   /** Adds a tokenized chunk; returns the batches that became ready. */
   push(chunk: PositionedChunk): PlannedBatch[] {
-    for (let k = 0; k < chunk.n; k++) {
-      this.pending.push({ index: chunk.start + k, chunk, local: k, len: chunk.offsets[k + 1] - chunk.offsets[k] });
+    const m = chunkInputs(chunk);
+    if (m > 0) {
+      this.chunks.push(chunk);
+      this.pendingSeqs += m;
     }
-    return this.pending.length >= this.window ? this.drain() : [];
+    return this.pendingSeqs >= this.window ? this.drain() : [];
   }
 
   /** Packs whatever is left. */
@@ -60,47 +56,103 @@ export class TokenBudgetScheduler {
   }
 
   private drain(): PlannedBatch[] {
-    const pending = this.pending;
-    this.pending = [];
-    const seqs =
-      this.opts.order === 'prefix'
-        ? prefixSharingOrder(pending.map((s) => s.chunk.ids.subarray(s.chunk.offsets[s.local], s.chunk.offsets[s.local] + s.len))).map((i) => pending[i])
-        : // Longest first: the first batches are the heaviest, so stragglers at the end are small.
-          pending.sort((a, b) => b.len - a.len || a.index - b.index);
+    const chunks = this.chunks;
+    const m = this.pendingSeqs;
+    this.chunks = [];
+    this.pendingSeqs = 0;
+    if (!m) return [];
+    // Per pending sequence its chunk, its place in the chunk and its length: typed arrays, not an
+    // object per sequence (the window is thousands of sequences, every request).
+    const chunkOf = new Int32Array(m);
+    const localOf = new Int32Array(m);
+    const indexOf = new Int32Array(m);
+    const lenOf = new Int32Array(m);
+    let maxLen = 0;
+    let s = 0;
+    for (let c = 0; c < chunks.length; c++) {
+      const off = chunks[c].offsets;
+      forEachInput(chunks[c], (k, index) => {
+        const len = off[k + 1] - off[k];
+        chunkOf[s] = c;
+        localOf[s] = k;
+        indexOf[s] = index;
+        lenOf[s] = len;
+        if (len > maxLen) maxLen = len;
+        s++;
+      });
+    }
+    const order = this.opts.order === 'prefix' ? this.prefixOrder(chunks, chunkOf, localOf, lenOf) : lengthOrder(lenOf, maxLen);
+
     const out: PlannedBatch[] = [];
-    let cur: SeqRef[] = [];
+    const seqs = { chunks, chunkOf, localOf, indexOf, lenOf, order };
+    let first = 0;
     let tokens = 0;
-    for (const s of seqs) {
-      if (cur.length && (tokens + s.len > this.opts.maxNumBatchedTokens || cur.length >= this.opts.maxNumSeqs)) {
-        out.push(this.build(cur, tokens));
-        cur = [];
+    for (let j = 0; j < m; j++) {
+      const len = lenOf[order[j]];
+      if (j > first && (tokens + len > this.opts.maxNumBatchedTokens || j - first >= this.opts.maxNumSeqs)) {
+        out.push(this.build(seqs, first, j, tokens));
+        first = j;
         tokens = 0;
       }
-      cur.push(s);
-      tokens += s.len;
+      tokens += len;
     }
-    if (cur.length) out.push(this.build(cur, tokens));
+    out.push(this.build(seqs, first, m, tokens));
     return out;
   }
 
-  private build(seqs: SeqRef[], tokens: number): PlannedBatch {
-    const n = seqs.length;
+  /** prefixSharingOrder over the pending sequences' ids. */
+  private prefixOrder(chunks: PositionedChunk[], chunkOf: Int32Array, localOf: Int32Array, lenOf: Int32Array): Int32Array {
+    const views = Array.from(chunkOf, (c, s) => {
+      const at = chunks[c].offsets[localOf[s]];
+      return chunks[c].ids.subarray(at, at + lenOf[s]);
+    });
+    return Int32Array.from(prefixSharingOrder(views));
+  }
+
+  /** The batch of sorted sequences order[from, to), `tokens` tokens in all. */
+  private build(
+    seqs: { chunks: PositionedChunk[]; chunkOf: Int32Array; localOf: Int32Array; indexOf: Int32Array; lenOf: Int32Array; order: Int32Array },
+    from: number,
+    to: number,
+    tokens: number,
+  ): PlannedBatch {
+    const n = to - from;
     const ids = new Int32Array(tokens);
     const typeIds = new Int32Array(tokens);
     const cuSeqlens = new Int32Array(n + 1);
     const indices = new Int32Array(n);
-    const skip = this.opts.poolSkip ? new Int32Array(n) : undefined;
+    const poolSkip = this.opts.poolSkip;
+    const skip = poolSkip ? new Int32Array(n) : undefined;
     let pos = 0;
     for (let i = 0; i < n; i++) {
-      const s = seqs[i];
-      const from = s.chunk.offsets[s.local];
-      ids.set(s.chunk.ids.subarray(from, from + s.len), pos);
-      typeIds.set(s.chunk.typeIds.subarray(from, from + s.len), pos);
-      indices[i] = s.index;
-      if (skip) skip[i] = this.opts.poolSkip!(s.index);
-      pos += s.len;
+      const q = seqs.order[from + i];
+      const chunk = seqs.chunks[seqs.chunkOf[q]];
+      const local = seqs.localOf[q];
+      const len = seqs.lenOf[q];
+      const at = chunk.offsets[local];
+      ids.set(chunk.ids.subarray(at, at + len), pos);
+      typeIds.set(chunk.typeIds.subarray(at, at + len), pos);
+      const index = seqs.indexOf[q];
+      indices[i] = index;
+      if (skip) skip[i] = poolSkip!(index);
+      pos += len;
       cuSeqlens[i + 1] = pos;
     }
     return { indices, tokens, batch: { ids, typeIds, cuSeqlens, poolSkip: skip } };
   }
+}
+
+/**
+ * Longest first: the first batches are the heaviest, so stragglers at the end are small. Equal
+ * lengths keep arrival order (input order; repeats of a text next to its first occurrence): a
+ * stable counting sort on maxLen − length, O(m + maxLen).
+ */
+function lengthOrder(lenOf: Int32Array, maxLen: number): Int32Array {
+  const m = lenOf.length;
+  const start = new Int32Array(maxLen + 2);
+  for (let i = 0; i < m; i++) start[maxLen - lenOf[i] + 1]++;
+  for (let b = 1; b < start.length; b++) start[b] += start[b - 1];
+  const order = new Int32Array(m);
+  for (let i = 0; i < m; i++) order[start[maxLen - lenOf[i]]++] = i;
+  return order;
 }

@@ -6,6 +6,7 @@ import { Piscina } from 'piscina';
 import { InputError } from '../errors.js';
 import type { TokenizeTask } from '../../workers/tokenize.worker.js';
 import { unpack, type TokenizedChunk } from './packed.js';
+import { fastTokenizeEnabled } from './threads.js';
 import type { TokenizerSpec } from './tokenizer.js';
 
 export interface TokenizerPoolOptions {
@@ -13,16 +14,52 @@ export interface TokenizerPoolOptions {
   threads?: number;
   /** Texts per task: large enough to amortise the thread hop, small enough to balance. */
   chunkSize?: number;
+  /**
+   * The fast path: workers write ids straight into the packed buffer (Tokenizer.encodePacked).
+   * Default: EMBEDRANK_FAST_TOKENIZE=1 (./threads.ts).
+   */
+  fast?: boolean;
 }
 
 export interface PositionedChunk extends TokenizedChunk {
-  /** Index of the chunk's first text in the caller's input. */
+  /** Index of the chunk's first text in the caller's input (sequence k is input start + k unless `refs` says otherwise). */
   start: number;
+  /**
+   * Set when the input repeated texts and each distinct text was tokenized once: the chunk's
+   * sequences stand for inputs[r] = the input index of reference r, whose tokens are sequence
+   * local[r] of this chunk (input order; a sequence may be referenced several times).
+   */
+  refs?: { local: Int32Array; inputs: Int32Array };
+}
+
+/** Sequences a chunk stands for (its references), counting repeats. */
+export function chunkInputs(chunk: PositionedChunk): number {
+  return chunk.refs ? chunk.refs.inputs.length : chunk.n;
+}
+
+/** Calls fn(local sequence, input index) for every input a chunk stands for, in input order. */
+export function forEachInput(chunk: PositionedChunk, fn: (local: number, index: number) => void): void {
+  if (chunk.refs) {
+    const { local, inputs } = chunk.refs;
+    for (let r = 0; r < inputs.length; r++) fn(local[r], inputs[r]);
+  } else {
+    for (let k = 0; k < chunk.n; k++) fn(k, chunk.start + k);
+  }
+}
+
+export interface TokenizeOptions {
+  /**
+   * Tokenize each distinct text (or pair) once per call and hand repeats out as references
+   * (PositionedChunk.refs): same ids, less tokenizer work when the input repeats itself (the STS
+   * sets repeat 26% of their sentences). Chunks then follow the order of first occurrences.
+   */
+  dedupe?: boolean;
 }
 
 export class TokenizerPool {
   private readonly pool: Piscina;
   private readonly chunkSize: number;
+  private readonly runOptions: { name?: string };
   readonly threads: number;
 
   constructor(readonly spec: TokenizerSpec, opts: TokenizerPoolOptions = {}) {
@@ -30,6 +67,7 @@ export class TokenizerPool {
     if (!Number.isInteger(threads) || threads < 1) throw new InputError(`tokenizerThreads must be a positive integer, got ${threads}`);
     this.threads = threads;
     this.chunkSize = opts.chunkSize ?? 256;
+    this.runOptions = opts.fast ?? fastTokenizeEnabled() ? { name: 'packed' } : {};
     this.pool = new Piscina({
       filename: new URL('../../workers/tokenize.worker.js', import.meta.url).href,
       minThreads: Math.min(this.threads, 1),
@@ -39,17 +77,52 @@ export class TokenizerPool {
   }
 
   /** Tokenizes texts (and optional pair segments); yields chunks in input order. */
-  async *tokenize(texts: string[], pairs: string[] | undefined, maxLength: number): AsyncGenerator<PositionedChunk> {
+  async *tokenize(texts: string[], pairs: string[] | undefined, maxLength: number, opts: TokenizeOptions = {}): AsyncGenerator<PositionedChunk> {
+    const distinct = opts.dedupe ? distinctInputs(texts, pairs) : undefined;
+    if (distinct) {
+      yield* this.tokenizeDistinct(texts, pairs, maxLength, distinct);
+      return;
+    }
     const tasks: Array<Promise<PositionedChunk>> = [];
     for (let start = 0; start < texts.length; start += this.chunkSize) {
-      const task: TokenizeTask = {
-        spec: this.spec,
-        texts: texts.slice(start, start + this.chunkSize),
-        pairs: pairs?.slice(start, start + this.chunkSize),
-        maxLength,
-      };
-      const p = this.pool.run(task).then((buf: Int32Array) => ({ start, ...unpack(buf) }));
+      const p = this.run(texts.slice(start, start + this.chunkSize), pairs?.slice(start, start + this.chunkSize), maxLength).then((c) => ({ start, ...c }));
       p.catch(() => undefined); // surfaced when awaited below; avoids unhandled-rejection noise
+      tasks.push(p);
+    }
+    for (const t of tasks) yield await t;
+  }
+
+  private run(texts: string[], pairs: string[] | undefined, maxLength: number): Promise<TokenizedChunk> {
+    const task: TokenizeTask = { spec: this.spec, texts, pairs, maxLength };
+    return this.pool.run(task, this.runOptions).then((buf: Int32Array) => unpack(buf));
+  }
+
+  /** Each distinct input tokenized once; chunk c carries every input whose text first occurs in it. */
+  private async *tokenizeDistinct(texts: string[], pairs: string[] | undefined, maxLength: number, d: Distinct): AsyncGenerator<PositionedChunk> {
+    const size = this.chunkSize;
+    const chunks = Math.ceil(d.first.length / size);
+    // References per chunk, in input order: a counting pass, then a fill.
+    const count = new Int32Array(chunks + 1);
+    for (let i = 0; i < texts.length; i++) count[((d.of[i] / size) | 0) + 1]++;
+    for (let c = 1; c <= chunks; c++) count[c] += count[c - 1];
+    const local = new Int32Array(texts.length);
+    const inputs = new Int32Array(texts.length);
+    const fill = count.slice(0, chunks);
+    for (let i = 0; i < texts.length; i++) {
+      const u = d.of[i];
+      const at = fill[(u / size) | 0]++;
+      local[at] = u % size;
+      inputs[at] = i;
+    }
+    const tasks: Array<Promise<PositionedChunk>> = [];
+    for (let c = 0; c < chunks; c++) {
+      const ids = d.first.slice(c * size, (c + 1) * size);
+      const p = this.run(ids.map((i) => texts[i]), pairs && ids.map((i) => pairs[i]), maxLength).then((t) => ({
+        start: ids[0],
+        ...t,
+        refs: { local: local.subarray(count[c], count[c + 1]), inputs: inputs.subarray(count[c], count[c + 1]) },
+      }));
+      p.catch(() => undefined);
       tasks.push(p);
     }
     for (const t of tasks) yield await t;
@@ -90,4 +163,30 @@ export function concatChunks(chunks: TokenizedChunk[]): TokenizedChunk {
   }
   offsets[n] = pos;
   return { n, offsets, ids, typeIds, truncated };
+}
+
+interface Distinct {
+  /** Input index of each distinct input's first occurrence, in input order. */
+  first: number[];
+  /** Per input, its distinct number (index into first). */
+  of: Int32Array;
+}
+
+/** The distinct inputs of a call, or undefined when every input is distinct. */
+function distinctInputs(texts: string[], pairs: string[] | undefined): Distinct | undefined {
+  const seen = new Map<string, number>();
+  const first: number[] = [];
+  const of = new Int32Array(texts.length);
+  for (let i = 0; i < texts.length; i++) {
+    // The length prefix keeps (text, pair) keys apart: ("ab", "c") and ("a", "bc") differ.
+    const key = pairs ? `${texts[i].length}:${texts[i]}${pairs[i]}` : texts[i];
+    let u = seen.get(key);
+    if (u === undefined) {
+      u = first.length;
+      seen.set(key, u);
+      first.push(i);
+    }
+    of[i] = u;
+  }
+  return first.length === texts.length ? undefined : { first, of };
 }

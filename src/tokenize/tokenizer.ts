@@ -141,6 +141,49 @@ export class Tokenizer {
     return out.map((e) => Tokenizer.convert(e, this.feedTypes, maxLength));
   }
 
+  /**
+   * encodeBatch's ids written straight into the packed layout of ./packed.ts (one Int32Array:
+   * [n, total, offsets (n+1), ids (total), typeIds (total), truncated (n)]), without an Encoding
+   * object or a type-id array per sequence: the tokenizer worker's path. The binding's
+   * encodeBatch runs on libuv's thread pool, serially unless TOKENIZERS_PARALLELISM is on (see
+   * ./threads.ts). Same ids, type ids and truncation flags as encodeBatch.
+   */
+  async encodePacked(texts: string[], pairs: string[] | undefined, maxLength: number): Promise<Int32Array> {
+    this.truncateAt(maxLength);
+    const n = texts.length;
+    const encs = pairs ? await Promise.all(texts.map((t, i) => this.tok.encode(t, pairs[i]))) : await this.tok.encodeBatch(texts);
+    const types = pairs ? this.feedTypes : !(this.singlesZeroTypes || !this.feedTypes);
+    const ids: number[][] = new Array(n);
+    let total = 0;
+    for (let i = 0; i < n; i++) {
+      ids[i] = encs[i].getIds();
+      total += ids[i].length;
+    }
+    const buf = new Int32Array(2 + (n + 1) + 2 * total + n);
+    buf[0] = n;
+    buf[1] = total;
+    const o = 2;
+    const at = o + n + 1;
+    const tt = at + total;
+    const tr = tt + total;
+    let pos = 0;
+    for (let i = 0; i < n; i++) {
+      const a = ids[i];
+      const len = a.length;
+      buf[o + i] = pos;
+      for (let k = 0; k < len; k++) buf[at + pos + k] = a[k];
+      if (types) {
+        const t = encs[i].getTypeIds();
+        for (let k = 0; k < len; k++) buf[tt + pos + k] = t[k];
+      }
+      // As convert(): only an encoding cut to exactly maxLength can have overflow.
+      if (len >= maxLength && encs[i].getOverflowing().length > 0) buf[tr + i] = 1;
+      pos += len;
+    }
+    buf[o + n] = pos;
+    return buf;
+  }
+
   /** One text (or pair), as encodeBatch. */
   async encode(text: string, pair?: string, maxLength = 1 << 30): Promise<Encoding> {
     return (await this.encodeBatch([text], pair === undefined ? undefined : [pair], maxLength))[0];

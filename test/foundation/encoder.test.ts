@@ -262,6 +262,39 @@ describe('foundation: Encoder on the CPU', function () {
     });
   });
 
+  describe('fast tokenizer path (EMBEDRANK_FAST_TOKENIZE=1)', () => {
+    const saved = process.env.EMBEDRANK_FAST_TOKENIZE;
+    afterEach(() => {
+      if (saved === undefined) delete process.env.EMBEDRANK_FAST_TOKENIZE;
+      else process.env.EMBEDRANK_FAST_TOKENIZE = saved;
+    });
+
+    it('repeated texts (tokenized once) give every input its own row, equal to the default path', async () => {
+      const texts = Array.from({ length: 3000 }, (_, i) => `text ${i % 700} ${i % 3 === 0 ? 'with a few more words in it' : ''}`);
+      texts.push('word '.repeat(400), texts[5], 'word '.repeat(400));
+      const want = await enc.embedMatrix(texts);
+      process.env.EMBEDRANK_FAST_TOKENIZE = '1';
+      const e = await open();
+      const got = await e.embedMatrix(texts);
+      expect(got.length).to.equal(want.length);
+      expect(allFinite(got)).to.equal(true);
+      expect(maxAbs(got, want)).to.be.at.most(TOL);
+      expect(e.lastTruncated, 'both copies of the over-long text counted').to.equal(enc.lastTruncated);
+      expect(e.lastTruncated).to.equal(2);
+    });
+
+    it('truncate: false names the first over-long input even when it repeats earlier text', async () => {
+      process.env.EMBEDRANK_FAST_TOKENIZE = '1';
+      const e = await open({ truncate: false, maxNumSeqs: 16 });
+      const long = 'word '.repeat(400);
+      const texts = Array.from({ length: 600 }, (_, i) => `short ${i % 50}`);
+      texts[420] = long;
+      texts[590] = long;
+      const err = await within(expectReject(e.encode(texts), SequenceTooLongError, /input 420/), 30_000, 'encode with an over-long input');
+      expect(err.index).to.equal(420);
+    });
+  });
+
   describe('scale', () => {
     it('100,000 short texts in one call complete quickly and in order', async function () {
       const n = 100_000;

@@ -169,6 +169,45 @@ describe('foundation: token-budget scheduler', () => {
     expect(() => new TokenBudgetScheduler({ maxNumBatchedTokens: NaN, maxNumSeqs: 1 })).to.throw(/positive/);
   });
 
+  it('chunks with references (repeated texts tokenized once): every input once, with the tokens of the sequence it references', () => {
+    const rng = new SeededRandom(seed + 1);
+    for (let trial = 0; trial < 50; trial++) {
+      // Distinct sequences d = 0..D-1; input i references distinct of[i]; its expected tokens are those of of[i].
+      const D = rng.int(1, 120);
+      const n = D + rng.int(0, 200);
+      const of = Array.from({ length: n }, (_, i) => (i < D ? i : rng.int(0, D - 1)));
+      const dLens = Array.from({ length: D }, () => rng.int(1, 40));
+      const size = rng.int(1, 50);
+      const base = makeChunks(dLens, [size]);
+      const chunks = base.map((c) => {
+        const local: number[] = [];
+        const inputs: number[] = [];
+        of.forEach((d, i) => {
+          if (d >= c.start && d < c.start + c.n) {
+            local.push(d - c.start);
+            inputs.push(i);
+          }
+        });
+        return { ...c, refs: { local: Int32Array.from(local), inputs: Int32Array.from(inputs) } };
+      });
+      const opts: SchedulerOptions = { maxNumBatchedTokens: 40 + rng.int(0, 100), maxNumSeqs: rng.int(1, 30), window: rng.next() < 0.5 ? rng.int(1, 100) : undefined };
+      const { batches } = schedule(opts, chunks);
+      const seen = new Int32Array(n);
+      for (const pb of batches) {
+        expect(pb.indices.length).to.be.at.most(opts.maxNumSeqs);
+        for (let i = 0; i < pb.indices.length; i++) {
+          const idx = pb.indices[i];
+          seen[idx]++;
+          const from = pb.batch.cuSeqlens[i];
+          const len = pb.batch.cuSeqlens[i + 1] - from;
+          if (len !== dLens[of[idx]]) expect.fail(`trial ${trial}: input ${idx} has ${len} tokens, expected ${dLens[of[idx]]}`);
+          for (let t = 0; t < len; t++) if (pb.batch.ids[from + t] !== of[idx] * 1000 + t) expect.fail(`trial ${trial}: token ${t} of input ${idx}`);
+        }
+      }
+      expect(Array.from(seen).every((v) => v === 1), `trial ${trial}: every input once`).to.equal(true);
+    }
+  });
+
   it('batch buffers are copies: later pushes do not change earlier batches', () => {
     const chunks = makeChunks([3, 3, 3, 3], [2]);
     const s = new TokenBudgetScheduler({ maxNumBatchedTokens: 6, maxNumSeqs: 2, window: 2 });

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { bertTokenizerJson } from '../../scripts/make-tokenizer.js';
-import { TokenizerPool } from '../../src/tokenize/pool.js';
+import { forEachInput, TokenizerPool } from '../../src/tokenize/pool.js';
 import { Tokenizer } from '../../src/tokenize/tokenizer.js';
 
 const sentences = readFileSync(join(process.cwd(), 'data/sts/2012/MSRpar.test.tsv'), 'utf8')
@@ -47,6 +47,62 @@ describe('tokenize/pool: worker threads', function () {
       const e = want[i];
       expect(Array.from(all.typeIds.subarray(all.offsets[i], all.offsets[i + 1]))).to.deep.equal(e.typeIds);
     });
+  });
+
+  it('the fast path (ids packed in the worker) gives buffers equal to the default path: singles, pairs, truncation flags', async () => {
+    const fast = new TokenizerPool({ file }, { threads: 2, chunkSize: 97, fast: true });
+    try {
+      const texts = [...sentences, 'word '.repeat(300), 'a'];
+      for (const [a, b, max] of [[texts, undefined, 64], [sentences.slice(0, 300), sentences.slice(300, 600), 40]] as const) {
+        const want = await pool.tokenizeAll(a as string[], b as string[] | undefined, max);
+        const got = await fast.tokenizeAll(a as string[], b as string[] | undefined, max);
+        expect(got.n).to.equal(want.n);
+        for (const k of ['offsets', 'ids', 'typeIds', 'truncated'] as const) expect(Buffer.from(got[k].buffer, got[k].byteOffset, got[k].byteLength).equals(Buffer.from(want[k].buffer, want[k].byteOffset, want[k].byteLength)), k).to.equal(true);
+        expect(Array.from(got.truncated).some((t) => t === 1), 'truncation exercised').to.equal(true);
+      }
+    } finally {
+      await fast.close();
+    }
+  });
+
+  it('dedupe: each distinct text (or pair) tokenized once, every input referenced once with the ids it would have had', async () => {
+    // Repeats near and far, pairs whose concatenations coincide, an over-long text repeated.
+    const long = 'word '.repeat(300);
+    const texts = [...sentences.slice(0, 250), ...sentences.slice(0, 120), long, 'a', 'ab', long, ...sentences.slice(100, 200)];
+    const pairs = texts.map((t, i) => (i % 3 === 0 ? 'c' : t === 'a' ? 'bc' : t === 'ab' ? 'c' : sentences[(i * 7) % 50]));
+    for (const p of [undefined, pairs]) {
+      const want = await pool.tokenizeAll(texts, p, 64);
+      const seen = new Int32Array(texts.length);
+      let sequences = 0;
+      for await (const c of pool.tokenize(texts, p, 64, { dedupe: true })) {
+        expect(c.refs, 'repeats come as references').to.not.equal(undefined);
+        sequences += c.n;
+        forEachInput(c, (k, index) => {
+          seen[index]++;
+          const got = Array.from(c.ids.subarray(c.offsets[k], c.offsets[k + 1]));
+          const exp = Array.from(want.ids.subarray(want.offsets[index], want.offsets[index + 1]));
+          if (got.join() !== exp.join()) expect(got, `input ${index}`).to.deep.equal(exp);
+          const gt = Array.from(c.typeIds.subarray(c.offsets[k], c.offsets[k + 1]));
+          const et = Array.from(want.typeIds.subarray(want.offsets[index], want.offsets[index + 1]));
+          if (gt.join() !== et.join()) expect(gt, `types of input ${index}`).to.deep.equal(et);
+          expect(c.truncated[k], `input ${index}`).to.equal(want.truncated[index]);
+        });
+      }
+      expect(Array.from(seen).every((v) => v === 1), 'every input exactly once').to.equal(true);
+      const distinct = new Set(texts.map((t, i) => (p ? `${t.length}:${t}${p[i]}` : t))).size;
+      expect(sequences, 'sequences tokenized').to.equal(distinct);
+      expect(distinct).to.be.lessThan(texts.length);
+    }
+    // ("a", "bc") and ("ab", "c") are different pairs: both tokenized.
+    for await (const c of pool.tokenize(['a', 'ab', 'a'], ['bc', 'c', 'bc'], 64, { dedupe: true })) {
+      expect(c.n).to.equal(2);
+      expect(Array.from(c.refs!.local)).to.deep.equal([0, 1, 0]);
+    }
+  });
+
+  it('dedupe with nothing repeated tokenizes as without it (plain chunks)', async () => {
+    const texts = [...new Set(sentences)].slice(0, 300);
+    for await (const c of pool.tokenize(texts, undefined, 64, { dedupe: true })) expect(c.refs).to.equal(undefined);
   });
 
   it('never loads onnxruntime or the CUDA addon, in this thread or its workers', () => {

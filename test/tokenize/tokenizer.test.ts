@@ -10,6 +10,7 @@ import { gunzipSync } from 'node:zlib';
 import { bertTokenizerJson } from '../../scripts/make-tokenizer.js';
 import { stsSentences } from '../../scripts/gpu/prepare.js';
 import { loadModelFolder } from '../../src/model/folder.js';
+import { unpack } from '../../src/tokenize/packed.js';
 import { Tokenizer } from '../../src/tokenize/tokenizer.js';
 import { tempDir, cleanupTemp } from '../foundation/helpers.js';
 
@@ -66,6 +67,24 @@ describe('tokenize/tokenizer: ids equal Hugging Face tokenizers', function () {
     pairs.forEach((e, i) => expect(e.ids, `pair ${i}`).to.deep.equal(ref.pairs[i]));
     expect(pairs.filter((p) => p.truncated).length).to.be.greaterThan(100); // truncation really exercised
     expect(truncated).to.be.at.least(0);
+    // The worker's fast path (encodePacked) writes the same ids, type ids and flags.
+    const packedSingles = unpack(await tok.encodePacked(sents, undefined, folder.maxLength));
+    expect(packedSingles.n).to.equal(sents.length);
+    sents.forEach((_, i) => {
+      const ids = Array.from(packedSingles.ids.subarray(packedSingles.offsets[i], packedSingles.offsets[i + 1]));
+      if (ids.length !== ref.singles[i].length || ids.some((v, k) => v !== ref.singles[i][k])) expect(ids, `packed sentence ${i}`).to.deep.equal(ref.singles[i]);
+      expect(packedSingles.truncated[i], `packed sentence ${i}`).to.equal(got[i].truncated ? 1 : 0);
+    });
+    expect(packedSingles.typeIds.every((t) => t === 0)).to.equal(true);
+    const packedPairs = unpack(await tok.encodePacked(firsts, seconds, ref.pair_max_length));
+    pairs.forEach((e, i) => {
+      const from = packedPairs.offsets[i];
+      const to = packedPairs.offsets[i + 1];
+      expect(Array.from(packedPairs.ids.subarray(from, to)), `packed pair ${i}`).to.deep.equal(ref.pairs[i]);
+      expect(Array.from(packedPairs.typeIds.subarray(from, to)), `packed pair ${i}`).to.deep.equal(e.typeIds);
+      expect(packedPairs.truncated[i], `packed pair ${i}`).to.equal(e.truncated ? 1 : 0);
+    });
+    expect(packedPairs.typeIds.some((t) => t === 1), 'pairs carry segment ids').to.equal(true);
   });
 
   it('qwen3-lm: the Qwen3-Reranker prompts (chat template, special tokens in the text) give the ids transformers gave', async () => {

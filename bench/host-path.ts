@@ -1,0 +1,127 @@
+// The host side of the end-to-end STS path, without a GPU: the real SemEval STS sentences through
+// Encoder.embedMatrix (tokenizer pool → scheduler → coordinator → engine worker → result
+// assembly) with a stand-in CUDA addon whose forward writes its output and returns at once. What
+// this measures is every cost of `bench.js --workload sts` that is not GPU time; the host ceiling
+// of that workload. The model folder is all-MiniLM-L6-v2's real tokenizer and configs with
+// generated random weights of its shape (the stand-in never reads them).
+// Both tokenizer paths run in the same process, alternating rounds: `default` (rayon on, as Node
+// starts) and `fast` (EMBEDRANK_FAST_TOKENIZE=1 with TOKENIZERS_PARALLELISM=false, read by the Rust
+// library on every call). libuv's pool size is fixed at start: give the fast path its setting,
+// UV_THREADPOOL_SIZE=<cores + 4>, on the command line. CPU per sentence (the main thread's, and
+// every thread's: tokenizer workers, libuv, rayon, engine worker) is steadier than the wall rate
+// on a shared machine.
+// Run: UV_THREADPOOL_SIZE=20 node dist/bench/host-path.js [--data-dir D] [--tokenizer-dir T]
+//        [--threads 1,2,16] [--rounds 3] [--paths default,fast]
+import { availableParallelism, tmpdir } from 'node:os';
+import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { stsSentences } from '../scripts/gpu/prepare.js';
+import { makeTestModel } from '../scripts/make-test-model.js';
+import { Encoder } from '../src/encoder.js';
+import { runMain } from '../src/main.js';
+
+const STAND_IN = `
+class Model {
+  constructor(cfg) { this.cfg = cfg; }
+  setWeight() {}
+  async connect() {}
+  async forward(slot, ids, types, positions, cu, skip, mode, pool, normalize, stop, out) { out.fill(0.5); }
+  destroy() {}
+  weightBytes() { return 0; }
+  profile() { return {}; }
+}
+module.exports = { Model, deviceCount: () => 1, ncclUniqueId: () => new Uint8Array(128) };
+`;
+
+/**
+ * Selects a tokenizer path for what is created and run next: `fast` sets EMBEDRANK_FAST_TOKENIZE=1
+ * and TOKENIZERS_PARALLELISM=false, `default` clears both (the Rust library reads the latter on
+ * every call, through the process environment this thread's process.env writes).
+ */
+export function usePath(path: string): void {
+  if (path === 'fast') Object.assign(process.env, { EMBEDRANK_FAST_TOKENIZE: '1', TOKENIZERS_PARALLELISM: 'false' });
+  else if (path === 'default') {
+    delete process.env.EMBEDRANK_FAST_TOKENIZE;
+    delete process.env.TOKENIZERS_PARALLELISM;
+  } else throw new Error(`unknown path ${path} (default | fast)`);
+}
+
+/** CPU seconds of this process's main thread (utime + stime from /proc; Linux). */
+export function mainThreadCpu(): number {
+  try {
+    const st = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
+    const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return NaN;
+  }
+}
+
+await runMain(import.meta, async () => {
+  const args = process.argv.slice(2);
+  const arg = (k: string, d: string) => (args.includes(k) ? args[args.indexOf(k) + 1] : d);
+  const dataDir = arg('--data-dir', '../shared/data/sts');
+  const tokDir = arg('--tokenizer-dir', '../shared/data/tokenizers/all-MiniLM-L6-v2');
+  const threadList = arg('--threads', `1,2,${availableParallelism()}`).split(',').map(Number);
+  const rounds = Number(arg('--rounds', '3'));
+  const paths = arg('--paths', 'default,fast').split(',');
+  const sentences = stsSentences(dataDir);
+  if (!sentences.length) throw new Error(`no STS sentences under ${dataDir}`);
+  const work = mkdtempSync(join(tmpdir(), 'embedrank-host-path-'));
+  try {
+    const model = join(work, 'minilm-l6');
+    makeTestModel({ shape: 'minilm-l6', out: model, seed: 11 });
+    for (const f of readdirSync(tokDir)) cpSync(join(tokDir, f), join(model, f), { recursive: true, force: true });
+    const addon = join(work, 'stand-in-addon.cjs');
+    writeFileSync(addon, STAND_IN);
+    process.env.EMBEDRANK_CUDA_ADDON = addon;
+    process.stdout.write(
+      `${sentences.length} STS sentences, stand-in CUDA addon (no GPU time), ${availableParallelism()} cores, ` +
+        `UV_THREADPOOL_SIZE=${process.env.UV_THREADPOOL_SIZE ?? '(4)'}\n`,
+    );
+    for (const threads of threadList) {
+      const encs: Record<string, Encoder> = {};
+      const rates: Record<string, number[]> = {};
+      const mains: Record<string, number[]> = {};
+      const alls: Record<string, number[]> = {};
+      try {
+        for (const p of paths) {
+          usePath(p);
+          encs[p] = await Encoder.create({ model, device: 'cuda', dtype: 'float16', maxNumSeqs: 256, maxNumBatchedTokens: 32768, tokenizerThreads: threads });
+          await encs[p].embedMatrix(sentences.slice(0, 4000));
+          rates[p] = [];
+          mains[p] = [];
+          alls[p] = [];
+        }
+        for (let r = 0; r < rounds; r++) {
+          for (const p of paths) {
+            usePath(p);
+            const c0 = mainThreadCpu();
+            const a0 = process.cpuUsage();
+            const t0 = performance.now();
+            const m = await encs[p].embedMatrix(sentences);
+            const secs = (performance.now() - t0) / 1000;
+            if (m.length !== sentences.length * encs[p].dim || m[0] !== 0.5 || m[m.length - 1] !== 0.5) throw new Error('stand-in output lost');
+            rates[p].push(sentences.length / secs);
+            mains[p].push(((mainThreadCpu() - c0) / sentences.length) * 1e6);
+            const a = process.cpuUsage(a0);
+            alls[p].push((a.user + a.system) / sentences.length);
+          }
+        }
+        for (const p of paths) {
+          const v = rates[p].sort((a, b) => a - b);
+          const mt = mains[p].sort((a, b) => a - b);
+          const at = alls[p].sort((a, b) => a - b);
+          process.stdout.write(
+            `tokenizer threads ${String(threads).padStart(2)}, ${p.padEnd(7)}: ${(v[v.length >> 1] / 1e3).toFixed(1)}k sentences/s (median of ${rounds}; ` +
+              `${(v[0] / 1e3).toFixed(1)}–${(v[v.length - 1] / 1e3).toFixed(1)}k), CPU µs/sentence: main thread ${mt[mt.length >> 1].toFixed(2)}, every thread ${at[at.length >> 1].toFixed(1)}\n`,
+          );
+        }
+      } finally {
+        await Promise.all(Object.values(encs).map((e) => e.close()));
+      }
+    }
+  } finally {
+    if (existsSync(work)) rmSync(work, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,72 @@
+// The thread sizing of the fast tokenizer path (src/tokenize/threads.ts): what it sets, what it
+// leaves alone, and that the CommonJS bin entry really enlarges libuv's pool of the process.
+import { expect } from 'chai';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { configureTokenizerThreads, dedupeEnabled, fastTokenizeEnabled } from '../../src/tokenize/threads.js';
+
+describe('tokenize/threads: libuv and rayon sizing for the fast tokenizer path', () => {
+  it('sets UV_THREADPOOL_SIZE to workers + 4 and TOKENIZERS_PARALLELISM=false when neither is set', () => {
+    const env: NodeJS.ProcessEnv = {};
+    expect(configureTokenizerThreads(12, env)).to.deep.equal({ UV_THREADPOOL_SIZE: '16', TOKENIZERS_PARALLELISM: 'false' });
+    expect(env).to.deep.equal({ UV_THREADPOOL_SIZE: '16', TOKENIZERS_PARALLELISM: 'false' });
+    expect(configureTokenizerThreads(5000, {}).UV_THREADPOOL_SIZE).to.equal('1024');
+  });
+
+  it("leaves the user's settings alone: either variable set means neither is touched", () => {
+    for (const env of [{ UV_THREADPOOL_SIZE: '8' }, { TOKENIZERS_PARALLELISM: 'true' }]) {
+      const before = { ...env };
+      expect(configureTokenizerThreads(16, env)).to.deep.equal({});
+      expect(env).to.deep.equal(before);
+    }
+  });
+
+  it('rejects a worker count that is not a positive integer', () => {
+    for (const w of [0, -1, 1.5, NaN]) expect(() => configureTokenizerThreads(w, {})).to.throw(RangeError, /positive integer/);
+  });
+
+  it('the switch is EMBEDRANK_FAST_TOKENIZE=1, off by default', () => {
+    expect(fastTokenizeEnabled({})).to.equal(false);
+    expect(fastTokenizeEnabled({ EMBEDRANK_FAST_TOKENIZE: '0' })).to.equal(false);
+    expect(fastTokenizeEnabled({ EMBEDRANK_FAST_TOKENIZE: '1' })).to.equal(true);
+    expect(dedupeEnabled({ EMBEDRANK_FAST_TOKENIZE: '1' })).to.equal(true);
+    expect(dedupeEnabled({ EMBEDRANK_FAST_TOKENIZE: '1', EMBEDRANK_TOKENIZE_DEDUPE: '0' })).to.equal(false);
+    expect(dedupeEnabled({ EMBEDRANK_TOKENIZE_DEDUPE: '1' })).to.equal(false);
+  });
+
+  it('the CommonJS bin entry sizes the libuv pool of the process when the switch is on (an ES module entry could not)', function () {
+    if (!existsSync('/proc/self/task')) this.skip();
+    const dir = mkdtempSync(join(tmpdir(), 'embedrank-threads-'));
+    const script = join(dir, 'count.cjs');
+    // Does what src/cli/launch.cts does first, then runs enough pool tasks that libuv starts its whole pool.
+    writeFileSync(
+      script,
+      `const { configureTokenizerThreads, fastTokenizeEnabled } = require(${JSON.stringify(join(process.cwd(), 'dist/src/tokenize/threads.js'))});
+       const { readdirSync } = require('node:fs');
+       if (fastTokenizeEnabled()) configureTokenizerThreads();
+       const before = readdirSync('/proc/self/task').length;
+       const { pbkdf2 } = require('node:crypto');
+       Promise.all(Array.from({ length: 256 }, () => new Promise((r) => pbkdf2('x', 'y', 2000, 32, 'sha256', r)))).then(() =>
+         console.log(JSON.stringify({ added: readdirSync('/proc/self/task').length - before, cores: require('node:os').availableParallelism(), par: process.env.TOKENIZERS_PARALLELISM ?? null, uv: process.env.UV_THREADPOOL_SIZE ?? null })));`,
+    );
+    const run = (extra: NodeJS.ProcessEnv) => {
+      const env = { ...process.env, ...extra };
+      delete env.UV_THREADPOOL_SIZE;
+      delete env.TOKENIZERS_PARALLELISM;
+      return JSON.parse(execFileSync(process.execPath, [script], { encoding: 'utf8', env })) as { added: number; cores: number; par: string | null; uv: string | null };
+    };
+    const on = run({ EMBEDRANK_FAST_TOKENIZE: '1' });
+    expect(on).to.include({ par: 'false', uv: String(on.cores + 4) });
+    expect(on.added).to.equal(on.cores + 4);
+    const off = run({ EMBEDRANK_FAST_TOKENIZE: '0' });
+    expect(off).to.include({ par: null, uv: null });
+    expect(off.added).to.equal(4);
+  });
+
+  it('the bin entry runs the CLI', () => {
+    const out = execFileSync(process.execPath, [join(process.cwd(), 'dist/src/cli/launch.cjs'), '--version'], { encoding: 'utf8', env: { ...process.env, EMBEDRANK_FAST_TOKENIZE: '1' } });
+    expect(out.trim()).to.match(/^\d+\.\d+\.\d+$/);
+  });
+});
