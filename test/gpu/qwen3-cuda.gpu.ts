@@ -38,7 +38,7 @@ const say = (s: string) => process.stdout.write(`      ${s}\n`);
 const BF16_SLACK = 1e-4;
 /** Two schedules of the same engine (prefix cache on / off, chunked / one step): least cosine, largest |ΔP(yes)|. */
 const SAME_COS: Record<'float32' | 'bfloat16', number> = { float32: 0.999999, bfloat16: 0.9995 };
-const SAME_P: Record<'float32' | 'bfloat16', number> = { float32: 1e-5, bfloat16: 5e-3 };
+const SAME_P: Record<'float32' | 'bfloat16', number> = { float32: 2e-5, bfloat16: 5e-3 };
 const P_TOL: Record<'float32' | 'bfloat16', number> = { float32: 1e-5, bfloat16: 5e-3 };
 
 function engine(folder: ModelFolder, dtype: ComputeDtype, o: Partial<CudaEngineOptions> = {}): Promise<CudaDecoderEngine> {
@@ -117,6 +117,11 @@ describe('gpu/qwen3-cuda: CUDA decoder engine = transformers (issue 12)', functi
           const one = await e.score(batchOf([ref.rows[0].input_ids]), 'sigmoid');
           const s = e.kvCacheStats();
           say(`${m.name} ${dtype}: worst |ΔP(yes)| ${worst.toExponential(2)} (pair ${d.indexOf(worst)}); PyTorch bf16 ${torch.toExponential(2)}; batch of 1 ${Math.abs(one[0] - ref.rows[0].p_yes_fp32).toExponential(2)}`);
+          // The three worst pairs with PyTorch's own fp32 / bf16 P(yes), and the median error beside PyTorch bf16's.
+          const med = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
+          const order = d.map((_, i) => i).sort((x, y) => d[y] - d[x]).slice(0, 3);
+          say(`${m.name} ${dtype}: median |ΔP(yes)| ${med(d).toExponential(2)} (PyTorch bf16 ${med(ref.rows.map((r) => Math.abs(r.p_yes_bf16 - r.p_yes_fp32))).toExponential(2)}); worst pairs ` +
+            order.map((i) => `${i}: embedrank ${p[i].toFixed(5)}, PyTorch fp32 ${ref.rows[i].p_yes_fp32.toFixed(5)}, bf16 ${ref.rows[i].p_yes_bf16.toFixed(5)}`).join('; '));
           say(kvCacheStatsLine(s).trim());
           expect(worst).to.be.at.most(P_TOL[dtype]);
           expect(Math.abs(one[0] - ref.rows[0].p_yes_fp32), 'batch of 1').to.be.at.most(P_TOL[dtype]);
@@ -130,7 +135,11 @@ describe('gpu/qwen3-cuda: CUDA decoder engine = transformers (issue 12)', functi
           try {
             const other = await e2.score(b, 'sigmoid');
             const worst = Math.max(...Array.from(other, (x, i) => (Number.isFinite(x) ? Math.abs(x - p[i]) : Infinity)));
-            say(`${m.name} ${dtype}: ${what} vs default, max |ΔP(yes)| ${worst.toExponential(2)}; ${kvCacheStatsLine(e2.kvCacheStats()).trim()}`);
+            const vsRef = Math.max(...ref.rows.map((r, i) => (Number.isFinite(other[i]) ? Math.abs(other[i] - r.p_yes_fp32) : Infinity)));
+            say(`${m.name} ${dtype}: ${what} vs default, max |ΔP(yes)| ${worst.toExponential(2)}, vs PyTorch fp32 ${vsRef.toExponential(2)}; ${kvCacheStatsLine(e2.kvCacheStats()).trim()}`);
+            // Each schedule is held to the dtype's tolerance against PyTorch, as the default is; two
+            // schedules may then differ by both errors (fp32: GEMM algorithms change with the row count).
+            expect(vsRef, `${what} vs PyTorch fp32`).to.be.at.most(P_TOL[dtype]);
             expect(worst, what).to.be.at.most(SAME_P[dtype]);
           } finally {
             await e2.close();
