@@ -132,6 +132,20 @@ void paged_attention_warp(DType dt, const void* q, int ld_q, int heads, int kv_h
                           const int* token_seq, int T, const void* k_cache, const void* v_cache, const int* block_tables, int max_blocks,
                           int block_size, float scale, void* out, int ld_out, cudaStream_t s);
 
+// --- FP8 (e4m3) quantisation (quantize_fp8.cu), for quantization 'fp8' -------------------------
+// Per row r of x [rows, K] (K % 8 == 0): scale[r] = amax(|x[r]|) / 448 (1 for an all-zero row) and
+// q[r, k] = e4m3(x[r, k] · (1 / scale[r])), round to nearest even, saturating at ±448 (vLLM's
+// dynamic per-token quantisation; on a PyTorch [out, in] weight: per-output-channel scales).
+void quantize_fp8_rows(DType dt, const void* x, int rows, int K, uint8_t* q, float* scale, cudaStream_t s);
+// Rows of gelu_erf(x + bias) quantised as quantize_fp8_rows does (the FFN-down GEMM's input), one
+// pass over the FFN-up output instead of bias_gelu then quantize. N must pass _fits (≤ 12,288).
+void bias_gelu_quantize_fp8(DType dt, const void* x, const void* bias, int T, int N, uint8_t* q, float* scale, cudaStream_t s);
+bool bias_gelu_quantize_fp8_fits(int N);
+// The FP8 GEMM's epilogue when cuBLASLt does not apply the scales: y[t, n] = acc[t, n] · x_scale[t]
+// · w_scale[n] + bias[n] (bias may be null), acc fp32 [T, N], y in dt; N % 8 == 0.
+void dequantize_fp8_gemm(DType dt, const float* acc, const float* x_scale, const float* w_scale, const void* bias, int T, int N,
+                         void* y, cudaStream_t s);
+
 // Element-wise dtype conversion (same dtype: plain copy).
 void convert(DType src, DType dst, const void* in, void* out, size_t n, cudaStream_t s);
 
