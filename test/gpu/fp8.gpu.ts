@@ -1,0 +1,312 @@
+// GPU suite for `quantization: 'fp8'` (npm run test:gpu on an sm_89+ machine, after
+// scripts/gpu/prepare for the model tests). Per kernel against float64 references on the host —
+// the per-row quantisation (scale exact, codes exactly vLLM's round-to-nearest-even rule), the
+// fused bias+GELU+quantize, the FP8 GEMM against the product of the dequantised operands with
+// both epilogues (cuBLASLt outer-vector scales, and the fp32 product + dequantize kernel) — then
+// whole BERT-base and XLM-R-large shaped models against the fp32 engine on ragged batches
+// (length 1, the longest length, batch of 1), fp16 and bf16, CUDA graphs replayed, NaN failing.
+import { expect } from 'chai';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { DTYPE_CODE, loadAddon } from '../../src/backends/cuda/addon.js';
+import { CudaEngine } from '../../src/backends/cuda/engine.js';
+import type { TokenBatch } from '../../src/backends/engine.js';
+import type { ComputeDtype } from '../../src/core/options.js';
+import { loadModelFolder } from '../../src/model/folder.js';
+import { Rng } from '../../scripts/make-test-model.js';
+import { GPU_MODELS } from '../../scripts/gpu/prepare.js';
+import { check, cosine } from './helpers.js';
+
+const E4M3_MAX = 448;
+
+/** The value of an e4m3 (OCP FP8, "fn": no infinities, S.1111.111 is NaN) code. */
+function e4m3(code: number): number {
+  const sign = code & 0x80 ? -1 : 1;
+  const e = (code >> 3) & 0xf, m = code & 7;
+  if (e === 15 && m === 7) return NaN;
+  return e === 0 ? sign * m * 2 ** -9 : sign * (1 + m / 8) * 2 ** (e - 7);
+}
+
+const POSITIVE = Array.from({ length: 127 }, (_, c) => e4m3(c)); // codes 0..126, increasing
+
+/** Round to nearest e4m3, ties to the even code, saturating at ±448 (cvt.rn.satfinite.e4m3). */
+function toE4m3(v: number): number {
+  const sign = v < 0 || Object.is(v, -0) ? 0x80 : 0;
+  const a = Math.abs(v);
+  if (a >= E4M3_MAX) return sign | 126;
+  let lo = 0;
+  while (lo < 126 && POSITIVE[lo + 1] <= a) lo++;
+  const hi = Math.min(lo + 1, 126);
+  const dl = a - POSITIVE[lo], dh = POSITIVE[hi] - a;
+  const code = dl < dh ? lo : dh < dl ? hi : lo % 2 === 0 ? lo : hi;
+  return sign | code;
+}
+
+const gelu = (u: number) => 0.5 * u * (1 + erf(u / Math.SQRT2));
+/** erf to ~1e-15 (Abramowitz–Stegun 7.1.26 is too coarse here): series / continued fraction. */
+function erf(x: number): number {
+  const ax = Math.abs(x);
+  if (ax < 2.5) {
+    let sum = ax, term = ax;
+    for (let n = 1; n < 200; n++) {
+      term *= (-ax * ax) / n;
+      const add = term / (2 * n + 1);
+      sum += add;
+      if (Math.abs(add) < 1e-17 * Math.abs(sum)) break;
+    }
+    return Math.sign(x) * (2 / Math.sqrt(Math.PI)) * sum;
+  }
+  // erfc continued fraction (Lentz) for the tail
+  let f = ax, C = ax, D = 0;
+  for (let n = 1; n < 300; n++) {
+    const an = n / 2;
+    D = ax + an * D;
+    D = D === 0 ? 1e-300 : 1 / D;
+    C = ax + an / C;
+    const delta = C * D;
+    f *= delta;
+    if (Math.abs(delta - 1) < 1e-16) break;
+  }
+  const erfc = Math.exp(-ax * ax) / (Math.sqrt(Math.PI) * f);
+  return Math.sign(x) * (1 - erfc);
+}
+
+/** Rows of values exactly representable in fp16 and bf16 (8-bit integers × 2^k), one range per row. */
+function representableRows(rng: Rng, rows: number, K: number): Float32Array {
+  const x = new Float32Array(rows * K);
+  for (let r = 0; r < rows; r++) {
+    const k = rng.int(-10, 4);
+    for (let c = 0; c < K; c++) x[r * K + c] = rng.int(-255, 255) * 2 ** k;
+  }
+  if (rows > 2) {
+    x.fill(0, 0, K); // an all-zero row: scale 1, codes 0
+    x.fill(0, K, 2 * K);
+    x[K + 5] = -3; // one value: it becomes ∓448 exactly
+  }
+  return x;
+}
+
+const DTYPES: ComputeDtype[] = ['float32', 'float16', 'bfloat16'];
+
+describe('FP8 (quantization fp8): kernels and models', function () {
+  this.timeout(900_000);
+  const addon = loadAddon();
+  const cc = addon.deviceInfo(0).computeCapability.split('.').map(Number);
+  before(function () {
+    if (cc[0] * 10 + cc[1] < 89) this.skip();
+  });
+
+  describe('quantize_fp8_rows: per-row scale = amax / 448, codes = e4m3_rn(x · (1 / scale))', () => {
+    for (const dt of DTYPES) {
+      check(`${dt}: scales exact, every code as the float64 rule gives it, |dequantised − x| within half an e4m3 step`, async () => {
+        const rng = new Rng(11);
+        for (const K of [16, 768, 3072, 4096]) {
+          const rows = 37;
+          const x = representableRows(rng, rows, K);
+          const { q, scales } = addon.fp8OpTest(DTYPE_CODE[dt], 'quantize', { x, rows, K }, 0);
+          let mismatched = 0;
+          for (let r = 0; r < rows; r++) {
+            let amax = 0;
+            for (let c = 0; c < K; c++) amax = Math.max(amax, Math.abs(x[r * K + c]));
+            const scale = amax > 0 ? Math.fround(amax / E4M3_MAX) : 1;
+            expect(scales[r], `K=${K} row ${r} scale`).to.equal(scale);
+            const inv = Math.fround(1 / scale);
+            for (let c = 0; c < K; c++) {
+              const v = x[r * K + c];
+              const code = q[r * K + c];
+              const want = toE4m3(Math.fround(v * inv));
+              if (code !== want) mismatched++;
+              const back = e4m3(code) * scales[r];
+              expect(Number.isNaN(back), `K=${K} [${r}, ${c}] NaN code ${code}`).to.equal(false);
+              // half a step of e4m3 at this magnitude (3 mantissa bits; subnormal step 2^-9), in x's units
+              const mag = Math.abs(v * inv);
+              const step = mag < 2 ** -6 ? 2 ** -9 : 2 ** (Math.floor(Math.log2(mag)) - 3);
+              expect(Math.abs(back - v), `K=${K} [${r}, ${c}] ${v} → code ${code}`).to.be.at.most((step / 2) * scale * (1 + 1e-6) + 1e-30);
+            }
+          }
+          expect(mismatched, `K=${K}: codes differing from round-to-nearest-even`).to.equal(0);
+          if (rows > 2) {
+            expect(scales[0]).to.equal(1);
+            expect(Array.from(q.subarray(0, K)).every((c) => c === 0)).to.equal(true);
+            expect(e4m3(q[K + 5])).to.equal(-448);
+          }
+        }
+      });
+    }
+  });
+
+  describe('bias_gelu_quantize_fp8: gelu_erf(x + bias) quantised per row in one pass', () => {
+    for (const dt of ['float16', 'bfloat16'] as const) {
+      check(`${dt}: scales and dequantised values vs float64 GELU`, async () => {
+        const rng = new Rng(23);
+        for (const N of [64, 1536, 3072, 4096]) {
+          const T = 19;
+          const x = representableRows(rng, T, N).map((v) => v / 256);
+          const bias = Float32Array.from({ length: N }, () => rng.int(-64, 64) / 64);
+          const { q, scales } = addon.fp8OpTest(DTYPE_CODE[dt], 'bias_gelu_quantize', { x, bias, T, N }, 0);
+          for (let t = 0; t < T; t++) {
+            const g = Array.from({ length: N }, (_, n) => gelu(x[t * N + n] + bias[n]));
+            const amax = Math.max(...g.map(Math.abs));
+            const scale = amax > 0 ? amax / E4M3_MAX : 1;
+            expect(Math.abs(scales[t] - scale) / scale, `N=${N} row ${t} scale ${scales[t]} vs ${scale}`).to.be.below(1e-6);
+            for (let n = 0; n < N; n++) {
+              const back = e4m3(q[t * N + n]) * scales[t];
+              expect(Number.isFinite(back)).to.equal(true);
+              const mag = Math.abs(g[n] / scales[t]);
+              const step = mag < 2 ** -6 ? 2 ** -9 : 2 ** (Math.floor(Math.log2(mag)) - 3);
+              // half a step, plus fp32 GELU (erff) error and a neighbouring step where the value sits on a boundary
+              expect(Math.abs(back - g[n]), `N=${N} [${t}, ${n}]`).to.be.at.most((step / 2) * scales[t] * 1.001 + 1e-6 * Math.abs(g[n]) + 1e-7);
+            }
+          }
+        }
+      });
+    }
+  });
+
+  describe('FP8 GEMM (cuBLASLt e4m3 × e4m3, fp32 accumulate) vs float64 of the dequantised operands', () => {
+    /** Random codes of moderate magnitude (|value| ≤ 16, no NaN) and random positive scales. */
+    function operands(rng: Rng, T: number, K: number, N: number) {
+      const code = () => (rng.uniform() < 0.5 ? 0x80 : 0) | rng.int(0, 0x58);
+      const xq = Uint8Array.from({ length: T * K }, code);
+      const wq = Uint8Array.from({ length: N * K }, code);
+      const xs = Float32Array.from({ length: T }, () => Math.fround(2 ** rng.int(-12, -4) * (1 + rng.uniform())));
+      const ws = Float32Array.from({ length: N }, () => Math.fround(2 ** rng.int(-12, -4) * (1 + rng.uniform())));
+      const bias = Float32Array.from({ length: N }, () => rng.int(-128, 128) / 64);
+      return { xq, wq, xs, ws, bias };
+    }
+    // BERT-base QKV / O / down, XLM-R-large up, MiniLM up; token counts kept small: the float64 reference runs in JS
+    const SHAPES: Array<[number, number, number]> = [[1, 768, 2304], [37, 768, 768], [96, 3072, 768], [64, 1024, 4096], [8, 384, 1536]];
+    for (const epilogue of ['outer', 'kernel', 'auto'] as const) {
+      for (const dt of ['float16', 'bfloat16'] as const) {
+        check(`${dt}, epilogue ${epilogue}: T×K×N ${SHAPES.map((s) => s.join('×')).join(', ')}, with and without bias`, async () => {
+          const rng = new Rng(31);
+          let worst = 0;
+          const ran = new Set<string>();
+          for (const [T, K, N] of SHAPES) {
+            for (const withBias of [true, false]) {
+              const o = operands(rng, T, K, N);
+              const { y, epilogue: used } = addon.fp8OpTest(
+                DTYPE_CODE[dt],
+                'gemm',
+                { xq: o.xq, xs: o.xs, wq: o.wq, ws: o.ws, bias: withBias ? o.bias : undefined, T, K, N, epilogue },
+                0,
+              );
+              ran.add(used);
+              if (epilogue !== 'auto') expect(used).to.equal(epilogue);
+              const xd = Float64Array.from(o.xq, e4m3), wd = Float64Array.from(o.wq, e4m3);
+              for (let t = 0; t < T; t++) {
+                for (let n = 0; n < N; n++) {
+                  let acc = 0, mag = 0;
+                  for (let k = 0; k < K; k++) {
+                    const p = xd[t * K + k] * wd[n * K + k];
+                    acc += p;
+                    mag += Math.abs(p);
+                  }
+                  const s = o.xs[t] * o.ws[n];
+                  const ref = acc * s + (withBias ? o.bias[n] : 0);
+                  const got = y[t * N + n];
+                  if (!Number.isFinite(got)) throw new Error(`${T}×${K}×${N} [${t}, ${n}]: non-finite ${got}`);
+                  // output rounding (bf16: 2^-9 relative) + accumulation (FP8 fast accumulation, 2^-10 of Σ|products|)
+                  const tol = 2 ** -8 * Math.abs(ref) + 2 ** -10 * mag * s + 1e-6;
+                  const err = Math.abs(got - ref);
+                  worst = Math.max(worst, err / tol);
+                  if (err > tol) throw new Error(`${T}×${K}×${N} bias ${withBias} [${t}, ${n}]: ${got} vs ${ref} (tolerance ${tol})`);
+                }
+              }
+            }
+          }
+          process.stdout.write(`      ${dt} ${epilogue} (ran: ${[...ran].join(', ')}): worst error ${(worst * 100).toFixed(1)}% of the tolerance\n`);
+        });
+      }
+    }
+  });
+
+  describe('models: fp8 vs the fp32 engine, embedding cosine ≥ 0.999 on ragged batches', () => {
+    const lengthsOf = (max: number): number[][] => [
+      [1, 7, max, 33, 250, 2, 128, 511 % max || 3, 64],
+      [max],
+      [1],
+      Array.from({ length: 48 }, (_, i) => 1 + ((i * 37) % max)),
+    ];
+    function batchOf(lengths: number[], vocab: number, rng: Rng): TokenBatch {
+      const cu = [0];
+      for (const l of lengths) cu.push(cu[cu.length - 1] + l);
+      const ids = Int32Array.from({ length: cu[cu.length - 1] }, () => rng.int(1000, vocab - 1));
+      return { ids, typeIds: Int32Array.from(ids, () => (rng.uniform() < 0.3 ? 1 : 0)), cuSeqlens: Int32Array.from(cu) };
+    }
+    const copy = (b: TokenBatch): TokenBatch => ({ ids: b.ids.slice(), typeIds: b.typeIds?.slice(), cuSeqlens: b.cuSeqlens.slice() });
+
+    for (const [name, dtypes] of [['bert-base', ['float16', 'bfloat16']], ['xlmr-large', ['float16']], ['bert-base-bf16', ['bfloat16']]] as const) {
+      for (const dtype of dtypes) {
+        check(`${name} ${dtype}: fp8 vs fp32, graphs replayed, outer-vector and kernel epilogues agree`, async () => {
+          const dir = join(GPU_MODELS, name);
+          if (!existsSync(join(dir, 'config.json'))) throw new Error(`run scripts/gpu/prepare first (${dir})`);
+          const folder = loadModelFolder(dir);
+          const maxLen = Math.min(512, folder.dims.maxPositions - folder.dims.positionOffset);
+          const rng = new Rng(name.length * 101 + dtype.length);
+          const batches = lengthsOf(maxLen).map((l) => batchOf(l, folder.dims.vocab, rng));
+          const opts = { device: 0, rank: 0, worldSize: 1, maxTokens: 48 * maxLen, maxSeqs: 64, slots: 2 };
+          const run = async (e: CudaEngine) => {
+            const out: Float32Array[] = [];
+            for (const b of batches) out.push(await e.embed(copy(b)));
+            return out;
+          };
+          const withEngine = async (dt: ComputeDtype, quantization?: 'fp8', env?: string) => {
+            const saved = process.env.EMBEDRANK_FP8_EPILOGUE;
+            if (env) process.env.EMBEDRANK_FP8_EPILOGUE = env;
+            const e = await CudaEngine.create(folder, { ...opts, dtype: dt, quantization });
+            if (saved === undefined) delete process.env.EMBEDRANK_FP8_EPILOGUE;
+            else process.env.EMBEDRANK_FP8_EPILOGUE = saved;
+            try {
+              const first = await run(e);
+              await run(e); // second sighting of each shape: captured
+              const replayed = await run(e); // replayed from the graph
+              first.forEach((r, i) => r.forEach((v, j) => expect(Math.abs(v - replayed[i][j]), `graph replay batch ${i} [${j}]`).to.be.below(1e-6)));
+              return first;
+            } finally {
+              await e.close();
+            }
+          };
+          const ref = await withEngine('float32');
+          const plain = await withEngine(dtype);
+          const fp8 = await withEngine(dtype, 'fp8');
+          const fp8Kernel = await withEngine(dtype, 'fp8', 'kernel');
+          const H = folder.dims.hidden;
+          let worst = 1, sum = 0, count = 0, worstPlain = 1, differs = false, epiWorst = 1;
+          batches.forEach((b, i) => {
+            const n = b.cuSeqlens.length - 1;
+            for (let s = 0; s < n; s++) {
+              const c = cosine(fp8[i], ref[i].subarray(s * H, (s + 1) * H), s * H, H);
+              worst = Math.min(worst, c);
+              sum += c;
+              count++;
+              worstPlain = Math.min(worstPlain, cosine(plain[i], ref[i].subarray(s * H, (s + 1) * H), s * H, H));
+              epiWorst = Math.min(epiWorst, cosine(fp8Kernel[i], fp8[i].subarray(s * H, (s + 1) * H), s * H, H));
+              if (cosine(fp8[i], plain[i].subarray(s * H, (s + 1) * H), s * H, H) < 1 - 1e-6) differs = true;
+            }
+          });
+          process.stdout.write(
+            `      ${name} ${dtype}: fp8 vs fp32 cosine worst ${worst.toFixed(6)}, mean ${(sum / count).toFixed(6)} over ${count} sequences ` +
+              `(${dtype} without fp8: worst ${worstPlain.toFixed(6)}); outer vs kernel epilogue worst ${epiWorst.toFixed(7)}\n`,
+          );
+          expect(differs, 'fp8 output equals the 16-bit output: the FP8 path did not run').to.equal(true);
+          expect(worst).to.be.at.least(0.999);
+          expect(epiWorst).to.be.at.least(0.9995); // rounding differences only: a lost scale or bias gives far less
+        });
+      }
+    }
+
+    check('the addon refuses fp8 with dtype float32 (a check of its own, behind resolveQuantization)', async () => {
+      const dir = join(GPU_MODELS, 'bert-base');
+      if (!existsSync(join(dir, 'config.json'))) throw new Error(`run scripts/gpu/prepare first (${dir})`);
+      let err: Error | undefined;
+      try {
+        const e = await CudaEngine.create(loadModelFolder(dir), { dtype: 'float32', device: 0, rank: 0, worldSize: 1, maxTokens: 512, maxSeqs: 4, slots: 1, quantization: 'fp8' });
+        await e.close();
+      } catch (e) {
+        err = e as Error;
+      }
+      expect(err?.message).to.match(/float16 or bfloat16/);
+    });
+  });
+});
