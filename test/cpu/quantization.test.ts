@@ -9,7 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resolveQuantization, validateEngineOptions, type GpuCapability } from '../../src/core/options.js';
 import { InputError, UnsupportedOptionError } from '../../src/errors.js';
-import type { ModelFolder } from '../../src/model/folder.js';
+import { loadModelFolder, type ModelFolder } from '../../src/model/folder.js';
+import { e4m3Code, e4m3Value, fakeQuantizeRowsE4m3 } from '../../src/reference/fp8-e4m3.js';
+import { embedF64, encoderHiddenF64, loadEncoderF64 } from '../../src/reference/encoder-f64.js';
 import { testModel } from './helpers.js';
 
 const BIN = join(process.cwd(), 'dist/src/cli/main.js');
@@ -76,6 +78,62 @@ describe('cpu/quantization: the fp8 option, its refusals and its plumbing', func
       expect(resolveQuantization('fp8', folderWith({}), 'cuda', 'float16', 4, [H200])).to.equal('fp8');
       refusal(() => resolveQuantization('fp8', folderWith({ heads: 3, headDim: 40, hidden: 128, intermediate: 512 }), 'cuda', 'float16', 1, [H200]), /attention width per GPU is 120/);
       refusal(() => resolveQuantization('fp8', folderWith({ intermediate: 3080 }), 'cuda', 'float16', 2, [H200, H200]), /intermediate size per GPU is 1540/);
+    });
+  });
+
+  describe('reference/fp8-e4m3: the quantisation rule the GPU suite checks the kernels against', () => {
+    it('codes 0..126 are increasing e4m3 values up to 448; every finite code round-trips; 0x7f / 0xff are NaN', () => {
+      expect(e4m3Value(126)).to.equal(448);
+      expect(e4m3Value(1)).to.equal(2 ** -9); // smallest subnormal
+      expect(e4m3Value(8)).to.equal(2 ** -6); // smallest normal
+      expect(e4m3Value(0x7f)).to.be.NaN;
+      expect(e4m3Value(0xff)).to.be.NaN;
+      for (let c = 0; c < 255; c++) {
+        if (c === 0x7f || c === 0x80) continue;
+        if (c > 0 && c < 127) expect(e4m3Value(c)).to.be.greaterThan(e4m3Value(c - 1));
+        expect(e4m3Code(e4m3Value(c)), `code ${c}`).to.equal(c);
+      }
+    });
+
+    it('rounds to nearest, ties to the even code, keeps the sign of zero, saturates at ±448', () => {
+      expect(e4m3Code(1.0625)).to.equal(56); // between 1 (56) and 1.125 (57): even
+      expect(e4m3Code(1.1875)).to.equal(58); // between 1.125 (57) and 1.25 (58): even
+      expect(e4m3Code(1.07)).to.equal(57);
+      expect(e4m3Code(2 ** -10)).to.equal(0); // half the smallest subnormal: tie to 0
+      expect(e4m3Code(-(2 ** -11))).to.equal(0x80);
+      expect(e4m3Code(449)).to.equal(126);
+      expect(e4m3Code(-1e9)).to.equal(0x80 | 126);
+      expect(e4m3Code(NaN)).to.equal(0x7f);
+    });
+
+    it('fake-quantised rows: the row maximum maps to ±448 · scale exactly; relative error at most 1/16 in the normal range', () => {
+      const x = Float64Array.from({ length: 4 * 96 }, (_, i) => Math.sin(i * 1.7) * 10 ** ((i % 7) - 3));
+      const y = fakeQuantizeRowsE4m3(x, 4, 96);
+      for (let r = 0; r < 4; r++) {
+        const row = Array.from(x.subarray(r * 96, (r + 1) * 96));
+        const amax = Math.max(...row.map(Math.abs));
+        const i = row.findIndex((v) => Math.abs(v) === amax);
+        expect(Math.abs(y[r * 96 + i] - row[i]) / amax).to.be.below(1e-6);
+        row.forEach((v, k) => {
+          if (Math.abs(v) >= (amax / 448) * 2 ** -6) expect(Math.abs(y[r * 96 + k] - v) / Math.abs(v)).to.be.at.most(1 / 16 + 1e-6);
+        });
+      }
+      expect(Array.from(fakeQuantizeRowsE4m3(new Float64Array(8), 1, 8))).to.deep.equal(new Array(8).fill(0));
+    });
+
+    it('the float64 encoder with fp8 emulated stays close to, and differs from, the exact one (tiny model)', () => {
+      const folder = loadModelFolder(testModel('tiny-mean', { shape: 'tiny', pooling: 'mean' }));
+      const exact = loadEncoderF64(folder);
+      const fp8 = loadEncoderF64(folder, { fp8: true });
+      for (const ids of [[101, 2000, 3000, 102], [101, ...Array.from({ length: 60 }, (_, i) => 1000 + i * 37), 102]]) {
+        const a = embedF64(exact, ids, undefined, 'mean', true);
+        const b = embedF64(fp8, ids, undefined, 'mean', true);
+        let dot = 0;
+        a.forEach((v, i) => (dot += v * b[i]));
+        expect(dot).to.be.below(1 - 1e-7);
+        expect(dot).to.be.above(0.99);
+        expect(encoderHiddenF64(fp8, ids).every(Number.isFinite)).to.equal(true);
+      }
     });
   });
 
