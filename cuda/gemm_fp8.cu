@@ -140,30 +140,41 @@ Fp8Epilogue Fp8GemmRunner::linear(DType dt, const uint8_t* Xq, const float* xs, 
     throw std::runtime_error("FP8 GEMM: K (" + std::to_string(K) + ") and N (" + std::to_string(N) + ") must be multiples of 16");
   }
   const float alpha = 1.f, beta = 0.f;
-  const auto refusal_key = std::make_tuple((int)dt, K, N, bias != nullptr);
-  if (mode_ != Fp8Epilogue::Kernel && !outer_refused_.count(refusal_key)) {
-    Plan* p = plan(dt, T, K, N, bias != nullptr, Fp8Epilogue::OuterVec);
+  // OuterVec with (with_bias) or without cuBLASLt's bias epilogue; false where cuBLASLt refuses the
+  // combination. A refusal at the first call (one the heuristic offered but the kernel rejects)
+  // is remembered and falls back; the first call of every shape is eager (bert.cu captures graphs
+  // of shapes seen before), so no refusal happens inside a capture.
+  auto try_outer = [&](bool with_bias) {
+    const auto rkey = std::make_tuple((int)dt, K, N, with_bias);
+    if (outer_refused_.count(rkey)) return false;
+    Plan* p = plan(dt, T, K, N, with_bias, Fp8Epilogue::OuterVec);
     if (p) {
       LT8(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &ws, sizeof(ws)));
       LT8(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &xs, sizeof(xs)));
-      if (bias) LT8(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)));
+      if (with_bias) LT8(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)));
       const cublasStatus_t st = cublasLtMatmul((cublasLtHandle_t)handle_, p->op, &alpha, Wq, p->a, Xq, p->b, &beta, Y, p->d, Y, p->d,
                                                &p->algo, workspace_, workspace_bytes_, s);
-      // A refusal at the first call (a combination the heuristic offered but the kernel rejects)
-      // falls back below; the first call of every shape is eager (bert.cu captures graphs of
-      // shapes seen before), so this never happens inside a capture.
       if (st == CUBLAS_STATUS_SUCCESS) {
         p->verified = true;
-        return Fp8Epilogue::OuterVec;
+        return true;
       }
       if (p->verified || (st != CUBLAS_STATUS_NOT_SUPPORTED && st != CUBLAS_STATUS_INVALID_VALUE)) LT8(st);
+      plans_.erase(Key{(int)dt, T, K, N, with_bias, (int)Fp8Epilogue::OuterVec});
+    }
+    outer_refused_[rkey] = true;
+    return false;
+  };
+  if (mode_ != Fp8Epilogue::Kernel) {
+    if (bias && try_outer(true)) return Fp8Epilogue::OuterVec;
+    // Scales in cuBLASLt, the bias in a pass of its own: still far less traffic than the fp32 product.
+    if (try_outer(false)) {
+      if (bias) add_bias_rows(dt, Y, bias, T, N, s);
+      return Fp8Epilogue::OuterVec;
     }
     if (mode_ == Fp8Epilogue::OuterVec) {
       throw std::runtime_error("FP8 GEMM: cuBLASLt has no outer-vector-scaled algorithm for T=" + std::to_string(T) + " K=" +
                                std::to_string(K) + " N=" + std::to_string(N) + " (EMBEDRANK_FP8_EPILOGUE=outer)");
     }
-    outer_refused_[refusal_key] = true;
-    plans_.erase(Key{(int)dt, T, K, N, bias != nullptr, (int)Fp8Epilogue::OuterVec});
   }
   Plan* p = plan(dt, T, K, N, false, Fp8Epilogue::Kernel);
   if (!p) {

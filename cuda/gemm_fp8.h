@@ -8,7 +8,9 @@
 //             B, CUDA 12.9+), with the bias in its epilogue; nothing but the GEMM touches Y.
 //   Kernel:   cuBLASLt writes the unscaled fp32 product; dequantize_fp8_gemm (ops.h) applies
 //             xs · ws and the bias — an extra T·N·(4 + 4 + 2)-byte round trip.
-// Auto (default) uses OuterVec and falls back to Kernel for a shape cuBLASLt refuses it for;
+// Auto (default) uses OuterVec — the bias in cuBLASLt's epilogue, or in add_bias_rows (ops.h) where
+// cuBLASLt refuses the bias epilogue together with outer-vector scales — and falls back to Kernel
+// for a shape cuBLASLt refuses OuterVec for altogether;
 // EMBEDRANK_FP8_EPILOGUE=outer|kernel forces one (tests compare them). The FP8 tensor cores'
 // fast accumulation is on unless EMBEDRANK_FP8_FAST_ACCUM=0 (TransformerEngine's forward setting).
 #pragma once

@@ -143,6 +143,9 @@ void bias_gelu_quantize_fp8(DType dt, const void* x, const void* bias, int T, in
 bool bias_gelu_quantize_fp8_fits(int N);
 // The FP8 GEMM's epilogue when cuBLASLt does not apply the scales: y[t, n] = acc[t, n] · x_scale[t]
 // · w_scale[n] + bias[n] (bias may be null), acc fp32 [T, N], y in dt; N % 8 == 0.
+// y[t, n] += bias[n] in place (y [T, N] in dt, N % 8 == 0): the FP8 GEMM's bias where cuBLASLt
+// scales the output but refuses its bias epilogue with outer-vector scales.
+void add_bias_rows(DType dt, void* y, const void* bias, int T, int N, cudaStream_t s);
 void dequantize_fp8_gemm(DType dt, const float* acc, const float* x_scale, const float* w_scale, const void* bias, int T, int N,
                          void* y, cudaStream_t s);
 

@@ -120,6 +120,20 @@ __global__ void dequantize_kernel(const float* __restrict__ acc, const float* __
   }
 }
 
+// y[t, n] += bias[n] in place, 8 values per thread (N % 8 == 0).
+template <typename T>
+__global__ void add_bias_rows_kernel(T* __restrict__ y, const T* __restrict__ bias, size_t groups, int N) {
+  const int gpr = N / 8;
+  for (size_t g = blockIdx.x * (size_t)blockDim.x + threadIdx.x; g < groups; g += (size_t)gridDim.x * blockDim.x) {
+    float v[8], b[8];
+    load8<T>(y + g * 8, v);
+    load8<T>(bias + (g % gpr) * 8, b);
+#pragma unroll
+    for (int k = 0; k < 8; k++) v[k] += b[k];
+    store8<T>(y + g * 8, v);
+  }
+}
+
 int grid_for(size_t groups, int threads) {
   int dev = 0, sms = 132;
   cudaGetDevice(&dev);
@@ -179,6 +193,21 @@ void dequantize_fp8_gemm(DType dt, const float* acc, const float* x_scale, const
       break;
   }
   ER_LAUNCH("dequantize_fp8_gemm");
+}
+
+void add_bias_rows(DType dt, void* y, const void* bias, int T, int N, cudaStream_t s) {
+  if (T == 0) return;
+  if (N % 8) throw std::runtime_error("add_bias_rows: N must be a multiple of 8");
+  const size_t groups = (size_t)T * N / 8;
+  const int threads = 256, blocks = grid_for(groups, threads);
+  switch (dt) {
+    case DType::F32: add_bias_rows_kernel<float><<<blocks, threads, 0, s>>>((float*)y, (const float*)bias, groups, N); break;
+    case DType::F16: add_bias_rows_kernel<__half><<<blocks, threads, 0, s>>>((__half*)y, (const __half*)bias, groups, N); break;
+    case DType::BF16:
+      add_bias_rows_kernel<__nv_bfloat16><<<blocks, threads, 0, s>>>((__nv_bfloat16*)y, (const __nv_bfloat16*)bias, groups, N);
+      break;
+  }
+  ER_LAUNCH("add_bias_rows");
 }
 
 }  // namespace er
