@@ -81,6 +81,7 @@ def main():
     ap.add_argument("--lengths", default="1,7,64,128")
     ap.add_argument("--pool", default="cls", choices=["cls", "mean"])
     ap.add_argument("--std", type=float, default=0.05, help="weight std (make-test-model default 0.05; HF init 0.02)")
+    ap.add_argument("--fan-in", action="store_true", help="matrices ~ N(0, 1/fan_in), as scripts/gpu/family_models.py (trained scale)")
     ap.add_argument("--layers", type=int, default=0, help="override the layer count (0: the shape's)")
     ap.add_argument("--seed", type=int, default=1)
     a = ap.parse_args()
@@ -88,13 +89,14 @@ def main():
     layers = a.layers or layers
     rng = np.random.default_rng(a.seed)
     n = lambda *s, m=0.0, sd=a.std: rng.normal(m, sd, s)
+    w = (lambda o, i: rng.normal(0, 1 / np.sqrt(i), (o, i))) if a.fan_in else (lambda o, i: n(o, i))
     params = {
         "word": n(30522, H), "pos": n(512, H), "type": n(2, H),
         "emb_ln": (n(H, m=1, sd=0.1), n(H, sd=0.1)),
         "layers": [
             {
-                "qkv_w": n(3 * H, H), "qkv_b": n(3 * H, sd=0.05), "o_w": n(H, H), "o_b": n(H, sd=0.05),
-                "up_w": n(inter, H), "up_b": n(inter, sd=0.05), "down_w": n(H, inter), "down_b": n(H, sd=0.05),
+                "qkv_w": w(3 * H, H), "qkv_b": n(3 * H, sd=0.05), "o_w": w(H, H), "o_b": n(H, sd=0.05),
+                "up_w": w(inter, H), "up_b": n(inter, sd=0.05), "down_w": w(H, inter), "down_b": n(H, sd=0.05),
                 "ln1": (n(H, m=1, sd=0.1), n(H, sd=0.1)), "ln2": (n(H, m=1, sd=0.1), n(H, sd=0.1)),
             }
             for _ in range(layers)
@@ -109,7 +111,7 @@ def main():
         c = float(pr @ pq / np.linalg.norm(pr) / np.linalg.norm(pq))
         tok = np.sum(ref * q8, -1) / np.linalg.norm(ref, axis=-1) / np.linalg.norm(q8, axis=-1)
         cos.append(c)
-        print(f"{a.shape} {layers} layers std {a.std} length {L:4d}: pooled ({a.pool}) cosine {c:.6f}; per-token hidden cosine min {tok.min():.6f} mean {tok.mean():.6f}")
+        print(f"{a.shape} {layers} layers {'1/fan_in' if a.fan_in else f'std {a.std}'} length {L:4d}: pooled ({a.pool}) cosine {c:.6f}; per-token hidden cosine min {tok.min():.6f} mean {tok.mean():.6f}")
     print(f"worst pooled cosine {min(cos):.6f}")
 
 
