@@ -138,7 +138,7 @@ void paged_attention_warp(DType dt, const void* q, int ld_q, int heads, int kv_h
 // dynamic per-token quantisation; on a PyTorch [out, in] weight: per-output-channel scales).
 void quantize_fp8_rows(DType dt, const void* x, int rows, int K, uint8_t* q, float* scale, cudaStream_t s);
 // Rows of gelu_erf(x + bias) quantised as quantize_fp8_rows does (the FFN-down GEMM's input), one
-// pass over the FFN-up output instead of bias_gelu then quantize. N must pass _fits (≤ 12,288).
+// pass over the FFN-up output instead of bias_gelu then quantize. N must pass _fits (≤ 12,224).
 void bias_gelu_quantize_fp8(DType dt, const void* x, const void* bias, int T, int N, uint8_t* q, float* scale, cudaStream_t s);
 bool bias_gelu_quantize_fp8_fits(int N);
 // The FP8 GEMM's epilogue when cuBLASLt does not apply the scales: y[t, n] = acc[t, n] · x_scale[t]
