@@ -13,6 +13,11 @@
 //    (https://docs.nvidia.com/cuda/cublas/#outer-vector-scaling-for-fp8-data-types); the enum
 //    (OUTER_VEC_32F = 3) at https://docs.nvidia.com/cuda/nvmath-python/latest/bindings/generated/nvmath.bindings.cublasLt.MatmulMatrixScale.html.
 //    Here M is the weight's output channels (A = Wq, op T) and N the tokens (B = Xq), so scaleA = ws, scaleB = xs.
+//    Outer-vector scaling exists from cuBLAS 12.9 on sm_90 only (Hopper): NVIDIA's answer in
+//    https://github.com/NVIDIA/CUDALibrarySamples/issues/270 and PyTorch's use of it
+//    (https://github.com/pytorch/pytorch/pull/154680, "Requires CUDA >= 12.9 and sm_90"); Ada
+//    (sm_89) and Blackwell refuse it at the heuristic with CUBLAS_STATUS_NOT_SUPPORTED
+//    (https://github.com/pytorch/pytorch/issues/192707), so there Auto takes the Kernel epilogue.
 //  - CUBLASLT_MATMUL_DESC_{TRANSA, TRANSB, EPILOGUE, BIAS_POINTER, BIAS_DATA_TYPE, A_SCALE_POINTER,
 //    B_SCALE_POINTER, FAST_ACCUM, A_SCALE_MODE, B_SCALE_MODE}: cublasLtMatmulDescAttributes_t,
 //    https://docs.nvidia.com/cuda/cublas/#cublasltmatmuldescattributes-t (values listed at
