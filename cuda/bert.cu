@@ -80,6 +80,7 @@ BertModel::BertModel(const BertConfig& cfg) : ResidentModel(cfg.device, cfg.dt),
                                ") to be multiples of 16 (cuBLASLt FP8)");
     }
   }
+  fp8_fuse_ln_ = env_flag("EMBEDRANK_FP8_FUSE_LN", true);
   resid_f32_ = cfg.dt == DType::BF16 && env_flag("EMBEDRANK_BF16_F32_RESIDUAL", true);
   // Not under tensor parallelism: captured NCCL collectives made ncclCommDestroy hang at close on
   // 2×H200, and TP=2 stayed slower than TP=1 at batch 1 with them (2.20 vs 1.65 ms).
@@ -449,13 +450,13 @@ void BertModel::forward(Request& r) {
 // of the partial sums, then x = LayerNorm(sum + lin.b + x): the bias is added once, after the
 // reduction.
 void BertModel::row_parallel_add_ln(Slot& s, const void* in, int K, const std::string& lin, const std::string& ln, int T,
-                                    const char* gemm_mark, bool in_fp8) {
+                                    const char* gemm_mark, bool in_fp8, bool quantize_out) {
   const int H = cfg_.hidden;
   linear(s, in, T, K, lin, H, nullptr, s.tmp, gemm_mark, in_fp8);
   all_reduce(s.comm, s.stream, s.tmp, (size_t)T * H, cfg_.world);
   if (cfg_.world > 1) mark(s, "allreduce");
   add_bias_layernorm(cfg_.dt, s.tmp, w(lin + ".b").ptr, s.x, (const float*)w(ln + ".g").ptr, (const float*)w(ln + ".b").ptr,
-                     cfg_.eps, T, H, s.x, s.xf, s.stream);
+                     cfg_.eps, T, H, s.x, s.xf, s.stream, quantize_out ? s.xq : nullptr, quantize_out ? s.xs : nullptr);
   mark(s, "add_ln");
 }
 
@@ -498,17 +499,19 @@ void BertModel::enqueue(Slot& s, const Request& r, const Layout& L) {
   const int layers = r.mode == Output::Hidden && r.stop_after_layers >= 0 ? std::min(r.stop_after_layers, cfg_.layers) : cfg_.layers;
   for (int l = 0; l < layers; l++) {
     const std::string p = "L" + std::to_string(l) + ".";
-    linear(s, s.x, T, H, p + "qkv", 3 * Hl, w(p + "qkv.b").ptr, s.qkv, "gemm_qkv");
+    // fp8 with fused LayerNorms: every layer's QKV input but the first was quantised by the last add+LN
+    const bool fused = cfg_.quant == 1 && fp8_fuse_ln_;
+    linear(s, s.x, T, H, p + "qkv", 3 * Hl, w(p + "qkv.b").ptr, s.qkv, "gemm_qkv", fused && l > 0);
     attention(L.attn, dt, s.qkv, 3 * Hl, T, cfg_.heads, cfg_.head_dim, d_cu, d_tiles, ntiles, scale, s.ctx, Hl, s.stream);
     mark(s, "attention");
-    row_parallel_add_ln(s, s.ctx, Hl, p + "o", p + "ln1", T, "gemm_o");
-    linear(s, s.x, T, H, p + "up", I, nullptr, s.up, "gemm_up");
+    row_parallel_add_ln(s, s.ctx, Hl, p + "o", p + "ln1", T, "gemm_o", false, fused);
+    linear(s, s.x, T, H, p + "up", I, nullptr, s.up, "gemm_up", fused);
     // fp8: the FFN-down input is quantised as GELU produces it (no 16-bit copy written)
     const bool down_fp8 = cfg_.quant == 1 && bias_gelu_quantize_fp8_fits(I);
     if (down_fp8) bias_gelu_quantize_fp8(dt, s.up, w(p + "up.b").ptr, T, I, s.xq, s.xs, s.stream);
     else bias_gelu(dt, s.up, w(p + "up.b").ptr, T, I, s.stream);
     mark(s, "bias_gelu");
-    row_parallel_add_ln(s, s.up, I, p + "down", p + "ln2", T, "gemm_down", down_fp8);
+    row_parallel_add_ln(s, s.up, I, p + "down", p + "ln2", T, "gemm_down", down_fp8, fused && l + 1 < layers);
   }
 
   // The fp32 residual copy, where kept, is the more exact final hidden state.

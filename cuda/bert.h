@@ -138,7 +138,7 @@ class BertModel : public ResidentModel {
   void capture(Slot& s, const Request& r, const Layout& L, Slot::Graph& g);
   void drop_graphs(Slot& s);
   void row_parallel_add_ln(Slot& s, const void* in, int K, const std::string& lin, const std::string& ln, int T,
-                           const char* gemm_mark, bool in_fp8 = false);
+                           const char* gemm_mark, bool in_fp8 = false, bool quantize_out = false);
   // Y[T, N] = X[T, K] · lin.w^T (+ bias): the 16-bit GEMM, or under quant 1 X quantised per token
   // into s.xq/s.xs (already there when x_fp8) and the FP8 GEMM.
   void linear(Slot& s, const void* X, int T, int K, const std::string& lin, int N, const void* bias, void* Y, const char* gemm_mark,
@@ -164,6 +164,9 @@ class BertModel : public ResidentModel {
   int graph_max_tokens_ = 0;  // Bucket: largest batch (tokens) served by bucketed graphs
   bool longest_first_ = false;  // attention tiles of the longest sequences first (EMBEDRANK_ATTN_LONGEST_FIRST)
   AttentionKernel attn_ = AttentionKernel::Mma;  // EMBEDRANK_ATTENTION, as attention_kernel() resolved it
+  // quant 1: the LayerNorms write the next linear's e4m3 input too (EMBEDRANK_FP8_FUSE_LN=0: a
+  // separate quantize pass instead, to compare).
+  bool fp8_fuse_ln_ = true;
 };
 
 }  // namespace er

@@ -65,6 +65,8 @@ Napi::Object quantized(Napi::Env env, const void* q, const float* scale, size_t 
 // fp8OpTest(dtype, op, args, device) → object. op and args:
 //   'quantize'           { x [rows · K], rows, K }            → { q: Uint8Array [rows · K], scales: Float32Array [rows] }
 //   'bias_gelu_quantize' { x [T · N], bias [N], T, N }        → { q, scales } of gelu_erf(x + bias)
+//   'add_ln_quantize'    { x [T · H], residual [T · H], gamma [H], beta [H], T, H, eps }
+//                        → { q, scales, out: Float32Array [T · H] } (add_bias_layernorm with its fp8 output, no bias)
 //   'gemm'               { xq Uint8Array [T · K], xs [T], wq Uint8Array [N · K], ws [N], bias? [N], T, K, N,
 //                          epilogue: 'auto' | 'outer' | 'kernel' } → { y: Float32Array [T · N], epilogue: 'outer' | 'kernel' }
 //     y = (xq · xs) (wq · ws)^T + bias in dtype (16-bit), read back as float32
@@ -96,6 +98,24 @@ Napi::Value Fp8OpTest(const Napi::CallbackInfo& info) {
       er::bias_gelu_quantize_fp8(dt, x, bias, T, N, q, s, nullptr);
       return quantized(env, q, s, T, N);
     }
+    if (op == "add_ln_quantize") {
+      const int T = num(a, "T"), H = num(a, "H");
+      void* x = upload(b, dt, a.Get("x").As<Napi::Float32Array>());
+      void* res = upload(b, dt, a.Get("residual").As<Napi::Float32Array>());
+      auto* g = (const float*)b.copy_in(a.Get("gamma").As<Napi::Float32Array>());
+      auto* be = (const float*)b.copy_in(a.Get("beta").As<Napi::Float32Array>());
+      void* out = b.poisoned((size_t)T * H * er::dtype_size(dt));
+      auto* q = (uint8_t*)b.poisoned((size_t)T * H);
+      auto* sc = (float*)b.poisoned((size_t)T * sizeof(float));
+      er::add_bias_layernorm(dt, x, nullptr, res, g, be, a.Get("eps").As<Napi::Number>().FloatValue(), T, H, out, nullptr, nullptr, q, sc);
+      Napi::Object o = quantized(env, q, sc, T, H);
+      void* f32 = b.alloc((size_t)T * H * 4);
+      er::convert(dt, DType::F32, out, f32, (size_t)T * H, nullptr);
+      auto outv = Napi::Float32Array::New(env, (size_t)T * H);
+      ER_CHECK(cudaMemcpy(outv.Data(), f32, (size_t)T * H * 4, cudaMemcpyDeviceToHost));
+      o.Set("out", outv);
+      return o;
+    }
     if (op == "gemm") {
       const int T = num(a, "T"), K = num(a, "K"), N = num(a, "N");
       const std::string e = a.Get("epilogue").As<Napi::String>().Utf8Value();
@@ -121,7 +141,7 @@ Napi::Value Fp8OpTest(const Napi::CallbackInfo& info) {
       o.Set("epilogue", ran == er::Fp8Epilogue::OuterVec ? "outer" : "kernel");
       return o;
     }
-    throw std::invalid_argument("unknown op " + op + " (quantize, bias_gelu_quantize, gemm)");
+    throw std::invalid_argument("unknown op " + op + " (quantize, bias_gelu_quantize, add_ln_quantize, gemm)");
   } catch (const std::exception& e) {
     throw Napi::Error::New(env, std::string("fp8OpTest: ") + e.what());
   }

@@ -14,8 +14,11 @@ void embed_layernorm(DType dt, const int* ids, const int* types, const int* posi
 
 // out[t] = LayerNorm(x[t] + bias + residual[t]); out may alias residual. bias may be null. With
 // resid_f32 non-null the residual is read from it instead and the result written to it as well.
+// With q non-null (quantization fp8) the result is also quantised per row for the next linear,
+// as quantize_fp8_rows does (from the fp32 values, in the same pass for 16-bit H ≤ 1024).
 void add_bias_layernorm(DType dt, const void* x, const void* bias, const void* residual, const float* gamma,
-                        const float* beta, float eps, int T, int H, void* out, float* resid_f32, cudaStream_t s);
+                        const float* beta, float eps, int T, int H, void* out, float* resid_f32, cudaStream_t s,
+                        uint8_t* q = nullptr, float* q_scale = nullptr);
 
 // x[t, n] = gelu_erf(x[t, n] + bias[n]) in place.
 void bias_gelu(DType dt, void* x, const void* bias, int T, int N, cudaStream_t s);

@@ -116,6 +116,40 @@ describe('FP8 (quantization fp8): kernels and models', function () {
     }
   });
 
+  describe('add_bias_layernorm with its fp8 output: the LayerNorm row quantised in the same pass', () => {
+    for (const dt of ['float16', 'bfloat16'] as const) {
+      check(`${dt}: H 384, 768, 1024 (one warp per row) and 2048 (block per row + quantize): scales and values vs float64 LayerNorm`, async () => {
+        const rng = new Rng(41);
+        for (const H of [384, 768, 1024, 2048]) {
+          const T = 23;
+          const x = representableRows(rng, T, H).map((v) => v / 64);
+          const residual = representableRows(rng, T, H).map((v) => v / 64);
+          x.fill(0, 0, H); // a row whose sum is the residual alone
+          const gamma = Float32Array.from({ length: H }, () => 1 + rng.int(-32, 32) / 256);
+          const beta = Float32Array.from({ length: H }, () => rng.int(-32, 32) / 256);
+          const eps = 1e-12;
+          const { q, scales, out } = addon.fp8OpTest(DTYPE_CODE[dt], 'add_ln_quantize', { x, residual, gamma, beta, T, H, eps }, 0);
+          for (let t = 0; t < T; t++) {
+            const v = Array.from({ length: H }, (_, c) => x[t * H + c] + residual[t * H + c]);
+            const mean = v.reduce((a, b) => a + b, 0) / H;
+            const rstd = 1 / Math.sqrt(v.reduce((a, b) => a + (b - mean) ** 2, 0) / H + eps);
+            const y = v.map((u, c) => (u - mean) * rstd * gamma[c] + beta[c]);
+            const amax = Math.max(...y.map(Math.abs));
+            expect(Math.abs(scales[t] - amax / E4M3_MAX) / (amax / E4M3_MAX), `H=${H} row ${t} scale`).to.be.below(1e-5);
+            for (let c = 0; c < H; c++) {
+              const back = e4m3(q[t * H + c]) * scales[t];
+              if (!Number.isFinite(back) || !Number.isFinite(out[t * H + c])) throw new Error(`H=${H} [${t}, ${c}]: non-finite`);
+              const mag = Math.abs(y[c] / scales[t]);
+              const step = mag < 2 ** -6 ? 2 ** -9 : 2 ** (Math.floor(Math.log2(mag)) - 3);
+              expect(Math.abs(back - y[c]), `H=${H} [${t}, ${c}] fp8`).to.be.at.most((step / 2) * scales[t] * 1.001 + 1e-5 * amax);
+              expect(Math.abs(out[t * H + c] - y[c]), `H=${H} [${t}, ${c}] ${dt} output`).to.be.at.most(2 ** -7 * Math.abs(y[c]) + 1e-3);
+            }
+          }
+        }
+      });
+    }
+  });
+
   describe('FP8 GEMM (cuBLASLt e4m3 × e4m3, fp32 accumulate) vs float64 of the dequantised operands', () => {
     /** Random codes of moderate magnitude (|value| ≤ 16, no NaN) and random positive scales. */
     function operands(rng: Rng, T: number, K: number, N: number) {
@@ -214,7 +248,7 @@ describe('FP8 (quantization fp8): kernels and models', function () {
         });
 
         for (const dtype of dtypes) {
-          check(`${dtype}: fp8 tracks the emulated scheme (cosine ≥ 0.999), is no worse than it against exact, graphs replay, both epilogues agree`, async () => {
+          check(`${dtype}: fp8 tracks the emulated scheme (cosine ≥ 0.999), is no worse than it against exact, graphs replay, both epilogues and LN fusion on/off agree`, async () => {
             const folder = loadModelFolder(dir);
             const maxLen = Math.min(512, folder.dims.maxPositions - folder.dims.positionOffset);
             const opts = { device: 0, rank: 0, worldSize: 1, maxTokens: 48 * maxLen, maxSeqs: 64, slots: 2 };
@@ -223,12 +257,19 @@ describe('FP8 (quantization fp8): kernels and models', function () {
               for (const b of batches) out.push(await e.embed(copy(b)));
               return out;
             };
-            const withEngine = async (dt: ComputeDtype, quantization?: 'fp8', epilogue?: string) => {
-              const saved = process.env.EMBEDRANK_FP8_EPILOGUE;
-              if (epilogue) process.env.EMBEDRANK_FP8_EPILOGUE = epilogue;
-              const e = await CudaEngine.create(folder, { ...opts, dtype: dt, quantization });
-              if (saved === undefined) delete process.env.EMBEDRANK_FP8_EPILOGUE;
-              else process.env.EMBEDRANK_FP8_EPILOGUE = saved;
+            // env: switches read when the model is made (EMBEDRANK_FP8_EPILOGUE, EMBEDRANK_FP8_FUSE_LN)
+            const withEngine = async (dt: ComputeDtype, quantization?: 'fp8', env: Record<string, string> = {}) => {
+              const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
+              Object.assign(process.env, env);
+              let e: CudaEngine;
+              try {
+                e = await CudaEngine.create(folder, { ...opts, dtype: dt, quantization });
+              } finally {
+                for (const [k, v] of Object.entries(saved)) {
+                  if (v === undefined) delete process.env[k];
+                  else process.env[k] = v;
+                }
+              }
               try {
                 const first = await run(e);
                 await run(e); // second sighting of each shape: captured
@@ -242,9 +283,10 @@ describe('FP8 (quantization fp8): kernels and models', function () {
             const ref = await withEngine('float32');
             const plain = await withEngine(dtype);
             const fp8 = await withEngine(dtype, 'fp8');
-            const fp8Kernel = await withEngine(dtype, 'fp8', 'kernel');
+            const fp8Kernel = await withEngine(dtype, 'fp8', { EMBEDRANK_FP8_EPILOGUE: 'kernel' });
+            const fp8Unfused = await withEngine(dtype, 'fp8', { EMBEDRANK_FP8_FUSE_LN: '0' });
             const H = folder.dims.hidden;
-            let worst = 1, sum = 0, count = 0, worstPlain = 1, differs = false, epiWorst = 1;
+            let worst = 1, sum = 0, count = 0, worstPlain = 1, differs = false, epiWorst = 1, fuseWorst = 1;
             batches.forEach((b, i) => {
               for (let s = 0; s < b.cuSeqlens.length - 1; s++) {
                 const c = cosine(fp8[i], ref[i].subarray(s * H, (s + 1) * H), s * H, H);
@@ -253,6 +295,7 @@ describe('FP8 (quantization fp8): kernels and models', function () {
                 count++;
                 worstPlain = Math.min(worstPlain, cosine(plain[i], ref[i].subarray(s * H, (s + 1) * H), s * H, H));
                 epiWorst = Math.min(epiWorst, cosine(fp8Kernel[i], fp8[i].subarray(s * H, (s + 1) * H), s * H, H));
+                fuseWorst = Math.min(fuseWorst, cosine(fp8Unfused[i], fp8[i].subarray(s * H, (s + 1) * H), s * H, H));
                 if (cosine(fp8[i], plain[i].subarray(s * H, (s + 1) * H), s * H, H) < 1 - 1e-6) differs = true;
               }
             });
@@ -267,12 +310,13 @@ describe('FP8 (quantization fp8): kernels and models', function () {
             process.stdout.write(
               `      ${name} ${dtype}: fp8 vs fp32 engine cosine worst ${worst.toFixed(6)}, mean ${(sum / count).toFixed(6)} over ${count} sequences ` +
                 `(${dtype} without fp8: worst ${worstPlain.toFixed(6)}); float64 (lengths 1, 7, 17): emulated fp8 vs exact ${schemeWorst.toFixed(6)}, ` +
-                `GPU fp8 vs emulated ${trackWorst.toFixed(6)}, GPU fp8 vs exact ${gpuVsExactWorst.toFixed(6)}; outer vs kernel epilogue worst ${epiWorst.toFixed(7)}\n`,
+                `GPU fp8 vs emulated ${trackWorst.toFixed(6)}, GPU fp8 vs exact ${gpuVsExactWorst.toFixed(6)}; outer vs kernel epilogue worst ${epiWorst.toFixed(7)}, LN-fused vs separate quantize worst ${fuseWorst.toFixed(7)}\n`,
             );
             expect(differs, 'fp8 output equals the 16-bit output: the FP8 path did not run').to.equal(true);
             expect(trackWorst, 'GPU fp8 vs the float64 emulation of the same quantisation').to.be.at.least(0.999);
             expect(gpuVsExactWorst, 'GPU fp8 materially worse than the quantisation scheme itself').to.be.at.least(schemeWorst - Math.max(0.005, 0.2 * (1 - schemeWorst)));
             expect(epiWorst).to.be.at.least(0.9995); // rounding differences only: a lost scale or bias gives far less
+            expect(fuseWorst).to.be.at.least(0.9995); // the fused LN quantises the fp32 row, the separate pass the 16-bit one
             // Issue 14's target (≥ 0.999 vs fp32) wherever the format allows it: on generated random
             // models the scheme's own float64 emulation can fall below it (bench/fp8_accuracy_sim.py).
             if (schemeWorst >= 0.9995) expect(worst, 'issue 14 target: fp8 vs fp32 cosine').to.be.at.least(0.999);
