@@ -2,6 +2,7 @@
 // invocation (same GPU, same workload):
 //
 //   npm run bench -- --model DIR --workload fixed512 --dtype fp16 --batch-sizes 1,2,4,...,128 --baseline st
+//   npm run bench -- --model DIR --workload fixed512 --dtype fp16 --quantization none fp8   # FP8 vs 16-bit, same run
 //
 // Workloads: fixed512 (every sequence 512 tokens; any fixedN), varlen256_768 (lengths uniform in
 // 256..768, mean 512; any varlenA_B), sts (the real SemEval STS sentences end to end from raw
@@ -13,7 +14,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { loadAddon, type CudaAddon } from '../src/backends/cuda/addon.js';
 import { CudaEngine } from '../src/backends/cuda/engine.js';
-import type { ComputeDtype } from '../src/core/options.js';
+import type { ComputeDtype, QuantizationOption } from '../src/core/options.js';
 import { Encoder } from '../src/encoder.js';
 import { runMain } from '../src/main.js';
 import { loadModelFolder } from '../src/model/folder.js';
@@ -28,6 +29,8 @@ export interface BenchPoint {
   engine: 'embedrank' | 'sentence-transformers';
   workload: string;
   dtype: string;
+  /** EngineOptions.quantization of the point (absent: none). */
+  quantization?: QuantizationOption;
   batchSize: number;
   msPerBatch: number;
   tokensPerSec: number;
@@ -54,11 +57,11 @@ function lengthsFor(workload: string, b: number, rand: () => number): number[] {
 }
 
 
-async function tokenWorkload(dir: string, workload: string, dtype: ComputeDtype, sizes: number[], peak: number, iters: number, fresh: boolean): Promise<BenchPoint[]> {
+async function tokenWorkload(dir: string, workload: string, dtype: ComputeDtype, sizes: number[], peak: number, iters: number, fresh: boolean, quantization?: QuantizationOption): Promise<BenchPoint[]> {
   const folder = loadModelFolder(dir);
   const maxB = Math.max(...sizes);
   const maxTokens = maxB * Math.max(768, lengthRange(workload)[1]);
-  const engine = await CudaEngine.create(folder, { dtype, device: 0, rank: 0, worldSize: 1, maxTokens, maxSeqs: maxB, slots: 2 });
+  const engine = await CudaEngine.create(folder, { dtype, device: 0, rank: 0, worldSize: 1, maxTokens, maxSeqs: maxB, slots: 2, quantization });
   const points: BenchPoint[] = [];
   try {
     for (const b of sizes) {
@@ -90,7 +93,7 @@ async function tokenWorkload(dir: string, workload: string, dtype: ComputeDtype,
       const fpt = flopsPerToken(folder.dims, meanLen);
       const tps = tokens / secs;
       points.push({
-        engine: 'embedrank', workload, dtype, batchSize: b, msPerBatch: median(lat), tokensPerSec: tps, sentencesPerSec: (n * b) / secs,
+        engine: 'embedrank', workload, dtype, quantization, batchSize: b, msPerBatch: median(lat), tokensPerSec: tps, sentencesPerSec: (n * b) / secs,
         flopsPerToken: fpt, tflops: (tps * fpt) / 1e12, peakFraction: (tps * fpt) / 1e12 / peak,
       });
       report(points[points.length - 1]);
@@ -101,7 +104,7 @@ async function tokenWorkload(dir: string, workload: string, dtype: ComputeDtype,
   return points;
 }
 
-async function stsWorkload(dir: string, dtype: ComputeDtype, sizes: number[], peak: number, dataDir: string): Promise<BenchPoint[]> {
+async function stsWorkload(dir: string, dtype: ComputeDtype, sizes: number[], peak: number, dataDir: string, quantization?: QuantizationOption): Promise<BenchPoint[]> {
   const sentences = stsSentences(dataDir);
   if (!sentences.length) throw new Error(`no STS sentences under ${dataDir}`);
   const folder = loadModelFolder(dir);
@@ -110,7 +113,7 @@ async function stsWorkload(dir: string, dtype: ComputeDtype, sizes: number[], pe
   const tokens = (await tok.encodeBatch(sentences, undefined, folder.maxLength)).reduce((n, e) => n + e.ids.length, 0);
   const points: BenchPoint[] = [];
   for (const b of sizes) {
-    const enc = await Encoder.create({ model: dir, device: 'cuda', dtype, maxNumSeqs: b, maxNumBatchedTokens: Math.max(b * 128, 16384) });
+    const enc = await Encoder.create({ model: dir, device: 'cuda', dtype, quantization, maxNumSeqs: b, maxNumBatchedTokens: Math.max(b * 128, 16384) });
     try {
       await enc.encode(sentences.slice(0, 2000));
       const times: number[] = [];
@@ -122,7 +125,7 @@ async function stsWorkload(dir: string, dtype: ComputeDtype, sizes: number[], pe
       const secs = median(times);
       const fpt = flopsPerToken(folder.dims, tokens / sentences.length);
       points.push({
-        engine: 'embedrank', workload: 'sts', dtype, batchSize: b, msPerBatch: (secs * 1000 * b) / sentences.length,
+        engine: 'embedrank', workload: 'sts', dtype, quantization, batchSize: b, msPerBatch: (secs * 1000 * b) / sentences.length,
         tokensPerSec: tokens / secs, sentencesPerSec: sentences.length / secs, flopsPerToken: fpt,
         tflops: ((tokens / secs) * fpt) / 1e12, peakFraction: ((tokens / secs) * fpt) / 1e12 / peak,
       });
@@ -154,7 +157,7 @@ export function gemmPeak(addon: CudaAddon, when: 'start' | 'after', write: (line
 
 function report(p: BenchPoint): void {
   process.stdout.write(
-    `${p.engine.padEnd(21)} ${p.workload.padEnd(14)} ${p.dtype.padEnd(9)} B=${String(p.batchSize).padStart(4)}  ` +
+    `${p.engine.padEnd(21)} ${p.workload.padEnd(14)} ${(p.dtype + (p.quantization ? '+' + p.quantization : '')).padEnd(13)} B=${String(p.batchSize).padStart(4)}  ` +
       `${p.msPerBatch.toFixed(2).padStart(9)} ms/batch  ${(p.tokensPerSec / 1e6).toFixed(3).padStart(8)} Mtok/s  ` +
       `${p.sentencesPerSec.toFixed(0).padStart(9)} sent/s  ${p.tflops.toFixed(1).padStart(6)} TFLOP/s  ${(p.peakFraction * 100).toFixed(1)}% of GEMM peak\n`,
   );
@@ -182,6 +185,12 @@ await runMain(import.meta, async () => {
     .option('workload', { type: 'array', string: true, default: ['fixed512'], describe: 'fixedN (e.g. fixed512) | varlenA_B (e.g. varlen256_768) | sts (several allowed; --baseline st knows fixed512, varlen256_768, sts)' })
     .option('fresh-shapes', { type: 'boolean', default: false, describe: 'token workloads: new random lengths for every timed batch instead of 4 batches in turn' })
     .option('dtype', { type: 'array', string: true, default: ['fp16'], describe: 'fp32 | fp16 | bf16 (several allowed)' })
+    .option('quantization', {
+      type: 'array',
+      string: true,
+      default: ['none'],
+      describe: 'none | fp8 (several allowed: each dtype runs once per value, so "none fp8" compares them in one run; fp8 points are against the same fp16 GEMM peak)',
+    })
     .option('batch-sizes', { type: 'string', default: '1,2,4,8,16,32,64,128', describe: 'sequences per batch (sts: maxNumSeqs)' })
     .option('baseline', { choices: ['none', 'st'], default: 'none', describe: 'also run sentence-transformers on the same workloads' })
     .option('iters', { type: 'number', default: 10, describe: 'timed batches per point' })
@@ -196,11 +205,21 @@ await runMain(import.meta, async () => {
   const gemm = { tflops: gemmPeak(addon, 'start') };
   const sizes = argv['batch-sizes'].split(',').map(Number);
   const points: BenchPoint[] = [];
+  const quants = argv.quantization.map((q) => {
+    if (q !== 'none' && q !== 'fp8') throw new Error(`quantization ${q} is not one of none, fp8`);
+    return q === 'fp8' ? ('fp8' as const) : undefined;
+  });
   for (const workload of argv.workload) {
     for (const d of argv.dtype) {
       const dtype = DT[d];
       if (!dtype) throw new Error(`dtype ${d} is not one of fp32, fp16, bf16`);
-      points.push(...(workload === 'sts' ? await stsWorkload(argv.model, dtype, sizes, gemm.tflops, argv['data-dir']) : await tokenWorkload(argv.model, workload, dtype, sizes, gemm.tflops, argv.iters, argv['fresh-shapes'])));
+      for (const q of quants) {
+        points.push(
+          ...(workload === 'sts'
+            ? await stsWorkload(argv.model, dtype, sizes, gemm.tflops, argv['data-dir'], q)
+            : await tokenWorkload(argv.model, workload, dtype, sizes, gemm.tflops, argv.iters, argv['fresh-shapes'], q)),
+        );
+      }
       if (argv.baseline === 'st') points.push(...runBaseline(argv.model, workload, d, sizes, gemm.tflops, argv['data-dir'], argv.iters));
     }
   }
@@ -208,10 +227,17 @@ await runMain(import.meta, async () => {
   // Ratios against the baseline, best point of each.
   for (const workload of argv.workload) {
     for (const d of argv.dtype) {
-      const best = (e: string) => Math.max(0, ...points.filter((p) => p.engine === e && p.workload === workload && p.dtype === DT[d]).map((p) => p.tokensPerSec));
+      const best = (e: string, q?: string) =>
+        Math.max(0, ...points.filter((p) => p.engine === e && p.workload === workload && p.dtype === DT[d] && p.quantization === q).map((p) => p.tokensPerSec));
       const ours = best('embedrank');
       const st = best('sentence-transformers');
-      if (st > 0) process.stdout.write(`RATIO ${workload} ${d}: embedrank ${(ours / 1e6).toFixed(3)} Mtok/s vs sentence-transformers ${(st / 1e6).toFixed(3)} Mtok/s = ${(ours / st).toFixed(2)}x\n`);
+      if (st > 0 && ours > 0) process.stdout.write(`RATIO ${workload} ${d}: embedrank ${(ours / 1e6).toFixed(3)} Mtok/s vs sentence-transformers ${(st / 1e6).toFixed(3)} Mtok/s = ${(ours / st).toFixed(2)}x\n`);
+      const fp8 = best('embedrank', 'fp8');
+      if (fp8 > 0 && ours > 0) process.stdout.write(`RATIO ${workload} ${d}: fp8 ${(fp8 / 1e6).toFixed(3)} Mtok/s vs ${d} ${(ours / 1e6).toFixed(3)} Mtok/s = ${(fp8 / ours).toFixed(2)}x (best batch of each)\n`);
+      for (const b of sizes) {
+        const at = (q?: string) => points.find((p) => p.engine === 'embedrank' && p.workload === workload && p.dtype === DT[d] && p.quantization === q && p.batchSize === b)?.tokensPerSec ?? 0;
+        if (at('fp8') > 0 && at() > 0) process.stdout.write(`  B=${b}: fp8 / ${d} = ${(at('fp8') / at()).toFixed(2)}x\n`);
+      }
     }
   }
   if (!existsSync(argv.out)) mkdirSync(argv.out, { recursive: true });

@@ -1,11 +1,12 @@
 // The seed page's figure as SVG, no dependencies: throughput (sentences/s, x) against latency
-// per batch (ms, y, log scale), one line per engine × workload × dtype. Lower right is better.
+// per batch (ms, y, log scale), one line per engine × workload × dtype (× quantization). Lower right is better.
 import { writeFileSync } from 'node:fs';
 
 export interface PlotPoint {
   engine: string;
   workload: string;
   dtype: string;
+  quantization?: string;
   batchSize: number;
   msPerBatch: number;
   sentencesPerSec: number;
@@ -46,7 +47,7 @@ export function latencyThroughputSvg(points: PlotPoint[], title: string): string
   out.push(`<text transform="translate(20 ${T + ph / 2}) rotate(-90)" text-anchor="middle">latency per batch (ms, log) ↓</text>`);
   const series = new Map<string, PlotPoint[]>();
   for (const p of points) {
-    const k = `${p.engine} ${p.workload} ${p.dtype}`;
+    const k = `${p.engine} ${p.workload} ${p.dtype}${p.quantization ? '+' + p.quantization : ''}`;
     if (!series.has(k)) series.set(k, []);
     series.get(k)!.push(p);
   }

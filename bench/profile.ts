@@ -31,6 +31,7 @@ await runMain(import.meta, async () => {
     .option('tp', { type: 'number', default: 1, describe: 'tensor-parallel ranks on GPUs 0..tp-1' })
     .option('in-flight', { type: 'number', default: 2, describe: 'batches queued at once in the throughput run (engine slots)' })
     .option('label', { type: 'string', default: '', describe: 'tag printed on every line' })
+    .option('quantization', { choices: ['none', 'fp8'] as const, default: 'none' as const, describe: 'fp8: FP8 linears (EngineOptions.quantization)' })
     .strict().help().parse();
   const folder = loadModelFolder(argv.model);
   const addon = loadAddon();
@@ -39,14 +40,14 @@ await runMain(import.meta, async () => {
   const ncclIds = tp > 1 ? Array.from({ length: slots }, () => new Uint8Array(addon.ncclUniqueId())) : undefined;
   const maxTokens = argv.batch * argv.len;
   const engines = await Promise.all(Array.from({ length: tp }, (_, rank) =>
-    CudaEngine.create(folder, { dtype: DT[argv.dtype], device: rank, rank, worldSize: tp, ncclIds, maxTokens, maxSeqs: argv.batch, slots })));
+    CudaEngine.create(folder, { dtype: DT[argv.dtype], device: rank, rank, worldSize: tp, ncclIds, maxTokens, maxSeqs: argv.batch, slots, quantization: argv.quantization === 'fp8' ? 'fp8' : undefined })));
   const run = (b: TokenBatch, slot: number) => Promise.all(engines.map((e) => e.embed(copyBatch(b), { slot })));
   const rng = new Rng(argv.batch * 131 + argv.len);
   const lo = argv['len-min'] ?? argv.len;
   if (!(lo >= 1 && lo <= argv.len)) throw new Error(`--len-min ${lo} must be in 1..${argv.len}`);
   const lengths = () => Array.from({ length: argv.batch }, () => lo + Math.floor(rng.uniform() * (argv.len - lo + 1)));
   const batches = Array.from({ length: 4 }, () => batchOf(lengths(), folder.dims.vocab, () => rng.uniform()));
-  const tag = `${argv.label ? `[${argv.label}] ` : ''}${argv.dtype} B=${argv.batch} L=${lo === argv.len ? argv.len : `${lo}..${argv.len}`} TP=${tp}`;
+  const tag = `${argv.label ? `[${argv.label}] ` : ''}${argv.dtype}${argv.quantization === 'fp8' ? '+fp8' : ''} B=${argv.batch} L=${lo === argv.len ? argv.len : `${lo}..${argv.len}`} TP=${tp}`;
   try {
     // Each batch's first answer is kept: later runs of the same shape replay a CUDA graph, and
     // must give the same numbers as the eager first run.

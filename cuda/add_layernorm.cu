@@ -2,6 +2,8 @@
 // all-reduce) fused with LayerNorm. Writing in place over the residual is safe: each block
 // reads its whole row before it writes. With resid_f32 the residual comes from (and the result
 // also goes to) an fp32 copy of the stream, so only the GEMM inputs are rounded to 16 bits.
+#include <cuda_fp8.h>
+
 #include "layernorm.cuh"
 #include "ops.h"
 
@@ -43,7 +45,7 @@ __global__ void add_ln_kernel(const T* __restrict__ x, const T* __restrict__ bia
 template <typename T, int NV>
 __global__ void add_ln_warp_kernel(const T* __restrict__ x, const T* __restrict__ bias, const T* residual,
                                    const float* __restrict__ gamma, const float* __restrict__ beta, float eps, int rows,
-                                   int H, T* out, float* resid_f32) {
+                                   int H, T* out, float* resid_f32, uint8_t* __restrict__ fq, float* __restrict__ fq_scale) {
   const int row = (int)((blockIdx.x * (size_t)blockDim.x + threadIdx.x) >> 5);
   const int lane = threadIdx.x & 31;
   if (row >= rows) return;
@@ -87,6 +89,7 @@ __global__ void add_ln_warp_kernel(const T* __restrict__ x, const T* __restrict_
     }
   }
   const float rstd = rsqrtf(warp_sum(q) / H + eps);
+  float amax = 0.f;
 #pragma unroll
   for (int i = 0; i < NV; i++) {
     const int c = (lane + 32 * i) * 8;
@@ -97,7 +100,11 @@ __global__ void add_ln_warp_kernel(const T* __restrict__ x, const T* __restrict_
       *reinterpret_cast<float4*>(bb) = *reinterpret_cast<const float4*>(beta + c);
       *reinterpret_cast<float4*>(bb + 4) = *reinterpret_cast<const float4*>(beta + c + 4);
 #pragma unroll
-      for (int k = 0; k < 8; k++) o[k] = (v[i][k] - mean) * rstd * g[k] + bb[k];
+      for (int k = 0; k < 8; k++) {
+        o[k] = (v[i][k] - mean) * rstd * g[k] + bb[k];
+        v[i][k] = o[k];  // kept for the fp8 copy
+        amax = fmaxf(amax, fabsf(o[k]));
+      }
       store8<T>(out + base + c, o);
       if (resid_f32) {
         *reinterpret_cast<float4*>(resid_f32 + base + c) = *reinterpret_cast<const float4*>(o);
@@ -105,18 +112,34 @@ __global__ void add_ln_warp_kernel(const T* __restrict__ x, const T* __restrict_
       }
     }
   }
+  if (!fq) return;
+  // The next linear's e4m3 input, quantised as quantize_fp8_rows does (ops.h), from the fp32 row.
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
+  const float sc = amax > 0.f ? amax / 448.f : 1.f, inv = 1.f / sc;
+  if (lane == 0) fq_scale[row] = sc;
+#pragma unroll
+  for (int i = 0; i < NV; i++) {
+    const int c = (lane + 32 * i) * 8;
+    if (c < H) {
+      uint32_t w[2] = {0u, 0u};
+#pragma unroll
+      for (int k = 0; k < 8; k++) w[k / 4] |= (uint32_t)__nv_cvt_float_to_fp8(v[i][k] * inv, __NV_SATFINITE, __NV_E4M3) << (8 * (k % 4));
+      *reinterpret_cast<uint2*>(fq + base + c) = make_uint2(w[0], w[1]);
+    }
+  }
 }
 
 template <typename T>
 static bool launch_warp_ln(const void* x, const void* bias, const void* residual, const float* gamma, const float* beta,
-                           float eps, int T_, int H, void* out, float* resid_f32, cudaStream_t s) {
+                           float eps, int T_, int H, void* out, float* resid_f32, uint8_t* q, float* q_scale, cudaStream_t s) {
   const int per_lane = (H / 8 + 31) / 32;
   if (H % 8 || per_lane > 4) return false;
   const int threads = 128;
   const int blocks = (T_ + threads / 32 - 1) / (threads / 32);
   auto go = [&](auto kernel) {
     kernel<<<blocks, threads, 0, s>>>((const T*)x, (const T*)bias, (const T*)residual, gamma, beta, eps, T_, H, (T*)out,
-                                      resid_f32);
+                                      resid_f32, q, q_scale);
   };
   switch (per_lane) {
     case 1: go(add_ln_warp_kernel<T, 1>); break;
@@ -128,13 +151,14 @@ static bool launch_warp_ln(const void* x, const void* bias, const void* residual
 }
 
 void add_bias_layernorm(DType dt, const void* x, const void* bias, const void* residual, const float* gamma,
-                        const float* beta, float eps, int T, int H, void* out, float* resid_f32, cudaStream_t s) {
+                        const float* beta, float eps, int T, int H, void* out, float* resid_f32, cudaStream_t s, uint8_t* q,
+                        float* q_scale) {
   if (T == 0) return;
-  if (dt == DType::F16 && launch_warp_ln<__half>(x, bias, residual, gamma, beta, eps, T, H, out, resid_f32, s)) {
+  if (dt == DType::F16 && launch_warp_ln<__half>(x, bias, residual, gamma, beta, eps, T, H, out, resid_f32, q, q_scale, s)) {
     ER_LAUNCH("add_bias_layernorm");
     return;
   }
-  if (dt == DType::BF16 && launch_warp_ln<__nv_bfloat16>(x, bias, residual, gamma, beta, eps, T, H, out, resid_f32, s)) {
+  if (dt == DType::BF16 && launch_warp_ln<__nv_bfloat16>(x, bias, residual, gamma, beta, eps, T, H, out, resid_f32, q, q_scale, s)) {
     ER_LAUNCH("add_bias_layernorm");
     return;
   }
@@ -155,6 +179,7 @@ void add_bias_layernorm(DType dt, const void* x, const void* bias, const void* r
       break;
   }
   ER_LAUNCH("add_bias_layernorm");
+  if (q) quantize_fp8_rows(dt, out, T, H, q, q_scale, s);  // the block-per-row kernel has no fused fp8 output
 }
 
 }  // namespace er

@@ -174,6 +174,7 @@ class Model : public Napi::ObjectWrap<Model> {
       c.rank = num("rank");
       c.world = num("worldSize");
       c.tf32 = o.Get("allowTf32").ToBoolean().Value();
+      c.quant = o.Has("quantization") ? num("quantization") : 0;  // 0 none, 1 fp8
       device = c.device;
       slots = c.slots;
       capture(out, [&] { model_ = std::make_unique<BertModel>(c); });
@@ -683,6 +684,7 @@ Napi::Value SimilarityTopK(const Napi::CallbackInfo& info) {
 }  // namespace
 
 Napi::Value DecoderOpTest(const Napi::CallbackInfo& info);  // decoder_test.cu
+Napi::Value Fp8OpTest(const Napi::CallbackInfo& info);      // fp8_test.cu
 
 namespace {
 
@@ -696,6 +698,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("attentionBench", Napi::Function::New(env, AttentionBench));
   exports.Set("similarityTopK", Napi::Function::New(env, SimilarityTopK));
   exports.Set("decoderOpTest", Napi::Function::New(env, DecoderOpTest));
+  exports.Set("fp8OpTest", Napi::Function::New(env, Fp8OpTest));
   return exports;
 }
 

@@ -63,6 +63,24 @@ BertModel::BertModel(const BertConfig& cfg) : ResidentModel(cfg.device, cfg.dt),
   if (cfg.head_dim != 32 && cfg.head_dim != 64 && cfg.head_dim != 128) {
     throw std::runtime_error("head dimension " + std::to_string(cfg.head_dim) + " unsupported (32, 64, 128)");
   }
+  if (cfg.quant != 0 && cfg.quant != 1) throw std::runtime_error("quantization code must be 0 (none) or 1 (fp8)");
+  if (cfg.quant == 1) {
+    if (cfg.dt == DType::F32) throw std::runtime_error("quantization fp8 needs dtype float16 or bfloat16 (its other operations run in 16 bits)");
+    int major = 0, minor = 0;
+    ER_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, cfg.device));
+    ER_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, cfg.device));
+    if (major * 10 + minor < 89) {
+      throw std::runtime_error("quantization fp8 needs FP8 tensor cores (compute capability 8.9 or newer: Ada, Hopper); GPU " +
+                               std::to_string(cfg.device) + " has " + std::to_string(major) + "." + std::to_string(minor));
+    }
+    const int Hl = cfg.heads * cfg.head_dim;
+    if (cfg.hidden % 16 || Hl % 16 || cfg.inter % 16) {
+      throw std::runtime_error("quantization fp8 needs hidden (" + std::to_string(cfg.hidden) + "), attention width on this rank (" +
+                               std::to_string(Hl) + ") and intermediate size on this rank (" + std::to_string(cfg.inter) +
+                               ") to be multiples of 16 (cuBLASLt FP8)");
+    }
+  }
+  fp8_fuse_ln_ = env_flag("EMBEDRANK_FP8_FUSE_LN", true);
   resid_f32_ = cfg.dt == DType::BF16 && env_flag("EMBEDRANK_BF16_F32_RESIDUAL", true);
   // Not under tensor parallelism: captured NCCL collectives made ncclCommDestroy hang at close on
   // 2×H200, and TP=2 stayed slower than TP=1 at batch 1 with them (2.20 vs 1.65 ms).
@@ -84,7 +102,7 @@ BertModel::BertModel(const BertConfig& cfg) : ResidentModel(cfg.device, cfg.dt),
       for (auto& t : slots_) free_slot(t);
       if (!e.oom) throw;
       const size_t per_tok = dtype_size(cfg.dt) * (4 * (size_t)cfg.hidden + 3 * (size_t)cfg.heads * cfg.head_dim + cfg.inter) +
-                             (resid_f32_ ? 4 * (size_t)cfg.hidden : 0);
+                             (resid_f32_ ? 4 * (size_t)cfg.hidden : 0) + (cfg.quant ? fp8_row_bytes() : 0);
       throw CudaFailure("out of GPU memory allocating activation buffers (" + mib(per_tok * cfg.max_tokens) + " per slot for maxNumBatchedTokens=" +
                             std::to_string(cfg.max_tokens) + "): lower maxNumBatchedTokens or maxNumSeqs, or raise tensorParallelSize",
                         false, true);
@@ -104,6 +122,11 @@ BertModel::~BertModel() {
     }
     free_slot(s);
   }
+  for (auto& [_, f] : fp8_) {
+    cudaFree(f.q);
+    cudaFree(f.scale);
+  }
+  fp8_.clear();
   free_weights();
   // A sticky error poisons the device's context; reset it so a fresh worker can reload.
   if (broken_) cudaDeviceReset();
@@ -113,7 +136,13 @@ void BertModel::allocate_slot(Slot& s) {
   const size_t e = dtype_size(cfg_.dt);
   const size_t T = cfg_.max_tokens;
   ER_CHECK(cudaStreamCreateWithFlags(&s.stream, cudaStreamNonBlocking));
-  s.gemm = std::make_unique<GemmRunner>();
+  if (cfg_.quant == 1) {
+    s.gemm8 = std::make_unique<Fp8GemmRunner>();
+    ER_CHECK(cudaMalloc(&s.xq, align_up(T * fp8_row_bytes(), 256)));
+    ER_CHECK(cudaMalloc(&s.xs, align_up(T * sizeof(float), 256)));
+  } else {
+    s.gemm = std::make_unique<GemmRunner>();
+  }
   ER_CHECK(cudaMalloc(&s.d_in, in_ints_ * sizeof(int)));
   ER_CHECK(cudaMallocHost(&s.h_in, in_ints_ * sizeof(int)));
   ER_CHECK(cudaMalloc(&s.x, align_up(T * cfg_.hidden * e, 256)));
@@ -125,7 +154,7 @@ void BertModel::allocate_slot(Slot& s) {
   ER_CHECK(cudaMalloc(&s.tmp, align_up(T * cfg_.hidden * e, 256)));
   ER_CHECK(cudaMalloc(&s.up, align_up(T * cfg_.inter * e, 256)));
   if (resid_f32_) ER_CHECK(cudaMalloc(&s.xf, align_up(T * cfg_.hidden * sizeof(float), 256)));
-  create_marks(s.marks, 4 + 12 * (size_t)cfg_.layers);
+  create_marks(s.marks, 4 + 16 * (size_t)cfg_.layers);
   ER_CHECK(cudaMalloc(&s.d_out, out_floats_ * sizeof(float)));
   ER_CHECK(cudaMallocHost(&s.h_out, out_floats_ * sizeof(float)));
   s.tiles.resize(tile_cap_);
@@ -139,7 +168,8 @@ void BertModel::drop_graphs(Slot& s) {
 void BertModel::free_slot(Slot& s) {
   drop_graphs(s);
   s.gemm.reset();
-  for (void* p : {(void*)s.d_in, s.x, s.qkv, s.ctx, s.tmp, s.up, (void*)s.d_out, (void*)s.d_hidden, (void*)s.xf}) if (p) cudaFree(p);
+  s.gemm8.reset();
+  for (void* p : {(void*)s.d_in, s.x, s.qkv, s.ctx, s.tmp, s.up, (void*)s.d_out, (void*)s.d_hidden, (void*)s.xf, (void*)s.xq, (void*)s.xs}) if (p) cudaFree(p);
   destroy_marks(s.marks);
   for (void* p : {(void*)s.h_in, (void*)s.h_out, (void*)s.h_hidden}) if (p) cudaFreeHost(p);
   if (s.stream) cudaStreamDestroy(s.stream);
@@ -174,6 +204,47 @@ void BertModel::expect(const std::string& name, size_t& numel, bool& fp32) const
   } else {
     throw std::runtime_error("unknown weight " + name);
   }
+}
+
+bool BertModel::fp8_linear_shape(const std::string& name, int& N, int& K) const {
+  if (name.rfind("L", 0) != 0) return false;
+  const std::string k = name.substr(name.find('.') + 1);
+  const int H = cfg_.hidden, Hl = cfg_.heads * cfg_.head_dim, I = cfg_.inter;
+  if (k == "qkv.w") N = 3 * Hl, K = H;
+  else if (k == "o.w") N = H, K = Hl;
+  else if (k == "up.w") N = I, K = H;
+  else if (k == "down.w") N = H, K = I;
+  else return false;
+  return true;
+}
+
+// Under quantization fp8 the four linears of each layer keep only their e4m3 form, quantised per
+// output channel from the uploaded (checkpoint-dtype) values, not from the 16-bit copy.
+bool BertModel::derive_weight(const std::string& name, const void* src_dev, DType src, const Tensor&, long long& bytes_delta) {
+  bytes_delta = 0;
+  int N = 0, K = 0;
+  if (cfg_.quant != 1 || !fp8_linear_shape(name, N, K)) return false;
+  Fp8Weight f;
+  f.bytes = (size_t)N * K + (size_t)N * sizeof(float);
+  try {
+    ER_CHECK(cudaMalloc(&f.q, align_up((size_t)N * K, 256)));
+    ER_CHECK(cudaMalloc(&f.scale, align_up((size_t)N * sizeof(float), 256)));
+    quantize_fp8_rows(src, src_dev, N, K, f.q, f.scale, nullptr);
+    ER_CHECK(cudaStreamSynchronize(nullptr));
+  } catch (...) {
+    if (f.q) cudaFree(f.q);
+    if (f.scale) cudaFree(f.scale);
+    throw;
+  }
+  auto it = fp8_.find(name);
+  if (it != fp8_.end()) {
+    cudaFree(it->second.q);
+    cudaFree(it->second.scale);
+    bytes_delta -= (long long)it->second.bytes;
+  }
+  fp8_[name] = f;
+  bytes_delta += (long long)f.bytes;
+  return true;
 }
 
 void BertModel::connect(const std::vector<NcclUniqueId>& ids) {
@@ -379,15 +450,30 @@ void BertModel::forward(Request& r) {
 // of the partial sums, then x = LayerNorm(sum + lin.b + x): the bias is added once, after the
 // reduction.
 void BertModel::row_parallel_add_ln(Slot& s, const void* in, int K, const std::string& lin, const std::string& ln, int T,
-                                    const char* gemm_mark) {
+                                    const char* gemm_mark, bool in_fp8, bool quantize_out) {
   const int H = cfg_.hidden;
-  s.gemm->linear(cfg_.dt, in, T, K, w(lin + ".w").ptr, H, nullptr, s.tmp, s.stream, cfg_.tf32);
-  mark(s, gemm_mark);
+  linear(s, in, T, K, lin, H, nullptr, s.tmp, gemm_mark, in_fp8);
   all_reduce(s.comm, s.stream, s.tmp, (size_t)T * H, cfg_.world);
   if (cfg_.world > 1) mark(s, "allreduce");
   add_bias_layernorm(cfg_.dt, s.tmp, w(lin + ".b").ptr, s.x, (const float*)w(ln + ".g").ptr, (const float*)w(ln + ".b").ptr,
-                     cfg_.eps, T, H, s.x, s.xf, s.stream);
+                     cfg_.eps, T, H, s.x, s.xf, s.stream, quantize_out ? s.xq : nullptr, quantize_out ? s.xs : nullptr);
   mark(s, "add_ln");
+}
+
+void BertModel::linear(Slot& s, const void* X, int T, int K, const std::string& lin, int N, const void* bias, void* Y,
+                       const char* gemm_mark, bool x_fp8) {
+  if (cfg_.quant == 0) {
+    s.gemm->linear(cfg_.dt, X, T, K, w(lin + ".w").ptr, N, bias, Y, s.stream, cfg_.tf32);
+  } else {
+    if (!x_fp8) {
+      quantize_fp8_rows(cfg_.dt, X, T, K, s.xq, s.xs, s.stream);
+      mark(s, "quant_fp8");
+    }
+    auto it = fp8_.find(lin + ".w");
+    if (it == fp8_.end()) throw std::runtime_error("weight " + lin + ".w was never uploaded");
+    s.gemm8->linear(cfg_.dt, s.xq, s.xs, T, K, it->second.q, it->second.scale, N, bias, Y, s.stream);
+  }
+  mark(s, gemm_mark);
 }
 
 void BertModel::enqueue(Slot& s, const Request& r, const Layout& L) {
@@ -413,16 +499,19 @@ void BertModel::enqueue(Slot& s, const Request& r, const Layout& L) {
   const int layers = r.mode == Output::Hidden && r.stop_after_layers >= 0 ? std::min(r.stop_after_layers, cfg_.layers) : cfg_.layers;
   for (int l = 0; l < layers; l++) {
     const std::string p = "L" + std::to_string(l) + ".";
-    s.gemm->linear(dt, s.x, T, H, w(p + "qkv.w").ptr, 3 * Hl, w(p + "qkv.b").ptr, s.qkv, s.stream, cfg_.tf32);
-    mark(s, "gemm_qkv");
+    // fp8 with fused LayerNorms: every layer's QKV input but the first was quantised by the last add+LN
+    const bool fused = cfg_.quant == 1 && fp8_fuse_ln_;
+    linear(s, s.x, T, H, p + "qkv", 3 * Hl, w(p + "qkv.b").ptr, s.qkv, "gemm_qkv", fused && l > 0);
     attention(L.attn, dt, s.qkv, 3 * Hl, T, cfg_.heads, cfg_.head_dim, d_cu, d_tiles, ntiles, scale, s.ctx, Hl, s.stream);
     mark(s, "attention");
-    row_parallel_add_ln(s, s.ctx, Hl, p + "o", p + "ln1", T, "gemm_o");
-    s.gemm->linear(dt, s.x, T, H, w(p + "up.w").ptr, I, nullptr, s.up, s.stream, cfg_.tf32);
-    mark(s, "gemm_up");
-    bias_gelu(dt, s.up, w(p + "up.b").ptr, T, I, s.stream);
+    row_parallel_add_ln(s, s.ctx, Hl, p + "o", p + "ln1", T, "gemm_o", false, fused);
+    linear(s, s.x, T, H, p + "up", I, nullptr, s.up, "gemm_up", fused);
+    // fp8: the FFN-down input is quantised as GELU produces it (no 16-bit copy written)
+    const bool down_fp8 = cfg_.quant == 1 && bias_gelu_quantize_fp8_fits(I);
+    if (down_fp8) bias_gelu_quantize_fp8(dt, s.up, w(p + "up.b").ptr, T, I, s.xq, s.xs, s.stream);
+    else bias_gelu(dt, s.up, w(p + "up.b").ptr, T, I, s.stream);
     mark(s, "bias_gelu");
-    row_parallel_add_ln(s, s.up, I, p + "down", p + "ln2", T, "gemm_down");
+    row_parallel_add_ln(s, s.up, I, p + "down", p + "ln2", T, "gemm_down", down_fp8, fused && l + 1 < layers);
   }
 
   // The fp32 residual copy, where kept, is the more exact final hidden state.

@@ -5,6 +5,7 @@
 // stream, a cuBLASLt runner, an NCCL communicator and activation buffers sized for the largest
 // batch (maxNumBatchedTokens). forward() runs one unpadded batch end to end.
 #pragma once
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -15,6 +16,7 @@
 
 #include "common.cuh"
 #include "gemm.h"
+#include "gemm_fp8.h"
 #include "nccl.h"
 #include "ops.h"
 #include "resident.h"
@@ -31,6 +33,9 @@ struct BertConfig {
   int max_tokens = 0, max_seqs = 0, slots = 2;
   int rank = 0, world = 1;
   bool tf32 = false;
+  // 0 none; 1 fp8: the QKV, O, FFN-up and FFN-down linears in e4m3 (per-output-channel weight
+  // scales made at load, per-token activation scales per batch; gemm_fp8.h). Needs sm_89+, dt 16-bit.
+  int quant = 0;
 };
 
 struct Request {
@@ -69,11 +74,15 @@ class BertModel : public ResidentModel {
 
  protected:
   void expect(const std::string& name, size_t& numel, bool& fp32) const override;
+  bool derive_weight(const std::string& name, const void* src_dev, DType src, const Tensor& t, long long& bytes_delta) override;
 
  private:
   struct Slot {
     cudaStream_t stream = nullptr;
     std::unique_ptr<GemmRunner> gemm;
+    std::unique_ptr<Fp8GemmRunner> gemm8;  // quant 1
+    uint8_t* xq = nullptr;                 // quant 1: the next linear's e4m3 input [T, K] and its
+    float* xs = nullptr;                   // per-token scales [T]
     NcclComm comm = nullptr;
     int* d_in = nullptr;  // ids | types | positions | cu | skip | tiles, one copy from h_in
     int* h_in = nullptr;
@@ -129,18 +138,35 @@ class BertModel : public ResidentModel {
   void capture(Slot& s, const Request& r, const Layout& L, Slot::Graph& g);
   void drop_graphs(Slot& s);
   void row_parallel_add_ln(Slot& s, const void* in, int K, const std::string& lin, const std::string& ln, int T,
-                           const char* gemm_mark);
+                           const char* gemm_mark, bool in_fp8 = false, bool quantize_out = false);
+  // Y[T, N] = X[T, K] · lin.w^T (+ bias): the 16-bit GEMM, or under quant 1 X quantised per token
+  // into s.xq/s.xs (already there when x_fp8) and the FP8 GEMM.
+  void linear(Slot& s, const void* X, int T, int K, const std::string& lin, int N, const void* bias, void* Y, const char* gemm_mark,
+              bool x_fp8 = false);
+  // The [N, K] shape of a quantised linear's weight; false for any other weight.
+  bool fp8_linear_shape(const std::string& name, int& N, int& K) const;
+  // Bytes of one token's e4m3 GEMM input: the widest K of the four linears.
+  size_t fp8_row_bytes() const { return (size_t)std::max(cfg_.hidden, std::max(cfg_.heads * cfg_.head_dim, cfg_.inter)); }
   void allocate_slot(Slot& s);
   void free_slot(Slot& s);
 
   BertConfig cfg_;
   std::vector<Slot> slots_;
+  struct Fp8Weight {
+    uint8_t* q = nullptr;  // e4m3 [N, K]
+    float* scale = nullptr;  // [N]
+    size_t bytes = 0;
+  };
+  std::unordered_map<std::string, Fp8Weight> fp8_;
   size_t in_ints_ = 0, tile_cap_ = 0, out_floats_ = 0;
   bool resid_f32_ = false;
   GraphMode graphs_ = GraphMode::Shape;
   int graph_max_tokens_ = 0;  // Bucket: largest batch (tokens) served by bucketed graphs
   bool longest_first_ = false;  // attention tiles of the longest sequences first (EMBEDRANK_ATTN_LONGEST_FIRST)
   AttentionKernel attn_ = AttentionKernel::Mma;  // EMBEDRANK_ATTENTION, as attention_kernel() resolved it
+  // quant 1: the LayerNorms write the next linear's e4m3 input too (EMBEDRANK_FP8_FUSE_LN=0: a
+  // separate quantize pass instead, to compare).
+  bool fp8_fuse_ln_ = true;
 };
 
 }  // namespace er

@@ -10,8 +10,6 @@
 
 namespace er {
 
-__device__ __forceinline__ float gelu_erf(float u) { return 0.5f * u * (1.f + erff(u * 0.70710678118654752f)); }
-
 // N % 8 == 0 (the model checks), so an 8-value group never crosses a row.
 template <typename T>
 __global__ void bias_gelu_kernel(T* __restrict__ x, const T* __restrict__ bias, size_t groups, int N) {

@@ -91,6 +91,9 @@ template <typename T> __device__ __forceinline__ void store8(T* p, const float (
   *reinterpret_cast<Vec8<T>*>(p) = x;
 }
 
+// Exact (erf) GELU, as BERT checkpoints were trained with (not cuBLASLt's tanh approximation).
+__device__ __forceinline__ float gelu_erf(float u) { return 0.5f * u * (1.f + erff(u * 0.70710678118654752f)); }
+
 __device__ __forceinline__ float warp_sum(float v) {
 #pragma unroll
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);

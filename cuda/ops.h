@@ -14,8 +14,11 @@ void embed_layernorm(DType dt, const int* ids, const int* types, const int* posi
 
 // out[t] = LayerNorm(x[t] + bias + residual[t]); out may alias residual. bias may be null. With
 // resid_f32 non-null the residual is read from it instead and the result written to it as well.
+// With q non-null (quantization fp8) the result is also quantised per row for the next linear,
+// as quantize_fp8_rows does (from the fp32 values, in the same pass for 16-bit H ≤ 1024).
 void add_bias_layernorm(DType dt, const void* x, const void* bias, const void* residual, const float* gamma,
-                        const float* beta, float eps, int T, int H, void* out, float* resid_f32, cudaStream_t s);
+                        const float* beta, float eps, int T, int H, void* out, float* resid_f32, cudaStream_t s,
+                        uint8_t* q = nullptr, float* q_scale = nullptr);
 
 // x[t, n] = gelu_erf(x[t, n] + bias[n]) in place.
 void bias_gelu(DType dt, void* x, const void* bias, int T, int N, cudaStream_t s);
@@ -131,6 +134,23 @@ void paged_attention_order_tiles(int2* tiles_host, int ntiles, const int* cu_q_h
 void paged_attention_warp(DType dt, const void* q, int ld_q, int heads, int kv_heads, int head_dim, const int* cu_q, const int* ctx_len,
                           const int* token_seq, int T, const void* k_cache, const void* v_cache, const int* block_tables, int max_blocks,
                           int block_size, float scale, void* out, int ld_out, cudaStream_t s);
+
+// --- FP8 (e4m3) quantisation (quantize_fp8.cu), for quantization 'fp8' -------------------------
+// Per row r of x [rows, K] (K % 8 == 0): scale[r] = amax(|x[r]|) / 448 (1 for an all-zero row) and
+// q[r, k] = e4m3(x[r, k] · (1 / scale[r])), round to nearest even, saturating at ±448 (vLLM's
+// dynamic per-token quantisation; on a PyTorch [out, in] weight: per-output-channel scales).
+void quantize_fp8_rows(DType dt, const void* x, int rows, int K, uint8_t* q, float* scale, cudaStream_t s);
+// Rows of gelu_erf(x + bias) quantised as quantize_fp8_rows does (the FFN-down GEMM's input), one
+// pass over the FFN-up output instead of bias_gelu then quantize. N must pass _fits (≤ 12,224).
+void bias_gelu_quantize_fp8(DType dt, const void* x, const void* bias, int T, int N, uint8_t* q, float* scale, cudaStream_t s);
+bool bias_gelu_quantize_fp8_fits(int N);
+// The FP8 GEMM's epilogue when cuBLASLt does not apply the scales: y[t, n] = acc[t, n] · x_scale[t]
+// · w_scale[n] + bias[n] (bias may be null), acc fp32 [T, N], y in dt; N % 8 == 0.
+// y[t, n] += bias[n] in place (y [T, N] in dt, N % 8 == 0): the FP8 GEMM's bias where cuBLASLt
+// scales the output but refuses its bias epilogue with outer-vector scales.
+void add_bias_rows(DType dt, void* y, const void* bias, int T, int N, cudaStream_t s);
+void dequantize_fp8_gemm(DType dt, const float* acc, const float* x_scale, const float* w_scale, const void* bias, int T, int N,
+                         void* y, cudaStream_t s);
 
 // Element-wise dtype conversion (same dtype: plain copy).
 void convert(DType src, DType dst, const void* in, void* out, size_t n, cudaStream_t s);

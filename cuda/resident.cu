@@ -40,7 +40,17 @@ void ResidentModel::set_weight(const std::string& name, const void* data, size_t
     ER_CHECK(cudaMemcpy(staging, data, numel * dtype_size(src), cudaMemcpyHostToDevice));
     convert(src, dst, staging, t.ptr, numel, nullptr);
     ER_CHECK(cudaStreamSynchronize(nullptr));
-    ER_CHECK(cudaFree(staging));
+    long long derived = 0;
+    const bool replaced = derive_weight(name, staging, src, t, derived);
+    weight_bytes_ += derived;
+    void* st = staging;
+    staging = nullptr;
+    ER_CHECK(cudaFree(st));
+    if (replaced) {
+      cudaFree(t.ptr);
+      weights_.erase(name);
+      return;
+    }
   } catch (const CudaFailure& e) {
     if (staging) cudaFree(staging);
     if (t.ptr) cudaFree(t.ptr);

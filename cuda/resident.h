@@ -55,6 +55,16 @@ class ResidentModel {
     int n = 0;
   };
   ResidentModel(int device, DType dt);
+  // Called by set_weight once `name` is resident as t (the architecture's dtype), with the
+  // uploaded original still on the device (src_dev, stored dtype src): an architecture may keep a
+  // derived form (BertModel under quantization fp8: e4m3 + per-channel scales, made from the
+  // original values) and return true to have t freed. bytes_delta: the change in derived bytes
+  // (counted in weight_bytes()). Default: keep t.
+  virtual bool derive_weight(const std::string& name, const void* src_dev, DType src, const Tensor& t, long long& bytes_delta) {
+    (void)name, (void)src_dev, (void)src, (void)t;
+    bytes_delta = 0;
+    return false;
+  }
   // The architecture's size of weight `name` and whether it is kept in fp32 (else the compute dtype).
   // Throws std::runtime_error for a name the architecture does not have.
   virtual void expect(const std::string& name, size_t& numel, bool& fp32) const = 0;

@@ -42,7 +42,7 @@ has_cublas() { [ -f "$CUDA_HOME/include/cublasLt.h" ]; }
 
 if [ "${1:-}" = "--check" ]; then
   files=$(ls cuda/*.cu cuda/*.cc)
-  if ! has_cublas; then files=$(echo "$files" | grep -v 'cuda/gemm.cu'); echo "build-cuda: no cublasLt.h, skipping cuda/gemm.cu" >&2; fi
+  if ! has_cublas; then files=$(echo "$files" | grep -v -E '^cuda/gemm(_fp8)?\.cu$'); echo "build-cuda: no cublasLt.h, skipping cuda/gemm.cu and cuda/gemm_fp8.cu" >&2; fi
   echo "$files" | xargs -P "$JOBS" -I{} bash -c 'compile {} && echo compiled {}'
   exit 0
 fi

@@ -1,7 +1,7 @@
 // The engine options every model-loading command (encode, rerank, evaluate) shares, as yargs
 // options and back: one definition, so no command lacks an option another has.
 import type { Argv } from 'yargs';
-import type { EngineOptions } from '../core/options.js';
+import { QUANTIZATION_OPTIONS, type EngineOptions, type QuantizationOption } from '../core/options.js';
 import type { KvCacheStats } from '../kv/block-pool.js';
 import { UsageError } from '../errors.js';
 
@@ -25,6 +25,8 @@ export interface EngineArgs {
   blockSize?: number;
   gpuMemoryUtilization?: number;
   numGpuBlocksOverride?: number;
+  /** vLLM's --quantization. */
+  quantization?: QuantizationOption;
 }
 
 /** Integer options and their least allowed value (vLLM's own bounds; max-model-len ≥ 2: [CLS] and [SEP]). */
@@ -102,6 +104,11 @@ export function withEngineOptions<T>(y: Argv<T>): Argv<T & EngineArgs> {
       type: 'string',
       describe: "CPU engine: run this ONNX graph (e.g. the folder's onnx/model.onnx) instead of the model.safetensors weights the GPU also reads (default)",
     })
+    .option('quantization', {
+      choices: QUANTIZATION_OPTIONS,
+      describe:
+        "as vLLM's --quantization: fp8 runs the encoder's QKV, attention-output and FFN linears as FP8 (e4m3) GEMMs — per-channel weight scales made at load, per-token activation scales — on GPUs of compute capability ≥ 8.9 (default: none)",
+    })
     .option('hf-overrides', {
       type: 'string',
       describe:
@@ -142,6 +149,7 @@ export function engineArgs(a: EngineArgs): EngineArgs {
     blockSize: a.blockSize,
     gpuMemoryUtilization: a.gpuMemoryUtilization,
     numGpuBlocksOverride: a.numGpuBlocksOverride,
+    quantization: a.quantization,
   };
 }
 

@@ -148,6 +148,7 @@ export abstract class ModelHandle {
               gpu_memory_utilization: this.handleOptions.gpuMemoryUtilization ?? 0.9,
             }
           : {}),
+        ...(rt.quantization ? { quantization: rt.quantization } : {}),
       },
     };
   }

@@ -6,6 +6,9 @@ import type { ModelFolder } from '../model/folder.js';
 export type DtypeOption = 'auto' | 'float32' | 'float' | 'float16' | 'half' | 'bfloat16';
 export type ComputeDtype = 'float32' | 'float16' | 'bfloat16';
 export type DeviceOption = 'auto' | 'cpu' | 'cuda';
+/** vLLM's --quantization values this engine implements. */
+export type QuantizationOption = 'fp8';
+export const QUANTIZATION_OPTIONS: readonly QuantizationOption[] = ['fp8'];
 
 export interface EngineOptions {
   /** A local model folder or a Hugging Face id ("org/name"). */
@@ -61,6 +64,16 @@ export interface EngineOptions {
   gpuMemoryUtilization?: number;
   /** Decoders on CUDA: a KV pool of exactly this many blocks instead (vLLM's num_gpu_blocks_override). */
   numGpuBlocksOverride?: number;
+  /**
+   * Weight and activation quantisation, as vLLM's `quantization` (default none). 'fp8': the QKV,
+   * attention-output and FFN linears of an encoder run as FP8 (e4m3) GEMMs — weights quantised
+   * per output channel when the model loads (scale = amax(row) / 448, from the checkpoint's
+   * fp32/fp16/bf16 values), activations per token per batch — with fp32 accumulation; embeddings,
+   * LayerNorms, attention, pooling and heads stay in `dtype`. Needs device "cuda" with compute
+   * capability ≥ 8.9 (Ada, Hopper), dtype float16 or bfloat16, and an encoder model; otherwise
+   * UnsupportedOptionError before anything loads.
+   */
+  quantization?: QuantizationOption;
   showProgress?: boolean;
   cacheDir?: string;
   hfToken?: string;
@@ -115,6 +128,9 @@ export function validateEngineOptions<T extends EngineOptions>(opts: T): T {
   const util = opts.gpuMemoryUtilization;
   if (util !== undefined && (typeof util !== 'number' || !(util > 0 && util <= 1))) {
     throw new InputError(`options.gpuMemoryUtilization must be a fraction in (0, 1], got ${describeValue(util)}`);
+  }
+  if (opts.quantization !== undefined && !QUANTIZATION_OPTIONS.includes(opts.quantization)) {
+    throw new InputError(`options.quantization must be ${QUANTIZATION_OPTIONS.map((q) => JSON.stringify(q)).join(' or ')} or left out, got ${describeValue(opts.quantization)}`);
   }
   if (opts.hfOverrides !== undefined && (opts.hfOverrides === null || typeof opts.hfOverrides !== 'object' || Array.isArray(opts.hfOverrides))) {
     throw new InputError(`options.hfOverrides must be an object of config.json keys, got ${describeValue(opts.hfOverrides)}`);
@@ -190,4 +206,63 @@ export function resolveLimits(opts: EngineOptions, folder: ModelFolder, device: 
     );
   }
   return { maxLength, maxNumBatchedTokens, maxNumSeqs };
+}
+
+/** A GPU as resolveQuantization needs to know it (the addon's deviceInfo). */
+export interface GpuCapability {
+  device: number;
+  name: string;
+  /** "major.minor", e.g. "9.0". */
+  computeCapability: string;
+}
+
+/**
+ * The quantisation a model will run with (undefined: none), checked against the model, device,
+ * dtype and GPUs before any weight loads. FP8 needs FP8 tensor cores (compute capability ≥ 8.9,
+ * as vLLM's Fp8Config.get_min_capability = 89), a 16-bit compute dtype, an encoder (the decoder
+ * path has no FP8 GEMMs), and GEMM widths that are multiples of 16 on each tensor-parallel rank
+ * (cuBLASLt's FP8 requirement on leading dimensions).
+ * @throws UnsupportedOptionError naming what stands in the way.
+ */
+export function resolveQuantization(
+  q: QuantizationOption | undefined,
+  folder: ModelFolder,
+  device: 'cpu' | 'cuda',
+  dtype: ComputeDtype,
+  tensorParallelSize: number,
+  gpus: readonly GpuCapability[],
+  cudaUnavailableReason?: string,
+): QuantizationOption | undefined {
+  if (q === undefined) return undefined;
+  const d = folder.dims;
+  if (d.decoder) {
+    throw new UnsupportedOptionError(`quantization "${q}" applies to encoder models (BERT, RoBERTa, XLM-R, DistilBERT); ${folder.dir} is a ${d.family} decoder`);
+  }
+  if (device !== 'cuda') {
+    throw new UnsupportedOptionError(
+      `quantization "${q}" needs device "cuda" (the CPU engine computes in float32)` + (cudaUnavailableReason ? `; CUDA is unavailable: ${cudaUnavailableReason}` : ''),
+    );
+  }
+  if (dtype === 'float32') {
+    throw new UnsupportedOptionError(`quantization "${q}" needs dtype float16 or bfloat16 (its non-GEMM operations run in 16 bits); got float32`);
+  }
+  const widths: Array<[string, number]> = [
+    ['hidden size', d.hidden],
+    ['attention width per GPU', (d.heads / tensorParallelSize) * d.headDim],
+    ['intermediate size per GPU', d.intermediate / tensorParallelSize],
+  ];
+  for (const [what, v] of widths) {
+    if (!Number.isInteger(v) || v % 16 !== 0) {
+      throw new UnsupportedOptionError(`quantization "${q}" needs GEMM widths that are multiples of 16 (cuBLASLt FP8); the ${what} is ${v}`);
+    }
+  }
+  for (const g of gpus) {
+    const [major, minor] = g.computeCapability.split('.').map(Number);
+    if (!(major * 10 + minor >= 89)) {
+      throw new UnsupportedOptionError(
+        `quantization "${q}" needs FP8 tensor cores (compute capability 8.9 or newer: Ada, Hopper); GPU ${g.device} (${g.name}) has ${g.computeCapability}`,
+      );
+    }
+  }
+  return q;
 }

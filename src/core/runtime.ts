@@ -10,7 +10,7 @@ import type { TokenizedChunk } from '../tokenize/packed.js';
 import { forEachInput, TokenizerPool } from '../tokenize/pool.js';
 import { dedupeEnabled } from '../tokenize/threads.js';
 import { Coordinator, type WorkOp } from './coordinator.js';
-import { resolveDtype, resolveLimits, validateEngineOptions, type ComputeDtype, type EngineOptions, type ResolvedLimits } from './options.js';
+import { resolveDtype, resolveLimits, resolveQuantization, validateEngineOptions, type ComputeDtype, type EngineOptions, type GpuCapability, type QuantizationOption, type ResolvedLimits } from './options.js';
 import { ProgressBar } from './progress.js';
 import { Replica } from './replica.js';
 import { TokenBudgetScheduler, type PlannedBatch } from './scheduler.js';
@@ -47,6 +47,8 @@ export class Runtime {
     private readonly tokenizer: TokenizerPool,
     private readonly coordinator: Coordinator,
     private readonly opts: EngineOptions,
+    /** Weight/activation quantisation the replicas run with (EngineOptions.quantization); undefined: none. */
+    readonly quantization: QuantizationOption | undefined,
   ) {}
 
   static async create(opts: EngineOptions, expect: ModelKind): Promise<Runtime> {
@@ -109,6 +111,15 @@ export class Runtime {
       }
       groups = Array.from({ length: dp }, (_, r) => visible.slice(r * tp, (r + 1) * tp));
     }
+    const quantization = resolveQuantization(
+      opts.quantization,
+      folder,
+      device,
+      dtype,
+      tp,
+      opts.quantization && device === 'cuda' ? await gpuCapabilities(groups.flat()) : [],
+      probe.available ? undefined : probe.reason,
+    );
 
     const fault = opts.faultInjection ? { counter: new Int32Array(new SharedArrayBuffer(4)), crashAt: opts.faultInjection.crashAfterBatches + 1 } : undefined;
     // Tensor-parallel groups run one batch at a time: a single NCCL communicator per rank, so
@@ -138,6 +149,7 @@ export class Runtime {
           enablePrefixCaching: opts.enablePrefixCaching,
           gpuMemoryUtilization: opts.gpuMemoryUtilization,
           numGpuBlocksOverride: opts.numGpuBlocksOverride,
+          quantization,
           fault,
           makeNcclIds,
         }),
@@ -149,7 +161,7 @@ export class Runtime {
       await Promise.allSettled([...replicas.map((r) => r.close()), tokenizer.close()]);
       throw e;
     }
-    return new Runtime(folder, device, dtype, limits, replicas, tokenizer, new Coordinator(replicas), opts);
+    return new Runtime(folder, device, dtype, limits, replicas, tokenizer, new Coordinator(replicas), opts, quantization);
   }
 
   /** Decoders on CUDA batch by shared prefix (their prefix cache), everything else longest first. */
@@ -283,6 +295,16 @@ export class Runtime {
 }
 
 let probed: { key: string; result: Promise<CudaProbe> } | undefined;
+
+/** Name and compute capability of each GPU ordinal, from the addon (probeCuda has loaded it). */
+async function gpuCapabilities(devices: number[]): Promise<GpuCapability[]> {
+  const { loadAddon } = await import('../backends/cuda/addon.js');
+  const addon = loadAddon();
+  return devices.map((device) => {
+    const info = addon.deviceInfo(device);
+    return { device, name: info.name, computeCapability: info.computeCapability };
+  });
+}
 
 /** Whether the CUDA addon loads and sees a GPU (cached per addon path and EMBEDRANK_DISABLE_CUDA). */
 export function probeCuda(): Promise<CudaProbe> {

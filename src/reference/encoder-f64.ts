@@ -11,6 +11,7 @@
 //   GELU(z)     = z · ½ · (1 + erf(z / √2))  (exact, with erf accurate to ~1e-16)
 //   head        logits = W_out act(W_dense x_first + b_dense) + b_out, act = tanh (BERT pooler,
 //               RoBERTa classifier.dense/out_proj) or ReLU (DistilBERT pre_classifier/classifier)
+import { fakeQuantizeRowsE4m3 } from './fp8-e4m3.js';
 import type { ModelFolder, PoolingMode } from '../model/folder.js';
 import { layerKey, positionIds, type EncoderDims, type HeadActivationKind, type LayerTensor } from '../models/family.js';
 
@@ -133,6 +134,12 @@ export interface EncoderF64 {
   pooler?: LinearF64;
   classifier?: LinearF64;
   headActivation: HeadActivationKind;
+  /**
+   * quantization 'fp8' emulated: the six linear weights of every layer hold their e4m3 values
+   * (per output channel) and encoderHiddenF64 quantises each linear's input per token
+   * (reference/fp8-e4m3.ts), everything else exact.
+   */
+  fp8?: boolean;
 }
 
 /** The parts of a ModelFolder the reference reads. */
@@ -142,28 +149,29 @@ export type EncoderF64Source = Pick<ModelFolder, 'dims' | 'weights' | 'family'>;
  * Loads every tensor as float64. F16/BF16 checkpoints are widened exactly (every half and bfloat16
  * value is a float32 and a float64), so the reference sees the same numbers as any backend.
  */
-export function loadEncoderF64(src: EncoderF64Source): EncoderF64 {
+export function loadEncoderF64(src: EncoderF64Source, opts: { fp8?: boolean } = {}): EncoderF64 {
   const d = src.dims;
   const t = (key: string) => Float64Array.from(src.weights.f32(key));
-  const linear = (wKey: string, bKey: string, out: number, inp: number): LinearF64 => ({
-    w: t(wKey),
+  const linear = (wKey: string, bKey: string, out: number, inp: number, quantize = false): LinearF64 => ({
+    w: quantize ? fakeQuantizeRowsE4m3(src.weights.f32(wKey), out, inp) : t(wKey),
     b: src.weights.has(bKey) ? t(bKey) : new Float64Array(out),
     out,
     in: inp,
   });
   const ln = (g: string, b: string): LayerNormF64 => ({ gamma: t(g), beta: t(b) });
   const Hl = d.heads * d.headDim;
+  const fp8 = Boolean(opts.fp8);
   const layers: LayerF64[] = [];
   for (let i = 0; i < d.layers; i++) {
     const k = (x: LayerTensor) => layerKey(i, x);
     layers.push({
-      q: linear(k('q.w'), k('q.b'), Hl, d.hidden),
-      k: linear(k('k.w'), k('k.b'), Hl, d.hidden),
-      v: linear(k('v.w'), k('v.b'), Hl, d.hidden),
-      attnOut: linear(k('o.w'), k('o.b'), d.hidden, Hl),
+      q: linear(k('q.w'), k('q.b'), Hl, d.hidden, fp8),
+      k: linear(k('k.w'), k('k.b'), Hl, d.hidden, fp8),
+      v: linear(k('v.w'), k('v.b'), Hl, d.hidden, fp8),
+      attnOut: linear(k('o.w'), k('o.b'), d.hidden, Hl, fp8),
       ln1: ln(k('ln1.g'), k('ln1.b')),
-      up: linear(k('up.w'), k('up.b'), d.intermediate, d.hidden),
-      down: linear(k('down.w'), k('down.b'), d.hidden, d.intermediate),
+      up: linear(k('up.w'), k('up.b'), d.intermediate, d.hidden, fp8),
+      down: linear(k('down.w'), k('down.b'), d.hidden, d.intermediate, fp8),
       ln2: ln(k('ln2.g'), k('ln2.b')),
     });
   }
@@ -175,6 +183,7 @@ export function loadEncoderF64(src: EncoderF64Source): EncoderF64 {
     embLn: ln('emb.ln.g', 'emb.ln.b'),
     layers,
     headActivation: src.family.headActivation,
+    fp8,
   };
   if (src.weights.has('head.pool.w')) model.pooler = linear('head.pool.w', 'head.pool.b', d.hidden, d.hidden);
   if (src.weights.has('head.cls.w')) {
@@ -272,16 +281,20 @@ export function encoderHiddenF64(m: EncoderF64, ids: ArrayLike<number>, typeIds?
   }
   layerNormF64(x, len, H, m.embLn, d.eps);
 
+  // A linear's input as the model sees it: per-token e4m3 under fp8, else as is.
+  const input = (a: Float64Array, K: number) => (m.fp8 ? fakeQuantizeRowsE4m3(a, len, K) : a);
+  const Hl = d.heads * d.headDim;
   for (const L of m.layers) {
-    const q = linearF64(x, len, L.q);
-    const k = linearF64(x, len, L.k);
-    const v = linearF64(x, len, L.v);
-    const a = linearF64(attentionF64(q, k, v, len, d.heads, d.headDim), len, L.attnOut);
+    const xi = input(x, H);
+    const q = linearF64(xi, len, L.q);
+    const k = linearF64(xi, len, L.k);
+    const v = linearF64(xi, len, L.v);
+    const a = linearF64(input(attentionF64(q, k, v, len, d.heads, d.headDim), Hl), len, L.attnOut);
     for (let i = 0; i < a.length; i++) a[i] += x[i];
     const h = layerNormF64(a, len, H, L.ln1, d.eps);
-    const up = linearF64(h, len, L.up);
+    const up = linearF64(input(h, H), len, L.up);
     for (let i = 0; i < up.length; i++) up[i] = geluExact(up[i]);
-    const down = linearF64(up, len, L.down);
+    const down = linearF64(input(up, d.intermediate), len, L.down);
     for (let i = 0; i < down.length; i++) down[i] += h[i];
     x = layerNormF64(down, len, H, L.ln2, d.eps);
   }

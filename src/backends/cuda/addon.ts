@@ -49,6 +49,8 @@ export interface AddonModelConfig {
   rank: number;
   worldSize: number;
   allowTf32: boolean;
+  /** 0 none, 1 fp8 (e4m3 QKV/O/FFN linears: cuda/gemm_fp8.h); absent: 0. */
+  quantization?: number;
 }
 
 export interface AddonModel {
@@ -164,6 +166,15 @@ export interface CudaAddon {
     queryBlock: number,
   ): Promise<{ indices: Int32Array; scores: Float32Array }>;
   /** The decoder (Qwen3) kernels one at a time (cuda/decoder_test.cu), for test/gpu/qwen3.gpu.ts. */
+  /**
+   * The FP8 kernels one at a time (cuda/fp8_test.cu), for test/gpu/fp8.gpu.ts. 'quantize',
+   * 'bias_gelu_quantize' and 'add_ln_quantize' (add+LayerNorm with its fused fp8 output; also the
+   * 16-bit output) return e4m3 codes and per-row scales; 'gemm' returns y (float32) and the
+   * epilogue that ran ('outer': cuBLASLt outer-vector scaling; 'kernel': dequantize_fp8_gemm).
+   */
+  fp8OpTest(dtype: number, op: 'quantize' | 'bias_gelu_quantize', args: Record<string, unknown>, device: number): { q: Uint8Array; scales: Float32Array };
+  fp8OpTest(dtype: number, op: 'add_ln_quantize', args: Record<string, unknown>, device: number): { q: Uint8Array; scales: Float32Array; out: Float32Array };
+  fp8OpTest(dtype: number, op: 'gemm', args: Record<string, unknown>, device: number): { y: Float32Array; epilogue: 'outer' | 'kernel' };
   decoderOpTest(dtype: number, op: 'rms_norm' | 'rotary' | 'swiglu' | 'attention', args: Record<string, unknown>, device: number): Float32Array;
 }
 

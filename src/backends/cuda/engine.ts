@@ -10,7 +10,7 @@ import type { EngineBackend, RunOptions, TokenBatch } from '../engine.js';
 import { batchPositions, batchTypeIds, validateBatch } from '../engine.js';
 import { DTYPE_CODE, STORED_DTYPE_CODE, loadAddon, type AddonModel } from './addon.js';
 import type { HeadActivation } from '../../model/folder.js';
-import type { ComputeDtype } from '../../core/options.js';
+import type { ComputeDtype, QuantizationOption } from '../../core/options.js';
 
 export interface CudaEngineOptions {
   dtype: ComputeDtype;
@@ -37,6 +37,8 @@ export interface CudaEngineOptions {
    * which the ranks agree on the smallest KV pool (every rank must run the same steps).
    */
   kvBlockAgreement?: Int32Array;
+  /** 'fp8': FP8 linears (EngineOptions.quantization; checked by resolveQuantization, and again by the addon). */
+  quantization?: QuantizationOption;
 }
 
 const POOL_CODE = { cls: 0, mean: 1, last: 2 } as const;
@@ -67,6 +69,7 @@ export async function uploadPlan(model: AddonModel, folder: ModelFolder, plan: P
   }
 }
 const HEAD_ACT_CODE = { tanh: 0, relu: 1 } as const;
+const QUANTIZATION_CODE = { none: 0, fp8: 1 } as const;
 
 export class CudaEngine implements EngineBackend {
   readonly name = 'cuda';
@@ -100,6 +103,7 @@ export class CudaEngine implements EngineBackend {
       rank: o.rank,
       worldSize: k,
       allowTf32: Boolean(o.allowTf32),
+      quantization: o.quantization === 'fp8' ? QUANTIZATION_CODE.fp8 : QUANTIZATION_CODE.none,
     });
     await uploadPlan(model, folder, plan, o);
     return new CudaEngine(folder, model);

@@ -1,0 +1,148 @@
+// Test entry points of the FP8 path (quantize_fp8.cu, gemm_fp8.cu) one op at a time, for
+// test/gpu/fp8.gpu.ts: float32 inputs are converted to the dtype on the device first; e4m3 codes
+// come back as raw bytes, scales as fp32; outputs are poisoned (0xff: NaN in every dtype, 0xff is
+// e4m3's NaN too) so an unwritten value fails.
+#include <napi.h>
+
+#include <string>
+#include <vector>
+
+#include "gemm_fp8.h"
+#include "ops.h"
+
+namespace {
+
+using er::DType;
+
+struct Buffers {
+  std::vector<void*> ptrs;
+  void* alloc(size_t bytes) {
+    void* p = nullptr;
+    ER_CHECK(cudaMalloc(&p, bytes ? bytes : 1));
+    ptrs.push_back(p);
+    return p;
+  }
+  void* poisoned(size_t bytes) {
+    void* p = alloc(bytes);
+    ER_CHECK(cudaMemset(p, 0xff, bytes ? bytes : 1));
+    return p;
+  }
+  template <typename A> void* copy_in(const A& a) {
+    void* d = alloc(a.ByteLength());
+    ER_CHECK(cudaMemcpy(d, a.Data(), a.ByteLength(), cudaMemcpyHostToDevice));
+    return d;
+  }
+  ~Buffers() {
+    for (void* p : ptrs) cudaFree(p);
+  }
+};
+
+// float32 host array → dt on the device.
+void* upload(Buffers& b, DType dt, const Napi::Float32Array& a) {
+  void* f32 = b.copy_in(a);
+  if (dt == DType::F32) return f32;
+  void* d = b.alloc(a.ElementLength() * er::dtype_size(dt));
+  er::convert(DType::F32, dt, f32, d, a.ElementLength(), nullptr);
+  return d;
+}
+
+int num(const Napi::Object& o, const char* k) { return o.Get(k).As<Napi::Number>().Int32Value(); }
+
+Napi::Object quantized(Napi::Env env, const void* q, const float* scale, size_t rows, size_t K) {
+  ER_CHECK(cudaDeviceSynchronize());
+  auto qa = Napi::Uint8Array::New(env, rows * K);
+  auto sa = Napi::Float32Array::New(env, rows);
+  ER_CHECK(cudaMemcpy(qa.Data(), q, rows * K, cudaMemcpyDeviceToHost));
+  ER_CHECK(cudaMemcpy(sa.Data(), scale, rows * sizeof(float), cudaMemcpyDeviceToHost));
+  auto o = Napi::Object::New(env);
+  o.Set("q", qa);
+  o.Set("scales", sa);
+  return o;
+}
+
+}  // namespace
+
+// fp8OpTest(dtype, op, args, device) → object. op and args:
+//   'quantize'           { x [rows · K], rows, K }            → { q: Uint8Array [rows · K], scales: Float32Array [rows] }
+//   'bias_gelu_quantize' { x [T · N], bias [N], T, N }        → { q, scales } of gelu_erf(x + bias)
+//   'add_ln_quantize'    { x [T · H], residual [T · H], gamma [H], beta [H], T, H, eps }
+//                        → { q, scales, out: Float32Array [T · H] } (add_bias_layernorm with its fp8 output, no bias)
+//   'gemm'               { xq Uint8Array [T · K], xs [T], wq Uint8Array [N · K], ws [N], bias? [N], T, K, N,
+//                          epilogue: 'auto' | 'outer' | 'kernel' } → { y: Float32Array [T · N], epilogue: 'outer' | 'kernel' }
+//     y = (xq · xs) (wq · ws)^T + bias in dtype (16-bit), read back as float32
+Napi::Value Fp8OpTest(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const int code = info[0].As<Napi::Number>().Int32Value();
+  if (code < 0 || code > 2) throw Napi::Error::New(env, "fp8OpTest: dtype code must be 0, 1 or 2");
+  const DType dt = (DType)code;
+  const std::string op = info[1].As<Napi::String>().Utf8Value();
+  const Napi::Object a = info[2].As<Napi::Object>();
+  const int device = info[3].As<Napi::Number>().Int32Value();
+  try {
+    ER_CHECK(cudaSetDevice(device));
+    Buffers b;
+    if (op == "quantize") {
+      const int rows = num(a, "rows"), K = num(a, "K");
+      void* x = upload(b, dt, a.Get("x").As<Napi::Float32Array>());
+      auto* q = (uint8_t*)b.poisoned((size_t)rows * K);
+      auto* s = (float*)b.poisoned((size_t)rows * sizeof(float));
+      er::quantize_fp8_rows(dt, x, rows, K, q, s, nullptr);
+      return quantized(env, q, s, rows, K);
+    }
+    if (op == "bias_gelu_quantize") {
+      const int T = num(a, "T"), N = num(a, "N");
+      void* x = upload(b, dt, a.Get("x").As<Napi::Float32Array>());
+      void* bias = upload(b, dt, a.Get("bias").As<Napi::Float32Array>());
+      auto* q = (uint8_t*)b.poisoned((size_t)T * N);
+      auto* s = (float*)b.poisoned((size_t)T * sizeof(float));
+      er::bias_gelu_quantize_fp8(dt, x, bias, T, N, q, s, nullptr);
+      return quantized(env, q, s, T, N);
+    }
+    if (op == "add_ln_quantize") {
+      const int T = num(a, "T"), H = num(a, "H");
+      void* x = upload(b, dt, a.Get("x").As<Napi::Float32Array>());
+      void* res = upload(b, dt, a.Get("residual").As<Napi::Float32Array>());
+      auto* g = (const float*)b.copy_in(a.Get("gamma").As<Napi::Float32Array>());
+      auto* be = (const float*)b.copy_in(a.Get("beta").As<Napi::Float32Array>());
+      void* out = b.poisoned((size_t)T * H * er::dtype_size(dt));
+      auto* q = (uint8_t*)b.poisoned((size_t)T * H);
+      auto* sc = (float*)b.poisoned((size_t)T * sizeof(float));
+      er::add_bias_layernorm(dt, x, nullptr, res, g, be, a.Get("eps").As<Napi::Number>().FloatValue(), T, H, out, nullptr, nullptr, q, sc);
+      Napi::Object o = quantized(env, q, sc, T, H);
+      void* f32 = b.alloc((size_t)T * H * 4);
+      er::convert(dt, DType::F32, out, f32, (size_t)T * H, nullptr);
+      auto outv = Napi::Float32Array::New(env, (size_t)T * H);
+      ER_CHECK(cudaMemcpy(outv.Data(), f32, (size_t)T * H * 4, cudaMemcpyDeviceToHost));
+      o.Set("out", outv);
+      return o;
+    }
+    if (op == "gemm") {
+      const int T = num(a, "T"), K = num(a, "K"), N = num(a, "N");
+      const std::string e = a.Get("epilogue").As<Napi::String>().Utf8Value();
+      const er::Fp8Epilogue mode = e == "outer" ? er::Fp8Epilogue::OuterVec : e == "kernel" ? er::Fp8Epilogue::Kernel : er::Fp8Epilogue::Auto;
+      auto* xq = (const uint8_t*)b.copy_in(a.Get("xq").As<Napi::Uint8Array>());
+      auto* wq = (const uint8_t*)b.copy_in(a.Get("wq").As<Napi::Uint8Array>());
+      auto* xs = (const float*)b.copy_in(a.Get("xs").As<Napi::Float32Array>());
+      auto* ws = (const float*)b.copy_in(a.Get("ws").As<Napi::Float32Array>());
+      const void* bias = a.Has("bias") && a.Get("bias").IsTypedArray() ? upload(b, dt, a.Get("bias").As<Napi::Float32Array>()) : nullptr;
+      void* y = b.poisoned((size_t)T * N * er::dtype_size(dt));
+      er::Fp8Epilogue ran;
+      {
+        er::Fp8GemmRunner runner(mode);
+        ran = runner.linear(dt, xq, xs, T, K, wq, ws, N, bias, y, nullptr);
+        ER_CHECK(cudaDeviceSynchronize());
+      }
+      void* f32 = b.alloc((size_t)T * N * 4);
+      er::convert(dt, DType::F32, y, f32, (size_t)T * N, nullptr);
+      auto out = Napi::Float32Array::New(env, (size_t)T * N);
+      ER_CHECK(cudaMemcpy(out.Data(), f32, (size_t)T * N * 4, cudaMemcpyDeviceToHost));
+      auto o = Napi::Object::New(env);
+      o.Set("y", out);
+      o.Set("epilogue", ran == er::Fp8Epilogue::OuterVec ? "outer" : "kernel");
+      return o;
+    }
+    throw std::invalid_argument("unknown op " + op + " (quantize, bias_gelu_quantize, add_ln_quantize, gemm)");
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(env, std::string("fp8OpTest: ") + e.what());
+  }
+}

@@ -1,0 +1,342 @@
+// GPU suite for `quantization: 'fp8'` (npm run test:gpu on an sm_89+ machine, after
+// scripts/gpu/prepare for the model tests). Per kernel against float64 references on the host —
+// the per-row quantisation (scale exact, codes exactly vLLM's round-to-nearest-even rule), the
+// fused bias+GELU+quantize, the FP8 GEMM against the product of the dequantised operands with
+// both epilogues (cuBLASLt outer-vector scales, and the fp32 product + dequantize kernel) — then
+// whole BERT-base and XLM-R-large shaped models against the fp32 engine on ragged batches
+// (length 1, the longest length, batch of 1), fp16 and bf16, CUDA graphs replayed, NaN failing.
+import { expect } from 'chai';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { DTYPE_CODE, loadAddon, type CudaAddon } from '../../src/backends/cuda/addon.js';
+import { CudaEngine } from '../../src/backends/cuda/engine.js';
+import type { TokenBatch } from '../../src/backends/engine.js';
+import type { ComputeDtype } from '../../src/core/options.js';
+import { loadModelFolder } from '../../src/model/folder.js';
+import { Rng } from '../../scripts/make-test-model.js';
+import { GPU_MODELS } from '../../scripts/gpu/prepare.js';
+import { E4M3_MAX, e4m3Code, e4m3Value } from '../../src/reference/fp8-e4m3.js';
+import { embedF64, geluExact, loadEncoderF64 } from '../../src/reference/encoder-f64.js';
+import { check, cosine } from './helpers.js';
+
+const e4m3 = e4m3Value;
+const toE4m3 = e4m3Code;
+const gelu = geluExact;
+
+/** Rows of values exactly representable in fp16 and bf16 (8-bit integers × 2^k), one range per row. */
+function representableRows(rng: Rng, rows: number, K: number): Float32Array {
+  const x = new Float32Array(rows * K);
+  for (let r = 0; r < rows; r++) {
+    const k = rng.int(-10, 4);
+    for (let c = 0; c < K; c++) x[r * K + c] = rng.int(-255, 255) * 2 ** k;
+  }
+  if (rows > 2) {
+    x.fill(0, 0, K); // an all-zero row: scale 1, codes 0
+    x.fill(0, K, 2 * K);
+    x[K + 5] = -3; // one value: it becomes ∓448 exactly
+  }
+  return x;
+}
+
+const DTYPES: ComputeDtype[] = ['float32', 'float16', 'bfloat16'];
+
+describe('FP8 (quantization fp8): kernels and models', function () {
+  this.timeout(900_000);
+  let addon: CudaAddon;
+  before(function () {
+    addon = loadAddon();
+    const [major, minor] = addon.deviceInfo(0).computeCapability.split('.').map(Number);
+    if (major * 10 + minor < 89) this.skip(); // no FP8 tensor cores: the engine refuses fp8 (test/cpu/quantization.test.ts)
+  });
+
+  describe('quantize_fp8_rows: per-row scale = amax / 448, codes = e4m3_rn(x · (1 / scale))', () => {
+    for (const dt of DTYPES) {
+      check(`${dt}: scales exact, every code as the float64 rule gives it, |dequantised − x| within half an e4m3 step`, async () => {
+        const rng = new Rng(11);
+        for (const K of [16, 768, 3072, 4096]) {
+          const rows = 37;
+          const x = representableRows(rng, rows, K);
+          const { q, scales } = addon.fp8OpTest(DTYPE_CODE[dt], 'quantize', { x, rows, K }, 0);
+          let mismatched = 0;
+          for (let r = 0; r < rows; r++) {
+            let amax = 0;
+            for (let c = 0; c < K; c++) amax = Math.max(amax, Math.abs(x[r * K + c]));
+            const scale = amax > 0 ? Math.fround(amax / E4M3_MAX) : 1;
+            expect(scales[r], `K=${K} row ${r} scale`).to.equal(scale);
+            const inv = Math.fround(1 / scale);
+            for (let c = 0; c < K; c++) {
+              const v = x[r * K + c];
+              const code = q[r * K + c];
+              const want = toE4m3(Math.fround(v * inv));
+              if (code !== want) mismatched++;
+              const back = e4m3(code) * scales[r];
+              expect(Number.isNaN(back), `K=${K} [${r}, ${c}] NaN code ${code}`).to.equal(false);
+              // half a step of e4m3 at this magnitude (3 mantissa bits; subnormal step 2^-9), in x's units
+              const mag = Math.abs(v * inv);
+              const step = mag < 2 ** -6 ? 2 ** -9 : 2 ** (Math.floor(Math.log2(mag)) - 3);
+              expect(Math.abs(back - v), `K=${K} [${r}, ${c}] ${v} → code ${code}`).to.be.at.most((step / 2) * scale * (1 + 1e-6) + 1e-30);
+            }
+          }
+          expect(mismatched, `K=${K}: codes differing from round-to-nearest-even`).to.equal(0);
+          if (rows > 2) {
+            expect(scales[0]).to.equal(1);
+            expect(Array.from(q.subarray(0, K)).every((c) => c === 0)).to.equal(true);
+            expect(e4m3(q[K + 5])).to.equal(-448);
+          }
+        }
+      });
+    }
+  });
+
+  describe('bias_gelu_quantize_fp8: gelu_erf(x + bias) quantised per row in one pass', () => {
+    for (const dt of ['float16', 'bfloat16'] as const) {
+      check(`${dt}: scales and dequantised values vs float64 GELU`, async () => {
+        const rng = new Rng(23);
+        for (const N of [64, 1536, 3072, 4096]) {
+          const T = 19;
+          const x = representableRows(rng, T, N).map((v) => v / 256);
+          const bias = Float32Array.from({ length: N }, () => rng.int(-64, 64) / 64);
+          const { q, scales } = addon.fp8OpTest(DTYPE_CODE[dt], 'bias_gelu_quantize', { x, bias, T, N }, 0);
+          for (let t = 0; t < T; t++) {
+            const g = Array.from({ length: N }, (_, n) => gelu(x[t * N + n] + bias[n]));
+            const amax = Math.max(...g.map(Math.abs));
+            const scale = amax > 0 ? amax / E4M3_MAX : 1;
+            expect(Math.abs(scales[t] - scale) / scale, `N=${N} row ${t} scale ${scales[t]} vs ${scale}`).to.be.below(1e-6);
+            for (let n = 0; n < N; n++) {
+              const back = e4m3(q[t * N + n]) * scales[t];
+              expect(Number.isFinite(back)).to.equal(true);
+              const mag = Math.abs(g[n] / scales[t]);
+              const step = mag < 2 ** -6 ? 2 ** -9 : 2 ** (Math.floor(Math.log2(mag)) - 3);
+              // half a step, plus fp32 GELU (erff) error and a neighbouring step where the value sits on a boundary
+              expect(Math.abs(back - g[n]), `N=${N} [${t}, ${n}]`).to.be.at.most((step / 2) * scales[t] * 1.001 + 1e-6 * Math.abs(g[n]) + 1e-7);
+            }
+          }
+        }
+      });
+    }
+  });
+
+  describe('add_bias_layernorm with its fp8 output: the LayerNorm row quantised in the same pass', () => {
+    for (const dt of ['float16', 'bfloat16'] as const) {
+      check(`${dt}: H 384, 768, 1024 (one warp per row) and 2048 (block per row + quantize): scales and values vs float64 LayerNorm`, async () => {
+        const rng = new Rng(41);
+        for (const H of [384, 768, 1024, 2048]) {
+          const T = 23;
+          const x = representableRows(rng, T, H).map((v) => v / 64);
+          const residual = representableRows(rng, T, H).map((v) => v / 64);
+          x.fill(0, 0, H); // a row whose sum is the residual alone
+          const gamma = Float32Array.from({ length: H }, () => 1 + rng.int(-32, 32) / 256);
+          const beta = Float32Array.from({ length: H }, () => rng.int(-32, 32) / 256);
+          const eps = 1e-12;
+          const { q, scales, out } = addon.fp8OpTest(DTYPE_CODE[dt], 'add_ln_quantize', { x, residual, gamma, beta, T, H, eps }, 0);
+          for (let t = 0; t < T; t++) {
+            const v = Array.from({ length: H }, (_, c) => x[t * H + c] + residual[t * H + c]);
+            const mean = v.reduce((a, b) => a + b, 0) / H;
+            const rstd = 1 / Math.sqrt(v.reduce((a, b) => a + (b - mean) ** 2, 0) / H + eps);
+            const y = v.map((u, c) => (u - mean) * rstd * gamma[c] + beta[c]);
+            const amax = Math.max(...y.map(Math.abs));
+            expect(Math.abs(scales[t] - amax / E4M3_MAX) / (amax / E4M3_MAX), `H=${H} row ${t} scale`).to.be.below(1e-5);
+            for (let c = 0; c < H; c++) {
+              const back = e4m3(q[t * H + c]) * scales[t];
+              if (!Number.isFinite(back) || !Number.isFinite(out[t * H + c])) throw new Error(`H=${H} [${t}, ${c}]: non-finite`);
+              const mag = Math.abs(y[c] / scales[t]);
+              const step = mag < 2 ** -6 ? 2 ** -9 : 2 ** (Math.floor(Math.log2(mag)) - 3);
+              expect(Math.abs(back - y[c]), `H=${H} [${t}, ${c}] fp8`).to.be.at.most((step / 2) * scales[t] * 1.001 + 1e-5 * amax);
+              expect(Math.abs(out[t * H + c] - y[c]), `H=${H} [${t}, ${c}] ${dt} output`).to.be.at.most(2 ** -7 * Math.abs(y[c]) + 1e-3);
+            }
+          }
+        }
+      });
+    }
+  });
+
+  describe('FP8 GEMM (cuBLASLt e4m3 × e4m3, fp32 accumulate) vs float64 of the dequantised operands', () => {
+    /** Random codes of moderate magnitude (|value| ≤ 16, no NaN) and random positive scales. */
+    function operands(rng: Rng, T: number, K: number, N: number) {
+      const code = () => (rng.uniform() < 0.5 ? 0x80 : 0) | rng.int(0, 0x58);
+      const xq = Uint8Array.from({ length: T * K }, code);
+      const wq = Uint8Array.from({ length: N * K }, code);
+      const xs = Float32Array.from({ length: T }, () => Math.fround(2 ** rng.int(-12, -4) * (1 + rng.uniform())));
+      const ws = Float32Array.from({ length: N }, () => Math.fround(2 ** rng.int(-12, -4) * (1 + rng.uniform())));
+      const bias = Float32Array.from({ length: N }, () => rng.int(-128, 128) / 64);
+      return { xq, wq, xs, ws, bias };
+    }
+    // BERT-base QKV / O / down, XLM-R-large up, MiniLM up; token counts kept small: the float64 reference runs in JS
+    const SHAPES: Array<[number, number, number]> = [[1, 768, 2304], [37, 768, 768], [96, 3072, 768], [64, 1024, 4096], [8, 384, 1536]];
+    for (const epilogue of ['outer', 'kernel', 'auto'] as const) {
+      for (const dt of ['float16', 'bfloat16'] as const) {
+        check(`${dt}, epilogue ${epilogue}: T×K×N ${SHAPES.map((s) => s.join('×')).join(', ')}, with and without bias`, async () => {
+          const rng = new Rng(31);
+          let worst = 0;
+          const ran = new Set<string>();
+          for (const [T, K, N] of SHAPES) {
+            for (const withBias of [true, false]) {
+              const o = operands(rng, T, K, N);
+              const { y, epilogue: used } = addon.fp8OpTest(
+                DTYPE_CODE[dt],
+                'gemm',
+                { xq: o.xq, xs: o.xs, wq: o.wq, ws: o.ws, bias: withBias ? o.bias : undefined, T, K, N, epilogue },
+                0,
+              );
+              ran.add(used);
+              if (epilogue !== 'auto') expect(used).to.equal(epilogue);
+              const xd = Float64Array.from(o.xq, e4m3), wd = Float64Array.from(o.wq, e4m3);
+              for (let t = 0; t < T; t++) {
+                for (let n = 0; n < N; n++) {
+                  let acc = 0, mag = 0;
+                  for (let k = 0; k < K; k++) {
+                    const p = xd[t * K + k] * wd[n * K + k];
+                    acc += p;
+                    mag += Math.abs(p);
+                  }
+                  const s = o.xs[t] * o.ws[n];
+                  const ref = acc * s + (withBias ? o.bias[n] : 0);
+                  const got = y[t * N + n];
+                  if (!Number.isFinite(got)) throw new Error(`${T}×${K}×${N} [${t}, ${n}]: non-finite ${got}`);
+                  // output rounding (bf16: 2^-9 relative) + accumulation (FP8 fast accumulation, 2^-10 of Σ|products|)
+                  const tol = 2 ** -8 * Math.abs(ref) + 2 ** -10 * mag * s + 1e-6;
+                  const err = Math.abs(got - ref);
+                  worst = Math.max(worst, err / tol);
+                  if (err > tol) throw new Error(`${T}×${K}×${N} bias ${withBias} [${t}, ${n}]: ${got} vs ${ref} (tolerance ${tol})`);
+                }
+              }
+            }
+          }
+          process.stdout.write(`      ${dt} ${epilogue} (ran: ${[...ran].join(', ')}): worst error ${(worst * 100).toFixed(1)}% of the tolerance\n`);
+        });
+      }
+    }
+  });
+
+  describe('models: fp8 vs the fp32 engine and vs the scheme emulated in float64, ragged batches', () => {
+    // Ragged batches with length 1, the longest length, a batch of 1 and many short sequences;
+    // the first batch's first sequences (lengths 1, 7, 17) also go through the float64 reference.
+    const lengthsOf = (max: number): number[][] => [
+      [1, 7, 17, max, 250, 2, 128, 511 % max || 3, 64],
+      [max],
+      [1],
+      Array.from({ length: 48 }, (_, i) => 1 + ((i * 37) % max)),
+    ];
+    const F64_SEQS = 3;
+    function batchOf(lengths: number[], vocab: number, typeVocab: number, rng: Rng): TokenBatch {
+      const cu = [0];
+      for (const l of lengths) cu.push(cu[cu.length - 1] + l);
+      const ids = Int32Array.from({ length: cu[cu.length - 1] }, () => rng.int(1000, vocab - 1));
+      return { ids, typeIds: Int32Array.from(ids, () => (typeVocab > 1 && rng.uniform() < 0.3 ? 1 : 0)), cuSeqlens: Int32Array.from(cu) };
+    }
+    const copy = (b: TokenBatch): TokenBatch => ({ ids: b.ids.slice(), typeIds: b.typeIds?.slice(), cuSeqlens: b.cuSeqlens.slice() });
+    const dot = (a: ArrayLike<number>, b: ArrayLike<number>, aOff: number, dim: number) => cosine(a, Array.from({ length: dim }, (_, i) => b[i]), aOff, dim);
+
+    for (const [name, dtypes] of [['bert-base', ['float16', 'bfloat16']], ['xlmr-large', ['float16']], ['bert-base-bf16', ['bfloat16']]] as const) {
+      describe(name, () => {
+        const dir = join(GPU_MODELS, name);
+        let exact: Float64Array[] = [], emulated: Float64Array[] = [];
+        let batches: TokenBatch[] = [];
+        before(function () {
+          this.timeout(1_800_000);
+          if (!existsSync(join(dir, 'config.json'))) throw new Error(`run scripts/gpu/prepare first (${dir})`);
+          const folder = loadModelFolder(dir);
+          const maxLen = Math.min(512, folder.dims.maxPositions - folder.dims.positionOffset);
+          const rng = new Rng(name.length * 101);
+          batches = lengthsOf(maxLen).map((l) => batchOf(l, folder.dims.vocab, folder.dims.typeVocab, rng));
+          // float64: exact, and with every linear's operands quantised as the kernels quantise them
+          const b = batches[0];
+          const seq = (s: number) => [b.ids.subarray(b.cuSeqlens[s], b.cuSeqlens[s + 1]), b.typeIds!.subarray(b.cuSeqlens[s], b.cuSeqlens[s + 1])] as const;
+          const m = loadEncoderF64(folder), q = loadEncoderF64(folder, { fp8: true });
+          exact = Array.from({ length: F64_SEQS }, (_, s) => embedF64(m, ...seq(s), folder.st.pooling, true));
+          emulated = Array.from({ length: F64_SEQS }, (_, s) => embedF64(q, ...seq(s), folder.st.pooling, true));
+        });
+
+        for (const dtype of dtypes) {
+          check(`${dtype}: fp8 tracks the emulated scheme (cosine ≥ 0.999), is no worse than it against exact, graphs replay, both epilogues and LN fusion on/off agree`, async () => {
+            const folder = loadModelFolder(dir);
+            const maxLen = Math.min(512, folder.dims.maxPositions - folder.dims.positionOffset);
+            const opts = { device: 0, rank: 0, worldSize: 1, maxTokens: 48 * maxLen, maxSeqs: 64, slots: 2 };
+            const run = async (e: CudaEngine) => {
+              const out: Float32Array[] = [];
+              for (const b of batches) out.push(await e.embed(copy(b)));
+              return out;
+            };
+            // env: switches read when the model is made (EMBEDRANK_FP8_EPILOGUE, EMBEDRANK_FP8_FUSE_LN)
+            const withEngine = async (dt: ComputeDtype, quantization?: 'fp8', env: Record<string, string> = {}) => {
+              const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
+              Object.assign(process.env, env);
+              let e: CudaEngine;
+              try {
+                e = await CudaEngine.create(folder, { ...opts, dtype: dt, quantization });
+              } finally {
+                for (const [k, v] of Object.entries(saved)) {
+                  if (v === undefined) delete process.env[k];
+                  else process.env[k] = v;
+                }
+              }
+              try {
+                const first = await run(e);
+                await run(e); // second sighting of each shape: captured
+                const replayed = await run(e); // replayed from the graph
+                first.forEach((r, i) => r.forEach((v, j) => expect(Math.abs(v - replayed[i][j]), `graph replay batch ${i} [${j}]`).to.be.below(1e-6)));
+                return first;
+              } finally {
+                await e.close();
+              }
+            };
+            const ref = await withEngine('float32');
+            const plain = await withEngine(dtype);
+            const fp8 = await withEngine(dtype, 'fp8');
+            const fp8Kernel = await withEngine(dtype, 'fp8', { EMBEDRANK_FP8_EPILOGUE: 'kernel' });
+            const fp8Unfused = await withEngine(dtype, 'fp8', { EMBEDRANK_FP8_FUSE_LN: '0' });
+            const H = folder.dims.hidden;
+            let worst = 1, sum = 0, count = 0, worstPlain = 1, differs = false, epiWorst = 1, fuseWorst = 1;
+            batches.forEach((b, i) => {
+              for (let s = 0; s < b.cuSeqlens.length - 1; s++) {
+                const c = cosine(fp8[i], ref[i].subarray(s * H, (s + 1) * H), s * H, H);
+                worst = Math.min(worst, c);
+                sum += c;
+                count++;
+                worstPlain = Math.min(worstPlain, cosine(plain[i], ref[i].subarray(s * H, (s + 1) * H), s * H, H));
+                epiWorst = Math.min(epiWorst, cosine(fp8Kernel[i], fp8[i].subarray(s * H, (s + 1) * H), s * H, H));
+                fuseWorst = Math.min(fuseWorst, cosine(fp8Unfused[i], fp8[i].subarray(s * H, (s + 1) * H), s * H, H));
+                if (cosine(fp8[i], plain[i].subarray(s * H, (s + 1) * H), s * H, H) < 1 - 1e-6) differs = true;
+              }
+            });
+            let trackWorst = 1, schemeWorst = 1, gpuVsExactWorst = 1;
+            for (let s = 0; s < F64_SEQS; s++) {
+              trackWorst = Math.min(trackWorst, dot(fp8[0], emulated[s], s * H, H));
+              gpuVsExactWorst = Math.min(gpuVsExactWorst, dot(fp8[0], exact[s], s * H, H));
+              let c = 0;
+              for (let d = 0; d < H; d++) c += exact[s][d] * emulated[s][d];
+              schemeWorst = Math.min(schemeWorst, c);
+            }
+            process.stdout.write(
+              `      ${name} ${dtype}: fp8 vs fp32 engine cosine worst ${worst.toFixed(6)}, mean ${(sum / count).toFixed(6)} over ${count} sequences ` +
+                `(${dtype} without fp8: worst ${worstPlain.toFixed(6)}); float64 (lengths 1, 7, 17): emulated fp8 vs exact ${schemeWorst.toFixed(6)}, ` +
+                `GPU fp8 vs emulated ${trackWorst.toFixed(6)}, GPU fp8 vs exact ${gpuVsExactWorst.toFixed(6)}; outer vs kernel epilogue worst ${epiWorst.toFixed(7)}, LN-fused vs separate quantize worst ${fuseWorst.toFixed(7)}\n`,
+            );
+            expect(differs, 'fp8 output equals the 16-bit output: the FP8 path did not run').to.equal(true);
+            expect(trackWorst, 'GPU fp8 vs the float64 emulation of the same quantisation').to.be.at.least(0.999);
+            expect(gpuVsExactWorst, 'GPU fp8 materially worse than the quantisation scheme itself').to.be.at.least(schemeWorst - Math.max(0.005, 0.2 * (1 - schemeWorst)));
+            expect(epiWorst).to.be.at.least(0.9995); // rounding differences only: a lost scale or bias gives far less
+            expect(fuseWorst).to.be.at.least(0.9995); // the fused LN quantises the fp32 row, the separate pass the 16-bit one
+            // Issue 14's target (≥ 0.999 vs fp32) wherever the format allows it: on generated random
+            // models the scheme's own float64 emulation can fall below it (bench/fp8_accuracy_sim.py).
+            if (schemeWorst >= 0.9995) expect(worst, 'issue 14 target: fp8 vs fp32 cosine').to.be.at.least(0.999);
+            else process.stdout.write(`      (issue 14 target 0.999 not asserted: the emulated scheme itself reaches only ${schemeWorst.toFixed(6)} on this random model)\n`);
+          });
+        }
+      });
+    }
+
+    check('the addon refuses fp8 with dtype float32 (a check of its own, behind resolveQuantization)', async () => {
+      const dir = join(GPU_MODELS, 'bert-base');
+      if (!existsSync(join(dir, 'config.json'))) throw new Error(`run scripts/gpu/prepare first (${dir})`);
+      let err: Error | undefined;
+      try {
+        const e = await CudaEngine.create(loadModelFolder(dir), { dtype: 'float32', device: 0, rank: 0, worldSize: 1, maxTokens: 512, maxSeqs: 4, slots: 1, quantization: 'fp8' });
+        await e.close();
+      } catch (e) {
+        err = e as Error;
+      }
+      expect(err?.message).to.match(/float16 or bfloat16/);
+    });
+  });
+});
