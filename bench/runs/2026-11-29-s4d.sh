@@ -16,5 +16,5 @@ FP8B="timeout 60 node dist/bench/bench.js --out $OUT --model $M/bench-bert-base 
 QT="while [ ! -f /tmp/qwen3-models.rc ]; do sleep 1; done; timeout 60 $MOCHA --spec dist/test/gpu/qwen3-cuda.gpu.js --grep '0.6b-lm' > $OUT/gpu-tests-qwen3.log 2>&1; grep -E 'passing|failing|worst|median|logit' $OUT/gpu-tests-qwen3.log | cut -c1-400; $FAIL $OUT/gpu-tests-qwen3.log | head -30"
 FT="timeout 60 $MOCHA --spec dist/test/gpu/fast-tokenize.gpu.js > $OUT/gpu-tests-fasttok.log 2>&1; grep -E 'passing|failing|pending|cosine' $OUT/gpu-tests-fasttok.log | head; $FAIL $OUT/gpu-tests-fasttok.log | head -30"
 STS12="MODELS=roberta-base timeout 100 bash scripts/gpu/fp8_sts12.sh"
-[ $# -gt 0 ] || set -- families "sh:$FP8T" "sh:$FP8B" "sh:$QT" "sh:$FT" "sh:$STS12"
+[ $# -gt 0 ] || set -- "sh:$FP8T" "sh:$FP8B" "sh:$QT" "sh:$FT" families "sh:$STS12"
 ARCHS=${ARCHS:-"-arch=sm_90"} PREPARE_EXTRA="bench-bert-base bench-xlmr-large" exec bash scripts/gpu/device-run.sh "$@"
