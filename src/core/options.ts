@@ -234,6 +234,14 @@ export function resolveQuantization(
   cudaUnavailableReason?: string,
 ): QuantizationOption | undefined {
   if (q === undefined) return undefined;
+  // Experimental until its GPU suite passes: on the H200 (2026-11-29, bench/RESULTS.md session 4)
+  // the model test hit an illegal memory access and the block-per-row LayerNorm+quantize path
+  // (hidden > 1024) gave wrong scales, while the benchmarks and STS12 ran.
+  if (process.env.EMBEDRANK_EXPERIMENTAL_FP8 !== '1') {
+    throw new UnsupportedOptionError(
+      `quantization "${q}" is experimental: its GPU suite still fails (an illegal memory access in the model path, wrong scales for hidden sizes above 1024); set EMBEDRANK_EXPERIMENTAL_FP8=1 to run it anyway`,
+    );
+  }
   const d = folder.dims;
   if (d.decoder) {
     throw new UnsupportedOptionError(`quantization "${q}" applies to encoder models (BERT, RoBERTa, XLM-R, DistilBERT); ${folder.dir} is a ${d.family} decoder`);

@@ -36,6 +36,24 @@ function refusal(fn: () => unknown, ...patterns: RegExp[]): void {
 
 describe('cpu/quantization: the fp8 option, its refusals and its plumbing', function () {
   this.timeout(120_000);
+  const saved = process.env.EMBEDRANK_EXPERIMENTAL_FP8;
+  before(() => {
+    process.env.EMBEDRANK_EXPERIMENTAL_FP8 = '1';
+  });
+  after(() => {
+    if (saved === undefined) delete process.env.EMBEDRANK_EXPERIMENTAL_FP8;
+    else process.env.EMBEDRANK_EXPERIMENTAL_FP8 = saved;
+  });
+
+  it('is refused as experimental unless EMBEDRANK_EXPERIMENTAL_FP8=1', () => {
+    delete process.env.EMBEDRANK_EXPERIMENTAL_FP8;
+    try {
+      expect(() => resolveQuantization('fp8', folderWith({}), 'cuda', 'float16', 1, [H200])).to.throw(UnsupportedOptionError, /experimental.*EMBEDRANK_EXPERIMENTAL_FP8=1/);
+      expect(resolveQuantization(undefined, folderWith({}), 'cuda', 'float16', 1, [H200])).to.equal(undefined);
+    } finally {
+      process.env.EMBEDRANK_EXPERIMENTAL_FP8 = '1';
+    }
+  });
 
   describe('validateEngineOptions', () => {
     it('accepts "fp8" or nothing; anything else is an InputError naming the option', () => {

@@ -41,6 +41,8 @@ function representableRows(rng: Rng, rows: number, K: number): Float32Array {
 const DTYPES: ComputeDtype[] = ['float32', 'float16', 'bfloat16'];
 
 describe('FP8 (quantization fp8): kernels and models', function () {
+  // Opt-in while experimental (src/core/options.ts resolveQuantization).
+  process.env.EMBEDRANK_EXPERIMENTAL_FP8 = '1';
   this.timeout(900_000);
   let addon: CudaAddon;
   before(function () {
