@@ -10,27 +10,32 @@ export interface TokenizedChunk {
   truncated: Int32Array;
 }
 
+/**
+ * An empty packed buffer for n sequences of `total` tokens (header written, everything else 0) and
+ * the views of it to fill: offsets (n + 1), ids and typeIds (total), truncated (n).
+ */
+export function allocPacked(n: number, total: number): { buf: Int32Array; chunk: TokenizedChunk } {
+  const buf = new Int32Array(2 + (n + 1) + 2 * total + n);
+  buf[0] = n;
+  buf[1] = total;
+  return { buf, chunk: unpack(buf) };
+}
+
 export function pack(encodings: Encoding[]): Int32Array {
   const n = encodings.length;
   let total = 0;
   for (const e of encodings) total += e.ids.length;
-  const buf = new Int32Array(2 + (n + 1) + 2 * total + n);
-  buf[0] = n;
-  buf[1] = total;
-  const offsets = 2;
-  const ids = offsets + n + 1;
-  const types = ids + total;
-  const trunc = types + total;
+  const { buf, chunk } = allocPacked(n, total);
   let pos = 0;
   for (let i = 0; i < n; i++) {
     const e = encodings[i];
-    buf[offsets + i] = pos;
-    buf.set(e.ids, ids + pos);
-    buf.set(e.typeIds, types + pos);
-    buf[trunc + i] = e.truncated ? 1 : 0;
+    chunk.offsets[i] = pos;
+    chunk.ids.set(e.ids, pos);
+    chunk.typeIds.set(e.typeIds, pos);
+    chunk.truncated[i] = e.truncated ? 1 : 0;
     pos += e.ids.length;
   }
-  buf[offsets + n] = pos;
+  chunk.offsets[n] = pos;
   return buf;
 }
 

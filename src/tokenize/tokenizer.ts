@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { Encoding as HfEncoding, Tokenizer as HfTokenizer } from 'tokenizers';
 import { ModelFolderError } from '../errors.js';
+import { allocPacked } from './packed.js';
 
 const require = createRequire(import.meta.url);
 
@@ -159,28 +160,19 @@ export class Tokenizer {
       ids[i] = encs[i].getIds();
       total += ids[i].length;
     }
-    const buf = new Int32Array(2 + (n + 1) + 2 * total + n);
-    buf[0] = n;
-    buf[1] = total;
-    const o = 2;
-    const at = o + n + 1;
-    const tt = at + total;
-    const tr = tt + total;
+    const { buf, chunk } = allocPacked(n, total);
     let pos = 0;
     for (let i = 0; i < n; i++) {
       const a = ids[i];
       const len = a.length;
-      buf[o + i] = pos;
-      for (let k = 0; k < len; k++) buf[at + pos + k] = a[k];
-      if (types) {
-        const t = encs[i].getTypeIds();
-        for (let k = 0; k < len; k++) buf[tt + pos + k] = t[k];
-      }
+      chunk.offsets[i] = pos;
+      chunk.ids.set(a, pos);
+      if (types) chunk.typeIds.set(encs[i].getTypeIds(), pos);
       // As convert(): only an encoding cut to exactly maxLength can have overflow.
-      if (len >= maxLength && encs[i].getOverflowing().length > 0) buf[tr + i] = 1;
+      if (len >= maxLength && encs[i].getOverflowing().length > 0) chunk.truncated[i] = 1;
       pos += len;
     }
-    buf[o + n] = pos;
+    chunk.offsets[n] = pos;
     return buf;
   }
 
