@@ -114,12 +114,7 @@ BertModel::~BertModel() {
   cudaSetDevice(cfg_.device);
   for (auto& s : slots_) drop_graphs(s);
   for (auto& s : slots_) {
-    if (s.comm) {
-      try {
-        if (broken_) Nccl::get().abort(s.comm); else Nccl::get().destroy(s.comm);
-      } catch (...) {
-      }
-    }
+    release_comm(s.comm);
     free_slot(s);
   }
   for (auto& [_, f] : fp8_) {

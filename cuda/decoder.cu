@@ -39,12 +39,7 @@ DecoderModel::DecoderModel(const DecoderConfig& cfg) : ResidentModel(cfg.device,
 DecoderModel::~DecoderModel() {
   cudaSetDevice(cfg_.device);
   for (auto& s : slots_) {
-    if (s.comm) {
-      try {
-        if (broken_) Nccl::get().abort(s.comm); else Nccl::get().destroy(s.comm);
-      } catch (...) {
-      }
-    }
+    release_comm(s.comm);
     free_slot(s);
   }
   if (kv_) cudaFree(kv_);

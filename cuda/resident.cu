@@ -129,4 +129,14 @@ void ResidentModel::all_reduce(NcclComm comm, cudaStream_t s, void* buf, size_t 
   Nccl::get().all_reduce_sum(buf, count, t, comm, s);
 }
 
+void ResidentModel::release_comm(NcclComm& comm) {
+  if (!comm) return;
+  try {
+    if (broken_) Nccl::get().abort(comm);
+    else Nccl::get().destroy(comm);
+  } catch (...) {
+  }
+  comm = nullptr;
+}
+
 }  // namespace er

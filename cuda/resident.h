@@ -77,6 +77,9 @@ class ResidentModel {
   // After the stream has synchronised.
   void collect_marks(Marks& m);
   void all_reduce(NcclComm comm, cudaStream_t s, void* buf, size_t count, int world);
+  // Ends a communicator at close (aborts it after a sticky error: a destroy would wait on the
+  // broken peers); never throws; sets it to null.
+  void release_comm(NcclComm& comm);
 
   int device_;
   DType dt_;
