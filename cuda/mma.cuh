@@ -52,4 +52,72 @@ template <> __device__ __forceinline__ uint32_t pack2<__nv_bfloat16>(float lo, f
   return *reinterpret_cast<uint32_t*>(&h);
 }
 
+// FlashAttention-2's two per-tile steps for one warp's 16 query rows in the mma.sync fragment layout
+// (this lane holds rows g = lane / 4 and g + 8: values 0, 1 and 2, 3 of each 8-column group), over a
+// tile of BN keys whose K and V rows sit in shared memory at row stride LDS:
+//   attn_scores_tile: s = Q · Kᵀ (raw, unscaled) from the Q fragments qf;
+//   attn_softmax_pv_tile: given the scores already scaled to the log2 domain and masked (−∞), and
+//   mx, this lane's row maxima of the tile, update the running max / sum, rescale o and add P · V.
+template <typename T, int D, int BN, int LDS>
+__device__ __forceinline__ void attn_scores_tile(float (&s)[BN / 8][4], const uint32_t (&qf)[D / 16][4], const T* ks, int lane) {
+#pragma unroll
+  for (int i = 0; i < BN / 8; i++) s[i][0] = s[i][1] = s[i][2] = s[i][3] = 0.f;
+#pragma unroll
+  for (int kk = 0; kk < D / 16; kk++) {
+#pragma unroll
+    for (int nn = 0; nn < BN / 16; nn++) {
+      uint32_t b[4];
+      ldsm_x4(b, ks + (nn * 16 + (lane & 7) + (lane >> 4) * 8) * LDS + kk * 16 + ((lane >> 3) & 1) * 8);
+      mma16816<T>(s[2 * nn], qf[kk], b[0], b[1]);
+      mma16816<T>(s[2 * nn + 1], qf[kk], b[2], b[3]);
+    }
+  }
+}
+
+template <typename T, int D, int BN, int LDS>
+__device__ __forceinline__ void attn_softmax_pv_tile(float (&s)[BN / 8][4], float (&mx)[2], float (&m_run)[2], float (&l_run)[2],
+                                                     float (&o)[D / 8][4], const T* vs, int lane) {
+  float alpha[2];
+#pragma unroll
+  for (int r = 0; r < 2; r++) {
+    mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
+    mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
+    const float m_new = fmaxf(m_run[r], mx[r]);
+    alpha[r] = exp2f(m_run[r] - m_new);
+    m_run[r] = m_new;
+    l_run[r] *= alpha[r];
+  }
+#pragma unroll
+  for (int nt = 0; nt < BN / 8; nt++) {
+#pragma unroll
+    for (int e = 0; e < 4; e++) {
+      const float p = exp2f(s[nt][e] - m_run[e >> 1]);
+      s[nt][e] = p;
+      l_run[e >> 1] += p;
+    }
+  }
+#pragma unroll
+  for (int dn = 0; dn < D / 8; dn++) {
+    o[dn][0] *= alpha[0];
+    o[dn][1] *= alpha[0];
+    o[dn][2] *= alpha[1];
+    o[dn][3] *= alpha[1];
+  }
+#pragma unroll
+  for (int t = 0; t < BN / 16; t++) {
+    uint32_t a[4];
+    a[0] = pack2<T>(s[2 * t][0], s[2 * t][1]);
+    a[1] = pack2<T>(s[2 * t][2], s[2 * t][3]);
+    a[2] = pack2<T>(s[2 * t + 1][0], s[2 * t + 1][1]);
+    a[3] = pack2<T>(s[2 * t + 1][2], s[2 * t + 1][3]);
+#pragma unroll
+    for (int dn = 0; dn < D / 16; dn++) {
+      uint32_t b[4];
+      ldsm_x4_t(b, vs + (t * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * LDS + dn * 16 + (lane >> 4) * 8);
+      mma16816<T>(o[2 * dn], a, b[0], b[1]);
+      mma16816<T>(o[2 * dn + 1], a, b[2], b[3]);
+    }
+  }
+}
+
 }  // namespace er

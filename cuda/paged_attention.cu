@@ -132,18 +132,7 @@ __global__ void __launch_bounds__(kThreads)
       const T* vs = sV + (j & 1) * kBN * LDS;
 
       float sc[kBN / 8][4];
-#pragma unroll
-      for (int i = 0; i < kBN / 8; i++) sc[i][0] = sc[i][1] = sc[i][2] = sc[i][3] = 0.f;
-#pragma unroll
-      for (int kk = 0; kk < D / 16; kk++) {
-#pragma unroll
-        for (int nn = 0; nn < kBN / 16; nn++) {
-          uint32_t b[4];
-          ldsm_x4(b, ks + (nn * 16 + (lane & 7) + (lane >> 4) * 8) * LDS + kk * 16 + ((lane >> 3) & 1) * 8);
-          mma16816<T>(sc[2 * nn], qf[kk], b[0], b[1]);
-          mma16816<T>(sc[2 * nn + 1], qf[kk], b[2], b[3]);
-        }
-      }
+      attn_scores_tile<T, D, kBN, LDS>(sc, qf, ks, lane);
 
       // Tiles wholly at or before the block's first position need no mask (the fast path).
       const bool causal = kbase + kBN - 1 > p_first;
@@ -159,47 +148,7 @@ __global__ void __launch_bounds__(kThreads)
           mx[e >> 1] = fmaxf(mx[e >> 1], v);
         }
       }
-      float alpha[2];
-#pragma unroll
-      for (int r = 0; r < 2; r++) {
-        mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
-        mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
-        const float m_new = fmaxf(m_run[r], mx[r]);
-        alpha[r] = exp2f(m_run[r] - m_new);
-        m_run[r] = m_new;
-        l_run[r] *= alpha[r];
-      }
-#pragma unroll
-      for (int nt = 0; nt < kBN / 8; nt++) {
-#pragma unroll
-        for (int e = 0; e < 4; e++) {
-          const float p = exp2f(sc[nt][e] - m_run[e >> 1]);
-          sc[nt][e] = p;
-          l_run[e >> 1] += p;
-        }
-      }
-#pragma unroll
-      for (int dn = 0; dn < D / 8; dn++) {
-        o[dn][0] *= alpha[0];
-        o[dn][1] *= alpha[0];
-        o[dn][2] *= alpha[1];
-        o[dn][3] *= alpha[1];
-      }
-#pragma unroll
-      for (int t = 0; t < kBN / 16; t++) {
-        uint32_t a[4];
-        a[0] = pack2<T>(sc[2 * t][0], sc[2 * t][1]);
-        a[1] = pack2<T>(sc[2 * t][2], sc[2 * t][3]);
-        a[2] = pack2<T>(sc[2 * t + 1][0], sc[2 * t + 1][1]);
-        a[3] = pack2<T>(sc[2 * t + 1][2], sc[2 * t + 1][3]);
-#pragma unroll
-        for (int dn = 0; dn < D / 16; dn++) {
-          uint32_t b[4];
-          ldsm_x4_t(b, vs + (t * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * LDS + dn * 16 + (lane >> 4) * 8);
-          mma16816<T>(o[2 * dn], a, b[0], b[1]);
-          mma16816<T>(o[2 * dn + 1], a, b[2], b[3]);
-        }
-      }
+      attn_softmax_pv_tile<T, D, kBN, LDS>(sc, mx, m_run, l_run, o, vs, lane);
     }
     __syncthreads();  // the next iteration's prefetch overwrites the buffer just read
   }
