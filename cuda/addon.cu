@@ -294,15 +294,31 @@ class Model : public Napi::ObjectWrap<Model> {
     return Submit(env, 0, [m, ids] { m->connect(ids); }, nullptr);
   }
 
+  int slot_arg(Napi::Env env, const Napi::Value& v) {
+    const int slot = v.As<Napi::Number>().Int32Value();
+    if (slot < 0 || slot >= (int)executors_.size()) throw Napi::Error::New(env, "bad slot");
+    return slot;
+  }
+
+  // Points the request at the caller's Float32Array (kept alive until the work settles), checks it
+  // holds the output, and runs the forward pass on the request's slot.
+  template <typename M, typename R>
+  Napi::Value SubmitForward(Napi::Env env, M* m, std::shared_ptr<R> req, const Napi::Value& out_arg, const char* unit) {
+    auto out = out_arg.As<Napi::Float32Array>();
+    req->out = out.Data();
+    req->out_len = out.ElementLength();
+    if (req->out_len < m->output_len(*req)) throw Napi::Error::New(env, std::string("output buffer too small for this ") + unit);
+    auto keep = std::make_shared<Napi::Reference<Napi::Value>>(Napi::Persistent(out_arg));
+    return Submit(env, req->slot, [m, req] { m->forward(*req); }, keep);
+  }
+
   // forward(slot, ids, types, positions, cu, skip|null, mode, poolMode, normalize, stopAfterLayers, out) → Promise
   // types is empty for a model without token types; positions are the family's position ids.
   Napi::Value Forward(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     BertModel* m = &model_as<BertModel>(env, "forward");
-    const int slot = info[0].As<Napi::Number>().Int32Value();
-    if (slot < 0 || slot >= (int)executors_.size()) throw Napi::Error::New(env, "bad slot");
     auto req = std::make_shared<er::Request>();
-    req->slot = slot;
+    req->slot = slot_arg(env, info[0]);
     req->ids = int_vector(info[1]);
     req->types = int_vector(info[2]);
     req->positions = int_vector(info[3]);
@@ -312,12 +328,7 @@ class Model : public Napi::ObjectWrap<Model> {
     req->pool_mode = info[7].As<Napi::Number>().Int32Value();
     req->normalize = info[8].ToBoolean().Value();
     req->stop_after_layers = info[9].As<Napi::Number>().Int32Value();
-    auto out = info[10].As<Napi::Float32Array>();
-    req->out = out.Data();
-    req->out_len = out.ElementLength();
-    if (req->out_len < m->output_len(*req)) throw Napi::Error::New(env, "output buffer too small for this batch");
-    auto keep = std::make_shared<Napi::Reference<Napi::Value>>(Napi::Persistent(info[10]));
-    return Submit(env, slot, [m, req] { m->forward(*req); }, keep);
+    return SubmitForward(env, m, req, info[10], "batch");
   }
 
   // allocateKvCache(numBlocks): the decoder's paged K/V caches (after the weights).
@@ -339,10 +350,8 @@ class Model : public Napi::ObjectWrap<Model> {
   Napi::Value ForwardDecoder(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     DecoderModel* m = &model_as<DecoderModel>(env, "forwardDecoder");
-    const int slot = info[0].As<Napi::Number>().Int32Value();
-    if (slot < 0 || slot >= (int)executors_.size()) throw Napi::Error::New(env, "bad slot");
     auto req = std::make_shared<er::DecoderRequest>();
-    req->slot = slot;
+    req->slot = slot_arg(env, info[0]);
     req->ids = int_vector(info[1]);
     req->positions = int_vector(info[2]);
     req->cu_q = int_vector(info[3]);
@@ -353,12 +362,7 @@ class Model : public Napi::ObjectWrap<Model> {
     if (mode < 0 || mode > 2) throw Napi::Error::New(env, "mode must be 0 (embed), 1 (score) or 2 (hidden)");
     req->mode = (er::Output)mode;
     req->normalize = info[8].ToBoolean().Value();
-    auto out = info[9].As<Napi::Float32Array>();
-    req->out = out.Data();
-    req->out_len = out.ElementLength();
-    if (req->out_len < m->output_len(*req)) throw Napi::Error::New(env, "output buffer too small for this step");
-    auto keep = std::make_shared<Napi::Reference<Napi::Value>>(Napi::Persistent(info[9]));
-    return Submit(env, slot, [m, req] { m->forward(*req); }, keep);
+    return SubmitForward(env, m, req, info[9], "step");
   }
 
   Napi::Value Destroy(const Napi::CallbackInfo& info) {
