@@ -7,51 +7,20 @@
 #include <string>
 #include <vector>
 
+#include "op_test.h"
 #include "ops.h"
 
 namespace {
 
 using er::DType;
-
-struct DeviceBuffers {
-  std::vector<void*> ptrs;
-  void* alloc(size_t bytes) {
-    void* p = nullptr;
-    ER_CHECK(cudaMalloc(&p, bytes ? bytes : 1));
-    ptrs.push_back(p);
-    return p;
-  }
-  ~DeviceBuffers() {
-    for (void* p : ptrs) cudaFree(p);
-  }
-};
+using er::op_test::DeviceBuffers;
+using er::op_test::num;
+using er::op_test::upload;
 
 DType dtype_of(const Napi::Value& v) {
   const int c = v.As<Napi::Number>().Int32Value();
   if (c < 0 || c > 2) throw std::invalid_argument("dtype code must be 0 (float32), 1 (float16) or 2 (bfloat16)");
   return (DType)c;
-}
-
-// float32 host array → dtype device buffer.
-void* upload(DeviceBuffers& b, DType dt, const Napi::Float32Array& a) {
-  void* f32 = b.alloc(a.ByteLength());
-  ER_CHECK(cudaMemcpy(f32, a.Data(), a.ByteLength(), cudaMemcpyHostToDevice));
-  if (dt == DType::F32) return f32;
-  void* d = b.alloc(a.ElementLength() * er::dtype_size(dt));
-  er::convert(DType::F32, dt, f32, d, a.ElementLength(), nullptr);
-  return d;
-}
-
-int* upload_ints(DeviceBuffers& b, const Napi::Int32Array& a) {
-  int* d = (int*)b.alloc(a.ByteLength());
-  ER_CHECK(cudaMemcpy(d, a.Data(), a.ByteLength(), cudaMemcpyHostToDevice));
-  return d;
-}
-
-void* poisoned(DeviceBuffers& b, DType dt, size_t n) {
-  void* d = b.alloc(n * er::dtype_size(dt));
-  ER_CHECK(cudaMemset(d, 0xff, n * er::dtype_size(dt)));
-  return d;
 }
 
 Napi::Float32Array download(Napi::Env env, DeviceBuffers& b, DType dt, const void* d, size_t n) {
@@ -62,8 +31,6 @@ Napi::Float32Array download(Napi::Env env, DeviceBuffers& b, DType dt, const voi
   ER_CHECK(cudaDeviceSynchronize());
   return out;
 }
-
-int num(const Napi::Object& o, const char* k) { return o.Get(k).As<Napi::Number>().Int32Value(); }
 
 }  // namespace
 
@@ -94,14 +61,14 @@ Napi::Value DecoderOpTest(const Napi::CallbackInfo& info) {
       const int ld = num(a, "ld"), per = num(a, "per"), rows = num(a, "rows"), dim = num(a, "dim");
       void* dx = upload(b, dt, x);
       void* dw = upload(b, dt, a.Get("w").As<Napi::Float32Array>());
-      void* out = poisoned(b, dt, x.ElementLength());
+      void* out = b.poisoned(x.ElementLength() * er::dtype_size(dt));
       er::rms_norm(dt, dx, ld, per, rows, dim, dw, a.Get("eps").As<Napi::Number>().FloatValue(), nullptr, out, ld, nullptr);
       return download(env, b, dt, out, x.ElementLength());
     }
     if (op == "rotary") {
       auto x = a.Get("x").As<Napi::Float32Array>();
       void* dx = upload(b, dt, x);
-      int* pos = upload_ints(b, a.Get("positions").As<Napi::Int32Array>());
+      int* pos = (int*)b.copy_in(a.Get("positions").As<Napi::Int32Array>());
       const int T = (int)a.Get("positions").As<Napi::Int32Array>().ElementLength();
       er::rotary_neox(dt, dx, num(a, "ld"), num(a, "heads"), num(a, "headDim"), pos, T, a.Get("theta").As<Napi::Number>().FloatValue(), nullptr);
       return download(env, b, dt, dx, x.ElementLength());
@@ -109,7 +76,7 @@ Napi::Value DecoderOpTest(const Napi::CallbackInfo& info) {
     if (op == "swiglu") {
       const int T = num(a, "T"), I = num(a, "I");
       void* g = upload(b, dt, a.Get("gateUp").As<Napi::Float32Array>());
-      void* out = poisoned(b, dt, (size_t)T * I);
+      void* out = b.poisoned((size_t)T * I * er::dtype_size(dt));
       er::swiglu(dt, g, T, I, out, nullptr);
       return download(env, b, dt, out, (size_t)T * I);
     }
@@ -126,12 +93,12 @@ Napi::Value DecoderOpTest(const Napi::CallbackInfo& info) {
       void* dqkv = upload(b, dt, qkv);
       void* kc = upload(b, dt, a.Get("kCache").As<Napi::Float32Array>());
       void* vc = upload(b, dt, a.Get("vCache").As<Napi::Float32Array>());
-      int* slots = upload_ints(b, a.Get("slots").As<Napi::Int32Array>());
-      int* tables = upload_ints(b, a.Get("blockTables").As<Napi::Int32Array>());
-      int* dcu = upload_ints(b, cuQ);
+      int* slots = (int*)b.copy_in(a.Get("slots").As<Napi::Int32Array>());
+      int* tables = (int*)b.copy_in(a.Get("blockTables").As<Napi::Int32Array>());
+      int* dcu = (int*)b.copy_in(cuQ);
       auto ctxLen = a.Get("ctxLen").As<Napi::Int32Array>();
       if ((int)ctxLen.ElementLength() != nseq) throw std::invalid_argument("attention: ctxLen needs one entry per sequence");
-      int* ctx = upload_ints(b, ctxLen);
+      int* ctx = (int*)b.copy_in(ctxLen);
       int* tseq = (int*)b.alloc((size_t)T * 4);
       ER_CHECK(cudaMemcpy(tseq, token_seq.data(), (size_t)T * 4, cudaMemcpyHostToDevice));
       const std::string kernel = a.Has("kernel") ? a.Get("kernel").As<Napi::String>().Utf8Value() : "auto";
@@ -143,7 +110,7 @@ Napi::Value DecoderOpTest(const Napi::CallbackInfo& info) {
       if (order) er::paged_attention_order_tiles(tiles.data(), nt, cuQ.Data(), ctxLen.Data(), bm);
       int2* dtiles = (int2*)b.alloc((size_t)nt * sizeof(int2));
       ER_CHECK(cudaMemcpy(dtiles, tiles.data(), (size_t)nt * sizeof(int2), cudaMemcpyHostToDevice));
-      void* out = poisoned(b, dt, (size_t)T * heads * d);
+      void* out = b.poisoned((size_t)T * heads * d * er::dtype_size(dt));
       er::kv_cache_write(dt, dqkv, ld, heads * d, (heads + kvh) * d, kvh, d, slots, T, kc, vc, nullptr);
       const float scale = 1.f / std::sqrt((float)d);
       auto run = [&] {

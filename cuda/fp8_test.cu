@@ -8,45 +8,15 @@
 #include <vector>
 
 #include "gemm_fp8.h"
+#include "op_test.h"
 #include "ops.h"
 
 namespace {
 
 using er::DType;
-
-struct Buffers {
-  std::vector<void*> ptrs;
-  void* alloc(size_t bytes) {
-    void* p = nullptr;
-    ER_CHECK(cudaMalloc(&p, bytes ? bytes : 1));
-    ptrs.push_back(p);
-    return p;
-  }
-  void* poisoned(size_t bytes) {
-    void* p = alloc(bytes);
-    ER_CHECK(cudaMemset(p, 0xff, bytes ? bytes : 1));
-    return p;
-  }
-  template <typename A> void* copy_in(const A& a) {
-    void* d = alloc(a.ByteLength());
-    ER_CHECK(cudaMemcpy(d, a.Data(), a.ByteLength(), cudaMemcpyHostToDevice));
-    return d;
-  }
-  ~Buffers() {
-    for (void* p : ptrs) cudaFree(p);
-  }
-};
-
-// float32 host array → dt on the device.
-void* upload(Buffers& b, DType dt, const Napi::Float32Array& a) {
-  void* f32 = b.copy_in(a);
-  if (dt == DType::F32) return f32;
-  void* d = b.alloc(a.ElementLength() * er::dtype_size(dt));
-  er::convert(DType::F32, dt, f32, d, a.ElementLength(), nullptr);
-  return d;
-}
-
-int num(const Napi::Object& o, const char* k) { return o.Get(k).As<Napi::Number>().Int32Value(); }
+using Buffers = er::op_test::DeviceBuffers;
+using er::op_test::num;
+using er::op_test::upload;
 
 Napi::Object quantized(Napi::Env env, const void* q, const float* scale, size_t rows, size_t K) {
   ER_CHECK(cudaDeviceSynchronize());
