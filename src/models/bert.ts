@@ -50,7 +50,8 @@ export const HEAD_NAMES = {
   clsB: 'classifier.bias',
 };
 
-const EMB: Record<EmbeddingTensor, string> = {
+/** BERT's embedding checkpoint names by engine key (RoBERTa and XLM-R use the same). */
+export const BERT_EMBEDDING_TENSORS: Record<EmbeddingTensor, string> = {
   'emb.word': EMBEDDING_NAMES.word,
   'emb.pos': EMBEDDING_NAMES.pos,
   'emb.type': EMBEDDING_NAMES.type,
@@ -95,7 +96,7 @@ export const BERT: ModelFamily = {
   crossEncoderArchitectures: ['BertForSequenceClassification'],
   prefixes: ['', 'bert.', 'model.'],
   parseConfig: parseBertConfig,
-  embeddingName: (t): CheckpointName => ({ name: EMB[t], prefixed: true }),
+  embeddingName: (t): CheckpointName => ({ name: BERT_EMBEDDING_TENSORS[t], prefixed: true }),
   layerName: (i, t): CheckpointName => ({ name: bertLayerName(i, t), prefixed: true }),
   headName: (t: HeadTensor): CheckpointName => {
     const m = { 'head.pool.w': HEAD_NAMES.poolerW, 'head.pool.b': HEAD_NAMES.poolerB, 'head.cls.w': HEAD_NAMES.clsW, 'head.cls.b': HEAD_NAMES.clsB };

@@ -6,17 +6,9 @@
 //     first token (<s>), not BERT's pooler; a bare RobertaModel's pooler is unused by embeddings.
 // type_vocab_size is 1 in released checkpoints: every token adds token_type_embeddings[0].
 import { ModelFolderError } from '../errors.js';
-import { bertLayerName, EMBEDDING_NAMES, parseBertLikeConfig } from './bert.js';
+import { BERT_EMBEDDING_TENSORS, bertLayerName, parseBertLikeConfig } from './bert.js';
 import { configNumber } from './config.js';
-import type { CheckpointName, EmbeddingTensor, EncoderDims, HeadTensor, ModelFamily } from './family.js';
-
-const EMB: Record<EmbeddingTensor, string> = {
-  'emb.word': EMBEDDING_NAMES.word,
-  'emb.pos': EMBEDDING_NAMES.pos,
-  'emb.type': EMBEDDING_NAMES.type,
-  'emb.ln.g': EMBEDDING_NAMES.lnW,
-  'emb.ln.b': EMBEDDING_NAMES.lnB,
-};
+import type { CheckpointName, EncoderDims, HeadTensor, ModelFamily } from './family.js';
 
 const HEAD: Record<HeadTensor, string> = {
   'head.pool.w': 'classifier.dense.weight',
@@ -48,7 +40,7 @@ export function robertaLike(name: string, modelTypes: string[], archPrefix: stri
       if (!modelTypes.includes(mt)) throw new ModelFolderError(file, `model_type "${mt}" is not ${name}`);
       return parseRobertaLikeConfig(config, file, name);
     },
-    embeddingName: (t): CheckpointName => ({ name: EMB[t], prefixed: true }),
+    embeddingName: (t): CheckpointName => ({ name: BERT_EMBEDDING_TENSORS[t], prefixed: true }),
     layerName: (i, t): CheckpointName => ({ name: bertLayerName(i, t), prefixed: true }),
     headName: (t): CheckpointName => ({ name: HEAD[t], prefixed: false }),
     headActivation: 'tanh',
