@@ -15,7 +15,7 @@ __global__ void rms_norm_kernel(const T* __restrict__ x, int ld, int per, int di
   const int r = blockIdx.x;
   const size_t off = (size_t)(r / per) * ld + (size_t)(r % per) * dim;
   const size_t off_out = (size_t)(r / per) * ld_out + (size_t)(r % per) * dim;
-  __shared__ float partial[32];
+  __shared__ float scratch[33];
   float ss = 0.f;
   for (int i = threadIdx.x; i < dim; i += blockDim.x) {
     float v = x ? to_f<T>(x[off + i]) : 0.f;
@@ -25,16 +25,7 @@ __global__ void rms_norm_kernel(const T* __restrict__ x, int ld, int per, int di
     }
     ss += v * v;
   }
-  ss = warp_sum(ss);
-  if ((threadIdx.x & 31) == 0) partial[threadIdx.x >> 5] = ss;
-  __syncthreads();
-  if (threadIdx.x < 32) {
-    float v = threadIdx.x < (blockDim.x >> 5) ? partial[threadIdx.x] : 0.f;
-    v = warp_sum(v);
-    if (threadIdx.x == 0) partial[0] = rsqrtf(v / dim + eps);
-  }
-  __syncthreads();
-  const float inv = partial[0];
+  const float inv = rsqrtf(block_sum(ss, scratch) / dim + eps);
   for (int i = threadIdx.x; i < dim; i += blockDim.x) {
     const float v = resid ? resid[(size_t)r * dim + i] : to_f<T>(x[off + i]);
     out[off_out + i] = from_f<T>(v * inv * to_f<T>(w[i]));
@@ -48,7 +39,7 @@ __global__ void rms_norm8_kernel(const T* __restrict__ x, int ld, const T* __res
                                  T* __restrict__ out, int ld_out, int dim) {
   const int r = blockIdx.x;
   const int c = threadIdx.x * 8;
-  __shared__ float partial[32];
+  __shared__ float scratch[33];
   float v[8];
   if (x) load8<T>(x + (size_t)r * ld + c, v);
   else
@@ -64,16 +55,7 @@ __global__ void rms_norm8_kernel(const T* __restrict__ x, int ld, const T* __res
   float ss = 0.f;
 #pragma unroll
   for (int i = 0; i < 8; i++) ss += v[i] * v[i];
-  ss = warp_sum(ss);
-  if ((threadIdx.x & 31) == 0) partial[threadIdx.x >> 5] = ss;
-  __syncthreads();
-  if (threadIdx.x < 32) {
-    float t = threadIdx.x < (blockDim.x >> 5) ? partial[threadIdx.x] : 0.f;
-    t = warp_sum(t);
-    if (threadIdx.x == 0) partial[0] = rsqrtf(t / dim + eps);
-  }
-  __syncthreads();
-  const float inv = partial[0];
+  const float inv = rsqrtf(block_sum(ss, scratch) / dim + eps);
   float g[8];
   load8<T>(w + c, g);
 #pragma unroll
