@@ -12,6 +12,11 @@ export type ReplicaSpec = Omit<EngineWorkerData, 'rank' | 'device' | 'ncclIds' |
   devices: number[];
   /** Makes fresh NCCL unique ids (one per slot) for a tensor-parallel group. */
   makeNcclIds?: () => Uint8Array[];
+  /**
+   * Batches sent to the worker before the first returns (default `slots`). A decoder's engine runs
+   * one native slot but takes two: the second batch's host work overlaps the first's GPU steps.
+   */
+  concurrency?: number;
 };
 
 const WORKER_URL = new URL('../../workers/engine.worker.js', import.meta.url).href;
@@ -22,7 +27,7 @@ export class Replica implements ComputeWorker {
   readonly inFlight: number;
 
   constructor(readonly label: string, private readonly spec: ReplicaSpec) {
-    this.inFlight = spec.slots;
+    this.inFlight = spec.concurrency ?? spec.slots;
     this.start();
   }
 
@@ -34,7 +39,7 @@ export class Replica implements ComputeWorker {
   private start(): void {
     const ncclIds = this.spec.devices.length > 1 ? this.spec.makeNcclIds?.() : undefined;
     if (this.spec.devices.length > 1 && !ncclIds) throw new Error('tensor parallelism needs NCCL unique ids');
-    const { devices, makeNcclIds: _m, ...common } = this.spec;
+    const { devices, makeNcclIds: _m, concurrency: _c, ...common } = this.spec;
     // Decoder ranks agree on one KV pool size through this (decoder-engine.ts agreeOnBlocks).
     const kvBlockAgreement = devices.length > 1 ? new Int32Array(new SharedArrayBuffer(4 * (devices.length + 1))) : undefined;
     this.pools = devices.map((device, rank) => {
@@ -43,7 +48,7 @@ export class Replica implements ComputeWorker {
         filename: WORKER_URL,
         minThreads: 1,
         maxThreads: 1,
-        concurrentTasksPerWorker: this.spec.slots,
+        concurrentTasksPerWorker: this.inFlight,
         idleTimeout: Number.MAX_SAFE_INTEGER,
         // Keep the thread's event loop running between tasks: native completions arrive on it.
         atomics: 'disabled',

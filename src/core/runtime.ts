@@ -126,6 +126,10 @@ export class Runtime {
     // collectives of different batches can never interleave in different orders across GPUs.
     // Decoders: one slot, since the steps of every batch share one KV pool and must run in order.
     const slots = device === 'cuda' && tp === 1 && !folder.dims.decoder ? 2 : 1;
+    // A decoder on one GPU: one native slot (one KV pool, one stream), two batches in flight so
+    // the next batch's host work (block allocation, hashing, step arrays) overlaps the GPU. Under
+    // tensor parallelism every rank must group sequences identically: one batch at a time.
+    const concurrency = device === 'cuda' && tp === 1 && folder.dims.decoder && process.env.EMBEDRANK_DECODER_OVERLAP !== '0' ? 2 : slots;
     if (device === 'cuda' && tp > 1) {
       Object.assign(process.env, { NCCL_NVLS_ENABLE: '0', TORCH_SYMM_MEM_DISABLE_MULTICAST: '1', NVSHMEM_DISABLE_NVLS: '1' });
     }
@@ -141,6 +145,7 @@ export class Runtime {
           maxTokens: limits.maxNumBatchedTokens,
           maxSeqs: limits.maxNumSeqs,
           slots,
+          concurrency,
           cpuThreads: opts.cpuThreads,
           onnxFile: opts.onnxFile,
           allowTf32: opts.allowTf32,

@@ -189,6 +189,32 @@ describe('cpu/qwen3-cuda-glue: CudaDecoderEngine against a paged float64 decoder
     await small.close();
   });
 
+  it('batches in flight together (host work overlapping the GPU) give the rows of one at a time: a later batch hits blocks an earlier one is still computing, and waits for blocks when the pool is short', async () => {
+    const f = loadModelFolder(LM, { hfOverrides: { ...QWEN3_RERANKER_OVERRIDES } });
+    const seqs = lmRows.map((r) => r.input_ids);
+    const halves = [seqs.filter((_, i) => i % 2 === 0), seqs.filter((_, i) => i % 2 === 1)];
+    const serial = await CudaDecoderEngine.create(f, engineOpts({ maxModelLen: 256 }));
+    const want = [await serial.score(batchOf(halves[0]), 'identity'), await serial.score(batchOf(halves[1]), 'identity')];
+    const ws = serial.kvCacheStats();
+    await serial.close();
+    const e = await CudaDecoderEngine.create(f, engineOpts({ maxModelLen: 256 }));
+    const got = await Promise.all(halves.map((h) => e.score(batchOf(h), 'identity')));
+    got.forEach((g, k) => expect(maxAbsDiff(g, want[k]), `batch ${k}`).to.be.at.most(SAME));
+    // The second batch was allocated while the first was in flight: the same blocks hit.
+    const s = e.kvCacheStats();
+    expect([s.queries, s.hits, s.computedTokens]).to.deep.equal([ws.queries, ws.hits, ws.computedTokens]);
+    expect(s.hits).to.be.greaterThan(expectedPrefixHits(halves[0], 16).hits);
+    await e.close();
+    // Three batches at once in a pool that holds about one: each waits for another's group to free blocks.
+    const small = await CudaDecoderEngine.create(f, engineOpts({ maxModelLen: 256, numGpuBlocksOverride: 24, maxTokens: 100 }));
+    const thirds = [0, 1, 2].map((k) => seqs.filter((_, i) => i % 3 === k));
+    const ref = await Promise.all(thirds.map((t) => small.score(batchOf(t), 'identity')));
+    const m = loadDecoderF64(f);
+    thirds.forEach((t, k) => t.forEach((q, i) => expect(Math.abs(ref[k][i] - decoderScoreLogitsF64(m, q)[0]), `batch ${k} pair ${i}`).to.be.at.most(TOL)));
+    expect(small.kvCacheStats().evictions).to.be.greaterThan(0);
+    await small.close();
+  });
+
   it('a sequence needing more blocks than the whole pool, or an id outside the vocabulary, is refused before any step runs', async () => {
     const f = loadModelFolder(EMB);
     const e = await CudaDecoderEngine.create(f, engineOpts({ maxModelLen: 120, numGpuBlocksOverride: 4, blockSize: 16 }));

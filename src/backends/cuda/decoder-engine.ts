@@ -10,6 +10,13 @@
 //      to its earlier chunks' cached KV);
 //   3. steps run in order; each sequence's row comes from the step holding its last token;
 //   4. the sequences are freed: their full blocks stay cached (LRU) for later batches.
+// Host work overlaps the GPU: a group's steps are all submitted at once (the native executor of
+// slot 0 runs them in submission order on one stream), and while they run this thread takes the
+// next coordinator batch (the replica keeps two in flight) through validation, block allocation and
+// hashing and submits its steps behind them. Stream order is what makes a prefix-cache hit on a
+// block another group is still computing safe: every block is written by a step submitted before
+// any step that reads it, because a sequence is allocated and its group submitted in one
+// synchronous stretch, and a group that must wait for free blocks submits what it holds first.
 // vLLM's names: block_size, gpu_memory_utilization, enable_prefix_caching, num_gpu_blocks_override.
 import { InputError, UnsupportedOptionError } from '../../errors.js';
 import { BlockPool, blocksForMemory, kvBytesPerBlock, type Allocation, type KvCacheStats } from '../../kv/block-pool.js';
@@ -51,8 +58,8 @@ export class CudaDecoderEngine implements EngineBackend {
   private computedTokens = 0;
   private cachedTokens = 0;
   private calls = 0;
-  /** Steps on one KV pool must run in order: batches are serialised here. */
-  private queue: Promise<unknown> = Promise.resolve();
+  /** Groups submitted to the GPU and not yet finished (their blocks are freed when they finish). */
+  private readonly inFlight = new Set<Promise<void>>();
 
   private constructor(
     private readonly folder: ModelFolder,
@@ -158,13 +165,19 @@ export class CudaDecoderEngine implements EngineBackend {
     return new CudaDecoderEngine(folder, model, o, numBlocks, blockSize, maxBlocksPerSeq, o.enablePrefixCaching ?? true);
   }
 
-  async embed(batch: TokenBatch, opts: RunOptions = {}): Promise<Float32Array> {
-    return this.serial(() => this.run(batch, MODE.embed, this.folder.dims.hidden, this.folder.st.normalize, opts.slot ?? 0));
+  /**
+   * Embeddings of a batch, [sequences × hidden] f32 in batch order. Batches may overlap (each call's
+   * host work runs while earlier calls' steps are on the GPU); `opts.slot` is ignored: every step
+   * goes to native slot 0, whose one stream keeps the KV pool's writes before its reads.
+   */
+  async embed(batch: TokenBatch, _opts: RunOptions = {}): Promise<Float32Array> {
+    return this.run(batch, MODE.embed, this.folder.dims.hidden, this.folder.st.normalize);
   }
 
-  async score(batch: TokenBatch, activation: HeadActivation, opts: RunOptions = {}): Promise<Float32Array> {
+  /** Reranker scores, [sequences × numLabels] f32 after `activation`; overlaps as embed. */
+  async score(batch: TokenBatch, activation: HeadActivation, _opts: RunOptions = {}): Promise<Float32Array> {
     if (this.folder.kind !== 'cross-encoder') throw new Error(`${this.folder.dir} is not a cross-encoder`);
-    const logits = await this.serial(() => this.run(batch, MODE.score, this.folder.numLabels, false, opts.slot ?? 0));
+    const logits = await this.run(batch, MODE.score, this.folder.numLabels, false);
     return applyActivation(logits, activation);
   }
 
@@ -188,14 +201,8 @@ export class CudaDecoderEngine implements EngineBackend {
   }
 
   async close(): Promise<void> {
-    await this.queue.catch(() => undefined);
+    await Promise.allSettled([...this.inFlight]);
     this.model.destroy();
-  }
-
-  private serial<T>(fn: () => Promise<T>): Promise<T> {
-    const next = this.queue.then(fn, fn);
-    this.queue = next.catch(() => undefined);
-    return next;
   }
 
   /**
@@ -203,7 +210,7 @@ export class CudaDecoderEngine implements EngineBackend {
    * @throws InputError, before any forward, for an id outside the vocabulary or a sequence longer
    * than the block table or the whole pool.
    */
-  private async run(batch: TokenBatch, mode: number, width: number, normalize: boolean, slot: number): Promise<Float32Array> {
+  private async run(batch: TokenBatch, mode: number, width: number, normalize: boolean): Promise<Float32Array> {
     validateBatch(batch);
     const n = batch.cuSeqlens.length - 1;
     const seqs: Int32Array[] = [];
@@ -224,23 +231,32 @@ export class CudaDecoderEngine implements EngineBackend {
     // Poisoned: a row no step wrote shows up as NaN, never as a plausible vector.
     const out = new Float32Array(n * width).fill(NaN);
     const call = this.calls++;
+    const mine: Promise<void>[] = [];
     let group: Running[] = [];
+    const submit = () => {
+      if (group.length) mine.push(this.submitGroup(group, mode, width, normalize, out));
+      group = [];
+    };
     try {
       for (const i of prefixSharingOrder(seqs)) {
         const id = `${call}:${i}`;
         let alloc = this.pool.allocate(id, seqs[i]);
-        if (!alloc) {
-          // The pool is full: run what is allocated, free it (its full blocks stay cached), retry.
-          await this.runGroup(group, mode, width, normalize, slot, out);
-          group = [];
+        while (!alloc) {
+          // The pool is full: submit what is allocated, wait for a group (of any batch) to finish
+          // and free its blocks (its full ones stay cached), retry.
+          submit();
+          if (!this.inFlight.size) throw new Error(`internal: ${Math.ceil(seqs[i].length / this.blockSize)} blocks not free in an idle pool of ${this.numBlocks}`);
+          await Promise.race([...this.inFlight].map((p) => p.catch(() => undefined)));
           alloc = this.pool.allocate(id, seqs[i]);
-          if (!alloc) throw new Error(`internal: ${Math.ceil(seqs[i].length / this.blockSize)} blocks not free in an empty pool of ${this.numBlocks}`);
         }
         group.push({ index: i, tokens: seqs[i], alloc, id });
       }
-      await this.runGroup(group, mode, width, normalize, slot, out);
+      submit();
+      await Promise.all(mine);
     } catch (e) {
-      // Blocks entered in the prefix cache may never have been written: start from an empty pool.
+      // Blocks entered in the prefix cache may never have been written: once nothing runs, start
+      // from an empty pool (groups free their blocks into the pool they were allocated from).
+      await Promise.allSettled([...mine, ...this.inFlight]);
       const stats = { ...this.pool.stats };
       this.pool = new BlockPool(this.numBlocks, this.blockSize, this.enablePrefixCaching);
       Object.assign(this.pool.stats, stats);
@@ -249,17 +265,21 @@ export class CudaDecoderEngine implements EngineBackend {
     return out;
   }
 
-  /** Runs a group of allocated sequences step by step, writes their rows, frees them. */
-  private async runGroup(group: Running[], mode: number, width: number, normalize: boolean, slot: number, out: Float32Array): Promise<void> {
-    if (!group.length) return;
+  /**
+   * Plans a group of allocated sequences into steps, submits every step to native slot 0 at once
+   * (the executor runs them in order), and returns a promise that writes their rows and frees the
+   * sequences once all steps are done. Registered in inFlight until then.
+   */
+  private submitGroup(group: Running[], mode: number, width: number, normalize: boolean, out: Float32Array): Promise<void> {
     const bs = this.blockSize;
     const mb = this.maxBlocksPerSeq;
+    const pool = this.pool;
     const steps = planChunkedPrefill(
       group.map((g) => g.tokens.length),
       this.o.maxTokens,
       { maxSeqs: this.o.maxSeqs, cachedTokens: group.map((g) => g.alloc.cachedTokens) },
     );
-    for (const step of steps) {
+    const runs = steps.map(async (step) => {
       const n = step.length;
       const T = step.reduce((s, c) => s + c.end - c.start, 0);
       const ids = new Int32Array(T);
@@ -283,17 +303,26 @@ export class CudaDecoderEngine implements EngineBackend {
       });
       const rows = mode === MODE.hidden ? T : n;
       const res = new Float32Array(rows * width).fill(NaN);
-      await this.model.forwardDecoder(slot, ids, positions, cuQ, ctxLens, blockTables, slotMapping, mode, normalize, res);
+      await this.model.forwardDecoder(0, ids, positions, cuQ, ctxLens, blockTables, slotMapping, mode, normalize, res);
       step.forEach((c, r) => {
         const g = group[c.seq];
         if (c.end === g.tokens.length) out.set(res.subarray(r * width, (r + 1) * width), g.index * width);
       });
-    }
-    for (const g of group) {
-      this.computedTokens += g.tokens.length - g.alloc.cachedTokens;
-      this.cachedTokens += g.alloc.cachedTokens;
-      this.pool.freeSequence(g.id);
-    }
+    });
+    const done = Promise.allSettled(runs).then((settled) => {
+      for (const g of group) {
+        this.computedTokens += g.tokens.length - g.alloc.cachedTokens;
+        this.cachedTokens += g.alloc.cachedTokens;
+        pool.freeSequence(g.id);
+      }
+      this.inFlight.delete(done);
+      const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
+    });
+    this.inFlight.add(done);
+    // inFlight waiters (Promise.race) must not see an unhandled rejection; the batch's own await does.
+    done.catch(() => undefined);
+    return done;
   }
 }
 
