@@ -293,6 +293,7 @@ interface RerankArgs extends Common {
   'max-model-len': number;
   baseline: 'transformers' | 'none';
   'hf-batch-sizes': string;
+  'compare-overlap': boolean;
 }
 
 interface RerankRun {
@@ -384,6 +385,20 @@ async function rerankBench(a: RerankArgs, log: Log): Promise<void> {
     if (runs.on.kv) log.line(`KV rerank (cache on): measured ${runs.on.kv.cachedTokens} cached tokens, hit rate ${(runs.on.kv.hitRate * 100).toFixed(1)}%; simulated ${simCached}, ${(simRate * 100).toFixed(1)}%`);
   } finally {
     await on.close();
+  }
+  if (a.device === 'cuda' && a['compare-overlap']) {
+    // The same cache-on run with one batch in flight (host work not overlapped with the GPU).
+    process.env.EMBEDRANK_DECODER_OVERLAP = '0';
+    const serial = await CrossEncoder.create(opts(true));
+    delete process.env.EMBEDRANK_DECODER_OVERLAP;
+    try {
+      runs.serial = await timeReranker(serial, sets, `${serial.dtype}, prefix caching on, one batch in flight (EMBEDRANK_DECODER_OVERLAP=0)`, log);
+      measurements.push(runs.serial.measurement);
+    } finally {
+      await serial.close();
+    }
+    log.line(`SPEEDUP rerank: two batches in flight vs one (cache on) ${(runs.on.measurement.itemsPerSec / runs.serial.measurement.itemsPerSec).toFixed(2)}x`);
+    log.line(`CHECK rerank: max |ΔP(yes)| two in flight vs one ${maxAbsDiff(runs.on.scores, runs.serial.scores).toExponential(2)}`);
   }
   if (a.device === 'cuda') {
     const off = await CrossEncoder.create(opts(false));
@@ -497,6 +512,7 @@ await runMain(import.meta, async () => {
         .option('min-prefix', { type: 'number', default: 200, describe: "least tokens a query's candidates share" })
         .option('max-model-len', { type: 'number', default: 1024, describe: "maxModelLen (the test folders' tokenizer says 128)" })
         .option('baseline', { choices: ['transformers', 'none'] as const, default: 'transformers' as const })
+        .option('compare-overlap', { type: 'boolean', default: false, describe: 'also time prefix caching on with one batch in flight (EMBEDRANK_DECODER_OVERLAP=0)' })
         .option('hf-batch-sizes', { type: 'string', default: '20,40,80,160', describe: 'transformers batch sizes in pairs (each reported; best for the ratio)' }),
     )
     .demandCommand(1, 'name a benchmark: embed or rerank')

@@ -16,11 +16,12 @@ test/fixtures/hf/qwen3-emb (appends <|endoftext|>) and qwen3-lm ("yes"/"no" sing
 reference.json:
   embedders: texts ('', 'a', ragged STS sentences, one text over max_seq_length), input_ids (what
   sentence-transformers fed the model), embeddings_fp32 / _bf16 (SentenceTransformer.encode on
-  CUDA, TF32 off, the model cast to each dtype), torch_cos_bf16 (per text, cosine of PyTorch's
-  bf16 to its fp32), max_seq_length.
-  reranker: instruction, prefix, suffix, yes_id, no_id, and per (query, document) pair -- 4 queries
-  x 20 candidates, the Qwen3-Reranker prompt so candidates share a ~200-token prefix -- input_ids,
-  yes / no logits at the last position and p_yes = softmax over (no, yes), in fp32 and bf16.
+  CUDA, TF32 off, the model cast to each dtype), torch_cos_bf16 / torch_cos_fp16 (per text, cosine
+  of PyTorch's bf16 / fp16 to its fp32), max_seq_length.
+  reranker: instruction, prefix, suffix, yes_id, no_id, and per (query, document) pair -- 16
+  queries x 20 candidates, the Qwen3-Reranker prompt so candidates share a ~200-token prefix --
+  input_ids, yes / no logits at the last position and p_yes = softmax over (no, yes), in fp32, bf16
+  and fp16.
 OUT_DIR/qwen3.json lists the models.
 """
 import json
@@ -88,12 +89,15 @@ def save_embedder(name, shape, seed, max_seq=512):
         e32 = enc(texts)
         st.to(torch.bfloat16)
         eb16 = enc(texts)
-    cos = (np.sum(eb16 * e32, 1) / np.linalg.norm(eb16, axis=1) / np.linalg.norm(e32, axis=1)).tolist()
+        st.to(torch.float16)
+        ef16 = enc(texts)
+    cosine = lambda a: (np.sum(a * e32, 1) / np.linalg.norm(a, axis=1) / np.linalg.norm(e32, axis=1)).tolist()
+    cos, cos16 = cosine(eb16), cosine(ef16)
     ref = {'texts': texts, 'input_ids': ids, 'max_seq_length': st.max_seq_length, 'embeddings_fp32': e32.tolist(), 'embeddings_bf16': eb16.tolist(),
-           'torch_cos_bf16': cos, 'made_by': f'sentence-transformers {sentence_transformers.__version__}, transformers {T.__version__}, '
+           'torch_cos_bf16': cos, 'torch_cos_fp16': cos16, 'made_by': f'sentence-transformers {sentence_transformers.__version__}, transformers {T.__version__}, '
                                              f'torch {torch.__version__} SentenceTransformer.encode on {torch.cuda.get_device_name()}'}
     json.dump(ref, open(os.path.join(out, 'reference.json'), 'w'))
-    print(f'{name}: {len(texts)} texts, tokens {min(map(len, ids))}..{max(map(len, ids))}; PyTorch bf16 worst cosine {min(cos):.8f} ({time.time() - t0:.0f}s)', flush=True)
+    print(f'{name}: {len(texts)} texts, tokens {min(map(len, ids))}..{max(map(len, ids))}; PyTorch bf16 worst cosine {min(cos):.8f}, fp16 {min(cos16):.8f} ({time.time() - t0:.0f}s)', flush=True)
     del st
     torch.cuda.empty_cache()
     return {'name': name, 'dir': out, 'kind': 'encoder'}
@@ -113,9 +117,9 @@ def save_reranker(name, shape, seed):
     lm.save_pretrained(out)
     tok.save_pretrained(out)
     yes, no = tok.convert_tokens_to_ids('yes'), tok.convert_tokens_to_ids('no')
-    # 4 queries x 20 candidates; each query is long enough (with the system line and instruction)
+    # 16 queries x 20 candidates (enough pairs that a few land where P(yes) is not near 0 or 1); each query is long enough (with the system line and instruction)
     # for a shared prefix of about 200 tokens.
-    queries = [' '.join(SENTS[3000 + 9 * q:3000 + 9 * q + 9]) for q in range(4)]
+    queries = [' '.join(SENTS[3000 + 9 * q:3000 + 9 * q + 9]) for q in range(16)]
     rows = []
     lm.to('cuda').eval()
     with torch.inference_mode():
@@ -124,7 +128,7 @@ def save_reranker(name, shape, seed):
                 d = SENTS[4000 + len(rows)]  # a different document for every pair
                 ids = tok(f'{PREFIX}<Instruct>: {INSTRUCTION}\n<Query>: {q}\n<Document>: {d}{SUFFIX}')['input_ids']
                 rows.append({'query': q, 'document': d, 'input_ids': ids})
-        for dt, tag in [(torch.float32, 'fp32'), (torch.bfloat16, 'bf16')]:
+        for dt, tag in [(torch.float32, 'fp32'), (torch.bfloat16, 'bf16'), (torch.float16, 'fp16')]:
             lm.to(dt)
             for r in rows:
                 z = lm(torch.tensor([r['input_ids']], device='cuda')).logits[0, -1].float()
@@ -133,9 +137,11 @@ def save_reranker(name, shape, seed):
     ref = {'instruction': INSTRUCTION, 'prefix': PREFIX, 'suffix': SUFFIX, 'yes_id': yes, 'no_id': no, 'rows': rows,
            'made_by': f'transformers {T.__version__}, torch {torch.__version__} Qwen3ForCausalLM on {torch.cuda.get_device_name()}, TF32 off'}
     json.dump(ref, open(os.path.join(out, 'reference.json'), 'w'))
-    worst = max(abs(r['p_yes_bf16'] - r['p_yes_fp32']) for r in rows)
-    print(f'{name}: {len(rows)} pairs, tokens {min(len(r["input_ids"]) for r in rows)}..{max(len(r["input_ids"]) for r in rows)}; '
-          f'PyTorch bf16 worst |dP(yes)| {worst:.2e} ({time.time() - t0:.0f}s)', flush=True)
+    worst = {t: max(abs(r[f'p_yes_{t}'] - r['p_yes_fp32']) for r in rows) for t in ('bf16', 'fp16')}
+    miss = {t: sum(abs(r[f'p_yes_{t}'] - r['p_yes_fp32']) > 5e-3 for r in rows) for t in ('bf16', 'fp16')}
+    mid = sum(0.01 < r['p_yes_fp32'] < 0.99 for r in rows)
+    print(f'{name}: {len(rows)} pairs ({mid} with 0.01 < P(yes) < 0.99), tokens {min(len(r["input_ids"]) for r in rows)}..{max(len(r["input_ids"]) for r in rows)}; '
+          f'PyTorch bf16 worst |dP(yes)| {worst["bf16"]:.2e} ({miss["bf16"]} pairs > 5e-3), fp16 {worst["fp16"]:.2e} ({miss["fp16"]} > 5e-3) ({time.time() - t0:.0f}s)', flush=True)
     del lm
     torch.cuda.empty_cache()
     return {'name': name, 'dir': out, 'kind': 'reranker'}

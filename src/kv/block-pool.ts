@@ -27,13 +27,17 @@ export function blocksForMemory(o: { totalBytes: number; memoryFraction: number;
   return n;
 }
 
-/** Chained hashes of the full blocks of `tokens` (a trailing partial block has none). */
-export function blockHashes(tokens: ArrayLike<number>, blockSize: number, extraKey = ''): string[] {
-  const out: string[] = [];
-  let parent = extraKey;
+/**
+ * Chained hashes of the full blocks of `tokens` (a trailing partial block has none): block b's is
+ * SHA-256(hash of block b − 1, its ids as int32 bytes), block 0's parent `extraKey`. `known` gives
+ * the hashes of a leading run of blocks already computed (they are taken as they are).
+ */
+export function blockHashes(tokens: ArrayLike<number>, blockSize: number, extraKey = '', known: readonly string[] = []): string[] {
+  const out: string[] = known.slice();
+  let parent = out.length ? out[out.length - 1] : extraKey;
   // The ids as int32 bytes; an Int32Array (what batches carry) is hashed in place, without a copy.
   const all = tokens instanceof Int32Array ? tokens : Int32Array.from(tokens);
-  for (let b = 0; (b + 1) * blockSize <= all.length; b++) {
+  for (let b = out.length; (b + 1) * blockSize <= all.length; b++) {
     const bytes = new Uint8Array(all.buffer, all.byteOffset + b * blockSize * 4, blockSize * 4);
     parent = createHash('sha256').update(parent).update(bytes).digest('hex');
     out.push(parent);
@@ -88,6 +92,8 @@ export class BlockPool {
   /** Free block ids in eviction order (least recently freed first), O(1) per operation. */
   private readonly free: FreeBlockQueue;
   private readonly seqs = new Map<string, number[]>();
+  /** The last allocated sequence and its block hashes: the next one (in prefix-sharing order) reuses the common full blocks' hashes instead of rehashing them. */
+  private last: { tokens: ArrayLike<number>; hashes: string[] } = { tokens: [], hashes: [] };
   readonly stats: PrefixCacheStats = { queries: 0, hits: 0, evictions: 0 };
 
   constructor(readonly numBlocks: number, readonly blockSize: number, readonly enablePrefixCaching = true) {
@@ -118,7 +124,7 @@ export class BlockPool {
     if (this.seqs.has(seqId)) throw new Error(`sequence "${seqId}" already has blocks`);
     if (tokens.length < 1) throw new Error('cannot allocate an empty sequence');
     const need = Math.ceil(tokens.length / this.blockSize);
-    const hashes = this.enablePrefixCaching ? blockHashes(tokens, this.blockSize) : [];
+    const hashes = this.enablePrefixCaching ? this.hashesOf(tokens) : [];
     const lookup = Math.min(hashes.length, Math.floor((tokens.length - 1) / this.blockSize));
     const hit: number[] = [];
     for (let b = 0; b < lookup; b++) {
@@ -152,6 +158,18 @@ export class BlockPool {
     }
     this.seqs.set(seqId, blocks);
     return { blocks, cachedTokens: hit.length * this.blockSize };
+  }
+
+  /** blockHashes(tokens), taking the hashes of the full blocks it shares with the last sequence hashed. */
+  private hashesOf(tokens: ArrayLike<number>): string[] {
+    const prev = this.last;
+    const n = Math.min(tokens.length, prev.tokens.length);
+    let same = 0;
+    while (same < n && tokens[same] === prev.tokens[same]) same++;
+    const hashes = blockHashes(tokens, this.blockSize, '', prev.hashes.slice(0, Math.floor(same / this.blockSize)));
+    // A copy: the caller may reuse its array, and stale ids here would hand out wrong hashes.
+    this.last = { tokens: Int32Array.from(tokens), hashes };
+    return hashes;
   }
 
   /**

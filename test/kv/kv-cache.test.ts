@@ -25,6 +25,26 @@ describe('kv/block-pool', () => {
     expect(blockHashes([1, 2, 3, 4], 2)).to.deep.equal(a);
   });
 
+  it('hashes taken over from the previous sequence equal fresh ones (shared prefixes, a mutated caller array, partial blocks)', () => {
+    const pool = new BlockPool(400, 4);
+    const known = blockHashes([1, 2, 3, 4, 5, 6, 7, 8, 9], 4);
+    expect(blockHashes([1, 2, 3, 4, 5, 6, 7, 8, 9], 4, '', known.slice(0, 1))).to.deep.equal(known);
+    let x = 7;
+    const rnd = () => (x = (x * 1103515245 + 12345) % 2147483648) % 5;
+    const base = Array.from({ length: 20 }, rnd);
+    const buf = new Int32Array(40);
+    for (let i = 0; i < 30; i++) {
+      // The same buffer each time, rewritten: a common prefix of 0–20 ids, then fresh ids.
+      const keep = rnd() * 5;
+      const len = keep + 1 + rnd() * 4;
+      for (let t = 0; t < len; t++) buf[t] = t < keep ? base[t] : rnd();
+      const tokens = buf.subarray(0, len);
+      const want = blockHashes(Array.from(tokens), 4);
+      pool.allocate(`s${i}`, tokens);
+      for (const h of want) expect(pool.isCached(h), `sequence ${i}`).to.equal(true);
+    }
+  });
+
   it("a query's candidates share the prefix blocks; counters and hit rate; the last token is never a hit", () => {
     const pool = new BlockPool(16, 4);
     const prefix = seq(100, 8); // two full blocks
