@@ -10,6 +10,7 @@ import type { TokenBatch } from '../src/backends/engine.js';
 import type { ComputeDtype } from '../src/core/options.js';
 import { runMain } from '../src/main.js';
 import { loadModelFolder } from '../src/model/folder.js';
+import { QWEN3_RERANKER_OVERRIDES } from '../src/models/qwen3-reranker.js';
 import { Rng } from '../scripts/make-test-model.js';
 import { median } from './batches.js';
 
@@ -27,8 +28,9 @@ await runMain(import.meta, async () => {
     .option('cache', { type: 'boolean', default: true, describe: 'prefix caching' })
     .option('iters', { type: 'number', default: 8 })
     .option('label', { type: 'string', default: '' })
+    .option('reranker', { type: 'boolean', default: false, describe: 'load a Qwen3ForCausalLM folder as Qwen3-Reranker (QWEN3_RERANKER_OVERRIDES)' })
     .strict().help().parse();
-  const folder = loadModelFolder(argv.model);
+  const folder = loadModelFolder(argv.model, argv.reranker ? { hfOverrides: { ...QWEN3_RERANKER_OVERRIDES } } : {});
   const maxTokens = Math.max(argv.batch * argv.len, 1024);
   const engine = await CudaDecoderEngine.create(folder, {
     dtype: DT[argv.dtype], device: 0, rank: 0, worldSize: 1, maxTokens, maxSeqs: argv.batch, slots: 1,

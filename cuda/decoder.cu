@@ -22,12 +22,18 @@ DecoderModel::DecoderModel(const DecoderConfig& cfg) : ResidentModel(cfg.device,
   tile_cap_ = (size_t)cfg.max_tokens / paged_attention_block_m(cfg.dt, cfg.head_dim) + cfg.max_seqs + 1;
   in_ints_ = 4 * (size_t)cfg.max_tokens + 2 * (size_t)cfg.max_seqs + 1 + (size_t)cfg.max_seqs * cfg.max_blocks_per_seq + 1 + 2 * tile_cap_;
   out_floats_ = (size_t)cfg.max_seqs * std::max(cfg.hidden, std::max(cfg.num_labels, 1));
+  {
+    const std::vector<float> f = rope_inv_freq(cfg.head_dim, cfg.rope_theta);
+    ER_CHECK(cudaMalloc(&inv_freq_, f.size() * sizeof(float)));
+    ER_CHECK(cudaMemcpy(inv_freq_, f.data(), f.size() * sizeof(float), cudaMemcpyHostToDevice));
+  }
   slots_.resize(cfg.slots);
   for (auto& s : slots_) {
     try {
       allocate_slot(s);
     } catch (const CudaFailure& e) {
       for (auto& t : slots_) free_slot(t);
+      cudaFree(inv_freq_);
       if (!e.oom) throw;
       throw CudaFailure("out of GPU memory allocating activation buffers for maxNumBatchedTokens=" + std::to_string(cfg.max_tokens) +
                             ": lower maxNumBatchedTokens (chunked prefill splits longer inputs) or raise tensorParallelSize",
@@ -43,6 +49,7 @@ DecoderModel::~DecoderModel() {
     free_slot(s);
   }
   if (kv_) cudaFree(kv_);
+  if (inv_freq_) cudaFree(inv_freq_);
   free_weights();
   if (broken_) cudaDeviceReset();
 }
@@ -239,7 +246,7 @@ void DecoderModel::enqueue(Slot& s, const DecoderRequest& r, int T, int n, int n
   void* k_rows = (char*)s.qkv + (size_t)nh * d * e;
 
   embedding_f32(dt, d_ids, T, w("emb.word").ptr, H, s.resid, s.stream);
-  if (fused_qk_) rope_table(d_pos, T, d, cfg_.rope_theta, s.rope, s.stream);
+  if (fused_qk_) rope_table(d_pos, T, d, inv_freq_, s.rope, s.stream);
   mark(s, "embed");
   // Layer l's input norm also adds the previous layer's FFN output into the residual (none for l = 0).
   const void* delta = nullptr;
@@ -254,8 +261,8 @@ void DecoderModel::enqueue(Slot& s, const DecoderRequest& r, int T, int n, int n
     } else {
       rms_norm(dt, s.qkv, ldq, nh, T * nh, d, w(p + "q_norm.g").ptr, cfg_.eps, nullptr, s.qkv, ldq, s.stream);
       rms_norm(dt, k_rows, ldq, kvh, T * kvh, d, w(p + "k_norm.g").ptr, cfg_.eps, nullptr, k_rows, ldq, s.stream);
-      rotary_neox(dt, s.qkv, ldq, nh, d, d_pos, T, cfg_.rope_theta, s.stream);
-      rotary_neox(dt, k_rows, ldq, kvh, d, d_pos, T, cfg_.rope_theta, s.stream);
+      rotary_neox(dt, s.qkv, ldq, nh, d, d_pos, T, inv_freq_, s.stream);
+      rotary_neox(dt, k_rows, ldq, kvh, d, d_pos, T, inv_freq_, s.stream);
     }
     mark(s, "qk_norm_rope");
     kv_cache_write(dt, s.qkv, ldq, nh * d, (nh + kvh) * d, kvh, d, d_slots, T, k_cache(l), v_cache(l), s.stream);

@@ -70,7 +70,10 @@ Napi::Value DecoderOpTest(const Napi::CallbackInfo& info) {
       void* dx = upload(b, dt, x);
       int* pos = (int*)b.copy_in(a.Get("positions").As<Napi::Int32Array>());
       const int T = (int)a.Get("positions").As<Napi::Int32Array>().ElementLength();
-      er::rotary_neox(dt, dx, num(a, "ld"), num(a, "heads"), num(a, "headDim"), pos, T, a.Get("theta").As<Napi::Number>().FloatValue(), nullptr);
+      const std::vector<float> f = er::rope_inv_freq(num(a, "headDim"), a.Get("theta").As<Napi::Number>().FloatValue());
+      float* inv = (float*)b.alloc(f.size() * sizeof(float));
+      ER_CHECK(cudaMemcpy(inv, f.data(), f.size() * sizeof(float), cudaMemcpyHostToDevice));
+      er::rotary_neox(dt, dx, num(a, "ld"), num(a, "heads"), num(a, "headDim"), pos, T, inv, nullptr);
       return download(env, b, dt, dx, x.ElementLength());
     }
     if (op == "swiglu") {

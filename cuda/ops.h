@@ -1,6 +1,7 @@
 // Host entry points of the kernels, one .cu file each (llama.cpp ggml-cuda style); the model
 // (bert.cu) and the Node addon call only these.
 #pragma once
+#include <vector>
 #include "common.cuh"
 
 namespace er {
@@ -89,12 +90,19 @@ void last_token_head(DType dt, const void* hidden, int H, const int* cu, int nse
 void rms_norm(DType dt, const void* x, int ld, int per, int rows, int dim, const void* w, float eps, float* resid,
               void* out, int ld_out, cudaStream_t s);
 
-// NeoX rotary in place on `heads` heads of head_dim at row stride ld, positions per token.
-void rotary_neox(DType dt, void* x, int ld, int heads, int head_dim, const int* positions, int T, float theta, cudaStream_t s);
+// transformers' inv_freq buffer, on the host: inv_freq_i = 1 / theta^(2i/d) for i < d / 2, with the
+// exponent (2i as fp32) / d and the division in fp32 as its default RoPE init computes them on the
+// CPU, and theta^x rounded once from double (a correctly rounded powf; the device's powf is off by
+// up to 2 ulp, which at position 300 moves the angle by ~1e-5 rad and fp32 scores by ~1e-5).
+std::vector<float> rope_inv_freq(int head_dim, float theta);
 
-// cos/sin of NeoX rotary for each token's position: out[t, i] = (cos, sin)(positions[t] · inv_freq_i),
-// i < head_dim / 2, inv_freq as rotary_neox. Computed once per step, read by every layer's qk_norm_rope.
-void rope_table(const int* positions, int T, int head_dim, float theta, float2* out, cudaStream_t s);
+// NeoX rotary in place on `heads` heads of head_dim at row stride ld, positions per token, angle
+// positions[t] · inv_freq[i] in fp32 (inv_freq: device, head_dim / 2 floats, rope_inv_freq).
+void rotary_neox(DType dt, void* x, int ld, int heads, int head_dim, const int* positions, int T, const float* inv_freq, cudaStream_t s);
+
+// cos/sin of NeoX rotary for each token's position: out[t, i] = (cos, sin)(positions[t] · inv_freq[i]),
+// i < head_dim / 2, as rotary_neox. Computed once per step, read by every layer's qk_norm_rope.
+void rope_table(const int* positions, int T, int head_dim, const float* inv_freq, float2* out, cudaStream_t s);
 
 // Fused q_norm / k_norm + rotary in place on the first nh + nkv heads of QKV rows (row stride ld):
 // RMSNorm of each head with q_w (query heads) or k_w (KV heads), then NeoX rotary by rope

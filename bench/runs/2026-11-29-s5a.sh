@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# First device call of session 5 (one H200), issue 12:
+#   (background)  scripts/gpu/qwen3_models.py: the Qwen3 models written by transformers /
+#                 sentence-transformers with PyTorch's fp32 / bf16 / fp16 outputs (now 16 queries x
+#                 20 candidates for the reranker)
+#   wait          their summary lines (PyTorch's own misses of the 5e-3 P(yes) bar)
+#   test          test/gpu/qwen3-cuda.gpu.ts: fp32 / bf16 / fp16, tiny and 0.6B shapes, the CrossEncoder
+#                 path (two batches in flight)
+#   rerank        bench/qwen3.ts rerank, 16 queries x 20 candidates x 3 sets: cache on (two in flight),
+#                 cache on one in flight (EMBEDRANK_DECODER_OVERLAP=0), cache off, transformers bf16
+#   r64           the same with 64 queries per CrossEncoder.predict call (mteb passes a task's pairs in
+#                 large calls), cache on (two / one in flight) and off, no transformers baseline
+#   prof          bench/qwen3-profile.ts on the reranker shape (120 x 262 tokens, 200 shared), cache
+#                 on and off: host latency vs GPU time per batch
+# Run: npm run build && bash scripts/gpu/pack.sh; then OUT=$OUT bash bench/runs/2026-11-29-s5a.sh (carry .gpu).
+OUT=${OUT:-/tmp/out}
+M=/tmp/embedrank-gpu-models
+mkdir -p "$OUT" "$M"
+[ -d .gpu/scifact ] || tar xJf .gpu/scifact.tar.xz -C .gpu || { echo "no .gpu/scifact.tar.xz: run scripts/gpu/pack.sh"; exit 1; }
+rm -f /tmp/qwen3-models.rc
+( PYTHONUNBUFFERED=1 python3 scripts/gpu/qwen3_models.py test/fixtures/hf .gpu/sts "$M/qwen3" > "$OUT/qwen3-models.log" 2>&1; echo $? > /tmp/qwen3-models.rc ) &
+WAITQ="while [ ! -f /tmp/qwen3-models.rc ]; do sleep 1; done; grep -E '^qwen3-|^wrote|Error|Traceback' $OUT/qwen3-models.log;"
+WAITQ+=" rc=\$(cat /tmp/qwen3-models.rc); [ \"\$rc\" = 0 ] || { echo \"qwen3_models.py failed (exit \$rc)\"; tail -30 $OUT/qwen3-models.log; }"
+MOCHA="node node_modules/mocha/bin/mocha.js --no-config --no-package --timeout 900000"
+FAIL="grep -B2 -A14 -E '^  [0-9]+\\) '"
+QT="timeout ${TEST_S:-200} $MOCHA --spec dist/test/gpu/qwen3-cuda.gpu.js > $OUT/gpu-tests-qwen3.log 2>&1; grep -E 'passing|failing|worst|logit|within|vs default' $OUT/gpu-tests-qwen3.log | cut -c1-330; $FAIL $OUT/gpu-tests-qwen3.log | head -40"
+SHOW="grep -E '^\\||^GPU|^PREFIX|^KV|^SPEEDUP|^CHECK|^RATIO|^wrote|rror'"
+RERANK="timeout 170 node dist/bench/qwen3.js rerank --model $M/qwen3/qwen3-0.6b-lm --data-dir .gpu --sts-dir .gpu/sts --queries ${QUERIES:-16} --candidates 20 --repeats 3 --compare-overlap ${RERANK_EXTRA:-} --out $OUT/qwen3 --tag h200-${TAG:-s5a} 2>&1 | $SHOW"
+R64="timeout 150 node dist/bench/qwen3.js rerank --model $M/qwen3/qwen3-0.6b-lm --data-dir .gpu --sts-dir .gpu/sts --queries 64 --candidates 20 --repeats 2 --baseline none --compare-overlap --out $OUT/qwen3 --tag h200-${TAG:-s5a}-q64 2>&1 | $SHOW"
+PROF="for c in --cache --no-cache; do EMBEDRANK_PROFILE=1 timeout 60 node dist/bench/qwen3-profile.js --model $M/qwen3/qwen3-0.6b-lm --batch 120 --len 262 --prefix 200 --reranker \$c --iters 6 2>&1 | tail -14; done"
+[ $# -gt 0 ] || set -- wait test rerank prof r64
+PHASES=()
+for q in "$@"; do
+  case "$q" in wait) PHASES+=("sh:$WAITQ") ;; test) PHASES+=("sh:$QT") ;; rerank) PHASES+=("sh:$RERANK") ;; prof) PHASES+=("sh:$PROF") ;; r64) PHASES+=("sh:$R64") ;; *) PHASES+=("$q") ;; esac
+done
+SKIP_PREPARE=${SKIP_PREPARE:-1} ARCHS=${ARCHS:-"-arch=sm_90"} exec bash scripts/gpu/device-run.sh "${PHASES[@]}"
