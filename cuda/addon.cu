@@ -140,7 +140,7 @@ class Model : public Napi::ObjectWrap<Model> {
                         InstanceMethod("forward", &Model::Forward), InstanceMethod("destroy", &Model::Destroy),
                         InstanceMethod("weightBytes", &Model::WeightBytes), InstanceMethod("profile", &Model::Profile),
                         InstanceMethod("allocateKvCache", &Model::AllocateKvCache), InstanceMethod("kvBytesPerBlock", &Model::KvBytesPerBlock),
-                        InstanceMethod("forwardDecoder", &Model::ForwardDecoder)});
+                        InstanceMethod("forwardDecoder", &Model::ForwardDecoder), InstanceMethod("tuneGemms", &Model::TuneGemms)});
   }
 
   explicit Model(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Model>(info) {
@@ -340,6 +340,17 @@ class Model : public Napi::ObjectWrap<Model> {
     capture(out, [&] { m.allocate_kv_cache(blocks); });
     if (out.failed) throw_outcome(env, out);
     return env.Undefined();
+  }
+
+  // tuneGemms() → number of token-count classes tuned (DecoderModel::tune_gemms), synchronously.
+  Napi::Value TuneGemms(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    DecoderModel& m = model_as<DecoderModel>(env, "tuneGemms");
+    int classes = 0;
+    Outcome out;
+    capture(out, [&] { classes = m.tune_gemms(); });
+    if (out.failed) throw_outcome(env, out);
+    return Napi::Number::New(env, classes);
   }
 
   Napi::Value KvBytesPerBlock(const Napi::CallbackInfo& info) {

@@ -111,6 +111,36 @@ size_t DecoderModel::kv_bytes_per_block() const {
   return 2 * (size_t)cfg_.layers * cfg_.block_size * cfg_.kv_heads * cfg_.head_dim * dtype_size(cfg_.dt);
 }
 
+int DecoderModel::tune_gemms() {
+  ER_CHECK(cudaSetDevice(cfg_.device));
+  Slot& s = slots_[0];
+  const DType dt = cfg_.dt;
+  const size_t e = dtype_size(dt);
+  const int H = cfg_.hidden, I = cfg_.inter, nh = cfg_.heads, d = cfg_.head_dim;
+  const int ldq = (nh + 2 * cfg_.kv_heads) * d;
+  const int Tm = cfg_.max_tokens;
+  // Defined inputs (zeros), so no timing runs on NaN or denormal garbage.
+  ER_CHECK(cudaMemsetAsync(s.x, 0, (size_t)Tm * H * e, s.stream));
+  ER_CHECK(cudaMemsetAsync(s.ctx, 0, (size_t)Tm * nh * d * e, s.stream));
+  ER_CHECK(cudaMemsetAsync(s.act, 0, (size_t)Tm * I * e, s.stream));
+  const std::string p = "L0.";
+  int classes = 0;
+  // The classes of gemm.cu's t_class: 64·2^k · {1, 1.25, 1.5, 1.75}, up to maxTokens.
+  for (int base = 64; base <= Tm; base *= 2) {
+    for (int q = 0; q < 4; q++) {
+      const int T = base + base / 4 * q;
+      if (T > Tm) break;
+      s.gemm->linear(dt, s.x, T, H, w(p + "qkv.w").ptr, ldq, nullptr, s.qkv, s.stream, cfg_.tf32);
+      s.gemm->linear(dt, s.ctx, T, nh * d, w(p + "o.w").ptr, H, nullptr, s.tmp, s.stream, cfg_.tf32);
+      s.gemm->linear(dt, s.x, T, H, w(p + "gate_up.w").ptr, 2 * I, nullptr, s.gate_up, s.stream, cfg_.tf32);
+      s.gemm->linear(dt, s.act, T, I, w(p + "down.w").ptr, H, nullptr, s.tmp, s.stream, cfg_.tf32);
+      classes++;
+    }
+  }
+  ER_CHECK(cudaStreamSynchronize(s.stream));
+  return classes;
+}
+
 void DecoderModel::allocate_kv_cache(int num_blocks) {
   if (num_blocks < 1) throw std::runtime_error("the KV cache needs at least one block");
   ER_CHECK(cudaSetDevice(cfg_.device));

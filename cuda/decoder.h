@@ -55,6 +55,10 @@ class DecoderModel : public ResidentModel {
   // CudaFailure with oom set when they do not fit; a second call replaces the first.
   void allocate_kv_cache(int num_blocks);
   size_t kv_bytes_per_block() const;
+  // Times cuBLASLt's candidate algorithms for the four weight GEMMs at every token-count class up
+  // to maxTokens now, at load, instead of inside the first steps that meet each class (the tuned
+  // table is per device and shape class: gemm.cu t_class). Returns the classes tuned.
+  int tune_gemms();
   // Runs one step on the request's slot; called from that slot's executor thread only.
   void forward(DecoderRequest& r);
   size_t output_len(const DecoderRequest& r) const;

@@ -94,6 +94,16 @@ GemmRunner::Plan& GemmRunner::plan(DType dt, int T, int K, int N, const void* bi
   cublasLtMatmulPreference_t pref;
   LT(cublasLtMatmulPreferenceCreate(&pref));
   LT(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace_bytes_, sizeof(workspace_bytes_)));
+  if (dt == DType::F32) {
+    // fp32 is the exactness mode: no split-K, so each output sums K in one order whatever the row
+    // count (batch composition) is; split-K's reordered partial sums moved a 28-layer model's
+    // logits by ~1e-4 between schedules. (EMBEDRANK_FP32_SPLITK=1 allows it again.)
+    const char* sk = std::getenv("EMBEDRANK_FP32_SPLITK");
+    if (!(sk && sk[0] == '1')) {
+      const uint32_t none = CUBLASLT_REDUCTION_SCHEME_NONE;
+      LT(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK, &none, sizeof(none)));
+    }
+  }
   if (bias) {
     // The heuristic must see a bias pointer's alignment class; real pointers are 256-byte aligned.
     const void* fake = reinterpret_cast<const void*>(256);

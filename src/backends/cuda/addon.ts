@@ -79,6 +79,12 @@ export interface AddonModel {
    */
   allocateKvCache(numBlocks: number): void;
   /**
+   * Decoder (`arch: 1`): tunes cuBLASLt's algorithms for the weight GEMMs at every token-count
+   * class up to maxTokens, synchronously (about a second at load); returns the classes tuned.
+   * Optional: older builds and stand-ins lack it.
+   */
+  tuneGemms?(): number;
+  /**
    * Decoder (arch 1) only: one step of paged prefill over n sequences and T tokens, on `slot`.
    * All Int32Array:
    *   ids [T], positions [T] (rotary takes them as input),

@@ -157,6 +157,9 @@ export class CudaDecoderEngine implements EngineBackend {
         if (numBlocks < 1) throw new Error(`tensor-parallel rank ${o.rank}: another rank of this replica failed to load`);
       }
       model.allocateKvCache(numBlocks);
+      // The first steps of each token-count class would otherwise time cuBLASLt's candidates
+      // mid-batch (tens of ms each); EMBEDRANK_GEMM_TUNE=0 turns tuning off altogether.
+      if (process.env.EMBEDRANK_GEMM_TUNE !== '0' && process.env.EMBEDRANK_GEMM_PRETUNE !== '0') model.tuneGemms?.();
     } catch (e) {
       if (agree && !posted) agreeOnBlocks(agree, o.rank, k, -1, false);
       model.destroy();
