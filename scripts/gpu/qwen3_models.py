@@ -11,6 +11,7 @@ test/fixtures/hf/qwen3-emb (appends <|endoftext|>) and qwen3-lm ("yes"/"no" sing
                   8 KV heads, head_dim 128, intermediate 3072, rope_theta 1e6, tied), saved by
                   sentence-transformers with lasttoken Pooling + Normalize.
   qwen3-0.6b-lm   Qwen3ForCausalLM of Qwen3-Reranker-0.6B's shape (tied LM head).
+  qwen3-0.6b-lm-spread  the same with the final norm scaled so P(yes) spreads over (0, 1).
   qwen3-tiny-emb  the same at 2 layers x 64 (4 heads, 2 KV heads, head_dim 32).
 
 reference.json:
@@ -109,13 +110,14 @@ SUFFIX = '<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n'
 INSTRUCTION = 'Given a web search query, retrieve relevant passages that answer the query'
 
 
-def save_reranker(name, shape, seed):
+def save_reranker(name, shape, seed, spread=False):
+    """spread: the final norm's weight scaled so the pairs' fp32 logits z = yes - no have an RMS of 2
+    (z is linear in that weight), which puts most P(yes) inside (0.02, 0.98) -- where the sigmoid
+    shows a logit error -- instead of near 0 as with the plain random model."""
     t0 = time.time()
     tok = T.AutoTokenizer.from_pretrained(os.path.join(FIX, 'qwen3-lm'))
     out = os.path.join(OUT, name)
     lm = randomize(T.Qwen3ForCausalLM(config(shape, len(tok))), seed)
-    lm.save_pretrained(out)
-    tok.save_pretrained(out)
     yes, no = tok.convert_tokens_to_ids('yes'), tok.convert_tokens_to_ids('no')
     # 16 queries x 20 candidates (enough pairs that a few land where P(yes) is not near 0 or 1); each query is long enough (with the system line and instruction)
     # for a shared prefix of about 200 tokens.
@@ -128,18 +130,45 @@ def save_reranker(name, shape, seed):
                 d = SENTS[4000 + len(rows)]  # a different document for every pair
                 ids = tok(f'{PREFIX}<Instruct>: {INSTRUCTION}\n<Query>: {q}\n<Document>: {d}{SUFFIX}')['input_ids']
                 rows.append({'query': q, 'document': d, 'input_ids': ids})
+        if spread:
+            zs = []
+            for r in rows:
+                z = lm(torch.tensor([r['input_ids']], device='cuda')).logits[0, -1].float()
+                zs.append(float(z[yes] - z[no]))
+            scale = 2.0 / float(np.sqrt(np.mean(np.square(zs))))
+            lm.model.norm.weight.mul_(scale)
+            print(f'{name}: final norm weight x {scale:.4f} (fp32 logit RMS {float(np.sqrt(np.mean(np.square(zs)))):.2f} -> 2)', flush=True)
+        lm.save_pretrained(out)
+        tok.save_pretrained(out)
         for dt, tag in [(torch.float32, 'fp32'), (torch.bfloat16, 'bf16'), (torch.float16, 'fp16')]:
             lm.to(dt)
             for r in rows:
                 z = lm(torch.tensor([r['input_ids']], device='cuda')).logits[0, -1].float()
                 r[f'yes_{tag}'], r[f'no_{tag}'] = float(z[yes]), float(z[no])
                 r[f'p_yes_{tag}'] = float(torch.softmax(torch.stack([z[no], z[yes]]), 0)[1])
+        # PyTorch's own fp32 under another schedule: the same pairs in right-padded batches of 20
+        # (causal: padding after a sequence cannot reach it), its last real position -- how far fp32
+        # summation order alone moves P(yes) and z on this 28-layer random model.
+        lm.to(torch.float32)
+        for b in range(0, len(rows), 20):
+            grp = rows[b:b + 20]
+            L = max(len(r['input_ids']) for r in grp)
+            ids = torch.tensor([r['input_ids'] + [0] * (L - len(r['input_ids'])) for r in grp], device='cuda')
+            mask = torch.tensor([[1] * len(r['input_ids']) + [0] * (L - len(r['input_ids'])) for r in grp], device='cuda')
+            logits = lm(input_ids=ids, attention_mask=mask).logits
+            for k, r in enumerate(grp):
+                z = logits[k, len(r['input_ids']) - 1].float()
+                r['yes_fp32_batched'], r['no_fp32_batched'] = float(z[yes]), float(z[no])
+                r['p_yes_fp32_batched'] = float(torch.softmax(torch.stack([z[no], z[yes]]), 0)[1])
     ref = {'instruction': INSTRUCTION, 'prefix': PREFIX, 'suffix': SUFFIX, 'yes_id': yes, 'no_id': no, 'rows': rows,
            'made_by': f'transformers {T.__version__}, torch {torch.__version__} Qwen3ForCausalLM on {torch.cuda.get_device_name()}, TF32 off'}
     json.dump(ref, open(os.path.join(out, 'reference.json'), 'w'))
     worst = {t: max(abs(r[f'p_yes_{t}'] - r['p_yes_fp32']) for r in rows) for t in ('bf16', 'fp16')}
     miss = {t: sum(abs(r[f'p_yes_{t}'] - r['p_yes_fp32']) > 5e-3 for r in rows) for t in ('bf16', 'fp16')}
     mid = sum(0.01 < r['p_yes_fp32'] < 0.99 for r in rows)
+    dp = max(abs(r['p_yes_fp32_batched'] - r['p_yes_fp32']) for r in rows)
+    dz = max(abs((r['yes_fp32_batched'] - r['no_fp32_batched']) - (r['yes_fp32'] - r['no_fp32'])) for r in rows)
+    print(f'{name}: PyTorch fp32 batches of 20 (right-padded) vs one pair at a time: max |dP(yes)| {dp:.2e}, max |dz| {dz:.2e}', flush=True)
     print(f'{name}: {len(rows)} pairs ({mid} with 0.01 < P(yes) < 0.99), tokens {min(len(r["input_ids"]) for r in rows)}..{max(len(r["input_ids"]) for r in rows)}; '
           f'PyTorch bf16 worst |dP(yes)| {worst["bf16"]:.2e} ({miss["bf16"]} pairs > 5e-3), fp16 {worst["fp16"]:.2e} ({miss["fp16"]} > 5e-3) ({time.time() - t0:.0f}s)', flush=True)
     del lm
@@ -147,6 +176,7 @@ def save_reranker(name, shape, seed):
     return {'name': name, 'dir': out, 'kind': 'reranker'}
 
 
-models = [save_embedder('qwen3-tiny-emb', SHAPE_TINY, 1), save_embedder('qwen3-0.6b-emb', SHAPE_06B, 2), save_reranker('qwen3-0.6b-lm', SHAPE_06B, 3)]
+models = [save_embedder('qwen3-tiny-emb', SHAPE_TINY, 1), save_embedder('qwen3-0.6b-emb', SHAPE_06B, 2), save_reranker('qwen3-0.6b-lm', SHAPE_06B, 3),
+          save_reranker('qwen3-0.6b-lm-spread', SHAPE_06B, 4, spread=True)]
 json.dump(models, open(os.path.join(OUT, 'qwen3.json'), 'w'), indent=1)
 print('wrote', os.path.join(OUT, 'qwen3.json'))

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# First device call of session 5 (one H200), issue 12:
+# Device calls of session 5 (one H200), issue 12 (and the SciFact row of issue 14). Call A ran
+# `OUT=$OUT bash bench/runs/2026-11-29-s5.sh` (then named s5a.sh; default phases); later calls name
+# their phases and TAG, e.g. `TAG=s5b SKIP_PREPARE=0 bash bench/runs/2026-11-29-s5.sh wait test rerank r64 bertsf`.
 #   (background)  scripts/gpu/qwen3_models.py: the Qwen3 models written by transformers /
 #                 sentence-transformers with PyTorch's fp32 / bf16 / fp16 outputs (now 16 queries x
 #                 20 candidates for the reranker)
@@ -10,6 +12,9 @@
 #                 cache on one in flight (EMBEDRANK_DECODER_OVERLAP=0), cache off, transformers bf16
 #   r64           the same with 64 queries per CrossEncoder.predict call (mteb passes a task's pairs in
 #                 large calls), cache on (two / one in flight) and off, no transformers baseline
+#   bertsf        bench/qwen3.ts embed with the BERT-base encoder (prepare.js's bert-base, fp16) over the
+#                 SciFact corpus vs sentence-transformers fp16: issue 14's "SciFact end to end" row
+#                 (needs SKIP_PREPARE=0)
 #   prof          bench/qwen3-profile.ts on the reranker shape (120 x 262 tokens, 200 shared), cache
 #                 on and off: host latency vs GPU time per batch
 # Run: npm run build && bash scripts/gpu/pack.sh; then OUT=$OUT bash bench/runs/2026-11-29-s5a.sh (carry .gpu).
@@ -27,10 +32,11 @@ QT="timeout ${TEST_S:-200} $MOCHA --spec dist/test/gpu/qwen3-cuda.gpu.js > $OUT/
 SHOW="grep -E '^\\||^GPU|^PREFIX|^KV|^SPEEDUP|^CHECK|^RATIO|^wrote|rror'"
 RERANK="timeout 170 node dist/bench/qwen3.js rerank --model $M/qwen3/qwen3-0.6b-lm --data-dir .gpu --sts-dir .gpu/sts --queries ${QUERIES:-16} --candidates 20 --repeats 3 --compare-overlap ${RERANK_EXTRA:-} --out $OUT/qwen3 --tag h200-${TAG:-s5a} 2>&1 | $SHOW"
 R64="timeout 150 node dist/bench/qwen3.js rerank --model $M/qwen3/qwen3-0.6b-lm --data-dir .gpu --sts-dir .gpu/sts --queries 64 --candidates 20 --repeats 2 --baseline none --compare-overlap --out $OUT/qwen3 --tag h200-${TAG:-s5a}-q64 2>&1 | $SHOW"
+BERTSF="timeout 150 node dist/bench/qwen3.js embed --model $M/bert-base --dtype fp16 --data-dir .gpu --out $OUT/qwen3 --tag h200-${TAG:-s5a}-bert 2>&1 | grep -E '^\||^GPU|^SciFact|^embedrank:|^CHECK|^RATIO|^wrote|rror'"
 PROF="for c in --cache --no-cache; do EMBEDRANK_PROFILE=1 timeout 60 node dist/bench/qwen3-profile.js --model $M/qwen3/qwen3-0.6b-lm --batch 120 --len 262 --prefix 200 --reranker \$c --iters 6 2>&1 | tail -14; done"
 [ $# -gt 0 ] || set -- wait test rerank prof r64
 PHASES=()
 for q in "$@"; do
-  case "$q" in wait) PHASES+=("sh:$WAITQ") ;; test) PHASES+=("sh:$QT") ;; rerank) PHASES+=("sh:$RERANK") ;; prof) PHASES+=("sh:$PROF") ;; r64) PHASES+=("sh:$R64") ;; *) PHASES+=("$q") ;; esac
+  case "$q" in wait) PHASES+=("sh:$WAITQ") ;; test) PHASES+=("sh:$QT") ;; rerank) PHASES+=("sh:$RERANK") ;; prof) PHASES+=("sh:$PROF") ;; r64) PHASES+=("sh:$R64") ;; bertsf) PHASES+=("sh:$BERTSF") ;; *) PHASES+=("$q") ;; esac
 done
 SKIP_PREPARE=${SKIP_PREPARE:-1} ARCHS=${ARCHS:-"-arch=sm_90"} exec bash scripts/gpu/device-run.sh "${PHASES[@]}"
