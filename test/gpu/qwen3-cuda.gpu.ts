@@ -157,7 +157,9 @@ describe('gpu/qwen3-cuda: CUDA decoder engine = transformers (issue 12)', functi
             expect(mean(dz), `mean logit error vs PyTorch ${half}`).to.be.at.most(1.5 * mean(dzTorch));
             expect(Math.max(...d.filter((x) => Number.isFinite(x)))).to.be.lessThan(0.5);
           }
-          expect(Math.abs(one[0] - ref.rows[0].p_yes_fp32), 'batch of 1').to.be.at.most(P_TOL[dtype]);
+          // A batch of 1 runs other GEMM row counts: held like the whole batch (fp32 in P, halves in logit space).
+          if (dtype === 'float32') expect(Math.abs(one[0] - ref.rows[0].p_yes_fp32), 'batch of 1').to.be.at.most(P_TOL[dtype]);
+          else expect(Math.abs(Math.log(one[0] / (1 - one[0])) - zRef[0]), 'batch of 1, logit error').to.be.at.most(zTol);
           // 20 candidates per query share ~200 tokens: most of their lookups must hit.
           expect(s.hitRate, 'prefix-cache hit rate').to.be.greaterThan(0.5);
         } finally {
