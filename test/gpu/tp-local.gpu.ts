@@ -8,14 +8,18 @@
 //   bfloat16  TP=k vs TP=1: cosine ≥ 0.999 per text; reranker logits z = yes − no within PyTorch's
 //             own bf16 error (worst and mean |Δz| at most 1.5× PyTorch bf16's vs its fp32)
 // k = 2 for every model (KV heads split: 8 → 4 per rank at the 0.6B shape, 2 → 1 on the tiny one)
-// and k = 4 on qwen3-tiny-emb (2 KV heads: each replicated on two ranks). Skipped when the models
-// were not generated.
+// and k = 4 on qwen3-tiny-emb (2 KV heads: each replicated on two ranks). Also the BERT-family
+// models of the families phase (scripts/gpu/family_models.py → $EMBEDRANK_GPU_MODELS/families) in
+// float32 with k = 2: embeddings cosine ≥ 0.999999 vs sentence-transformers and vs TP=1, cross-encoder
+// scores |Δ| ≤ 1e-5 vs sentence-transformers and TP=1. Each part is skipped when its models were
+// not generated.
 import { expect } from 'chai';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ComputeDtype } from '../../src/core/options.js';
 import { CrossEncoder } from '../../src/cross-encoder.js';
 import { Encoder } from '../../src/encoder.js';
+import { loadModelFolder } from '../../src/model/folder.js';
 import { QWEN3_RERANKER_OVERRIDES } from '../../src/models/qwen3-reranker.js';
 import { GPU_MODELS } from '../../scripts/gpu/prepare.js';
 import { check as checkWithin, cosine, readJsonFile } from './helpers.js';
@@ -31,6 +35,11 @@ interface LmRef {
 }
 const json = readJsonFile;
 const manifest: Entry[] = existsSync(MANIFEST) ? json<Entry[]>(MANIFEST) : [];
+const FAMILIES = join(process.env.EMBEDRANK_FAMILY_MODELS ?? join(GPU_MODELS, 'families'), 'families.json');
+interface FamilyEntry { name: string; dir: string; kind: 'encoder' | 'cross-encoder' }
+interface FamilyEncRef { texts: string[]; embeddings_fp32: number[][] }
+interface FamilyCeRef { pairs: [string, string][]; scores_fp32: number[] }
+const families: FamilyEntry[] = existsSync(FAMILIES) ? json<FamilyEntry[]>(FAMILIES) : [];
 const say = (s: string) => process.stdout.write(`      ${s}\n`);
 
 const REF_COS = 0.99999;
@@ -145,5 +154,60 @@ describe('gpu/tp-local: tensor-parallel ranks on one GPU, in-process all-reduce 
         }
       });
     }
+  }
+});
+
+describe('gpu/tp-local: BERT-family models (families phase), float32, tensorParallelSize 2 on one GPU (EMBEDRANK_TP_LOCAL=1) = TP=1 = sentence-transformers', function () {
+  this.timeout(7_200_000);
+  before(function () {
+    if (!families.length) {
+      process.stdout.write(`    (no ${FAMILIES}: run the families phase of scripts/gpu/device-run.sh first)\n`);
+      this.skip();
+    }
+  });
+  for (const m of families) {
+    check(`${m.name}: ${m.kind === 'encoder' ? 'Encoder.encode' : 'CrossEncoder.predict'} with TP=2 on one GPU = TP=1 = sentence-transformers`, async () => {
+      const d = loadModelFolder(m.dir).dims;
+      if (d.heads % 2 !== 0 || d.intermediate % 2 !== 0) {
+        say(`${m.name}: ${d.heads} heads / intermediate ${d.intermediate} do not split in two; not run`);
+        return;
+      }
+      if (m.kind === 'encoder') {
+        const ref = json<FamilyEncRef>(join(m.dir, 'reference.json'));
+        const run = async (tp: number) => {
+          const enc = await Encoder.create({ model: m.dir, device: 'cuda', dtype: 'float32', maxNumSeqs: 64, tensorParallelSize: tp });
+          try {
+            return await enc.encode(ref.texts);
+          } finally {
+            await enc.close();
+          }
+        };
+        const one = await run(1);
+        const two = await local(() => run(2));
+        const vsRef = two.map((r, i) => cosine(r, ref.embeddings_fp32[i], 0, r.length));
+        const vsOne = two.map((r, i) => cosine(r, one[i], 0, r.length));
+        say(`${m.name} TP=2: least cosine vs TP=1 ${Math.min(...vsOne).toFixed(9)}, vs sentence-transformers ${Math.min(...vsRef).toFixed(9)} (text ${vsRef.indexOf(Math.min(...vsRef))})`);
+        vsRef.forEach((c, i) => expect(c, `text ${i} vs sentence-transformers`).to.be.at.least(0.999999));
+        vsOne.forEach((c, i) => expect(c, `text ${i} vs TP=1`).to.be.at.least(0.999999));
+      } else {
+        const ref = json<FamilyCeRef>(join(m.dir, 'reference.json'));
+        const run = async (tp: number) => {
+          const ce = await CrossEncoder.create({ model: m.dir, device: 'cuda', dtype: 'float32', tensorParallelSize: tp });
+          try {
+            return (await ce.predict(ref.pairs)) as Float32Array;
+          } finally {
+            await ce.close();
+          }
+        };
+        const one = await run(1);
+        const two = await local(() => run(2));
+        expect(finite(two), 'finite scores').to.equal(true);
+        const vsRef = Math.max(...Array.from(two, (x, i) => Math.abs(x - ref.scores_fp32[i])));
+        const vsOne = Math.max(...Array.from(two, (x, i) => Math.abs(x - one[i])));
+        say(`${m.name} TP=2: max |Δ score| vs TP=1 ${vsOne.toExponential(2)}, vs sentence-transformers ${vsRef.toExponential(2)}`);
+        expect(vsRef, 'vs sentence-transformers').to.be.at.most(1e-5);
+        expect(vsOne, 'vs TP=1').to.be.at.most(1e-5);
+      }
+    });
   }
 });
