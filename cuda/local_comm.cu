@@ -45,7 +45,6 @@ bool tp_local_enabled() {
 struct LocalGroup {
   struct Rank {
     bool joined = false;
-    bool left = false;
     void* scratch = nullptr;
     size_t scratch_bytes = 0;
     cudaEvent_t ready = nullptr;
@@ -172,7 +171,6 @@ std::unique_ptr<LocalComm> LocalComm::join(const NcclUniqueId& id, int world, in
 
 LocalComm::~LocalComm() {
   std::lock_guard<std::mutex> l(g_->mu);
-  g_->ranks[rank_].left = true;
   // Nobody can finish a collective without this rank any more.
   g_->break_locked("rank " + std::to_string(rank_) + " left the group");
 }
