@@ -83,7 +83,7 @@ class BertModel : public ResidentModel {
     std::unique_ptr<Fp8GemmRunner> gemm8;  // quant 1
     uint8_t* xq = nullptr;                 // quant 1: the next linear's e4m3 input [T, K] and its
     float* xs = nullptr;                   // per-token scales [T]
-    NcclComm comm = nullptr;
+    Comm comm;
     int* d_in = nullptr;  // ids | types | positions | cu | skip | tiles, one copy from h_in
     int* h_in = nullptr;
     void *x = nullptr, *qkv = nullptr, *ctx = nullptr, *tmp = nullptr, *up = nullptr;

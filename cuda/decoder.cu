@@ -176,7 +176,7 @@ void DecoderModel::connect(const std::vector<NcclUniqueId>& ids) {
   if (cfg_.world == 1) return;
   if ((int)ids.size() != cfg_.slots) throw std::runtime_error("connect: need one NCCL id per slot");
   ER_CHECK(cudaSetDevice(cfg_.device));
-  for (int i = 0; i < cfg_.slots; i++) slots_[i].comm = Nccl::get().init_rank(cfg_.world, ids[i], cfg_.rank);
+  for (int i = 0; i < cfg_.slots; i++) slots_[i].comm = join_comm(ids[i], cfg_.world, cfg_.rank);
 }
 
 size_t DecoderModel::output_len(const DecoderRequest& r) const {

@@ -70,7 +70,7 @@ class DecoderModel : public ResidentModel {
   struct Slot {
     cudaStream_t stream = nullptr;
     std::unique_ptr<GemmRunner> gemm;
-    NcclComm comm = nullptr;
+    Comm comm;
     int* d_in = nullptr;  // ids | positions | slots | token_seq | cu_q | ctx | tables | tiles, one copy from h_in
     int* h_in = nullptr;
     void *x = nullptr, *qkv = nullptr, *ctx = nullptr, *tmp = nullptr, *gate_up = nullptr, *act = nullptr;

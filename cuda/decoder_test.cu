@@ -4,9 +4,15 @@
 #include <napi.h>
 
 #include <cmath>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "local_comm.h"
 #include "op_test.h"
 #include "ops.h"
 
@@ -47,6 +53,13 @@ Napi::Float32Array download(Napi::Env env, DeviceBuffers& b, DType dt, const voi
 //                 timeIters? (> 0: time that many calls after the first, bench/paged-attention.ts) }
 //                 → [T · heads · d], or with timeIters [mean ms per call] (CUDA events, kernel only)
 //     (kv_cache_write of the step's K/V, then the attention; tiles from attention_tiles as a model builds them)
+//   'local_all_reduce' { parts [world · count] (rank r's input at r · count), world, count, calls,
+//                 leaveAfter? (rank world − 1 leaves after that many calls; default never) }
+//                 → [calls · world · count]: `world` threads on this device, one stream each, join one
+//                 LocalComm group (EMBEDRANK_TP_LOCAL's in-process all-reduce) and each reduces its
+//                 own copy of its part in place, call c over the first ⌈count/2⌉ values when c = 0
+//                 (the scratch then grows) and all count after; row (c, r) is rank r's buffer after
+//                 call c. A failed rank (or one whose peer left) rejects with every rank's error.
 Napi::Value DecoderOpTest(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const DType dt = dtype_of(info[0]);
@@ -142,7 +155,63 @@ Napi::Value DecoderOpTest(const Napi::CallbackInfo& info) {
       }
       return download(env, b, dt, out, (size_t)T * heads * d);
     }
-    throw std::invalid_argument("unknown op " + op + " (rms_norm, rotary, swiglu, attention)");
+    if (op == "local_all_reduce") {
+      auto parts = a.Get("parts").As<Napi::Float32Array>();
+      const int world = num(a, "world"), count = num(a, "count"), calls = num(a, "calls");
+      const int leave_after = a.Has("leaveAfter") ? num(a, "leaveAfter") : -1;
+      if (world < 1 || count < 1 || calls < 1 || (size_t)world * count != parts.ElementLength())
+        throw std::invalid_argument("local_all_reduce: parts must hold world · count values (world, count, calls ≥ 1)");
+      const size_t es = er::dtype_size(dt);
+      void* in = upload(b, dt, parts);  // rank r's part at r · count, in dt
+      float* out = (float*)b.poisoned((size_t)calls * world * count * 4);
+      ER_CHECK(cudaDeviceSynchronize());
+      er::NcclUniqueId id;
+      std::mt19937_64 rng(std::random_device{}());
+      for (size_t i = 0; i < sizeof(id.internal); i += 8) {
+        const uint64_t v = rng();
+        std::memcpy(id.internal + i, &v, 8);
+      }
+      std::mutex mu;
+      std::vector<std::string> errors(world);
+      std::vector<std::thread> threads;
+      for (int r = 0; r < world; r++) {
+        threads.emplace_back([&, r] {
+          cudaStream_t s = nullptr;
+          void* buf = nullptr;
+          try {
+            ER_CHECK(cudaSetDevice(device));
+            ER_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+            ER_CHECK(cudaMalloc(&buf, (size_t)count * es));
+            auto comm = er::LocalComm::join(id, world, r, device);
+            for (int c = 0; c < calls; c++) {
+              const size_t n = c == 0 ? (size_t)(count + 1) / 2 : (size_t)count;
+              ER_CHECK(cudaMemcpyAsync(buf, (const char*)in + (size_t)r * count * es, (size_t)count * es, cudaMemcpyDeviceToDevice, s));
+              comm->all_reduce_sum(buf, n, dt, s);
+              er::convert(dt, DType::F32, buf, out + ((size_t)c * world + r) * count, count, s);
+              if (r == world - 1 && c + 1 == leave_after) break;
+            }
+            ER_CHECK(cudaStreamSynchronize(s));
+          } catch (const std::exception& e) {
+            std::lock_guard<std::mutex> g(mu);
+            errors[r] = "rank " + std::to_string(r) + ": " + e.what();
+          }
+          if (s) {
+            cudaStreamSynchronize(s);
+            cudaStreamDestroy(s);
+          }
+          if (buf) cudaFree(buf);
+        });
+      }
+      for (auto& t : threads) t.join();
+      std::string failed;
+      for (const auto& e : errors)
+        if (!e.empty()) failed += (failed.empty() ? "" : "; ") + e;
+      if (!failed.empty()) throw std::runtime_error(failed);
+      auto res = Napi::Float32Array::New(env, (size_t)calls * world * count);
+      ER_CHECK(cudaMemcpy(res.Data(), out, (size_t)calls * world * count * 4, cudaMemcpyDeviceToHost));
+      return res;
+    }
+    throw std::invalid_argument("unknown op " + op + " (rms_norm, rotary, swiglu, attention, local_all_reduce)");
   } catch (const std::exception& e) {
     throw Napi::Error::New(env, std::string("decoderOpTest: ") + e.what());
   }

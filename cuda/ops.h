@@ -160,6 +160,12 @@ void add_bias_rows(DType dt, void* y, const void* bias, int T, int N, cudaStream
 void dequantize_fp8_gemm(DType dt, const float* acc, const float* x_scale, const float* w_scale, const void* bias, int T, int N,
                          void* y, cudaStream_t s);
 
+// out[i] = Σ_r parts[r][i], r = 0 … n−1 in order, fp32 accumulation, one rounding to dt; count
+// elements each; 1 ≤ n ≤ kMaxSumParts (else std::invalid_argument). out may not alias a part.
+// The in-process all-reduce's reduction (local_comm.cu).
+constexpr int kMaxSumParts = 8;
+void sum_partials(DType dt, const void* const* parts, int n, size_t count, void* out, cudaStream_t s);
+
 // Element-wise dtype conversion (same dtype: plain copy).
 void convert(DType src, DType dst, const void* in, void* out, size_t n, cudaStream_t s);
 

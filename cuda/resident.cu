@@ -1,6 +1,7 @@
 // ResidentModel (see resident.h): weight upload, profiling marks, the tensor-parallel all-reduce.
 #include "resident.h"
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "ops.h"
@@ -123,20 +124,49 @@ std::map<std::string, std::pair<double, long>> ResidentModel::take_profile() {
   return out;
 }
 
-void ResidentModel::all_reduce(NcclComm comm, cudaStream_t s, void* buf, size_t count, int world) {
-  if (world == 1) return;
-  const NcclType t = dt_ == DType::F32 ? NcclType::F32 : dt_ == DType::F16 ? NcclType::F16 : NcclType::BF16;
-  Nccl::get().all_reduce_sum(buf, count, t, comm, s);
+void ResidentModel::mark_broken() {
+  broken_ = true;
+  std::lock_guard<std::mutex> g(local_mu_);
+  for (LocalComm* c : local_comms_) c->abort("a sticky CUDA error on GPU " + std::to_string(device_) + " (rank " + std::to_string(c->rank()) + ")");
 }
 
-void ResidentModel::release_comm(NcclComm& comm) {
-  if (!comm) return;
+Comm ResidentModel::join_comm(const NcclUniqueId& id, int world, int rank) {
+  Comm c;
+  if (tp_local_enabled()) {
+    c.local = LocalComm::join(id, world, rank, device_);
+    std::lock_guard<std::mutex> g(local_mu_);
+    local_comms_.push_back(c.local.get());
+  } else {
+    c.nccl = Nccl::get().init_rank(world, id, rank);
+  }
+  return c;
+}
+
+void ResidentModel::all_reduce(Comm& comm, cudaStream_t s, void* buf, size_t count, int world) {
+  if (world == 1) return;
+  if (comm.local) {
+    comm.local->all_reduce_sum(buf, count, dt_, s);
+    return;
+  }
+  const NcclType t = dt_ == DType::F32 ? NcclType::F32 : dt_ == DType::F16 ? NcclType::F16 : NcclType::BF16;
+  Nccl::get().all_reduce_sum(buf, count, t, comm.nccl, s);
+}
+
+void ResidentModel::release_comm(Comm& comm) {
+  if (comm.local) {
+    {
+      std::lock_guard<std::mutex> g(local_mu_);
+      local_comms_.erase(std::remove(local_comms_.begin(), local_comms_.end(), comm.local.get()), local_comms_.end());
+    }
+    comm.local.reset();  // leaves the group; the last rank out frees it
+  }
+  if (!comm.nccl) return;
   try {
-    if (broken_) Nccl::get().abort(comm);
-    else Nccl::get().destroy(comm);
+    if (broken_) Nccl::get().abort(comm.nccl);
+    else Nccl::get().destroy(comm.nccl);
   } catch (...) {
   }
-  comm = nullptr;
+  comm.nccl = nullptr;
 }
 
 }  // namespace er

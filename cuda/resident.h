@@ -4,6 +4,7 @@
 // (EMBEDRANK_PROFILE=1). The Node addon drives every model through this class.
 #pragma once
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "common.cuh"
+#include "local_comm.h"
 #include "nccl.h"
 
 namespace er {
@@ -19,6 +21,13 @@ namespace er {
 enum class Output : int { Embed = 0, Score = 1, Hidden = 2 };
 
 bool env_flag(const char* name, bool dflt);
+
+// One rank's tensor-parallel communicator of one slot: NCCL's, or (EMBEDRANK_TP_LOCAL=1) the
+// in-process one among ranks on a single GPU (local_comm.h); both null when world is 1.
+struct Comm {
+  NcclComm nccl = nullptr;
+  std::unique_ptr<LocalComm> local;
+};
 std::string mib(size_t bytes);
 inline size_t align_up(size_t n, size_t a) { return (n + a - 1) / a * a; }
 
@@ -32,11 +41,13 @@ class ResidentModel {
   // dtype the architecture keeps it in. Throws for an unknown name or a wrong size; CudaFailure
   // with oom set when it does not fit.
   void set_weight(const std::string& name, const void* data, size_t numel, DType src);
-  // Joins the tensor-parallel group: one NCCL unique id per slot. Blocks until all ranks join.
+  // Joins the tensor-parallel group: one NCCL unique id per slot (EMBEDRANK_TP_LOCAL=1: the key of
+  // an in-process group on this one GPU instead). Blocks until all ranks join.
   virtual void connect(const std::vector<NcclUniqueId>& ids) = 0;
   virtual int slot_count() const = 0;
   bool broken() const { return broken_; }
-  void mark_broken() { broken_ = true; }
+  // After a sticky error; also aborts this model's in-process groups so its peers stop waiting.
+  void mark_broken();
   size_t weight_bytes() const { return weight_bytes_; }
   // Per-operation GPU time summed over batches since the last call (then reset): name → (ms, count).
   // Empty unless EMBEDRANK_PROFILE=1 was set when the model was made; marks cost a little time.
@@ -76,10 +87,14 @@ class ResidentModel {
   void mark(Marks& m, cudaStream_t s, const char* name);
   // After the stream has synchronised.
   void collect_marks(Marks& m);
-  void all_reduce(NcclComm comm, cudaStream_t s, void* buf, size_t count, int world);
+  // Rank `rank` of `world` joins group `id` on this model's device: an NCCL communicator, or under
+  // EMBEDRANK_TP_LOCAL=1 an in-process one (LocalComm::join). Blocks until every rank joined.
+  Comm join_comm(const NcclUniqueId& id, int world, int rank);
+  // buf [count] in the compute dtype ← the sum over the group's ranks, enqueued on s; no-op for world 1.
+  void all_reduce(Comm& comm, cudaStream_t s, void* buf, size_t count, int world);
   // Ends a communicator at close (aborts it after a sticky error: a destroy would wait on the
-  // broken peers); never throws; sets it to null.
-  void release_comm(NcclComm& comm);
+  // broken peers); never throws; leaves it empty.
+  void release_comm(Comm& comm);
 
   int device_;
   DType dt_;
@@ -90,6 +105,8 @@ class ResidentModel {
   std::unordered_map<std::string, Tensor> weights_;
   size_t weight_bytes_ = 0;
   std::mutex prof_mu_;
+  std::mutex local_mu_;
+  std::vector<LocalComm*> local_comms_;  // joined in-process groups, aborted by mark_broken
   std::map<std::string, std::pair<double, long>> prof_;
 };
 

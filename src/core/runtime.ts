@@ -1,6 +1,7 @@
 // Wires one loaded model together: model folder → tokenizer pool → scheduler → replicas
 // (Piscina worker threads, one per GPU shard, or the CPU engine) → results in input order.
 // Encoder and CrossEncoder are thin layers over this.
+import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { InputError, SequenceTooLongError, UnsupportedOptionError } from '../errors.js';
 import { assertMainThread } from '../main.js';
@@ -86,6 +87,10 @@ export class Runtime {
     const tp = opts.tensorParallelSize ?? 1;
     if (!Number.isInteger(tp) || tp < 1) throw new InputError(`tensorParallelSize must be a positive integer, got ${tp}`);
 
+    // Tensor-parallel ranks that share one GPU and sum through an in-process all-reduce
+    // (cuda/local_comm.h) instead of NCCL, which refuses two ranks on one device: a testing mode,
+    // for checking TP outputs with one GPU; slow (two host barriers per all-reduce).
+    const tpLocal = tp > 1 && process.env.EMBEDRANK_TP_LOCAL === '1';
     let groups: number[][];
     if (device === 'cpu') {
       if (tp > 1 || (opts.dataParallelSize ?? 1) > 1) {
@@ -104,12 +109,18 @@ export class Runtime {
       if (kvh !== undefined && kvh % tp !== 0 && tp % kvh !== 0) {
         throw new UnsupportedOptionError(`tensorParallelSize ${tp} must divide the ${kvh} KV heads or be a multiple of them (as vLLM's QKVParallelLinear)`);
       }
-      const dp = opts.dataParallelSize ?? Math.max(1, Math.floor(visible.length / tp));
+      // EMBEDRANK_TP_LOCAL=1 (a testing mode): all ranks of a group on one GPU, one group per GPU.
+      const perGroup = tpLocal ? 1 : tp;
+      const dp = opts.dataParallelSize ?? Math.max(1, Math.floor(visible.length / perGroup));
       if (!Number.isInteger(dp) || dp < 1) throw new InputError(`dataParallelSize must be a positive integer, got ${dp}`);
-      if (dp * tp > visible.length) {
-        throw new UnsupportedOptionError(`dataParallelSize ${dp} × tensorParallelSize ${tp} needs ${dp * tp} GPUs but ${visible.length} are visible`);
+      if (dp * perGroup > visible.length) {
+        throw new UnsupportedOptionError(
+          tpLocal
+            ? `dataParallelSize ${dp} needs ${dp} GPUs under EMBEDRANK_TP_LOCAL=1 (each tensor-parallel group on one GPU) but ${visible.length} are visible`
+            : `dataParallelSize ${dp} × tensorParallelSize ${tp} needs ${dp * tp} GPUs but ${visible.length} are visible`,
+        );
       }
-      groups = Array.from({ length: dp }, (_, r) => visible.slice(r * tp, (r + 1) * tp));
+      groups = Array.from({ length: dp }, (_, r) => (tpLocal ? new Array<number>(tp).fill(visible[r]) : visible.slice(r * tp, (r + 1) * tp)));
     }
     const quantization = resolveQuantization(
       opts.quantization,
@@ -133,7 +144,12 @@ export class Runtime {
     if (device === 'cuda' && tp > 1) {
       Object.assign(process.env, { NCCL_NVLS_ENABLE: '0', TORCH_SYMM_MEM_DISABLE_MULTICAST: '1', NVSHMEM_DISABLE_NVLS: '1' });
     }
-    const makeNcclIds = device === 'cuda' && tp > 1 ? await ncclIdFactory(slots) : undefined;
+    const makeNcclIds = device === 'cuda' && tp > 1 ? (tpLocal ? localGroupIdFactory(slots) : await ncclIdFactory(slots)) : undefined;
+    // The ranks of a local group share one GPU's memory: each sizes its KV pool from 1/tp of the fraction.
+    const gpuMemoryUtilization =
+      device === 'cuda' && tpLocal && folder.dims.decoder
+        ? (opts.gpuMemoryUtilization ?? (await import('../backends/cuda/decoder-engine.js')).DEFAULT_GPU_MEMORY_UTILIZATION) / tp
+        : opts.gpuMemoryUtilization;
     const replicas = groups.map(
       (devices, r) =>
         new Replica(device === 'cpu' ? 'cpu' : `replica ${r} (GPU ${devices.join(',')})`, {
@@ -152,7 +168,7 @@ export class Runtime {
           maxModelLen: limits.maxLength,
           blockSize: opts.blockSize,
           enablePrefixCaching: opts.enablePrefixCaching,
-          gpuMemoryUtilization: opts.gpuMemoryUtilization,
+          gpuMemoryUtilization,
           numGpuBlocksOverride: opts.numGpuBlocksOverride,
           quantization,
           fault,
@@ -328,6 +344,11 @@ export function probeCuda(): Promise<CudaProbe> {
   })();
   probed = { key, result };
   return result;
+}
+
+/** Keys of in-process groups (EMBEDRANK_TP_LOCAL=1): random, so no libnccl is needed; 128 bytes like an NCCL id. */
+function localGroupIdFactory(slots: number): () => Uint8Array[] {
+  return () => Array.from({ length: slots }, () => new Uint8Array(randomBytes(128)));
 }
 
 async function ncclIdFactory(slots: number): Promise<() => Uint8Array[]> {

@@ -9,7 +9,8 @@
 //
 // Environment (worker threads see it): STAND_IN_TOTAL_MEMORY / STAND_IN_FREE_MEMORY bytes for
 // deviceInfo of GPU 0 (default 64 MiB total, 63 MiB free; GPU g has g MiB less free),
-// STAND_IN_DEVICES the GPU count (default 1). Tensor-parallel ranks run their slices unreduced
+// STAND_IN_DEVICES the GPU count (default 1), STAND_IN_CONNECT_LOG a file each connect() appends
+// to (JSON line: device, rank, worldSize, ids in hex). Tensor-parallel ranks run their slices unreduced
 // (no NCCL here): their outputs are not the model's.
 import { fileURLToPath } from 'node:url';
 
@@ -84,7 +85,13 @@ class Model {
     this.w.set(name, decode(data, code));
     this.weights.set(name, { bytes: data.byteLength, code });
   }
-  async connect() {}
+  // STAND_IN_CONNECT_LOG: one JSON line per connect (worker threads share no \`log\`): device, rank, worldSize, ids in hex.
+  async connect(ids) {
+    const file = process.env.STAND_IN_CONNECT_LOG;
+    if (!file) return;
+    const hex = ids.map((b) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex'));
+    require('node:fs').appendFileSync(file, JSON.stringify({ device: this.cfg.device, rank: this.cfg.rank, worldSize: this.cfg.worldSize, ids: hex }) + '\\n');
+  }
   expected() {
     const c = this.cfg, H = c.hidden, d = c.headDim;
     const e = new Map([['emb.word', c.vocab * H], ['norm.g', H]]);

@@ -389,6 +389,72 @@ describe('cpu/qwen3-cuda-glue: CudaDecoderEngine against a paged float64 decoder
     });
   });
 
+  describe('tensor parallel on one GPU (EMBEDRANK_TP_LOCAL=1: every rank on GPU 0, one shared random group id per slot)', () => {
+    const saved = { local: process.env.EMBEDRANK_TP_LOCAL, log: process.env.STAND_IN_CONNECT_LOG, devices: process.env.STAND_IN_DEVICES };
+    let dir: string;
+    before(() => {
+      dir = mkdtempSync(join(tmpdir(), 'embedrank-tp-local-'));
+      process.env.STAND_IN_DEVICES = '1';
+    });
+    after(() => {
+      for (const [k, v] of [['EMBEDRANK_TP_LOCAL', saved.local], ['STAND_IN_CONNECT_LOG', saved.log], ['STAND_IN_DEVICES', saved.devices]] as const) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+      rmSync(dir, { recursive: true, force: true });
+    });
+    afterEach(() => {
+      delete process.env.EMBEDRANK_TP_LOCAL;
+    });
+    useStandInAddon<PagedDecoderStandIn>(PAGED_DECODER_STAND_IN);
+
+    for (const k of [2, 4]) {
+      it(`tensorParallelSize ${k}: ${k} ranks on GPU 0 join one group (same ${k === 4 ? 'random id, KV heads replicated' : 'random id'}), each sizes its KV pool from 1/${k} of the memory fraction, and it embeds`, async () => {
+        process.env.EMBEDRANK_TP_LOCAL = '1';
+        const log = join(dir, `connect-${k}.jsonl`);
+        process.env.STAND_IN_CONNECT_LOG = log;
+        const enc = await Encoder.create({ model: EMB, device: 'cuda', tensorParallelSize: k });
+        try {
+          const rt = (enc as unknown as { rt: { replicas: Array<{ devices: readonly number[] }> } }).rt;
+          expect(rt.replicas.map((r) => [...r.devices])).to.deep.equal([new Array(k).fill(0)]);
+          const joins = readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { device: number; rank: number; worldSize: number; ids: string[] });
+          expect(joins.map((j) => j.rank).sort()).to.deep.equal([...Array(k).keys()]);
+          for (const j of joins) {
+            expect(j.device).to.equal(0);
+            expect(j.worldSize).to.equal(k);
+            expect(j.ids).to.have.length(1); // a decoder runs one slot
+            expect(j.ids[0]).to.equal(joins[0].ids[0]);
+          }
+          // 128 random bytes (the stand-in's ncclUniqueId gives zeros: it must not have been asked).
+          expect(joins[0].ids[0]).to.have.length(256).and.to.not.match(/^0+$/);
+          // float16 under 'auto'; one KV head per rank (k = 4 > 2 KV heads: replicated); 0.9 / k of 64 MiB less the 1 MiB in use.
+          const perBlock = 2 * 2 * 1 * 16 * 32 * 2;
+          expect((await enc.kvCacheStats())!.numBlocks).to.equal(Math.floor((64 * MiB * (0.9 / k) - MiB) / perBlock));
+          const rows = await enc.encode(embRef.texts.slice(0, 3));
+          expect(rows).to.have.length(3);
+          for (const r of rows) expect(Array.from(r).every(Number.isFinite)).to.equal(true);
+        } finally {
+          await enc.close();
+        }
+        // A second model gets a group of its own.
+        const again = await Encoder.create({ model: EMB, device: 'cuda', tensorParallelSize: k });
+        await again.close();
+        const ids = new Set(readFileSync(log, 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { ids: string[] }).ids[0]));
+        expect(ids.size).to.equal(2);
+      });
+    }
+
+    it('without the variable tensorParallelSize 2 on one GPU stays refused; with it, a data-parallel size beyond the visible GPUs is refused', async () => {
+      const off = await rejection(Encoder.create({ model: EMB, device: 'cuda', tensorParallelSize: 2 }));
+      expect(off).to.be.instanceOf(UnsupportedOptionError);
+      expect(off.message).to.equal('dataParallelSize 1 × tensorParallelSize 2 needs 2 GPUs but 1 are visible');
+      process.env.EMBEDRANK_TP_LOCAL = '1';
+      const dp = await rejection(Encoder.create({ model: EMB, device: 'cuda', tensorParallelSize: 2, dataParallelSize: 2 }));
+      expect(dp).to.be.instanceOf(UnsupportedOptionError);
+      expect(dp.message).to.match(/dataParallelSize 2 needs 2 GPUs under EMBEDRANK_TP_LOCAL=1 \(each tensor-parallel group on one GPU\) but 1 are visible/);
+    });
+  });
+
   describe('CLI', () => {
     const bin = () => join(process.cwd(), 'dist/src/cli/main.js');
     it('rerank and evaluate on CUDA print the KV cache line (hit rate) on stderr; --no-enable-prefix-caching gives the same scores and no hits; evaluate scores as on the CPU; bad flags exit 2', () => {

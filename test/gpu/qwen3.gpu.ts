@@ -3,7 +3,8 @@
 // hidden rows and per head inside QKV rows, NeoX rotary at batch positions (chunk offsets
 // included), SwiGLU on the fused gate/up output, and GQA causal attention over a paged KV cache
 // whose blocks are scattered, with cached prefixes (prefix reuse / earlier chunks) and ragged
-// sequences. Every dtype; outputs are poisoned first, so an unwritten value fails as NaN.
+// sequences; and the in-process all-reduce of EMBEDRANK_TP_LOCAL (cuda/local_comm.cu) among 2–4
+// threads on one GPU. Every dtype; outputs are poisoned first, so an unwritten value fails as NaN.
 // Not yet here: the Qwen3 model on CUDA (these kernels sequenced, weight upload, pooling), so no
 // end-to-end GPU comparison with transformers; that is the open part of issue 12.
 import { expect } from 'chai';
@@ -259,6 +260,38 @@ describe('gpu/qwen3: decoder kernels = float64 reference', function () {
         want[t * I + n] = (z / (1 + Math.exp(-z))) * r[t * 2 * I + I + n];
       }
       expect(maxAbsDiff(got, want)).to.be.at.most(dt.tol * 8);
+    });
+
+    it(`${dt.name}: in-process all-reduce (EMBEDRANK_TP_LOCAL) of 2, 3 and 4 ranks on one GPU: Σ in rank order on every rank, bit-identical across ranks, nothing past count written; a rank leaving fails the others at once`, () => {
+      const count = 64 * 1000 + 7, calls = 3;
+      for (const world of [2, 3, 4]) {
+        const parts = randn(world * count, 40 + world);
+        const got = addon.decoderOpTest(dt.code, 'local_all_reduce', { parts, world, count, calls }, 0);
+        const r = rounded(parts, dt.code);
+        // fp32 accumulation in rank order, one rounding to the dtype (sum_partials.cu).
+        const acc = new Float32Array(count);
+        for (let i = 0; i < count; i++) {
+          let a = 0;
+          for (let k = 0; k < world; k++) a = Math.fround(a + r[k * count + i]);
+          acc[i] = a;
+        }
+        const want = rounded(acc, dt.code);
+        for (let c = 0; c < calls; c++) {
+          const n = c === 0 ? Math.ceil(count / 2) : count;
+          const row = (k: number) => got.subarray((c * world + k) * count, (c * world + k + 1) * count);
+          for (let k = 0; k < world; k++) {
+            const at = `world ${world}, call ${c}, rank ${k}`;
+            // float16: the reference's rounding breaks ties upwards, the GPU's to even.
+            expect(maxAbsDiff(row(k).subarray(0, n), want.subarray(0, n)), `${at}: sum`).to.be.at.most(dt.code === 1 ? dt.tol * 4 : 0);
+            expect(maxAbsDiff(row(k).subarray(n), r.subarray(k * count + n, (k + 1) * count)), `${at}: past count`).to.equal(0);
+            const bits = (j: number) => Buffer.from(got.buffer, got.byteOffset + (c * world + j) * count * 4, n * 4);
+            expect(bits(k).equals(bits(0)), `${at}: the sum has rank 0's bits`).to.equal(true);
+          }
+        }
+      }
+      const t0 = Date.now();
+      expect(() => addon.decoderOpTest(dt.code, 'local_all_reduce', { parts: randn(2 * 1000, 9), world: 2, count: 1000, calls: 3, leaveAfter: 1 }, 0)).to.throw(/rank 0: .*rank 1 left the group/);
+      expect(Date.now() - t0, 'failed at once, not after the barrier timeout').to.be.below(30_000);
     });
 
     it(`${dt.name}: GQA causal attention over a scattered paged cache, with cached prefixes and ragged new tokens`, () => {

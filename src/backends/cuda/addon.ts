@@ -181,7 +181,7 @@ export interface CudaAddon {
   fp8OpTest(dtype: number, op: 'quantize' | 'bias_gelu_quantize', args: Record<string, unknown>, device: number): { q: Uint8Array; scales: Float32Array };
   fp8OpTest(dtype: number, op: 'add_ln_quantize', args: Record<string, unknown>, device: number): { q: Uint8Array; scales: Float32Array; out: Float32Array };
   fp8OpTest(dtype: number, op: 'gemm', args: Record<string, unknown>, device: number): { y: Float32Array; epilogue: 'outer' | 'kernel' };
-  decoderOpTest(dtype: number, op: 'rms_norm' | 'rotary' | 'swiglu' | 'attention', args: Record<string, unknown>, device: number): Float32Array;
+  decoderOpTest(dtype: number, op: 'rms_norm' | 'rotary' | 'swiglu' | 'attention' | 'local_all_reduce', args: Record<string, unknown>, device: number): Float32Array;
 }
 
 export const DTYPE_CODE = { float32: 0, float16: 1, bfloat16: 2 } as const;
