@@ -10,6 +10,7 @@
 import { expect } from 'chai';
 import { loadAddon, type CudaAddon } from '../../src/backends/cuda/addon.js';
 import { rmsNormF64, rotaryF64 } from '../../src/reference/decoder-f64.js';
+import { roundHalfEven } from '../../src/eval/numeric.js';
 
 // tol: max |Δ| unit of each kernel's bound; rel: the attention tests' relative L2 error bound
 // (test/gpu/attention.gpu.ts's tolerances).
@@ -60,7 +61,7 @@ function fp16Round(v: number): number {
   if (v === 0 || !Number.isFinite(v)) return v;
   const e = Math.max(Math.floor(Math.log2(Math.abs(v))), -14);
   const q = Math.pow(2, e - 10);
-  return Math.round(v / q) * q;
+  return roundHalfEven(v / q) * q; // ties to even, as the GPU's __float2half_rn
 }
 
 function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
@@ -281,8 +282,7 @@ describe('gpu/qwen3: decoder kernels = float64 reference', function () {
           const row = (k: number) => got.subarray((c * world + k) * count, (c * world + k + 1) * count);
           for (let k = 0; k < world; k++) {
             const at = `world ${world}, call ${c}, rank ${k}`;
-            // float16: the reference's rounding breaks ties upwards, the GPU's to even.
-            expect(maxAbsDiff(row(k).subarray(0, n), want.subarray(0, n)), `${at}: sum`).to.be.at.most(dt.code === 1 ? dt.tol * 4 : 0);
+            expect(maxAbsDiff(row(k).subarray(0, n), want.subarray(0, n)), `${at}: sum`).to.equal(0);
             expect(maxAbsDiff(row(k).subarray(n), r.subarray(k * count + n, (k + 1) * count)), `${at}: past count`).to.equal(0);
             const bits = (j: number) => Buffer.from(got.buffer, got.byteOffset + (c * world + j) * count * 4, n * 4);
             expect(bits(k).equals(bits(0)), `${at}: the sum has rank 0's bits`).to.equal(true);
