@@ -274,7 +274,7 @@ async function embedBench(a: EmbedArgs, log: Log): Promise<void> {
     const cos = rowCosines(rows, st.embeddings);
     const s = spread(cos);
     check = { documents: n, cosineMin: s.min, cosineMean: s.mean, worstDocument: cos.indexOf(s.min) };
-    log.line(`CHECK embed: cosine embedrank vs sentence-transformers over the first ${n} documents: min ${s.min.toFixed(6)}, mean ${s.mean.toFixed(6)} (${Number.isNaN(s.min) ? 'NaN!' : 'both bf16'})`);
+    log.line(`CHECK embed: cosine embedrank vs sentence-transformers over the first ${n} documents: min ${s.min.toFixed(6)}, mean ${s.mean.toFixed(6)} (${Number.isNaN(s.min) ? 'NaN!' : `both ${a.dtype}`})`);
     const full = st.points.filter((p) => p.texts === docs.length);
     const best = Math.max(...full.map((p) => docs.length / p.seconds));
     log.line(`RATIO embed ${a.dtype}: embedrank ${measurements[0].itemsPerSec.toFixed(0)} docs/s vs sentence-transformers ${best.toFixed(0)} docs/s (batch size ${st.bestBatchSize}, best of ${a['st-batch-sizes']}) = ${(measurements[0].itemsPerSec / best).toFixed(2)}x`);
