@@ -18,6 +18,10 @@
 #   suite         the kernels (qwen3.gpu.ts, with the in-process all-reduce op test), tensor-parallel ranks
 #                 on one GPU (tp-local.gpu.ts, EMBEDRANK_TP_LOCAL=1; its BERT part needs the device-run
 #                 phase `families` before it) and qwen3-cuda.gpu.ts (log: gpu-tests-suite.log)
+#   bertsf2       bertsf with 3 timed passes and sentence-transformers at batch 32/64/128/256, then the
+#                 same with the fast tokenizer path (EMBEDRANK_FAST_TOKENIZE=1 …) without the baseline
+#   encoders      the encoder suites after the fp32 no-split-K change and the fp8 fixes: engine.gpu,
+#                 families.gpu (needs the device-run phase `families` first), qwen3.gpu, fp8.gpu
 #   prof          bench/qwen3-profile.ts on the reranker shape (120 x 262 tokens, 200 shared), cache
 #                 on and off: host latency vs GPU time per batch
 # Run: npm run build && bash scripts/gpu/pack.sh; then OUT=$OUT bash bench/runs/2026-11-29-s5a.sh (carry .gpu).
@@ -37,10 +41,12 @@ RERANK="timeout 170 node dist/bench/qwen3.js rerank --model $M/qwen3/qwen3-0.6b-
 R64="timeout 150 node dist/bench/qwen3.js rerank --model $M/qwen3/qwen3-0.6b-lm --data-dir .gpu --sts-dir .gpu/sts --queries 64 --candidates 20 --repeats 2 --baseline none --compare-overlap --out $OUT/qwen3 --tag h200-${TAG:-s5a}-q64 2>&1 | $SHOW"
 BERTSF="timeout 150 node dist/bench/qwen3.js embed --model $M/bert-base --dtype fp16 --data-dir .gpu --out $OUT/qwen3 --tag h200-${TAG:-s5a}-bert 2>&1 | grep -E '^\||^GPU|^SciFact|^embedrank:|^CHECK|^RATIO|^wrote|rror'"
 SUITE="timeout ${SUITE_S:-330} $MOCHA --spec dist/test/gpu/qwen3.gpu.js --spec dist/test/gpu/tp-local.gpu.js --spec dist/test/gpu/qwen3-cuda.gpu.js > $OUT/gpu-tests-suite.log 2>&1; grep -E 'passing|failing|pending|TP|tp ' $OUT/gpu-tests-suite.log | cut -c1-300 | head -60; $FAIL $OUT/gpu-tests-suite.log | head -60"
+BERTSF2="timeout 200 node dist/bench/qwen3.js embed --model $M/bert-base --dtype fp16 --data-dir .gpu --repeats 3 --st-batch-sizes 32,64,128,256 --out $OUT/qwen3 --tag h200-${TAG:-s5a}-bert 2>&1 | grep -E '^\||^SciFact|^CHECK|^RATIO|^wrote|rror'; EMBEDRANK_FAST_TOKENIZE=1 UV_THREADPOOL_SIZE=20 TOKENIZERS_PARALLELISM=false timeout 100 node dist/bench/qwen3.js embed --model $M/bert-base --dtype fp16 --data-dir .gpu --repeats 3 --baseline none --out $OUT/qwen3 --tag h200-${TAG:-s5a}-bert-fasttok 2>&1 | grep -E '^\||^wrote|rror'"
+ENGSUITE="timeout ${ENG_S:-300} $MOCHA --spec dist/test/gpu/engine.gpu.js --spec dist/test/gpu/families.gpu.js --spec dist/test/gpu/qwen3.gpu.js > $OUT/gpu-tests-encoders.log 2>&1; grep -E 'passing|failing|pending' $OUT/gpu-tests-encoders.log; $FAIL $OUT/gpu-tests-encoders.log | head -60; timeout ${FP8_S:-150} $MOCHA --spec dist/test/gpu/fp8.gpu.js > $OUT/gpu-tests-fp8.log 2>&1; grep -E 'passing|failing|pending|cosine|STS' $OUT/gpu-tests-fp8.log | cut -c1-250 | head -30; $FAIL $OUT/gpu-tests-fp8.log | head -60"
 PROF="for c in --cache --no-cache; do EMBEDRANK_PROFILE=1 timeout 60 node dist/bench/qwen3-profile.js --model $M/qwen3/qwen3-0.6b-lm --batch 120 --len 262 --prefix 200 --reranker \$c --iters 6 2>&1 | tail -14; done"
 [ $# -gt 0 ] || set -- wait test rerank prof r64
 PHASES=()
 for q in "$@"; do
-  case "$q" in wait) PHASES+=("sh:$WAITQ") ;; test) PHASES+=("sh:$QT") ;; rerank) PHASES+=("sh:$RERANK") ;; prof) PHASES+=("sh:$PROF") ;; r64) PHASES+=("sh:$R64") ;; bertsf) PHASES+=("sh:$BERTSF") ;; suite) PHASES+=("sh:$SUITE") ;; *) PHASES+=("$q") ;; esac
+  case "$q" in wait) PHASES+=("sh:$WAITQ") ;; test) PHASES+=("sh:$QT") ;; rerank) PHASES+=("sh:$RERANK") ;; prof) PHASES+=("sh:$PROF") ;; r64) PHASES+=("sh:$R64") ;; bertsf) PHASES+=("sh:$BERTSF") ;; suite) PHASES+=("sh:$SUITE") ;; bertsf2) PHASES+=("sh:$BERTSF2") ;; encoders) PHASES+=("sh:$ENGSUITE") ;; *) PHASES+=("$q") ;; esac
 done
 SKIP_PREPARE=${SKIP_PREPARE:-1} ARCHS=${ARCHS:-"-arch=sm_90"} exec bash scripts/gpu/device-run.sh "${PHASES[@]}"
