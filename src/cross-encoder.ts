@@ -126,6 +126,7 @@ export class CrossEncoder extends ModelHandle {
     const budget = maxLength - pre.length - suf.length;
     if (budget < 1) throw new InputError(`maxLength ${maxLength} leaves no room for the query and document after the Qwen3-Reranker prompt's ${pre.length + suf.length} tokens`);
     const body = await this.rt.tokenize(queries.map((q, i) => qwen3RerankerBody(q, docs[i], instruction)), undefined, budget);
+    await this.refuseEmptiedDocuments(body, queries, instruction, maxLength, pre.length + suf.length);
     const n = body.n;
     const offsets = new Int32Array(n + 1);
     const ids = new Int32Array(body.ids.length + n * (pre.length + suf.length));
@@ -138,6 +139,32 @@ export class CrossEncoder extends ModelHandle {
       offsets[i + 1] = o + suf.length;
     }
     return { n, offsets, ids, typeIds: new Int32Array(ids.length), truncated: body.truncated };
+  }
+
+  /**
+   * A cut user turn that no longer reaches past `<Document>: ` would score the query alone: every
+   * document of it would get the same P(yes). Refused before any work, naming the pair and the
+   * lengths (the turn up to the document is tokenized for the truncated pairs' distinct queries).
+   * @throws InputError for the first such pair.
+   */
+  private async refuseEmptiedDocuments(body: TokenizedChunk, queries: string[], instruction: string, maxLength: number, frame: number): Promise<void> {
+    const cut: number[] = [];
+    for (let i = 0; i < body.n; i++) if (body.truncated[i]) cut.push(i);
+    if (!cut.length) return;
+    const distinct = [...new Set(cut.map((i) => queries[i]))];
+    const heads = await this.rt.tokenize(distinct.map((q) => qwen3RerankerBody(q, '', instruction)), undefined, 1 << 20);
+    const headLen = new Map(distinct.map((q, k) => [q, heads.offsets[k + 1] - heads.offsets[k]]));
+    for (const i of cut) {
+      const head = headLen.get(queries[i])!;
+      if (body.offsets[i + 1] - body.offsets[i] <= head) {
+        const posMax = this.rt.folder.dims.maxPositions;
+        throw new InputError(
+          `pair ${i}: the Qwen3-Reranker prompt leaves no token for the document within maxModelLen ${maxLength} ` +
+            `(${frame} tokens of system line and answer turn + ${head} of instruction and query ≥ ${maxLength}); ` +
+            `raise maxModelLen / --max-model-len${posMax ? ` (up to the model's ${posMax} position embeddings)` : ''} or shorten the query or instruction`,
+        );
+      }
+    }
   }
 
   /**

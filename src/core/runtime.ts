@@ -60,7 +60,10 @@ export class Runtime {
     if (folder.kind !== expect) {
       throw new InputError(
         folder.kind === 'encoder'
-          ? `${folder.dir} is an embedding model (${folder.architecture}), not a cross-encoder: use Encoder for it (\`embedrank encode\`), or rerank with a cross-encoder model`
+          ? `${folder.dir} is an embedding model (${folder.architecture}), not a cross-encoder: use Encoder for it (\`embedrank encode\`), or rerank with a cross-encoder model` +
+            (folder.architecture === 'Qwen3ForCausalLM'
+              ? '; a Qwen3-Reranker checkpoint needs hfOverrides QWEN3_RERANKER_OVERRIDES (CLI: --hf-overrides \'{"architectures": ["Qwen3ForSequenceClassification"], "classifier_from_token": ["no", "yes"], "is_original_qwen3_reranker": true}\'; docs/qwen3.md)'
+              : '')
           : `${folder.dir} is a cross-encoder (${folder.architecture}), not an embedding model: use CrossEncoder for it (\`embedrank rerank\`), or embed with an embedding model`,
       );
     }

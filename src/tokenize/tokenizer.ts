@@ -75,6 +75,9 @@ export class Tokenizer {
   private readonly truncationSide: 'left' | 'right';
   private currentMax = -1;
   private readonly feedTypes: boolean;
+  /** The same tokenizer without truncation, built on first need (see truncatedFlags). */
+  private untruncated?: HfTokenizer;
+  private readonly json: string;
 
   constructor(readonly spec: TokenizerSpec) {
     let json: Json;
@@ -90,8 +93,9 @@ export class Tokenizer {
     }
     // transformers sets truncation and padding per call; a tokenizer.json's own settings never apply.
     json = { ...json, truncation: null, padding: null };
+    this.json = JSON.stringify(json);
     try {
-      this.tok = Binding.fromString(JSON.stringify(json));
+      this.tok = Binding.fromString(this.json);
     } catch (e) {
       throw new ModelFolderError(spec.file, `Hugging Face tokenizers cannot load it: ${(e as Error).message}`);
     }
@@ -116,15 +120,31 @@ export class Tokenizer {
   }
 
   /** `types`: read the encoding's type ids; otherwise they are all 0. */
-  private static convert(e: HfEncoding, types: boolean, maxLength: number): Encoding {
+  private static convert(e: HfEncoding, types: boolean, truncated: boolean): Encoding {
     const ids = e.getIds();
-    return {
-      ids,
-      typeIds: types ? e.getTypeIds() : new Array<number>(ids.length).fill(0),
-      // Only an encoding cut to exactly maxLength can have overflow; asking the binding for it
-      // builds JS objects, so most encodings skip the call.
-      truncated: ids.length >= maxLength && e.getOverflowing().length > 0,
-    };
+    return { ids, typeIds: types ? e.getTypeIds() : new Array<number>(ids.length).fill(0), truncated };
+  }
+
+  /**
+   * Whether each encoding was cut. Only one of exactly maxLength tokens can have been; its overflow
+   * says so for WordPiece and Unigram tokenizers, but the binding returns none for byte-level BPE
+   * ones (Qwen3's), so an exact-length encoding without overflow is encoded again untruncated and
+   * its length compared (rare: only inputs that reach the limit).
+   */
+  private async truncatedFlags(encs: HfEncoding[], texts: string[], pairs: string[] | undefined, maxLength: number): Promise<boolean[]> {
+    const flags = encs.map(() => false);
+    const recheck: number[] = [];
+    encs.forEach((e, i) => {
+      if (e.getLength() < maxLength) return;
+      if (e.getOverflowing().length > 0) flags[i] = true;
+      else recheck.push(i);
+    });
+    if (recheck.length) {
+      this.untruncated ??= Binding.fromString(this.json);
+      const full = await Promise.all(recheck.map((i) => this.untruncated!.encode(texts[i], pairs?.[i] ?? null)));
+      recheck.forEach((i, k) => (flags[i] = full[k].getLength() > maxLength));
+    }
+    return flags;
   }
 
   /**
@@ -134,12 +154,13 @@ export class Tokenizer {
   async encodeBatch(texts: string[], pairs: string[] | undefined, maxLength: number): Promise<Encoding[]> {
     this.truncateAt(maxLength);
     const zero = this.singlesZeroTypes || !this.feedTypes;
-    if (!pairs) return (await this.tok.encodeBatch(texts)).map((e) => Tokenizer.convert(e, !zero, maxLength));
     // Pairs one call each: the binding's encodeBatch takes single strings only, and only
     // Tokenizer::encode of the pair reproduces transformers' ids in every case (encoding the sides
     // apart and post-processing them differs on some pairs where both sides are cut).
-    const out = await Promise.all(texts.map((t, i) => this.tok.encode(t, pairs[i])));
-    return out.map((e) => Tokenizer.convert(e, this.feedTypes, maxLength));
+    const out = pairs ? await Promise.all(texts.map((t, i) => this.tok.encode(t, pairs[i]))) : await this.tok.encodeBatch(texts);
+    const cut = await this.truncatedFlags(out, texts, pairs, maxLength);
+    const types = pairs ? this.feedTypes : !zero;
+    return out.map((e, i) => Tokenizer.convert(e, types, cut[i]));
   }
 
   /**
@@ -154,6 +175,7 @@ export class Tokenizer {
     const n = texts.length;
     const encs = pairs ? await Promise.all(texts.map((t, i) => this.tok.encode(t, pairs[i]))) : await this.tok.encodeBatch(texts);
     const types = pairs ? this.feedTypes : !(this.singlesZeroTypes || !this.feedTypes);
+    const cut = await this.truncatedFlags(encs, texts, pairs, maxLength);
     const ids: number[][] = new Array(n);
     let total = 0;
     for (let i = 0; i < n; i++) {
@@ -168,8 +190,7 @@ export class Tokenizer {
       chunk.offsets[i] = pos;
       chunk.ids.set(a, pos);
       if (types) chunk.typeIds.set(encs[i].getTypeIds(), pos);
-      // As convert(): only an encoding cut to exactly maxLength can have overflow.
-      if (len >= maxLength && encs[i].getOverflowing().length > 0) chunk.truncated[i] = 1;
+      if (cut[i]) chunk.truncated[i] = 1;
       pos += len;
     }
     chunk.offsets[n] = pos;

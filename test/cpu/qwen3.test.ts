@@ -12,7 +12,7 @@ import { CpuEngine } from '../../src/backends/cpu/engine.js';
 import type { TokenBatch } from '../../src/backends/engine.js';
 import { CrossEncoder } from '../../src/cross-encoder.js';
 import { Encoder, QWEN3_EMBEDDING_OPTIONS, qwen3EmbeddingInstructionTemplate } from '../../src/encoder.js';
-import { ModelFolderError } from '../../src/errors.js';
+import { InputError, ModelFolderError } from '../../src/errors.js';
 import { parsePyJson } from '../../src/eval/index.js';
 import { loadModelFolder } from '../../src/model/folder.js';
 import { toFloat32, writeSafetensors, type StDType, type TensorToWrite } from '../../src/model/safetensors.js';
@@ -221,6 +221,31 @@ describe('cpu/qwen3: Qwen3-Reranker P(yes) = transformers', function () {
     expect(f.dims.decoder!.scoreHead!.fromTokens).to.deep.equal({ tokens: ['no', 'yes'], ids: [ref.no_id, ref.yes_id], method: 'from_2_way_softmax' });
     expect(() => loadModelFolder(LM, { hfOverrides: { architectures: ['Qwen3ForSequenceClassification'] } })).to.throw(ModelFolderError, /score\.weight.*classifier_from_token/);
     expect(() => loadModelFolder(LM, { hfOverrides: { ...QWEN3_RERANKER_OVERRIDES, classifier_from_token: ['no', 'maybe?'] } })).to.throw(ModelFolderError, /"maybe\?" is not a single token/);
+  });
+
+  it('a prompt that leaves no token for the document (the fixture tokenizer says 128) is an InputError naming the pair, before any work; raising maxModelLen scores it', async () => {
+    // A short instruction, so a short query leaves room at 128 tokens (the card's default does not).
+    const ce = await CrossEncoder.create({ model: LM, device: 'cpu', hfOverrides: { ...QWEN3_RERANKER_OVERRIDES }, instruction: 'Judge.' });
+    try {
+      const short = 'What is the capital of France?';
+      const long = Array.from({ length: 40 }, (_, i) => `word${i}`).join(' ');
+      // A short query leaves room at 128; a long one does not.
+      const ok = (await ce.predict([[short, 'Paris.']])) as Float32Array;
+      expect(Number.isFinite(ok[0])).to.equal(true);
+      const err = await ce.predict([[short, 'Paris.'], [long, 'Paris.'], [long, 'Rome.']]).then(() => null, (e: Error) => e);
+      expect(err).to.be.instanceOf(InputError);
+      expect(err!.message).to.match(/pair 1: the Qwen3-Reranker prompt leaves no token for the document within maxModelLen 128 .*--max-model-len \(up to the model's 256 position embeddings\)/);
+    } finally {
+      await ce.close();
+    }
+    const roomy = await CrossEncoder.create({ model: LM, device: 'cpu', hfOverrides: { ...QWEN3_RERANKER_OVERRIDES }, maxModelLen: 256 });
+    try {
+      const long = Array.from({ length: 40 }, (_, i) => `word${i}`).join(' ');
+      const p = (await roomy.predict([[long, 'Paris is the capital.'], [long, 'The Nile flows north.']])) as Float32Array;
+      expect(p[0]).to.not.equal(p[1]);
+    } finally {
+      await roomy.close();
+    }
   });
 
   it(`float64 reference: the yes/no logits and P(yes) = transformers (≤ ${TOL})`, () => {

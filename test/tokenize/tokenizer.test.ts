@@ -138,6 +138,25 @@ describe('tokenize/tokenizer: ids equal Hugging Face tokenizers', function () {
     expect(left).to.deep.equal([full[0], ...full.slice(full.length - 4)]);
   });
 
+  it('truncated flags are exact for byte-level BPE (Qwen3) as for WordPiece: set when cut, not when the text fits exactly, in encodeBatch and the packed path', async () => {
+    for (const file of [join(FIX, 'hf/qwen3-emb/tokenizer.json'), join(FIX, 'hf/bert-dense-st/tokenizer.json')]) {
+      const t = new Tokenizer({ file });
+      const texts = ['a b c d e f g h i j k l m n o p q r s t u v w x y z', 'one', 'the quick brown fox'];
+      const full = await Promise.all(texts.map(async (x) => (await t.encode(x)).ids.length));
+      for (const max of [full[0] - 1, full[0], full[2], full[2] - 1]) {
+        const want = full.map((n) => n > max);
+        const batch = await t.encodeBatch(texts, undefined, max);
+        expect(batch.map((e) => e.truncated), `${file} max ${max}`).to.deep.equal(want);
+        expect(batch.map((e) => e.ids.length), `${file} max ${max}`).to.deep.equal(full.map((n) => Math.min(n, max)));
+        const packed = unpack(await t.encodePacked(texts, undefined, max));
+        expect(Array.from(packed.truncated, (x) => x === 1), `${file} packed, max ${max}`).to.deep.equal(want);
+        const pairs = await t.encodeBatch(texts, texts, max);
+        const fullPairs = await Promise.all(texts.map(async (x) => (await t.encode(x, x)).ids.length));
+        expect(pairs.map((e) => e.truncated), `${file} pairs, max ${max}`).to.deep.equal(fullPairs.map((n) => n > max));
+      }
+    }
+  });
+
   it("promptLength is sentence-transformers' prompt_length: the prompt's ids less a trailing special token", async () => {
     const file = join(tempDir('prompt'), 'tokenizer.json');
     writeFileSync(file, JSON.stringify(bertTokenizerJson()));

@@ -72,7 +72,14 @@ export class HubSource implements DatasetSource {
         this.files = await listRemoteFiles(this.repoId, this.revision, this.o);
       } catch (e) {
         // no network (or no listing): a snapshot another tool downloaded is still usable
-        if (!existsSync(this.root) || (e instanceof HubError && (e.status === 401 || e.status === 403))) throw e;
+        if (e instanceof HubError && (e.status === 401 || e.status === 403)) throw e;
+        if (!existsSync(this.root)) {
+          // Offline evaluation reads local copies: say how, not only that the Hub is out of reach.
+          if (e instanceof HubError && e.status === undefined) {
+            throw new HubError(`${e.message} For a dataset, pass --data-dir (dataDir) with a local copy: an mteb/Hugging Face dataset folder, BEIR folders, or the SemEval STS releases (docs/evaluation.md).`);
+          }
+          throw e;
+        }
         this.o.log?.(`${(e as Error).message}; using the files in ${this.root}`);
         this.files = listLocalFiles(this.root);
       }
