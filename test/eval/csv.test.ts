@@ -7,8 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readRows } from '../../src/eval/data/files.js';
 import { FIXTURES } from './helpers/fixtures.js';
+import { sharedData } from '../shared-data.js';
 
-const SHARED_BIOSSES = '/work/shared/data/biosses';
+const SHARED_BIOSSES = sharedData('biosses');
 
 describe('eval/data/files: CSV and TSV with quoting', () => {
   const dir = mkdtempSync(join(tmpdir(), 'embedrank-csv-'));

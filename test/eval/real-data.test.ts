@@ -14,10 +14,11 @@ import { parsePyJson } from '../../src/eval/results.js';
 import { getTask } from '../../src/eval/tasks.js';
 import { testModel } from '../cpu/helpers.js';
 import { writeParquet } from './helpers/parquet-writer.js';
+import { SHARED_DATA, SHARED_DATA_CANDIDATES } from '../shared-data.js';
 
 const ROOT = process.cwd();
-const CANDIDATES = [process.env.EMBEDRANK_SHARED_DATA, join(ROOT, '..', 'shared', 'data'), join(ROOT, '..', '..', 'shared', 'data')].filter((x): x is string => Boolean(x));
-const SHARED = CANDIDATES.map((p) => resolve(p)).find((p) => existsSync(join(p, 'README.md')) && existsSync(join(p, 'scifact')));
+const CANDIDATES = SHARED_DATA_CANDIDATES;
+const SHARED = SHARED_DATA && existsSync(join(SHARED_DATA, 'scifact')) ? SHARED_DATA : undefined;
 
 function needShared(ctx: Mocha.Context): string {
   if (!SHARED) {

@@ -12,9 +12,10 @@ import { feedsTokenTypeIds } from '../../src/model/sentence-transformers.js';
 import { Tokenizer } from '../../src/tokenize/tokenizer.js';
 import { realMiniLmModel } from '../tokenize/real-minilm.js';
 import { cachedModel, cleanupTemp, expectReject, expectThrow, variant } from './helpers.js';
+import { sharedData } from '../shared-data.js';
 
 const HF = join(process.cwd(), 'test/fixtures/hf');
-const MINILM = join(process.cwd(), '../shared/data/tokenizers/all-MiniLM-L6-v2');
+const MINILM = sharedData('tokenizers', 'all-MiniLM-L6-v2');
 
 function readJ(file: string): Record<string, unknown> {
   return JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;

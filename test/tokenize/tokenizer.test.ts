@@ -15,8 +15,8 @@ import { Tokenizer } from '../../src/tokenize/tokenizer.js';
 import { tempDir, cleanupTemp } from '../foundation/helpers.js';
 
 const FIX = join(process.cwd(), 'test/fixtures');
-const MINILM = join(process.cwd(), '../shared/data/tokenizers/all-MiniLM-L6-v2');
-const STS = join(process.cwd(), '../shared/data/sts');
+const MINILM = sharedData('tokenizers', 'all-MiniLM-L6-v2');
+const STS = sharedData('sts');
 
 describe('tokenize/tokenizer: ids equal Hugging Face tokenizers', function () {
   this.timeout(120_000);
@@ -186,3 +186,4 @@ function withWeights(dir: string): string {
 }
 
 import { realMiniLmModel } from './real-minilm.js';
+import { sharedData } from '../shared-data.js';

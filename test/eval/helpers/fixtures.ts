@@ -3,13 +3,15 @@ import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { writeParquet } from './parquet-writer.js';
 
+import { sharedData } from '../../shared-data.js';
+
 /** test/fixtures/eval (tests run from dist/test/eval, the fixtures stay in the source tree) */
 export const FIXTURES = join(fileURLToPath(new URL('.', import.meta.url)), '..', '..', '..', '..', 'test', 'fixtures', 'eval');
 export const STS_FIXTURE = join(FIXTURES, 'sts');
 export const HF_FIXTURES = join(FIXTURES, 'hf');
 export const ASKUBUNTU_FIXTURE = join(HF_FIXTURES, 'mteb__AskUbuntuDupQuestions');
 /** The full SemEval releases (STS12–16, SICK) when this machine has them; tests using it skip otherwise. */
-export const REAL_STS = process.env.EMBEDRANK_STS_DIR ?? '/work/shared/data/sts';
+export const REAL_STS = process.env.EMBEDRANK_STS_DIR ?? sharedData('sts');
 
 /** Relevance judgements of the AskUbuntu miniature: 1 = duplicate, 0 = judged not duplicate. */
 export const ASKUBUNTU_QRELS: Array<[string, string, number]> = [
