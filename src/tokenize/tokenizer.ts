@@ -75,9 +75,6 @@ export class Tokenizer {
   private readonly truncationSide: 'left' | 'right';
   private currentMax = -1;
   private readonly feedTypes: boolean;
-  /** The same tokenizer without truncation, built on first need (see truncatedFlags). */
-  private untruncated?: HfTokenizer;
-  private readonly json: string;
 
   constructor(readonly spec: TokenizerSpec) {
     let json: Json;
@@ -93,9 +90,8 @@ export class Tokenizer {
     }
     // transformers sets truncation and padding per call; a tokenizer.json's own settings never apply.
     json = { ...json, truncation: null, padding: null };
-    this.json = JSON.stringify(json);
     try {
-      this.tok = Binding.fromString(this.json);
+      this.tok = Binding.fromString(JSON.stringify(json));
     } catch (e) {
       throw new ModelFolderError(spec.file, `Hugging Face tokenizers cannot load it: ${(e as Error).message}`);
     }
@@ -128,8 +124,9 @@ export class Tokenizer {
   /**
    * Whether each encoding was cut. Only one of exactly maxLength tokens can have been; its overflow
    * says so for WordPiece and Unigram tokenizers, but the binding returns none for byte-level BPE
-   * ones (Qwen3's), so an exact-length encoding without overflow is encoded again untruncated and
-   * its length compared (rare: only inputs that reach the limit).
+   * ones (Qwen3's), so an exact-length encoding without overflow is encoded again with room for one
+   * more token and its length compared (rare: only inputs that reach the limit). Like truncateAt,
+   * this assumes one call at a time per Tokenizer (each tokenizer worker has its own).
    */
   private async truncatedFlags(encs: HfEncoding[], texts: string[], pairs: string[] | undefined, maxLength: number): Promise<boolean[]> {
     const flags = encs.map(() => false);
@@ -140,9 +137,13 @@ export class Tokenizer {
       else recheck.push(i);
     });
     if (recheck.length) {
-      this.untruncated ??= Binding.fromString(this.json);
-      const full = await Promise.all(recheck.map((i) => this.untruncated!.encode(texts[i], pairs?.[i] ?? null)));
-      recheck.forEach((i, k) => (flags[i] = full[k].getLength() > maxLength));
+      this.truncateAt(maxLength + 1);
+      try {
+        const more = await Promise.all(recheck.map((i) => this.tok.encode(texts[i], pairs?.[i] ?? null)));
+        recheck.forEach((i, k) => (flags[i] = more[k].getLength() > maxLength));
+      } finally {
+        this.truncateAt(maxLength);
+      }
     }
     return flags;
   }
