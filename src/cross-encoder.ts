@@ -84,7 +84,8 @@ export class CrossEncoder extends ModelHandle {
     if (this.rt.folder.dims.decoder) {
       const chunk = await this.qwen3RerankerChunk(queries, docs);
       const r = await this.rt.runTokenized({ kind: 'score', activation }, this.rt.folder.numLabels, chunk);
-      this.lastTruncated = r.truncated;
+      // runTokenized takes ids as they are; the cut happened in qwen3RerankerChunk.
+      this.lastTruncated = chunk.truncated.reduce((a, b) => a + b, 0);
       return r.values;
     }
     const r = await this.rt.run({ kind: 'score', activation }, this.rt.folder.numLabels, {

@@ -243,6 +243,10 @@ describe('cpu/qwen3: Qwen3-Reranker P(yes) = transformers', function () {
       const long = Array.from({ length: 40 }, (_, i) => `word${i}`).join(' ');
       const p = (await roomy.predict([[long, 'Paris is the capital.'], [long, 'The Nile flows north.']])) as Float32Array;
       expect(p[0]).to.not.equal(p[1]);
+      expect(roomy.lastTruncated).to.equal(0);
+      // A document longer than the room left is cut (counted), not refused.
+      await roomy.predict([[long, Array.from({ length: 300 }, (_, i) => `doc${i}`).join(' ')], [long, 'short']]);
+      expect(roomy.lastTruncated).to.equal(1);
     } finally {
       await roomy.close();
     }
