@@ -146,6 +146,35 @@ describe('FP8 (quantization fp8): kernels and models', function () {
       const bias = Float32Array.from({ length: N }, () => rng.int(-128, 128) / 64);
       return { xq, wq, xs, ws, bias };
     }
+    type Operands = ReturnType<typeof operands>;
+    /**
+     * Largest |y − ref| / tolerance over the first `rows` rows of y [rows, N] against float64 of the
+     * dequantised operands; throws on the first value past its tolerance or not finite.
+     */
+    function worstGemmError(o: Operands, withBias: boolean, rows: number, K: number, N: number, y: Float32Array, what: string): number {
+      const xd = Float64Array.from(o.xq.subarray(0, rows * K), e4m3), wd = Float64Array.from(o.wq, e4m3);
+      let worst = 0;
+      for (let t = 0; t < rows; t++) {
+        for (let n = 0; n < N; n++) {
+          let acc = 0, mag = 0;
+          for (let k = 0; k < K; k++) {
+            const p = xd[t * K + k] * wd[n * K + k];
+            acc += p;
+            mag += Math.abs(p);
+          }
+          const s = o.xs[t] * o.ws[n];
+          const ref = acc * s + (withBias ? o.bias[n] : 0);
+          const got = y[t * N + n];
+          if (!Number.isFinite(got)) throw new Error(`${what} [${t}, ${n}]: non-finite ${got}`);
+          // output rounding (bf16: 2^-9 relative) + accumulation (FP8 fast accumulation, 2^-10 of Σ|products|)
+          const tol = 2 ** -8 * Math.abs(ref) + 2 ** -10 * mag * s + 1e-6;
+          const err = Math.abs(got - ref);
+          worst = Math.max(worst, err / tol);
+          if (err > tol) throw new Error(`${what} [${t}, ${n}]: ${got} vs ${ref} (tolerance ${tol})`);
+        }
+      }
+      return worst;
+    }
     // BERT-base QKV / O / down, XLM-R-large up, MiniLM up; token counts kept small: the float64 reference runs in JS
     // (157 tokens: an odd T spanning a partial second 128-row tile)
     const SHAPES: Array<[number, number, number]> = [[1, 768, 2304], [37, 768, 768], [96, 3072, 768], [64, 1024, 4096], [8, 384, 1536], [157, 768, 768]];
@@ -166,31 +195,31 @@ describe('FP8 (quantization fp8): kernels and models', function () {
               );
               ran.add(used);
               if (epilogue !== 'auto') expect(used).to.equal(epilogue);
-              const xd = Float64Array.from(o.xq, e4m3), wd = Float64Array.from(o.wq, e4m3);
-              for (let t = 0; t < T; t++) {
-                for (let n = 0; n < N; n++) {
-                  let acc = 0, mag = 0;
-                  for (let k = 0; k < K; k++) {
-                    const p = xd[t * K + k] * wd[n * K + k];
-                    acc += p;
-                    mag += Math.abs(p);
-                  }
-                  const s = o.xs[t] * o.ws[n];
-                  const ref = acc * s + (withBias ? o.bias[n] : 0);
-                  const got = y[t * N + n];
-                  if (!Number.isFinite(got)) throw new Error(`${T}×${K}×${N} [${t}, ${n}]: non-finite ${got}`);
-                  // output rounding (bf16: 2^-9 relative) + accumulation (FP8 fast accumulation, 2^-10 of Σ|products|)
-                  const tol = 2 ** -8 * Math.abs(ref) + 2 ** -10 * mag * s + 1e-6;
-                  const err = Math.abs(got - ref);
-                  worst = Math.max(worst, err / tol);
-                  if (err > tol) throw new Error(`${T}×${K}×${N} bias ${withBias} [${t}, ${n}]: ${got} vs ${ref} (tolerance ${tol})`);
-                }
-              }
+              worst = Math.max(worst, worstGemmError(o, withBias, T, K, N, y, `${T}×${K}×${N} bias ${withBias}`));
             }
           }
           process.stdout.write(`      ${dt} ${epilogue} (ran: ${[...ran].join(', ')}): worst error ${(worst * 100).toFixed(1)}% of the tolerance\n`);
         });
       }
+    }
+    // A graph captured at T = 40 and replayed after an eager call of 300 rows (a larger fp32 product
+    // for the Kernel epilogue): no buffer a graph holds may move (the runner's max_acc_elems), or the
+    // replay reads and writes freed memory.
+    for (const epilogue of ['outer', 'kernel'] as const) {
+      check(`CUDA graph replay after a larger eager call, epilogue ${epilogue}: 40 then 300 × 768 × 2304, with bias`, async () => {
+        const rng = new Rng(37);
+        const [Tg, T, K, N] = [40, 300, 768, 2304];
+        const o = operands(rng, T, K, N);
+        const { y, yGraph, epilogue: used } = addon.fp8OpTest(
+          DTYPE_CODE.float16,
+          'gemm_graph',
+          { xq: o.xq, xs: o.xs, wq: o.wq, ws: o.ws, bias: o.bias, T, graphT: Tg, K, N, epilogue },
+          0,
+        );
+        expect(used).to.equal(epilogue);
+        const worst = Math.max(worstGemmError(o, true, Tg, K, N, yGraph, 'replayed graph'), worstGemmError(o, true, T, K, N, y, 'eager'));
+        process.stdout.write(`      graph ${epilogue}: worst error ${(worst * 100).toFixed(1)}% of the tolerance\n`);
+      });
     }
   });
 
