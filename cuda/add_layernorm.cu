@@ -2,6 +2,8 @@
 // all-reduce) fused with LayerNorm. Writing in place over the residual is safe: each block
 // reads its whole row before it writes. With resid_f32 the residual comes from (and the result
 // also goes to) an fp32 copy of the stream, so only the GEMM inputs are rounded to 16 bits.
+// Under quantization fp8 both kernels also write the next linear's e4m3 input, quantised per row
+// from the fp32 LayerNorm values (never from the rounded 16-bit output), so the two paths agree.
 #include <cuda_fp8.h>
 
 #include "layernorm.cuh"
@@ -12,7 +14,7 @@ namespace er {
 template <typename T>
 __global__ void add_ln_kernel(const T* __restrict__ x, const T* __restrict__ bias, const T* residual,
                               const float* __restrict__ gamma, const float* __restrict__ beta, float eps, int H,
-                              T* out, float* resid_f32) {
+                              T* out, float* resid_f32, uint8_t* __restrict__ fq, float* __restrict__ fq_scale) {
   __shared__ float scratch[33];
   const int t = blockIdx.x;
   const int c = threadIdx.x * 4;
@@ -35,8 +37,23 @@ __global__ void add_ln_kernel(const T* __restrict__ x, const T* __restrict__ bia
       for (int i = 0; i < 4; i++) v[i] += b[i];
     }
   }
+  float o[4] = {0.f, 0.f, 0.f, 0.f};
   layernorm_store<T>(v, active, H, gamma, beta, eps, out + (size_t)t * H, c, scratch,
-                     resid_f32 ? resid_f32 + (size_t)t * H : nullptr);
+                     resid_f32 ? resid_f32 + (size_t)t * H : nullptr, o);
+  if (!fq) return;  // uniform over the block: the barriers in block_max are reached by all or none
+  // The next linear's e4m3 input, quantised as quantize_fp8_rows does (ops.h), from the fp32 row:
+  // quantising the 16-bit output instead put the scale off by that rounding (up to 2^-9 of
+  // amax in bf16), which the GPU suite caught at H = 2048.
+  float amax = fmaxf(fmaxf(fabsf(o[0]), fabsf(o[1])), fmaxf(fabsf(o[2]), fabsf(o[3])));
+  amax = block_max(amax, scratch);
+  const float sc = amax > 0.f ? amax / 448.f : 1.f, inv = 1.f / sc;
+  if (threadIdx.x == 0) fq_scale[t] = sc;
+  if (active) {
+    uint32_t w = 0u;
+#pragma unroll
+    for (int k = 0; k < 4; k++) w |= (uint32_t)__nv_cvt_float_to_fp8(o[k] * inv, __NV_SATFINITE, __NV_E4M3) << (8 * k);
+    *reinterpret_cast<uint32_t*>(fq + (size_t)t * H + c) = w;  // H % 4 == 0 (the 16-bit loads need it too)
+  }
 }
 
 // 16-bit activations with H ≤ 1024: one warp per row, 8 values per access, statistics by warp
@@ -166,20 +183,19 @@ void add_bias_layernorm(DType dt, const void* x, const void* bias, const void* r
   switch (dt) {
     case DType::F32:
       add_ln_kernel<float><<<T, threads, 0, s>>>((const float*)x, (const float*)bias, (const float*)residual, gamma,
-                                                 beta, eps, H, (float*)out, resid_f32);
+                                                 beta, eps, H, (float*)out, resid_f32, q, q_scale);
       break;
     case DType::F16:
       add_ln_kernel<__half><<<T, threads, 0, s>>>((const __half*)x, (const __half*)bias, (const __half*)residual,
-                                                  gamma, beta, eps, H, (__half*)out, resid_f32);
+                                                  gamma, beta, eps, H, (__half*)out, resid_f32, q, q_scale);
       break;
     case DType::BF16:
       add_ln_kernel<__nv_bfloat16><<<T, threads, 0, s>>>((const __nv_bfloat16*)x, (const __nv_bfloat16*)bias,
                                                          (const __nv_bfloat16*)residual, gamma, beta, eps, H,
-                                                         (__nv_bfloat16*)out, resid_f32);
+                                                         (__nv_bfloat16*)out, resid_f32, q, q_scale);
       break;
   }
   ER_LAUNCH("add_bias_layernorm");
-  if (q) quantize_fp8_rows(dt, out, T, H, q, q_scale, s);  // the block-per-row kernel has no fused fp8 output
 }
 
 }  // namespace er

@@ -132,9 +132,16 @@ void BertModel::allocate_slot(Slot& s) {
   const size_t T = cfg_.max_tokens;
   ER_CHECK(cudaStreamCreateWithFlags(&s.stream, cudaStreamNonBlocking));
   if (cfg_.quant == 1) {
-    s.gemm8 = std::make_unique<Fp8GemmRunner>();
+    // The Kernel epilogue's fp32 product sized once for the widest linear at maxNumBatchedTokens
+    // (allocated only if that epilogue runs): graphs capture its address (gemm_fp8.cu).
+    const size_t widest_n = std::max<size_t>({3 * (size_t)cfg_.heads * cfg_.head_dim, (size_t)cfg_.hidden, (size_t)cfg_.inter});
+    s.gemm8 = std::make_unique<Fp8GemmRunner>(Fp8Epilogue::Auto, 32u << 20, T * widest_n);
     ER_CHECK(cudaMalloc(&s.xq, align_up(T * fp8_row_bytes(), 256)));
-    ER_CHECK(cudaMalloc(&s.xs, align_up(T * sizeof(float), 256)));
+    // Per-token scales padded to whole 256-token tiles and zeroed: a GEMM tile that reads its
+    // scale vector past the last token (PyTorch's CUTLASS row-wise kernel did, pytorch#133334)
+    // stays inside the allocation and reads finite values even at T = maxNumBatchedTokens.
+    ER_CHECK(cudaMalloc(&s.xs, fp8_scale_bytes(T)));
+    ER_CHECK(cudaMemsetAsync(s.xs, 0, fp8_scale_bytes(T), s.stream));  // s.stream does not wait for the legacy stream
   } else {
     s.gemm = std::make_unique<GemmRunner>();
   }
@@ -223,7 +230,8 @@ bool BertModel::derive_weight(const std::string& name, const void* src_dev, DTyp
   f.bytes = (size_t)N * K + (size_t)N * sizeof(float);
   try {
     ER_CHECK(cudaMalloc(&f.q, align_up((size_t)N * K, 256)));
-    ER_CHECK(cudaMalloc(&f.scale, align_up((size_t)N * sizeof(float), 256)));
+    ER_CHECK(cudaMalloc(&f.scale, fp8_scale_bytes(N)));  // padded as the per-token scales (allocate_slot)
+    ER_CHECK(cudaMemset(f.scale, 0, fp8_scale_bytes(N)));
     quantize_fp8_rows(src, src_dev, N, K, f.q, f.scale, nullptr);
     ER_CHECK(cudaStreamSynchronize(nullptr));
   } catch (...) {

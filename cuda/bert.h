@@ -147,6 +147,8 @@ class BertModel : public ResidentModel {
   bool fp8_linear_shape(const std::string& name, int& N, int& K) const;
   // Bytes of one token's e4m3 GEMM input: the widest K of the four linears.
   size_t fp8_row_bytes() const { return (size_t)std::max(cfg_.hidden, std::max(cfg_.heads * cfg_.head_dim, cfg_.inter)); }
+  // Bytes of an fp32 scale vector of n rows, padded to a multiple of 256 rows (a GEMM tile's reach).
+  static size_t fp8_scale_bytes(size_t n) { return align_up(n, 256) * sizeof(float); }
   void allocate_slot(Slot& s);
   void free_slot(Slot& s);
 

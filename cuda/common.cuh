@@ -112,6 +112,23 @@ __device__ __forceinline__ float block_sum(float v, float* scratch /* >= 33 floa
   return t;
 }
 
+__device__ __forceinline__ float warp_max(float v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+
+// Max over a block whose size is a multiple of 32 (at most 1024); every thread gets the result.
+// Starts with a barrier, so it may follow block_sum on the same scratch.
+__device__ __forceinline__ float block_max(float v, float* scratch /* >= 32 floats */) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
+  v = warp_max(v);
+  __syncthreads();  // scratch may still be read by a previous call
+  if (lane == 0) scratch[warp] = v;
+  __syncthreads();
+  return warp_max(lane < nw ? scratch[lane] : -INFINITY);
+}
+
 // Index of the sequence holding token t: the last i with cu[i] <= t (cu has n+1 entries).
 __device__ __forceinline__ int seq_of(const int* __restrict__ cu, int n, int t) {
   int lo = 0, hi = n - 1;

@@ -67,8 +67,8 @@ static Fp8Epilogue epilogue_from_env() {
   throw std::runtime_error(std::string("EMBEDRANK_FP8_EPILOGUE must be auto, outer or kernel, got ") + e);
 }
 
-Fp8GemmRunner::Fp8GemmRunner(Fp8Epilogue mode, size_t workspace_bytes)
-    : mode_(mode == Fp8Epilogue::Auto ? epilogue_from_env() : mode), workspace_bytes_(workspace_bytes) {
+Fp8GemmRunner::Fp8GemmRunner(Fp8Epilogue mode, size_t workspace_bytes, size_t max_acc_elems)
+    : mode_(mode == Fp8Epilogue::Auto ? epilogue_from_env() : mode), workspace_bytes_(workspace_bytes), max_acc_elems_(max_acc_elems) {
   const char* fa = std::getenv("EMBEDRANK_FP8_FAST_ACCUM");
   fast_accum_ = !(fa && fa[0] == '0');
   cublasLtHandle_t h;
@@ -186,13 +186,27 @@ Fp8Epilogue Fp8GemmRunner::linear(DType dt, const uint8_t* Xq, const float* xs, 
     throw CudaFailure("cuBLASLt found no FP8 algorithm for " + std::to_string(T) + "x" + std::to_string(N) + "x" + std::to_string(K),
                       false, false);
   }
+  // The fp32 product buffer must never move once a graph may have captured it: growing it (free +
+  // malloc) left BertModel's graphs of earlier, smaller batches writing freed memory at their next
+  // replay — the likely cudaErrorIllegalAddress of the s4d GPU run, whose EMBEDRANK_FP8_EPILOGUE=kernel
+  // engine runs an 11,064-token batch after capturing bucketed graphs of up to 1,536 rows, then
+  // replays those. So with max_acc_elems it is allocated once, at the largest size, outside any capture.
   const size_t need = (size_t)T * N * sizeof(float);
+  if (max_acc_elems_ && need > max_acc_elems_ * sizeof(float)) {
+    throw std::runtime_error("FP8 GEMM: T·N = " + std::to_string((size_t)T * N) + " exceeds the runner's " + std::to_string(max_acc_elems_));
+  }
   if (need > acc_bytes_) {
-    if (acc_) cudaFree(acc_);
+    cudaStreamCaptureStatus cap = cudaStreamCaptureStatusNone;
+    ER_CHECK(cudaStreamIsCapturing(s, &cap));
+    if (cap != cudaStreamCaptureStatusNone) {
+      throw CudaFailure("FP8 GEMM: the Kernel epilogue's buffer cannot be allocated inside a stream capture", false, false);
+    }
+    const size_t bytes = max_acc_elems_ ? max_acc_elems_ * sizeof(float) : need;
+    if (acc_) cudaFree(acc_);  // only without max_acc_elems: nothing captured holds it
     acc_ = nullptr;
     acc_bytes_ = 0;
-    ER_CHECK(cudaMalloc(&acc_, need));
-    acc_bytes_ = need;
+    ER_CHECK(cudaMalloc(&acc_, bytes));
+    acc_bytes_ = bytes;
   }
   LT8(cublasLtMatmul((cublasLtHandle_t)handle_, p->op, &alpha, Wq, p->a, Xq, p->b, &beta, acc_, p->d, acc_, p->d, &p->algo, workspace_,
                      workspace_bytes_, s));

@@ -28,15 +28,20 @@ enum class Fp8Epilogue : int { Auto = 0, OuterVec = 1, Kernel = 2 };
 
 class Fp8GemmRunner {
  public:
-  // mode Auto reads EMBEDRANK_FP8_EPILOGUE. Throws CudaFailure when the handle or workspace cannot be made.
-  explicit Fp8GemmRunner(Fp8Epilogue mode = Fp8Epilogue::Auto, size_t workspace_bytes = 32u << 20);
+  // mode Auto reads EMBEDRANK_FP8_EPILOGUE. max_acc_elems: the largest T·N the Kernel epilogue
+  // will see; where non-zero its fp32 product buffer is allocated once at that size (on first use)
+  // and never moves, as CUDA graphs that captured a call keep its address; 0 grows it on demand
+  // (for callers that capture nothing). Throws CudaFailure when the handle or workspace cannot be made.
+  explicit Fp8GemmRunner(Fp8Epilogue mode = Fp8Epilogue::Auto, size_t workspace_bytes = 32u << 20, size_t max_acc_elems = 0);
   ~Fp8GemmRunner();
   Fp8GemmRunner(const Fp8GemmRunner&) = delete;
   Fp8GemmRunner& operator=(const Fp8GemmRunner&) = delete;
 
   // dt: F16 or BF16 (Y's and bias's dtype). K and N multiples of 16; Xq, Wq, Y, xs, ws 16-byte
   // aligned. bias may be null. Returns the epilogue that ran (OuterVec or Kernel). Throws
-  // CudaFailure on a cuBLASLt error, std::runtime_error for a bad shape or dtype.
+  // CudaFailure on a cuBLASLt error or where the Kernel epilogue's buffer would first be allocated
+  // inside a stream capture (not sticky: the capture fails and the caller runs eagerly),
+  // std::runtime_error for a bad shape or dtype or T·N above max_acc_elems.
   Fp8Epilogue linear(DType dt, const uint8_t* Xq, const float* xs, int T, int K, const uint8_t* Wq, const float* ws, int N,
                      const void* bias, void* Y, cudaStream_t s);
 
@@ -49,8 +54,9 @@ class Fp8GemmRunner {
   void* handle_ = nullptr;
   void* workspace_ = nullptr;
   size_t workspace_bytes_;
-  float* acc_ = nullptr;  // Kernel epilogue: the fp32 product, grown on first use of a larger shape
+  float* acc_ = nullptr;  // Kernel epilogue: the fp32 product (see the constructor)
   size_t acc_bytes_ = 0;
+  size_t max_acc_elems_ = 0;
   std::map<Key, std::unique_ptr<Plan>> plans_;
   std::map<std::tuple<int, int, int, bool>, bool> outer_refused_;  // (dt, K, N, bias) cuBLASLt has no OuterVec algorithm for
 };

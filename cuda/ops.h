@@ -16,7 +16,8 @@ void embed_layernorm(DType dt, const int* ids, const int* types, const int* posi
 // out[t] = LayerNorm(x[t] + bias + residual[t]); out may alias residual. bias may be null. With
 // resid_f32 non-null the residual is read from it instead and the result written to it as well.
 // With q non-null (quantization fp8) the result is also quantised per row for the next linear,
-// as quantize_fp8_rows does (from the fp32 values, in the same pass for 16-bit H ≤ 1024).
+// as quantize_fp8_rows does, from the fp32 values in the same pass (both the one-warp-per-row and
+// the block-per-row kernel). H % 4 == 0 (H % 8 for the one-warp-per-row kernel, H ≤ 1024).
 void add_bias_layernorm(DType dt, const void* x, const void* bias, const void* residual, const float* gamma,
                         const float* beta, float eps, int T, int H, void* out, float* resid_f32, cudaStream_t s,
                         uint8_t* q = nullptr, float* q_scale = nullptr);

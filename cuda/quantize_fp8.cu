@@ -23,20 +23,6 @@ constexpr int kThreads = 128;
 
 __device__ __forceinline__ uint8_t to_e4m3(float v) { return (uint8_t)__nv_cvt_float_to_fp8(v, __NV_SATFINITE, __NV_E4M3); }
 
-// Max over a block of kThreads (every thread gets it).
-__device__ __forceinline__ float block_max(float v, float* scratch) {
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  __syncthreads();
-  if (lane == 0) scratch[warp] = v;
-  __syncthreads();
-  float m = scratch[0];
-#pragma unroll
-  for (int w = 1; w < kThreads / 32; w++) m = fmaxf(m, scratch[w]);
-  return m;
-}
-
 __device__ __forceinline__ float row_scale(float amax) { return amax > 0.f ? amax / kE4M3Max : 1.f; }
 
 __device__ __forceinline__ void store8_e4m3(uint8_t* p, const float (&v)[8], float inv) {
@@ -52,7 +38,7 @@ __device__ __forceinline__ void store8_e4m3(uint8_t* p, const float (&v)[8], flo
 template <typename T>
 __global__ void __launch_bounds__(kThreads) quantize_rows_kernel(const T* __restrict__ x, int K, uint8_t* __restrict__ q,
                                                                  float* __restrict__ scale) {
-  __shared__ float scratch[kThreads / 32];
+  __shared__ float scratch[32];
   const size_t r = blockIdx.x;
   const T* row = x + r * K;
   float amax = 0.f;
@@ -77,7 +63,7 @@ template <typename T>
 __global__ void __launch_bounds__(kThreads) bias_gelu_quantize_kernel(const T* __restrict__ x, const T* __restrict__ bias, int N,
                                                                       uint8_t* __restrict__ q, float* __restrict__ scale) {
   extern __shared__ float row_vals[];
-  __shared__ float scratch[kThreads / 32];
+  __shared__ float scratch[32];
   const size_t r = blockIdx.x;
   float amax = 0.f;
   for (int c = threadIdx.x * 8; c < N; c += kThreads * 8) {

@@ -17,26 +17,12 @@ import { Rng } from '../../scripts/make-test-model.js';
 import { GPU_MODELS } from '../../scripts/gpu/prepare.js';
 import { E4M3_MAX, e4m3Code, e4m3Value } from '../../src/reference/fp8-e4m3.js';
 import { embedF64, geluExact, loadEncoderF64 } from '../../src/reference/encoder-f64.js';
+import { ADD_LN_SIZES, addLnInputs, representableRows } from './fp8-inputs.js';
 import { check, cosine } from './helpers.js';
 
 const e4m3 = e4m3Value;
 const toE4m3 = e4m3Code;
 const gelu = geluExact;
-
-/** Rows of values exactly representable in fp16 and bf16 (8-bit integers × 2^k), one range per row. */
-function representableRows(rng: Rng, rows: number, K: number): Float32Array {
-  const x = new Float32Array(rows * K);
-  for (let r = 0; r < rows; r++) {
-    const k = rng.int(-10, 4);
-    for (let c = 0; c < K; c++) x[r * K + c] = rng.int(-255, 255) * 2 ** k;
-  }
-  if (rows > 2) {
-    x.fill(0, 0, K); // an all-zero row: scale 1, codes 0
-    x.fill(0, K, 2 * K);
-    x[K + 5] = -3; // one value: it becomes ∓448 exactly
-  }
-  return x;
-}
 
 const DTYPES: ComputeDtype[] = ['float32', 'float16', 'bfloat16'];
 
@@ -120,16 +106,13 @@ describe('FP8 (quantization fp8): kernels and models', function () {
 
   describe('add_bias_layernorm with its fp8 output: the LayerNorm row quantised in the same pass', () => {
     for (const dt of ['float16', 'bfloat16'] as const) {
-      check(`${dt}: H 384, 768, 1024 (one warp per row) and 2048 (block per row + quantize): scales and values vs float64 LayerNorm`, async () => {
+      // Both kernels quantise the fp32 LayerNorm row (scale within 1e-5 of float64's amax / 448);
+      // bench/fp8_ln_block_emulation.ts replays the block-per-row case on these same inputs.
+      check(`${dt}: H 384, 768, 1024 (one warp per row), 2048, 1536, 4096 (block per row, 512 / 384 / 1024 threads), T = 23: scales and values vs float64 LayerNorm`, async () => {
         const rng = new Rng(41);
-        for (const H of [384, 768, 1024, 2048]) {
+        for (const H of ADD_LN_SIZES) {
           const T = 23;
-          const x = representableRows(rng, T, H).map((v) => v / 64);
-          const residual = representableRows(rng, T, H).map((v) => v / 64);
-          x.fill(0, 0, H); // a row whose sum is the residual alone
-          const gamma = Float32Array.from({ length: H }, () => 1 + rng.int(-32, 32) / 256);
-          const beta = Float32Array.from({ length: H }, () => rng.int(-32, 32) / 256);
-          const eps = 1e-12;
+          const { x, residual, gamma, beta, eps } = addLnInputs(rng, T, H); // row 0 of x zero: the sum is the residual alone
           const { q, scales, out } = addon.fp8OpTest(DTYPE_CODE[dt], 'add_ln_quantize', { x, residual, gamma, beta, T, H, eps }, 0);
           for (let t = 0; t < T; t++) {
             const v = Array.from({ length: H }, (_, c) => x[t * H + c] + residual[t * H + c]);
@@ -163,8 +146,38 @@ describe('FP8 (quantization fp8): kernels and models', function () {
       const bias = Float32Array.from({ length: N }, () => rng.int(-128, 128) / 64);
       return { xq, wq, xs, ws, bias };
     }
+    type Operands = ReturnType<typeof operands>;
+    /**
+     * Largest |y − ref| / tolerance over the first `rows` rows of y [rows, N] against float64 of the
+     * dequantised operands; throws on the first value past its tolerance or not finite.
+     */
+    function worstGemmError(o: Operands, withBias: boolean, rows: number, K: number, N: number, y: Float32Array, what: string): number {
+      const xd = Float64Array.from(o.xq.subarray(0, rows * K), e4m3), wd = Float64Array.from(o.wq, e4m3);
+      let worst = 0;
+      for (let t = 0; t < rows; t++) {
+        for (let n = 0; n < N; n++) {
+          let acc = 0, mag = 0;
+          for (let k = 0; k < K; k++) {
+            const p = xd[t * K + k] * wd[n * K + k];
+            acc += p;
+            mag += Math.abs(p);
+          }
+          const s = o.xs[t] * o.ws[n];
+          const ref = acc * s + (withBias ? o.bias[n] : 0);
+          const got = y[t * N + n];
+          if (!Number.isFinite(got)) throw new Error(`${what} [${t}, ${n}]: non-finite ${got}`);
+          // output rounding (bf16: 2^-9 relative) + accumulation (FP8 fast accumulation, 2^-10 of Σ|products|)
+          const tol = 2 ** -8 * Math.abs(ref) + 2 ** -10 * mag * s + 1e-6;
+          const err = Math.abs(got - ref);
+          worst = Math.max(worst, err / tol);
+          if (err > tol) throw new Error(`${what} [${t}, ${n}]: ${got} vs ${ref} (tolerance ${tol})`);
+        }
+      }
+      return worst;
+    }
     // BERT-base QKV / O / down, XLM-R-large up, MiniLM up; token counts kept small: the float64 reference runs in JS
-    const SHAPES: Array<[number, number, number]> = [[1, 768, 2304], [37, 768, 768], [96, 3072, 768], [64, 1024, 4096], [8, 384, 1536]];
+    // (157 tokens: an odd T spanning a partial second 128-row tile)
+    const SHAPES: Array<[number, number, number]> = [[1, 768, 2304], [37, 768, 768], [96, 3072, 768], [64, 1024, 4096], [8, 384, 1536], [157, 768, 768]];
     for (const epilogue of ['outer', 'kernel', 'auto'] as const) {
       for (const dt of ['float16', 'bfloat16'] as const) {
         check(`${dt}, epilogue ${epilogue}: T×K×N ${SHAPES.map((s) => s.join('×')).join(', ')}, with and without bias`, async () => {
@@ -182,42 +195,47 @@ describe('FP8 (quantization fp8): kernels and models', function () {
               );
               ran.add(used);
               if (epilogue !== 'auto') expect(used).to.equal(epilogue);
-              const xd = Float64Array.from(o.xq, e4m3), wd = Float64Array.from(o.wq, e4m3);
-              for (let t = 0; t < T; t++) {
-                for (let n = 0; n < N; n++) {
-                  let acc = 0, mag = 0;
-                  for (let k = 0; k < K; k++) {
-                    const p = xd[t * K + k] * wd[n * K + k];
-                    acc += p;
-                    mag += Math.abs(p);
-                  }
-                  const s = o.xs[t] * o.ws[n];
-                  const ref = acc * s + (withBias ? o.bias[n] : 0);
-                  const got = y[t * N + n];
-                  if (!Number.isFinite(got)) throw new Error(`${T}×${K}×${N} [${t}, ${n}]: non-finite ${got}`);
-                  // output rounding (bf16: 2^-9 relative) + accumulation (FP8 fast accumulation, 2^-10 of Σ|products|)
-                  const tol = 2 ** -8 * Math.abs(ref) + 2 ** -10 * mag * s + 1e-6;
-                  const err = Math.abs(got - ref);
-                  worst = Math.max(worst, err / tol);
-                  if (err > tol) throw new Error(`${T}×${K}×${N} bias ${withBias} [${t}, ${n}]: ${got} vs ${ref} (tolerance ${tol})`);
-                }
-              }
+              worst = Math.max(worst, worstGemmError(o, withBias, T, K, N, y, `${T}×${K}×${N} bias ${withBias}`));
             }
           }
           process.stdout.write(`      ${dt} ${epilogue} (ran: ${[...ran].join(', ')}): worst error ${(worst * 100).toFixed(1)}% of the tolerance\n`);
         });
       }
     }
+    // A graph captured at T = 40 and replayed after an eager call of 300 rows (a larger fp32 product
+    // for the Kernel epilogue): no buffer a graph holds may move (the runner's max_acc_elems), or the
+    // replay reads and writes freed memory.
+    for (const epilogue of ['outer', 'kernel'] as const) {
+      check(`CUDA graph replay after a larger eager call, epilogue ${epilogue}: 40 then 300 × 768 × 2304, with bias`, async () => {
+        const rng = new Rng(37);
+        const [Tg, T, K, N] = [40, 300, 768, 2304];
+        const o = operands(rng, T, K, N);
+        const { y, yGraph, epilogue: used } = addon.fp8OpTest(
+          DTYPE_CODE.float16,
+          'gemm_graph',
+          { xq: o.xq, xs: o.xs, wq: o.wq, ws: o.ws, bias: o.bias, T, graphT: Tg, K, N, epilogue },
+          0,
+        );
+        expect(used).to.equal(epilogue);
+        const worst = Math.max(worstGemmError(o, true, Tg, K, N, yGraph, 'replayed graph'), worstGemmError(o, true, T, K, N, y, 'eager'));
+        process.stdout.write(`      graph ${epilogue}: worst error ${(worst * 100).toFixed(1)}% of the tolerance\n`);
+      });
+    }
   });
 
   describe('models: fp8 vs the fp32 engine and vs the scheme emulated in float64, ragged batches', () => {
     // Ragged batches with length 1, the longest length, a batch of 1 and many short sequences;
     // the first batch's first sequences (lengths 1, 7, 17) also go through the float64 reference.
+    // Then the largest batches: exactly maxTokens (48 · max) and maxTokens − 1 (an odd T), run
+    // after graphs of the smaller ones were captured (buffers sized at maxTokens, and none may
+    // move under a captured graph: the Kernel epilogue's did, s4d's cudaErrorIllegalAddress).
     const lengthsOf = (max: number): number[][] => [
       [1, 7, 17, max, 250, 2, 128, 511 % max || 3, 64],
       [max],
       [1],
-      Array.from({ length: 48 }, (_, i) => 1 + ((i * 37) % max)),
+      Array.from({ length: 48 }, (_, i) => 1 + ((i * 37) % max)), // 11064 tokens at max 512: T % 16 = 8
+      Array.from({ length: 48 }, () => max),
+      Array.from({ length: 48 }, (_, i) => (i === 47 ? max - 1 : max)),
     ];
     const F64_SEQS = 3;
     function batchOf(lengths: number[], vocab: number, typeVocab: number, rng: Rng): TokenBatch {
@@ -286,7 +304,8 @@ describe('FP8 (quantization fp8): kernels and models', function () {
             const plain = await withEngine(dtype);
             const fp8 = await withEngine(dtype, 'fp8');
             const fp8Kernel = await withEngine(dtype, 'fp8', { EMBEDRANK_FP8_EPILOGUE: 'kernel' });
-            const fp8Unfused = await withEngine(dtype, 'fp8', { EMBEDRANK_FP8_FUSE_LN: '0' });
+            // graphs off here: every batch's GEMMs at its exact T (graphs run the bucket's rows, multiples of 64)
+            const fp8Unfused = await withEngine(dtype, 'fp8', { EMBEDRANK_FP8_FUSE_LN: '0', EMBEDRANK_CUDA_GRAPHS: '0' });
             const H = folder.dims.hidden;
             let worst = 1, sum = 0, count = 0, worstPlain = 1, differs = false, epiWorst = 1, fuseWorst = 1;
             batches.forEach((b, i) => {

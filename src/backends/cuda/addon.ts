@@ -176,11 +176,13 @@ export interface CudaAddon {
    * The FP8 kernels one at a time (cuda/fp8_test.cu), for test/gpu/fp8.gpu.ts. 'quantize',
    * 'bias_gelu_quantize' and 'add_ln_quantize' (add+LayerNorm with its fused fp8 output; also the
    * 16-bit output) return e4m3 codes and per-row scales; 'gemm' returns y (float32) and the
-   * epilogue that ran ('outer': cuBLASLt outer-vector scaling; 'kernel': dequantize_fp8_gemm).
+   * epilogue that ran ('outer': cuBLASLt outer-vector scaling; 'kernel': dequantize_fp8_gemm);
+   * 'gemm_graph' also yGraph, the first graphT rows from a CUDA graph replayed after a larger eager call.
    */
   fp8OpTest(dtype: number, op: 'quantize' | 'bias_gelu_quantize', args: Record<string, unknown>, device: number): { q: Uint8Array; scales: Float32Array };
   fp8OpTest(dtype: number, op: 'add_ln_quantize', args: Record<string, unknown>, device: number): { q: Uint8Array; scales: Float32Array; out: Float32Array };
   fp8OpTest(dtype: number, op: 'gemm', args: Record<string, unknown>, device: number): { y: Float32Array; epilogue: 'outer' | 'kernel' };
+  fp8OpTest(dtype: number, op: 'gemm_graph', args: Record<string, unknown>, device: number): { y: Float32Array; yGraph: Float32Array; epilogue: 'outer' | 'kernel' };
   decoderOpTest(dtype: number, op: 'rms_norm' | 'rotary' | 'swiglu' | 'attention' | 'local_all_reduce', args: Record<string, unknown>, device: number): Float32Array;
 }
 
