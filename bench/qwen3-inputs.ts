@@ -7,6 +7,7 @@ import { loadRetrievalData, allSplits } from '../src/eval/data/load.js';
 import { documentText, queryText } from '../src/eval/retrieval.js';
 import { BlockPool } from '../src/kv/block-pool.js';
 import { getTask } from '../src/eval/tasks.js';
+import { InputError } from '../src/errors.js';
 
 /**
  * The SciFact test split as mteb's retrieval task reads it: the corpus in file order (5183
@@ -99,8 +100,16 @@ export async function buildRerankWorkload(
   const docs = [...new Set(documents.map((d) => d.trim()).filter((d) => d.length > 0))];
   const need = o.sets * o.queries * o.candidates;
   if (docs.length < need) throw new Error(`${need} distinct documents needed (${o.sets} sets × ${o.queries} queries × ${o.candidates} candidates), ${docs.length} given`);
-  // (A cut prompt still shares its prefix; the chosen queries' prompts are checked whole below.)
-  const shared = async (q: string, ds: string[]): Promise<number> => sharedPrefixLength(await tokenizePairs(ds.map((d) => [q, d] as [string, string])), 0, ds.length);
+  // (A cut prompt still shares its prefix; the chosen queries' prompts are checked whole below.
+  // A query so long that no document fits is refused by tokenizePairs: it reaches any minPrefix.)
+  const shared = async (q: string, ds: string[]): Promise<number> => {
+    try {
+      return sharedPrefixLength(await tokenizePairs(ds.map((d) => [q, d] as [string, string])), 0, ds.length);
+    } catch (e) {
+      if (e instanceof InputError) return Infinity;
+      throw e;
+    }
+  };
   const sets: RerankSet[] = [];
   const used = new Set<string>();
   let src = 0;
