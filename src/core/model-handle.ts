@@ -9,7 +9,7 @@ import { isRepoId } from '../model/hub.js';
 import { modelRevision, snapshotIdOf } from '../model/revision.js';
 import type { EngineOptions, ResolvedLimits } from './options.js';
 import { Runtime } from './runtime.js';
-import type { KvCacheStats } from '../kv/block-pool.js';
+import { DEFAULT_BLOCK_SIZE, DEFAULT_GPU_MEMORY_UTILIZATION, type KvCacheStats } from '../kv/block-pool.js';
 
 export interface ModelMeta {
   name: string;
@@ -144,8 +144,8 @@ export abstract class ModelHandle {
         ...(d.decoder && rt.device === 'cuda'
           ? {
               enable_prefix_caching: this.handleOptions.enablePrefixCaching ?? true,
-              block_size: this.handleOptions.blockSize ?? 16,
-              gpu_memory_utilization: this.handleOptions.gpuMemoryUtilization ?? 0.9,
+              block_size: this.handleOptions.blockSize ?? DEFAULT_BLOCK_SIZE,
+              gpu_memory_utilization: this.handleOptions.gpuMemoryUtilization ?? DEFAULT_GPU_MEMORY_UTILIZATION,
             }
           : {}),
         ...(rt.quantization ? { quantization: rt.quantization } : {}),

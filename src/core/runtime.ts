@@ -15,7 +15,7 @@ import { resolveDtype, resolveLimits, resolveQuantization, validateEngineOptions
 import { ProgressBar } from './progress.js';
 import { Replica } from './replica.js';
 import { TokenBudgetScheduler, type PlannedBatch } from './scheduler.js';
-import type { KvCacheStats } from '../kv/block-pool.js';
+import { DEFAULT_GPU_MEMORY_UTILIZATION, type KvCacheStats } from '../kv/block-pool.js';
 
 export interface RunRequest {
   texts: string[];
@@ -151,7 +151,7 @@ export class Runtime {
     // The ranks of a local group share one GPU's memory: each sizes its KV pool from 1/tp of the fraction.
     const gpuMemoryUtilization =
       device === 'cuda' && tpLocal && folder.dims.decoder
-        ? (opts.gpuMemoryUtilization ?? (await import('../backends/cuda/decoder-engine.js')).DEFAULT_GPU_MEMORY_UTILIZATION) / tp
+        ? (opts.gpuMemoryUtilization ?? DEFAULT_GPU_MEMORY_UTILIZATION) / tp
         : opts.gpuMemoryUtilization;
     const replicas = groups.map(
       (devices, r) =>

@@ -7,6 +7,10 @@
 import { createHash } from 'node:crypto';
 import type { EncoderDims } from '../models/family.js';
 
+/** vLLM's defaults: block_size, gpu_memory_utilization (one definition for engine, runtime and result metadata). */
+export const DEFAULT_BLOCK_SIZE = 16;
+export const DEFAULT_GPU_MEMORY_UTILIZATION = 0.9;
+
 /**
  * Bytes of one KV block: K and V (2) × layers × kvHeads × headDim × blockSize × bytes per value.
  * Decoder families only (dims.decoder); per tensor-parallel rank divide kvHeads by the KV split.

@@ -19,7 +19,7 @@
 // synchronous stretch, and a group that must wait for free blocks submits what it holds first.
 // vLLM's names: block_size, gpu_memory_utilization, enable_prefix_caching, num_gpu_blocks_override.
 import { InputError, UnsupportedOptionError } from '../../errors.js';
-import { BlockPool, blocksForMemory, kvBytesPerBlock, type Allocation, type KvCacheStats } from '../../kv/block-pool.js';
+import { BlockPool, blocksForMemory, DEFAULT_BLOCK_SIZE, DEFAULT_GPU_MEMORY_UTILIZATION, kvBytesPerBlock, type Allocation, type KvCacheStats } from '../../kv/block-pool.js';
 import { planChunkedPrefill, prefixSharingOrder } from '../../kv/schedule.js';
 import type { HeadActivation, ModelFolder } from '../../model/folder.js';
 import type { EncoderDims } from '../../models/family.js';
@@ -31,8 +31,6 @@ import { validateBatch } from '../engine.js';
 import { DTYPE_CODE, loadAddon, type AddonModel } from './addon.js';
 import { MODE, uploadPlan, type CudaEngineOptions } from './engine.js';
 
-export const DEFAULT_BLOCK_SIZE = 16;
-export const DEFAULT_GPU_MEMORY_UTILIZATION = 0.9;
 const DTYPE_BYTES = { float32: 4, float16: 2, bfloat16: 2 } as const;
 
 /**
