@@ -149,19 +149,28 @@ export class Tokenizer {
   }
 
   /**
+   * The binding's encodings of texts (or pairs, one second segment per text) cut to `maxLength`,
+   * their exact truncated flags, and whether their type ids are read (else all 0): what
+   * encodeBatch and encodePacked share.
+   */
+  private async encodeCut(texts: string[], pairs: string[] | undefined, maxLength: number): Promise<{ encs: HfEncoding[]; cut: boolean[]; types: boolean }> {
+    this.truncateAt(maxLength);
+    // Pairs one call each: the binding's encodeBatch takes single strings only, and only
+    // Tokenizer::encode of the pair reproduces transformers' ids in every case (encoding the sides
+    // apart and post-processing them differs on some pairs where both sides are cut).
+    const encs = pairs ? await Promise.all(texts.map((t, i) => this.tok.encode(t, pairs[i]))) : await this.tok.encodeBatch(texts);
+    const cut = await this.truncatedFlags(encs, texts, pairs, maxLength);
+    const types = pairs ? this.feedTypes : !(this.singlesZeroTypes || !this.feedTypes);
+    return { encs, cut, types };
+  }
+
+  /**
    * Tokenizes texts (or pairs when `pairs` is given, one second segment per text) with special
    * tokens, truncated longest-first to `maxLength` tokens (specials included), unpadded.
    */
   async encodeBatch(texts: string[], pairs: string[] | undefined, maxLength: number): Promise<Encoding[]> {
-    this.truncateAt(maxLength);
-    const zero = this.singlesZeroTypes || !this.feedTypes;
-    // Pairs one call each: the binding's encodeBatch takes single strings only, and only
-    // Tokenizer::encode of the pair reproduces transformers' ids in every case (encoding the sides
-    // apart and post-processing them differs on some pairs where both sides are cut).
-    const out = pairs ? await Promise.all(texts.map((t, i) => this.tok.encode(t, pairs[i]))) : await this.tok.encodeBatch(texts);
-    const cut = await this.truncatedFlags(out, texts, pairs, maxLength);
-    const types = pairs ? this.feedTypes : !zero;
-    return out.map((e, i) => Tokenizer.convert(e, types, cut[i]));
+    const { encs, cut, types } = await this.encodeCut(texts, pairs, maxLength);
+    return encs.map((e, i) => Tokenizer.convert(e, types, cut[i]));
   }
 
   /**
@@ -172,11 +181,8 @@ export class Tokenizer {
    * ./threads.ts). Same ids, type ids and truncation flags as encodeBatch.
    */
   async encodePacked(texts: string[], pairs: string[] | undefined, maxLength: number): Promise<Int32Array> {
-    this.truncateAt(maxLength);
     const n = texts.length;
-    const encs = pairs ? await Promise.all(texts.map((t, i) => this.tok.encode(t, pairs[i]))) : await this.tok.encodeBatch(texts);
-    const types = pairs ? this.feedTypes : !(this.singlesZeroTypes || !this.feedTypes);
-    const cut = await this.truncatedFlags(encs, texts, pairs, maxLength);
+    const { encs, cut, types } = await this.encodeCut(texts, pairs, maxLength);
     const ids: number[][] = new Array(n);
     let total = 0;
     for (let i = 0; i < n; i++) {
