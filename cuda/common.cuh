@@ -94,40 +94,38 @@ template <typename T> __device__ __forceinline__ void store8(T* p, const float (
 // Exact (erf) GELU, as BERT checkpoints were trained with (not cuBLASLt's tanh approximation).
 __device__ __forceinline__ float gelu_erf(float u) { return 0.5f * u * (1.f + erff(u * 0.70710678118654752f)); }
 
-__device__ __forceinline__ float warp_sum(float v) {
+struct SumOp {
+  __device__ __forceinline__ float operator()(float a, float b) const { return a + b; }
+};
+struct MaxOp {
+  __device__ __forceinline__ float operator()(float a, float b) const { return fmaxf(a, b); }
+};
+
+// Butterfly reduction over the 32 lanes of a warp; every lane gets the result.
+template <typename Op>
+__device__ __forceinline__ float warp_reduce(float v, Op op) {
 #pragma unroll
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  for (int o = 16; o > 0; o >>= 1) v = op(v, __shfl_xor_sync(0xffffffffu, v, o));
   return v;
 }
 
-// Sum over a block whose size is a multiple of 32 (at most 1024); every thread gets the result.
-__device__ __forceinline__ float block_sum(float v, float* scratch /* >= 33 floats */) {
+// Reduction over a block whose size is a multiple of 32 (at most 1024): per warp, then over the
+// warps' results (lanes past the last warp contribute `identity`); every thread gets the result.
+// Starts with a barrier, so calls may follow each other on the same scratch.
+template <typename Op>
+__device__ __forceinline__ float block_reduce(float v, float* scratch /* >= 32 floats */, float identity, Op op) {
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
-  v = warp_sum(v);
+  v = warp_reduce(v, op);
   __syncthreads();  // scratch may still be read by a previous call
   if (lane == 0) scratch[warp] = v;
   __syncthreads();
-  float t = lane < nw ? scratch[lane] : 0.f;
-  t = warp_sum(t);
-  return t;
+  return warp_reduce(lane < nw ? scratch[lane] : identity, op);
 }
 
-__device__ __forceinline__ float warp_max(float v) {
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
-  return v;
-}
-
-// Max over a block whose size is a multiple of 32 (at most 1024); every thread gets the result.
-// Starts with a barrier, so it may follow block_sum on the same scratch.
-__device__ __forceinline__ float block_max(float v, float* scratch /* >= 32 floats */) {
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
-  v = warp_max(v);
-  __syncthreads();  // scratch may still be read by a previous call
-  if (lane == 0) scratch[warp] = v;
-  __syncthreads();
-  return warp_max(lane < nw ? scratch[lane] : -INFINITY);
-}
+__device__ __forceinline__ float warp_sum(float v) { return warp_reduce(v, SumOp{}); }
+__device__ __forceinline__ float warp_max(float v) { return warp_reduce(v, MaxOp{}); }
+__device__ __forceinline__ float block_sum(float v, float* scratch /* >= 32 floats */) { return block_reduce(v, scratch, 0.f, SumOp{}); }
+__device__ __forceinline__ float block_max(float v, float* scratch /* >= 32 floats */) { return block_reduce(v, scratch, -INFINITY, MaxOp{}); }
 
 // Index of the sequence holding token t: the last i with cu[i] <= t (cu has n+1 entries).
 __device__ __forceinline__ int seq_of(const int* __restrict__ cu, int n, int t) {
