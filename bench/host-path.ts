@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { stsSentences } from '../scripts/gpu/prepare.js';
 import { makeTestModel } from '../scripts/make-test-model.js';
 import { Encoder } from '../src/encoder.js';
+import { scifactTexts } from './qwen3-inputs.js';
 import { runMain } from '../src/main.js';
 
 const STAND_IN = `
@@ -25,7 +26,12 @@ class Model {
   constructor(cfg) { this.cfg = cfg; }
   setWeight() {}
   async connect() {}
-  async forward(slot, ids, types, positions, cu, skip, mode, pool, normalize, stop, out) { out.fill(0.5); }
+  async forward(slot, ids, types, positions, cu, skip, mode, pool, normalize, stop, out) {
+    out.fill(0.5);
+    // EMBEDRANK_STAND_IN_MTOK_S: a stand-in GPU that takes tokens / rate to finish (not blocking the thread).
+    const rate = Number(process.env.EMBEDRANK_STAND_IN_MTOK_S || 0);
+    if (rate > 0) await new Promise((r) => setTimeout(r, ids.length / (rate * 1e3)));
+  }
   destroy() {}
   weightBytes() { return 0; }
   profile() { return {}; }
@@ -65,8 +71,11 @@ await runMain(import.meta, async () => {
   const threadList = arg('--threads', `1,2,${availableParallelism()}`).split(',').map(Number);
   const rounds = Number(arg('--rounds', '3'));
   const paths = arg('--paths', 'default,fast').split(',');
-  const sentences = stsSentences(dataDir);
-  if (!sentences.length) throw new Error(`no STS sentences under ${dataDir}`);
+  // --texts scifact: the SciFact corpus (title + " " + text) from --scifact-dir's parent folder, as bench/qwen3.ts embed.
+  const textsArg = arg('--texts', 'sts');
+  const sentences = textsArg === 'scifact' ? (await scifactTexts(arg('--scifact-dir', '../shared/data'))).documents : stsSentences(dataDir);
+  if (!sentences.length) throw new Error(`no ${textsArg} texts`);
+  const maxTokens = Number(arg('--max-num-batched-tokens', '32768'));
   const work = mkdtempSync(join(tmpdir(), 'embedrank-host-path-'));
   try {
     const model = join(work, 'minilm-l6');
@@ -76,7 +85,7 @@ await runMain(import.meta, async () => {
     writeFileSync(addon, STAND_IN);
     process.env.EMBEDRANK_CUDA_ADDON = addon;
     process.stdout.write(
-      `${sentences.length} STS sentences, stand-in CUDA addon (no GPU time), ${availableParallelism()} cores, ` +
+      `${sentences.length} ${textsArg} texts, stand-in CUDA addon (${process.env.EMBEDRANK_STAND_IN_MTOK_S ? `GPU time simulated at ${process.env.EMBEDRANK_STAND_IN_MTOK_S} M tok/s` : 'no GPU time'}), ${availableParallelism()} cores, ` +
         `UV_THREADPOOL_SIZE=${process.env.UV_THREADPOOL_SIZE ?? '(4)'}\n`,
     );
     for (const threads of threadList) {
@@ -87,7 +96,7 @@ await runMain(import.meta, async () => {
       try {
         for (const p of paths) {
           usePath(p);
-          encs[p] = await Encoder.create({ model, device: 'cuda', dtype: 'float16', maxNumSeqs: 256, maxNumBatchedTokens: 32768, tokenizerThreads: threads });
+          encs[p] = await Encoder.create({ model, device: 'cuda', dtype: 'float16', maxNumSeqs: 256, maxNumBatchedTokens: maxTokens, tokenizerThreads: threads });
           await encs[p].embedMatrix(sentences.slice(0, 4000));
           rates[p] = [];
           mains[p] = [];
@@ -107,6 +116,16 @@ await runMain(import.meta, async () => {
             const a = process.cpuUsage(a0);
             alls[p].push((a.user + a.system) / sentences.length);
           }
+        }
+        // The split, as bench/qwen3.ts prints it: tokenization alone, then the engine alone on its ids.
+        for (const p of paths) {
+          usePath(p);
+          let t0 = performance.now();
+          const { chunk } = await encs[p].tokenize(sentences);
+          const tok = (performance.now() - t0) / 1000;
+          t0 = performance.now();
+          await encs[p].embedTokens(chunk);
+          process.stdout.write(`SPLIT ${p}: tokenize alone ${tok.toFixed(3)} s, engine alone on the ids ${((performance.now() - t0) / 1000).toFixed(3)} s, end to end (median) ${(sentences.length / [...rates[p]].sort((a, b) => a - b)[rates[p].length >> 1]).toFixed(3)} s\n`);
         }
         for (const p of paths) {
           const v = rates[p].sort((a, b) => a - b);

@@ -25,6 +25,17 @@ function tokenizerFor(spec: TokenizerSpec): Tokenizer {
   return tok;
 }
 
+// The pool's spec arrives as workerData: loaded as the thread starts, before the first task.
+// A tokenizer that fails to load fails here silently and again, with its error, in the first task.
+const preload = (Piscina.workerData as { spec?: TokenizerSpec } | undefined)?.spec;
+if (preload) {
+  try {
+    tokenizerFor(preload);
+  } catch {
+    /* reported by the task */
+  }
+}
+
 export default async function tokenize(task: TokenizeTask): Promise<Int32Array> {
   const out = await tokenizerFor(task.spec).encodeBatch(task.texts, task.pairs, task.maxLength);
   return Piscina.move(pack(out)) as Int32Array;

@@ -22,5 +22,8 @@ rm -rf .gpu/sts && cp -r "${STS_DATA:-../shared/data/sts}" .gpu/sts && chmod -R 
 # carries); a device script unpacks it with `tar xJf .gpu/scifact.tar.xz -C .gpu`.
 SCIFACT=${SCIFACT_DATA:-../shared/data/scifact}
 [ -f .gpu/scifact.tar.xz ] || tar cJf .gpu/scifact.tar.xz -C "$(dirname "$SCIFACT")" "$(basename "$SCIFACT")"
+# The real all-MiniLM-L6-v2 tokenizer files, for bench/host-path.ts and bench/tokenizer.ts.
+TOK=${MINILM_TOKENIZER:-../shared/data/tokenizers/all-MiniLM-L6-v2}
+[ -d "$TOK" ] && rm -rf .gpu/minilm-tok && cp -r "$TOK" .gpu/minilm-tok && chmod -R u+w .gpu/minilm-tok
 tar cJf .gpu/dist.tar.xz dist
 du -sh .gpu/*

@@ -52,6 +52,8 @@ export class Replica implements ComputeWorker {
         idleTimeout: Number.MAX_SAFE_INTEGER,
         // Keep the thread's event loop running between tasks: native completions arrive on it.
         atomics: 'disabled',
+        // Batches start in the order the coordinator sends them (Piscina's default requeues at the back).
+        stricterFIFO: true,
         workerData: data,
         env: { ...process.env, NCCL_NVLS_ENABLE: '0', TORCH_SYMM_MEM_DISABLE_MULTICAST: '1', NVSHMEM_DISABLE_NVLS: '1' },
       });

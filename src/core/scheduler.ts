@@ -11,6 +11,13 @@ export interface SchedulerOptions {
   maxNumSeqs: number;
   /** Sequences gathered before sorting and packing; larger sorts better, starts later. */
   window?: number;
+  /**
+   * Also pack once this many tokens are pending (inputs counted with their repeats), emitting only
+   * full batches and keeping the rest for the next window: the first batch can start while later
+   * texts are still being tokenized. For unpadded backends (the CUDA engine), where a window's
+   * sort buys little; undefined (the CPU engine, which pads to the longest sequence): sequences only.
+   */
+  windowTokens?: number;
   /** Per input index, leading tokens pooling should skip (prompt tokens). */
   poolSkip?: (index: number) => number;
   /**
@@ -31,11 +38,15 @@ export interface PlannedBatch {
 export class TokenBudgetScheduler {
   private chunks: PositionedChunk[] = [];
   private pendingSeqs = 0;
+  private pendingTokens = 0;
   private readonly window: number;
 
   constructor(private readonly opts: SchedulerOptions) {
     if (!(opts.maxNumBatchedTokens >= 1) || !(opts.maxNumSeqs >= 1)) {
       throw new Error('maxNumBatchedTokens and maxNumSeqs must be positive');
+    }
+    if (opts.windowTokens !== undefined && !(opts.windowTokens >= opts.maxNumBatchedTokens)) {
+      throw new Error(`windowTokens (${opts.windowTokens}) must be at least maxNumBatchedTokens (${opts.maxNumBatchedTokens})`);
     }
     this.window = opts.window ?? 8192;
   }
@@ -46,20 +57,24 @@ export class TokenBudgetScheduler {
     if (m > 0) {
       this.chunks.push(chunk);
       this.pendingSeqs += m;
+      this.pendingTokens += chunk.refs ? refTokens(chunk) : chunk.ids.length;
     }
-    return this.pendingSeqs >= this.window ? this.drain() : [];
+    if (this.pendingSeqs >= this.window) return this.drain(false);
+    return this.opts.windowTokens !== undefined && this.pendingTokens >= this.opts.windowTokens ? this.drain(true) : [];
   }
 
   /** Packs whatever is left. */
   flush(): PlannedBatch[] {
-    return this.drain();
+    return this.drain(false);
   }
 
-  private drain(): PlannedBatch[] {
+  /** Sorts and packs the pending sequences; `keepLast`: the last batch, unless full, stays pending. */
+  private drain(keepLast: boolean): PlannedBatch[] {
     const chunks = this.chunks;
     const m = this.pendingSeqs;
     this.chunks = [];
     this.pendingSeqs = 0;
+    this.pendingTokens = 0;
     if (!m) return [];
     // Per pending sequence its chunk, its place in the chunk and its length: typed arrays, not an
     // object per sequence (the window is thousands of sequences, every request).
@@ -96,8 +111,21 @@ export class TokenBudgetScheduler {
       }
       tokens += len;
     }
-    out.push(this.build(seqs, first, m, tokens));
+    const full = tokens >= this.opts.maxNumBatchedTokens || m - first >= this.opts.maxNumSeqs;
+    if (keepLast && !full) this.keep(seqs, first, m, tokens);
+    else out.push(this.build(seqs, first, m, tokens));
     return out;
+  }
+
+  /** Sorted sequences order[from, to) stay pending, as one chunk whose references name their inputs. */
+  private keep(seqs: Sequences, from: number, to: number, tokens: number): void {
+    const { batch, indices } = this.build(seqs, from, to, tokens);
+    const n = to - from;
+    const local = new Int32Array(n);
+    for (let i = 0; i < n; i++) local[i] = i;
+    this.chunks.push({ start: 0, n, offsets: batch.cuSeqlens, ids: batch.ids, typeIds: batch.typeIds ?? new Int32Array(tokens), truncated: new Int32Array(n), refs: { local, inputs: indices } });
+    this.pendingSeqs = n;
+    this.pendingTokens = tokens;
   }
 
   /** prefixSharingOrder over the pending sequences' ids. */
@@ -111,7 +139,7 @@ export class TokenBudgetScheduler {
 
   /** The batch of sorted sequences order[from, to), `tokens` tokens in all. */
   private build(
-    seqs: { chunks: PositionedChunk[]; chunkOf: Int32Array; localOf: Int32Array; indexOf: Int32Array; lenOf: Int32Array; order: Int32Array },
+    seqs: Sequences,
     from: number,
     to: number,
     tokens: number,
@@ -140,6 +168,24 @@ export class TokenBudgetScheduler {
     }
     return { indices, tokens, batch: { ids, typeIds, cuSeqlens, poolSkip: skip } };
   }
+}
+
+/** The pending sequences of a drain: per sequence its chunk, place there, input index and length; the sorted order. */
+interface Sequences {
+  chunks: PositionedChunk[];
+  chunkOf: Int32Array;
+  localOf: Int32Array;
+  indexOf: Int32Array;
+  lenOf: Int32Array;
+  order: Int32Array;
+}
+
+/** Tokens of a deduplicated chunk's inputs, each repeat counted. */
+function refTokens(chunk: PositionedChunk): number {
+  let t = 0;
+  const { local } = chunk.refs!;
+  for (let r = 0; r < local.length; r++) t += chunk.offsets[local[r] + 1] - chunk.offsets[local[r]];
+  return t;
 }
 
 /**

@@ -24,7 +24,7 @@ export function scoringThreads(): number {
 function getPool(threads: number): Piscina {
   if (!pool || poolThreads !== threads) {
     void pool?.destroy();
-    pool = new Piscina({ filename: new URL('../../workers/topk.worker.js', import.meta.url).href, minThreads: 1, maxThreads: threads, idleTimeout: 10_000 });
+    pool = new Piscina({ filename: new URL('../../workers/topk.worker.js', import.meta.url).href, minThreads: 1, maxThreads: threads, idleTimeout: 10_000, stricterFIFO: true });
     poolThreads = threads;
   }
   return pool;

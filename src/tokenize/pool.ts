@@ -12,8 +12,15 @@ import type { TokenizerSpec } from './tokenizer.js';
 export interface TokenizerPoolOptions {
   /** Worker threads; defaults to os.availableParallelism(). */
   threads?: number;
-  /** Texts per task: large enough to amortise the thread hop, small enough to balance. */
+  /** Most texts per task: large enough to amortise the thread hop (default 256). */
   chunkSize?: number;
+  /**
+   * Most characters per task (texts and pair segments; a longer text goes alone): tokenization
+   * time follows characters, not texts, so tasks of long documents stay small enough to balance
+   * over the threads (SciFact's 5183 abstracts in tasks of 256 made 21 tasks of ~0.3 s for 16
+   * threads). Default 32768.
+   */
+  chunkChars?: number;
   /**
    * The fast path: workers write ids straight into the packed buffer (Tokenizer.encodePacked).
    * Default: EMBEDRANK_FAST_TOKENIZE=1 (./threads.ts).
@@ -59,6 +66,7 @@ export interface TokenizeOptions {
 export class TokenizerPool {
   private readonly pool: Piscina;
   private readonly chunkSize: number;
+  private readonly chunkChars: number;
   private readonly runOptions: { name?: string };
   readonly threads: number;
 
@@ -67,13 +75,44 @@ export class TokenizerPool {
     if (!Number.isInteger(threads) || threads < 1) throw new InputError(`tokenizerThreads must be a positive integer, got ${threads}`);
     this.threads = threads;
     this.chunkSize = opts.chunkSize ?? 256;
+    this.chunkChars = opts.chunkChars ?? 32768;
+    if (!Number.isInteger(this.chunkSize) || this.chunkSize < 1 || !Number.isInteger(this.chunkChars) || this.chunkChars < 1) {
+      throw new InputError(`chunkSize and chunkChars must be positive integers, got ${this.chunkSize} and ${this.chunkChars}`);
+    }
     this.runOptions = opts.fast ?? fastTokenizeEnabled() ? { name: 'packed' } : {};
+    // Every thread starts now and loads the tokenizer (workerData) while the model loads, instead
+    // of threads being added one by one, each parsing tokenizer.json, inside the first calls.
     this.pool = new Piscina({
       filename: new URL('../../workers/tokenize.worker.js', import.meta.url).href,
-      minThreads: Math.min(this.threads, 1),
+      minThreads: this.threads,
       maxThreads: this.threads,
       idleTimeout: 30_000,
+      workerData: { spec },
+      // Tasks start in submission order. Piscina's default puts a task it cannot place at once at
+      // the back of its queue, so under load chunk 1 could start last, and chunks are yielded in
+      // order: batching waited for the whole input (measured: SciFact's tokenization and GPU time
+      // added up instead of overlapping).
+      stricterFIFO: true,
     });
+  }
+
+  /** Task boundaries over inputs 0..count−1 of `chars(i)` characters: at most chunkSize inputs and chunkChars characters each (a longer input alone). */
+  private bounds(count: number, chars: (i: number) => number): number[] {
+    const starts = [0];
+    let n = 0;
+    let c = 0;
+    for (let i = 0; i < count; i++) {
+      const ci = chars(i);
+      if (n > 0 && (n >= this.chunkSize || c + ci > this.chunkChars)) {
+        starts.push(i);
+        n = 0;
+        c = 0;
+      }
+      n++;
+      c += ci;
+    }
+    starts.push(count);
+    return starts;
   }
 
   /** Tokenizes texts (and optional pair segments); yields chunks in input order. */
@@ -83,9 +122,11 @@ export class TokenizerPool {
       yield* this.tokenizeDistinct(texts, pairs, maxLength, distinct);
       return;
     }
+    const b = this.bounds(texts.length, (i) => texts[i].length + (pairs ? pairs[i].length : 0));
     const tasks: Array<Promise<PositionedChunk>> = [];
-    for (let start = 0; start < texts.length; start += this.chunkSize) {
-      const p = this.run(texts.slice(start, start + this.chunkSize), pairs?.slice(start, start + this.chunkSize), maxLength).then((c) => ({ start, ...c }));
+    for (let c = 0; c + 1 < b.length; c++) {
+      const start = b[c];
+      const p = this.run(texts.slice(start, b[c + 1]), pairs?.slice(start, b[c + 1]), maxLength).then((t) => ({ start, ...t }));
       p.catch(() => undefined); // surfaced when awaited below; avoids unhandled-rejection noise
       tasks.push(p);
     }
@@ -99,24 +140,27 @@ export class TokenizerPool {
 
   /** Each distinct input tokenized once; chunk c carries every input whose text first occurs in it. */
   private async *tokenizeDistinct(texts: string[], pairs: string[] | undefined, maxLength: number, d: Distinct): AsyncGenerator<PositionedChunk> {
-    const size = this.chunkSize;
-    const chunks = Math.ceil(d.first.length / size);
+    const b = this.bounds(d.first.length, (u) => texts[d.first[u]].length + (pairs ? pairs[d.first[u]].length : 0));
+    const chunks = b.length - 1;
+    const chunkOf = new Int32Array(d.first.length);
+    for (let c = 0; c < chunks; c++) chunkOf.fill(c, b[c], b[c + 1]);
     // References per chunk, in input order: a counting pass, then a fill.
     const count = new Int32Array(chunks + 1);
-    for (let i = 0; i < texts.length; i++) count[((d.of[i] / size) | 0) + 1]++;
+    for (let i = 0; i < texts.length; i++) count[chunkOf[d.of[i]] + 1]++;
     for (let c = 1; c <= chunks; c++) count[c] += count[c - 1];
     const local = new Int32Array(texts.length);
     const inputs = new Int32Array(texts.length);
     const fill = count.slice(0, chunks);
     for (let i = 0; i < texts.length; i++) {
       const u = d.of[i];
-      const at = fill[(u / size) | 0]++;
-      local[at] = u % size;
+      const c = chunkOf[u];
+      const at = fill[c]++;
+      local[at] = u - b[c];
       inputs[at] = i;
     }
     const tasks: Array<Promise<PositionedChunk>> = [];
     for (let c = 0; c < chunks; c++) {
-      const ids = d.first.slice(c * size, (c + 1) * size);
+      const ids = d.first.slice(b[c], b[c + 1]);
       const p = this.run(ids.map((i) => texts[i]), pairs && ids.map((i) => pairs[i]), maxLength).then((t) => ({
         start: ids[0],
         ...t,

@@ -151,6 +151,57 @@ describe('foundation: token-budget scheduler', () => {
     checkBatches(batches, lengths, opts, 'window');
   });
 
+  it('windowTokens: batches start once that many tokens are pending; only full batches leave before flush (random lengths, chunkings)', () => {
+    const rng = new SeededRandom(seed + 2);
+    for (let trial = 0; trial < 200; trial++) {
+      const maxLen = rng.int(2, 120);
+      const n = rng.int(1, 600);
+      const lengths = Array.from({ length: n }, () => rng.int(1, maxLen));
+      const budget = maxLen + rng.int(0, 4 * maxLen);
+      const opts: SchedulerOptions = {
+        maxNumBatchedTokens: budget,
+        maxNumSeqs: rng.int(1, 80),
+        window: rng.next() < 0.3 ? rng.int(1, 400) : undefined,
+        windowTokens: budget * rng.int(1, 4),
+        poolSkip: rng.next() < 0.5 ? (i: number) => (i * 3) % 4 : undefined,
+      };
+      const ctx = `trial ${trial} (seed ${seed}; rerun with EMBEDRANK_TEST_SEED=${seed})`;
+      const chunks = makeChunks(lengths, [rng.int(1, 40), rng.int(1, 200)]);
+      const s = new TokenBudgetScheduler(opts);
+      const batches: PlannedBatch[] = [];
+      let pushed = 0;
+      let emitted = 0;
+      for (const c of chunks) {
+        const ready = s.push(c);
+        pushed += c.ids.length;
+        for (const b of ready) emitted += b.tokens;
+        // Before flush nothing waits once a window's worth is pending, and what leaves is full:
+        // adding the next sequence in line would have broken a limit (the window's leftover is < one batch).
+        expect(pushed - emitted, `${ctx}: tokens pending after a push`).to.be.below(opts.windowTokens! + c.ids.length + budget);
+        if (!opts.window) {
+          for (const b of ready) {
+            const full = b.tokens > budget - maxLen || b.indices.length === opts.maxNumSeqs;
+            if (!full) expect.fail(`${ctx}: a part-full batch (${b.tokens} tokens, ${b.indices.length} sequences) left before flush`);
+          }
+        }
+        batches.push(...ready);
+      }
+      batches.push(...s.flush());
+      checkBatches(batches, lengths, opts, ctx);
+    }
+  });
+
+  it('windowTokens: the first batch is ready after the first chunks, not after the sequence window', () => {
+    const lengths = Array.from({ length: 200 }, () => 10);
+    const opts = { maxNumBatchedTokens: 100, maxNumSeqs: 64, windowTokens: 200 };
+    const { batches, readyAfterPush } = schedule(opts, makeChunks(lengths, [10]));
+    // 100 tokens per chunk: the window of 200 tokens fills at every second chunk, two full batches each time.
+    expect(readyAfterPush.slice(0, 4)).to.deep.equal([0, 2, 0, 2]);
+    expect(batches.map((b) => b.tokens).every((t) => t === 100)).to.equal(true);
+    checkBatches(batches, lengths, opts, 'windowTokens');
+    expect(() => new TokenBudgetScheduler({ maxNumBatchedTokens: 100, maxNumSeqs: 1, windowTokens: 99 })).to.throw(/windowTokens/);
+  });
+
   it('poolSkip is taken per input index and carried into the batch', () => {
     const lengths = [6, 2, 9, 4];
     const skips = [3, 0, 5, 1];
@@ -190,7 +241,13 @@ describe('foundation: token-budget scheduler', () => {
         });
         return { ...c, refs: { local: Int32Array.from(local), inputs: Int32Array.from(inputs) } };
       });
-      const opts: SchedulerOptions = { maxNumBatchedTokens: 40 + rng.int(0, 100), maxNumSeqs: rng.int(1, 30), window: rng.next() < 0.5 ? rng.int(1, 100) : undefined };
+      const budget = 40 + rng.int(0, 100);
+      const opts: SchedulerOptions = {
+        maxNumBatchedTokens: budget,
+        maxNumSeqs: rng.int(1, 30),
+        window: rng.next() < 0.5 ? rng.int(1, 100) : undefined,
+        windowTokens: rng.next() < 0.5 ? budget * rng.int(1, 3) : undefined,
+      };
       const { batches } = schedule(opts, chunks);
       const seen = new Int32Array(n);
       for (const pb of batches) {

@@ -100,6 +100,76 @@ describe('tokenize/pool: worker threads', function () {
     }
   });
 
+  it('chunkChars: tasks hold at most that many characters (a longer text alone), with the same ids, plain and deduplicated', async () => {
+    const small = new TokenizerPool({ file }, { threads: 2, chunkChars: 400 });
+    try {
+      const long = 'word '.repeat(120);
+      const texts = [...sentences.slice(0, 200), long, ...sentences.slice(0, 50), long, 'a'];
+      const want = await pool.tokenizeAll(texts, undefined, 64);
+      for (const dedupe of [false, true]) {
+        const seen = new Int32Array(texts.length);
+        let chunks = 0;
+        for await (const c of small.tokenize(texts, undefined, 64, { dedupe })) {
+          chunks++;
+          // The chunk's own (distinct) texts: the first input that references each sequence.
+          const firstOf = new Map<number, number>();
+          forEachInput(c, (k, index) => {
+            if (!firstOf.has(k)) firstOf.set(k, index);
+            seen[index]++;
+            const got = Array.from(c.ids.subarray(c.offsets[k], c.offsets[k + 1])).join();
+            if (got !== Array.from(want.ids.subarray(want.offsets[index], want.offsets[index + 1])).join()) expect.fail(`input ${index} (dedupe ${dedupe})`);
+          });
+          const chars = [...firstOf.values()].reduce((t, i) => t + texts[i].length, 0);
+          if (c.n > 1) expect(chars, `chunk ${chunks} (dedupe ${dedupe})`).to.be.at.most(400);
+        }
+        expect(Array.from(seen).every((v) => v === 1), 'every input exactly once').to.equal(true);
+        // ≥ 22 k characters in tasks of ≤ 400: many more tasks than the 256-text default would make.
+        expect(chunks, `tasks (dedupe ${dedupe})`).to.be.greaterThan(40);
+      }
+    } finally {
+      await small.close();
+    }
+  });
+
+  it('a tokenizer file that does not load fails the call with its error (the thread-start preload stays silent)', async () => {
+    const bad = join(dir, 'bad-tokenizer.json');
+    writeFileSync(bad, '{"not": "a tokenizer"}');
+    const p = new TokenizerPool({ file: bad }, { threads: 1 });
+    try {
+      let err: Error | undefined;
+      try {
+        await p.tokenizeAll(['hello'], undefined, 16);
+      } catch (e) {
+        err = e as Error;
+      }
+      expect(err?.message ?? '').to.match(/tokenizer|variant|field|missing/i);
+    } finally {
+      await p.close();
+    }
+  });
+
+  it('chunks stream out in input order as they finish: the middle chunk arrives well before the last (tasks start first in, first out)', async () => {
+    // Piscina's default requeued a task it could not place at once at the back of its queue, so
+    // chunk 1 started last and in-order yielding held every later chunk until the end.
+    const texts = Array.from({ length: 12 }, () => sentences).flat();
+    const p = new TokenizerPool({ file }, { threads: 2, chunkSize: 64 });
+    try {
+      await p.tokenizeAll(sentences.slice(0, 256), undefined, 64);
+      const t0 = performance.now();
+      const at: number[] = [];
+      for await (const c of p.tokenize(texts, undefined, 64)) {
+        void c;
+        at.push(performance.now() - t0);
+      }
+      expect(at.length).to.be.greaterThan(40);
+      const total = at[at.length - 1];
+      const middle = at[at.length >> 1];
+      expect(middle / total, `middle chunk at ${middle.toFixed(0)} of ${total.toFixed(0)} ms`).to.be.below(0.8);
+    } finally {
+      await p.close();
+    }
+  });
+
   it('dedupe with nothing repeated tokenizes as without it (plain chunks)', async () => {
     const texts = [...new Set(sentences)].slice(0, 300);
     for await (const c of pool.tokenize(texts, undefined, 64, { dedupe: true })) expect(c.refs).to.equal(undefined);
