@@ -14,12 +14,22 @@
 #              after the other in one call; XLM-R-large for 0 / 4096; then the profile at 4096
 #   ffntest    test/gpu/engine.gpu.ts's 16-bit and raw-batch tests with EMBEDRANK_FFN_CHUNK=64 (every
 #              batch over 64 tokens runs chunked) against PyTorch and the CPU engine
-# Device-run phases (families, test, …) pass through.
+#   qwen3      the Qwen3 models written by transformers (scripts/gpu/qwen3_models.py, started in the
+#              background when this phase is named) and test/gpu/qwen3-cuda.gpu.ts against them
+#   fasttok    test/gpu/fast-tokenize.gpu.ts (the fast tokenizer path, now the embedrank command's default)
+# Device-run phases (families, test, …) pass through. EMBEDRANK_FFN_CHUNK (phases ffn, ffntest) was
+# an experiment of call C, removed after it measured slower (bench/NOTES.md, session 6).
+# Calls: A `TAG=s6a … prof1 prof32 sf sts host`; B `TAG=s6b … prof1 prof32 sf sts eng fixed`;
+#        C `TAG=s6c … ffn ffntest sf sts`; D `TAG=s6d … qwen3 eng fasttok`.
 OUT=${OUT:-/tmp/out}
 M=/tmp/embedrank-gpu-models
 mkdir -p "$OUT" "$M"
 [ -d .gpu/scifact ] || tar xJf .gpu/scifact.tar.xz -C .gpu || { echo "no .gpu/scifact.tar.xz: run scripts/gpu/pack.sh"; exit 1; }
 TAG=${TAG:-s6a}
+rm -f /tmp/qwen3-models.rc
+case " $* " in *" qwen3 "*)
+  ( PYTHONUNBUFFERED=1 python3 scripts/gpu/qwen3_models.py test/fixtures/hf .gpu/sts "$M/qwen3" > "$OUT/qwen3-models.log" 2>&1; echo $? > /tmp/qwen3-models.rc ) & ;;
+esac
 MOCHA="node node_modules/mocha/bin/mocha.js --no-config --no-package --timeout 900000"
 FAIL="grep -B2 -A14 -E '^  [0-9]+\\) '"
 FAST="EMBEDRANK_FAST_TOKENIZE=1 UV_THREADPOOL_SIZE=20 TOKENIZERS_PARALLELISM=false"
@@ -32,9 +42,11 @@ ENG="timeout ${ENG_S:-200} $MOCHA --spec dist/test/gpu/engine.gpu.js > $OUT/gpu-
 FIXED="timeout 200 node dist/bench/bench.js --model $M/bench-bert-base --workload fixed512 varlen256_768 --dtype fp16 --batch-sizes 32,128 --iters 20 --out $OUT 2>&1 | grep -E '^GPU|^embedrank|rror'; timeout 100 node dist/bench/bench.js --model $M/bench-xlmr-large --workload fixed512 --dtype fp16 --batch-sizes 32 --iters 20 --out $OUT 2>&1 | grep -E '^GPU|^embedrank|rror'"
 FFN="for c in 0 4096 2048; do echo \"EMBEDRANK_FFN_CHUNK=\$c\"; EMBEDRANK_FFN_CHUNK=\$c timeout 120 node dist/bench/bench.js --model $M/bench-bert-base --workload fixed512 varlen256_768 --dtype fp16 --batch-sizes 32,128 --iters 10 --out $OUT/ffn\$c 2>&1 | grep -E '^GPU|^embedrank|rror'; done; for c in 0 4096; do echo \"XLM-R EMBEDRANK_FFN_CHUNK=\$c\"; EMBEDRANK_FFN_CHUNK=\$c timeout 100 node dist/bench/bench.js --model $M/bench-xlmr-large --workload fixed512 --dtype fp16 --batch-sizes 32 --iters 10 --out $OUT/ffnx\$c 2>&1 | grep -E '^GPU|^embedrank|rror'; done; EMBEDRANK_FFN_CHUNK=4096 EMBEDRANK_PROFILE=1 timeout 60 node dist/bench/profile.js --model $M/bench-bert-base --batch 32 --len 512 --iters 10 2>&1 | grep -v '^\\s*\$' | tail -14"
 FFNTEST="EMBEDRANK_FFN_CHUNK=64 timeout 200 $MOCHA --spec dist/test/gpu/engine.gpu.js --grep 'float16|bfloat16|raw batches' > $OUT/gpu-tests-ffnchunk.log 2>&1; grep -E 'passing|failing|pending|worst cosine' $OUT/gpu-tests-ffnchunk.log | head -40; $FAIL $OUT/gpu-tests-ffnchunk.log | head -40"
+QWEN3="while [ ! -f /tmp/qwen3-models.rc ]; do sleep 1; done; grep -E '^qwen3-|Error|Traceback' $OUT/qwen3-models.log | cut -c1-200; timeout ${TEST_S:-200} $MOCHA --spec dist/test/gpu/qwen3-cuda.gpu.js > $OUT/gpu-tests-qwen3.log 2>&1; grep -E 'passing|failing|pending|worst|within' $OUT/gpu-tests-qwen3.log | cut -c1-300 | head -30; $FAIL $OUT/gpu-tests-qwen3.log | head -40"
+FASTTOK="timeout 150 $MOCHA --spec dist/test/gpu/fast-tokenize.gpu.js > $OUT/gpu-tests-fasttok.log 2>&1; grep -E 'passing|failing|pending|cosine' $OUT/gpu-tests-fasttok.log | head; $FAIL $OUT/gpu-tests-fasttok.log | head -30"
 [ $# -gt 0 ] || set -- prof1 prof32 host sts sf eng
 PHASES=()
 for q in "$@"; do
-  case "$q" in prof1) PHASES+=("sh:$PROF1") ;; prof32) PHASES+=("sh:$PROF32") ;; host) PHASES+=("sh:$HOST") ;; sts) PHASES+=("sh:$STS") ;; sf) PHASES+=("sh:$SF") ;; eng) PHASES+=("sh:$ENG") ;; fixed) PHASES+=("sh:$FIXED") ;; ffn) PHASES+=("sh:$FFN") ;; ffntest) PHASES+=("sh:$FFNTEST") ;; *) PHASES+=("$q") ;; esac
+  case "$q" in prof1) PHASES+=("sh:$PROF1") ;; prof32) PHASES+=("sh:$PROF32") ;; host) PHASES+=("sh:$HOST") ;; sts) PHASES+=("sh:$STS") ;; sf) PHASES+=("sh:$SF") ;; eng) PHASES+=("sh:$ENG") ;; fixed) PHASES+=("sh:$FIXED") ;; ffn) PHASES+=("sh:$FFN") ;; ffntest) PHASES+=("sh:$FFNTEST") ;; qwen3) PHASES+=("sh:$QWEN3") ;; fasttok) PHASES+=("sh:$FASTTOK") ;; *) PHASES+=("$q") ;; esac
 done
 PREPARE_EXTRA=${PREPARE_EXTRA:-"bench-bert-base bench-xlmr-large"} SKIP_PREPARE=${SKIP_PREPARE:-0} ARCHS=${ARCHS:-"-arch=sm_90"} exec bash scripts/gpu/device-run.sh "${PHASES[@]}"

@@ -1,14 +1,14 @@
 #!/usr/bin/env node
 // The `embedrank` bin. CommonJS on purpose: Node starts libuv's thread pool while it loads an ES
 // module entry (Node 20.20: 4 pool threads exist at the entry's first line), so
-// UV_THREADPOOL_SIZE set from an ESM entry comes too late. This entry runs first, sizes the
-// threads of the fast tokenizer path when EMBEDRANK_FAST_TOKENIZE=1 (../tokenize/threads.ts),
-// then loads the CLI as if it had been started directly.
+// UV_THREADPOOL_SIZE set from an ESM entry comes too late. This entry runs first, turns the fast
+// tokenizer path on unless EMBEDRANK_FAST_TOKENIZE=0 and sizes its threads (configureLaunch in
+// ../tokenize/threads.ts), then loads the CLI as if it had been started directly.
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { configureTokenizerThreads, fastTokenizeEnabled } from '../tokenize/threads.js';
+import { configureLaunch } from '../tokenize/threads.js';
 
-if (fastTokenizeEnabled()) configureTokenizerThreads();
+configureLaunch();
 const cli = join(__dirname, 'main.js');
 process.argv[1] = cli; // runMain(import.meta) in main.js runs the CLI when argv[1] names it
 import(pathToFileURL(cli).href).catch((e: Error) => {

@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { configureTokenizerThreads, dedupeEnabled, fastTokenizeEnabled } from '../../src/tokenize/threads.js';
+import { configureLaunch, configureTokenizerThreads, dedupeEnabled, fastTokenizeEnabled } from '../../src/tokenize/threads.js';
 
 describe('tokenize/threads: libuv and rayon sizing for the fast tokenizer path', () => {
   it('sets UV_THREADPOOL_SIZE to workers + 4 and TOKENIZERS_PARALLELISM=false when neither is set', () => {
@@ -36,6 +36,18 @@ describe('tokenize/threads: libuv and rayon sizing for the fast tokenizer path',
     expect(dedupeEnabled({ EMBEDRANK_TOKENIZE_DEDUPE: '1' })).to.equal(false);
   });
 
+  it("the embedrank command's launch: the fast path unless EMBEDRANK_FAST_TOKENIZE=0, threads sized only with it, the user's variables kept", () => {
+    const unset: NodeJS.ProcessEnv = {};
+    expect(configureLaunch(unset, 6)).to.deep.equal({ EMBEDRANK_FAST_TOKENIZE: '1', UV_THREADPOOL_SIZE: '10', TOKENIZERS_PARALLELISM: 'false' });
+    expect(fastTokenizeEnabled(unset)).to.equal(true);
+    const off: NodeJS.ProcessEnv = { EMBEDRANK_FAST_TOKENIZE: '0' };
+    expect(configureLaunch(off, 6)).to.deep.equal({});
+    expect(off).to.deep.equal({ EMBEDRANK_FAST_TOKENIZE: '0' });
+    const mine: NodeJS.ProcessEnv = { UV_THREADPOOL_SIZE: '3' };
+    expect(configureLaunch(mine, 6)).to.deep.equal({ EMBEDRANK_FAST_TOKENIZE: '1' });
+    expect(mine).to.deep.equal({ UV_THREADPOOL_SIZE: '3', EMBEDRANK_FAST_TOKENIZE: '1' });
+  });
+
   it('the CommonJS bin entry sizes the libuv pool of the process when the switch is on (an ES module entry could not)', function () {
     if (!existsSync('/proc/self/task')) this.skip();
     const dir = mkdtempSync(join(tmpdir(), 'embedrank-threads-'));
@@ -43,9 +55,9 @@ describe('tokenize/threads: libuv and rayon sizing for the fast tokenizer path',
     // Does what src/cli/launch.cts does first, then runs enough pool tasks that libuv starts its whole pool.
     writeFileSync(
       script,
-      `const { configureTokenizerThreads, fastTokenizeEnabled } = require(${JSON.stringify(join(process.cwd(), 'dist/src/tokenize/threads.js'))});
+      `const { configureLaunch } = require(${JSON.stringify(join(process.cwd(), 'dist/src/tokenize/threads.js'))});
        const { readdirSync } = require('node:fs');
-       if (fastTokenizeEnabled()) configureTokenizerThreads();
+       configureLaunch();
        const before = readdirSync('/proc/self/task').length;
        const { pbkdf2 } = require('node:crypto');
        Promise.all(Array.from({ length: 256 }, () => new Promise((r) => pbkdf2('x', 'y', 2000, 32, 'sha256', r)))).then(() =>
@@ -53,6 +65,7 @@ describe('tokenize/threads: libuv and rayon sizing for the fast tokenizer path',
     );
     const run = (extra: NodeJS.ProcessEnv) => {
       const env = { ...process.env, ...extra };
+      if (!('EMBEDRANK_FAST_TOKENIZE' in extra)) delete env.EMBEDRANK_FAST_TOKENIZE;
       delete env.UV_THREADPOOL_SIZE;
       delete env.TOKENIZERS_PARALLELISM;
       return JSON.parse(execFileSync(process.execPath, [script], { encoding: 'utf8', env })) as { added: number; cores: number; par: string | null; uv: string | null };
@@ -60,6 +73,8 @@ describe('tokenize/threads: libuv and rayon sizing for the fast tokenizer path',
     const on = run({ EMBEDRANK_FAST_TOKENIZE: '1' });
     expect(on).to.include({ par: 'false', uv: String(on.cores + 4) });
     expect(on.added).to.equal(on.cores + 4);
+    const unset = run({});
+    expect(unset).to.include({ par: 'false', uv: String(unset.cores + 4) });
     const off = run({ EMBEDRANK_FAST_TOKENIZE: '0' });
     expect(off).to.include({ par: null, uv: null });
     expect(off.added).to.equal(4);
