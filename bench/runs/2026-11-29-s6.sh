@@ -20,7 +20,7 @@
 # Device-run phases (families, test, …) pass through. EMBEDRANK_FFN_CHUNK (phases ffn, ffntest) was
 # an experiment of call C, removed after it measured slower (bench/NOTES.md, session 6).
 # Calls: A `TAG=s6a … prof1 prof32 sf sts host`; B `TAG=s6b … prof1 prof32 sf sts eng fixed`;
-#        C `TAG=s6c … ffn ffntest sf sts`; D `TAG=s6d … qwen3 eng fasttok`.
+#        C `TAG=s6c … ffn ffntest sf sts`; D `TAG=s6d … qwen3 eng fasttok`; E `TAG=s6e … gelu eng`.
 OUT=${OUT:-/tmp/out}
 M=/tmp/embedrank-gpu-models
 mkdir -p "$OUT" "$M"
@@ -44,9 +44,13 @@ FFN="for c in 0 4096 2048; do echo \"EMBEDRANK_FFN_CHUNK=\$c\"; EMBEDRANK_FFN_CH
 FFNTEST="EMBEDRANK_FFN_CHUNK=64 timeout 200 $MOCHA --spec dist/test/gpu/engine.gpu.js --grep 'float16|bfloat16|raw batches' > $OUT/gpu-tests-ffnchunk.log 2>&1; grep -E 'passing|failing|pending|worst cosine' $OUT/gpu-tests-ffnchunk.log | head -40; $FAIL $OUT/gpu-tests-ffnchunk.log | head -40"
 QWEN3="while [ ! -f /tmp/qwen3-models.rc ]; do sleep 1; done; grep -E '^qwen3-|Error|Traceback' $OUT/qwen3-models.log | cut -c1-200; timeout ${TEST_S:-200} $MOCHA --spec dist/test/gpu/qwen3-cuda.gpu.js > $OUT/gpu-tests-qwen3.log 2>&1; grep -E 'passing|failing|pending|worst|within' $OUT/gpu-tests-qwen3.log | cut -c1-300 | head -30; $FAIL $OUT/gpu-tests-qwen3.log | head -40"
 FASTTOK="timeout 150 $MOCHA --spec dist/test/gpu/fast-tokenize.gpu.js > $OUT/gpu-tests-fasttok.log 2>&1; grep -E 'passing|failing|pending|cosine' $OUT/gpu-tests-fasttok.log | head; $FAIL $OUT/gpu-tests-fasttok.log | head -30"
+# gelu: the bias+GELU kernel's row-group version (after) against HEAD's flattened one (before, packed
+# by `bash scripts/gpu/pack-before.sh HEAD`), alternating before/after twice, then the profile.
+B="--model $M/bench-bert-base --workload fixed512 varlen256_768 --dtype fp16 --batch-sizes 32,128 --iters 20"
+GELU_PROF="EMBEDRANK_PROFILE=1 timeout 60 node dist/bench/profile.js --model $M/bench-bert-base --batch 32 --len 512 --iters 10 2>&1 | grep -E 'bias_gelu|latency'"
 [ $# -gt 0 ] || set -- prof1 prof32 host sts sf eng
 PHASES=()
 for q in "$@"; do
-  case "$q" in prof1) PHASES+=("sh:$PROF1") ;; prof32) PHASES+=("sh:$PROF32") ;; host) PHASES+=("sh:$HOST") ;; sts) PHASES+=("sh:$STS") ;; sf) PHASES+=("sh:$SF") ;; eng) PHASES+=("sh:$ENG") ;; fixed) PHASES+=("sh:$FIXED") ;; ffn) PHASES+=("sh:$FFN") ;; ffntest) PHASES+=("sh:$FFNTEST") ;; qwen3) PHASES+=("sh:$QWEN3") ;; fasttok) PHASES+=("sh:$FASTTOK") ;; *) PHASES+=("$q") ;; esac
+  case "$q" in gelu) PHASES+=("before:$B" "bench:$B" "before:$B" "bench:$B" "sh:$GELU_PROF") ;; prof1) PHASES+=("sh:$PROF1") ;; prof32) PHASES+=("sh:$PROF32") ;; host) PHASES+=("sh:$HOST") ;; sts) PHASES+=("sh:$STS") ;; sf) PHASES+=("sh:$SF") ;; eng) PHASES+=("sh:$ENG") ;; fixed) PHASES+=("sh:$FIXED") ;; ffn) PHASES+=("sh:$FFN") ;; ffntest) PHASES+=("sh:$FFNTEST") ;; qwen3) PHASES+=("sh:$QWEN3") ;; fasttok) PHASES+=("sh:$FASTTOK") ;; *) PHASES+=("$q") ;; esac
 done
 PREPARE_EXTRA=${PREPARE_EXTRA:-"bench-bert-base bench-xlmr-large"} SKIP_PREPARE=${SKIP_PREPARE:-0} ARCHS=${ARCHS:-"-arch=sm_90"} exec bash scripts/gpu/device-run.sh "${PHASES[@]}"
