@@ -9,7 +9,10 @@
 // rayon off and libuv sized to the workers.
 import { availableParallelism } from 'node:os';
 
-/** The switch of the fast tokenizer path (packed ids written in the worker, sized threads); default off. */
+/**
+ * The switch of the fast tokenizer path (packed ids written in the worker, sized threads): off by
+ * default in the library, on in the `embedrank` command (configureLaunch) unless set to "0".
+ */
 export function fastTokenizeEnabled(env: NodeJS.ProcessEnv = process.env): boolean {
   return env.EMBEDRANK_FAST_TOKENIZE === '1';
 }
