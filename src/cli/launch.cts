@@ -6,9 +6,15 @@
 // ../tokenize/threads.ts), then loads the CLI as if it had been started directly.
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { configureLaunch } from '../tokenize/threads.js';
+import { availableParallelism } from 'node:os';
+import { configureLaunch, tokenizerThreadsArg } from '../tokenize/threads.js';
 
-configureLaunch();
+try {
+  configureLaunch(process.env, tokenizerThreadsArg(process.argv.slice(2)) ?? availableParallelism());
+} catch (e) {
+  process.stderr.write(`embedrank: ${(e as Error).message}\n`);
+  process.exit(2);
+}
 const cli = join(__dirname, 'main.js');
 process.argv[1] = cli; // runMain(import.meta) in main.js runs the CLI when argv[1] names it
 import(pathToFileURL(cli).href).catch((e: Error) => {

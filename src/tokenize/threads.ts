@@ -9,12 +9,29 @@
 // rayon off and libuv sized to the workers.
 import { availableParallelism } from 'node:os';
 
+const ON = new Set(['1', 'true', 'yes', 'on']);
+const OFF = new Set(['0', 'false', 'no', 'off']);
+
+/**
+ * EMBEDRANK_FAST_TOKENIZE as a boolean: 1/true/yes/on or 0/false/no/off (any case); undefined when
+ * unset or empty (the caller's default applies).
+ * @throws Error naming the variable for any other value (checked before any work starts).
+ */
+function fastTokenizeSetting(env: NodeJS.ProcessEnv): boolean | undefined {
+  const v = env.EMBEDRANK_FAST_TOKENIZE?.trim().toLowerCase();
+  if (v === undefined || v === '') return undefined;
+  if (ON.has(v)) return true;
+  if (OFF.has(v)) return false;
+  throw new Error(`EMBEDRANK_FAST_TOKENIZE=${env.EMBEDRANK_FAST_TOKENIZE} is not one of 1/true/yes/on or 0/false/no/off`);
+}
+
 /**
  * The switch of the fast tokenizer path (packed ids written in the worker, sized threads): off by
- * default in the library, on in the `embedrank` command (configureLaunch) unless set to "0".
+ * default in the library, on in the `embedrank` command (configureLaunch) unless set off.
+ * @throws Error for a value that is neither on nor off.
  */
 export function fastTokenizeEnabled(env: NodeJS.ProcessEnv = process.env): boolean {
-  return env.EMBEDRANK_FAST_TOKENIZE === '1';
+  return fastTokenizeSetting(env) ?? false;
 }
 
 /**
@@ -34,7 +51,9 @@ export interface TokenizerThreadSettings {
 /**
  * Sets UV_THREADPOOL_SIZE to `workers` + 4 (the 4 libuv threads Node's own fs, dns, crypto and
  * zlib work would have had) and TOKENIZERS_PARALLELISM=false, each only when the environment
- * does not set it, and both or neither: rayon off without a larger libuv pool halves throughput.
+ * does not set it. A UV_THREADPOOL_SIZE of the user's leaves both alone (rayon off without a larger
+ * libuv pool halves throughput); a TOKENIZERS_PARALLELISM of the user's is kept while the pool is
+ * still sized (the common `TOKENIZERS_PARALLELISM=false` alone would otherwise cap it at 4 threads).
  * libuv reads UV_THREADPOOL_SIZE once, when its pool first runs, so this must run before anything
  * asynchronous in the process. The `embedrank` bin (src/cli/launch.cts, CommonJS) calls it first
  * thing; an ES module entry cannot (Node starts the pool while loading it), so set the two
@@ -43,8 +62,9 @@ export interface TokenizerThreadSettings {
  */
 export function configureTokenizerThreads(workers = availableParallelism(), env: NodeJS.ProcessEnv = process.env): TokenizerThreadSettings {
   if (!Number.isInteger(workers) || workers < 1) throw new RangeError(`workers must be a positive integer, got ${workers}`);
-  if (env.UV_THREADPOOL_SIZE !== undefined || env.TOKENIZERS_PARALLELISM !== undefined) return {};
-  const set = { UV_THREADPOOL_SIZE: String(Math.min(workers + 4, 1024)), TOKENIZERS_PARALLELISM: 'false' };
+  if (env.UV_THREADPOOL_SIZE !== undefined) return {};
+  const set: TokenizerThreadSettings = { UV_THREADPOOL_SIZE: String(Math.min(workers + 4, 1024)) };
+  if (env.TOKENIZERS_PARALLELISM === undefined) set.TOKENIZERS_PARALLELISM = 'false';
   Object.assign(env, set);
   return set;
 }
@@ -59,10 +79,26 @@ export function configureTokenizerThreads(workers = availableParallelism(), env:
  */
 export function configureLaunch(env: NodeJS.ProcessEnv = process.env, workers = availableParallelism()): Record<string, string> {
   const set: Record<string, string> = {};
-  if (env.EMBEDRANK_FAST_TOKENIZE === undefined) {
+  if (fastTokenizeSetting(env) === undefined) {
     env.EMBEDRANK_FAST_TOKENIZE = '1';
     set.EMBEDRANK_FAST_TOKENIZE = '1';
   }
   if (fastTokenizeEnabled(env)) Object.assign(set, configureTokenizerThreads(workers, env));
   return set;
+}
+
+/**
+ * The tokenizer worker count a command line asks for (`--tokenizer-threads N` or `=N`), read before
+ * the CLI parses it so the launch sizes libuv's pool for it; undefined when absent or not a positive
+ * integer (the CLI then reports its own error or uses its default).
+ */
+export function tokenizerThreadsArg(argv: string[]): number | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const v = a === '--tokenizer-threads' ? argv[i + 1] : a.startsWith('--tokenizer-threads=') ? a.slice('--tokenizer-threads='.length) : undefined;
+    if (v === undefined) continue;
+    const n = Number(v);
+    return Number.isInteger(n) && n >= 1 ? n : undefined;
+  }
+  return undefined;
 }

@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { configureLaunch, configureTokenizerThreads, dedupeEnabled, fastTokenizeEnabled } from '../../src/tokenize/threads.js';
+import { configureLaunch, configureTokenizerThreads, dedupeEnabled, fastTokenizeEnabled, tokenizerThreadsArg } from '../../src/tokenize/threads.js';
 
 describe('tokenize/threads: libuv and rayon sizing for the fast tokenizer path', () => {
   it('sets UV_THREADPOOL_SIZE to workers + 4 and TOKENIZERS_PARALLELISM=false when neither is set', () => {
@@ -15,11 +15,14 @@ describe('tokenize/threads: libuv and rayon sizing for the fast tokenizer path',
     expect(configureTokenizerThreads(5000, {}).UV_THREADPOOL_SIZE).to.equal('1024');
   });
 
-  it("leaves the user's settings alone: either variable set means neither is touched", () => {
-    for (const env of [{ UV_THREADPOOL_SIZE: '8' }, { TOKENIZERS_PARALLELISM: 'true' }]) {
-      const before = { ...env };
-      expect(configureTokenizerThreads(16, env)).to.deep.equal({});
-      expect(env).to.deep.equal(before);
+  it("leaves the user's settings alone: their UV_THREADPOOL_SIZE means nothing is touched; their TOKENIZERS_PARALLELISM is kept while the pool is still sized", () => {
+    const uv: NodeJS.ProcessEnv = { UV_THREADPOOL_SIZE: '8' };
+    expect(configureTokenizerThreads(16, uv)).to.deep.equal({});
+    expect(uv).to.deep.equal({ UV_THREADPOOL_SIZE: '8' });
+    for (const par of ['true', 'false']) {
+      const env: NodeJS.ProcessEnv = { TOKENIZERS_PARALLELISM: par };
+      expect(configureTokenizerThreads(16, env)).to.deep.equal({ UV_THREADPOOL_SIZE: '20' });
+      expect(env).to.deep.equal({ TOKENIZERS_PARALLELISM: par, UV_THREADPOOL_SIZE: '20' });
     }
   });
 
@@ -27,10 +30,12 @@ describe('tokenize/threads: libuv and rayon sizing for the fast tokenizer path',
     for (const w of [0, -1, 1.5, NaN]) expect(() => configureTokenizerThreads(w, {})).to.throw(RangeError, /positive integer/);
   });
 
-  it('the switch is EMBEDRANK_FAST_TOKENIZE=1, off by default', () => {
+  it('the switch is EMBEDRANK_FAST_TOKENIZE (1/true/yes/on, 0/false/no/off), off by default in the library; any other value is an error', () => {
     expect(fastTokenizeEnabled({})).to.equal(false);
-    expect(fastTokenizeEnabled({ EMBEDRANK_FAST_TOKENIZE: '0' })).to.equal(false);
-    expect(fastTokenizeEnabled({ EMBEDRANK_FAST_TOKENIZE: '1' })).to.equal(true);
+    expect(fastTokenizeEnabled({ EMBEDRANK_FAST_TOKENIZE: '' })).to.equal(false);
+    for (const v of ['0', 'false', 'No', 'OFF']) expect(fastTokenizeEnabled({ EMBEDRANK_FAST_TOKENIZE: v }), v).to.equal(false);
+    for (const v of ['1', 'true', 'Yes', ' on ']) expect(fastTokenizeEnabled({ EMBEDRANK_FAST_TOKENIZE: v }), v).to.equal(true);
+    for (const v of ['2', 'fast', 'y']) expect(() => fastTokenizeEnabled({ EMBEDRANK_FAST_TOKENIZE: v }), v).to.throw(/EMBEDRANK_FAST_TOKENIZE=.* is not one of/);
     expect(dedupeEnabled({ EMBEDRANK_FAST_TOKENIZE: '1' })).to.equal(true);
     expect(dedupeEnabled({ EMBEDRANK_FAST_TOKENIZE: '1', EMBEDRANK_TOKENIZE_DEDUPE: '0' })).to.equal(false);
     expect(dedupeEnabled({ EMBEDRANK_TOKENIZE_DEDUPE: '1' })).to.equal(false);
@@ -46,6 +51,26 @@ describe('tokenize/threads: libuv and rayon sizing for the fast tokenizer path',
     const mine: NodeJS.ProcessEnv = { UV_THREADPOOL_SIZE: '3' };
     expect(configureLaunch(mine, 6)).to.deep.equal({ EMBEDRANK_FAST_TOKENIZE: '1' });
     expect(mine).to.deep.equal({ UV_THREADPOOL_SIZE: '3', EMBEDRANK_FAST_TOKENIZE: '1' });
+    const empty: NodeJS.ProcessEnv = { EMBEDRANK_FAST_TOKENIZE: '' };
+    expect(configureLaunch(empty, 2).EMBEDRANK_FAST_TOKENIZE, 'empty counts as unset').to.equal('1');
+    expect(() => configureLaunch({ EMBEDRANK_FAST_TOKENIZE: 'fast' }, 2)).to.throw(/not one of/);
+  });
+
+  it('the launch reads --tokenizer-threads from the command line to size the pool', () => {
+    expect(tokenizerThreadsArg(['evaluate', '--tokenizer-threads', '3', '-m', 'x'])).to.equal(3);
+    expect(tokenizerThreadsArg(['encode', '--tokenizer-threads=5'])).to.equal(5);
+    for (const bad of [['--tokenizer-threads', '0'], ['--tokenizer-threads', 'abc'], ['--tokenizer-threads'], ['encode']]) expect(tokenizerThreadsArg(bad), bad.join(' ')).to.equal(undefined);
+  });
+
+  it('the bin entry refuses a bad EMBEDRANK_FAST_TOKENIZE with a usage error before anything runs', () => {
+    let err: { status?: number; stderr?: string } = {};
+    try {
+      execFileSync(process.execPath, [join(process.cwd(), 'dist/src/cli/launch.cjs'), '--version'], { encoding: 'utf8', stdio: 'pipe', env: { ...process.env, EMBEDRANK_FAST_TOKENIZE: 'maybe' } });
+    } catch (e) {
+      err = e as { status?: number; stderr?: string };
+    }
+    expect(err.status).to.equal(2);
+    expect(err.stderr).to.match(/embedrank: EMBEDRANK_FAST_TOKENIZE=maybe is not one of/);
   });
 
   it('the CommonJS bin entry sizes the libuv pool of the process when the switch is on (an ES module entry could not)', function () {
