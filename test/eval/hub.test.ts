@@ -223,7 +223,19 @@ describe('eval/hub: hub cache resolution and downloads (local HTTP fixture serve
       await evaluate(new BowEncoder(), ['STS12'], { endpoint: 'http://127.0.0.1:9', cacheDir: cache, outputFolder: null, warnings: false });
       expect.fail('should throw');
     } catch (e) {
-      expect((e as Error).message).to.match(/cannot reach http:\/\/127\.0\.0\.1:9\/api\/datasets\/mteb\/sts12-sts/);
+      expect((e as Error).message).to.match(/cannot reach http:\/\/127\.0\.0\.1:9\/api\/datasets\/mteb\/sts12-sts/).and.match(/pass --data-dir/);
+    }
+  });
+
+  it('a dataDir without the task, then an unreachable hub: the error says the data was not in the folder and where it looked', async () => {
+    const empty = mkdtempSync(join(tmpdir(), 'embedrank-empty-data-'));
+    try {
+      await evaluate(new BowEncoder(), ['STS12'], { dataDir: empty, endpoint: 'http://127.0.0.1:9', cacheDir: cache, outputFolder: null, warnings: false });
+      expect.fail('should throw');
+    } catch (e) {
+      const m = (e as Error).message;
+      expect(m).to.match(/mteb\/sts12-sts is not in the data folder \(looked in /).and.contain(join(empty, 'mteb__sts12-sts'));
+      expect(m).to.match(/cannot reach http:\/\/127\.0\.0\.1:9/).and.not.match(/pass --data-dir/);
     }
   });
 });

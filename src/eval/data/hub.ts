@@ -52,7 +52,11 @@ export class HubSource implements DatasetSource {
   readonly description: string;
   private files?: string[];
 
-  constructor(readonly repoId: string, readonly revision: string, private readonly o: HubOptions = {}) {
+  /**
+   * `localTried`: the folders of a dataDir that were looked in before falling back to the Hub, so a
+   * failed download says the data was not there (not only that the Hub is out of reach).
+   */
+  constructor(readonly repoId: string, readonly revision: string, private readonly o: HubOptions = {}, private readonly localTried: string[] = []) {
     this.root = snapshotDir(repoId, revision, o);
     this.description = `${repoId}@${revision} (hub cache ${this.root})`;
   }
@@ -76,7 +80,12 @@ export class HubSource implements DatasetSource {
         if (!existsSync(this.root)) {
           // Offline evaluation reads local copies: say how, not only that the Hub is out of reach.
           if (e instanceof HubError && e.status === undefined) {
-            throw new HubError(`${e.message} For a dataset, pass --data-dir (dataDir) with a local copy: an mteb/Hugging Face dataset folder, BEIR folders, or the SemEval STS releases (docs/evaluation.md).`);
+            const copy = 'an mteb/Hugging Face dataset folder, BEIR folders, or the SemEval STS releases (docs/evaluation.md)';
+            throw new HubError(
+              this.localTried.length
+                ? `${this.repoId} is not in the data folder (looked in ${this.localTried.join(', ')}), and the Hub fallback failed: ${e.message} Put a local copy there: ${copy}.`
+                : `${e.message} For a dataset, pass --data-dir (dataDir) with a local copy: ${copy}.`,
+            );
           }
           throw e;
         }

@@ -82,7 +82,7 @@ export function resolveSource(task: TaskMetadata, o: DataOptions = {}): Resolved
     if (orig) return { kind: 'original', file: orig };
     if (task.original) tried.push(join(d, task.original.dir, task.original.file));
   }
-  const hub = new HubSource(task.dataset.path, task.dataset.revision, o);
+  const hub = new HubSource(task.dataset.path, task.dataset.revision, o, [...tried]);
   tried.push(snapshotDir(task.dataset.path, task.dataset.revision, o));
   if (hub.cached || !hubOffline(o)) return { kind: 'hf', source: hub };
   const hint = o.dataDir !== undefined && looksLikeSemEval(o.dataDir) && !task.semeval ? ` (${o.dataDir} holds SemEval STS files, which only cover STS12-STS16 and SICK-R)` : '';
