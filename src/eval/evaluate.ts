@@ -4,10 +4,11 @@
 // subset (atomically, so an interrupted run resumes with only-missing) plus model_meta.json and
 // run_settings.jsonl, and return a ModelResult.
 import { existsSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
 import { assertWritableFolder } from '../io/writable.js';
 import { evaluateClassification } from './classification.js';
 import { evaluateClustering } from './clustering.js';
-import { allSplits, loadEmbeddingTaskData, loadRetrievalData, loadStsData, type DataOptions, type EmbeddingTaskData, type RetrievalData, type StsData } from './data/load.js';
+import { allSplits, loadEmbeddingTaskData, loadRetrievalData, loadStsData, resolveSource, sourceDescription, type DataOptions, type EmbeddingTaskData, type RetrievalData, type StsData } from './data/load.js';
 import { evaluatePairClassification } from './pair-classification.js';
 import { loadPreviousResults, runToJson, savePredictions } from './predictions.js';
 import type { Run } from './retrieval-metrics.js';
@@ -23,6 +24,7 @@ import {
   missingEvaluations,
   modelResultDir,
   readTaskResult,
+  recordedDataSources,
   taskResultPath,
   writeModelMeta,
   writeTaskResult,
@@ -149,6 +151,29 @@ function checkCache(task: TaskMetadata, path: string | null, strategy: Overwrite
   return { existing, missing };
 }
 
+/**
+ * Whether the results a run would keep were computed from other data than this run would read:
+ * the data_source run_settings.jsonl recorded for the task's splits against the source resolved now
+ * (paths compared absolute; a Hub source by repository and revision, not by cache folder). Null when
+ * nothing was recorded or the source cannot be resolved without reading data (then nothing changes).
+ */
+function dataSourceChange(task: TaskMetadata, dir: string, o: DataOptions): { was: string; now: string } | null {
+  const recorded = recordedDataSources(dir, task.name);
+  if (!recorded.size) return null;
+  let now: string;
+  try {
+    now = sourceDescription(resolveSource(task, o));
+  } catch {
+    return null;
+  }
+  const key = (s: string): string => {
+    const t = s.replace(/ \(hub cache [^)]*\)$/, '');
+    return t.includes('@') && !isAbsolute(t) ? t : resolve(t);
+  };
+  for (const was of recorded.values()) if (key(was) !== key(now)) return { was, now };
+  return null;
+}
+
 function toTaskMetadata(t: string | TaskMetadata): TaskMetadata {
   return typeof t === 'string' ? getTask(t) : t;
 }
@@ -188,7 +213,17 @@ export async function evaluate(model: EvaluableModel, tasks: string | TaskMetada
     const total = list.length;
     const path = outputFolder ? taskResultPath(outputFolder, meta, task.name) : null;
     try {
-      const { existing, missing } = checkCache(task, path, strategy);
+      let { existing, missing } = checkCache(task, path, strategy);
+      const changed = existing && outputFolder ? dataSourceChange(task, modelResultDir(outputFolder, meta), options) : null;
+      if (changed) {
+        if (strategy === 'only-missing') {
+          warn(task.name, `${task.name}: the data source differs from the one ${path} was computed from (${changed.was}; now ${changed.now}): evaluating it again`);
+          existing = null;
+          missing = allSplits(task);
+        } else {
+          warn(task.name, `${task.name}: ${path} was computed from a data source that differs from this run's (${changed.was}; now ${changed.now}); overwrite strategy "${strategy}" keeps it`);
+        }
+      }
       if (existing && missing.size === 0 && strategy !== 'always') {
         emit({ type: 'task-skip', task: task.name, index, total, reason: `results exist (${path})`, result: existing });
         result.task_results.push(existing);

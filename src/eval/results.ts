@@ -328,6 +328,33 @@ export function appendRunSettings(dir: string, rows: Array<Record<string, unknow
   writeFileAtomic(path, [...keep, ...rows.map((r) => compactPyJson(r))].join('\n') + '\n');
 }
 
+/**
+ * The `data_source` run_settings.jsonl records for each split of `task` (its last run); splits
+ * without a row, or rows without the field, are absent. An unreadable or missing file gives none.
+ */
+export function recordedDataSources(dir: string, task: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const path = join(dir, 'run_settings.jsonl');
+  if (!existsSync(path)) return out;
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    return out;
+  }
+  for (const line of text.split('\n')) {
+    if (!line.trim()) continue;
+    try {
+      const r = JSON.parse(line) as { task?: unknown; splits?: unknown; data_source?: unknown };
+      if (r.task !== task || !Array.isArray(r.splits) || typeof r.data_source !== 'string') continue;
+      for (const sp of r.splits) if (typeof sp === 'string') out.set(sp, r.data_source);
+    } catch {
+      /* a line another tool wrote: not ours to judge */
+    }
+  }
+  return out;
+}
+
 /** json.dumps(value) without indent: ", " and ": " separators. */
 export function compactPyJson(v: unknown): string {
   if (v === null || v === undefined) return 'null';

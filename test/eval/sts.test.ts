@@ -1,7 +1,7 @@
 import { expect } from 'chai';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { CacheError, evaluate, getTask, readTaskResult, stsSimilarities, taskResultPath } from '../../src/eval/index.js';
 import { BowEncoder, bowVector } from './helpers/fakes.js';
 import { HF_FIXTURES, REAL_STS, STS_FIXTURE } from './helpers/fixtures.js';
@@ -174,6 +174,40 @@ describe('eval/sts: STS evaluation and result files', function () {
     expect(subsets).to.deep.equal(Object.keys(getTask('STS17').evalLangs));
     const enDe = res.task_results[0].scores.test.find((s) => s.hf_subset === 'en-de')!;
     expect(enDe.languages).to.deep.equal(['eng-Latn', 'deu-Latn']);
+  });
+
+  it('only-missing evaluates again when the data source differs from the one the results were computed from (another --data-dir); the same folder spelled otherwise does not', async () => {
+    const a = join(out, 'data-a');
+    const b = join(out, 'data-b');
+    cpSync(STS_FIXTURE, a, { recursive: true });
+    cpSync(STS_FIXTURE, b, { recursive: true });
+    const msr = join(b, '2012', 'MSRpar.test.tsv');
+    const lines = readFileSync(msr, 'utf8').split('\n').filter(Boolean);
+    writeFileSync(msr, lines.slice(0, lines.length >> 1).join('\n') + '\n');
+    const results = join(out, 'results');
+    const model = new BowEncoder();
+    const notes: string[] = [];
+    const onEvent = (e: { type: string; message?: string }) => e.type === 'note' && notes.push(e.message!);
+    const ra = await evaluate(model, ['STS12'], { dataDir: a, outputFolder: results, warnings: false });
+    expect(model.calls).to.have.length(2);
+    // The same folder, spelled relative and with a trailing separator: kept.
+    await evaluate(model, ['STS12'], { dataDir: relative(process.cwd(), a) + '/', outputFolder: results, warnings: false, onEvent });
+    expect(model.calls, 'same data, other spelling: skipped').to.have.length(2);
+    expect(notes).to.deep.equal([]);
+    // Other data: evaluated again, with a warning, and the file now holds the new score.
+    const rb = await evaluate(model, ['STS12'], { dataDir: b, outputFolder: results, warnings: false, onEvent });
+    expect(model.calls, 'other data: evaluated again').to.have.length(4);
+    expect(notes.join('\n')).to.match(/data source differs/).and.contain(a).and.contain(b);
+    const fresh = await evaluate(new BowEncoder(), ['STS12'], { dataDir: b, outputFolder: null, warnings: false });
+    const score = (r: typeof ra) => r.task_results[0].scores.test[0].main_score;
+    expect(score(rb)).to.equal(score(fresh));
+    expect(score(rb)).to.not.equal(score(ra));
+    expect(readTaskResult(taskResultPath(results, model.meta, 'STS12')).scores.test[0].main_score).to.be.closeTo(score(fresh), 1e-6);
+    // "never" keeps what is there, and says the source differs.
+    notes.length = 0;
+    await evaluate(model, ['STS12'], { dataDir: a, outputFolder: results, warnings: false, onEvent, overwriteStrategy: 'never' });
+    expect(model.calls).to.have.length(4);
+    expect(notes.join('\n')).to.match(/differs from this run's .*keeps it/);
   });
 
   it('re-evaluates a partial result whose dataset revision differs (not mergeable)', async () => {

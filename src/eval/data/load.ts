@@ -92,6 +92,11 @@ export function resolveSource(task: TaskMetadata, o: DataOptions = {}): Resolved
   );
 }
 
+/** What a run's result records as its data source (run_settings.jsonl `data_source`). */
+export function sourceDescription(res: ResolvedSource): string {
+  return res.kind === 'semeval' ? res.dir : res.kind === 'original' ? res.file : res.source.description;
+}
+
 export interface LoadedSplit<T> {
   data: T;
   /** split name used (a config's only split when the requested one does not exist) */
@@ -208,7 +213,7 @@ export async function loadStsData(task: TaskMetadata, splits: Map<string, string
   if (res.kind === 'semeval') {
     const sem = loadSemEval(res.dataDir, task);
     out.notes.push(...sem.notes);
-    out.source = res.dir;
+    out.source = sourceDescription(res);
     for (const [split, subsets] of splits) {
       const m = new Map<string, StsPairs>();
       for (const s of subsets) if (s === 'default') m.set(s, sem.pairs);
@@ -219,12 +224,12 @@ export async function loadStsData(task: TaskMetadata, splits: Map<string, string
   if (res.kind === 'original') {
     const o = loadOriginal(res.file, task);
     out.notes.push(...o.notes);
-    out.source = res.file;
+    out.source = sourceDescription(res);
     for (const [split, subsets] of splits) out.splits.set(split, new Map(subsets.filter((s) => s === 'default').map((s) => [s, o.pairs])));
     return out;
   }
   const reader = await subsetReader(task, res.source);
-  out.source = reader.source;
+  out.source = sourceDescription(res);
   for (const [split, subsets] of splits) {
     const m = new Map<string, StsPairs>();
     for (const subset of subsets) m.set(subset, toPairs(await reader.rows(split, subset), `${task.name} ${split}/${subset} (${reader.source})`));
@@ -408,7 +413,7 @@ export async function loadEmbeddingTaskData(task: TaskMetadata, splits: Map<stri
   const res = resolveSource(task, o);
   if (res.kind !== 'hf') throw new Error(`${task.name} cannot be read from STS release files`);
   const reader = await subsetReader(task, res.source);
-  const out: EmbeddingTaskData = { kind: 'embedding-task', splits: new Map(), notes: [], source: reader.source };
+  const out: EmbeddingTaskData = { kind: 'embedding-task', splits: new Map(), notes: [], source: sourceDescription(res) };
   for (const [split, subsets] of splits) {
     const m = new Map<string, EmbeddingTaskSplitData>();
     for (const subset of subsets) {
@@ -453,7 +458,7 @@ export async function loadRetrievalData(task: TaskMetadata, splits: Map<string, 
   const res = resolveSource(task, o);
   if (res.kind !== 'hf') throw new Error(`${task.name} cannot be read from STS release files`);
   const src = res.source;
-  const out: RetrievalData = { kind: 'retrieval', splits: new Map(), notes: [], source: src.description };
+  const out: RetrievalData = { kind: 'retrieval', splits: new Map(), notes: [], source: sourceDescription(res) };
   const files = await src.listFiles();
   const readme = await src.readme();
   const configs = configNames(files, readme);
