@@ -36,6 +36,7 @@ export abstract class ModelHandle {
   protected runtime?: Runtime;
   protected readonly loading: Promise<Runtime>;
   private resolvedRevision?: string;
+  private closed = false;
 
   protected constructor(private readonly handleOptions: HandleOptions, kind: ModelKind, private readonly what: 'Encoder' | 'CrossEncoder') {
     assertMainThread(what);
@@ -57,6 +58,7 @@ export abstract class ModelHandle {
   }
 
   protected get rt(): Runtime {
+    if (this.closed) throw new Error(`this ${this.what} is closed: create a new one to run more work`);
     if (!this.runtime) throw new Error(`${this.what} is not loaded yet: await ready() (or use ${this.what}.create) first`);
     return this.runtime;
   }
@@ -153,7 +155,10 @@ export abstract class ModelHandle {
     };
   }
 
+  /** Stops the workers; later calls throw (a second close does nothing). */
   async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
     try {
       await this.loading;
     } catch {

@@ -10,6 +10,7 @@ import { probeCuda } from '../../src/core/runtime.js';
 import { Encoder, lookupPromptName, type EncoderOptions } from '../../src/encoder.js';
 import { InputError, SequenceTooLongError, UnsupportedOptionError } from '../../src/errors.js';
 import { loadModelFolder } from '../../src/model/folder.js';
+import { CrossEncoder } from '../../src/cross-encoder.js';
 import { allFinite, expectReject, expectThrow, maxAbs, norm, tinyCrossEncoder, tinyEncoder, tinyEncoderCls, within } from './helpers.js';
 
 const TOL = 1e-5;
@@ -44,6 +45,18 @@ describe('foundation: Encoder on the CPU', function () {
   }
 
   describe('encode', () => {
+    it('after close every call throws "is closed" (a second close does nothing); a CrossEncoder the same', async () => {
+      const e = await Encoder.create({ model: tinyEncoder(), device: 'cpu', tokenizerThreads: 1 });
+      expect(await e.encode(['x'])).to.have.length(1);
+      await e.close();
+      await e.close();
+      await expectReject(e.encode(['x']), Error, /Encoder is closed/);
+      await expectReject(e.embedMatrix(['x']), Error, /Encoder is closed/);
+      const ce = await CrossEncoder.create({ model: tinyCrossEncoder(), device: 'cpu', tokenizerThreads: 1 });
+      await ce.close();
+      await expectReject(ce.predict([['q', 'd']]), Error, /CrossEncoder is closed/);
+    });
+
     it('reports its device, dtype, dim and max length', () => {
       expect(enc.device).to.equal('cpu');
       expect(enc.dtype).to.equal('float32');
@@ -350,8 +363,9 @@ describe('foundation: Encoder on the CPU', function () {
       await expectReject(Encoder.create({ model: '/nonexistent/model/dir', device: 'cpu' }), Error, /nonexistent/);
       const e = new Encoder({ model: '', device: 'cpu' });
       await expectReject(e.ready(), InputError, /options.model/);
-      await e.close(); // resolves although loading failed
       expect(() => e.dim).to.throw(/not loaded/);
+      await e.close(); // resolves although loading failed
+      expect(() => e.dim).to.throw(/is closed/);
     });
   });
 
