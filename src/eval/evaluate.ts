@@ -24,7 +24,7 @@ import {
   missingEvaluations,
   modelResultDir,
   readTaskResult,
-  recordedDataSources,
+  recordedInputs,
   taskResultPath,
   writeModelMeta,
   writeTaskResult,
@@ -151,15 +151,25 @@ function checkCache(task: TaskMetadata, path: string | null, strategy: Overwrite
   return { existing, missing };
 }
 
+/** The first stage a reranking run reads (previousResults), as run_settings.jsonl records it; null: none. */
+function firstStage(o: EvaluateOptions): string | null {
+  return o.previousResults ? `top ${o.previousResultsTopK ?? 10} of ${resolve(o.previousResults)}` : null;
+}
+
 /**
- * Whether the results a run would keep were computed from other data than this run would read:
- * the data_source run_settings.jsonl recorded for the task's splits against the source resolved now
- * (paths compared absolute; a Hub source by repository and revision, not by cache folder). Null when
- * nothing was recorded or the source cannot be resolved without reading data (then nothing changes).
+ * Whether the results a run would keep were computed from other inputs than this run would read:
+ * the data_source and first_stage run_settings.jsonl recorded for the task's splits against what
+ * this run resolves (paths compared absolute; a Hub source by repository and revision, not by cache
+ * folder; the first stage by file and top-k). Null when nothing was recorded, or the data source
+ * cannot be resolved without reading data (then nothing changes).
  */
-function dataSourceChange(task: TaskMetadata, dir: string, o: DataOptions): { was: string; now: string } | null {
-  const recorded = recordedDataSources(dir, task.name);
+function inputsChange(task: TaskMetadata, dir: string, o: EvaluateOptions): { what: string; was: string; now: string } | null {
+  const recorded = recordedInputs(dir, task.name);
   if (!recorded.size) return null;
+  const stage = firstStage(o);
+  for (const r of recorded.values()) {
+    if (r.firstStage !== stage) return { what: 'first stage (--previous-results / --rerank-top-k)', was: r.firstStage ?? 'none', now: stage ?? 'none' };
+  }
   let now: string;
   try {
     now = sourceDescription(resolveSource(task, o));
@@ -170,7 +180,7 @@ function dataSourceChange(task: TaskMetadata, dir: string, o: DataOptions): { wa
     const t = s.replace(/ \(hub cache [^)]*\)$/, '');
     return t.includes('@') && !isAbsolute(t) ? t : resolve(t);
   };
-  for (const was of recorded.values()) if (key(was) !== key(now)) return { was, now };
+  for (const r of recorded.values()) if (r.dataSource !== undefined && key(r.dataSource) !== key(now)) return { what: 'data source', was: r.dataSource, now };
   return null;
 }
 
@@ -214,14 +224,14 @@ export async function evaluate(model: EvaluableModel, tasks: string | TaskMetada
     const path = outputFolder ? taskResultPath(outputFolder, meta, task.name) : null;
     try {
       let { existing, missing } = checkCache(task, path, strategy);
-      const changed = existing && outputFolder ? dataSourceChange(task, modelResultDir(outputFolder, meta), options) : null;
+      const changed = existing && outputFolder ? inputsChange(task, modelResultDir(outputFolder, meta), options) : null;
       if (changed) {
         if (strategy === 'only-missing') {
-          warn(task.name, `${task.name}: the data source differs from the one ${path} was computed from (${changed.was}; now ${changed.now}): evaluating it again`);
+          warn(task.name, `${task.name}: the ${changed.what} differs from the one ${path} was computed from (${changed.was}; now ${changed.now}): evaluating it again`);
           existing = null;
           missing = allSplits(task);
         } else {
-          warn(task.name, `${task.name}: ${path} was computed from a data source that differs from this run's (${changed.was}; now ${changed.now}); overwrite strategy "${strategy}" keeps it`);
+          warn(task.name, `${task.name}: ${path} was computed from a ${changed.what} that differs from this run's (${changed.was}; now ${changed.now}); overwrite strategy "${strategy}" keeps it`);
         }
       }
       if (existing && missing.size === 0 && strategy !== 'always') {
@@ -406,6 +416,7 @@ async function evaluateTask(
         model_settings: extraMeta(model.meta),
         subsets: [...(final.scores[split] ?? []).map((s) => s.hf_subset)].sort(),
         data_source: data.source,
+        first_stage: firstStage(o) ?? undefined,
       })),
     );
   }

@@ -328,12 +328,20 @@ export function appendRunSettings(dir: string, rows: Array<Record<string, unknow
   writeFileAtomic(path, [...keep, ...rows.map((r) => compactPyJson(r))].join('\n') + '\n');
 }
 
+/** What a task's split was last computed from, as run_settings.jsonl records it. */
+export interface RecordedInputs {
+  /** `data_source` (absent in rows written before it was recorded). */
+  dataSource?: string;
+  /** `first_stage`: "top K of PATH" when it reranked a previous run's results; null when it did not. */
+  firstStage: string | null;
+}
+
 /**
- * The `data_source` run_settings.jsonl records for each split of `task` (its last run); splits
- * without a row, or rows without the field, are absent. An unreadable or missing file gives none.
+ * The inputs run_settings.jsonl records for each split of `task` (its last run); splits without a
+ * row are absent. An unreadable or missing file gives none.
  */
-export function recordedDataSources(dir: string, task: string): Map<string, string> {
-  const out = new Map<string, string>();
+export function recordedInputs(dir: string, task: string): Map<string, RecordedInputs> {
+  const out = new Map<string, RecordedInputs>();
   const path = join(dir, 'run_settings.jsonl');
   if (!existsSync(path)) return out;
   let text: string;
@@ -345,9 +353,13 @@ export function recordedDataSources(dir: string, task: string): Map<string, stri
   for (const line of text.split('\n')) {
     if (!line.trim()) continue;
     try {
-      const r = JSON.parse(line) as { task?: unknown; splits?: unknown; data_source?: unknown };
-      if (r.task !== task || !Array.isArray(r.splits) || typeof r.data_source !== 'string') continue;
-      for (const sp of r.splits) if (typeof sp === 'string') out.set(sp, r.data_source);
+      const r = JSON.parse(line) as { task?: unknown; splits?: unknown; data_source?: unknown; first_stage?: unknown };
+      if (r.task !== task || !Array.isArray(r.splits)) continue;
+      const rec: RecordedInputs = {
+        dataSource: typeof r.data_source === 'string' ? r.data_source : undefined,
+        firstStage: typeof r.first_stage === 'string' ? r.first_stage : null,
+      };
+      for (const sp of r.splits) if (typeof sp === 'string') out.set(sp, rec);
     } catch {
       /* a line another tool wrote: not ours to judge */
     }

@@ -40,6 +40,16 @@ describe('eval/predictions: saved predictions and two-stage reranking', function
     expect(entry.previous_results_model_meta).to.deep.equal({ model_name: 'test-org/bow-encoder', revision: 'rev1' });
     expect(Number(entry.main_score)).to.be.within(0, 1);
     expect(first.task_results[0].scores.test[0]).to.not.have.property('previous_results_model_meta');
+
+    // only-missing: the same first stage is skipped; another top-k is another input, evaluated again with a warning.
+    const notes: string[] = [];
+    const onEvent = (e: { type: string; message?: string }) => e.type === 'note' && notes.push(e.message!);
+    const again = new OverlapCrossEncoder();
+    await evaluate(again, task, { dataDir: data, outputFolder: join(dir, 'res'), previousResults: preds, previousResultsTopK: 5, warnings: false, onEvent });
+    expect(again.calls, 'same first stage: skipped').to.have.length(0);
+    await evaluate(again, task, { dataDir: data, outputFolder: join(dir, 'res'), previousResults: preds, previousResultsTopK: 3, warnings: false, onEvent });
+    expect(again.calls.flatMap((c) => c.pairs), 'top 3: evaluated again').to.have.length(10 * 3);
+    expect(notes.join('\n')).to.match(/first stage .* differs .*top 5 of .*; now top 3 of /);
   });
 
   it('saves STS similarities as mteb\'s STS evaluator returns them (cosine_scores, negated distances, the model\'s own)', async () => {
