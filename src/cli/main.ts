@@ -77,6 +77,8 @@ async function rerankCmd(a: RerankArgs): Promise<void> {
     const lines = top.map((r) => JSON.stringify(r)).join('\n') + '\n';
     if (a.output) writeFileSync(a.output, lines);
     else process.stdout.write(lines);
+    // As `encode` reports it: truncation is silent in sentence-transformers, but a user should know.
+    if (ce.lastTruncated) process.stderr.write(`embedrank: ${ce.lastTruncated} of ${docs.length} (query, document) pairs truncated to ${ce.maxLength} tokens\n`);
     const kv = await ce.kvCacheStats();
     if (kv) process.stderr.write(kvCacheStatsLine(kv));
   } finally {
@@ -116,7 +118,7 @@ export async function main(argv: string[]): Promise<void> {
           .option('input', { alias: 'i', type: 'string', demandOption: true, describe: 'texts: .txt (one per line), .jsonl (strings, or objects with --field) or .json (one array of either); - reads stdin. UTF-8' })
           .option('output', { alias: 'o', type: 'string', demandOption: true, describe: '.npy file to write' })
           .option('field', { type: 'string', default: 'text', describe: 'JSONL field holding the text' })
-          .option('format', { choices: INPUT_FORMATS, default: 'auto' as const, describe: 'input format; auto: .jsonl/.json files are JSON Lines, stdin is JSON Lines when its first line is a JSON object, else one text per line' })
+          .option('format', { choices: INPUT_FORMATS, default: 'auto' as const, describe: 'input format; auto: a .jsonl file is JSON Lines, a .json file one JSON array (or JSON Lines), stdin is JSON Lines when its first line is a JSON object, else one text per line' })
           .option('prompt-name', {
             type: 'string',
             describe: "one of the model's prompts by name (config_sentence_transformers.json \"prompts\", e.g. query); a name the model does not define is an error",
@@ -139,7 +141,7 @@ export async function main(argv: string[]): Promise<void> {
           .option('query', { alias: 'q', type: 'string', demandOption: true, describe: 'the query' })
           .option('documents', { alias: 'd', type: 'string', demandOption: true, describe: 'documents: .txt (one per line), .jsonl (strings, or objects with --field) or .json (one array of either); - reads stdin. UTF-8' })
           .option('field', { type: 'string', default: 'text', describe: 'JSONL field holding the text' })
-          .option('format', { choices: INPUT_FORMATS, default: 'auto' as const, describe: 'documents format; auto: .jsonl/.json files are JSON Lines, stdin is JSON Lines when its first line is a JSON object, else one document per line' })
+          .option('format', { choices: INPUT_FORMATS, default: 'auto' as const, describe: 'documents format; auto: a .jsonl file is JSON Lines, a .json file one JSON array (or JSON Lines), stdin is JSON Lines when its first line is a JSON object, else one document per line' })
           .option('top-k', { type: 'number', describe: 'print only the k best (an integer ≥ 1; default: every document)' })
           .check((argv) => checkIntegerOptions(argv as Record<string, unknown>, { 'top-k': 1 }))
           .option('output', { alias: 'o', type: 'string', describe: 'write the JSON lines here instead of stdout' })

@@ -389,7 +389,7 @@ export async function searchWithEncoder(model: EmbeddingModelLike, data: Retriev
 /** SearchCrossEncoderWrapper.search: one prediction per (query, top_ranked candidate) pair. */
 export async function searchWithCrossEncoder(model: CrossEncoderLike, data: RetrievalSplitData, opts: EncodeOptions, hooks: SearchHooks = {}): Promise<Run> {
   if (!data.topRanked) {
-    throw new Error(`${opts.taskName}: a cross-encoder can only rerank; this retrieval task has no top_ranked candidates (mteb: "CrossEncoder search requires top_ranked documents for reranking")`);
+    throw new Error(`${opts.taskName}: a cross-encoder can only rerank; this retrieval task has no top_ranked candidates (mteb: "CrossEncoder search requires top_ranked documents for reranking"); give it a first stage: a bi-encoder run's saved predictions (--save-predictions) as --previous-results, with --rerank-top-k (library: previousResults, previousResultsTopK)`);
   }
   const qById = new Map(data.queries.map((q) => [q.id, q]));
   const dById = new Map(data.corpus.map((d) => [d.id, d]));

@@ -54,6 +54,14 @@ describe('cli: bad input fails early and clearly', function () {
     const all = cli(['rerank', '-m', crossDir, '-q', 'a query', '-d', docs, '--top-k', '10', '--device', 'cpu']);
     expect(all.code, all.err).to.equal(0);
     expect(all.out.trim().split('\n')).to.have.length(3);
+    expect(all.err, 'no document was cut').to.not.match(/truncated/);
+    // A document past the model's length is cut, as sentence-transformers does, and stderr says so.
+    const long = join(work, 'long-docs.txt');
+    writeFileSync(long, `short\n${'word '.repeat(400)}\n`);
+    const cut = cli(['rerank', '-m', crossDir, '-q', 'a query', '-d', long, '--device', 'cpu']);
+    expect(cut.code, cut.err).to.equal(0);
+    expect(cut.out.trim().split('\n')).to.have.length(2);
+    expect(cut.err).to.match(/1 of 2 \(query, document\) pairs truncated to \d+ tokens/);
   });
 
   it('an empty documents or texts file (was: a blank line) is an error naming the file', () => {
