@@ -98,6 +98,7 @@ export class TokenizerPool {
 
   /** Task boundaries over inputs 0..count−1 of `chars(i)` characters: at most chunkSize inputs and chunkChars characters each (a longer input alone). */
   private bounds(count: number, chars: (i: number) => number): number[] {
+    if (count === 0) return [0]; // no tasks
     const starts = [0];
     let n = 0;
     let c = 0;

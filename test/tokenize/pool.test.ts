@@ -126,6 +126,10 @@ describe('tokenize/pool: worker threads', function () {
         // ≥ 22 k characters in tasks of ≤ 400: many more tasks than the 256-text default would make.
         expect(chunks, `tasks (dedupe ${dedupe})`).to.be.greaterThan(40);
       }
+      let none = 0;
+      for await (const c of small.tokenize([], undefined, 64)) none += 1 + c.n;
+      expect(none, 'no input, no task').to.equal(0);
+      expect((await small.tokenizeAll([], undefined, 64)).n).to.equal(0);
     } finally {
       await small.close();
     }
