@@ -105,9 +105,10 @@ export class Encoder extends ModelHandle {
     const e = new Encoder(options);
     await e.ready();
     const k = options.dimensions;
-    if (k !== undefined && k > e.rt.folder.st.embedDim) {
+    const full = e.rt.folder.st.embedDim;
+    if (k !== undefined && k > full) {
       await e.close();
-      throw new InputError(`dimensions ${k} exceeds the model's ${e.rt.folder.st.embedDim}-dimensional embeddings`);
+      throw new InputError(`dimensions ${k} exceeds the model's ${full}-dimensional embeddings`);
     }
     return e;
   }
