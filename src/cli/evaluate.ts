@@ -317,7 +317,8 @@ export async function runEvaluate(args: EvaluateCliArgs, loadModel: ModelFactory
         break;
       case 'task-error':
         failed.set(e.task, e.error.message);
-        say(`${n}${e.task}: failed: ${e.error.message}`);
+        // Without --continue-on-error the error ends the run and is printed once, by the caller.
+        say(args.continueOnError ? `${n}${e.task}: failed: ${e.error.message}` : `${n}${e.task}: failed`);
         break;
       case 'note':
         say(`${noteLevel(e.message)}: ${e.message}`);

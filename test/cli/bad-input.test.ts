@@ -64,6 +64,19 @@ describe('cli: bad input fails early and clearly', function () {
     expect(cut.err).to.match(/1 of 2 \(query, document\) pairs truncated to \d+ tokens/);
   });
 
+  it('a failing evaluate task prints its error once (was: on the progress line and again on exit), exit 1', () => {
+    const empty = mkdtempSync(join(tmpdir(), 'embedrank-nodata-'));
+    const r = spawnSync(process.execPath, [BIN, 'evaluate', '-m', encoderDir, '-t', 'STS13', '--data-dir', empty, '-o', join(work, 'res-fail')], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      timeout: 60_000,
+      env: { ...process.env, EMBEDRANK_DISABLE_CUDA: '1', HF_HUB_OFFLINE: '1', HF_HUB_CACHE: join(work, 'no-hub-cache') },
+    });
+    expect(r.status, r.stderr).to.equal(1);
+    expect(r.stderr).to.match(/STS13: failed\n/);
+    expect(r.stderr.match(/no data for STS13/g), r.stderr).to.have.length(1);
+  });
+
   it('an empty documents or texts file (was: a blank line) is an error naming the file', () => {
     const empty = join(work, 'empty.txt');
     writeFileSync(empty, '');
