@@ -23,6 +23,7 @@ import { Tokenizer } from '../src/tokenize/tokenizer.js';
 import { stsSentences } from '../scripts/gpu/prepare.js';
 import { Rng } from '../scripts/make-test-model.js';
 import { batchOf, copyBatch, median } from './batches.js';
+import { timeSplit } from './split.js';
 import { writeLatencyThroughputSvg } from './plot.js';
 
 export interface BenchPoint {
@@ -123,18 +124,8 @@ async function stsWorkload(dir: string, dtype: ComputeDtype, sizes: number[], pe
         times.push((performance.now() - t0) / 1000);
       }
       const secs = median(times);
-      // Where the time goes: tokenization alone (same pool) and the engine alone on the ids.
-      const tokT: number[] = [];
-      const runT: number[] = [];
-      for (let r = 0; r < 3; r++) {
-        let t0 = performance.now();
-        const { chunk } = await enc.tokenize(sentences);
-        tokT.push((performance.now() - t0) / 1000);
-        t0 = performance.now();
-        await enc.embedTokens(chunk);
-        runT.push((performance.now() - t0) / 1000);
-      }
-      console.log(`SPLIT sts b=${b}: end to end ${secs.toFixed(3)} s; tokenize alone ${median(tokT).toFixed(3)} s; engine alone on pre-tokenized ids ${median(runT).toFixed(3)} s (medians of 3)`);
+      const split = await timeSplit(enc, sentences, 3);
+      console.log(`SPLIT sts b=${b}: end to end ${secs.toFixed(3)} s; tokenize alone ${split.tokenize.toFixed(3)} s; engine alone on pre-tokenized ids ${split.engine.toFixed(3)} s (medians of 3)`);
       const fpt = flopsPerToken(folder.dims, tokens / sentences.length);
       points.push({
         engine: 'embedrank', workload: 'sts', dtype, quantization, batchSize: b, msPerBatch: (secs * 1000 * b) / sentences.length,

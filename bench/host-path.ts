@@ -18,7 +18,9 @@ import { join } from 'node:path';
 import { stsSentences } from '../scripts/gpu/prepare.js';
 import { makeTestModel } from '../scripts/make-test-model.js';
 import { Encoder } from '../src/encoder.js';
+import { median } from './batches.js';
 import { scifactTexts } from './qwen3-inputs.js';
+import { timeSplit } from './split.js';
 import { runMain } from '../src/main.js';
 
 const STAND_IN = `
@@ -120,12 +122,8 @@ await runMain(import.meta, async () => {
         // The split, as bench/qwen3.ts prints it: tokenization alone, then the engine alone on its ids.
         for (const p of paths) {
           usePath(p);
-          let t0 = performance.now();
-          const { chunk } = await encs[p].tokenize(sentences);
-          const tok = (performance.now() - t0) / 1000;
-          t0 = performance.now();
-          await encs[p].embedTokens(chunk);
-          process.stdout.write(`SPLIT ${p}: tokenize alone ${tok.toFixed(3)} s, engine alone on the ids ${((performance.now() - t0) / 1000).toFixed(3)} s, end to end (median) ${(sentences.length / [...rates[p]].sort((a, b) => a - b)[rates[p].length >> 1]).toFixed(3)} s\n`);
+          const split = await timeSplit(encs[p], sentences, 1);
+          process.stdout.write(`SPLIT ${p}: tokenize alone ${split.tokenize.toFixed(3)} s, engine alone on the ids ${split.engine.toFixed(3)} s, end to end (median) ${(sentences.length / median(rates[p])).toFixed(3)} s\n`);
         }
         for (const p of paths) {
           const v = rates[p].sort((a, b) => a - b);

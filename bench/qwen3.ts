@@ -31,6 +31,7 @@ import { QWEN3_RERANKER_DEFAULT_INSTRUCTION, QWEN3_RERANKER_OVERRIDES, QWEN3_RER
 import { stsSentences } from '../scripts/gpu/prepare.js';
 import { median } from './batches.js';
 import { gemmPeak } from './bench.js';
+import { timeSplit } from './split.js';
 import { buildRerankWorkload, idRows, rowCosines, scifactTexts, simulatePrefixCache, spread, type RerankSet } from './qwen3-inputs.js';
 
 const BENCH_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench');
@@ -227,19 +228,8 @@ async function embedBench(a: EmbedArgs, log: Log): Promise<void> {
     }
     kv = kvDelta(kv0, await kvStats(enc));
     ours = last;
-    // Where the end-to-end time goes: tokenization alone (the same pool, all documents) and the
-    // engine alone on the already-tokenized documents, each timed as often as the whole path.
-    const tokT: number[] = [];
-    const runT: number[] = [];
-    for (let r = 0; r < a.repeats; r++) {
-      let t0 = performance.now();
-      const { chunk: c, poolSkip } = await enc.tokenize(docs);
-      tokT.push((performance.now() - t0) / 1000);
-      t0 = performance.now();
-      await enc.embedTokens(c, poolSkip > 0 ? new Int32Array(c.n).fill(poolSkip) : undefined);
-      runT.push((performance.now() - t0) / 1000);
-    }
-    log.line(`SPLIT embed: end to end ${median(times).toFixed(3)} s = tokenize alone ${median(tokT).toFixed(3)} s + engine alone on pre-tokenized ids ${median(runT).toFixed(3)} s (${(tokens / median(runT) / 1e6).toFixed(3)} M tok/s)? medians of ${a.repeats}`);
+    const split = await timeSplit(enc, docs, a.repeats);
+    log.line(`SPLIT embed: end to end ${median(times).toFixed(3)} s = tokenize alone ${split.tokenize.toFixed(3)} s + engine alone on pre-tokenized ids ${split.engine.toFixed(3)} s (${(tokens / split.engine / 1e6).toFixed(3)} M tok/s); medians of ${a.repeats}`);
     const secs = median(times);
     const caching = a.device === 'cpu' ? 'no KV cache' : `prefix cache ${a['prefix-caching'] ? 'on' : 'off'}`;
     const m: Measurement = {
