@@ -9,12 +9,17 @@
 // library on every call). libuv's pool size is fixed at start: give the fast path its setting,
 // UV_THREADPOOL_SIZE=<cores + 4>, on the command line. CPU per sentence (the main thread's, and
 // every thread's: tokenizer workers, libuv, rayon, engine worker) is steadier than the wall rate
-// on a shared machine.
+// on a shared machine. After the rounds, `engine alone` runs the already-tokenized ids
+// (Encoder.embedTokens: scheduler → coordinator → engine worker → assembly) `--rounds` times and
+// reports its wall time and the main thread's CPU per sentence: the host cost the tokenizer does
+// not share. `--profile DIR` writes a V8 CPU profile of the main thread over the timed rounds
+// (whole path, then engine alone) to DIR, one file per path.
 // Run: UV_THREADPOOL_SIZE=20 node dist/bench/host-path.js [--data-dir D] [--tokenizer-dir T]
-//        [--threads 1,2,16] [--rounds 3] [--paths default,fast]
+//        [--threads 1,2,16] [--rounds 3] [--paths default,fast] [--profile DIR]
 import { availableParallelism, tmpdir } from 'node:os';
 import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Session } from 'node:inspector/promises';
 import { stsSentences } from '../scripts/gpu/prepare.js';
 import { makeTestModel } from '../scripts/make-test-model.js';
 import { Encoder } from '../src/encoder.js';
@@ -54,14 +59,38 @@ export function usePath(path: string): void {
   } else throw new Error(`unknown path ${path} (default | fast)`);
 }
 
-/** CPU seconds of this process's main thread (utime + stime from /proc; Linux). */
+/** A V8 CPU profiler on this thread: start(), then stop(file) writes a .cpuprofile (Chrome DevTools' format). */
+export async function mainThreadProfiler(): Promise<{ start(): Promise<void>; stop(file: string): Promise<void> }> {
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.setSamplingInterval', { interval: 100 });
+  return {
+    start: async () => {
+      await session.post('Profiler.start');
+    },
+    stop: async (file: string) => {
+      const { profile } = await session.post('Profiler.stop');
+      writeFileSync(file, JSON.stringify(profile));
+    },
+  };
+}
+
+/**
+ * CPU seconds of this process's main thread (Linux): its run time in nanoseconds from
+ * /proc/…/schedstat, else utime + stime from /proc/…/stat (10 ms ticks); NaN elsewhere.
+ */
 export function mainThreadCpu(): number {
   try {
-    const st = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
-    const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / 100;
+    return Number(readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ')[0]) / 1e9;
   } catch {
-    return NaN;
+    try {
+      const st = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
+      const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+      return (Number(f[11]) + Number(f[12])) / 100;
+    } catch {
+      return NaN;
+    }
   }
 }
 
@@ -78,6 +107,8 @@ await runMain(import.meta, async () => {
   const sentences = textsArg === 'scifact' ? (await scifactTexts(arg('--scifact-dir', '../shared/data'))).documents : stsSentences(dataDir);
   if (!sentences.length) throw new Error(`no ${textsArg} texts`);
   const maxTokens = Number(arg('--max-num-batched-tokens', '32768'));
+  const profileDir = args.includes('--profile') ? arg('--profile', '') : undefined;
+  const profiler = profileDir ? await mainThreadProfiler() : undefined;
   const work = mkdtempSync(join(tmpdir(), 'embedrank-host-path-'));
   try {
     const model = join(work, 'minilm-l6');
@@ -107,6 +138,7 @@ await runMain(import.meta, async () => {
         for (let r = 0; r < rounds; r++) {
           for (const p of paths) {
             usePath(p);
+            if (r === 0 && p === paths[0]) await profiler?.start();
             const c0 = mainThreadCpu();
             const a0 = process.cpuUsage();
             const t0 = performance.now();
@@ -119,11 +151,34 @@ await runMain(import.meta, async () => {
             alls[p].push((a.user + a.system) / sentences.length);
           }
         }
+        if (profiler) await profiler.stop(join(profileDir!, `host-path-${threads}-whole.cpuprofile`));
+        // Engine alone, timed as the whole path is: the ids of every sentence (tokenized once, repeats included).
+        const engineAlone: Record<string, { secs: number[]; main: number[] }> = {};
+        for (const p of paths) {
+          usePath(p);
+          const { chunk, poolSkip } = await encs[p].tokenize(sentences);
+          if (poolSkip) throw new Error('the STS sentences take no prompt here');
+          engineAlone[p] = { secs: [], main: [] };
+          if (p === paths[0]) await profiler?.start();
+          for (let r = 0; r < rounds; r++) {
+            const c0 = mainThreadCpu();
+            const t0 = performance.now();
+            await encs[p].embedTokens(chunk);
+            engineAlone[p].secs.push((performance.now() - t0) / 1000);
+            engineAlone[p].main.push(((mainThreadCpu() - c0) / chunk.n) * 1e6);
+          }
+          if (p === paths[0] && profiler) await profiler.stop(join(profileDir!, `host-path-${threads}-engine.cpuprofile`));
+        }
         // The split, as bench/qwen3.ts prints it: tokenization alone, then the engine alone on its ids.
         for (const p of paths) {
           usePath(p);
           const split = await timeSplit(encs[p], sentences, 1);
           process.stdout.write(`SPLIT ${p}: tokenize alone ${split.tokenize.toFixed(3)} s, engine alone on the ids ${split.engine.toFixed(3)} s, end to end (median) ${(sentences.length / median(rates[p])).toFixed(3)} s\n`);
+          const e = engineAlone[p];
+          process.stdout.write(
+            `ENGINE ALONE ${p}: ${median(e.secs).toFixed(3)} s (median of ${rounds}; ${Math.min(...e.secs).toFixed(3)}–${Math.max(...e.secs).toFixed(3)}), ` +
+              `main thread CPU µs/sentence ${median(e.main).toFixed(2)} (${Math.min(...e.main).toFixed(2)}–${Math.max(...e.main).toFixed(2)})\n`,
+          );
         }
         for (const p of paths) {
           const v = rates[p].sort((a, b) => a - b);

@@ -6,6 +6,7 @@ import PQueue from 'p-queue';
 import type { TokenBatch } from '../backends/engine.js';
 import type { HeadActivation } from '../model/folder.js';
 import type { PlannedBatch } from './scheduler.js';
+import { localRows, type RowAssembler, type RowSink } from './assembly.js';
 
 export type WorkOp = { kind: 'embed' } | { kind: 'score'; activation: HeadActivation };
 
@@ -36,13 +37,36 @@ export interface ExecuteOptions {
   onBatchDone?: (sequences: number, tokens: number) => void;
 }
 
+export interface CoordinatorOptions {
+  /**
+   * Assembles results off the calling thread (see ./assembly.ts). Without one, rows are written
+   * into the output on the calling thread.
+   */
+  assembler?: RowAssembler;
+  /**
+   * Outputs of fewer values (n × dim) are assembled on the calling thread even with an assembler:
+   * for them the thread hop (two round trips and a message per batch) costs more than the copy.
+   * Default 65536 (256 KB: 170 rows of 384).
+   */
+  offThreadMinValues?: number;
+}
+
 export class Coordinator {
   private readonly queued: number[];
   private readonly restarting = new Map<number, Promise<void>>();
+  private readonly assembler?: RowAssembler;
+  private readonly offThreadMinValues: number;
 
-  constructor(readonly workers: ComputeWorker[]) {
+  constructor(readonly workers: ComputeWorker[], opts: CoordinatorOptions = {}) {
     if (!workers.length) throw new Error('Coordinator needs at least one worker');
     this.queued = workers.map(() => 0);
+    this.assembler = opts.assembler;
+    this.offThreadMinValues = opts.offThreadMinValues ?? 65536;
+  }
+
+  /** Where a call of n × dim values is assembled. */
+  private sink(n: number, dim: number): RowSink {
+    return this.assembler && n * dim >= this.offThreadMinValues ? this.assembler.sink(n, dim) : localRows(n, dim);
   }
 
   /**
@@ -50,7 +74,7 @@ export class Coordinator {
    * lazily (the tokenizer pool runs ahead); dispatch starts with the first one.
    */
   async execute(op: WorkOp, batches: AsyncIterable<PlannedBatch>, n: number, dim: number, opts: ExecuteOptions = {}): Promise<Float32Array> {
-    const out = new Float32Array(n * dim);
+    const out = this.sink(n, dim);
     const concurrency = this.workers.reduce((s, w) => s + w.inFlight, 0);
     const queue = new PQueue({ concurrency });
     let failure: unknown;
@@ -61,8 +85,13 @@ export class Coordinator {
       queue.clear();
     };
     try {
+      let first = true;
       for await (const pb of batches) {
         if (failure) break;
+        // The output is allocated by the time the first batch is ready: a failed allocation (a
+        // matrix too large) is reported before any batch runs.
+        if (first) await out.ready;
+        first = false;
         // Hold back when far ahead: bounded memory for huge inputs.
         if (queue.size > 4 * concurrency) await queue.onSizeLessThan(2 * concurrency);
         if (failure) break;
@@ -74,7 +103,7 @@ export class Coordinator {
             if (rows.length !== pb.indices.length * dim) {
               throw new Error(`worker returned ${rows.length} values for ${pb.indices.length} sequences × ${dim}`);
             }
-            for (let i = 0; i < pb.indices.length; i++) out.set(rows.subarray(i * dim, (i + 1) * dim), pb.indices[i] * dim);
+            out.put(pb.indices, rows);
             opts.onBatchDone?.(pb.indices.length, pb.tokens);
           } catch (e) {
             fail(e);
@@ -86,8 +115,11 @@ export class Coordinator {
       fail(e);
     }
     await queue.onIdle();
-    if (failure) throw failure;
-    return out;
+    if (failure) {
+      out.discard();
+      throw failure;
+    }
+    return out.result();
   }
 
   private pickWorker(exclude?: number): number {
@@ -140,6 +172,6 @@ export class Coordinator {
   }
 
   async close(): Promise<void> {
-    await Promise.all(this.workers.map((w) => w.close()));
+    await Promise.all([...this.workers.map((w) => w.close()), this.assembler?.close()]);
   }
 }

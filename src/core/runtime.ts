@@ -10,6 +10,7 @@ import { loadModelFolder, type ModelFolder, type ModelKind } from '../model/fold
 import type { TokenizedChunk } from '../tokenize/packed.js';
 import { forEachInput, TokenizerPool } from '../tokenize/pool.js';
 import { dedupeEnabled } from '../tokenize/threads.js';
+import { RowAssembler } from './assembly.js';
 import { Coordinator, type WorkOp } from './coordinator.js';
 import { resolveDtype, resolveLimits, resolveQuantization, validateEngineOptions, type ComputeDtype, type EngineOptions, type GpuCapability, type QuantizationOption, type ResolvedLimits } from './options.js';
 import { ProgressBar } from './progress.js';
@@ -179,13 +180,14 @@ export class Runtime {
         }),
     );
     const tokenizer = new TokenizerPool(folder.tokenizer, { threads: opts.tokenizerThreads ?? availableParallelism() });
+    const assembler = new RowAssembler();
     try {
-      await Promise.all(replicas.map((r) => r.ready()));
+      await Promise.all([...replicas.map((r) => r.ready()), assembler.ready()]);
     } catch (e) {
-      await Promise.allSettled([...replicas.map((r) => r.close()), tokenizer.close()]);
+      await Promise.allSettled([...replicas.map((r) => r.close()), tokenizer.close(), assembler.close()]);
       throw e;
     }
-    return new Runtime(folder, device, dtype, limits, replicas, tokenizer, new Coordinator(replicas), opts, quantization);
+    return new Runtime(folder, device, dtype, limits, replicas, tokenizer, new Coordinator(replicas, { assembler }), opts, quantization);
   }
 
   /** Decoders on CUDA batch by shared prefix (their prefix cache), everything else longest first. */

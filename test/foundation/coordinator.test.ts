@@ -1,7 +1,9 @@
 // The coordinator with fake compute workers: input-order assembly, in-flight limits, retry of a
-// crashed worker, error propagation without hangs, producer failures, replica balancing.
+// crashed worker, error propagation without hangs, producer failures, replica balancing; each
+// with rows assembled on the calling thread and on the assembly thread (src/core/assembly.ts).
 import { expect } from 'chai';
 import type { TokenBatch } from '../../src/backends/engine.js';
+import { RowAssembler } from '../../src/core/assembly.js';
 import { Coordinator, WorkerCrashedError, isRetryable, type ComputeWorker, type WorkOp } from '../../src/core/coordinator.js';
 import type { PlannedBatch } from '../../src/core/scheduler.js';
 import { SeededRandom, seedFromEnv, within } from './helpers.js';
@@ -139,9 +141,13 @@ async function noUnhandled<T>(fn: () => Promise<T>): Promise<T> {
 
 const EMBED: WorkOp = { kind: 'embed' };
 
-describe('foundation: coordinator', function () {
+for (const where of ['calling thread', 'assembly thread'] as const) describe(`foundation: coordinator (rows assembled on the ${where})`, function () {
   this.timeout(20_000);
   const seed = seedFromEnv();
+  const assembler = where === 'assembly thread' ? new RowAssembler() : undefined;
+  after(() => assembler?.close());
+  /** A coordinator over `ws` assembling where this block says (every output, however small, on the assembly thread). */
+  const coordinator = (ws: ComputeWorker[]) => new Coordinator(ws, { assembler, offThreadMinValues: 0 });
 
   it('assembles rows in input order whatever order batches complete in', async () => {
     const rng = new SeededRandom(seed);
@@ -150,7 +156,7 @@ describe('foundation: coordinator', function () {
     const shared = { active: 0, maxActive: 0 };
     const delays = new SeededRandom(seed + 1);
     const ws = [new FakeWorker('a', 0, 2, shared, () => delays.int(0, 6)), new FakeWorker('b', 1, 3, shared, () => delays.int(0, 6))];
-    const c = new Coordinator(ws);
+    const c = coordinator(ws);
     let done = 0;
     let doneTokens = 0;
     const out = await within(
@@ -175,7 +181,7 @@ describe('foundation: coordinator', function () {
     const lengths = Array.from({ length: 120 }, () => 5);
     const shared = { active: 0, maxActive: 0 };
     const ws = [new FakeWorker('a', 0, 2, shared, () => 15), new FakeWorker('b', 1, 1, shared, () => 15)];
-    const out = await within(new Coordinator(ws).execute(EMBED, produce(makeBatches(lengths, 4)), lengths.length, DIM), 10_000, 'execute');
+    const out = await within(coordinator(ws).execute(EMBED, produce(makeBatches(lengths, 4)), lengths.length, DIM), 10_000, 'execute');
     checkRows(out, lengths);
     expect(shared.maxActive).to.be.at.most(3);
     expect(shared.maxActive, 'the coordinator keeps the workers fed').to.equal(3);
@@ -195,7 +201,7 @@ describe('foundation: coordinator', function () {
         yield b;
       }
     }
-    checkRows(await within(new Coordinator([w]).execute(EMBED, counting(), lengths.length, DIM), 10_000, 'execute'), lengths);
+    checkRows(await within(coordinator([w]).execute(EMBED, counting(), lengths.length, DIM), 10_000, 'execute'), lengths);
     expect(maxAhead, 'batches produced but not started').to.be.at.most(4 * 2 + 4);
   });
 
@@ -211,7 +217,7 @@ describe('foundation: coordinator', function () {
       return 'ok';
     });
     const b = new FakeWorker('b', 1, 1, shared, () => 3);
-    const c = new Coordinator([a, b]);
+    const c = coordinator([a, b]);
     const out = await within(c.execute(EMBED, produce(makeBatches(lengths, 5)), lengths.length, DIM), 10_000, 'execute');
     checkRows(out, lengths);
     expect(a.restarts).to.equal(1);
@@ -227,7 +233,7 @@ describe('foundation: coordinator', function () {
     const lengths = Array.from({ length: 30 }, () => 4);
     const shared = { active: 0, maxActive: 0 };
     const w = new FakeWorker('solo', 0, 1, shared, () => 2, (call) => (call === 3 ? new WorkerCrashedError('died', 'solo') : 'ok'), 40);
-    const out = await within(new Coordinator([w]).execute(EMBED, produce(makeBatches(lengths, 3)), lengths.length, DIM), 10_000, 'execute');
+    const out = await within(coordinator([w]).execute(EMBED, produce(makeBatches(lengths, 3)), lengths.length, DIM), 10_000, 'execute');
     checkRows(out, lengths);
     expect(w.restarts).to.equal(1);
     expect(w.calls).to.equal(10 + 1);
@@ -244,7 +250,7 @@ describe('foundation: coordinator', function () {
       return first === poisoned ? new WorkerCrashedError(`crash on input ${first}`, 'x') : 'ok';
     };
     const ws = [new FakeWorker('a', 0, 1, shared, () => 2, behaviour), new FakeWorker('b', 1, 1, shared, () => 2, behaviour)];
-    const c = new Coordinator(ws);
+    const c = coordinator(ws);
     const err = await noUnhandled(async () => {
       try {
         await within(c.execute(EMBED, produce(makeBatches(lengths, 1)), lengths.length, DIM), 5_000, 'execute');
@@ -272,7 +278,7 @@ describe('foundation: coordinator', function () {
     const shared = { active: 0, maxActive: 0 };
     class EngineFailure extends Error {}
     const w = new FakeWorker('a', 0, 1, shared, () => 1, (call) => (call === 4 ? new EngineFailure('input ids out of range') : 'ok'));
-    const c = new Coordinator([w]);
+    const c = coordinator([w]);
     const err = await noUnhandled(async () => {
       try {
         await within(c.execute(EMBED, produce(makeBatches(lengths, 1)), lengths.length, DIM), 5_000, 'execute');
@@ -302,7 +308,7 @@ describe('foundation: coordinator', function () {
       }
       const err = await noUnhandled(async () => {
         try {
-          await within(new Coordinator([w]).execute(EMBED, failing(), lengths.length, DIM), 5_000, `execute (producer fails at ${failAt})`);
+          await within(coordinator([w]).execute(EMBED, failing(), lengths.length, DIM), 5_000, `execute (producer fails at ${failAt})`);
         } catch (e) {
           return e as Error;
         }
@@ -319,7 +325,7 @@ describe('foundation: coordinator', function () {
   it('a worker returning the wrong number of values is an error', async () => {
     const shared = { active: 0, maxActive: 0 };
     const w = new FakeWorker('a', 0, 1, shared);
-    const c = new Coordinator([w]);
+    const c = coordinator([w]);
     await noUnhandled(async () => {
       let err: Error | undefined;
       try {
@@ -335,7 +341,7 @@ describe('foundation: coordinator', function () {
     const lengths = Array.from({ length: 40 }, () => 8);
     const shared = { active: 0, maxActive: 0 };
     const ws = [new FakeWorker('a', 0, 2, shared, () => 20), new FakeWorker('b', 1, 2, shared, () => 20)];
-    const out = await within(new Coordinator(ws).execute(EMBED, produce(makeBatches(lengths, 2)), lengths.length, DIM), 10_000, 'execute');
+    const out = await within(coordinator(ws).execute(EMBED, produce(makeBatches(lengths, 2)), lengths.length, DIM), 10_000, 'execute');
     checkRows(out, lengths);
     expect(ws[0].calls).to.be.greaterThan(0);
     expect(ws[1].calls).to.be.greaterThan(0);
@@ -354,7 +360,7 @@ describe('foundation: coordinator', function () {
     });
     const a = new FakeWorker('a', 0, 4, shared, (b) => (b.ids.length > 100 ? 60 : 5));
     const bw = new FakeWorker('b', 1, 4, shared, (b) => (b.ids.length > 100 ? 60 : 5));
-    const out = await within(new Coordinator([a, bw]).execute(EMBED, produce([heavy, ...lights]), 7, DIM), 10_000, 'execute');
+    const out = await within(coordinator([a, bw]).execute(EMBED, produce([heavy, ...lights]), 7, DIM), 10_000, 'execute');
     checkRows(out, [500, 5, 5, 5, 5, 5, 5]);
     const heavyOn = out[2];
     const lightOn = [1, 2, 3, 4, 5, 6].map((i) => out[i * DIM + 2]);
@@ -365,12 +371,40 @@ describe('foundation: coordinator', function () {
   it('an empty input runs nothing; close() closes every worker; no workers is an error', async () => {
     const shared = { active: 0, maxActive: 0 };
     const ws = [new FakeWorker('a', 0, 1, shared), new FakeWorker('b', 1, 1, shared)];
-    const c = new Coordinator(ws);
+    const c = coordinator(ws);
     const out = await c.execute(EMBED, produce([]), 0, DIM);
     expect(out.length).to.equal(0);
     expect(ws[0].calls + ws[1].calls).to.equal(0);
     await c.close();
     expect(ws.map((w) => w.closed)).to.deep.equal([1, 1]);
-    expect(() => new Coordinator([])).to.throw(/at least one worker/);
+    expect(() => coordinator([])).to.throw(/at least one worker/);
+  });
+});
+
+describe('foundation: coordinator, where rows are assembled', function () {
+  this.timeout(20_000);
+
+  it('outputs of at least offThreadMinValues values go to the assembly thread, smaller ones stay on the calling thread', async () => {
+    const assembler = new RowAssembler();
+    const sizes: number[] = [];
+    const sink = assembler.sink.bind(assembler);
+    assembler.sink = (n, dim) => {
+      sizes.push(n * dim);
+      return sink(n, dim);
+    };
+    try {
+      const shared = { active: 0, maxActive: 0 };
+      const c = new Coordinator([new FakeWorker('a', 0, 2, shared)], { assembler, offThreadMinValues: 30 });
+      const small = Array.from({ length: 9 }, () => 2); // 27 values
+      const big = Array.from({ length: 10 }, () => 2); // 30 values
+      checkRows(await within(c.execute(EMBED, produce(makeBatches(small, 4)), small.length, DIM), 10_000, 'small'), small);
+      expect(sizes, 'small output: calling thread').to.deep.equal([]);
+      const out = await within(c.execute(EMBED, produce(makeBatches(big, 4)), big.length, DIM), 10_000, 'big');
+      checkRows(out, big);
+      expect(sizes, 'big output: assembly thread').to.deep.equal([30]);
+      expect(out.buffer).to.be.instanceOf(ArrayBuffer);
+    } finally {
+      await assembler.close();
+    }
   });
 });

@@ -316,6 +316,8 @@ describe('foundation: Encoder on the CPU', function () {
       const m = await enc.embedMatrix(texts);
       const secs = (Date.now() - t0) / 1000;
       expect(m.length).to.equal(n * 64);
+      // Assembled on the assembly thread and moved here: the caller's own, transferable buffer.
+      expect(m.buffer).to.be.instanceOf(ArrayBuffer);
       expect(secs, `${n} texts took ${secs.toFixed(1)} s`).to.be.below(60);
       for (const i of [0, 1, 7, 4242, 50_000, 77_777, n - 1]) {
         expect(maxAbs(m.subarray(i * 64, (i + 1) * 64), await one(texts[i])), `row ${i}`).to.be.at.most(TOL);

@@ -1,0 +1,76 @@
+// The result assembly thread (src/core/assembly.ts RowAssembler): holds one n × dim output per
+// open call, writes each batch's rows at their input indices as they arrive, and transfers the
+// finished matrix back. Messages arrive in the order they were posted, so `finish` sees every
+// `put` of its call before it.
+import { parentPort } from 'node:worker_threads';
+import { scatterRows } from '../src/core/assembly.js';
+
+/** To the thread: `id` names a call; `ask`, on the messages that are answered, names the answer. */
+export type AssembleMessage =
+  | { op: 'ping'; ask: number }
+  /** Allocates call `id`'s n × dim output; answered (with the allocation's error, if any). */
+  | { op: 'begin'; id: number; ask: number; n: number; dim: number }
+  /** Row r of `rows` is input indices[r]'s; not answered. */
+  | { op: 'put'; id: number; indices: Int32Array; rows: Float32Array }
+  /** Answered with the output (transferred) or the allocation's error; the call is forgotten. */
+  | { op: 'finish'; id: number; ask: number }
+  /** The call failed: its output is freed; not answered. */
+  | { op: 'drop'; id: number };
+
+export interface AssembleReply {
+  ask: number;
+  out?: Float32Array;
+  error?: { name: string; message: string };
+}
+
+interface Call {
+  out?: Float32Array;
+  dim: number;
+  error?: { name: string; message: string };
+}
+
+const calls = new Map<number, Call>();
+const port = parentPort!;
+
+function begin(id: number, ask: number, n: number, dim: number): void {
+  try {
+    calls.set(id, { out: new Float32Array(n * dim), dim });
+    port.postMessage({ ask } satisfies AssembleReply);
+  } catch (e) {
+    const error = { name: (e as Error).name, message: (e as Error).message };
+    calls.set(id, { dim, error });
+    port.postMessage({ ask, error } satisfies AssembleReply);
+  }
+}
+
+function finish(id: number, ask: number): void {
+  const call = calls.get(id);
+  calls.delete(id);
+  if (!call?.out) {
+    port.postMessage({ ask, error: call?.error ?? { name: 'Error', message: `no output for call ${id}` } } satisfies AssembleReply);
+    return;
+  }
+  port.postMessage({ ask, out: call.out } satisfies AssembleReply, [call.out.buffer as ArrayBuffer]);
+}
+
+port.on('message', (m: AssembleMessage) => {
+  switch (m.op) {
+    case 'ping':
+      port.postMessage({ ask: m.ask } satisfies AssembleReply);
+      break;
+    case 'begin':
+      begin(m.id, m.ask, m.n, m.dim);
+      break;
+    case 'put': {
+      const call = calls.get(m.id);
+      if (call?.out) scatterRows(call.out, m.rows, m.indices, call.dim);
+      break;
+    }
+    case 'finish':
+      finish(m.id, m.ask);
+      break;
+    case 'drop':
+      calls.delete(m.id);
+      break;
+  }
+});
