@@ -270,20 +270,7 @@ export class Runtime {
   async runTokenized(op: WorkOp, dim: number, chunk: TokenizedChunk, poolSkip?: Int32Array, onBatchDone?: (sequences: number, tokens: number) => void): Promise<RunResult> {
     const n = chunk.n;
     if (n === 0) return { values: new Float32Array(0), dim, truncated: 0 };
-    const { vocab, typeVocab } = this.folder.dims;
-    for (let i = 0; i < n; i++) {
-      const from = chunk.offsets[i];
-      const len = chunk.offsets[i + 1] - from;
-      if (len < 1) throw new InputError(`sequence ${i} is empty`);
-      if (len > this.limits.maxLength) throw new SequenceTooLongError(i, len, this.limits.maxLength);
-      for (let t = from; t < from + len; t++) {
-        const id = chunk.ids[t];
-        if (!(id >= 0 && id < vocab)) throw new InputError(`sequence ${i} has token id ${id}, outside the vocabulary [0, ${vocab})`);
-        const ty = chunk.typeIds[t];
-        // Models without token types (typeVocab 0: DistilBERT, Qwen3) take type 0 everywhere.
-        if (!(ty >= 0 && ty < Math.max(typeVocab, 1))) throw new InputError(`sequence ${i} has token type id ${ty}, outside [0, ${Math.max(typeVocab, 1)})`);
-      }
-    }
+    this.checkTokenized(chunk);
     const scheduler = new TokenBudgetScheduler({
       maxNumBatchedTokens: this.limits.maxNumBatchedTokens,
       maxNumSeqs: this.limits.maxNumSeqs,
@@ -296,6 +283,31 @@ export class Runtime {
     }
     const values = await this.coordinator.execute(op, planned(), n, dim, { onBatchDone });
     return { values, dim, truncated: 0 };
+  }
+
+  /**
+   * Throws InputError for an empty sequence or an id outside the vocabulary (or a type id outside
+   * type_vocab_size), SequenceTooLongError past maxLength: runTokenized's checks, before any work.
+   */
+  private checkTokenized(chunk: TokenizedChunk): void {
+    const { vocab, typeVocab } = this.folder.dims;
+    // Models without token types (typeVocab 0: DistilBERT, Qwen3) take type 0 everywhere.
+    const types = Math.max(typeVocab, 1);
+    const { offsets, ids, typeIds } = chunk;
+    const maxLength = this.limits.maxLength;
+    for (let i = 0; i < chunk.n; i++) {
+      const from = offsets[i];
+      const to = offsets[i + 1];
+      const len = to - from;
+      if (len < 1) throw new InputError(`sequence ${i} is empty`);
+      if (len > maxLength) throw new SequenceTooLongError(i, len, maxLength);
+      for (let t = from; t < to; t++) {
+        const id = ids[t];
+        if (!(id >= 0 && id < vocab)) throw new InputError(`sequence ${i} has token id ${id}, outside the vocabulary [0, ${vocab})`);
+        const ty = typeIds[t];
+        if (!(ty >= 0 && ty < types)) throw new InputError(`sequence ${i} has token type id ${ty}, outside [0, ${types})`);
+      }
+    }
   }
 
   /**

@@ -3,7 +3,7 @@
 // models. Within a window sequences are length-sorted so a padding backend (onnxruntime) wastes
 // little; the GPU path is unpadded and indifferent to order.
 import type { TokenBatch } from '../backends/engine.js';
-import { chunkInputs, forEachInput, type PositionedChunk } from '../tokenize/pool.js';
+import { chunkInputs, type PositionedChunk } from '../tokenize/pool.js';
 import { prefixSharingOrder } from '../kv/schedule.js';
 
 export interface SchedulerOptions {
@@ -76,30 +76,20 @@ export class TokenBudgetScheduler {
     this.pendingSeqs = 0;
     this.pendingTokens = 0;
     if (!m) return [];
-    // Per pending sequence its chunk, its place in the chunk and its length: typed arrays, not an
-    // object per sequence (the window is thousands of sequences, every request).
+    // Per pending sequence its chunk, the offset of its tokens there, its input index and its
+    // length: typed arrays, not an object per sequence (the window is thousands of sequences).
     const chunkOf = new Int32Array(m);
-    const localOf = new Int32Array(m);
+    const atOf = new Int32Array(m);
     const indexOf = new Int32Array(m);
     const lenOf = new Int32Array(m);
-    let maxLen = 0;
     let s = 0;
-    for (let c = 0; c < chunks.length; c++) {
-      const off = chunks[c].offsets;
-      forEachInput(chunks[c], (k, index) => {
-        const len = off[k + 1] - off[k];
-        chunkOf[s] = c;
-        localOf[s] = k;
-        indexOf[s] = index;
-        lenOf[s] = len;
-        if (len > maxLen) maxLen = len;
-        s++;
-      });
-    }
-    const order = this.opts.order === 'prefix' ? this.prefixOrder(chunks, chunkOf, localOf, lenOf) : lengthOrder(lenOf, maxLen);
+    for (let c = 0; c < chunks.length; c++) s = listInputs(chunks[c], c, s, { chunkOf, atOf, indexOf, lenOf });
+    let maxLen = 0;
+    for (let q = 0; q < m; q++) if (lenOf[q] > maxLen) maxLen = lenOf[q];
+    const order = this.opts.order === 'prefix' ? this.prefixOrder(chunks, chunkOf, atOf, lenOf) : lengthOrder(lenOf, maxLen);
 
     const out: PlannedBatch[] = [];
-    const seqs = { chunks, chunkOf, localOf, indexOf, lenOf, order };
+    const seqs: Sequences = { ids: chunks.map((c) => c.ids), typeIds: chunks.map((c) => c.typeIds), chunkOf, atOf, indexOf, lenOf, order };
     let first = 0;
     let tokens = 0;
     for (let j = 0; j < m; j++) {
@@ -129,21 +119,13 @@ export class TokenBudgetScheduler {
   }
 
   /** prefixSharingOrder over the pending sequences' ids. */
-  private prefixOrder(chunks: PositionedChunk[], chunkOf: Int32Array, localOf: Int32Array, lenOf: Int32Array): Int32Array {
-    const views = Array.from(chunkOf, (c, s) => {
-      const at = chunks[c].offsets[localOf[s]];
-      return chunks[c].ids.subarray(at, at + lenOf[s]);
-    });
+  private prefixOrder(chunks: PositionedChunk[], chunkOf: Int32Array, atOf: Int32Array, lenOf: Int32Array): Int32Array {
+    const views = Array.from(chunkOf, (c, s) => chunks[c].ids.subarray(atOf[s], atOf[s] + lenOf[s]));
     return Int32Array.from(prefixSharingOrder(views));
   }
 
   /** The batch of sorted sequences order[from, to), `tokens` tokens in all. */
-  private build(
-    seqs: Sequences,
-    from: number,
-    to: number,
-    tokens: number,
-  ): PlannedBatch {
+  private build(seqs: Sequences, from: number, to: number, tokens: number): PlannedBatch {
     const n = to - from;
     const ids = new Int32Array(tokens);
     const typeIds = new Int32Array(tokens);
@@ -151,16 +133,15 @@ export class TokenBudgetScheduler {
     const indices = new Int32Array(n);
     const poolSkip = this.opts.poolSkip;
     const skip = poolSkip ? new Int32Array(n) : undefined;
+    const { order, chunkOf, atOf, lenOf, indexOf } = seqs;
     let pos = 0;
     for (let i = 0; i < n; i++) {
-      const q = seqs.order[from + i];
-      const chunk = seqs.chunks[seqs.chunkOf[q]];
-      const local = seqs.localOf[q];
-      const len = seqs.lenOf[q];
-      const at = chunk.offsets[local];
-      ids.set(chunk.ids.subarray(at, at + len), pos);
-      typeIds.set(chunk.typeIds.subarray(at, at + len), pos);
-      const index = seqs.indexOf[q];
+      const q = order[from + i];
+      const c = chunkOf[q];
+      const len = lenOf[q];
+      copyInts(ids, pos, seqs.ids[c], atOf[q], len);
+      copyInts(typeIds, pos, seqs.typeIds[c], atOf[q], len);
+      const index = indexOf[q];
       indices[i] = index;
       if (skip) skip[i] = poolSkip!(index);
       pos += len;
@@ -170,14 +151,57 @@ export class TokenBudgetScheduler {
   }
 }
 
-/** The pending sequences of a drain: per sequence its chunk, place there, input index and length; the sorted order. */
+/**
+ * The pending sequences of a drain: per chunk its ids and type ids; per sequence its chunk, the
+ * offset of its tokens in the chunk, its input index and length; the sorted order.
+ */
 interface Sequences {
-  chunks: PositionedChunk[];
+  ids: Int32Array[];
+  typeIds: Int32Array[];
   chunkOf: Int32Array;
-  localOf: Int32Array;
+  atOf: Int32Array;
   indexOf: Int32Array;
   lenOf: Int32Array;
   order: Int32Array;
+}
+
+/**
+ * Writes chunk number `c`'s inputs (each repeat of a deduplicated text too, in input order) at
+ * slots s, s + 1, … of the per-sequence arrays; returns the next free slot.
+ */
+function listInputs(chunk: PositionedChunk, c: number, s: number, to: Pick<Sequences, 'chunkOf' | 'atOf' | 'indexOf' | 'lenOf'>): number {
+  const { chunkOf, atOf, indexOf, lenOf } = to;
+  const off = chunk.offsets;
+  if (chunk.refs) {
+    const { local, inputs } = chunk.refs;
+    for (let r = 0; r < inputs.length; r++, s++) {
+      const k = local[r];
+      chunkOf[s] = c;
+      atOf[s] = off[k];
+      indexOf[s] = inputs[r];
+      lenOf[s] = off[k + 1] - off[k];
+    }
+  } else {
+    for (let k = 0; k < chunk.n; k++, s++) {
+      chunkOf[s] = c;
+      atOf[s] = off[k];
+      indexOf[s] = chunk.start + k;
+      lenOf[s] = off[k + 1] - off[k];
+    }
+  }
+  return s;
+}
+
+/**
+ * dst[at, at + len) = src[from, from + len). Sequences are mostly short (a sentence is ~15
+ * tokens): an element loop beats creating a subarray view per copy; long ones use set().
+ */
+function copyInts(dst: Int32Array, at: number, src: Int32Array, from: number, len: number): void {
+  if (len > 64) {
+    dst.set(src.subarray(from, from + len), at);
+    return;
+  }
+  for (let k = 0; k < len; k++) dst[at + k] = src[from + k];
 }
 
 /** Tokens of a deduplicated chunk's inputs, each repeat counted. */
