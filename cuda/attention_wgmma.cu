@@ -1,12 +1,18 @@
 // Variable-length, non-causal attention for Hopper, FlashAttention-3 style (Shah et al., 2024):
 // fp16/bf16, head_dim 64 or 128. One block owns 128 query rows of one (sequence, head):
 //   - warpgroup 0 is the producer: one thread issues TMA tile copies (cp.async.bulk.tensor, 128-byte
-//     swizzle) of Q once and of K and V per 128-key tile into a 2-stage ring, each stage with its
-//     own "K full", "V full" and "empty" mbarrier; it gives its registers away (setmaxnreg.dec).
+//     swizzle) of Q once and of K and V per 128-key tile into a ring (4 stages at head_dim 64, 2 at
+//     128), each stage with "K full", "V full", "K empty" and "V empty" mbarriers; it gives its
+//     registers away (setmaxnreg.dec). A tile's K is released as soon as S = Q·Kᵀ of it is done and
+//     its V when P·V is, so the copy of K(j+1) is not waited for at the top of every tile (with one
+//     "empty" barrier per stage and 2 stages it was: K(j+1)'s slot freed only when tile j−1 ended).
 //   - warpgroups 1 and 2 are consumers with 64 query rows each (setmaxnreg.inc): S = Q·Kᵀ by wgmma
 //     from shared memory, online softmax in fp32 registers (log2 domain), O += P·V by wgmma with P
 //     straight from registers and V read transposed from shared memory. S of the next tile is issued
 //     before P·V of this one, so its softmax overlaps that GEMM (FA3's intra-warpgroup overlap).
+//   - with kPingPong, the two consumers take turns to issue their GEMMs (two named barriers, FA3's
+//     inter-warpgroup "ping-pong"): one warpgroup's softmax then runs while the other's GEMMs keep
+//     the tensor cores busy, instead of both reaching their softmax together.
 // The tensor map spans the whole [tokens, ld] qkv matrix, so a tile that runs past its sequence
 // reads the next sequence's rows (or zeros past the last token): their scores are masked to −∞ and
 // their P is exactly 0; rows of Q past the sequence are computed and not written.
@@ -17,6 +23,7 @@
 
 #include <atomic>
 #include <cfloat>
+#include <cstdlib>
 #include <mutex>
 #include <vector>
 
@@ -28,7 +35,6 @@ namespace {
 
 constexpr int kBM = kWgmmaBlockM;  // query rows per block
 constexpr int kBN = 128;           // keys per tile
-constexpr int kStages = 2;
 constexpr int kConsumers = 2;      // warpgroups of 64 query rows
 constexpr int kThreads = 128 * (1 + kConsumers);
 constexpr int kBox = 64;           // TMA box: 64 rows × 64 columns (128 bytes: one swizzle row)
@@ -37,12 +43,13 @@ constexpr int kBox = 64;           // TMA box: 64 rows × 64 columns (128 bytes:
 // stored as D/64 column blocks of [R rows][64 columns], each row 128 bytes, 128-byte swizzled:
 // the canonical K-major layout for Q and K, and the MN-major one (transposed read) for V.
 template <int D> struct Layout {
+  static constexpr int stages = D == 64 ? 4 : 2;  // 144 KB at 64; 160 KB at 128 (3 would be 224 KB)
   static constexpr int q_bytes = kBM * D * 2;
   static constexpr int kv_bytes = kBN * D * 2;  // one K or one V tile
   static constexpr int k_off = q_bytes;
-  static constexpr int v_off = k_off + kStages * kv_bytes;
-  static constexpr int bar_off = v_off + kStages * kv_bytes;
-  static constexpr int nbars = 1 + 3 * kStages;  // Q full, then K full, V full, empty per stage
+  static constexpr int v_off = k_off + stages * kv_bytes;
+  static constexpr int bar_off = v_off + stages * kv_bytes;
+  static constexpr int nbars = 1 + 4 * stages;  // Q full, then K full, V full, K empty, V empty per stage
   static constexpr size_t bytes = bar_off + nbars * 8 + 1024;  // + slack to align the base
 };
 
@@ -125,7 +132,10 @@ __device__ __forceinline__ void softmax_tile(float (&s)[kBN / 2], int kbase, int
 }
 #endif
 
-template <typename T, int D>
+// Named barriers of the ping-pong: consumer c waits on kTurnBar + c for its turn to issue.
+constexpr int kTurnBar = 1;
+
+template <typename T, int D, bool kPingPong>
 __global__ void __launch_bounds__(kThreads, 1)
     attn_wgmma_kernel(const __grid_constant__ CUtensorMap tmap, int hidden, const int* __restrict__ cu,
                       const int2* __restrict__ tiles, float scale_log2, T* __restrict__ out, int ld_out) {
@@ -139,9 +149,11 @@ __global__ void __launch_bounds__(kThreads, 1)
   unsigned char* sV = base + L::v_off;
   uint64_t* bars = reinterpret_cast<uint64_t*>(base + L::bar_off);
   uint64_t* q_full = bars;
+  constexpr int kStages = L::stages;
   uint64_t* k_full = bars + 1;
   uint64_t* v_full = bars + 1 + kStages;
-  uint64_t* empty = bars + 1 + 2 * kStages;
+  uint64_t* k_empty = bars + 1 + 2 * kStages;
+  uint64_t* v_empty = bars + 1 + 3 * kStages;
 
   const int2 tile = tiles[blockIdx.x];
   const int head = blockIdx.y;
@@ -159,7 +171,8 @@ __global__ void __launch_bounds__(kThreads, 1)
     for (int s = 0; s < kStages; s++) {
       sm90::mbar_init(k_full + s, 1);
       sm90::mbar_init(v_full + s, 1);
-      sm90::mbar_init(empty + s, 128 * kConsumers);
+      sm90::mbar_init(k_empty + s, 128 * kConsumers);
+      sm90::mbar_init(v_empty + s, 128 * kConsumers);
     }
     sm90::fence_barrier_init();
   }
@@ -178,16 +191,17 @@ __global__ void __launch_bounds__(kThreads, 1)
       for (int j = 0; j < ntiles; j++) {
         const int s = j % kStages;
         const int round = j / kStages;
-        if (round > 0) sm90::mbar_wait(empty + s, (round - 1) & 1);
         const int row = start + j * kBN;
         unsigned char* dk = sK + s * L::kv_bytes;
         unsigned char* dv = sV + s * L::kv_bytes;
+        if (round > 0) sm90::mbar_wait(k_empty + s, (round - 1) & 1);
         sm90::mbar_expect_tx(k_full + s, L::kv_bytes);
 #pragma unroll
         for (int b = 0; b < DB; b++)
 #pragma unroll
           for (int c = 0; c < kBN / kBox; c++)
             sm90::tma_load_2d(dk + b * kBN * 128 + c * kBoxBytes, &tmap, hidden + qcol + b * 64, row + c * kBox, k_full + s);
+        if (round > 0) sm90::mbar_wait(v_empty + s, (round - 1) & 1);
         sm90::mbar_expect_tx(v_full + s, L::kv_bytes);
 #pragma unroll
         for (int b = 0; b < DB; b++)
@@ -204,9 +218,10 @@ __global__ void __launch_bounds__(kThreads, 1)
       // No query row of this warpgroup is in the sequence: only keep the ring turning.
       for (int j = 0; j < ntiles; j++) {
         const int s = j % kStages;
-        sm90::mbar_wait(v_full + s, (j / kStages) & 1);
         sm90::mbar_wait(k_full + s, (j / kStages) & 1);
-        sm90::mbar_arrive(empty + s);
+        sm90::mbar_arrive(k_empty + s);
+        sm90::mbar_wait(v_full + s, (j / kStages) & 1);
+        sm90::mbar_arrive(v_empty + s);
       }
       return;
     }
@@ -262,14 +277,31 @@ __global__ void __launch_bounds__(kThreads, 1)
       }
     };
 
+    // Ping-pong turns: the GEMMs are issued in ntiles + 1 phases (S(0); S(j+1) with P(j)·V(j); the
+    // last P·V). Consumer 0 issues phase k after consumer 1 issued phase k − 1, and consumer 1 after
+    // consumer 0 issued phase k; each waits on its own barrier, which the other arrives at (256
+    // threads). The first and last arrivals are left out so both barriers end balanced. Only when
+    // both consumers have rows (they then have the same ntiles); a lone consumer issues freely.
+    const bool turns = kPingPong && q0 + 64 < len;
+    const int nphases = ntiles + 1;
+    auto take_turn = [&](int k) {
+      if (turns && (cw == 1 || k > 0)) sm90::named_bar_sync(kTurnBar + cw, 256);
+    };
+    auto pass_turn = [&](int k) {
+      if (turns && (cw == 0 || k < nphases - 1)) sm90::named_bar_arrive(kTurnBar + (cw ^ 1), 256);
+    };
+
     sm90::mbar_wait<kTrap>(q_full, 0);
     wait_k(0);
+    take_turn(0);
     sm90::fence_regs(s_acc);
     sm90::fence_regs(o);
     sm90::wgmma_fence();
     issue_qk(0);
+    pass_turn(0);
     sm90::wgmma_wait<0>();
     sm90::fence_regs(s_acc);
+    sm90::mbar_arrive(k_empty);  // K(0) read
     softmax_tile(s_acc, 0, len, scale_log2, m_run, l_run, alpha, lane);
     pack_p();
 
@@ -277,18 +309,21 @@ __global__ void __launch_bounds__(kThreads, 1)
     for (int j = 0; j + 1 < ntiles; j++) {
       wait_k(j + 1);
       wait_v(j);
+      take_turn(j + 1);
       sm90::fence_regs(o);
       sm90::fence_regs(s_acc);
       sm90::fence_regs(p);
       sm90::wgmma_fence();
       issue_qk(j + 1);
       issue_pv(j);
+      pass_turn(j + 1);
       sm90::wgmma_wait<1>();  // S(j+1) is done; P(j)·V(j) may still run
       sm90::fence_regs(s_acc);
+      sm90::mbar_arrive(k_empty + (j + 1) % kStages);
       softmax_tile(s_acc, (j + 1) * kBN, len, scale_log2, m_run, l_run, alpha, lane);
       sm90::wgmma_wait<0>();
       sm90::fence_regs(o);
-      sm90::mbar_arrive(empty + j % kStages);
+      sm90::mbar_arrive(v_empty + j % kStages);
 #pragma unroll
       for (int i = 0; i < D / 8; i++) {
         o[4 * i + 0] *= alpha[0];
@@ -299,13 +334,15 @@ __global__ void __launch_bounds__(kThreads, 1)
       pack_p();
     }
     wait_v(ntiles - 1);
+    take_turn(ntiles);
     sm90::fence_regs(o);
     sm90::fence_regs(p);
     sm90::wgmma_fence();
     issue_pv(ntiles - 1);
+    pass_turn(ntiles);
     sm90::wgmma_wait<0>();
     sm90::fence_regs(o);
-    sm90::mbar_arrive(empty + (ntiles - 1) % kStages);
+    sm90::mbar_arrive(v_empty + (ntiles - 1) % kStages);
 
 #pragma unroll
     for (int r = 0; r < 2; r++) {
@@ -367,7 +404,16 @@ CUtensorMap make_map(DType dt, const void* qkv, int ld, int tokens) {
   return m;
 }
 
-template <typename T, int D>
+// EMBEDRANK_WGMMA_PINGPONG=0 turns the consumers' ping-pong off (for same-run comparisons).
+bool pingpong_from_env() {
+  static const bool on = [] {
+    const char* v = std::getenv("EMBEDRANK_WGMMA_PINGPONG");
+    return !(v && v[0] == '0');
+  }();
+  return on;
+}
+
+template <typename T, int D, bool kPingPong>
 void launch(const CUtensorMap& map, int heads, const int* cu, const int2* tiles, int ntiles, float sl2, void* out, int ld_out,
             cudaStream_t s) {
   constexpr size_t smem = Layout<D>::bytes;
@@ -376,11 +422,11 @@ void launch(const CUtensorMap& map, int heads, const int* cu, const int2* tiles,
   ER_CHECK(cudaGetDevice(&device));
   const uint64_t bit = device < 64 ? 1ull << device : 0;
   if (!bit || !(configured.load() & bit)) {
-    ER_CHECK(cudaFuncSetAttribute(attn_wgmma_kernel<T, D>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+    ER_CHECK(cudaFuncSetAttribute(attn_wgmma_kernel<T, D, kPingPong>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
     configured |= bit;
   }
   dim3 grid(ntiles, heads);
-  attn_wgmma_kernel<T, D><<<grid, kThreads, smem, s>>>(map, heads * D, cu, tiles, sl2, (T*)out, ld_out);
+  attn_wgmma_kernel<T, D, kPingPong><<<grid, kThreads, smem, s>>>(map, heads * D, cu, tiles, sl2, (T*)out, ld_out);
 }
 
 }  // namespace
@@ -421,18 +467,16 @@ void attention_wgmma(DType dt, const void* qkv, int ld_qkv, int tokens, int head
   if (ntiles == 0) return;
   if (dt == DType::F32) throw std::runtime_error("attention (wgmma): fp16 and bf16 only");
   const CUtensorMap map = make_map(dt, qkv, ld_qkv, tokens);
-  const bool bf = dt == DType::BF16;
-  switch (head_dim) {
-    case 64:
-      bf ? launch<__nv_bfloat16, 64>(map, heads, cu, tiles, ntiles, scale_log2, out, ld_out, s)
-         : launch<__half, 64>(map, heads, cu, tiles, ntiles, scale_log2, out, ld_out, s);
-      break;
-    case 128:
-      bf ? launch<__nv_bfloat16, 128>(map, heads, cu, tiles, ntiles, scale_log2, out, ld_out, s)
-         : launch<__half, 128>(map, heads, cu, tiles, ntiles, scale_log2, out, ld_out, s);
-      break;
-    default: throw std::runtime_error("attention (wgmma): head_dim " + std::to_string(head_dim) + " is not supported (64, 128)");
-  }
+  if (head_dim != 64 && head_dim != 128)
+    throw std::runtime_error("attention (wgmma): head_dim " + std::to_string(head_dim) + " is not supported (64, 128)");
+  const bool bf = dt == DType::BF16, d64 = head_dim == 64, pp = pingpong_from_env();
+  using Launch = void (*)(const CUtensorMap&, int, const int*, const int2*, int, float, void*, int, cudaStream_t);
+  // [bf16][head_dim 128][ping-pong]
+  static const Launch table[2][2][2] = {
+      {{launch<__half, 64, false>, launch<__half, 64, true>}, {launch<__half, 128, false>, launch<__half, 128, true>}},
+      {{launch<__nv_bfloat16, 64, false>, launch<__nv_bfloat16, 64, true>},
+       {launch<__nv_bfloat16, 128, false>, launch<__nv_bfloat16, 128, true>}}};
+  table[bf][!d64][pp](map, heads, cu, tiles, ntiles, scale_log2, out, ld_out, s);
 }
 
 }  // namespace er

@@ -81,6 +81,11 @@ BertModel::BertModel(const BertConfig& cfg) : ResidentModel(cfg.device, cfg.dt),
     }
   }
   fp8_fuse_ln_ = env_flag("EMBEDRANK_FP8_FUSE_LN", true);
+  if (const char* g = std::getenv("EMBEDRANK_GELU_EPILOGUE"); g && *g) {
+    if (std::strcmp(g, "tanh") && std::strcmp(g, "none"))
+      throw std::runtime_error(std::string("EMBEDRANK_GELU_EPILOGUE='") + g + "': use tanh or none");
+    gelu_epilogue_ = !std::strcmp(g, "tanh");
+  }
   resid_f32_ = cfg.dt == DType::BF16 && env_flag("EMBEDRANK_BF16_F32_RESIDUAL", true);
   // Not under tensor parallelism: captured NCCL collectives made ncclCommDestroy hang at close on
   // 2×H200, and TP=2 stayed slower than TP=1 at batch 1 with them (2.20 vs 1.65 ms).
@@ -508,12 +513,17 @@ void BertModel::enqueue(Slot& s, const Request& r, const Layout& L) {
     attention(L.attn, dt, s.qkv, 3 * Hl, T, cfg_.heads, cfg_.head_dim, d_cu, d_tiles, ntiles, scale, s.ctx, Hl, s.stream);
     mark(s, "attention");
     row_parallel_add_ln(s, s.ctx, Hl, p + "o", p + "ln1", T, "gemm_o", false, fused);
-    linear(s, s.x, T, H, p + "up", I, nullptr, s.up, "gemm_up", fused);
     // fp8: the FFN-down input is quantised as GELU produces it (no 16-bit copy written)
     const bool down_fp8 = cfg_.quant == 1 && bias_gelu_quantize_fp8_fits(I);
-    if (down_fp8) bias_gelu_quantize_fp8(dt, s.up, w(p + "up.b").ptr, T, I, s.xq, s.xs, s.stream);
-    else bias_gelu(dt, s.up, w(p + "up.b").ptr, T, I, s.stream);
-    mark(s, "bias_gelu");
+    if (gelu_epilogue_ && cfg_.quant == 0 && dt != DType::F32) {
+      s.gemm->linear(dt, s.x, T, H, w(p + "up.w").ptr, I, w(p + "up.b").ptr, s.up, s.stream, cfg_.tf32, true);
+      mark(s, "gemm_up");
+    } else {
+      linear(s, s.x, T, H, p + "up", I, nullptr, s.up, "gemm_up", fused);
+      if (down_fp8) bias_gelu_quantize_fp8(dt, s.up, w(p + "up.b").ptr, T, I, s.xq, s.xs, s.stream);
+      else bias_gelu(dt, s.up, w(p + "up.b").ptr, T, I, s.stream);
+      mark(s, "bias_gelu");
+    }
     row_parallel_add_ln(s, s.up, I, p + "down", p + "ln2", T, "gemm_down", down_fp8, fused && l + 1 < layers);
   }
 

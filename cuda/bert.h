@@ -169,6 +169,10 @@ class BertModel : public ResidentModel {
   // quant 1: the LayerNorms write the next linear's e4m3 input too (EMBEDRANK_FP8_FUSE_LN=0: a
   // separate quantize pass instead, to compare).
   bool fp8_fuse_ln_ = true;
+  // EMBEDRANK_GELU_EPILOGUE=tanh (experiment, 16-bit, no fp8): FFN-up with cuBLASLt's GELU_BIAS
+  // epilogue — the tanh approximation (text-embeddings-inference's choice for "gelu"), not the erf
+  // GELU of BERT checkpoints — instead of the separate exact bias+GELU pass.
+  bool gelu_epilogue_ = false;
 };
 
 }  // namespace er

@@ -32,8 +32,8 @@ struct GemmRunner::Plan {
 };
 
 // Tuned algorithms, shared by every runner (slot) of a device: (device, dtype, T class, K, N,
-// bias, tf32) → algorithm.
-using TunedKey = std::tuple<int, int, int, int, int, bool, bool>;
+// bias, tf32, gelu) → algorithm.
+using TunedKey = std::tuple<int, int, int, int, int, bool, bool, bool>;
 static std::mutex g_tuned_mu;
 static std::map<TunedKey, cublasLtMatmulAlgo_t>& tuned_algos() {
   static std::map<TunedKey, cublasLtMatmulAlgo_t> m;
@@ -71,10 +71,10 @@ static cudaDataType_t cuda_type(DType dt) {
   return dt == DType::F32 ? CUDA_R_32F : dt == DType::F16 ? CUDA_R_16F : CUDA_R_16BF;
 }
 
-GemmRunner::Plan& GemmRunner::plan(DType dt, int T, int K, int N, const void* bias_ptr, bool tf32, const void* X,
+GemmRunner::Plan& GemmRunner::plan(DType dt, int T, int K, int N, const void* bias_ptr, bool tf32, bool gelu, const void* X,
                                    const void* W, void* Y, cudaStream_t s) {
   const bool bias = bias_ptr != nullptr;
-  Key key{(int)dt, T, K, N, bias, tf32};
+  Key key{(int)dt, T, K, N, bias, tf32, gelu};
   auto it = plans_.find(key);
   if (it != plans_.end()) return *it->second;
   if (plans_.size() > 4096) plans_.clear();  // batches of every length: keep the cache bounded
@@ -86,7 +86,7 @@ GemmRunner::Plan& GemmRunner::plan(DType dt, int T, int K, int N, const void* bi
   const cublasOperation_t opT = CUBLAS_OP_T, opN = CUBLAS_OP_N;
   LT(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSA, &opT, sizeof(opT)));
   LT(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSB, &opN, sizeof(opN)));
-  const cublasLtEpilogue_t epi = bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
+  const cublasLtEpilogue_t epi = gelu ? CUBLASLT_EPILOGUE_GELU_BIAS : bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
   LT(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof(epi)));
   LT(cublasLtMatrixLayoutCreate(&p->a, ty, K, N, K));
   LT(cublasLtMatrixLayoutCreate(&p->b, ty, K, T, K));
@@ -119,7 +119,7 @@ GemmRunner::Plan& GemmRunner::plan(DType dt, int T, int K, int N, const void* bi
   if (returned == 0) throw CudaFailure("cuBLASLt found no algorithm for " + std::to_string(T) + "x" + std::to_string(N) + "x" + std::to_string(K), false, false);
   p->algo = res[0].algo;
   if (tune_) {
-    const TunedKey ckey{device_, (int)dt, t_class(T), K, N, bias, tf32};
+    const TunedKey ckey{device_, (int)dt, t_class(T), K, N, bias, tf32, gelu};
     std::unique_lock<std::mutex> lock(g_tuned_mu);
     auto& tuned = tuned_algos();
     auto tt = tuned.find(ckey);
@@ -164,9 +164,10 @@ GemmRunner::Plan& GemmRunner::plan(DType dt, int T, int K, int N, const void* bi
 }
 
 void GemmRunner::linear(DType dt, const void* X, int T, int K, const void* W, int N, const void* bias, void* Y,
-                        cudaStream_t s, bool allow_tf32) {
+                        cudaStream_t s, bool allow_tf32, bool gelu_tanh) {
   if (T == 0) return;
-  Plan& p = plan(dt, T, K, N, bias, allow_tf32, X, W, Y, s);
+  if (gelu_tanh && (!bias || dt == DType::F32)) throw std::runtime_error("linear: the GELU epilogue needs a bias and a 16-bit dtype");
+  Plan& p = plan(dt, T, K, N, bias, allow_tf32, gelu_tanh, X, W, Y, s);
   if (bias) LT(cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)));
   const float alpha = 1.f, beta = 0.f;
   LT(cublasLtMatmul((cublasLtHandle_t)handle_, p.op, &alpha, W, p.a, X, p.b, &beta, Y, p.c, Y, p.c, &p.algo, workspace_,

@@ -22,13 +22,16 @@ class GemmRunner {
   GemmRunner(const GemmRunner&) = delete;
   GemmRunner& operator=(const GemmRunner&) = delete;
 
+  // gelu_tanh: the epilogue is cuBLASLt's GELU_BIAS (the tanh approximation of GELU after the bias;
+  // bias required, 16-bit only): an experiment (EMBEDRANK_GELU_EPILOGUE=tanh), see bert.cu.
   void linear(DType dt, const void* X, int T, int K, const void* W, int N, const void* bias, void* Y, cudaStream_t s,
-              bool allow_tf32);
+              bool allow_tf32, bool gelu_tanh = false);
 
  private:
   struct Plan;
-  using Key = std::tuple<int, int, int, int, bool, bool>;
-  Plan& plan(DType dt, int T, int K, int N, const void* bias, bool tf32, const void* X, const void* W, void* Y, cudaStream_t s);
+  using Key = std::tuple<int, int, int, int, bool, bool, bool>;
+  Plan& plan(DType dt, int T, int K, int N, const void* bias, bool tf32, bool gelu, const void* X, const void* W, void* Y,
+             cudaStream_t s);
   bool tune_ = true;
   int device_ = 0;
   void* handle_ = nullptr;

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Device calls of session 7 (one H200), issue 14. Run: npm run build && bash scripts/gpu/pack.sh
+# [&& bash scripts/gpu/pack-before.sh REV]; then `OUT=$OUT TAG=s7a bash bench/runs/2026-11-29-s7.sh PHASES`
+# (carry .gpu). Phases:
+#   gsm        bench/gemm_small_m.cu: the four BERT-base GEMM shapes at T = 128 (batch 1) through
+#              cuBLASLt: heuristic[0], best of 8 / 64 heuristics, best of a split-K sweep
+#   ncu1       ncu per-kernel GPU time of BERT-base fp16 batch 1 × 128 tokens (graph replay, kernel
+#              nodes profiled one by one; --clock-control none), summarised by scripts/gpu/ncu_summary.py
+#   attntest   test/gpu/attention.gpu.ts (ping-pong on, the default), then its Hopper part with
+#              EMBEDRANK_WGMMA_PINGPONG=0
+#   attn       bench/attention.ts: the before build's (pack-before.sh) against this one's with
+#              ping-pong on and off (needs a before:… phase earlier in the call)
+#   fixed      bench.js fixed512 + varlen256_768 at B 32 / 128, BERT-base fp16; XLM-R-large 32 × 512
+#   b1         bench.js BERT-base fp16 batch 1 × 128 tokens (graphs), 200 iterations
+#   eng        test/gpu/engine.gpu.ts (the encoder suite)
+#   gelu       the experiment EMBEDRANK_GELU_EPILOGUE=tanh (FFN-up with cuBLASLt's GELU_BIAS epilogue):
+#              fixed512 + varlen at B 32, XLM-R-large 32 × 512, then the engine suite's 16-bit tests under it
+#   prof32     bench/profile.ts at 32 × 512 (GPU time per operation)
+# Device-run phases (before:ARGS, bench:ARGS, test, families, …) pass through.
+OUT=${OUT:-/tmp/out}
+M=/tmp/embedrank-gpu-models
+mkdir -p "$OUT" "$M"
+TAG=${TAG:-s7a}
+MOCHA="node node_modules/mocha/bin/mocha.js --no-config --no-package --timeout 900000"
+FAIL="grep -B2 -A14 -E '^  [0-9]+\\) '"
+GSM="nvcc -O3 -std=c++17 -arch=sm_90 bench/gemm_small_m.cu -lcublasLt -o /tmp/gsm && timeout ${GSM_S:-200} /tmp/gsm ${GSM_T:-128}"
+NCU1="timeout ${NCU_S:-240} ncu --clock-control none --cache-control none --metrics gpu__time_duration.sum,launch__grid_size --csv --launch-skip ${NCU_SKIP:-6000} --launch-count ${NCU_N:-220} node dist/bench/bench.js --model $M/bench-bert-base --workload fixed128 --dtype fp16 --batch-sizes 1 --iters 400 --out /tmp/ncu-bench > $OUT/ncu1.csv 2> $OUT/ncu1.err; tail -3 $OUT/ncu1.err; python3 scripts/gpu/ncu_summary.py $OUT/ncu1.csv | head -40"
+ATTNTEST="timeout 300 $MOCHA --spec dist/test/gpu/attention.gpu.js > $OUT/gpu-tests-attention.log 2>&1; grep -E 'passing|failing|pending' $OUT/gpu-tests-attention.log; $FAIL $OUT/gpu-tests-attention.log | head -60; EMBEDRANK_WGMMA_PINGPONG=0 timeout 200 $MOCHA --spec dist/test/gpu/attention.gpu.js --grep Hopper > $OUT/gpu-tests-attention-pp0.log 2>&1; grep -E 'passing|failing|pending' $OUT/gpu-tests-attention-pp0.log; $FAIL $OUT/gpu-tests-attention-pp0.log | head -40"
+ATTN="echo before; timeout 120 node /tmp/before/dist/bench/attention.js --dtype fp16 --iters 30 --kernels mma,wgmma 2>&1 | tail -12; for pp in 1 0; do echo \"after, EMBEDRANK_WGMMA_PINGPONG=\$pp\"; EMBEDRANK_WGMMA_PINGPONG=\$pp timeout 120 node dist/bench/attention.js --dtype fp16 --iters 30 --kernels mma,wgmma 2>&1 | tail -12; done"
+FIXED="timeout 200 node dist/bench/bench.js --model $M/bench-bert-base --workload fixed512 varlen256_768 --dtype fp16 --batch-sizes 32,128 --iters 20 --out $OUT 2>&1 | grep -E '^GPU|^embedrank|rror'; timeout 100 node dist/bench/bench.js --model $M/bench-xlmr-large --workload fixed512 --dtype fp16 --batch-sizes 32 --iters 20 --out $OUT 2>&1 | grep -E '^GPU|^embedrank|rror'"
+B1="timeout 120 node dist/bench/bench.js --model $M/bench-bert-base --workload fixed128 --dtype fp16 --batch-sizes 1 --iters 200 --out $OUT/b1 2>&1 | grep -E '^GPU|^embedrank|rror'"
+GELU="EMBEDRANK_GELU_EPILOGUE=tanh timeout 150 node dist/bench/bench.js --model $M/bench-bert-base --workload fixed512 varlen256_768 --dtype fp16 --batch-sizes 32,128 --iters 20 --out $OUT/gelu 2>&1 | grep -E '^GPU|^embedrank|rror'; EMBEDRANK_GELU_EPILOGUE=tanh timeout 100 node dist/bench/bench.js --model $M/bench-xlmr-large --workload fixed512 --dtype fp16 --batch-sizes 32 --iters 20 --out $OUT/gelu 2>&1 | grep -E '^GPU|^embedrank|rror'; EMBEDRANK_GELU_EPILOGUE=tanh timeout 200 $MOCHA --spec dist/test/gpu/engine.gpu.js --grep 'float16|bfloat16' > $OUT/gpu-tests-gelu-tanh.log 2>&1; grep -E 'passing|failing|pending|worst|cosine' $OUT/gpu-tests-gelu-tanh.log | head -30; $FAIL $OUT/gpu-tests-gelu-tanh.log | head -50"
+PROF32="EMBEDRANK_PROFILE=1 timeout 90 node dist/bench/profile.js --model $M/bench-bert-base --batch 32 --len 512 --iters 10 2>&1 | grep -v '^\\s*\$' | tail -16"
+ENG="timeout ${ENG_S:-200} $MOCHA --spec dist/test/gpu/engine.gpu.js > $OUT/gpu-tests-engine.log 2>&1; grep -E 'passing|failing|pending' $OUT/gpu-tests-engine.log; $FAIL $OUT/gpu-tests-engine.log | head -60"
+[ $# -gt 0 ] || set -- gsm ncu1 attntest
+PHASES=()
+for q in "$@"; do
+  case "$q" in gsm) PHASES+=("sh:$GSM") ;; ncu1) PHASES+=("sh:$NCU1") ;; attntest) PHASES+=("sh:$ATTNTEST") ;; attn) PHASES+=("sh:$ATTN") ;; fixed) PHASES+=("sh:$FIXED") ;; b1) PHASES+=("sh:$B1") ;; eng) PHASES+=("sh:$ENG") ;; gelu) PHASES+=("sh:$GELU") ;; prof32) PHASES+=("sh:$PROF32") ;; *) PHASES+=("$q") ;; esac
+done
+PREPARE_EXTRA=${PREPARE_EXTRA:-"bench-bert-base bench-xlmr-large"} SKIP_PREPARE=${SKIP_PREPARE:-0} ARCHS=${ARCHS:-"-arch=sm_90"} exec bash scripts/gpu/device-run.sh "${PHASES[@]}"
