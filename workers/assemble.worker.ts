@@ -32,10 +32,25 @@ interface Call {
 const calls = new Map<number, Call>();
 const port = parentPort!;
 
+/** Floats per 4 KiB page. */
+const PAGE_FLOATS = 1024;
+
+/**
+ * Writes a zero into every page of a fresh output, so that the kernel maps its pages now, in
+ * order, rather than one page fault per few rows in the middle of the scatter (measured on a
+ * 2-core VM: faulting took ~55% of the scatter's time). Runs after `begin` is answered, while the
+ * first batches are still being tokenized and computed.
+ */
+function touchPages(out: Float32Array): void {
+  for (let i = 0; i < out.length; i += PAGE_FLOATS) out[i] = 0;
+}
+
 function begin(id: number, ask: number, n: number, dim: number): void {
   try {
-    calls.set(id, { out: new Float32Array(n * dim), dim });
+    const out = new Float32Array(n * dim);
+    calls.set(id, { out, dim });
     port.postMessage({ ask } satisfies AssembleReply);
+    touchPages(out);
   } catch (e) {
     const error = { name: (e as Error).name, message: (e as Error).message };
     calls.set(id, { dim, error });
