@@ -72,7 +72,9 @@ export function batchPositions(b: TokenBatch, dims: EncoderDims): Int32Array {
 /** Token type ids for the model: the batch's, or zeros; empty for a model without token types. */
 export function batchTypeIds(b: TokenBatch, dims: EncoderDims): Int32Array {
   if (dims.typeVocab === 0) return new Int32Array(0);
-  const ty = b.typeIds ?? new Int32Array(b.ids.length);
+  // Absent: all 0, inside [0, typeVocab) for any model with token types.
+  if (!b.typeIds) return new Int32Array(b.ids.length);
+  const ty = b.typeIds;
   for (let t = 0; t < ty.length; t++) {
     if (ty[t] < 0 || ty[t] >= dims.typeVocab) throw new Error(`token ${t}: type id ${ty[t]} is outside [0, ${dims.typeVocab})`);
   }

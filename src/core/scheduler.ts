@@ -89,7 +89,10 @@ export class TokenBudgetScheduler {
     const order = this.opts.order === 'prefix' ? this.prefixOrder(chunks, chunkOf, atOf, lenOf) : lengthOrder(lenOf, maxLen);
 
     const out: PlannedBatch[] = [];
-    const seqs: Sequences = { ids: chunks.map((c) => c.ids), typeIds: chunks.map((c) => c.typeIds), chunkOf, atOf, indexOf, lenOf, order };
+    // Single texts have type 0 throughout: their batches carry no type ids (TokenBatch: absent
+    // means all 0), which halves the gather below and what goes to the engine.
+    const typeIds = chunks.some(hasTypeIds) ? chunks.map((c) => c.typeIds) : undefined;
+    const seqs: Sequences = { ids: chunks.map((c) => c.ids), typeIds, chunkOf, atOf, indexOf, lenOf, order };
     let first = 0;
     let tokens = 0;
     for (let j = 0; j < m; j++) {
@@ -128,7 +131,7 @@ export class TokenBudgetScheduler {
   private build(seqs: Sequences, from: number, to: number, tokens: number): PlannedBatch {
     const n = to - from;
     const ids = new Int32Array(tokens);
-    const typeIds = new Int32Array(tokens);
+    const typeIds = seqs.typeIds ? new Int32Array(tokens) : undefined;
     const cuSeqlens = new Int32Array(n + 1);
     const indices = new Int32Array(n);
     const poolSkip = this.opts.poolSkip;
@@ -140,7 +143,7 @@ export class TokenBudgetScheduler {
       const c = chunkOf[q];
       const len = lenOf[q];
       copyInts(ids, pos, seqs.ids[c], atOf[q], len);
-      copyInts(typeIds, pos, seqs.typeIds[c], atOf[q], len);
+      if (typeIds) copyInts(typeIds, pos, seqs.typeIds![c], atOf[q], len);
       const index = indexOf[q];
       indices[i] = index;
       if (skip) skip[i] = poolSkip!(index);
@@ -152,12 +155,13 @@ export class TokenBudgetScheduler {
 }
 
 /**
- * The pending sequences of a drain: per chunk its ids and type ids; per sequence its chunk, the
- * offset of its tokens in the chunk, its input index and length; the sorted order.
+ * The pending sequences of a drain: per chunk its ids and type ids (undefined when every type id
+ * is 0); per sequence its chunk, the offset of its tokens in the chunk, its input index and
+ * length; the sorted order.
  */
 interface Sequences {
   ids: Int32Array[];
-  typeIds: Int32Array[];
+  typeIds: Int32Array[] | undefined;
   chunkOf: Int32Array;
   atOf: Int32Array;
   indexOf: Int32Array;
@@ -202,6 +206,13 @@ function copyInts(dst: Int32Array, at: number, src: Int32Array, from: number, le
     return;
   }
   for (let k = 0; k < len; k++) dst[at + k] = src[from + k];
+}
+
+/** Whether any token of the chunk has a type id other than 0 (a pair's second segment). */
+function hasTypeIds(chunk: PositionedChunk): boolean {
+  const t = chunk.typeIds;
+  for (let i = 0; i < t.length; i++) if (t[i] !== 0) return true;
+  return false;
 }
 
 /** Tokens of a deduplicated chunk's inputs, each repeat counted. */

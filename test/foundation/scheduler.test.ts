@@ -6,9 +6,9 @@ import { SeededRandom, seedFromEnv } from './helpers.js';
 
 /**
  * Chunks of sequences whose tokens encode (input index, position) so any mix-up shows:
- * id = index * 1000 + position, type id = (index + position) % 2.
+ * id = index * 1000 + position, type id = (index + position) % 2 (0 throughout with `untyped`).
  */
-function makeChunks(lengths: number[], chunkSizes: number[]): PositionedChunk[] {
+function makeChunks(lengths: number[], chunkSizes: number[], untyped = false): PositionedChunk[] {
   const chunks: PositionedChunk[] = [];
   let start = 0;
   let c = 0;
@@ -24,7 +24,7 @@ function makeChunks(lengths: number[], chunkSizes: number[]): PositionedChunk[] 
       offsets[k] = pos;
       for (let t = 0; t < lens[k]; t++) {
         ids[pos + t] = (start + k) * 1000 + t;
-        typeIds[pos + t] = (start + k + t) % 2;
+        typeIds[pos + t] = untyped ? 0 : (start + k + t) % 2;
       }
       pos += lens[k];
     }
@@ -49,7 +49,7 @@ function schedule(opts: SchedulerOptions, chunks: PositionedChunk[]): { batches:
 }
 
 /** Every invariant of a planned batch list for the given input lengths. */
-function checkBatches(batches: PlannedBatch[], lengths: number[], opts: SchedulerOptions, ctx: string): void {
+function checkBatches(batches: PlannedBatch[], lengths: number[], opts: SchedulerOptions, ctx: string, untyped = false): void {
   const seen = new Int32Array(lengths.length);
   for (const [bi, pb] of batches.entries()) {
     const { batch, indices, tokens } = pb;
@@ -61,7 +61,8 @@ function checkBatches(batches: PlannedBatch[], lengths: number[], opts: Schedule
     expect(batch.cuSeqlens[0], where).to.equal(0);
     expect(batch.cuSeqlens[n], where).to.equal(tokens);
     expect(batch.ids.length, where).to.equal(tokens);
-    expect(batch.typeIds!.length, where).to.equal(tokens);
+    // Type ids are left out exactly when every one of them would be 0 (TokenBatch: absent means all 0).
+    if (batch.typeIds !== undefined) expect(batch.typeIds.length, where).to.equal(tokens);
     // The budget holds unless a single sequence is over it on its own.
     if (n > 1) expect(tokens, `${where}: maxNumBatchedTokens`).to.be.at.most(opts.maxNumBatchedTokens);
     else if (tokens > opts.maxNumBatchedTokens) expect(lengths[indices[0]], where).to.be.greaterThan(opts.maxNumBatchedTokens);
@@ -73,8 +74,9 @@ function checkBatches(batches: PlannedBatch[], lengths: number[], opts: Schedule
       const len = batch.cuSeqlens[i + 1] - from;
       if (len !== lengths[idx]) expect.fail(`${where}: input ${idx} has ${len} tokens, expected ${lengths[idx]}`);
       for (let t = 0; t < len; t++) {
-        if (batch.ids[from + t] !== idx * 1000 + t || batch.typeIds![from + t] !== (idx + t) % 2) {
-          expect.fail(`${where}: token ${t} of input ${idx} is ${batch.ids[from + t]}/${batch.typeIds![from + t]}`);
+        const type = batch.typeIds ? batch.typeIds[from + t] : 0;
+        if (batch.ids[from + t] !== idx * 1000 + t || type !== (untyped ? 0 : (idx + t) % 2)) {
+          expect.fail(`${where}: token ${t} of input ${idx} is ${batch.ids[from + t]}/${type}`);
         }
       }
       if (opts.poolSkip && batch.poolSkip![i] !== opts.poolSkip(idx)) expect.fail(`${where}: poolSkip of ${idx} is ${batch.poolSkip![i]}`);
@@ -262,6 +264,33 @@ describe('foundation: token-budget scheduler', () => {
         }
       }
       expect(Array.from(seen).every((v) => v === 1), `trial ${trial}: every input once`).to.equal(true);
+    }
+  });
+
+  it('single texts (every type id 0) give batches without type ids; one typed chunk in a window gives its batches type ids', () => {
+    const rng = new SeededRandom(seed + 2);
+    const lengths = Array.from({ length: 400 }, () => rng.int(1, 30));
+    const opts: SchedulerOptions = { maxNumBatchedTokens: 64, maxNumSeqs: 16, window: 100 };
+    const plain = schedule(opts, makeChunks(lengths, [37], true)).batches;
+    checkBatches(plain, lengths, opts, 'untyped', true);
+    expect(plain.every((b) => b.batch.typeIds === undefined), 'no batch carries type ids').to.equal(true);
+    // Inputs 0..36 (the first chunk) have pair-like type ids, the rest none: the windows holding
+    // the first chunk carry type ids, every later one does not.
+    const mixed = makeChunks(lengths, [37]);
+    for (const c of mixed.slice(1)) c.typeIds.fill(0);
+    const batches = schedule(opts, mixed).batches;
+    const typed = batches.filter((b) => b.batch.typeIds !== undefined);
+    expect(typed.length).to.be.greaterThan(0);
+    expect(typed.length).to.be.lessThan(batches.length);
+    for (const pb of batches) {
+      for (let i = 0; i < pb.indices.length; i++) {
+        const idx = pb.indices[i];
+        const from = pb.batch.cuSeqlens[i];
+        for (let t = 0; t < pb.batch.cuSeqlens[i + 1] - from; t++) {
+          const want = idx < 37 ? (idx + t) % 2 : 0;
+          if ((pb.batch.typeIds ? pb.batch.typeIds[from + t] : 0) !== want) expect.fail(`input ${idx} token ${t}`);
+        }
+      }
     }
   });
 
