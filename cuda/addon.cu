@@ -457,7 +457,9 @@ Napi::Value AttentionTest(const Napi::CallbackInfo& info) {
     const er::AttentionKernel kern = er::attention_kernel(dt, hd, wanted);
     const int bm = er::attention_block_m(dt, hd, kern);
     std::vector<int2> tiles((size_t)T / bm + n + 1);
-    const int nt = er::attention_tiles(cu.data(), n, bm, tiles.data(), (int)tiles.size());
+    // Longest first for the Hopper kernel, as BertModel lists them (its persistent blocks deal them in order).
+    const bool lpt = er::attention_kernel_for_batch(kern, T, n) == er::AttentionKernel::Wgmma;
+    const int nt = er::attention_tiles(cu.data(), n, bm, tiles.data(), (int)tiles.size(), lpt);
     const size_t e = er::dtype_size(dt);
     void *d32 = nullptr, *dq = nullptr, *dctx = nullptr, *dctx32 = nullptr, *dcu = nullptr, *dtiles = nullptr;
     auto cleanup = [&] { for (void* p : {d32, dq, dctx, dctx32, dcu, dtiles}) if (p) cudaFree(p); };
@@ -576,7 +578,9 @@ Napi::Value AttentionBench(const Napi::CallbackInfo& info) {
     kern = er::attention_kernel(dt, hd, wanted);
     const int bm = er::attention_block_m(dt, hd, kern);
     std::vector<int2> tiles((size_t)T / bm + n + 1);
-    const int nt = er::attention_tiles(cu.data(), n, bm, tiles.data(), (int)tiles.size());
+    // Longest first for the Hopper kernel, as BertModel lists them (its persistent blocks deal them in order).
+    const bool lpt = er::attention_kernel_for_batch(kern, T, n) == er::AttentionKernel::Wgmma;
+    const int nt = er::attention_tiles(cu.data(), n, bm, tiles.data(), (int)tiles.size(), lpt);
     void *dh = nullptr, *dq = nullptr, *dctx = nullptr, *dcu = nullptr, *dtiles = nullptr;
     cudaEvent_t e0 = nullptr, e1 = nullptr;
     auto cleanup = [&] {

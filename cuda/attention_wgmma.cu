@@ -21,6 +21,7 @@
 // empty body, and attention_wgmma_require() refuses a device or build without the sm_90a image.
 #include <cuda.h>  // CUtensorMap and its enums only: the encoder comes from cudaGetDriverEntryPointByVersion
 
+#include <algorithm>
 #include <atomic>
 #include <cfloat>
 #include <cstdlib>
@@ -49,7 +50,7 @@ template <int D> struct Layout {
   static constexpr int k_off = q_bytes;
   static constexpr int v_off = k_off + stages * kv_bytes;
   static constexpr int bar_off = v_off + stages * kv_bytes;
-  static constexpr int nbars = 1 + 4 * stages;  // Q full, then K full, V full, K empty, V empty per stage
+  static constexpr int nbars = 2 + 4 * stages;  // Q full, Q empty, then K full, V full, K empty, V empty per stage
   static constexpr size_t bytes = bar_off + nbars * 8 + 1024;  // + slack to align the base
 };
 
@@ -135,13 +136,23 @@ __device__ __forceinline__ void softmax_tile(float (&s)[kBN / 2], int kbase, int
 // Named barriers of the ping-pong: consumer c waits on kTurnBar + c for its turn to issue.
 constexpr int kTurnBar = 1;
 
+// A persistent grid of one block per SM: each block runs a list of work items, so the producer
+// loads the next item's K, Q and V while the consumers finish this one (with one item per block,
+// each block's first copies and last P·V and stores were exposed: 4 key tiles per item at length
+// 512). Work item w (0 ≤ w < nwork = tiles × heads) is tile w / heads of head w % heads; with the
+// tile list longest first (attention_tiles), w runs from the costliest items to the cheapest, and
+// block b takes one item per round r, w = r·G + (r even ? b : G − 1 − b) for G blocks: dealt in a
+// snake, the rounds' costs even out across blocks for ragged batches (in plain round-robin order
+// the blocks with the long items of every round finish last).
 template <typename T, int D, bool kPingPong>
 __global__ void __launch_bounds__(kThreads, 1)
     attn_wgmma_kernel(const __grid_constant__ CUtensorMap tmap, int hidden, const int* __restrict__ cu,
-                      const int2* __restrict__ tiles, float scale_log2, T* __restrict__ out, int ld_out) {
+                      const int2* __restrict__ tiles, int heads, int nwork, float scale_log2, T* __restrict__ out,
+                      int ld_out) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   using L = Layout<D>;
   constexpr int DB = D / 64;  // 64-column blocks per row
+  constexpr int kStages = L::stages;
   extern __shared__ unsigned char smem_raw[];
   unsigned char* base = reinterpret_cast<unsigned char*>((reinterpret_cast<uintptr_t>(smem_raw) + 1023) & ~uintptr_t(1023));
   unsigned char* sQ = base;
@@ -149,25 +160,35 @@ __global__ void __launch_bounds__(kThreads, 1)
   unsigned char* sV = base + L::v_off;
   uint64_t* bars = reinterpret_cast<uint64_t*>(base + L::bar_off);
   uint64_t* q_full = bars;
-  constexpr int kStages = L::stages;
-  uint64_t* k_full = bars + 1;
-  uint64_t* v_full = bars + 1 + kStages;
-  uint64_t* k_empty = bars + 1 + 2 * kStages;
-  uint64_t* v_empty = bars + 1 + 3 * kStages;
-
-  const int2 tile = tiles[blockIdx.x];
-  const int head = blockIdx.y;
-  const int start = __ldg(cu + tile.x);
-  const int len = __ldg(cu + tile.x + 1) - start;
-  const int q0 = tile.y;
-  // A surplus tile of a bucketed CUDA graph (an empty sequence): leave before any TMA is in flight.
-  if (q0 >= len) return;
-  const int ntiles = (len + kBN - 1) / kBN;
+  uint64_t* q_empty = bars + 1;
+  uint64_t* k_full = bars + 2;
+  uint64_t* v_full = bars + 2 + kStages;
+  uint64_t* k_empty = bars + 2 + 2 * kStages;
+  uint64_t* v_empty = bars + 2 + 3 * kStages;
   const int wg = threadIdx.x / 128;
+
+  // One work item: its sequence's first row and length, its first query row and head. Surplus
+  // tiles of a bucketed CUDA graph (empty sequences) have q0 ≥ len and are skipped by every role.
+  struct Item {
+    int start, len, q0, head, nk;
+  };
+  const int G = gridDim.x, b = blockIdx.x;
+  auto work = [&](int r) { return r * G + ((r & 1) ? G - 1 - b : b); };  // ≥ nwork: no more
+  auto item = [&](int w) {
+    const int2 tile = tiles[w / heads];
+    Item it;
+    it.head = w % heads;
+    it.start = __ldg(cu + tile.x);
+    it.len = __ldg(cu + tile.x + 1) - it.start;
+    it.q0 = tile.y;
+    it.nk = (it.len + kBN - 1) / kBN;
+    return it;
+  };
 
   if (threadIdx.x == 0) {
     sm90::tma_prefetch_desc(&tmap);
     sm90::mbar_init(q_full, 1);
+    sm90::mbar_init(q_empty, 128 * kConsumers);
     for (int s = 0; s < kStages; s++) {
       sm90::mbar_init(k_full + s, 1);
       sm90::mbar_init(v_full + s, 1);
@@ -181,185 +202,220 @@ __global__ void __launch_bounds__(kThreads, 1)
   if (wg == 0) {
     sm90::setmaxnreg_dec<kProducerRegs>();
     if (threadIdx.x == 0) {
-      const int qcol = head * D;
-      sm90::mbar_expect_tx(q_full, L::q_bytes);
-#pragma unroll
-      for (int b = 0; b < DB; b++)
-#pragma unroll
-        for (int c = 0; c < kBM / kBox; c++)
-          sm90::tma_load_2d(sQ + b * kBM * 128 + c * kBoxBytes, &tmap, qcol + b * 64, start + q0 + c * kBox, q_full);
-      for (int j = 0; j < ntiles; j++) {
-        const int s = j % kStages;
-        const int round = j / kStages;
-        const int row = start + j * kBN;
-        unsigned char* dk = sK + s * L::kv_bytes;
-        unsigned char* dv = sV + s * L::kv_bytes;
+      int kv = 0;     // K/V tiles this block has loaded: the ring position
+      int items = 0;  // items this block has loaded Q for
+      auto load_k = [&](const Item& it, int j) {
+        const int n = kv + j, s = n % kStages, round = n / kStages;
         if (round > 0) sm90::mbar_wait(k_empty + s, (round - 1) & 1);
         sm90::mbar_expect_tx(k_full + s, L::kv_bytes);
+        unsigned char* dk = sK + s * L::kv_bytes;
 #pragma unroll
         for (int b = 0; b < DB; b++)
 #pragma unroll
           for (int c = 0; c < kBN / kBox; c++)
-            sm90::tma_load_2d(dk + b * kBN * 128 + c * kBoxBytes, &tmap, hidden + qcol + b * 64, row + c * kBox, k_full + s);
+            sm90::tma_load_2d(dk + b * kBN * 128 + c * kBoxBytes, &tmap, hidden + it.head * D + b * 64,
+                              it.start + j * kBN + c * kBox, k_full + s);
+      };
+      auto load_v = [&](const Item& it, int j) {
+        const int n = kv + j, s = n % kStages, round = n / kStages;
         if (round > 0) sm90::mbar_wait(v_empty + s, (round - 1) & 1);
         sm90::mbar_expect_tx(v_full + s, L::kv_bytes);
+        unsigned char* dv = sV + s * L::kv_bytes;
 #pragma unroll
         for (int b = 0; b < DB; b++)
 #pragma unroll
           for (int c = 0; c < kBN / kBox; c++)
-            sm90::tma_load_2d(dv + b * kBN * 128 + c * kBoxBytes, &tmap, 2 * hidden + qcol + b * 64, row + c * kBox, v_full + s);
+            sm90::tma_load_2d(dv + b * kBN * 128 + c * kBoxBytes, &tmap, 2 * hidden + it.head * D + b * 64,
+                              it.start + j * kBN + c * kBox, v_full + s);
+      };
+      for (int r = 0, w; (w = work(r)) < nwork; r++) {
+        const Item it = item(w);
+        if (it.q0 >= it.len) continue;
+        // K(0) first: its slot frees early; Q waits until the consumers' last S of the previous item.
+        load_k(it, 0);
+        if (items > 0) sm90::mbar_wait(q_empty, (items - 1) & 1);
+        sm90::mbar_expect_tx(q_full, L::q_bytes);
+#pragma unroll
+        for (int b = 0; b < DB; b++)
+#pragma unroll
+          for (int c = 0; c < kBM / kBox; c++)
+            sm90::tma_load_2d(sQ + b * kBM * 128 + c * kBoxBytes, &tmap, it.head * D + b * 64, it.start + it.q0 + c * kBox,
+                              q_full);
+        load_v(it, 0);
+        for (int j = 1; j < it.nk; j++) {
+          load_k(it, j);
+          load_v(it, j);
+        }
+        kv += it.nk;
+        items++;
       }
     }
   } else {
     sm90::setmaxnreg_inc<kConsumerRegs>();
     const int cw = wg - 1;
     const int t = threadIdx.x % 128, warp = t / 32, lane = t % 32;
-    if (q0 + cw * 64 >= len) {
-      // No query row of this warpgroup is in the sequence: only keep the ring turning.
-      for (int j = 0; j < ntiles; j++) {
-        const int s = j % kStages;
-        sm90::mbar_wait(k_full + s, (j / kStages) & 1);
-        sm90::mbar_arrive(k_empty + s);
-        sm90::mbar_wait(v_full + s, (j / kStages) & 1);
-        sm90::mbar_arrive(v_empty + s);
-      }
-      return;
-    }
     const uint32_t q_addr = sm90::smem_u32(sQ) + cw * 64 * 128;
     const uint32_t k_addr = sm90::smem_u32(sK);
     const uint32_t v_addr = sm90::smem_u32(sV);
 
-    float s_acc[kBN / 2];
-    float o[D / 2];
-#pragma unroll
-    for (int i = 0; i < D / 2; i++) o[i] = 0.f;
-    uint32_t p[kBN / 16][4];
-    float m_run[2] = {-FLT_MAX, -FLT_MAX};
-    float l_run[2] = {0.f, 0.f};
-    float alpha[2];
-
     // The waits come before wgmma.fence, so no register traffic sits between fence and MMAs. At
     // head_dim 128 the consumers have no register left for the hang-trap counter (168 at entry
     // caps them; setmaxnreg.inc does not raise ptxas's budget): they spin, and rely on the
-    // producer's and the idle warpgroup's trapping waits.
+    // producer's trapping waits.
     constexpr bool kTrap = D <= 64;
-    auto wait_k = [&](int j) { sm90::mbar_wait<kTrap>(k_full + j % kStages, (j / kStages) & 1); };
-    auto wait_v = [&](int j) { sm90::mbar_wait<kTrap>(v_full + j % kStages, (j / kStages) & 1); };
-    // S = Q·Kᵀ for tile j (K landed): D/16 k-steps of 16 columns (32 bytes) inside the 128-byte swizzled rows.
-    auto issue_qk = [&](int j) {
-      const int s = j % kStages;
-#pragma unroll
-      for (int kk = 0; kk < D / 16; kk++) {
-        const uint32_t off = (kk % 4) * 32;  // within the 128-byte swizzled row
-        const uint64_t da = sm90::desc_sw128(q_addr + (kk / 4) * kBM * 128 + off, 16, 1024);
-        const uint64_t db = sm90::desc_sw128(k_addr + s * L::kv_bytes + (kk / 4) * kBN * 128 + off, 16, 1024);
-        Mma<T>::qk(s_acc, da, db, kk > 0);
-      }
-      sm90::wgmma_commit();
-    };
-    // O += P·V for tile j (V landed): kBN/16 k-steps of 16 keys (16 rows of 128 bytes = 2048 bytes).
-    auto issue_pv = [&](int j) {
-      const int s = j % kStages;
-#pragma unroll
-      for (int kk = 0; kk < kBN / 16; kk++) {
-        const uint64_t db = sm90::desc_sw128(v_addr + s * L::kv_bytes + kk * 16 * 128, kBN * 128, 1024);
-        Mma<T>::pv(o, p[kk], db);
-      }
-      sm90::wgmma_commit();
-    };
-    auto pack_p = [&] {
-#pragma unroll
-      for (int kk = 0; kk < kBN / 16; kk++) {
-        p[kk][0] = Mma<T>::pack(s_acc[8 * kk + 0], s_acc[8 * kk + 1]);
-        p[kk][1] = Mma<T>::pack(s_acc[8 * kk + 2], s_acc[8 * kk + 3]);
-        p[kk][2] = Mma<T>::pack(s_acc[8 * kk + 4], s_acc[8 * kk + 5]);
-        p[kk][3] = Mma<T>::pack(s_acc[8 * kk + 6], s_acc[8 * kk + 7]);
-      }
-    };
+    int kv = 0, items = 0;  // as the producer counts them
+    auto wait_k = [&](int j) { sm90::mbar_wait<kTrap>(k_full + (kv + j) % kStages, ((kv + j) / kStages) & 1); };
+    auto wait_v = [&](int j) { sm90::mbar_wait<kTrap>(v_full + (kv + j) % kStages, ((kv + j) / kStages) & 1); };
+    auto release_k = [&](int j) { sm90::mbar_arrive(k_empty + (kv + j) % kStages); };
+    auto release_v = [&](int j) { sm90::mbar_arrive(v_empty + (kv + j) % kStages); };
 
-    // Ping-pong turns: the GEMMs are issued in ntiles + 1 phases (S(0); S(j+1) with P(j)·V(j); the
-    // last P·V). Consumer 0 issues phase k after consumer 1 issued phase k − 1, and consumer 1 after
-    // consumer 0 issued phase k; each waits on its own barrier, which the other arrives at (256
-    // threads). The first and last arrivals are left out so both barriers end balanced. Only when
-    // both consumers have rows (they then have the same ntiles); a lone consumer issues freely.
-    const bool turns = kPingPong && q0 + 64 < len;
-    const int nphases = ntiles + 1;
-    auto take_turn = [&](int k) {
-      if (turns && (cw == 1 || k > 0)) sm90::named_bar_sync(kTurnBar + cw, 256);
-    };
-    auto pass_turn = [&](int k) {
-      if (turns && (cw == 0 || k < nphases - 1)) sm90::named_bar_arrive(kTurnBar + (cw ^ 1), 256);
-    };
+    // Ping-pong turns (FA3's warp-scheduler barriers): each consumer waits on its own barrier before
+    // issuing a group of GEMMs and arrives at the other's after (256 threads each), so the two
+    // alternate over every group of every item both have rows in. Consumer 1 arrives once at the
+    // start (consumer 0 goes first) and consumer 0 waits once at the end, so both barriers end
+    // balanced. Items where one consumer has no rows skip the turns; the other issues freely.
+    if (kPingPong && cw == 1) sm90::named_bar_arrive(kTurnBar, 256);
 
-    sm90::mbar_wait<kTrap>(q_full, 0);
-    wait_k(0);
-    take_turn(0);
-    sm90::fence_regs(s_acc);
-    sm90::fence_regs(o);
-    sm90::wgmma_fence();
-    issue_qk(0);
-    pass_turn(0);
-    sm90::wgmma_wait<0>();
-    sm90::fence_regs(s_acc);
-    sm90::mbar_arrive(k_empty);  // K(0) read
-    softmax_tile(s_acc, 0, len, scale_log2, m_run, l_run, alpha, lane);
-    pack_p();
+    for (int r = 0, w; (w = work(r)) < nwork; r++) {
+      const Item it = item(w);
+      if (it.q0 >= it.len) continue;
+      const int len = it.len, ntiles = it.nk;
+      if (it.q0 + cw * 64 >= len) {
+        // No query row of this warpgroup is in the sequence: only keep the ring turning.
+        for (int j = 0; j < ntiles; j++) {
+          wait_k(j);
+          release_k(j);
+          wait_v(j);
+          release_v(j);
+        }
+        sm90::mbar_arrive(q_empty);
+        kv += ntiles;
+        items++;
+        continue;
+      }
+      const bool turns = kPingPong && it.q0 + 64 < len;
+      auto take_turn = [&] {
+        if (turns) sm90::named_bar_sync(kTurnBar + cw, 256);
+      };
+      auto pass_turn = [&] {
+        if (turns) sm90::named_bar_arrive(kTurnBar + (cw ^ 1), 256);
+      };
 
-    // Steady state, no wgmma under a branch (a conditional one makes ptxas serialise them all).
-    for (int j = 0; j + 1 < ntiles; j++) {
-      wait_k(j + 1);
-      wait_v(j);
-      take_turn(j + 1);
-      sm90::fence_regs(o);
+      float s_acc[kBN / 2];
+      float o[D / 2];
+#pragma unroll
+      for (int i = 0; i < D / 2; i++) o[i] = 0.f;
+      uint32_t p[kBN / 16][4];
+      float m_run[2] = {-FLT_MAX, -FLT_MAX};
+      float l_run[2] = {0.f, 0.f};
+      float alpha[2];
+
+      // S = Q·Kᵀ for tile j (K landed): D/16 k-steps of 16 columns (32 bytes) inside the 128-byte swizzled rows.
+      auto issue_qk = [&](int j) {
+        const int s = (kv + j) % kStages;
+#pragma unroll
+        for (int kk = 0; kk < D / 16; kk++) {
+          const uint32_t off = (kk % 4) * 32;  // within the 128-byte swizzled row
+          const uint64_t da = sm90::desc_sw128(q_addr + (kk / 4) * kBM * 128 + off, 16, 1024);
+          const uint64_t db = sm90::desc_sw128(k_addr + s * L::kv_bytes + (kk / 4) * kBN * 128 + off, 16, 1024);
+          Mma<T>::qk(s_acc, da, db, kk > 0);
+        }
+        sm90::wgmma_commit();
+      };
+      // O += P·V for tile j (V landed): kBN/16 k-steps of 16 keys (16 rows of 128 bytes = 2048 bytes).
+      auto issue_pv = [&](int j) {
+        const int s = (kv + j) % kStages;
+#pragma unroll
+        for (int kk = 0; kk < kBN / 16; kk++) {
+          const uint64_t db = sm90::desc_sw128(v_addr + s * L::kv_bytes + kk * 16 * 128, kBN * 128, 1024);
+          Mma<T>::pv(o, p[kk], db);
+        }
+        sm90::wgmma_commit();
+      };
+      auto pack_p = [&] {
+#pragma unroll
+        for (int kk = 0; kk < kBN / 16; kk++) {
+          p[kk][0] = Mma<T>::pack(s_acc[8 * kk + 0], s_acc[8 * kk + 1]);
+          p[kk][1] = Mma<T>::pack(s_acc[8 * kk + 2], s_acc[8 * kk + 3]);
+          p[kk][2] = Mma<T>::pack(s_acc[8 * kk + 4], s_acc[8 * kk + 5]);
+          p[kk][3] = Mma<T>::pack(s_acc[8 * kk + 6], s_acc[8 * kk + 7]);
+        }
+      };
+
+      sm90::mbar_wait<kTrap>(q_full, items & 1);
+      wait_k(0);
+      take_turn();
       sm90::fence_regs(s_acc);
+      sm90::fence_regs(o);
+      sm90::wgmma_fence();
+      issue_qk(0);
+      pass_turn();
+      sm90::wgmma_wait<0>();
+      sm90::fence_regs(s_acc);
+      release_k(0);
+      softmax_tile(s_acc, 0, len, scale_log2, m_run, l_run, alpha, lane);
+      pack_p();
+
+      // Steady state, no wgmma under a branch (a conditional one makes ptxas serialise them all).
+      for (int j = 0; j + 1 < ntiles; j++) {
+        wait_k(j + 1);
+        wait_v(j);
+        take_turn();
+        sm90::fence_regs(o);
+        sm90::fence_regs(s_acc);
+        sm90::fence_regs(p);
+        sm90::wgmma_fence();
+        issue_qk(j + 1);
+        issue_pv(j);
+        pass_turn();
+        sm90::wgmma_wait<1>();  // S(j+1) is done; P(j)·V(j) may still run
+        sm90::fence_regs(s_acc);
+        release_k(j + 1);
+        softmax_tile(s_acc, (j + 1) * kBN, len, scale_log2, m_run, l_run, alpha, lane);
+        sm90::wgmma_wait<0>();
+        sm90::fence_regs(o);
+        release_v(j);
+#pragma unroll
+        for (int i = 0; i < D / 8; i++) {
+          o[4 * i + 0] *= alpha[0];
+          o[4 * i + 1] *= alpha[0];
+          o[4 * i + 2] *= alpha[1];
+          o[4 * i + 3] *= alpha[1];
+        }
+        pack_p();
+      }
+      sm90::mbar_arrive(q_empty);  // every S of this item is done: the next item's Q may land
+      wait_v(ntiles - 1);
+      take_turn();
+      sm90::fence_regs(o);
       sm90::fence_regs(p);
       sm90::wgmma_fence();
-      issue_qk(j + 1);
-      issue_pv(j);
-      pass_turn(j + 1);
-      sm90::wgmma_wait<1>();  // S(j+1) is done; P(j)·V(j) may still run
-      sm90::fence_regs(s_acc);
-      sm90::mbar_arrive(k_empty + (j + 1) % kStages);
-      softmax_tile(s_acc, (j + 1) * kBN, len, scale_log2, m_run, l_run, alpha, lane);
+      issue_pv(ntiles - 1);
+      pass_turn();
       sm90::wgmma_wait<0>();
       sm90::fence_regs(o);
-      sm90::mbar_arrive(v_empty + j % kStages);
-#pragma unroll
-      for (int i = 0; i < D / 8; i++) {
-        o[4 * i + 0] *= alpha[0];
-        o[4 * i + 1] *= alpha[0];
-        o[4 * i + 2] *= alpha[1];
-        o[4 * i + 3] *= alpha[1];
-      }
-      pack_p();
-    }
-    wait_v(ntiles - 1);
-    take_turn(ntiles);
-    sm90::fence_regs(o);
-    sm90::fence_regs(p);
-    sm90::wgmma_fence();
-    issue_pv(ntiles - 1);
-    pass_turn(ntiles);
-    sm90::wgmma_wait<0>();
-    sm90::fence_regs(o);
-    sm90::mbar_arrive(v_empty + (ntiles - 1) % kStages);
+      release_v(ntiles - 1);
 
 #pragma unroll
-    for (int r = 0; r < 2; r++) {
-      l_run[r] += __shfl_xor_sync(0xffffffffu, l_run[r], 1);
-      l_run[r] += __shfl_xor_sync(0xffffffffu, l_run[r], 2);
-    }
-    const int g = lane >> 2, tg = lane & 3;
+      for (int r = 0; r < 2; r++) {
+        l_run[r] += __shfl_xor_sync(0xffffffffu, l_run[r], 1);
+        l_run[r] += __shfl_xor_sync(0xffffffffu, l_run[r], 2);
+      }
+      const int g = lane >> 2, tg = lane & 3;
 #pragma unroll
-    for (int r = 0; r < 2; r++) {
-      const int q = q0 + cw * 64 + warp * 16 + g + r * 8;
-      if (q >= len) continue;
-      const float inv = 1.f / l_run[r];
-      T* dst = out + (size_t)(start + q) * ld_out + head * D + 2 * tg;
+      for (int r = 0; r < 2; r++) {
+        const int q = it.q0 + cw * 64 + warp * 16 + g + r * 8;
+        if (q >= len) continue;
+        const float inv = 1.f / l_run[r];
+        T* dst = out + (size_t)(it.start + q) * ld_out + it.head * D + 2 * tg;
 #pragma unroll
-      for (int i = 0; i < D / 8; i++)
-        *reinterpret_cast<uint32_t*>(dst + i * 8) = Mma<T>::pack(o[4 * i + 2 * r] * inv, o[4 * i + 2 * r + 1] * inv);
+        for (int i = 0; i < D / 8; i++)
+          *reinterpret_cast<uint32_t*>(dst + i * 8) = Mma<T>::pack(o[4 * i + 2 * r] * inv, o[4 * i + 2 * r + 1] * inv);
+      }
+      kv += ntiles;
+      items++;
     }
+    if (kPingPong && cw == 0) sm90::named_bar_sync(kTurnBar, 256);
   }
 #endif
 }
@@ -404,12 +460,19 @@ CUtensorMap make_map(DType dt, const void* qkv, int ld, int tokens) {
   return m;
 }
 
-// EMBEDRANK_WGMMA_PINGPONG=0 turns the consumers' ping-pong off (for same-run comparisons).
+// EMBEDRANK_WGMMA_PINGPONG=0 turns the consumers' ping-pong off and EMBEDRANK_WGMMA_PERSISTENT=0
+// gives every work item a block of its own (the grid before the persistent one), for same-run
+// comparisons; both are read once.
+bool env_on(const char* name) {
+  const char* v = std::getenv(name);
+  return !(v && v[0] == '0');
+}
 bool pingpong_from_env() {
-  static const bool on = [] {
-    const char* v = std::getenv("EMBEDRANK_WGMMA_PINGPONG");
-    return !(v && v[0] == '0');
-  }();
+  static const bool on = env_on("EMBEDRANK_WGMMA_PINGPONG");
+  return on;
+}
+bool persistent_from_env() {
+  static const bool on = env_on("EMBEDRANK_WGMMA_PERSISTENT");
   return on;
 }
 
@@ -418,15 +481,18 @@ void launch(const CUtensorMap& map, int heads, const int* cu, const int2* tiles,
             cudaStream_t s) {
   constexpr size_t smem = Layout<D>::bytes;
   static std::atomic<uint64_t> configured{0};  // one bit per device: the attribute is per device
+  static int sms[64] = {0};
   int device = 0;
   ER_CHECK(cudaGetDevice(&device));
   const uint64_t bit = device < 64 ? 1ull << device : 0;
   if (!bit || !(configured.load() & bit)) {
     ER_CHECK(cudaFuncSetAttribute(attn_wgmma_kernel<T, D, kPingPong>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+    if (bit) ER_CHECK(cudaDeviceGetAttribute(&sms[device], cudaDevAttrMultiProcessorCount, device));
     configured |= bit;
   }
-  dim3 grid(ntiles, heads);
-  attn_wgmma_kernel<T, D, kPingPong><<<grid, kThreads, smem, s>>>(map, heads * D, cu, tiles, sl2, (T*)out, ld_out);
+  const int nwork = ntiles * heads;
+  const int blocks = persistent_from_env() && bit && sms[device] > 0 ? std::min(nwork, sms[device]) : nwork;
+  attn_wgmma_kernel<T, D, kPingPong><<<blocks, kThreads, smem, s>>>(map, heads * D, cu, tiles, heads, nwork, sl2, (T*)out, ld_out);
 }
 
 }  // namespace

@@ -412,7 +412,9 @@ void BertModel::forward(Request& r) {
 
   ER_CHECK(cudaSetDevice(cfg_.device));
   const AttentionKernel attn = attention_kernel_for_batch(attn_, T, n);
-  const int ntiles = attention_tiles(r.cu.data(), n, attention_block_m(cfg_.dt, cfg_.head_dim, attn), s.tiles.data(), (int)tile_cap_, longest_first_);
+  // The Hopper kernel's persistent blocks deal the tiles in list order: longest first balances them.
+  const int ntiles = attention_tiles(r.cu.data(), n, attention_block_m(cfg_.dt, cfg_.head_dim, attn), s.tiles.data(), (int)tile_cap_,
+                                     longest_first_ || attn == AttentionKernel::Wgmma);
   Layout L = layout(T, n, ntiles, false, attn);
   Slot::Graph* g = nullptr;
   bool capture_after = false;
