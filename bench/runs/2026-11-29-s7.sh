@@ -16,6 +16,9 @@
 #   gelu       the experiment EMBEDRANK_GELU_EPILOGUE=tanh (FFN-up with cuBLASLt's GELU_BIAS epilogue):
 #              fixed512 + varlen at B 32, XLM-R-large 32 × 512, then the engine suite's 16-bit tests under it
 #   prof32     bench/profile.ts at 32 × 512 (GPU time per operation)
+#   engfam     test/gpu/engine.gpu.ts and test/gpu/families.gpu.ts (needs the device-run phase families first)
+#   geluprof   bias+GELU per call: bench/profile.ts at 32 × 512 of the before build (needs a before:… phase
+#              earlier in the call) and of this one, twice each
 #   persist    bench/attention.ts and bench.js (BERT-base fixed512 + varlen at B 32 / 128) with the
 #              persistent Hopper attention grid on and off (EMBEDRANK_WGMMA_PERSISTENT=1/0), twice
 # Device-run phases (before:ARGS, bench:ARGS, test, families, …) pass through.
@@ -34,10 +37,12 @@ B1="timeout 120 node dist/bench/bench.js --model $M/bench-bert-base --workload f
 GELU="EMBEDRANK_GELU_EPILOGUE=tanh timeout 150 node dist/bench/bench.js --model $M/bench-bert-base --workload fixed512 varlen256_768 --dtype fp16 --batch-sizes 32,128 --iters 20 --out $OUT/gelu 2>&1 | grep -E '^GPU|^embedrank|rror'; EMBEDRANK_GELU_EPILOGUE=tanh timeout 100 node dist/bench/bench.js --model $M/bench-xlmr-large --workload fixed512 --dtype fp16 --batch-sizes 32 --iters 20 --out $OUT/gelu 2>&1 | grep -E '^GPU|^embedrank|rror'; EMBEDRANK_GELU_EPILOGUE=tanh timeout 200 $MOCHA --spec dist/test/gpu/engine.gpu.js --grep 'float16|bfloat16' > $OUT/gpu-tests-gelu-tanh.log 2>&1; grep -E 'passing|failing|pending|worst|cosine' $OUT/gpu-tests-gelu-tanh.log | head -30; $FAIL $OUT/gpu-tests-gelu-tanh.log | head -50"
 PROF32="EMBEDRANK_PROFILE=1 timeout 90 node dist/bench/profile.js --model $M/bench-bert-base --batch 32 --len 512 --iters 10 2>&1 | grep -v '^\\s*\$' | tail -16"
 PERSIST="for p in ${PERSIST_SEQ:-1 0 1 0}; do echo \"EMBEDRANK_WGMMA_PERSISTENT=\$p\"; EMBEDRANK_WGMMA_PERSISTENT=\$p timeout 100 node dist/bench/attention.js --dtype fp16 --iters 30 --kernels mma,wgmma 2>&1 | tail -8; EMBEDRANK_WGMMA_PERSISTENT=\$p timeout 150 node dist/bench/bench.js --model $M/bench-bert-base --workload fixed512 varlen256_768 --dtype fp16 --batch-sizes 32,128 --iters 20 --out $OUT/persist\$p 2>&1 | grep -E '^GPU|^embedrank|rror'; done"
+ENGFAM="timeout ${ENG_S:-300} $MOCHA --spec dist/test/gpu/engine.gpu.js --spec dist/test/gpu/families.gpu.js > $OUT/gpu-tests-encoders.log 2>&1; grep -E 'passing|failing|pending' $OUT/gpu-tests-encoders.log; $FAIL $OUT/gpu-tests-encoders.log | head -60"
+GELUPROF="for d in /tmp/before/dist dist /tmp/before/dist dist; do echo \$d; EMBEDRANK_PROFILE=1 timeout 60 node \$d/bench/profile.js --model $M/bench-bert-base --batch 32 --len 512 --iters 10 2>&1 | grep -E 'bias_gelu|latency'; done"
 ENG="timeout ${ENG_S:-200} $MOCHA --spec dist/test/gpu/engine.gpu.js > $OUT/gpu-tests-engine.log 2>&1; grep -E 'passing|failing|pending' $OUT/gpu-tests-engine.log; $FAIL $OUT/gpu-tests-engine.log | head -60"
 [ $# -gt 0 ] || set -- gsm ncu1 attntest
 PHASES=()
 for q in "$@"; do
-  case "$q" in gsm) PHASES+=("sh:$GSM") ;; ncu1) PHASES+=("sh:$NCU1") ;; attntest) PHASES+=("sh:$ATTNTEST") ;; attn) PHASES+=("sh:$ATTN") ;; fixed) PHASES+=("sh:$FIXED") ;; b1) PHASES+=("sh:$B1") ;; eng) PHASES+=("sh:$ENG") ;; gelu) PHASES+=("sh:$GELU") ;; prof32) PHASES+=("sh:$PROF32") ;; persist) PHASES+=("sh:$PERSIST") ;; *) PHASES+=("$q") ;; esac
+  case "$q" in gsm) PHASES+=("sh:$GSM") ;; ncu1) PHASES+=("sh:$NCU1") ;; attntest) PHASES+=("sh:$ATTNTEST") ;; attn) PHASES+=("sh:$ATTN") ;; fixed) PHASES+=("sh:$FIXED") ;; b1) PHASES+=("sh:$B1") ;; eng) PHASES+=("sh:$ENG") ;; gelu) PHASES+=("sh:$GELU") ;; prof32) PHASES+=("sh:$PROF32") ;; persist) PHASES+=("sh:$PERSIST") ;; engfam) PHASES+=("sh:$ENGFAM") ;; geluprof) PHASES+=("sh:$GELUPROF") ;; *) PHASES+=("$q") ;; esac
 done
 PREPARE_EXTRA=${PREPARE_EXTRA:-"bench-bert-base bench-xlmr-large"} SKIP_PREPARE=${SKIP_PREPARE:-0} ARCHS=${ARCHS:-"-arch=sm_90"} exec bash scripts/gpu/device-run.sh "${PHASES[@]}"
