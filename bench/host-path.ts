@@ -12,8 +12,9 @@
 // on a shared machine. After the rounds, `engine alone` runs the already-tokenized ids
 // (Encoder.embedTokens: scheduler → coordinator → engine worker → assembly) `--rounds` times and
 // reports its wall time and the main thread's CPU per sentence: the host cost the tokenizer does
-// not share. `--profile DIR` writes a V8 CPU profile of the main thread over the timed rounds
-// (whole path, then engine alone) to DIR, one file per path.
+// not share. `--profile DIR` writes V8 CPU profiles of the main thread to DIR, per tokenizer thread
+// count: host-path-<threads>-whole.cpuprofile (the whole path's timed rounds, every path) and
+// host-path-<threads>-engine.cpuprofile (the first path's engine-alone rounds).
 // Run: UV_THREADPOOL_SIZE=20 node dist/bench/host-path.js [--data-dir D] [--tokenizer-dir T]
 //        [--threads 1,2,16] [--rounds 3] [--paths default,fast] [--profile DIR]
 import { availableParallelism, tmpdir } from 'node:os';
