@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The `embedrank` command: encode, rerank, evaluate, tasks.
 import { existsSync, writeFileSync } from 'node:fs';
+import { extname } from 'node:path';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { CrossEncoder } from '../cross-encoder.js';
@@ -47,6 +48,8 @@ function readInput(path: string, a: { field: string; format: InputFormat }, what
 
 async function encodeCmd(a: EncodeArgs): Promise<void> {
   if (a.output === '-') throw new UsageError('--output -: the .npy matrix is written to a file, not to stdout; name a file');
+  const ext = extname(a.output).toLowerCase();
+  if (ext && ext !== '.npy') throw new UsageError(`--output ${a.output}: encode writes a NumPy .npy matrix (float32 [n, dim]); name the file .npy`);
   assertWritableFile(a.output, '--output');
   const texts = readInput(a.input, a, 'texts');
   const enc = await Encoder.create({ ...toEngineOptions(a), showProgress: a.progress });

@@ -29,7 +29,7 @@ export async function serveCmd(a: ServeArgs): Promise<void> {
   const engine = { ...toEngineOptions(a), model: dir };
   const model = kind === 'cross-encoder' ? await CrossEncoder.create(engine) : await Encoder.create(engine);
   const name = a.servedModelName ?? (existsSync(a.model) ? dir.replace(/\/+$/, '').split('/').pop()! : a.model);
-  const server = createServer(model, {
+  const options = {
     servedModelName: name,
     maxClientBatchSize: a.maxClientBatchSize,
     maxConcurrentRequests: a.maxConcurrentRequests,
@@ -39,7 +39,14 @@ export async function serveCmd(a: ServeArgs): Promise<void> {
     defaultPromptName: a.defaultPromptName,
     defaultPrompt: a.defaultPrompt,
     revision: a.revision,
-  });
+  };
+  let server: ReturnType<typeof createServer>;
+  try {
+    server = createServer(model, options);
+  } catch (e) {
+    await model.close(); // the loaded model's threads would keep the process alive
+    throw e;
+  }
   const url = await server.listen(a.port, a.host);
   const l = model.limits;
   process.stderr.write(
@@ -70,6 +77,12 @@ export function serveCommand(): CommandModule<object, ServeArgs> {
             if (!Number.isFinite(v) || v < 0 || !Number.isInteger(v)) throw new Error(`--${k} must be a non-negative integer, got ${String(a[k])}`);
           }
           if ((a.port as number) > 65535) throw new Error(`--port must be at most 65535, got ${String(a.port)}`);
+          const batch = a['max-client-batch-size'] as number, concurrent = a['max-concurrent-requests'] as number;
+          if (batch > concurrent) {
+            throw new Error(
+              `--max-client-batch-size ${batch} is more than --max-concurrent-requests ${concurrent}: a request of that many inputs could never be admitted (429 forever); raise --max-concurrent-requests`,
+            );
+          }
           if (a['default-prompt'] !== undefined && a['default-prompt-name'] !== undefined) throw new Error('give --default-prompt or --default-prompt-name, not both');
           return true;
         }))

@@ -5,7 +5,7 @@ import { InputError } from '../errors.js';
 export interface ServeOptions {
   /** Name the OpenAI-compatible routes report and accept as `model` (TEI's --served-model-name). */
   servedModelName: string;
-  /** Most inputs in one request; more is a 413 (TEI --max-client-batch-size, default 32). */
+  /** Most inputs in one request; more is a 413 (TEI --max-client-batch-size, default 32). At most maxConcurrentRequests (InputError otherwise). */
   maxClientBatchSize?: number;
   /**
    * Inputs of admitted, unanswered requests; a request that would pass it is answered 429 at once
@@ -39,10 +39,19 @@ export function resolveServeOptions(o: ServeOptions): ResolvedServeOptions {
   const timeout = o.requestTimeoutSeconds ?? 300;
   if (!(timeout >= 0) || !Number.isFinite(timeout)) throw new InputError(`requestTimeoutSeconds must be ≥ 0, got ${timeout}`);
   if (o.defaultPrompt !== undefined && o.defaultPromptName !== undefined) throw new InputError('give defaultPrompt or defaultPromptName, not both (as TEI)');
+  const maxClientBatchSize = positiveInt(o.maxClientBatchSize ?? 32, 'maxClientBatchSize');
+  const maxConcurrentRequests = positiveInt(o.maxConcurrentRequests ?? 512, 'maxConcurrentRequests');
+  // Admission counts inputs: a full-size request above the concurrency limit would get 429
+  // (retry later) forever, and a client reading max_client_batch_size from /info would retry in vain.
+  if (maxClientBatchSize > maxConcurrentRequests) {
+    throw new InputError(
+      `maxClientBatchSize (${maxClientBatchSize}) is more than maxConcurrentRequests (${maxConcurrentRequests}): a request of that many inputs could never be admitted; raise --max-concurrent-requests or lower --max-client-batch-size`,
+    );
+  }
   return {
     servedModelName: o.servedModelName,
-    maxClientBatchSize: positiveInt(o.maxClientBatchSize ?? 32, 'maxClientBatchSize'),
-    maxConcurrentRequests: positiveInt(o.maxConcurrentRequests ?? 512, 'maxConcurrentRequests'),
+    maxClientBatchSize,
+    maxConcurrentRequests,
     autoTruncate: o.autoTruncate ?? true,
     requestTimeoutSeconds: timeout,
     payloadLimit: positiveInt(o.payloadLimit ?? 2_000_000, 'payloadLimit'),

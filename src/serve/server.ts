@@ -7,6 +7,7 @@
 // Shutdown (close(), or SIGTERM/SIGINT through serveUntilSignal): stop accepting connections,
 // answer what was admitted, then release the model — nothing accepted is lost.
 import Fastify, { type FastifyInstance } from 'fastify';
+import type { Socket } from 'node:net';
 import { classify, errorBody, styleOf } from './http.js';
 import { resolveServeOptions, type ServeOptions } from './options.js';
 import { registerEmbeddingRoutes } from './routes/embeddings.js';
@@ -29,6 +30,9 @@ export function createServer(model: ServedModel, options: ServeOptions): EmbedSe
   const service = new ModelService(model, opts);
   const app = Fastify({ bodyLimit: opts.payloadLimit, logger: false, return503OnClosing: true, forceCloseConnections: 'idle' });
 
+  // JSON bodies only, as TEI (axum's Json): fastify would otherwise parse text/plain into a string.
+  app.removeContentTypeParser('text/plain');
+
   app.setErrorHandler((err, req, reply) => {
     const c = classify(err);
     if (reply.raw.destroyed) return;
@@ -49,6 +53,40 @@ export function createServer(model: ServedModel, options: ServeOptions): EmbedSe
     if (service.draining) reply.header('connection', 'close');
   });
 
+  // Connections with a request whose answer is not yet fully handed to the OS ('finish'). Node's
+  // server.closeIdleConnections() — which server.close() also calls (Node ≥ 19) — destroys a
+  // connection as soon as its answer has ended, while Node may still be writing it: large answers
+  // (8–16 MB) reached their clients cut off when a drain began. The server's own method is replaced
+  // by one that ends only connections with nothing in flight, gracefully (end(): buffered bytes go
+  // out first).
+  const sockets = new Set<Socket>();
+  const busy = new Map<Socket, number>();
+  app.server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => {
+      sockets.delete(socket);
+      busy.delete(socket);
+    });
+  });
+  app.server.on('request', (req, res) => {
+    const socket = req.socket;
+    busy.set(socket, (busy.get(socket) ?? 0) + 1);
+    let done = false;
+    const settle = () => {
+      if (done) return;
+      done = true;
+      const n = (busy.get(socket) ?? 1) - 1;
+      if (n > 0) busy.set(socket, n);
+      else busy.delete(socket);
+    };
+    res.once('finish', settle);
+    res.once('close', settle);
+  });
+  const endIdleConnections = () => {
+    for (const socket of sockets) if (!busy.has(socket)) socket.end();
+  };
+  app.server.closeIdleConnections = endIdleConnections;
+
   registerEmbeddingRoutes(app, service);
   registerRerankRoutes(app, service);
   registerMetaRoutes(app, service);
@@ -66,7 +104,7 @@ export function createServer(model: ServedModel, options: ServeOptions): EmbedSe
     close() {
       closing ??= (async () => {
         service.draining = true;
-        const sweep = setInterval(() => app.server.closeIdleConnections(), 200);
+        const sweep = setInterval(endIdleConnections, 200);
         try {
           await app.close(); // waits for in-flight requests; new ones on open connections get 503
         } finally {

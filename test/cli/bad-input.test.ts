@@ -90,6 +90,17 @@ describe('cli: bad input fails early and clearly', function () {
     expect(existsSync(join(work, 'e.npy'))).to.equal(false);
   });
 
+  it('encode -o with another extension than .npy (was: NumPy bytes written to x.json) exits 2 before the model loads', () => {
+    for (const name of ['x.json', 'x.JSONL', 'x.txt']) {
+      const r = cli(['encode', '-m', encoderDir, '-i', docs, '-o', join(work, name), '--device', 'cpu']);
+      expect(r.code, name).to.equal(2);
+      expect(r.err).to.match(/encode writes a NumPy \.npy matrix/);
+      expect(existsSync(join(work, name)), name).to.equal(false);
+    }
+    const ok = cli(['encode', '-m', encoderDir, '-i', docs, '-o', join(work, 'X.NPY'), '--device', 'cpu']);
+    expect(ok.code, ok.err).to.equal(0);
+  });
+
   it('an --output-folder that cannot be written fails before the model loads (was: ENOENT after the task ran)', () => {
     const out = join(aFile, 'results');
     const t0 = Date.now();

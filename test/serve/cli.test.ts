@@ -27,6 +27,10 @@ describe('serve: command line', function () {
     const both = await runProcess(process.execPath, [MAIN, 'serve', '-m', tinyEncoder(), '--default-prompt', 'q: ', '--default-prompt-name', 'query']);
     expect(both.code).to.not.equal(0);
     expect(both.stderr).to.match(/not both/);
+    // (was: accepted, then every full-size request got 429 forever)
+    const batch = await runProcess(process.execPath, [MAIN, 'serve', '-m', tinyEncoder(), '--max-client-batch-size', '1024']);
+    expect(batch.code).to.not.equal(0);
+    expect(batch.stderr).to.match(/--max-client-batch-size 1024 is more than --max-concurrent-requests 512: .*could never be admitted/);
     const missing = await runProcess(process.execPath, [MAIN, 'serve', '-m', '/nonexistent/model', '--device', 'cpu']);
     expect(missing.code).to.not.equal(0);
     expect(missing.stderr).to.match(/nonexistent/);

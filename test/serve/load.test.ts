@@ -140,3 +140,50 @@ describe('serve: SIGTERM under load', function () {
     }
   });
 });
+
+describe('serve: a large answer in flight when the drain starts', function () {
+  this.timeout(120_000);
+  let enc: Encoder;
+  let srv: Running;
+  const N = 20_000; // rows of the tiny model's embeddings as JSON: ~10 MB, past the socket buffers
+
+  before(async () => {
+    enc = await Encoder.create({ model: tinyEncoder(), device: 'cpu', tokenizerThreads: 1 });
+    srv = await startServer(enc, { maxConcurrentRequests: N, maxClientBatchSize: N });
+  });
+  after(async () => {
+    await srv?.server.close();
+    await enc?.close();
+  });
+
+  it('arrives whole: the client reads it only after close() began and its sweeps ran', async () => {
+    const input = Array.from({ length: N }, (_, i) => `drain text ${i}`);
+    const { request } = await import('node:http');
+    const url = new URL(`${srv.url}/v1/embeddings`);
+    const payload = JSON.stringify({ input });
+    let closed: Promise<void> | undefined;
+    const body = await new Promise<string>((resolve, reject) => {
+      const req = request({ host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } }, (res) => {
+        // Hold the answer unread (the server's writes back up), start the drain, let its sweeps
+        // run, and only then read: every byte must still come.
+        res.pause();
+        closed = srv.server.close();
+        setTimeout(() => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+          res.on('error', reject);
+          res.on('aborted', () => reject(new Error('the answer was cut off')));
+          res.resume();
+        }, 1000);
+      });
+      req.on('error', reject);
+      req.end(payload);
+    });
+    expect(body.length, 'an answer bigger than the socket buffers').to.be.above(4 << 20);
+    const parsed = JSON.parse(body);
+    expect(parsed.data).to.have.length(N);
+    expect(parsed.data[N - 1].index).to.equal(N - 1);
+    await closed;
+  });
+});

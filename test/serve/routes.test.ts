@@ -4,6 +4,7 @@
 import { expect } from 'chai';
 import { CrossEncoder } from '../../src/cross-encoder.js';
 import { Encoder } from '../../src/encoder.js';
+import { createServer } from '../../src/serve/server.js';
 import { maxAbs, tinyCrossEncoder, tinyEncoder, tinyEncoderCls } from '../foundation/helpers.js';
 import { decodeBase64F32, getText, l2normalize, postJson, startServer, type Running } from './helpers.js';
 
@@ -174,12 +175,23 @@ describe('serve: embedding routes', function () {
       if (path.startsWith('/v1/')) openaiError(r.body, status, type, pattern);
       else teiError(r.body, type, pattern);
     }
+    // Only JSON bodies (was: text/plain parsed into a string, then 400)
+    for (const type of ['text/plain', 'application/x-www-form-urlencoded']) {
+      const r = await fetch(`${srv.url}/v1/embeddings`, { method: 'POST', headers: { 'content-type': type }, body: 'hello' });
+      expect(r.status, type).to.equal(415);
+      await r.text();
+    }
     const nf = await getText(`${srv.url}/nope`);
     expect(nf.status).to.equal(404);
     teiError(JSON.parse(nf.text), 'validation', /no route GET \/nope/);
     expect(srv.server.service.admittedInputs).to.equal(0);
     const ok = await postJson(`${srv.url}/v1/embeddings`, { input: 'still fine' });
     expect(ok.status).to.equal(200);
+  });
+
+  it('createServer refuses a client batch size above the concurrency limit (such requests could never be admitted)', async () => {
+    expect(() => createServer(enc, { servedModelName: 'x', maxClientBatchSize: 600 })).to.throw(/maxClientBatchSize \(600\) is more than maxConcurrentRequests \(512\)/);
+    await createServer(enc, { servedModelName: 'x', maxClientBatchSize: 600, maxConcurrentRequests: 600 }).close();
   });
 
   it('a request past --request-timeout gets 503 (timeout); its queued work is dropped and admission released', async () => {
