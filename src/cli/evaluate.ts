@@ -243,7 +243,7 @@ export function evaluateCommand(loadModel: ModelFactory, io: CliIo = defaultIo):
           alias: 'q',
           type: 'boolean',
           default: false,
-          describe: 'Print only the summary table (no per-task progress lines)',
+          describe: 'Print only the summary table and the notes on results (no per-task progress lines)',
         })
         .check(usageCheck((argv: Record<string, unknown>) => {
           selectTasks({ tasks: argv.tasks, benchmark: argv.benchmark as string | undefined, taskTypes: argv['task-types'], languages: argv.languages });
@@ -321,7 +321,9 @@ export async function runEvaluate(args: EvaluateCliArgs, loadModel: ModelFactory
         say(args.continueOnError ? `${n}${e.task}: failed: ${e.error.message}` : `${n}${e.task}: failed`);
         break;
       case 'note':
-        say(`${noteLevel(e.message)}: ${e.message}`);
+        // Warnings about a result, not progress: printed under --quiet too (the summary table's
+        // "(see notes)" points at them).
+        io.err(`${noteLevel(e.message)}: ${e.message}\n`);
         break;
       case 'log':
         say(`      ${e.message}`);

@@ -79,6 +79,16 @@ describe('cli/evaluate: yargs command modules', function () {
     expect(io.out).to.match(/STS12 .*\(cached(; see notes)?\)/);
   });
 
+  it('`evaluate --quiet` prints no progress lines but still the notes its table points at (was: "(see notes)" with none shown)', async () => {
+    const { y, io } = cli([], { n: 0 });
+    const prev = process.exitCode;
+    await y.parseAsync(['evaluate', '-m', 'test-org/bow', '-t', 'STS12', '--data-dir', STS_FIXTURE, '-o', join(out, 'quiet'), '-q']);
+    process.exitCode = prev;
+    expect(io.err).to.not.match(/STS12: evaluating|cosine_spearman = /);
+    expect(io.err).to.match(/warning: STS12: missing MSRvid/);
+    expect(io.out).to.match(/STS12 .*\(see notes\)/);
+  });
+
   it('`evaluate` refuses unknown tasks and bad choices with a message', async () => {
     const { y } = cli([], { n: 0 });
     try {
