@@ -24,7 +24,6 @@
 #include <algorithm>
 #include <atomic>
 #include <cfloat>
-#include <cstdlib>
 #include <mutex>
 #include <vector>
 
@@ -131,10 +130,10 @@ __device__ __forceinline__ void softmax_tile(float (&s)[kBN / 2], int kbase, int
     }
   }
 }
-#endif
 
 // Named barriers of the ping-pong: consumer c waits on kTurnBar + c for its turn to issue.
 constexpr int kTurnBar = 1;
+#endif
 
 // A persistent grid of one block per SM: each block runs a list of work items, so the producer
 // loads the next item's K, Q and V while the consumers finish this one (with one item per block,
@@ -463,16 +462,12 @@ CUtensorMap make_map(DType dt, const void* qkv, int ld, int tokens) {
 // EMBEDRANK_WGMMA_PINGPONG=0 turns the consumers' ping-pong off and EMBEDRANK_WGMMA_PERSISTENT=0
 // gives every work item a block of its own (the grid before the persistent one), for same-run
 // comparisons; both are read once.
-bool env_on(const char* name) {
-  const char* v = std::getenv(name);
-  return !(v && v[0] == '0');
-}
 bool pingpong_from_env() {
-  static const bool on = env_on("EMBEDRANK_WGMMA_PINGPONG");
+  static const bool on = env_flag("EMBEDRANK_WGMMA_PINGPONG", true);
   return on;
 }
 bool persistent_from_env() {
-  static const bool on = env_on("EMBEDRANK_WGMMA_PERSISTENT");
+  static const bool on = env_flag("EMBEDRANK_WGMMA_PERSISTENT", true);
   return on;
 }
 
@@ -481,17 +476,15 @@ void launch(const CUtensorMap& map, int heads, const int* cu, const int2* tiles,
             cudaStream_t s) {
   constexpr size_t smem = Layout<D>::bytes;
   static std::atomic<uint64_t> configured{0};  // one bit per device: the attribute is per device
-  static int sms[64] = {0};
   int device = 0;
   ER_CHECK(cudaGetDevice(&device));
   const uint64_t bit = device < 64 ? 1ull << device : 0;
   if (!bit || !(configured.load() & bit)) {
     ER_CHECK(cudaFuncSetAttribute(attn_wgmma_kernel<T, D, kPingPong>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
-    if (bit) ER_CHECK(cudaDeviceGetAttribute(&sms[device], cudaDevAttrMultiProcessorCount, device));
     configured |= bit;
   }
   const int nwork = ntiles * heads;
-  const int blocks = persistent_from_env() && bit && sms[device] > 0 ? std::min(nwork, sms[device]) : nwork;
+  const int blocks = persistent_from_env() ? std::min(nwork, multiprocessors()) : nwork;
   attn_wgmma_kernel<T, D, kPingPong><<<blocks, kThreads, smem, s>>>(map, heads * D, cu, tiles, heads, nwork, sl2, (T*)out, ld_out);
 }
 

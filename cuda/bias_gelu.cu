@@ -66,9 +66,7 @@ void launch_bias_gelu(T* x, const T* bias, int rows, int N, int threads, int sms
 
 void bias_gelu(DType dt, void* x, const void* bias, int T, int N, cudaStream_t s) {
   if (T == 0) return;
-  int dev = 0, sms = 132;
-  cudaGetDevice(&dev);
-  cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
+  const int sms = multiprocessors();
   // One thread per 8-value group of a row (a warp multiple, at most 1024) and as many blocks as are
   // resident at once (one wave: no tail of half-filled SMs), kRows rows per thread and step.
   const int threads = std::min(1024, (N / 8 + 31) / 32 * 32);

@@ -3,7 +3,9 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
+#include <atomic>
 #include <cstdint>
+#include <cstdlib>
 #include <stdexcept>
 #include <string>
 
@@ -47,6 +49,27 @@ inline void check(cudaError_t e, const char* what, const char* file, int line) {
 
 #define ER_CHECK(x) ::er::check((x), #x, __FILE__, __LINE__)
 #define ER_LAUNCH(name) ::er::check(cudaGetLastError(), name, __FILE__, __LINE__)
+
+// An on/off environment switch: unset or empty gives dflt; a value starting with 0, n or f is off.
+inline bool env_flag(const char* name, bool dflt) {
+  const char* v = std::getenv(name);
+  if (!v || !*v) return dflt;
+  return !(v[0] == '0' || v[0] == 'n' || v[0] == 'N' || v[0] == 'f' || v[0] == 'F');
+}
+
+// Streaming multiprocessors of the current device, asked once per device (launchers size their
+// grids by it on every launch).
+inline int multiprocessors() {
+  static std::atomic<int> known[64];
+  int device = 0;
+  ER_CHECK(cudaGetDevice(&device));
+  int n = device < 64 ? known[device].load(std::memory_order_relaxed) : 0;
+  if (n == 0) {
+    ER_CHECK(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, device));
+    if (device < 64) known[device].store(n, std::memory_order_relaxed);
+  }
+  return n;
+}
 
 template <typename T> __device__ __forceinline__ float to_f(T v);
 template <> __device__ __forceinline__ float to_f<float>(float v) { return v; }

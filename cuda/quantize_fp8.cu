@@ -121,10 +121,7 @@ __global__ void add_bias_rows_kernel(T* __restrict__ y, const T* __restrict__ bi
 }
 
 int grid_for(size_t groups, int threads) {
-  int dev = 0, sms = 132;
-  cudaGetDevice(&dev);
-  cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
-  return (int)std::max<size_t>(1, std::min<size_t>((groups + threads - 1) / threads, (size_t)sms * 16));
+  return (int)std::max<size_t>(1, std::min<size_t>((groups + threads - 1) / threads, (size_t)multiprocessors() * 16));
 }
 
 }  // namespace

@@ -2,17 +2,10 @@
 #include "resident.h"
 
 #include <algorithm>
-#include <cstdlib>
 
 #include "ops.h"
 
 namespace er {
-
-bool env_flag(const char* name, bool dflt) {
-  const char* v = std::getenv(name);
-  if (!v || !*v) return dflt;
-  return !(v[0] == '0' || v[0] == 'n' || v[0] == 'N' || v[0] == 'f' || v[0] == 'F');
-}
 
 std::string mib(size_t bytes) { return std::to_string(bytes >> 20) + " MiB"; }
 
