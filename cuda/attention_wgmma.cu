@@ -19,15 +19,12 @@
 //
 // The kernel body exists only in the sm_90a image (__CUDA_ARCH_FEAT_SM90_ALL); other images get an
 // empty body, and attention_wgmma_require() refuses a device or build without the sm_90a image.
-#include <cuda.h>  // CUtensorMap and its enums only: the encoder comes from cudaGetDriverEntryPointByVersion
-
 #include <algorithm>
 #include <atomic>
 #include <cfloat>
-#include <mutex>
-#include <vector>
 
 #include "attention_wgmma.h"
+#include "hopper.h"
 #include "wgmma.cuh"
 
 namespace er {
@@ -419,44 +416,9 @@ __global__ void __launch_bounds__(kThreads, 1)
 #endif
 }
 
-// 1 in the sm_90a image, 0 in any other: tells the host which image this device runs.
-__global__ void wgmma_probe_kernel(int* out) {
-#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-  *out = 1;
-#else
-  *out = 0;
-#endif
-}
-
-using EncodeTiled = CUresult (*)(CUtensorMap*, CUtensorMapDataType, cuuint32_t, void*, const cuuint64_t*, const cuuint64_t*,
-                                 const cuuint32_t*, const cuuint32_t*, CUtensorMapInterleave, CUtensorMapSwizzle,
-                                 CUtensorMapL2promotion, CUtensorMapFloatOOBfill);
-
-EncodeTiled encoder() {
-  static EncodeTiled fn = [] {
-    void* p = nullptr;
-    cudaDriverEntryPointQueryResult q = cudaDriverEntryPointSymbolNotFound;
-    ER_CHECK(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &p, 12000, cudaEnableDefault, &q));
-    if (q != cudaDriverEntryPointSuccess || !p) throw std::runtime_error("attention (wgmma): the driver has no cuTensorMapEncodeTiled");
-    return reinterpret_cast<EncodeTiled>(p);
-  }();
-  return fn;
-}
-
-// qkv as a 2-D tensor [tokens rows, ld columns] of 16-bit values, 64 × 64 boxes, 128-byte swizzle.
+// qkv as a 2-D tensor [tokens rows, ld columns], 64 × 64 boxes.
 CUtensorMap make_map(DType dt, const void* qkv, int ld, int tokens) {
-  if (reinterpret_cast<uintptr_t>(qkv) % 16 != 0 || ((size_t)ld * 2) % 16 != 0)
-    throw std::runtime_error("attention (wgmma): qkv must be 16-byte aligned with a row stride that is a multiple of 16 bytes");
-  CUtensorMap m;
-  const cuuint64_t dims[2] = {(cuuint64_t)ld, (cuuint64_t)tokens};
-  const cuuint64_t strides[1] = {(cuuint64_t)ld * 2};
-  const cuuint32_t box[2] = {kBox, kBox};
-  const cuuint32_t estr[2] = {1, 1};
-  const CUresult r = encoder()(&m, dt == DType::BF16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 2,
-                               const_cast<void*>(qkv), dims, strides, box, estr, CU_TENSOR_MAP_INTERLEAVE_NONE,
-                               CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_128B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
-  if (r != CUDA_SUCCESS) throw std::runtime_error("attention (wgmma): cuTensorMapEncodeTiled failed with CUresult " + std::to_string((int)r));
-  return m;
+  return tensor_map_2d(dt, qkv, ld, tokens, ld, kBox, kBox, "attention (wgmma)");
 }
 
 // EMBEDRANK_WGMMA_PINGPONG=0 turns the consumers' ping-pong off and EMBEDRANK_WGMMA_PERSISTENT=0
@@ -491,33 +453,9 @@ void launch(const CUtensorMap& map, int heads, const int* cu, const int2* tiles,
 }  // namespace
 
 void attention_wgmma_require(int device) {
-  static std::mutex mu;
-  static std::vector<int> verdict;  // per device: 0 unknown, 1 usable, 2 not
-  std::lock_guard<std::mutex> lock(mu);
-  if ((int)verdict.size() <= device) verdict.resize(device + 1, 0);
-  if (verdict[device] == 0) {
-    cudaDeviceProp prop;
-    ER_CHECK(cudaGetDeviceProperties(&prop, device));
-    bool ok = prop.major == 9 && prop.minor == 0;
-    if (ok) {
-      int prev = 0;
-      ER_CHECK(cudaGetDevice(&prev));
-      ER_CHECK(cudaSetDevice(device));
-      int* d = nullptr;
-      int h = 0;
-      ER_CHECK(cudaMalloc(&d, sizeof(int)));
-      wgmma_probe_kernel<<<1, 1>>>(d);
-      const cudaError_t e = cudaMemcpy(&h, d, sizeof(int), cudaMemcpyDeviceToHost);
-      cudaFree(d);
-      ER_CHECK(e);
-      ER_CHECK(cudaSetDevice(prev));
-      ok = h == 1;
-    }
-    verdict[device] = ok ? 1 : 2;
-  }
-  if (verdict[device] != 1)
+  if (!hopper_kernels_usable(device))
     throw std::runtime_error("EMBEDRANK_ATTENTION=wgmma needs a compute capability 9.0 GPU (H100/H200) and an addon whose "
-                             "cuda/attention_wgmma.cu was built with -gencode=arch=compute_90a,code=sm_90a (scripts/build-cuda.sh "
+                             "Hopper kernel files were built with -gencode=arch=compute_90a,code=sm_90a (scripts/build-cuda.sh "
                              "adds it); use EMBEDRANK_ATTENTION=mma");
 }
 

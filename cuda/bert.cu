@@ -13,6 +13,8 @@
 #include <exception>
 #include <stdexcept>
 
+#include "gemm_wgmma.h"
+#include "hopper.h"
 #include "ops.h"
 
 namespace er {
@@ -86,6 +88,9 @@ BertModel::BertModel(const BertConfig& cfg) : ResidentModel(cfg.device, cfg.dt),
       throw std::runtime_error(std::string("EMBEDRANK_GELU_EPILOGUE='") + g + "': use tanh or none");
     gelu_epilogue_ = !std::strcmp(g, "tanh");
   }
+  // Asked here, not at the first batch: the usability probe launches a kernel (no stream capture yet).
+  fused_up_ = cfg.dt != DType::F32 && cfg.quant == 0 && !gelu_epilogue_ && env_flag("EMBEDRANK_FUSED_GELU", false) &&
+              hopper_kernels_usable(cfg.device);
   resid_f32_ = cfg.dt == DType::BF16 && env_flag("EMBEDRANK_BF16_F32_RESIDUAL", true);
   // Not under tensor parallelism: captured NCCL collectives made ncclCommDestroy hang at close on
   // 2×H200, and TP=2 stayed slower than TP=1 at batch 1 with them (2.20 vs 1.65 ms).
@@ -520,6 +525,9 @@ void BertModel::enqueue(Slot& s, const Request& r, const Layout& L) {
     if (gelu_epilogue_ && cfg_.quant == 0 && dt != DType::F32) {
       s.gemm->linear(dt, s.x, T, H, w(p + "up.w").ptr, I, w(p + "up.b").ptr, s.up, s.stream, cfg_.tf32, true);
       mark(s, "gemm_up");
+    } else if (fused_up_ && linear_bias_gelu_wgmma_fits(dt, H, I, s.x, w(p + "up.w").ptr, w(p + "up.b").ptr, s.up, cfg_.device)) {
+      linear_bias_gelu_wgmma(dt, s.x, T, H, w(p + "up.w").ptr, I, w(p + "up.b").ptr, s.up, s.stream);
+      mark(s, "gemm_up_gelu");
     } else {
       linear(s, s.x, T, H, p + "up", I, nullptr, s.up, "gemm_up", fused);
       if (down_fp8) bias_gelu_quantize_fp8(dt, s.up, w(p + "up.b").ptr, T, I, s.xq, s.xs, s.stream);

@@ -173,6 +173,10 @@ class BertModel : public ResidentModel {
   // epilogue — the tanh approximation (text-embeddings-inference's choice for "gelu"), not the erf
   // GELU of BERT checkpoints — instead of the separate exact bias+GELU pass.
   bool gelu_epilogue_ = false;
+  // EMBEDRANK_FUSED_GELU=1 (experiment, Hopper, 16-bit, no fp8): FFN-up, bias and exact GELU in
+  // one kernel of our own (gemm_wgmma.cu) instead of cuBLASLt then bias_gelu. Same math with one
+  // rounding fewer, but 14–28% slower than the pair it replaces (bench/NOTES.md, session 8).
+  bool fused_up_ = false;
 };
 
 }  // namespace er

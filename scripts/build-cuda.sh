@@ -3,8 +3,9 @@
 #   npm run build:cuda                 # sm_90 + sm_80 + PTX fallback
 #   ARCHS="-arch=sm_90" npm run build:cuda
 #   scripts/build-cuda.sh --check      # compile every kernel file that needs no cuBLAS (CI)
-# cuda/attention_wgmma.cu (Hopper wgmma/setmaxnreg) is built for sm_90a instead of sm_90 (see
-# archs_for); SM90A_GENCODE= leaves that out (EMBEDRANK_ATTENTION=wgmma then refuses to run).
+# The Hopper kernel files (cuda/attention_wgmma.cu, cuda/gemm_wgmma.cu: wgmma/setmaxnreg; cuda/hopper.cu,
+# whose probe answers for them) are built for sm_90a instead of sm_90 (see archs_for); SM90A_GENCODE=
+# leaves that out (EMBEDRANK_ATTENTION=wgmma then refuses to run, the fused FFN-up GEMM is not used).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 NVCC=${NVCC:-nvcc}
@@ -23,7 +24,7 @@ SM90A_GENCODE=${SM90A_GENCODE--gencode=arch=compute_90a,code=sm_90a}
 # wgmma); SM90A_GENCODE is appended when ARCHS names no sm_90 cubin at all.
 archs_for() {
   case "$1" in
-    cuda/attention_wgmma.cu)
+    cuda/attention_wgmma.cu|cuda/gemm_wgmma.cu|cuda/hopper.cu)
       if [ -z "$SM90A_GENCODE" ]; then echo "$ARCHS"; return; fi
       local a
       a=$(echo "$ARCHS" | sed -e 's/-arch=sm_90\b/-gencode=arch=compute_90a,code=sm_90a -gencode=arch=compute_90,code=compute_90/' \
