@@ -8,11 +8,12 @@
 //     and its tanh-GELU epilogue (what a free epilogue would cost), in µs and TFLOP/s;
 //   - checks and times the other tile shape (64 × 256 per consumer), and times both shapes with the
 //     epilogue cut down (bias only, no stores): where the time goes.
-// Exit status 1 if any check fails: the fused path's worst relative error must stay within 1.5×
-// the old path's + 1e-3 and below 2e-2 (16-bit outputs).
+// Exit status 1 if any check fails: the fused path's worst relative error must not exceed the old
+// path's and must stay below 1e-3 (fp16) / 8e-3 (bf16).
 // Build and run (device, from the repository root):
 //   nvcc -O3 -std=c++17 -Icuda --expt-relaxed-constexpr -gencode=arch=compute_90a,code=sm_90a \
 //     bench/gemm_gelu.cu cuda/hopper.cu cuda/bias_gelu.cu cuda/gemm.cu -lcublasLt -o /tmp/gg && /tmp/gg
+// `/tmp/gg profile M N K` runs each path twice for a profiler instead (see profile()).
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -20,6 +21,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <vector>
 
 #include <unistd.h>
@@ -146,8 +148,11 @@ template <typename T> bool run(DType dt, const char* name, int M, int N, int K, 
   er::launch<T, 64, 256, kGelu>(dt, X, M, K, W, N, b, y1, s);
   sync_or_die(s, "64x256");
   const Err wide = compare(y1, ref, n);
-  const bool ok = !fused.nan && !old.nan && !wide.nan && fused.max_rel <= 1.5 * old.max_rel + 1e-3 && fused.max_rel < 2e-2 &&
-                  wide.max_rel <= 1.5 * old.max_rel + 1e-3 && wide.max_rel < 2e-2;
+  // One rounding of the fp32 result: within about one ulp of the dtype (measured 5.9e-4 fp16,
+  // 3.9e-3 bf16), and never worse than the two-rounding path it replaces.
+  const double bound = dt == DType::BF16 ? 8e-3 : 1e-3;
+  const bool ok = !fused.nan && !old.nan && !wide.nan && fused.max_rel <= old.max_rel && fused.max_rel < bound &&
+                  wide.max_rel <= old.max_rel && wide.max_rel < bound;
   if (wide.max_rel != fused.max_rel) std::printf("  (64x256 tiles: max|err| %.3e rel %.3e)\n", wide.max_abs, wide.max_rel);
   std::printf("%-5s %-22s M=%6d N=%5d K=%5d  fused max|err| %.3e rel %.3e%s | cuBLASLt+bias_gelu %.3e rel %.3e%s  %s\n",
               dt == DType::BF16 ? "bf16" : "fp16", name, M, N, K, fused.max_abs, fused.max_rel, fused.nan ? " NaN" : "",
@@ -179,7 +184,35 @@ template <typename T> bool run(DType dt, const char* name, int M, int N, int K, 
   return ok;
 }
 
-int main() {
+// `gg profile M N K`: each fp16 path once after a warm-up, nothing else timed or checked, for a
+// profiler (ncu --section SpeedOfLight): the fused kernel, it without stores, cuBLASLt's GEMM and
+// the separate bias+GELU pass.
+int profile(int M, int N, int K, GemmRunner& gemm, cudaStream_t s) {
+  if (M < 1 || N < 8 || K < 8 || N % 8 || K % 8) {
+    std::printf("profile M N K: M ≥ 1, N and K positive multiples of 8\n");
+    return 2;
+  }
+  __half *X, *W, *b, *y;
+  ER_CHECK(cudaMalloc(&X, (size_t)M * K * 2));
+  ER_CHECK(cudaMalloc(&W, (size_t)N * K * 2));
+  ER_CHECK(cudaMalloc(&b, (size_t)N * 2));
+  ER_CHECK(cudaMalloc(&y, (size_t)M * N * 2));
+  fill_kernel<__half><<<1024, 256, 0, s>>>(X, (size_t)M * K, 1, 1.5f);
+  fill_kernel<__half><<<1024, 256, 0, s>>>(W, (size_t)N * K, 2, 2.f / std::sqrt((float)K));
+  fill_kernel<__half><<<64, 256, 0, s>>>(b, (size_t)N, 3, 0.5f);
+  for (int rep = 0; rep < 2; rep++) {
+    er::launch<__half, 128, 128, kGelu>(DType::F16, X, M, K, W, N, b, y, s);
+    er::launch<__half, 128, 128, kNoStore>(DType::F16, X, M, K, W, N, b, y, s);
+    gemm.linear(DType::F16, X, M, K, W, N, nullptr, y, s, false);
+    bias_gelu(DType::F16, y, b, M, N, s);
+  }
+  sync_or_die(s, "profile");
+  std::printf("profiled M=%d N=%d K=%d\n", M, N, K);
+  for (void* p : {(void*)X, (void*)W, (void*)b, (void*)y}) ER_CHECK(cudaFree(p));
+  return 0;
+}
+
+int main(int argc, char** argv) {
   setvbuf(stdout, nullptr, _IOLBF, 0);
   cudaStream_t s;
   ER_CHECK(cudaStreamCreate(&s));
@@ -188,6 +221,7 @@ int main() {
     std::printf("the fused kernel cannot run here (needs an H100/H200 and the sm_90a image)\n");
     return 1;
   }
+  if (argc == 5 && !std::strcmp(argv[1], "profile")) return profile(std::atoi(argv[2]), std::atoi(argv[3]), std::atoi(argv[4]), gemm, s);
   struct Shape {
     const char* name;
     int M, N, K;
@@ -195,6 +229,7 @@ int main() {
   };
   const Shape shapes[] = {
       {"K tail 1 row", 1, 136, 8, false},            {"odd tails", 300, 200, 72, false},
+      {"N below one tile", 77, 64, 40, false},
       {"one row", 1, 3072, 768, false},              {"bert-base batch 1", 128, 3072, 768, true},
       {"minilm 256 sts", 4000, 1536, 384, true},     {"bert-base 32x512", 16384, 3072, 768, true},
       {"bert-base ragged", 16347, 3072, 768, true},  {"bert-base 128x512", 65536, 3072, 768, true},

@@ -20,7 +20,6 @@
 // The kernel body exists only in the sm_90a image (__CUDA_ARCH_FEAT_SM90_ALL); other images get an
 // empty body, and attention_wgmma_require() refuses a device or build without the sm_90a image.
 #include <algorithm>
-#include <atomic>
 #include <cfloat>
 
 #include "attention_wgmma.h"
@@ -55,38 +54,6 @@ template <int D> struct Layout {
 constexpr int kBoxBytes = kBox * kBox * 2;
 constexpr int kProducerRegs = 24;
 constexpr int kConsumerRegs = 240;  // 24·128 + 240·256 ≤ 65,536
-
-template <typename T> struct Mma;
-template <> struct Mma<__half> {
-  static __device__ __forceinline__ void qk(float (&d)[64], uint64_t a, uint64_t b, int scale_d) {
-    sm90::wgmma_ss_n128_f16(d, a, b, scale_d);
-  }
-  static __device__ __forceinline__ void pv(float (&d)[32], const uint32_t (&a)[4], uint64_t b) {
-    sm90::wgmma_rs_n64_f16(d, a, b);
-  }
-  static __device__ __forceinline__ void pv(float (&d)[64], const uint32_t (&a)[4], uint64_t b) {
-    sm90::wgmma_rs_n128_f16(d, a, b);
-  }
-  static __device__ __forceinline__ uint32_t pack(float lo, float hi) {
-    __half2 h = __floats2half2_rn(lo, hi);
-    return *reinterpret_cast<uint32_t*>(&h);
-  }
-};
-template <> struct Mma<__nv_bfloat16> {
-  static __device__ __forceinline__ void qk(float (&d)[64], uint64_t a, uint64_t b, int scale_d) {
-    sm90::wgmma_ss_n128_bf16(d, a, b, scale_d);
-  }
-  static __device__ __forceinline__ void pv(float (&d)[32], const uint32_t (&a)[4], uint64_t b) {
-    sm90::wgmma_rs_n64_bf16(d, a, b);
-  }
-  static __device__ __forceinline__ void pv(float (&d)[64], const uint32_t (&a)[4], uint64_t b) {
-    sm90::wgmma_rs_n128_bf16(d, a, b);
-  }
-  static __device__ __forceinline__ uint32_t pack(float lo, float hi) {
-    __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
-    return *reinterpret_cast<uint32_t*>(&h);
-  }
-};
 
 // One consumer warpgroup's online softmax over a finished S tile (in place: S becomes P in fp32).
 // Row r of this thread is g (values e = 0, 1) or g + 8 (e = 2, 3) of its warp's 16 rows. The
@@ -200,30 +167,22 @@ __global__ void __launch_bounds__(kThreads, 1)
     if (threadIdx.x == 0) {
       int kv = 0;     // K/V tiles this block has loaded: the ring position
       int items = 0;  // items this block has loaded Q for
-      auto load_k = [&](const Item& it, int j) {
+      // Tile j of the item's K (column block `hidden`) or V (2·hidden) into its ring slot, once the
+      // consumers have released that slot's previous tile.
+      auto load_tile = [&](uint64_t* full, uint64_t* empty, unsigned char* ring, int col0, const Item& it, int j) {
         const int n = kv + j, s = n % kStages, round = n / kStages;
-        if (round > 0) sm90::mbar_wait(k_empty + s, (round - 1) & 1);
-        sm90::mbar_expect_tx(k_full + s, L::kv_bytes);
-        unsigned char* dk = sK + s * L::kv_bytes;
+        if (round > 0) sm90::mbar_wait(empty + s, (round - 1) & 1);
+        sm90::mbar_expect_tx(full + s, L::kv_bytes);
+        unsigned char* dst = ring + s * L::kv_bytes;
 #pragma unroll
         for (int b = 0; b < DB; b++)
 #pragma unroll
           for (int c = 0; c < kBN / kBox; c++)
-            sm90::tma_load_2d(dk + b * kBN * 128 + c * kBoxBytes, &tmap, hidden + it.head * D + b * 64,
-                              it.start + j * kBN + c * kBox, k_full + s);
+            sm90::tma_load_2d(dst + b * kBN * 128 + c * kBoxBytes, &tmap, col0 + it.head * D + b * 64, it.start + j * kBN + c * kBox,
+                              full + s);
       };
-      auto load_v = [&](const Item& it, int j) {
-        const int n = kv + j, s = n % kStages, round = n / kStages;
-        if (round > 0) sm90::mbar_wait(v_empty + s, (round - 1) & 1);
-        sm90::mbar_expect_tx(v_full + s, L::kv_bytes);
-        unsigned char* dv = sV + s * L::kv_bytes;
-#pragma unroll
-        for (int b = 0; b < DB; b++)
-#pragma unroll
-          for (int c = 0; c < kBN / kBox; c++)
-            sm90::tma_load_2d(dv + b * kBN * 128 + c * kBoxBytes, &tmap, 2 * hidden + it.head * D + b * 64,
-                              it.start + j * kBN + c * kBox, v_full + s);
-      };
+      auto load_k = [&](const Item& it, int j) { load_tile(k_full, k_empty, sK, hidden, it, j); };
+      auto load_v = [&](const Item& it, int j) { load_tile(v_full, v_empty, sV, 2 * hidden, it, j); };
       for (int r = 0, w; (w = work(r)) < nwork; r++) {
         const Item it = item(w);
         if (it.q0 >= it.len) continue;
@@ -314,7 +273,7 @@ __global__ void __launch_bounds__(kThreads, 1)
           const uint32_t off = (kk % 4) * 32;  // within the 128-byte swizzled row
           const uint64_t da = sm90::desc_sw128(q_addr + (kk / 4) * kBM * 128 + off, 16, 1024);
           const uint64_t db = sm90::desc_sw128(k_addr + s * L::kv_bytes + (kk / 4) * kBN * 128 + off, 16, 1024);
-          Mma<T>::qk(s_acc, da, db, kk > 0);
+          sm90::Wgmma<T>::ss(s_acc, da, db, kk > 0);
         }
         sm90::wgmma_commit();
       };
@@ -324,17 +283,17 @@ __global__ void __launch_bounds__(kThreads, 1)
 #pragma unroll
         for (int kk = 0; kk < kBN / 16; kk++) {
           const uint64_t db = sm90::desc_sw128(v_addr + s * L::kv_bytes + kk * 16 * 128, kBN * 128, 1024);
-          Mma<T>::pv(o, p[kk], db);
+          sm90::Wgmma<T>::rs(o, p[kk], db);
         }
         sm90::wgmma_commit();
       };
       auto pack_p = [&] {
 #pragma unroll
         for (int kk = 0; kk < kBN / 16; kk++) {
-          p[kk][0] = Mma<T>::pack(s_acc[8 * kk + 0], s_acc[8 * kk + 1]);
-          p[kk][1] = Mma<T>::pack(s_acc[8 * kk + 2], s_acc[8 * kk + 3]);
-          p[kk][2] = Mma<T>::pack(s_acc[8 * kk + 4], s_acc[8 * kk + 5]);
-          p[kk][3] = Mma<T>::pack(s_acc[8 * kk + 6], s_acc[8 * kk + 7]);
+          p[kk][0] = sm90::Wgmma<T>::pack(s_acc[8 * kk + 0], s_acc[8 * kk + 1]);
+          p[kk][1] = sm90::Wgmma<T>::pack(s_acc[8 * kk + 2], s_acc[8 * kk + 3]);
+          p[kk][2] = sm90::Wgmma<T>::pack(s_acc[8 * kk + 4], s_acc[8 * kk + 5]);
+          p[kk][3] = sm90::Wgmma<T>::pack(s_acc[8 * kk + 6], s_acc[8 * kk + 7]);
         }
       };
 
@@ -406,7 +365,7 @@ __global__ void __launch_bounds__(kThreads, 1)
         T* dst = out + (size_t)(it.start + q) * ld_out + it.head * D + 2 * tg;
 #pragma unroll
         for (int i = 0; i < D / 8; i++)
-          *reinterpret_cast<uint32_t*>(dst + i * 8) = Mma<T>::pack(o[4 * i + 2 * r] * inv, o[4 * i + 2 * r + 1] * inv);
+          *reinterpret_cast<uint32_t*>(dst + i * 8) = sm90::Wgmma<T>::pack(o[4 * i + 2 * r] * inv, o[4 * i + 2 * r + 1] * inv);
       }
       kv += ntiles;
       items++;
@@ -437,11 +396,14 @@ template <typename T, int D, bool kPingPong>
 void launch(const CUtensorMap& map, int heads, const int* cu, const int2* tiles, int ntiles, float sl2, void* out, int ld_out,
             cudaStream_t s) {
   constexpr size_t smem = Layout<D>::bytes;
-  static std::atomic<uint64_t> configured{0};  // one bit per device: the attribute is per device
+  // One bit per device (the attribute belongs to the device's context) and per thread: a worker
+  // restarted after cudaDeviceReset (BertModel's destructor when broken) runs on a new thread with a
+  // new context, and must set it again.
+  static thread_local uint64_t configured = 0;
   int device = 0;
   ER_CHECK(cudaGetDevice(&device));
   const uint64_t bit = device < 64 ? 1ull << device : 0;
-  if (!bit || !(configured.load() & bit)) {
+  if (!bit || !(configured & bit)) {
     ER_CHECK(cudaFuncSetAttribute(attn_wgmma_kernel<T, D, kPingPong>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
     configured |= bit;
   }

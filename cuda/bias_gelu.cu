@@ -14,9 +14,10 @@ namespace er {
 // N % 8 == 0 (the model checks). A block's threads cover one row's N / 8 groups of 8 values, so
 // each thread keeps its 8 bias values in registers and needs no index division; blocks stride over
 // the rows, kRows rows per step, their loads issued before any erff. (Four rows instead of two
-// were meant to put more loads in flight; measured 70.7 → 69.7 µs at 16,384 × 3,072 fp16 on an
-// H200, so the memory system was not starved: the erff per value is the rest.) The arithmetic per
-// value is unchanged: same results, bit for bit.
+// were meant to put more loads in flight: 70.7 → 69.7 µs at 16,384 × 3,072 fp16 on an H200. A
+// cheaper erf, Abramowitz & Stegun 7.1.26, gave 0.95–1.03× too, so neither loads in flight nor
+// erff bounds it alone; ncu puts it at 62% of DRAM bandwidth and 68% of SM throughput.) The
+// arithmetic per value is unchanged: same results, bit for bit.
 constexpr int kRows = 4;
 
 template <typename T>

@@ -112,8 +112,9 @@ size_t DecoderModel::kv_bytes_per_block() const {
 }
 
 int DecoderModel::tune_gemms() {
-  ER_CHECK(cudaSetDevice(cfg_.device));
   Slot& s = slots_[0];
+  if (!s.gemm->tuning()) return 0;  // EMBEDRANK_GEMM_TUNE=0: nothing to time
+  ER_CHECK(cudaSetDevice(cfg_.device));
   const DType dt = cfg_.dt;
   const size_t e = dtype_size(dt);
   const int H = cfg_.hidden, I = cfg_.inter, nh = cfg_.heads, d = cfg_.head_dim;

@@ -57,7 +57,8 @@ class DecoderModel : public ResidentModel {
   size_t kv_bytes_per_block() const;
   // Times cuBLASLt's candidate algorithms for the four weight GEMMs at every token-count class up
   // to maxTokens now, at load, instead of inside the first steps that meet each class (the tuned
-  // table is per device and shape class: gemm.cu t_class). Returns the classes tuned.
+  // table is per device and shape class: gemm.cu t_class). Returns the classes tuned (0 under
+  // EMBEDRANK_GEMM_TUNE=0, which GemmRunner reads).
   int tune_gemms();
   // Runs one step on the request's slot; called from that slot's executor thread only.
   void forward(DecoderRequest& r);

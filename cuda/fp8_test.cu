@@ -55,6 +55,34 @@ Napi::Value Fp8OpTest(const Napi::CallbackInfo& info) {
   try {
     ER_CHECK(cudaSetDevice(device));
     Buffers b;
+    // A dt matrix of n values on the device, read back as a Float32Array.
+    auto back = [&](const void* src, size_t n) {
+      void* f32 = b.alloc(n * 4);
+      er::convert(dt, DType::F32, src, f32, n, nullptr);
+      auto arr = Napi::Float32Array::New(env, n);
+      ER_CHECK(cudaMemcpy(arr.Data(), f32, n * 4, cudaMemcpyDeviceToHost));
+      return arr;
+    };
+    // The operands 'gemm' and 'gemm_graph' share, on the device.
+    struct GemmIn {
+      int T, K, N;
+      er::Fp8Epilogue mode;
+      const uint8_t *xq, *wq;
+      const float *xs, *ws;
+      const void* bias;
+    };
+    auto gemm_in = [&]() {
+      const std::string e = a.Get("epilogue").As<Napi::String>().Utf8Value();
+      GemmIn g;
+      g.T = num(a, "T"), g.K = num(a, "K"), g.N = num(a, "N");
+      g.mode = e == "outer" ? er::Fp8Epilogue::OuterVec : e == "kernel" ? er::Fp8Epilogue::Kernel : er::Fp8Epilogue::Auto;
+      g.xq = (const uint8_t*)b.copy_in(a.Get("xq").As<Napi::Uint8Array>());
+      g.wq = (const uint8_t*)b.copy_in(a.Get("wq").As<Napi::Uint8Array>());
+      g.xs = (const float*)b.copy_in(a.Get("xs").As<Napi::Float32Array>());
+      g.ws = (const float*)b.copy_in(a.Get("ws").As<Napi::Float32Array>());
+      g.bias = a.Has("bias") && a.Get("bias").IsTypedArray() ? upload(b, dt, a.Get("bias").As<Napi::Float32Array>()) : nullptr;
+      return g;
+    };
     if (op == "quantize") {
       const int rows = num(a, "rows"), K = num(a, "K");
       void* x = upload(b, dt, a.Get("x").As<Napi::Float32Array>());
@@ -83,48 +111,30 @@ Napi::Value Fp8OpTest(const Napi::CallbackInfo& info) {
       auto* sc = (float*)b.poisoned((size_t)T * sizeof(float));
       er::add_bias_layernorm(dt, x, nullptr, res, g, be, a.Get("eps").As<Napi::Number>().FloatValue(), T, H, out, nullptr, nullptr, q, sc);
       Napi::Object o = quantized(env, q, sc, T, H);
-      void* f32 = b.alloc((size_t)T * H * 4);
-      er::convert(dt, DType::F32, out, f32, (size_t)T * H, nullptr);
-      auto outv = Napi::Float32Array::New(env, (size_t)T * H);
-      ER_CHECK(cudaMemcpy(outv.Data(), f32, (size_t)T * H * 4, cudaMemcpyDeviceToHost));
-      o.Set("out", outv);
+      o.Set("out", back(out, (size_t)T * H));
       return o;
     }
     if (op == "gemm") {
-      const int T = num(a, "T"), K = num(a, "K"), N = num(a, "N");
-      const std::string e = a.Get("epilogue").As<Napi::String>().Utf8Value();
-      const er::Fp8Epilogue mode = e == "outer" ? er::Fp8Epilogue::OuterVec : e == "kernel" ? er::Fp8Epilogue::Kernel : er::Fp8Epilogue::Auto;
-      auto* xq = (const uint8_t*)b.copy_in(a.Get("xq").As<Napi::Uint8Array>());
-      auto* wq = (const uint8_t*)b.copy_in(a.Get("wq").As<Napi::Uint8Array>());
-      auto* xs = (const float*)b.copy_in(a.Get("xs").As<Napi::Float32Array>());
-      auto* ws = (const float*)b.copy_in(a.Get("ws").As<Napi::Float32Array>());
-      const void* bias = a.Has("bias") && a.Get("bias").IsTypedArray() ? upload(b, dt, a.Get("bias").As<Napi::Float32Array>()) : nullptr;
-      void* y = b.poisoned((size_t)T * N * er::dtype_size(dt));
+      const GemmIn g = gemm_in();
+      void* y = b.poisoned((size_t)g.T * g.N * er::dtype_size(dt));
       er::Fp8Epilogue ran;
       {
-        er::Fp8GemmRunner runner(mode);
-        ran = runner.linear(dt, xq, xs, T, K, wq, ws, N, bias, y, nullptr);
+        er::Fp8GemmRunner runner(g.mode);
+        ran = runner.linear(dt, g.xq, g.xs, g.T, g.K, g.wq, g.ws, g.N, g.bias, y, nullptr);
         ER_CHECK(cudaDeviceSynchronize());
       }
-      void* f32 = b.alloc((size_t)T * N * 4);
-      er::convert(dt, DType::F32, y, f32, (size_t)T * N, nullptr);
-      auto out = Napi::Float32Array::New(env, (size_t)T * N);
-      ER_CHECK(cudaMemcpy(out.Data(), f32, (size_t)T * N * 4, cudaMemcpyDeviceToHost));
       auto o = Napi::Object::New(env);
-      o.Set("y", out);
+      o.Set("y", back(y, (size_t)g.T * g.N));
       o.Set("epilogue", ran == er::Fp8Epilogue::OuterVec ? "outer" : "kernel");
       return o;
     }
     if (op == "gemm_graph") {
-      const int T = num(a, "T"), Tg = num(a, "graphT"), K = num(a, "K"), N = num(a, "N");
+      const GemmIn g = gemm_in();
+      const int T = g.T, Tg = num(a, "graphT"), K = g.K, N = g.N;
       if (Tg < 1 || Tg >= T) throw std::invalid_argument("graphT must be in [1, T)");
-      const std::string e = a.Get("epilogue").As<Napi::String>().Utf8Value();
-      const er::Fp8Epilogue mode = e == "outer" ? er::Fp8Epilogue::OuterVec : e == "kernel" ? er::Fp8Epilogue::Kernel : er::Fp8Epilogue::Auto;
-      auto* xq = (const uint8_t*)b.copy_in(a.Get("xq").As<Napi::Uint8Array>());
-      auto* wq = (const uint8_t*)b.copy_in(a.Get("wq").As<Napi::Uint8Array>());
-      auto* xs = (const float*)b.copy_in(a.Get("xs").As<Napi::Float32Array>());
-      auto* ws = (const float*)b.copy_in(a.Get("ws").As<Napi::Float32Array>());
-      const void* bias = a.Has("bias") && a.Get("bias").IsTypedArray() ? upload(b, dt, a.Get("bias").As<Napi::Float32Array>()) : nullptr;
+      const uint8_t *xq = g.xq, *wq = g.wq;
+      const float *xs = g.xs, *ws = g.ws;
+      const void* bias = g.bias;
       const size_t yg_bytes = (size_t)Tg * N * er::dtype_size(dt);
       void* y = b.poisoned((size_t)T * N * er::dtype_size(dt));
       void* yg = b.poisoned(yg_bytes);
@@ -141,7 +151,7 @@ Napi::Value Fp8OpTest(const Napi::CallbackInfo& info) {
       ER_CHECK(cudaStreamCreateWithFlags(&gr.s, cudaStreamNonBlocking));
       er::Fp8Epilogue ran;
       {
-        er::Fp8GemmRunner runner(mode, 32u << 20, (size_t)T * N);
+        er::Fp8GemmRunner runner(g.mode, 32u << 20, (size_t)T * N);
         runner.linear(dt, xq, xs, Tg, K, wq, ws, N, bias, yg, gr.s);  // eager first, as BertModel does: plans, buffers
         ER_CHECK(cudaStreamSynchronize(gr.s));
         ER_CHECK(cudaStreamBeginCapture(gr.s, cudaStreamCaptureModeThreadLocal));
@@ -158,13 +168,6 @@ Napi::Value Fp8OpTest(const Napi::CallbackInfo& info) {
         ER_CHECK(cudaGraphLaunch(gr.exec, gr.s));
         ER_CHECK(cudaStreamSynchronize(gr.s));
       }
-      auto back = [&](const void* src, size_t n) {
-        void* f32 = b.alloc(n * 4);
-        er::convert(dt, DType::F32, src, f32, n, nullptr);
-        auto arr = Napi::Float32Array::New(env, n);
-        ER_CHECK(cudaMemcpy(arr.Data(), f32, n * 4, cudaMemcpyDeviceToHost));
-        return arr;
-      };
       auto o = Napi::Object::New(env);
       o.Set("y", back(y, (size_t)T * N));
       o.Set("yGraph", back(yg, (size_t)Tg * N));

@@ -26,6 +26,8 @@ class GemmRunner {
   // bias required, 16-bit only): an experiment (EMBEDRANK_GELU_EPILOGUE=tanh), see bert.cu.
   void linear(DType dt, const void* X, int T, int K, const void* W, int N, const void* bias, void* Y, cudaStream_t s,
               bool allow_tf32, bool gelu_tanh = false);
+  // False under EMBEDRANK_GEMM_TUNE=0: every shape takes the heuristic's first pick.
+  bool tuning() const { return tune_; }
 
  private:
   struct Plan;

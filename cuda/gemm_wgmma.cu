@@ -6,16 +6,19 @@
 // Status: an experiment (EMBEDRANK_FUSED_GELU=1), not the default. Measured on an H200
 // (bench/gemm_gelu.cu, session 8): more exact than cuBLASLt + bias_gelu (one rounding instead of
 // two: max relative error 5.8e-4 vs 1.3e-2 at fp16), but 14–28% slower than that pair. Its
-// mainloop alone (no stores) runs at 79–83% of cuBLASLt's GEMM, and the epilogue is not hidden by
-// the ping-pong: stores alone add 24–45 µs at 16,384 × 3,072, the erf ~40 µs more. What it would
-// need: larger tiles with TMA multicast across a 2-CTA cluster (cuBLASLt's choice for these shapes),
-// and full-line output stores (through shared memory and TMA) instead of 4-byte ones.
+// mainloop alone (no stores) takes 1.2–1.3× cuBLASLt's GEMM time in event timing (XLM-R-large's
+// shape the most), 1.04× under ncu; the epilogue is not hidden: ~43 instructions per output value
+// (erff, bias, packing, 4-byte store addressing) on one warpgroup outlast the other consumer's
+// mainloop, so the turns serialise (ncu: SM 43%, L2 55%). What it would need: fewer instructions
+// per value (the tile staged in shared memory, full lines stored by TMA) or more warps on the
+// epilogue, then cuBLASLt's 128 × 256 tiles with TMA multicast across a 2-CTA cluster.
 //
 // Structure (CUTLASS's "warp-specialised ping-pong" schedule, as the attention kernel's roles):
 //   - a persistent grid of one block per SM; block b takes output tiles b, b + G, b + 2G, … of
 //     kBM × kBN, and its two consumer warpgroups take turns: consumer c owns the block's tiles
-//     c, c + 2, …, and their mainloops alternate, so one's epilogue (bias, erf, stores: about half
-//     as long as a mainloop at K = 768) runs while the other's GEMMs keep the tensor cores busy;
+//     c, c + 2, …, and their mainloops alternate, so that one's epilogue (bias, erf, stores) runs
+//     while the other's GEMMs keep the tensor cores busy — as long as the epilogue is the shorter
+//     of the two, which it is not yet (see Status);
 //   - warpgroup 0 is the producer: one thread issues TMA copies (128-byte swizzle) of the A (X) and
 //     B (W) k-blocks of every tile, in the block's tile order, into a ring of kStages stages with
 //     "full" and "empty" mbarriers; a consumer frees a stage when the wgmmas that read it are done;
@@ -28,7 +31,6 @@
 // The kernel body exists only in the sm_90a image (__CUDA_ARCH_FEAT_SM90_ALL); other images get an
 // empty body, and linear_bias_gelu_wgmma_fits() says no on a device or build without the sm_90a one.
 #include <algorithm>
-#include <atomic>
 
 #include "gemm_wgmma.h"
 #include "hopper.h"
@@ -64,33 +66,6 @@ constexpr int kConsumerRegs = 240;  // 24·128 + 240·256 ≤ 65,536
 constexpr int kTurnBar = 1;         // named barriers 1 and 2: the consumers' turns
 constexpr int kBiasBar = 3;         // named barriers 3 and 4: a consumer's bias copy in shared memory
 
-template <typename T> struct Mma;
-template <> struct Mma<__half> {
-  static __device__ __forceinline__ void mma(float (&d)[64], uint64_t a, uint64_t b, int scale_d) {
-    sm90::wgmma_ss_n128_f16(d, a, b, scale_d);
-  }
-  static __device__ __forceinline__ void mma(float (&d)[128], uint64_t a, uint64_t b, int scale_d) {
-    sm90::wgmma_ss_n256_f16(d, a, b, scale_d);
-  }
-  static __device__ __forceinline__ uint32_t pack(float lo, float hi) {
-    __half2 h = __floats2half2_rn(lo, hi);
-    return *reinterpret_cast<uint32_t*>(&h);
-  }
-  static __device__ __forceinline__ float2 unpack(uint32_t v) { return __half22float2(*reinterpret_cast<__half2*>(&v)); }
-};
-template <> struct Mma<__nv_bfloat16> {
-  static __device__ __forceinline__ void mma(float (&d)[64], uint64_t a, uint64_t b, int scale_d) {
-    sm90::wgmma_ss_n128_bf16(d, a, b, scale_d);
-  }
-  static __device__ __forceinline__ void mma(float (&d)[128], uint64_t a, uint64_t b, int scale_d) {
-    sm90::wgmma_ss_n256_bf16(d, a, b, scale_d);
-  }
-  static __device__ __forceinline__ uint32_t pack(float lo, float hi) {
-    __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
-    return *reinterpret_cast<uint32_t*>(&h);
-  }
-  static __device__ __forceinline__ float2 unpack(uint32_t v) { return __bfloat1622float2(*reinterpret_cast<__nv_bfloat162*>(&v)); }
-};
 #endif
 
 template <typename T, int BM, int BN, int EPI>
@@ -175,7 +150,7 @@ __global__ void __launch_bounds__(kThreads, 1)
         for (int kk = 0; kk < kBK / 16; kk++) {  // 16 columns = 32 bytes inside the swizzled 128-byte rows
           const uint64_t db = sm90::desc_sw128(b + kk * 32, 16, 1024);
 #pragma unroll
-          for (int h = 0; h < H; h++) Mma<T>::mma(acc[h], sm90::desc_sw128(a + h * 64 * 128 + kk * 32, 16, 1024), db, (j | kk) != 0);
+          for (int h = 0; h < H; h++) sm90::Wgmma<T>::ss(acc[h], sm90::desc_sw128(a + h * 64 * 128 + kk * 32, 16, 1024), db, (j | kk) != 0);
         }
         sm90::wgmma_commit();
         if (j + 1 == kblocks) pass_turn();
@@ -190,7 +165,7 @@ __global__ void __launch_bounds__(kThreads, 1)
       sm90::mbar_arrive(empty + (n0 + kblocks - 1) % kStages);
       if constexpr (EPI != kNoStore) {
         sm90::named_bar_sync(kBiasBar + c, 128);  // the previous tile's epilogue has read sbias
-        if (t < BN / 2) sbias[t] = Mma<T>::unpack(braw);
+        if (t < BN / 2) sbias[t] = sm90::Wgmma<T>::unpack(braw);
         sm90::named_bar_sync(kBiasBar + c, 128);
       }
 
@@ -203,7 +178,7 @@ __global__ void __launch_bounds__(kThreads, 1)
         for (int h = 0; h < H; h++)
 #pragma unroll
           for (int v = 0; v < BN / 2; v++) sum += acc[h][v];
-        if (sum == 1234.5f) y[row0] = (T)sum;  // keeps the products live
+        if (sum == 1234.5f && row0 < M) y[(size_t)row0 * N] = (T)sum;  // keeps the products live
       } else {
 #pragma unroll
       for (int q = 0; q < BN / 8; q++) {
@@ -221,7 +196,7 @@ __global__ void __launch_bounds__(kThreads, 1)
               lo = gelu_erf(lo);
               hi = gelu_erf(hi);
             }
-            *reinterpret_cast<uint32_t*>(y + (size_t)row * N + col) = Mma<T>::pack(lo, hi);
+            *reinterpret_cast<uint32_t*>(y + (size_t)row * N + col) = sm90::Wgmma<T>::pack(lo, hi);
           }
       }
       }
@@ -239,11 +214,14 @@ void launch(DType dt, const void* X, int M, int K, const void* W, int N, const v
   using S = Shape<BM, BN>;
   const CUtensorMap mx = tensor_map_2d(dt, X, K, M, K, kBK, BM, "linear+GELU (wgmma) X");
   const CUtensorMap mw = tensor_map_2d(dt, W, K, N, K, kBK, BN, "linear+GELU (wgmma) W");
-  static std::atomic<uint64_t> configured{0};  // one bit per device: the attribute is per device
+  // One bit per device (the attribute belongs to the device's context) and per thread: a worker
+  // restarted after cudaDeviceReset (BertModel's destructor when broken) runs on a new thread with a
+  // new context, and must set it again.
+  static thread_local uint64_t configured = 0;
   int device = 0;
   ER_CHECK(cudaGetDevice(&device));
   const uint64_t bit = device < 64 ? 1ull << device : 0;
-  if (!bit || !(configured.load() & bit)) {
+  if (!bit || !(configured & bit)) {
     ER_CHECK(cudaFuncSetAttribute(gemm_bias_gelu_kernel<T, BM, BN, EPI>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)S::smem));
     configured |= bit;
   }
@@ -257,15 +235,18 @@ void launch(DType dt, const void* X, int M, int K, const void* W, int N, const v
 
 bool linear_bias_gelu_wgmma_fits(DType dt, int K, int N, const void* X, const void* W, const void* bias, const void* Y, int device) {
   auto aligned = [](const void* p, int a) { return reinterpret_cast<uintptr_t>(p) % a == 0; };
-  return dt != DType::F32 && K % 8 == 0 && N % 8 == 0 && aligned(X, 16) && aligned(W, 16) && aligned(bias, 4) && aligned(Y, 16) &&
-         hopper_kernels_usable(device);
+  return dt != DType::F32 && K > 0 && N > 0 && K % 8 == 0 && N % 8 == 0 && aligned(X, 16) && aligned(W, 16) && aligned(bias, 4) &&
+         aligned(Y, 16) && hopper_kernels_usable(device);
 }
 
 void linear_bias_gelu_wgmma(DType dt, const void* X, int T, int K, const void* W, int N, const void* bias, void* Y, cudaStream_t s) {
   if (T == 0) return;
-  if (dt == DType::F32 || K % 8 || N % 8)
-    throw std::runtime_error("linear+GELU (wgmma): fp16/bf16 with K and N multiples of 8 only (K " + std::to_string(K) + ", N " +
-                             std::to_string(N) + ")");
+  int device = 0;
+  ER_CHECK(cudaGetDevice(&device));
+  if (!linear_bias_gelu_wgmma_fits(dt, K, N, X, W, bias, Y, device))
+    throw std::runtime_error("linear+GELU (wgmma): needs fp16/bf16, K and N positive multiples of 8 (K " + std::to_string(K) + ", N " +
+                             std::to_string(N) + "), 16-byte aligned X, W, Y and a 4-byte aligned bias, on a compute capability 9.0 "
+                             "GPU with the sm_90a image built");
   if (dt == DType::BF16) launch<__nv_bfloat16, 128, 128, kGelu>(dt, X, T, K, W, N, bias, Y, s);
   else launch<__half, 128, 128, kGelu>(dt, X, T, K, W, N, bias, Y, s);
 }

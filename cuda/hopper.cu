@@ -52,10 +52,11 @@ bool hopper_kernels_usable(int device) {
       int h = 0;
       ER_CHECK(cudaMalloc(&d, sizeof(int)));
       hopper_probe_kernel<<<1, 1>>>(d);
-      const cudaError_t e = cudaMemcpy(&h, d, sizeof(int), cudaMemcpyDeviceToHost);
+      cudaError_t e = cudaGetLastError();  // a launch that failed (no image for this device) reports here
+      if (e == cudaSuccess) e = cudaMemcpy(&h, d, sizeof(int), cudaMemcpyDeviceToHost);
       cudaFree(d);
+      cudaSetDevice(prev);  // the caller's device, also when the probe failed
       ER_CHECK(e);
-      ER_CHECK(cudaSetDevice(prev));
       ok = h == 1;
     }
     verdict[device] = ok ? 1 : 2;

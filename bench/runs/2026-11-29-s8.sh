@@ -25,9 +25,33 @@ if [ "${1:-}" = gg ]; then
   shift
   nvcc -O3 -std=c++17 -Icuda --expt-relaxed-constexpr -gencode=arch=compute_90a,code=sm_90a bench/gemm_gelu.cu \
     cuda/hopper.cu cuda/bias_gelu.cu cuda/gemm.cu -lcublasLt -o /tmp/gg || exit 1
-  timeout ${GG_S:-150} /tmp/gg > "$OUT/gemm-gelu-$TAG.log" 2>&1; rc=$?
+  if [ -n "${GG_SKIP_RUN:-}" ]; then echo ok > "$OUT/gemm-gelu-$TAG.log"; rc=0; else
+  timeout ${GG_S:-150} /tmp/gg > "$OUT/gemm-gelu-$TAG.log" 2>&1; rc=$?; fi
   cat "$OUT/gemm-gelu-$TAG.log"
   [ $rc = 0 ] || { echo "gemm_gelu failed (rc $rc): stopping"; exit 1; }
+  if [ -n "${GG_NCU:-}" ]; then  # GG_NCU="16384 3072 768": Speed-of-light of each path at that shape
+    timeout 200 ncu --clock-control none --cache-control none --section SpeedOfLight --csv /tmp/gg profile $GG_NCU > "$OUT/ncu-gg-$TAG.csv" 2> "$OUT/ncu-gg-$TAG.err"
+    tail -3 "$OUT/ncu-gg-$TAG.err"; python3 -c "
+import csv,sys
+rows=list(csv.DictReader(l for l in open('$OUT/ncu-gg-$TAG.csv') if l.startswith('\"')))
+keep=('Duration','Memory Throughput','DRAM Throughput','L2 Cache Throughput','L1/TEX Cache Throughput','Compute (SM) Throughput')
+for r in rows:
+  if r['Metric Name'] in keep: print(r['ID'], r['Kernel Name'][:48], '|', r['Metric Name'], r['Metric Value'], r['Metric Unit'])
+"
+  fi
+  if [ -n "${GG_STALLS:-}" ]; then  # GG_STALLS="16384 3072 768": warp stall reasons of the fused kernel, with and without stores
+    timeout 200 ncu --clock-control none --cache-control none --kernel-name regex:gemm_bias_gelu --launch-count 2 \
+      --section WarpStateStats --section SchedulerStats --section Occupancy --csv /tmp/gg profile $GG_STALLS > "$OUT/ncu-stalls-$TAG.csv" 2> "$OUT/ncu-stalls-$TAG.err"
+    tail -3 "$OUT/ncu-stalls-$TAG.err"; python3 -c "
+import csv
+rows=list(csv.DictReader(l for l in open('$OUT/ncu-stalls-$TAG.csv') if l.startswith('\"')))
+for r in rows:
+  v=r['Metric Value']
+  try: ok=float(v.replace(',',''))>=0.05
+  except: ok=True
+  if ok: print(r['ID'], r['Kernel Name'][30:70], '|', r['Section Name'][:16], '|', r['Metric Name'], v, r['Metric Unit'])
+"
+  fi
   [ $# -gt 0 ] || exit 0
 fi
 AB="for f in ${FUSED_SEQ:-0 1 0 1}; do echo \"EMBEDRANK_FUSED_GELU=\$f\"; EMBEDRANK_FUSED_GELU=\$f timeout 150 node dist/bench/bench.js --model $M/bench-bert-base --workload fixed512 varlen256_768 --dtype fp16 --batch-sizes 32,128 --iters 20 --out $OUT/ab\$f 2>&1 | grep -E '^GPU|^embedrank|rror'; EMBEDRANK_FUSED_GELU=\$f timeout 80 node dist/bench/bench.js --model $M/bench-xlmr-large --workload fixed512 --dtype fp16 --batch-sizes 32 --iters 20 --out $OUT/ab\$f 2>&1 | grep -E '^GPU|^embedrank|rror'; done"

@@ -80,7 +80,8 @@ export interface AddonModel {
   allocateKvCache(numBlocks: number): void;
   /**
    * Decoder (`arch: 1`): tunes cuBLASLt's algorithms for the weight GEMMs at every token-count
-   * class up to maxTokens, synchronously (about a second at load); returns the classes tuned.
+   * class up to maxTokens, synchronously (about a second at load); returns the classes tuned (0 under
+   * EMBEDRANK_GEMM_TUNE=0).
    * Optional: older builds and stand-ins lack it.
    */
   tuneGemms?(): number;

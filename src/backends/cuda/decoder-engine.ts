@@ -156,8 +156,8 @@ export class CudaDecoderEngine implements EngineBackend {
       }
       model.allocateKvCache(numBlocks);
       // The first steps of each token-count class would otherwise time cuBLASLt's candidates
-      // mid-batch (tens of ms each); EMBEDRANK_GEMM_TUNE=0 turns tuning off altogether.
-      if (process.env.EMBEDRANK_GEMM_TUNE !== '0' && process.env.EMBEDRANK_GEMM_PRETUNE !== '0') model.tuneGemms?.();
+      // mid-batch (tens of ms each). Under EMBEDRANK_GEMM_TUNE=0 (read by the addon) it times nothing.
+      if (process.env.EMBEDRANK_GEMM_PRETUNE !== '0') model.tuneGemms?.();
     } catch (e) {
       if (agree && !posted) agreeOnBlocks(agree, o.rank, k, -1, false);
       model.destroy();
