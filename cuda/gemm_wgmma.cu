@@ -274,6 +274,8 @@ __global__ void __launch_bounds__(kThreads, 1)
 template <typename T, int BM, int BN, int EPI>
 void launch(DType dt, const void* X, int M, int K, const void* W, int N, const void* bias, void* y, cudaStream_t s) {
   using S = Shape<BM, BN, EPI == kGeluStaged>;
+  // The epilogues write pairs (and kGeluStaged 8-wide vectors) checked by their first column only.
+  if (N % 8 || K % 8) throw std::runtime_error("linear+GELU (wgmma): N and K must be multiples of 8");
   const CUtensorMap mx = tensor_map_2d(dt, X, K, M, K, kBK, BM, "linear+GELU (wgmma) X");
   const CUtensorMap mw = tensor_map_2d(dt, W, K, N, K, kBK, BN, "linear+GELU (wgmma) W");
   // One bit per device (the attribute belongs to the device's context) and per thread: a worker
