@@ -2,7 +2,7 @@
 // thread and on the assembly thread, several calls at once, failures, and the thread's lifetime.
 import { expect } from 'chai';
 import { RowAssembler, localRows, scatterRows, type RowSink } from '../../src/core/assembly.js';
-import { SeededRandom, seedFromEnv, within } from './helpers.js';
+import { SeededRandom, expectReject, seedFromEnv, within } from './helpers.js';
 
 /** Row i of the expected n × dim matrix: i * 10 + k at column k. */
 const value = (i: number, k: number) => i * 10 + k;
@@ -106,21 +106,9 @@ describe('foundation: result assembly', function () {
     const a = new RowAssembler();
     try {
       const huge = a.sink(2 ** 31, 2 ** 10);
-      let err: Error | undefined;
-      try {
-        await within(huge.ready, 10_000, 'ready');
-      } catch (e) {
-        err = e as Error;
-      }
-      expect(err).to.be.instanceOf(RangeError);
-      let again: Error | undefined;
-      try {
-        await huge.result();
-      } catch (e) {
-        again = e as Error;
-      }
-      expect(again).to.be.instanceOf(RangeError);
-      expect(again!.message).to.equal(err!.message);
+      const err = await expectReject(within(huge.ready, 10_000, 'ready'), RangeError);
+      const again = await expectReject(huge.result(), RangeError);
+      expect(again.message).to.equal(err.message);
       const ok = a.sink(10, 2);
       feed(ok, 10, 2, 3, new SeededRandom(seed));
       expectMatrix(await ok.result(), 10, 2);
@@ -137,23 +125,11 @@ describe('foundation: result assembly', function () {
       s.discard();
       s.discard();
       expect(() => s.put(Int32Array.from([0]), new Float32Array(2))).to.throw(/after the call/);
-      let err: Error | undefined;
-      try {
-        await s.result();
-      } catch (e) {
-        err = e as Error;
-      }
-      expect(err?.message).to.match(/after the call/);
+      await expectReject(s.result(), Error, /after the call/);
       const t = a.sink(4, 2);
       feed(t, 4, 2, 4, new SeededRandom(seed));
       expectMatrix(await t.result(), 4, 2);
-      let twice: Error | undefined;
-      try {
-        await t.result();
-      } catch (e) {
-        twice = e as Error;
-      }
-      expect(twice?.message).to.match(/after the call/);
+      await expectReject(t.result(), Error, /after the call/);
     } finally {
       await a.close();
     }
