@@ -100,6 +100,8 @@ __global__ void __launch_bounds__(kThreads, 1)
   const int kblocks = (K + kBK - 1) / kBK;
   const int G = gridDim.x;
   const int wg = threadIdx.x / 128;
+  // Output tile → its first row and column (tiles run along N first).
+  auto origin = [&](int tile) { return int2{tile / tiles_n * BM, tile % tiles_n * BN}; };
 
   if (threadIdx.x == 0) {
     sm90::tma_prefetch_desc(&map_x);
@@ -129,7 +131,7 @@ __global__ void __launch_bounds__(kThreads, 1)
           const int c = i % kConsumers, round = i / kConsumers;
           sm90::mbar_wait(staged_full + c, round & 1);
           const unsigned char* src = staging + c * BM * S::staging_pitch;
-          const int m0 = tile / tiles_n * BM, n0 = tile % tiles_n * BN;
+          const auto [m0, n0] = origin(tile);
           for (int v = e; v < BM * (BN / 8); v += 96) {
             const int row = v / (BN / 8), col = n0 + v % (BN / 8) * 8;
             float x[8];
@@ -145,7 +147,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     if (threadIdx.x == 0) {
       int n = 0;  // k-blocks loaded: the ring position
       for (int tile = blockIdx.x; tile < tiles; tile += G) {
-        const int m0 = tile / tiles_n * BM, n0 = tile % tiles_n * BN;
+        const auto [m0, n0] = origin(tile);
         for (int j = 0; j < kblocks; j++, n++) {
           const int s = n % kStages;
           if (n >= kStages) sm90::mbar_wait(empty + s, (n / kStages - 1) & 1);
@@ -178,14 +180,15 @@ __global__ void __launch_bounds__(kThreads, 1)
     float acc[H][BN / 2];
     // Block-local tile i (this consumer's: i ≡ c mod 2) starts at ring position i · kblocks.
     for (int i = c, tile = blockIdx.x + c * G; tile < tiles; i += kConsumers, tile += kConsumers * G) {
-      const int n0 = i * kblocks;
-      const int bcol = tile % tiles_n * BN + 2 * t;  // this thread's bias pair (t < BN / 2)
+      const int pos0 = i * kblocks;  // ring position of the tile's first k-block
+      const int2 o = origin(tile);
+      const int bcol = o.y + 2 * t;  // this thread's bias pair (t < BN / 2)
       uint32_t braw = 0;
       if (EPI != kNoStore && t < BN / 2 && bcol < N) braw = __ldg(reinterpret_cast<const unsigned int*>(bias + bcol));
       take_turn();
       for (int j = 0; j < kblocks; j++) {
-        const int s = (n0 + j) % kStages;
-        sm90::mbar_wait<false>(full + s, ((n0 + j) / kStages) & 1);  // no trap counter: no register for it
+        const int s = (pos0 + j) % kStages;
+        sm90::mbar_wait<false>(full + s, ((pos0 + j) / kStages) & 1);  // no trap counter: no register for it
 #pragma unroll
         for (int h = 0; h < H; h++) sm90::fence_regs(acc[h]);
         sm90::wgmma_fence();
@@ -201,12 +204,12 @@ __global__ void __launch_bounds__(kThreads, 1)
         sm90::wgmma_wait<1>();  // k-block j − 1's wgmmas are done: free its stage
 #pragma unroll
         for (int h = 0; h < H; h++) sm90::fence_regs(acc[h]);
-        if (j > 0) sm90::mbar_arrive(empty + (n0 + j - 1) % kStages);
+        if (j > 0) sm90::mbar_arrive(empty + (pos0 + j - 1) % kStages);
       }
       sm90::wgmma_wait<0>();
 #pragma unroll
       for (int h = 0; h < H; h++) sm90::fence_regs(acc[h]);
-      sm90::mbar_arrive(empty + (n0 + kblocks - 1) % kStages);
+      sm90::mbar_arrive(empty + (pos0 + kblocks - 1) % kStages);
       if constexpr (EPI != kNoStore) {
         sm90::named_bar_sync(kBiasBar + c, 128);  // the previous tile's epilogue has read sbias
         if (t < BN / 2) sbias[t] = sm90::Wgmma<T>::unpack(braw);
@@ -215,7 +218,7 @@ __global__ void __launch_bounds__(kThreads, 1)
 
       // Epilogue: thread holds, per 8-column chunk q, rows g and g + 8 of its warp's 16 at columns
       // 8q + 2tq and + 1 (wgmma.cuh's accumulator layout), in each 64-row part.
-      const int row0 = tile / tiles_n * BM + warp * 16 + g, col0 = tile % tiles_n * BN + 2 * tq;
+      const int row0 = o.x + warp * 16 + g, col0 = o.y + 2 * tq;
       if constexpr (kStaged) {
         // acc + bias into this consumer's staging tile, once the epilogue warps have read its last one.
         const int mine = i / kConsumers;
@@ -243,24 +246,24 @@ __global__ void __launch_bounds__(kThreads, 1)
         if (sum == 1234.5f && row0 < M) y[(size_t)row0 * N] = (T)sum;  // keeps the products live
       } else {
 #pragma unroll
-      for (int q = 0; q < BN / 8; q++) {
-        const int col = col0 + 8 * q;
-        if (col >= N) continue;
-        const float2 b2 = sbias[4 * q + tq];
+        for (int q = 0; q < BN / 8; q++) {
+          const int col = col0 + 8 * q;
+          if (col >= N) continue;
+          const float2 b2 = sbias[4 * q + tq];
 #pragma unroll
-        for (int h = 0; h < H; h++)
+          for (int h = 0; h < H; h++)
 #pragma unroll
-          for (int r = 0; r < 2; r++) {
-            const int row = row0 + h * 64 + r * 8;
-            if (row >= M) continue;
-            float lo = acc[h][4 * q + 2 * r] + b2.x, hi = acc[h][4 * q + 2 * r + 1] + b2.y;
-            if constexpr (EPI == kGelu) {
-              lo = gelu_erf(lo);
-              hi = gelu_erf(hi);
+            for (int r = 0; r < 2; r++) {
+              const int row = row0 + h * 64 + r * 8;
+              if (row >= M) continue;
+              float lo = acc[h][4 * q + 2 * r] + b2.x, hi = acc[h][4 * q + 2 * r + 1] + b2.y;
+              if constexpr (EPI == kGelu) {
+                lo = gelu_erf(lo);
+                hi = gelu_erf(hi);
+              }
+              *reinterpret_cast<uint32_t*>(y + (size_t)row * N + col) = sm90::Wgmma<T>::pack(lo, hi);
             }
-            *reinterpret_cast<uint32_t*>(y + (size_t)row * N + col) = sm90::Wgmma<T>::pack(lo, hi);
-          }
-      }
+        }
       }
     }
     // Block tiles: consumer 0 has as many as consumer 1 or one more. Equal: consumer 1's first pass
