@@ -396,17 +396,7 @@ template <typename T, int D, bool kPingPong>
 void launch(const CUtensorMap& map, int heads, const int* cu, const int2* tiles, int ntiles, float sl2, void* out, int ld_out,
             cudaStream_t s) {
   constexpr size_t smem = Layout<D>::bytes;
-  // One bit per device (the attribute belongs to the device's context) and per thread: a worker
-  // restarted after cudaDeviceReset (BertModel's destructor when broken) runs on a new thread with a
-  // new context, and must set it again.
-  static thread_local uint64_t configured = 0;
-  int device = 0;
-  ER_CHECK(cudaGetDevice(&device));
-  const uint64_t bit = device < 64 ? 1ull << device : 0;
-  if (!bit || !(configured & bit)) {
-    ER_CHECK(cudaFuncSetAttribute(attn_wgmma_kernel<T, D, kPingPong>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
-    configured |= bit;
-  }
+  allow_dynamic_smem((const void*)attn_wgmma_kernel<T, D, kPingPong>, smem);
   const int nwork = ntiles * heads;
   const int blocks = persistent_from_env() ? std::min(nwork, multiprocessors()) : nwork;
   attn_wgmma_kernel<T, D, kPingPong><<<blocks, kThreads, smem, s>>>(map, heads * D, cu, tiles, heads, nwork, sl2, (T*)out, ld_out);

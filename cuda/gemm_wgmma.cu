@@ -281,17 +281,7 @@ void launch(DType dt, const void* X, int M, int K, const void* W, int N, const v
   if (N % 8 || K % 8) throw std::runtime_error("linear+GELU (wgmma): N and K must be multiples of 8");
   const CUtensorMap mx = tensor_map_2d(dt, X, K, M, K, kBK, BM, "linear+GELU (wgmma) X");
   const CUtensorMap mw = tensor_map_2d(dt, W, K, N, K, kBK, BN, "linear+GELU (wgmma) W");
-  // One bit per device (the attribute belongs to the device's context) and per thread: a worker
-  // restarted after cudaDeviceReset (BertModel's destructor when broken) runs on a new thread with a
-  // new context, and must set it again.
-  static thread_local uint64_t configured = 0;
-  int device = 0;
-  ER_CHECK(cudaGetDevice(&device));
-  const uint64_t bit = device < 64 ? 1ull << device : 0;
-  if (!bit || !(configured & bit)) {
-    ER_CHECK(cudaFuncSetAttribute(gemm_bias_gelu_kernel<T, BM, BN, EPI>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)S::smem));
-    configured |= bit;
-  }
+  allow_dynamic_smem((const void*)gemm_bias_gelu_kernel<T, BM, BN, EPI>, S::smem);
   const int tiles = (M + BM - 1) / BM * ((N + BN - 1) / BN);
   const int blocks = std::min(tiles, multiprocessors());
   gemm_bias_gelu_kernel<T, BM, BN, EPI><<<blocks, kThreads, S::smem, s>>>(mx, mw, (const T*)bias, (T*)y, M, N, K);

@@ -3,6 +3,8 @@
 #include "hopper.h"
 
 #include <mutex>
+#include <set>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -62,6 +64,15 @@ bool hopper_kernels_usable(int device) {
     verdict[device] = ok ? 1 : 2;
   }
   return verdict[device] == 1;
+}
+
+void allow_dynamic_smem(const void* kernel, size_t bytes) {
+  static thread_local std::set<std::pair<const void*, int>> done;  // (kernel, device)
+  int device = 0;
+  ER_CHECK(cudaGetDevice(&device));
+  if (done.count({kernel, device})) return;
+  ER_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes));
+  done.insert({kernel, device});
 }
 
 CUtensorMap tensor_map_2d(DType dt, const void* base, int cols, int rows, int ld, int box_cols, int box_rows, const char* who) {

@@ -12,6 +12,11 @@ namespace er {
 // cached, so ask before any stream capture). Throws only on a CUDA failure of the probe itself.
 bool hopper_kernels_usable(int device);
 
+// Raises `kernel`'s dynamic shared-memory limit to `bytes` on the current device, once per device
+// and thread: the attribute belongs to the device's context, and a worker restarted after
+// cudaDeviceReset (BertModel's destructor when broken) runs on a new thread with a new context.
+void allow_dynamic_smem(const void* kernel, size_t bytes);
+
 // A 2-D tiled tensor map over a row-major [rows, cols] matrix of 16-bit values (fp16 or bf16) with
 // row stride ld elements, boxes of box_rows × box_cols, 128-byte swizzle (box_cols·2 ≤ 128), zero
 // fill out of range. Throws std::runtime_error naming `who` if base is not 16-byte aligned, ld·2
