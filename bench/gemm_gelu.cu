@@ -8,8 +8,8 @@
 //     and its tanh-GELU epilogue (what a free epilogue would cost), in µs and TFLOP/s;
 //   - checks and times the other tile shape (64 × 256 per consumer), and times both shapes with the
 //     epilogue cut down (bias only, no stores): where the time goes;
-//   - checks and times the staged-epilogue candidate (kGeluStaged, gemm_wgmma.cu), not yet measured
-//     when written (session 8).
+//     (Session 9's run, results/gemm-gelu-2026-11-29-s9a-h200.log, also timed a staged epilogue and
+//     the default pair in row chunks; both were slower and were removed: bench/NOTES.md.)
 // Exit status 1 if any check fails: the fused path's worst relative error must not exceed the old
 // path's and must stay below 1e-3 (fp16) / 8e-3 (bf16).
 // Build and run (device, from the repository root):
@@ -150,18 +150,11 @@ template <typename T> bool run(DType dt, const char* name, int M, int N, int K, 
   er::launch<T, 64, 256, kGelu>(dt, X, M, K, W, N, b, y1, s);
   sync_or_die(s, "64x256");
   const Err wide = compare(y1, ref, n);
-  // The staged-epilogue candidate rounds acc + bias to 16 bits before GELU, as the default path
-  // rounds the GEMM's output: its error is held to the default path's, not to the fused kernel's.
-  ER_CHECK(cudaMemsetAsync(y1, 0xFF, (size_t)M * N * sizeof(T), s));
-  er::launch<T, 128, 128, kGeluStaged>(dt, X, M, K, W, N, b, y1, s);
-  sync_or_die(s, "staged epilogue");
-  const Err staged = compare(y1, ref, n);
-  std::printf("  staged epilogue: max|err| %.3e rel %.3e%s\n", staged.max_abs, staged.max_rel, staged.nan ? " NaN" : "");
   // One rounding of the fp32 result: within about one ulp of the dtype (measured 5.9e-4 fp16,
   // 3.9e-3 bf16), and never worse than the two-rounding path it replaces.
   const double bound = dt == DType::BF16 ? 8e-3 : 1e-3;
   const bool ok = !fused.nan && !old.nan && !wide.nan && fused.max_rel <= old.max_rel && fused.max_rel < bound &&
-                  wide.max_rel <= old.max_rel && wide.max_rel < bound && !staged.nan && staged.max_rel <= 1.1 * old.max_rel;
+                  wide.max_rel <= old.max_rel && wide.max_rel < bound;
   if (wide.max_rel != fused.max_rel) std::printf("  (64x256 tiles: max|err| %.3e rel %.3e)\n", wide.max_abs, wide.max_rel);
   std::printf("%-5s %-22s M=%6d N=%5d K=%5d  fused max|err| %.3e rel %.3e%s | cuBLASLt+bias_gelu %.3e rel %.3e%s  %s\n",
               dt == DType::BF16 ? "bf16" : "fp16", name, M, N, K, fused.max_abs, fused.max_rel, fused.nan ? " NaN" : "",
@@ -188,9 +181,6 @@ template <typename T> bool run(DType dt, const char* name, int M, int N, int K, 
         time_us([&] { launch<T, 64, 256, kNoStore>(dt, X, M, K, W, N, b, y1, s); }, s)};
     std::printf("PARTS %-5s %-22s 128x128: gelu %.1f, bias only %.1f, no store %.1f us | 64x256: gelu %.1f, bias only %.1f, no store %.1f us\n",
                 dt == DType::BF16 ? "bf16" : "fp16", name, tf, v[0], v[1], v[2], v[3], v[4]);
-    const double ts = time_us([&] { launch<T, 128, 128, kGeluStaged>(dt, X, M, K, W, N, b, y1, s); }, s);
-    std::printf("STAGED %-5s %-22s staged epilogue %.1f us (vs cuBLASLt+bias_gelu %.3f, vs fused %.3f)\n", dt == DType::BF16 ? "bf16" : "fp16",
-                name, ts, ts / to, ts / tf);
   }
   for (void* p : {(void*)X, (void*)W, (void*)b, (void*)y1, (void*)y2, (void*)ref}) ER_CHECK(cudaFree(p));
   return ok;

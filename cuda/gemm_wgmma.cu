@@ -9,9 +9,12 @@
 // mainloop alone (no stores) takes 1.2–1.3× cuBLASLt's GEMM time in event timing (XLM-R-large's
 // shape the most), 1.04× under ncu; the epilogue is not hidden: ~43 instructions per output value
 // (erff, bias, packing, 4-byte store addressing) on one warpgroup outlast the other consumer's
-// mainloop, so the turns serialise (ncu: SM 43%, L2 55%). What it would need: fewer instructions
-// per value (the tile staged in shared memory, full lines stored by TMA) or more warps on the
-// epilogue, then cuBLASLt's 128 × 256 tiles with TMA multicast across a 2-CTA cluster.
+// mainloop, so the turns serialise (ncu: SM 43%, L2 55%). Session 9 tried the epilogue on the
+// producer warpgroup's idle warps, from a staging tile: slower still (1.27–1.60× the pair). Even a
+// free epilogue would leave the mainloop's 128 × 128 tiles, which move twice the L2 bytes per
+// product of cuBLASLt's 128 × 256 tiles with 2-CTA multicast (no-store variant 136 µs against
+// cuBLASLt's 105 at 16,384 × 3,072 × 768 fp16), and 128 × 256 per consumer needs 256 fp32
+// accumulator registers per thread, more than a thread has.
 //
 // Structure (CUTLASS's "warp-specialised ping-pong" schedule, as the attention kernel's roles):
 //   - a persistent grid of one block per SM; block b takes output tiles b, b + G, b + 2G, … of
@@ -45,36 +48,29 @@ namespace {
 constexpr int kBK = 64;
 constexpr int kConsumers = 2;
 constexpr int kThreads = 128 * (1 + kConsumers);
-template <int BM, int BN, bool kStaged = false> struct Shape {
+template <int BM, int BN> struct Shape {
   static constexpr int a_bytes = BM * kBK * 2, stage_bytes = (BM + BN) * kBK * 2;
-  // kGeluStaged: each consumer's finished tile, 16-bit, rows padded by 16 bytes (conflict-free
-  // fragment stores: 8 rows of a warp's store land in 8 different bank groups).
-  static constexpr int staging_pitch = BN * 2 + 16, staging_bytes = kStaged ? kConsumers * BM * staging_pitch : 0;
-  static constexpr int stages = (200 * 1024 - staging_bytes) / stage_bytes;
-  static constexpr int staging_off = stages * stage_bytes;
-  static constexpr int bar_off = staging_off + staging_bytes;
-  static constexpr int nbars = 2 * stages + (kStaged ? 2 * kConsumers : 0);  // full, empty per stage; staged full, empty per consumer
-  static constexpr int bias_off = bar_off + nbars * 8;          // per consumer: BN / 2 float2
+  static constexpr int stages = 200 * 1024 / stage_bytes;
+  static constexpr int bar_off = stages * stage_bytes;
+  static constexpr int nbars = 2 * stages;              // full, empty per stage
+  static constexpr int bias_off = bar_off + nbars * 8;  // per consumer: BN / 2 float2
   static constexpr size_t smem = bias_off + kConsumers * BN * 4 + 1024;  // + slack to align the base to 1024
 };
 
 // The 128-byte swizzle repeats every 1024 bytes: both parts of every stage must start on such a boundary.
 static_assert(Shape<128, 128>::a_bytes % 1024 == 0 && Shape<128, 128>::stage_bytes % 1024 == 0, "stage alignment");
 
-// Epilogues: the product (kGelu); two that exist only to time the kernel in parts
-// (bench/gemm_gelu.cu): bias without GELU, and no stores at all; and kGeluStaged, a candidate not
-// yet measured (bench only): each consumer writes acc + bias, rounded to 16 bits, into a staging
-// tile in shared memory and goes on, and warps 1–3 of the producer warpgroup (idle otherwise) apply
-// GELU and store full 16-byte vectors, whole rows at a time. It moves the ~43 instructions per value
-// that made the epilogue outlast the other consumer's mainloop (session 8, ncu) off the consumers,
-// at the price of the default path's rounding before GELU and a 4-stage ring.
-enum Epilogue { kGelu = 0, kBiasOnly = 1, kNoStore = 2, kGeluStaged = 3 };
+// Epilogues: the product (kGelu), and two that exist only to time the kernel in parts
+// (bench/gemm_gelu.cu): bias without GELU, and no stores at all. (Session 9 measured and removed a
+// fourth: acc + bias staged in shared memory, GELU and 16-byte stores by the producer warpgroup's
+// three idle warps; 1.27–1.60× the default pair's time, as three warps cannot keep up with the
+// erf: bench/NOTES.md.)
+enum Epilogue { kGelu = 0, kBiasOnly = 1, kNoStore = 2 };
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-// Registers per thread after setmaxnreg: producer warpgroup, consumers (≤ 65,536 in all). With
-// kGeluStaged the producer warpgroup's warps 1–3 run GELU: 72·128 + 216·256 = 64,512.
-template <bool kStaged> constexpr int kProducerRegs = kStaged ? 72 : 24;
-template <bool kStaged> constexpr int kConsumerRegs = kStaged ? 216 : 240;
+// Registers per thread after setmaxnreg: producer warpgroup, consumers (≤ 65,536 in all).
+constexpr int kProducerRegs = 24;
+constexpr int kConsumerRegs = 240;
 constexpr int kTurnBar = 1;         // named barriers 1 and 2: the consumers' turns
 constexpr int kBiasBar = 3;         // named barriers 3 and 4: a consumer's bias copy in shared memory
 
@@ -85,16 +81,12 @@ __global__ void __launch_bounds__(kThreads, 1)
     gemm_bias_gelu_kernel(const __grid_constant__ CUtensorMap map_x, const __grid_constant__ CUtensorMap map_w,
                           const T* __restrict__ bias, T* __restrict__ y, int M, int N, int K) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-  constexpr bool kStaged = EPI == kGeluStaged;
-  using S = Shape<BM, BN, kStaged>;
+  using S = Shape<BM, BN>;
   constexpr int kStages = S::stages, H = BM / 64;
   extern __shared__ unsigned char smem_raw[];
   unsigned char* base = reinterpret_cast<unsigned char*>((reinterpret_cast<uintptr_t>(smem_raw) + 1023) & ~uintptr_t(1023));
   uint64_t* full = reinterpret_cast<uint64_t*>(base + S::bar_off);
   uint64_t* empty = full + kStages;
-  uint64_t* staged_full = empty + kStages;            // per consumer: its tile is in staging
-  uint64_t* staged_empty = staged_full + kConsumers;  // per consumer: the epilogue warps have read it
-  unsigned char* staging = base + S::staging_off;
   const int tiles_n = (N + BN - 1) / BN;
   const int tiles = (M + BM - 1) / BM * tiles_n;
   const int kblocks = (K + kBK - 1) / kBK;
@@ -110,40 +102,12 @@ __global__ void __launch_bounds__(kThreads, 1)
       sm90::mbar_init(full + s, 1);
       sm90::mbar_init(empty + s, 128);  // every thread of the one consumer that read the stage
     }
-    if (kStaged) {
-      for (int c = 0; c < kConsumers; c++) {
-        sm90::mbar_init(staged_full + c, 128);  // the consumer's threads, after their stores
-        sm90::mbar_init(staged_empty + c, 96);  // the producer warpgroup's warps 1–3, after their loads
-      }
-    }
     sm90::fence_barrier_init();
   }
   __syncthreads();
 
   if (wg == 0) {
-    sm90::setmaxnreg_dec<kProducerRegs<kStaged>>();
-    if constexpr (kStaged) {
-      if (threadIdx.x >= 32) {
-        // Epilogue warps: every tile of the block in order (block-local tile i is consumer i % 2's),
-        // as 16-byte vectors of 8 values, 16 per 128-column row: GELU, then a full-line store.
-        const int e = threadIdx.x - 32;
-        for (int i = 0, tile = blockIdx.x; tile < tiles; i++, tile += G) {
-          const int c = i % kConsumers, round = i / kConsumers;
-          sm90::mbar_wait(staged_full + c, round & 1);
-          const unsigned char* src = staging + c * BM * S::staging_pitch;
-          const auto [m0, n0] = origin(tile);
-          for (int v = e; v < BM * (BN / 8); v += 96) {
-            const int row = v / (BN / 8), col = n0 + v % (BN / 8) * 8;
-            float x[8];
-            load8<T>(reinterpret_cast<const T*>(src + row * S::staging_pitch) + v % (BN / 8) * 8, x);
-#pragma unroll
-            for (int k = 0; k < 8; k++) x[k] = gelu_erf(x[k]);
-            if (m0 + row < M && col < N) store8<T>(y + (size_t)(m0 + row) * N + col, x);
-          }
-          sm90::mbar_arrive(staged_empty + c);
-        }
-      }
-    }
+    sm90::setmaxnreg_dec<kProducerRegs>();
     if (threadIdx.x == 0) {
       int n = 0;  // k-blocks loaded: the ring position
       for (int tile = blockIdx.x; tile < tiles; tile += G) {
@@ -159,7 +123,7 @@ __global__ void __launch_bounds__(kThreads, 1)
       }
     }
   } else {
-    sm90::setmaxnreg_inc<kConsumerRegs<kStaged>>();
+    sm90::setmaxnreg_inc<kConsumerRegs>();
     const int c = wg - 1;
     const int t = threadIdx.x % 128, warp = t / 32, lane = t % 32, g = lane >> 2, tq = lane & 3;
     const uint32_t ring = sm90::smem_u32(base);
@@ -219,25 +183,7 @@ __global__ void __launch_bounds__(kThreads, 1)
       // Epilogue: thread holds, per 8-column chunk q, rows g and g + 8 of its warp's 16 at columns
       // 8q + 2tq and + 1 (wgmma.cuh's accumulator layout), in each 64-row part.
       const int row0 = o.x + warp * 16 + g, col0 = o.y + 2 * tq;
-      if constexpr (kStaged) {
-        // acc + bias into this consumer's staging tile, once the epilogue warps have read its last one.
-        const int mine = i / kConsumers;
-        if (mine > 0) sm90::mbar_wait(staged_empty + c, (mine - 1) & 1);
-        unsigned char* dst = staging + c * BM * S::staging_pitch;
-#pragma unroll
-        for (int q = 0; q < BN / 8; q++) {
-          const float2 b2 = sbias[4 * q + tq];
-#pragma unroll
-          for (int h = 0; h < H; h++)
-#pragma unroll
-            for (int r = 0; r < 2; r++) {
-              const int row = h * 64 + warp * 16 + g + r * 8;
-              *reinterpret_cast<uint32_t*>(dst + row * S::staging_pitch + (8 * q + 2 * tq) * 2) =
-                  sm90::Wgmma<T>::pack(acc[h][4 * q + 2 * r] + b2.x, acc[h][4 * q + 2 * r + 1] + b2.y);
-            }
-        }
-        sm90::mbar_arrive(staged_full + c);
-      } else if constexpr (EPI == kNoStore) {
+      if constexpr (EPI == kNoStore) {
         float sum = 0.f;
 #pragma unroll
         for (int h = 0; h < H; h++)
@@ -276,8 +222,8 @@ __global__ void __launch_bounds__(kThreads, 1)
 
 template <typename T, int BM, int BN, int EPI>
 void launch(DType dt, const void* X, int M, int K, const void* W, int N, const void* bias, void* y, cudaStream_t s) {
-  using S = Shape<BM, BN, EPI == kGeluStaged>;
-  // The epilogues write pairs (and kGeluStaged 8-wide vectors) checked by their first column only.
+  using S = Shape<BM, BN>;
+  // The epilogues write pairs checked by their first column only.
   if (N % 8 || K % 8) throw std::runtime_error("linear+GELU (wgmma): N and K must be multiples of 8");
   const CUtensorMap mx = tensor_map_2d(dt, X, K, M, K, kBK, BM, "linear+GELU (wgmma) X");
   const CUtensorMap mw = tensor_map_2d(dt, W, K, N, K, kBK, BN, "linear+GELU (wgmma) W");
