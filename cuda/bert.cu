@@ -105,19 +105,14 @@ BertModel::BertModel(const BertConfig& cfg) : ResidentModel(cfg.device, cfg.dt),
   in_ints_ = 3 * (size_t)cfg.max_tokens + (cfg.max_seqs + 2) + cfg.max_seqs + 1 + 2 * tile_cap_;
   out_floats_ = (size_t)cfg.max_seqs * std::max(cfg.hidden, std::max(cfg.num_labels, 1));
   slots_.resize(cfg.slots);
-  for (auto& s : slots_) {
-    try {
-      allocate_slot(s);
-    } catch (const CudaFailure& e) {
-      for (auto& t : slots_) free_slot(t);
-      if (!e.oom) throw;
-      const size_t per_tok = dtype_size(cfg.dt) * (4 * (size_t)cfg.hidden + 3 * (size_t)cfg.heads * cfg.head_dim + cfg.inter) +
-                             (resid_f32_ ? 4 * (size_t)cfg.hidden : 0) + (cfg.quant ? fp8_row_bytes() : 0);
-      throw CudaFailure("out of GPU memory allocating activation buffers (" + mib(per_tok * cfg.max_tokens) + " per slot for maxNumBatchedTokens=" +
-                            std::to_string(cfg.max_tokens) + "): lower maxNumBatchedTokens or maxNumSeqs, or raise tensorParallelSize",
-                        false, true);
-    }
-  }
+  allocate_slots(
+      slots_, [&](Slot& s) { allocate_slot(s); }, [&](Slot& s) { free_slot(s); }, [] {},
+      [&] {
+        const size_t per_tok = dtype_size(cfg.dt) * (4 * (size_t)cfg.hidden + 3 * (size_t)cfg.heads * cfg.head_dim + cfg.inter) +
+                               (resid_f32_ ? 4 * (size_t)cfg.hidden : 0) + (cfg.quant ? fp8_row_bytes() : 0);
+        return "out of GPU memory allocating activation buffers (" + mib(per_tok * cfg.max_tokens) + " per slot for maxNumBatchedTokens=" +
+               std::to_string(cfg.max_tokens) + "): lower maxNumBatchedTokens or maxNumSeqs, or raise tensorParallelSize";
+      });
 }
 
 BertModel::~BertModel() {

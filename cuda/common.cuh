@@ -43,6 +43,11 @@ inline bool is_sticky(cudaError_t e) {
 
 inline void check(cudaError_t e, const char* what, const char* file, int line) {
   if (e == cudaSuccess) return;
+  // A failed runtime call also leaves its error as the thread's last error, which the next
+  // launch check (cudaGetLastError) would report again: a model creation that ran out of memory
+  // made the next one on that thread fail on its first weight (GPU suite, session 9). Cleared here;
+  // a sticky error stays whatever is done.
+  if (!is_sticky(e)) cudaGetLastError();
   std::string msg = std::string("CUDA error ") + cudaGetErrorName(e) + " (" + cudaGetErrorString(e) + ") in " + what + " at " + file + ":" + std::to_string(line);
   throw CudaFailure(msg, is_sticky(e), e == cudaErrorMemoryAllocation);
 }

@@ -28,18 +28,12 @@ DecoderModel::DecoderModel(const DecoderConfig& cfg) : ResidentModel(cfg.device,
     ER_CHECK(cudaMemcpy(inv_freq_, f.data(), f.size() * sizeof(float), cudaMemcpyHostToDevice));
   }
   slots_.resize(cfg.slots);
-  for (auto& s : slots_) {
-    try {
-      allocate_slot(s);
-    } catch (const CudaFailure& e) {
-      for (auto& t : slots_) free_slot(t);
-      cudaFree(inv_freq_);
-      if (!e.oom) throw;
-      throw CudaFailure("out of GPU memory allocating activation buffers for maxNumBatchedTokens=" + std::to_string(cfg.max_tokens) +
-                            ": lower maxNumBatchedTokens (chunked prefill splits longer inputs) or raise tensorParallelSize",
-                        false, true);
-    }
-  }
+  allocate_slots(
+      slots_, [&](Slot& s) { allocate_slot(s); }, [&](Slot& s) { free_slot(s); }, [&] { cudaFree(inv_freq_); },
+      [&] {
+        return "out of GPU memory allocating activation buffers for maxNumBatchedTokens=" + std::to_string(cfg.max_tokens) +
+               ": lower maxNumBatchedTokens (chunked prefill splits longer inputs) or raise tensorParallelSize";
+      });
 }
 
 DecoderModel::~DecoderModel() {

@@ -94,6 +94,23 @@ class ResidentModel {
   // Ends a communicator at close (aborts it after a sticky error: a destroy would wait on the
   // broken peers); never throws; leaves it empty.
   void release_comm(Comm& comm);
+  // Allocates the activation buffers of every slot with allocate(slot). On a failure every slot is
+  // freed with release(slot) (which must accept a slot allocated in part or not at all), then
+  // cleanup() runs, and the error is rethrown — an out-of-memory CudaFailure as a new one (oom
+  // set, not sticky) with oom_message(): what to lower, in the user's option names.
+  template <typename Slot, typename Allocate, typename Release, typename Cleanup, typename OomMessage>
+  static void allocate_slots(std::vector<Slot>& slots, Allocate allocate, Release release, Cleanup cleanup, OomMessage oom_message) {
+    for (auto& s : slots) {
+      try {
+        allocate(s);
+      } catch (const CudaFailure& e) {
+        for (auto& t : slots) release(t);
+        cleanup();
+        if (!e.oom) throw;
+        throw CudaFailure(oom_message(), false, true);
+      }
+    }
+  }
 
   int device_;
   DType dt_;

@@ -4,7 +4,8 @@
 #   mb   bench/memory_bound.cu: bias_gelu and add+LN checked, then timed against plain kernels of the
 #        same memory traffic (call c also ran candidate versions of both, kept in before-s9/ then;
 #        its log names the builds: /tmp/mbb = session 8's files, /tmp/mb, mb1, mb4 = the candidates)
-#   pa   bench/paged-attention.ts (needs the addon: after device-run's build, so put it after a device-run phase)
+# Phases passed on (after device-run's addon build and models):
+#   pa   bench/paged-attention.ts: the decoder's paged attention, tensor-core kernel against the warp kernel
 # Every other phase goes to session 8's script (bench/runs/2026-11-29-s8.sh: gg, ab, eng, q3, fp8, …;
 # those with the addon need `npm run build && bash scripts/gpu/pack.sh` first and carry .gpu).
 OUT=${OUT:-/tmp/out}
@@ -23,6 +24,7 @@ for q in "$@"; do
       rc=0
       for b in $RUNS; do echo "== /tmp/$b"; timeout ${MB_S:-60} /tmp/$b || rc=1; done > "$OUT/memory-bound-$TAG.log" 2>&1
       cat "$OUT/memory-bound-$TAG.log"; [ $rc = 0 ] || { echo "memory_bound failed"; exit 1; } ;;
+    pa) REST+=("sh:timeout 150 node dist/bench/paged-attention.js --iters 50 --out $OUT/paged-attention-$TAG.jsonl 2>&1 | tail -12") ;;
     *) REST+=("$q") ;;
   esac
 done

@@ -230,6 +230,27 @@ describe('CUDA engine vs CPU engine and PyTorch', function () {
       await gpu.close();
     }
   });
+
+  check('activation buffers that do not fit: an out-of-memory error naming what to lower, and every slot freed', async () => {
+    // MiniLM-L6 fp16 needs ~8.4 KB of activations per token and slot: 20 slots of 1M tokens ask for
+    // ~168 GB, more than any one GPU here has; the slots allocated before the failure must be freed.
+    const folder = loadModelFolder(join(GPU_MODELS, 'minilm-l6'));
+    const opts = { dtype: 'float16' as const, device: 0, rank: 0, worldSize: 1, maxSeqs: 8 };
+    const err = await CudaEngine.create(folder, { ...opts, maxTokens: 1_000_000, slots: 20 }).then(
+      async (e) => (await e.close(), new Error('no error')),
+      (e: Error) => e,
+    );
+    expect(err.message).to.match(/out of GPU memory allocating activation buffers \(.* per slot for maxNumBatchedTokens=1000000\): lower maxNumBatchedTokens/);
+    // Freed: 2 slots (~17 GB) fit now and run; had the slots allocated before the failure (over
+    // 70 GB on an 80 GB card, over 130 on a 141 GB one) been kept, they would not.
+    const gpu = await CudaEngine.create(folder, { ...opts, maxTokens: 1_000_000, slots: 2 });
+    try {
+      const out = await gpu.embed(randomBatch([5, 9], folder.dims.vocab));
+      expect(out.every(Number.isFinite)).to.equal(true);
+    } finally {
+      await gpu.close();
+    }
+  });
 });
 
 /** Largest |a − b|; NaN on either side counts as infinitely far. */
