@@ -74,7 +74,9 @@ await runMain(import.meta, async () => {
     for (let i = 0; i < n; i++) tokens += batches[i % 4].ids.length;
     const tflops = ((tokens / secs) * flopsPerToken(folder.dims, tokens / (n * argv.batch))) / 1e12;
     const total = prof.total ? prof.total.ms / prof.total.count : NaN;
-    process.stdout.write(`${tag}: latency median ${median(lat).toFixed(3)} ms (GPU ${total.toFixed(3)} ms); ` +
+    const perBatch = batches.map((b) => b.ids.length);
+    process.stdout.write(`${tag}: tokens per batch ${perBatch.join(' / ')} (mean ${(perBatch.reduce((a, b) => a + b, 0) / 4).toFixed(0)}); ` +
+      `latency median ${median(lat).toFixed(3)} ms (GPU ${total.toFixed(3)} ms); ` +
       `throughput with ${slots} in flight ${(tokens / secs / 1e6).toFixed(3)} Mtok/s, ${tflops.toFixed(0)} TFLOP/s\n`);
     const batchesProfiled = prof.total?.count ?? 0;
     for (const [op, v] of Object.entries(prof).sort((a, b) => b[1].ms - a[1].ms)) {

@@ -3,7 +3,10 @@
 #include <cublasLt.h>
 
 #include <cstdlib>
+#include <cstring>
+#include <memory>
 #include <mutex>
+#include <type_traits>
 #include <string>
 #include <vector>
 
@@ -54,6 +57,7 @@ static int t_class(int T) {
 GemmRunner::GemmRunner(size_t workspace_bytes) : workspace_bytes_(workspace_bytes) {
   const char* t = std::getenv("EMBEDRANK_GEMM_TUNE");
   tune_ = !(t && t[0] == '0');
+  class_candidates_ = env_flag("EMBEDRANK_GEMM_CLASS_CANDIDATES", true);
   ER_CHECK(cudaGetDevice(&device_));
   cublasLtHandle_t h;
   LT(cublasLtCreate(&h));
@@ -93,6 +97,9 @@ GemmRunner::Plan& GemmRunner::plan(DType dt, int T, int K, int N, const void* bi
   LT(cublasLtMatrixLayoutCreate(&p->c, ty, N, T, N));
   cublasLtMatmulPreference_t pref;
   LT(cublasLtMatmulPreferenceCreate(&pref));
+  // Destroyed on every way out: the tuner below asks the heuristic again with it.
+  const std::unique_ptr<std::remove_pointer_t<cublasLtMatmulPreference_t>, cublasStatus_t (*)(cublasLtMatmulPreference_t)> pref_owner(
+      pref, cublasLtMatmulPreferenceDestroy);
   LT(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace_bytes_, sizeof(workspace_bytes_)));
   if (dt == DType::F32) {
     // fp32 is the exactness mode: no split-K, so each output sums K in one order whatever the row
@@ -114,7 +121,6 @@ GemmRunner::Plan& GemmRunner::plan(DType dt, int T, int K, int N, const void* bi
   int returned = 0;
   const cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic((cublasLtHandle_t)handle_, p->op, p->a, p->b, p->c, p->c, pref,
                                                            want, res.data(), &returned);
-  cublasLtMatmulPreferenceDestroy(pref);
   LT(st);
   if (returned == 0) throw CudaFailure("cuBLASLt found no algorithm for " + std::to_string(T) + "x" + std::to_string(N) + "x" + std::to_string(K), false, false);
   p->algo = res[0].algo;
@@ -130,31 +136,62 @@ GemmRunner::Plan& GemmRunner::plan(DType dt, int T, int K, int N, const void* bi
           chk.workspaceSize <= workspace_bytes_) {
         p->algo = tt->second;
       }
-    } else if (returned > 1) {
+    } else {
+      // Candidates: the heuristic's for this T, and (unless EMBEDRANK_GEMM_CLASS_CANDIDATES=0)
+      // its for the class's own size. It offers other lists for token counts such as a ragged
+      // batch has, and those can lack what is fastest there too: BERT-base FFN-up at T = 16,102 on
+      // an H200, best of its own 8 candidates 113.1 µs, the best of T = 16,384's 96.4
+      // (bench/gemm_ragged.cu, session 9). Every candidate is checked against this T's layouts.
+      std::vector<cublasLtMatmulAlgo_t> cands;
+      for (int i = 0; i < returned; i++) cands.push_back(res[i].algo);
+      const int Tc = t_class(T);
+      if (class_candidates_ && Tc != T) {
+        cublasLtMatrixLayout_t bc = nullptr, cc = nullptr;
+        LT(cublasLtMatrixLayoutCreate(&bc, ty, K, Tc, K));
+        LT(cublasLtMatrixLayoutCreate(&cc, ty, N, Tc, N));
+        std::vector<cublasLtMatmulHeuristicResult_t> rc(want);
+        int rn = 0;
+        if (cublasLtMatmulAlgoGetHeuristic((cublasLtHandle_t)handle_, p->op, p->a, bc, cc, cc, pref, want, rc.data(), &rn) !=
+            CUBLAS_STATUS_SUCCESS)
+          rn = 0;
+        cublasLtMatrixLayoutDestroy(bc);
+        cublasLtMatrixLayoutDestroy(cc);
+        for (int i = 0; i < rn; i++) {
+          bool seen = false;
+          for (const auto& a : cands) seen = seen || std::memcmp(&a, &rc[i].algo, sizeof(a)) == 0;
+          cublasLtMatmulHeuristicResult_t chk{};
+          if (!seen && cublasLtMatmulAlgoCheck((cublasLtHandle_t)handle_, p->op, p->a, p->b, p->c, p->c, &rc[i].algo, &chk) ==
+                           CUBLAS_STATUS_SUCCESS &&
+              chk.workspaceSize <= workspace_bytes_)
+            cands.push_back(rc[i].algo);
+        }
+      }
       // Time each candidate on the real operands (Y is overwritten by the real call after). Held
       // under the lock so two slots never time at once and disturb each other's numbers.
-      if (bias) LT(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias_ptr, sizeof(bias_ptr)));
-      cudaEvent_t e0, e1;
-      ER_CHECK(cudaEventCreate(&e0));
-      ER_CHECK(cudaEventCreate(&e1));
-      const float alpha = 1.f, beta = 0.f;
-      float best = 1e30f;
-      for (int i = 0; i < returned; i++) {
-        auto run = [&] {
-          return cublasLtMatmul((cublasLtHandle_t)handle_, p->op, &alpha, W, p->a, X, p->b, &beta, Y, p->c, Y, p->c,
-                                &res[i].algo, workspace_, workspace_bytes_, s);
-        };
-        if (run() != CUBLAS_STATUS_SUCCESS) continue;
-        ER_CHECK(cudaEventRecord(e0, s));
-        for (int r = 0; r < 3; r++) run();
-        ER_CHECK(cudaEventRecord(e1, s));
-        ER_CHECK(cudaEventSynchronize(e1));
-        float ms = 0.f;
-        ER_CHECK(cudaEventElapsedTime(&ms, e0, e1));
-        if (ms < best) best = ms, p->algo = res[i].algo;
+      if (cands.size() > 1) {
+        if (bias) LT(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias_ptr, sizeof(bias_ptr)));
+        cudaEvent_t e0, e1;
+        ER_CHECK(cudaEventCreate(&e0));
+        ER_CHECK(cudaEventCreate(&e1));
+        const float alpha = 1.f, beta = 0.f;
+        float best = 1e30f;
+        for (const auto& algo : cands) {
+          auto run = [&] {
+            return cublasLtMatmul((cublasLtHandle_t)handle_, p->op, &alpha, W, p->a, X, p->b, &beta, Y, p->c, Y, p->c, &algo,
+                                  workspace_, workspace_bytes_, s);
+          };
+          if (run() != CUBLAS_STATUS_SUCCESS) continue;
+          ER_CHECK(cudaEventRecord(e0, s));
+          for (int r = 0; r < 3; r++) run();
+          ER_CHECK(cudaEventRecord(e1, s));
+          ER_CHECK(cudaEventSynchronize(e1));
+          float ms = 0.f;
+          ER_CHECK(cudaEventElapsedTime(&ms, e0, e1));
+          if (ms < best) best = ms, p->algo = algo;
+        }
+        cudaEventDestroy(e0);
+        cudaEventDestroy(e1);
       }
-      cudaEventDestroy(e0);
-      cudaEventDestroy(e1);
       tuned.emplace(ckey, p->algo);
     }
   }

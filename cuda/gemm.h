@@ -4,7 +4,8 @@
 // EMBEDRANK_GEMM_TUNE=0, the first GEMM of each shape class (K, N, and T rounded to a
 // quarter-octave) on a device times the heuristic's top candidates on the real operands and every
 // runner of that device keeps the fastest for that class (the heuristic's first pick is not
-// always the fastest: 454 → 389 µs for BERT-base FFN-up at 65,536 tokens on an H200).
+// always the fastest: 454 → 389 µs for BERT-base FFN-up at 65,536 tokens on an H200). The
+// candidates are the heuristic's for that T and for the class's own size (see plan()).
 #pragma once
 #include <cstddef>
 #include <map>
@@ -35,6 +36,7 @@ class GemmRunner {
   Plan& plan(DType dt, int T, int K, int N, const void* bias, bool tf32, bool gelu, const void* X, const void* W, void* Y,
              cudaStream_t s);
   bool tune_ = true;
+  bool class_candidates_ = true;  // EMBEDRANK_GEMM_CLASS_CANDIDATES=0: the heuristic's list for T alone
   int device_ = 0;
   void* handle_ = nullptr;
   void* workspace_ = nullptr;

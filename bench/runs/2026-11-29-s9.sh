@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Device calls of session 9 (one H200), issue 14. Run: `OUT=$OUT TAG=s9X bash bench/runs/2026-11-29-s9.sh PHASES`.
 # Phases of its own (standalone, no addon, no carry), run first in the order given:
+#   gr   bench/gemm_ragged.cu: cuBLASLt's candidates for the four BERT-base linears at ragged token counts
 #   mb   bench/memory_bound.cu: bias_gelu and add+LN checked, then timed against plain kernels of the
 #        same memory traffic (call c also ran candidate versions of both, kept in before-s9/ then;
 #        its log names the builds: /tmp/mbb = session 8's files, /tmp/mb, mb1, mb4 = the candidates)
@@ -24,6 +25,10 @@ for q in "$@"; do
       rc=0
       for b in $RUNS; do echo "== /tmp/$b"; timeout ${MB_S:-60} /tmp/$b || rc=1; done > "$OUT/memory-bound-$TAG.log" 2>&1
       cat "$OUT/memory-bound-$TAG.log"; [ $rc = 0 ] || { echo "memory_bound failed"; exit 1; } ;;
+    gr)
+      nvcc -O3 -std=c++17 -arch=sm_90 bench/gemm_ragged.cu -lcublasLt -o /tmp/gr || exit 1
+      timeout ${GR_S:-200} /tmp/gr > "$OUT/gemm-ragged-$TAG.log" 2>&1; rc=$?
+      cat "$OUT/gemm-ragged-$TAG.log"; [ $rc = 0 ] || { echo "gemm_ragged failed (rc $rc)"; exit 1; } ;;
     pa) REST+=("sh:timeout 150 node dist/bench/paged-attention.js --iters 50 --out $OUT/paged-attention-$TAG.jsonl 2>&1 | tail -12") ;;
     *) REST+=("$q") ;;
   esac
