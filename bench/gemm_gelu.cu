@@ -31,6 +31,7 @@
 #include "gemm.h"
 #include "../cuda/gemm_wgmma.cu"  // the kernel templates themselves: the timing variants below
 #include "ops.h"
+#include "cuda_bench.cuh"
 
 using namespace er;
 
@@ -69,18 +70,6 @@ void sync_or_die(cudaStream_t s, const char* what, double seconds = 20) {
   std::exit(2);
 }
 
-template <typename T> __global__ void fill_kernel(T* p, size_t n, uint32_t seed, float scale) {
-  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
-    uint32_t h = (uint32_t)i * 2654435761u ^ seed;
-    h ^= h >> 15;
-    h *= 2246822519u;
-    h ^= h >> 13;
-    h *= 3266489917u;
-    h ^= h >> 16;
-    p[i] = (T)(scale * ((h & 0xFFFFFF) / 8388608.f - 1.f));
-  }
-}
-
 struct Err {
   double max_abs = 0, max_rel = 0;
   bool nan = false;
@@ -99,27 +88,6 @@ template <typename T> Err compare(const T* dy, const float* dref, size_t n) {
     e.max_rel = std::max(e.max_rel, d / std::max(std::fabs(r), 1e-2));
   }
   return e;
-}
-
-template <typename F> double time_us(F f, cudaStream_t s) {
-  cudaEvent_t a, b;
-  ER_CHECK(cudaEventCreate(&a));
-  ER_CHECK(cudaEventCreate(&b));
-  for (int i = 0; i < 3; i++) f();
-  std::vector<double> v;
-  for (int rep = 0; rep < 7; rep++) {
-    ER_CHECK(cudaEventRecord(a, s));
-    for (int i = 0; i < 20; i++) f();
-    ER_CHECK(cudaEventRecord(b, s));
-    ER_CHECK(cudaEventSynchronize(b));
-    float ms = 0;
-    ER_CHECK(cudaEventElapsedTime(&ms, a, b));
-    v.push_back(ms * 1000.0 / 20);
-  }
-  std::sort(v.begin(), v.end());
-  ER_CHECK(cudaEventDestroy(a));
-  ER_CHECK(cudaEventDestroy(b));
-  return v[3];
 }
 
 template <typename T> bool run(DType dt, const char* name, int M, int N, int K, GemmRunner& gemm, cudaStream_t s, bool timed) {

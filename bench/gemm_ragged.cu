@@ -8,32 +8,9 @@
 // every T: whether one algorithm serves a whole token-count class, and what the engine's rule (tune
 // once, at the first T seen in the class) costs when that T is not the class's.
 // Build and run (device): nvcc -O3 -std=c++17 -arch=sm_90 bench/gemm_ragged.cu -lcublasLt -o /tmp/gr && /tmp/gr
-#include <cublasLt.h>
 #include <cuda_fp16.h>
-#include <cuda_runtime.h>
 
-#include <algorithm>
-#include <cstdio>
-#include <cstdlib>
-#include <string>
-#include <vector>
-
-#define CK(x)                                                          \
-  do {                                                                 \
-    cudaError_t e_ = (x);                                              \
-    if (e_ != cudaSuccess) {                                           \
-      std::fprintf(stderr, "%s: %s\n", #x, cudaGetErrorString(e_));    \
-      std::exit(1);                                                    \
-    }                                                                  \
-  } while (0)
-#define LT(x)                                                          \
-  do {                                                                 \
-    cublasStatus_t s_ = (x);                                           \
-    if (s_ != CUBLAS_STATUS_SUCCESS) {                                 \
-      std::fprintf(stderr, "%s: cuBLASLt status %d\n", #x, (int)s_);   \
-      std::exit(1);                                                    \
-    }                                                                  \
-  } while (0)
+#include "cublaslt_bench.h"
 
 static cublasLtHandle_t g_h;
 static cudaStream_t g_s;
@@ -63,55 +40,13 @@ struct Desc {
   }
 };
 
-// Median µs per call over 7 replays of a graph of 12 calls; < 0 when the algorithm fails here.
+// Median µs per call over 7 replays of a graph of 12 calls; < 0 when the algorithm does not apply here.
 static float time_algo(Desc& d, const cublasLtMatmulAlgo_t& algo) {
   const float alpha = 1.f, beta = 0.f;
   cublasLtMatmulHeuristicResult_t chk{};
   if (cublasLtMatmulAlgoCheck(g_h, d.op, d.a, d.b, d.c, d.c, &algo, &chk) != CUBLAS_STATUS_SUCCESS || chk.workspaceSize > kWs) return -1.f;
-  auto call = [&] { return cublasLtMatmul(g_h, d.op, &alpha, g_w, d.a, g_x, d.b, &beta, g_y, d.c, g_y, d.c, &algo, g_ws, kWs, g_s); };
-  if (call() != CUBLAS_STATUS_SUCCESS || cudaStreamSynchronize(g_s) != cudaSuccess) {
-    cudaGetLastError();
-    return -1.f;
-  }
-  cudaGraph_t g;
-  cudaGraphExec_t ge;
-  CK(cudaStreamBeginCapture(g_s, cudaStreamCaptureModeThreadLocal));
-  for (int i = 0; i < 12; i++) LT(call());
-  CK(cudaStreamEndCapture(g_s, &g));
-  CK(cudaGraphInstantiate(&ge, g, 0));
-  cudaEvent_t e0, e1;
-  CK(cudaEventCreate(&e0));
-  CK(cudaEventCreate(&e1));
-  std::vector<float> t;
-  CK(cudaGraphLaunch(ge, g_s));
-  for (int r = 0; r < 7; r++) {
-    CK(cudaEventRecord(e0, g_s));
-    CK(cudaGraphLaunch(ge, g_s));
-    CK(cudaEventRecord(e1, g_s));
-    CK(cudaEventSynchronize(e1));
-    float ms;
-    CK(cudaEventElapsedTime(&ms, e0, e1));
-    t.push_back(ms * 1000.f / 12);
-  }
-  cudaEventDestroy(e0);
-  cudaEventDestroy(e1);
-  cudaGraphExecDestroy(ge);
-  cudaGraphDestroy(g);
-  std::sort(t.begin(), t.end());
-  return t[3];
-}
-
-static std::string describe(const cublasLtMatmulAlgo_t& algo) {
-  int id = 0, tile = 0, stages = 0, splitk = 0, swz = 0, cluster = 0;
-  size_t n;
-  cublasLtMatmulAlgoConfigGetAttribute(&algo, CUBLASLT_ALGO_CONFIG_ID, &id, sizeof(id), &n);
-  cublasLtMatmulAlgoConfigGetAttribute(&algo, CUBLASLT_ALGO_CONFIG_TILE_ID, &tile, sizeof(tile), &n);
-  cublasLtMatmulAlgoConfigGetAttribute(&algo, CUBLASLT_ALGO_CONFIG_STAGES_ID, &stages, sizeof(stages), &n);
-  cublasLtMatmulAlgoConfigGetAttribute(&algo, CUBLASLT_ALGO_CONFIG_SPLITK_NUM, &splitk, sizeof(splitk), &n);
-  cublasLtMatmulAlgoConfigGetAttribute(&algo, CUBLASLT_ALGO_CONFIG_CTA_SWIZZLING, &swz, sizeof(swz), &n);
-  cublasLtMatmulAlgoConfigGetAttribute(&algo, CUBLASLT_ALGO_CONFIG_CLUSTER_SHAPE_ID, &cluster, sizeof(cluster), &n);
-  return "id" + std::to_string(id) + "/tile" + std::to_string(tile) + "/st" + std::to_string(stages) + "/sk" + std::to_string(splitk) +
-         "/swz" + std::to_string(swz) + "/cl" + std::to_string(cluster);
+  return graph_median_us(
+      [&](int) { return cublasLtMatmul(g_h, d.op, &alpha, g_w, d.a, g_x, d.b, &beta, g_y, d.c, g_y, d.c, &algo, g_ws, kWs, g_s); }, 12, g_s);
 }
 
 int main() {

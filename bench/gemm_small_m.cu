@@ -8,32 +8,9 @@
 // Weights rotate over enough copies (> 60 MB) that each call reads W from HBM, as a 12-layer model
 // does; each time is the median over 7 repeats of 48 back-to-back calls captured in a CUDA graph.
 // Build and run (device): nvcc -O3 -std=c++17 -arch=sm_90 bench/gemm_small_m.cu -lcublasLt -o /tmp/gsm && /tmp/gsm [T ...]
-#include <cublasLt.h>
 #include <cuda_fp16.h>
-#include <cuda_runtime.h>
 
-#include <algorithm>
-#include <cstdio>
-#include <cstdlib>
-#include <string>
-#include <vector>
-
-#define CK(x)                                                                   \
-  do {                                                                          \
-    cudaError_t e_ = (x);                                                       \
-    if (e_ != cudaSuccess) {                                                    \
-      std::fprintf(stderr, "%s: %s\n", #x, cudaGetErrorString(e_));             \
-      std::exit(1);                                                             \
-    }                                                                           \
-  } while (0)
-#define LT(x)                                                                   \
-  do {                                                                          \
-    cublasStatus_t s_ = (x);                                                    \
-    if (s_ != CUBLAS_STATUS_SUCCESS) {                                          \
-      std::fprintf(stderr, "%s: cuBLASLt status %d\n", #x, (int)s_);            \
-      std::exit(1);                                                             \
-    }                                                                           \
-  } while (0)
+#include "cublaslt_bench.h"
 
 struct Problem {
   int T, K, N;
@@ -47,60 +24,15 @@ struct Problem {
 static cublasLtHandle_t g_h;
 static cudaStream_t g_s;
 
-// Median µs per call of 48 calls in one graph, 7 replays; < 0 when the configuration fails.
+// Median µs per call of 48 calls in one graph (weights rotating), 7 replays; < 0 when the configuration fails.
 static float time_algo(Problem& p, const cublasLtMatmulAlgo_t& algo) {
   const float alpha = 1.f, beta = 0.f;
-  auto call = [&](int i) {
-    return cublasLtMatmul(g_h, p.op, &alpha, p.w[i % p.w.size()], p.a, p.x, p.b, &beta, p.y, p.c, p.y, p.c, &algo, p.ws,
-                          p.ws_bytes, g_s);
-  };
-  if (call(0) != CUBLAS_STATUS_SUCCESS || cudaStreamSynchronize(g_s) != cudaSuccess) {
-    cudaGetLastError();
-    return -1.f;
-  }
-  cudaGraph_t g;
-  cudaGraphExec_t ge;
-  CK(cudaStreamBeginCapture(g_s, cudaStreamCaptureModeThreadLocal));
-  bool ok = true;
-  for (int i = 0; i < 48; i++) ok = ok && call(i) == CUBLAS_STATUS_SUCCESS;
-  CK(cudaStreamEndCapture(g_s, &g));
-  if (!ok) {
-    cudaGraphDestroy(g);
-    return -1.f;
-  }
-  CK(cudaGraphInstantiate(&ge, g, 0));
-  cudaEvent_t e0, e1;
-  CK(cudaEventCreate(&e0));
-  CK(cudaEventCreate(&e1));
-  std::vector<float> t;
-  CK(cudaGraphLaunch(ge, g_s));
-  for (int r = 0; r < 7; r++) {
-    CK(cudaEventRecord(e0, g_s));
-    CK(cudaGraphLaunch(ge, g_s));
-    CK(cudaEventRecord(e1, g_s));
-    CK(cudaEventSynchronize(e1));
-    float ms;
-    CK(cudaEventElapsedTime(&ms, e0, e1));
-    t.push_back(ms * 1000.f / 48);
-  }
-  cudaEventDestroy(e0);
-  cudaEventDestroy(e1);
-  cudaGraphExecDestroy(ge);
-  cudaGraphDestroy(g);
-  std::sort(t.begin(), t.end());
-  return t[3];
-}
-
-static std::string describe(const cublasLtMatmulAlgo_t& algo) {
-  int id = 0, tile = 0, stages = 0, splitk = 0, red = 0;
-  size_t n;
-  cublasLtMatmulAlgoConfigGetAttribute(&algo, CUBLASLT_ALGO_CONFIG_ID, &id, sizeof(id), &n);
-  cublasLtMatmulAlgoConfigGetAttribute(&algo, CUBLASLT_ALGO_CONFIG_TILE_ID, &tile, sizeof(tile), &n);
-  cublasLtMatmulAlgoConfigGetAttribute(&algo, CUBLASLT_ALGO_CONFIG_STAGES_ID, &stages, sizeof(stages), &n);
-  cublasLtMatmulAlgoConfigGetAttribute(&algo, CUBLASLT_ALGO_CONFIG_SPLITK_NUM, &splitk, sizeof(splitk), &n);
-  cublasLtMatmulAlgoConfigGetAttribute(&algo, CUBLASLT_ALGO_CONFIG_REDUCTION_SCHEME, &red, sizeof(red), &n);
-  return "id " + std::to_string(id) + " tile " + std::to_string(tile) + " stages " + std::to_string(stages) + " splitK " +
-         std::to_string(splitk) + " red " + std::to_string(red);
+  return graph_median_us(
+      [&](int i) {
+        return cublasLtMatmul(g_h, p.op, &alpha, p.w[i % p.w.size()], p.a, p.x, p.b, &beta, p.y, p.c, p.y, p.c, &algo, p.ws,
+                              p.ws_bytes, g_s);
+      },
+      48, g_s);
 }
 
 static void run_shape(int T, int K, int N) {

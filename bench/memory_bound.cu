@@ -32,6 +32,7 @@
 #include "../cuda/bias_gelu.cu"
 #include "../cuda/add_layernorm.cu"
 #endif
+#include "cuda_bench.cuh"
 
 using namespace er;
 
@@ -85,18 +86,6 @@ template <int U> __global__ void add_kernel(const uint4* __restrict__ a, const u
         for (int j = 0; j < 4; j++) p[j] = __hadd2(p[j], q[j]);
         y[i + u * stride] = va[u];
       }
-  }
-}
-
-template <typename T> __global__ void fill_kernel(T* p, size_t n, uint32_t seed, float scale, float offset) {
-  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
-    uint32_t h = (uint32_t)i * 2654435761u ^ seed;
-    h ^= h >> 15;
-    h *= 2246822519u;
-    h ^= h >> 13;
-    h *= 3266489917u;
-    h ^= h >> 16;
-    p[i] = (T)(offset + scale * ((h & 0xFFFFFF) / 8388608.f - 1.f));
   }
 }
 
@@ -168,28 +157,6 @@ template <typename T> bool check(DType dt, int rows, int N, bool with_bias, cuda
   return ok;
 }
 
-template <typename F> double time_us(F f, cudaStream_t s) {
-  cudaEvent_t a, b;
-  ER_CHECK(cudaEventCreate(&a));
-  ER_CHECK(cudaEventCreate(&b));
-  for (int i = 0; i < 3; i++) f();
-  std::vector<double> v;
-  for (int rep = 0; rep < 7; rep++) {
-    ER_CHECK(cudaEventRecord(a, s));
-    for (int i = 0; i < 20; i++) f();
-    ER_CHECK(cudaEventRecord(b, s));
-    ER_CHECK(cudaEventSynchronize(b));
-    float ms = 0;
-    ER_CHECK(cudaEventElapsedTime(&ms, a, b));
-    v.push_back(ms * 1000.0 / 20);
-  }
-  std::sort(v.begin(), v.end());
-  ER_CHECK(cudaEventDestroy(a));
-  ER_CHECK(cudaEventDestroy(b));
-  ER_CHECK(cudaGetLastError());
-  return v[3];
-}
-
 int main() {
   setvbuf(stdout, nullptr, _IOLBF, 0);
   cudaStream_t s;
@@ -213,6 +180,8 @@ int main() {
   ER_CHECK(cudaMemset(gamma, 0, 4096 * 4));
   ER_CHECK(cudaMemset(beta, 0, 4096 * 4));
   bool ok = true;
+  // (At N = 3072 add+LN takes the block-per-row kernel, the reference itself: that shape checks
+  // bias_gelu at the FFN-up width, and add+LN only for NaN.)
   for (const int2 sh : {int2{1, 768}, int2{3, 200}, int2{128, 768}, int2{1500, 768}, int2{4099, 384}, int2{16347, 1024}, int2{2048, 3072}}) {
     ok &= check<__half>(DType::F16, sh.x, sh.y, sh.y != 384, s);
     ok &= check<__nv_bfloat16>(DType::BF16, sh.x, sh.y, sh.y != 384, s);
@@ -241,7 +210,7 @@ int main() {
                 sh.name, sh.rows, sh.inter, t_op, tbs(rmw_bytes, t_op), t_rmw[0], t_rmw[1], t_rmw[2], tbs(rmw_bytes, t_rmw[0]),
                 tbs(rmw_bytes, t_rmw[1]), tbs(rmw_bytes, t_rmw[2]), t_rd[0], t_rd[1], t_rd[2], tbs(ni * 2.0, t_rd[0]),
                 tbs(ni * 2.0, t_rd[1]), tbs(ni * 2.0, t_rd[2]));
-    // add+LN traffic: two rows × hidden reads, one write (out of place here, as in the layer).
+    // add+LN traffic: two rows × hidden reads, one write (in place over the residual, as in the layer).
     const size_t nh = (size_t)sh.rows * sh.hidden, vh = nh / 8;
     const double ln_bytes = 3.0 * nh * 2;
     const double t_ln = time_us([&] { add_bias_layernorm(DType::F16, a, b, y, gamma, beta, 1e-12f, sh.rows, sh.hidden, y, nullptr, s); }, s);

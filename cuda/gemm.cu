@@ -126,36 +126,48 @@ GemmRunner::Plan& GemmRunner::plan(DType dt, int T, int K, int N, const void* bi
   p->algo = res[0].algo;
   if (tune_) {
     const TunedKey ckey{device_, (int)dt, t_class(T), K, N, bias, tf32, gelu};
-    std::unique_lock<std::mutex> lock(g_tuned_mu);
-    auto& tuned = tuned_algos();
-    auto tt = tuned.find(ckey);
-    if (tt != tuned.end()) {
+    // The lock guards the map only. Timing waits on the stream, which may hold a collective of
+    // other tensor-parallel ranks (threads of this process): a lock held across that wait would
+    // deadlock with a rank that blocks on it before enqueuing its part. Two slots of one GPU may
+    // thus time the same class at once (noisier picks on its first batch, never wrong results);
+    // the first entry stays.
+    bool known = false;
+    cublasLtMatmulAlgo_t known_algo{};
+    {
+      std::lock_guard<std::mutex> lock(g_tuned_mu);
+      auto tt = tuned_algos().find(ckey);
+      if (tt != tuned_algos().end()) known = true, known_algo = tt->second;
+    }
+    if (known) {
       cublasLtMatmulHeuristicResult_t chk{};
-      if (cublasLtMatmulAlgoCheck((cublasLtHandle_t)handle_, p->op, p->a, p->b, p->c, p->c, &tt->second, &chk) ==
+      if (cublasLtMatmulAlgoCheck((cublasLtHandle_t)handle_, p->op, p->a, p->b, p->c, p->c, &known_algo, &chk) ==
               CUBLAS_STATUS_SUCCESS &&
           chk.workspaceSize <= workspace_bytes_) {
-        p->algo = tt->second;
+        p->algo = known_algo;
       }
     } else {
       // Candidates: the heuristic's for this T, and (unless EMBEDRANK_GEMM_CLASS_CANDIDATES=0)
       // its for the class's own size. It offers other lists for token counts such as a ragged
       // batch has, and those can lack what is fastest there too: BERT-base FFN-up at T = 16,102 on
       // an H200, best of its own 8 candidates 113.1 µs, the best of T = 16,384's 96.4
-      // (bench/gemm_ragged.cu, session 9). Every candidate is checked against this T's layouts.
+      // (bench/gemm_ragged.cu, session 9). Every candidate is checked against this T's layouts;
+      // the class's list is optional (skipped if its layouts or heuristic fail).
       std::vector<cublasLtMatmulAlgo_t> cands;
       for (int i = 0; i < returned; i++) cands.push_back(res[i].algo);
       const int Tc = t_class(T);
       if (class_candidates_ && Tc != T) {
-        cublasLtMatrixLayout_t bc = nullptr, cc = nullptr;
-        LT(cublasLtMatrixLayoutCreate(&bc, ty, K, Tc, K));
-        LT(cublasLtMatrixLayoutCreate(&cc, ty, N, Tc, N));
+        using Layout = std::unique_ptr<std::remove_pointer_t<cublasLtMatrixLayout_t>, cublasStatus_t (*)(cublasLtMatrixLayout_t)>;
+        cublasLtMatrixLayout_t raw_b = nullptr, raw_c = nullptr;
+        const bool made_b = cublasLtMatrixLayoutCreate(&raw_b, ty, K, Tc, K) == CUBLAS_STATUS_SUCCESS;
+        const Layout bc(made_b ? raw_b : nullptr, cublasLtMatrixLayoutDestroy);
+        const bool made_c = cublasLtMatrixLayoutCreate(&raw_c, ty, N, Tc, N) == CUBLAS_STATUS_SUCCESS;
+        const Layout cc(made_c ? raw_c : nullptr, cublasLtMatrixLayoutDestroy);
         std::vector<cublasLtMatmulHeuristicResult_t> rc(want);
         int rn = 0;
-        if (cublasLtMatmulAlgoGetHeuristic((cublasLtHandle_t)handle_, p->op, p->a, bc, cc, cc, pref, want, rc.data(), &rn) !=
-            CUBLAS_STATUS_SUCCESS)
+        if (!made_b || !made_c ||
+            cublasLtMatmulAlgoGetHeuristic((cublasLtHandle_t)handle_, p->op, p->a, bc.get(), cc.get(), cc.get(), pref, want, rc.data(),
+                                           &rn) != CUBLAS_STATUS_SUCCESS)
           rn = 0;
-        cublasLtMatrixLayoutDestroy(bc);
-        cublasLtMatrixLayoutDestroy(cc);
         for (int i = 0; i < rn; i++) {
           bool seen = false;
           for (const auto& a : cands) seen = seen || std::memcmp(&a, &rc[i].algo, sizeof(a)) == 0;
@@ -166,8 +178,9 @@ GemmRunner::Plan& GemmRunner::plan(DType dt, int T, int K, int N, const void* bi
             cands.push_back(rc[i].algo);
         }
       }
-      // Time each candidate on the real operands (Y is overwritten by the real call after). Held
-      // under the lock so two slots never time at once and disturb each other's numbers.
+      // Time each candidate on the real operands (Y is overwritten by the real call after). The
+      // class is recorded only when something was timed, so a shape with one candidate is asked
+      // again at its next token count, as before.
       if (cands.size() > 1) {
         if (bias) LT(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias_ptr, sizeof(bias_ptr)));
         cudaEvent_t e0, e1;
@@ -191,8 +204,9 @@ GemmRunner::Plan& GemmRunner::plan(DType dt, int T, int K, int N, const void* bi
         }
         cudaEventDestroy(e0);
         cudaEventDestroy(e1);
+        std::lock_guard<std::mutex> lock(g_tuned_mu);
+        tuned_algos().emplace(ckey, p->algo);
       }
-      tuned.emplace(ckey, p->algo);
     }
   }
   auto& ref = *p;

@@ -5,6 +5,7 @@ import { expect } from 'chai';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CpuEngine } from '../../src/backends/cpu/engine.js';
+import { loadAddon } from '../../src/backends/cuda/addon.js';
 import { CudaEngine } from '../../src/backends/cuda/engine.js';
 import type { TokenBatch } from '../../src/backends/engine.js';
 import { loadModelFolder } from '../../src/model/folder.js';
@@ -232,17 +233,19 @@ describe('CUDA engine vs CPU engine and PyTorch', function () {
   });
 
   check('activation buffers that do not fit: an out-of-memory error naming what to lower, and every slot freed', async () => {
-    // MiniLM-L6 fp16 needs ~8.4 KB of activations per token and slot: 20 slots of 1M tokens ask for
-    // ~168 GB, more than any one GPU here has; the slots allocated before the failure must be freed.
+    // MiniLM-L6 fp16 allocates ~7.7 GB of activations per slot at 1M tokens (x, qkv, ctx, tmp, up:
+    // 7,680 B per token, plus the GEMM workspace): ask for more slots than the whole card holds,
+    // whatever its size; the slots allocated before the failure must be freed.
     const folder = loadModelFolder(join(GPU_MODELS, 'minilm-l6'));
     const opts = { dtype: 'float16' as const, device: 0, rank: 0, worldSize: 1, maxSeqs: 8 };
-    const err = await CudaEngine.create(folder, { ...opts, maxTokens: 1_000_000, slots: 20 }).then(
+    const slots = Math.ceil(loadAddon().deviceInfo(0).totalMemory / 7.5e9) + 2;
+    const err = await CudaEngine.create(folder, { ...opts, maxTokens: 1_000_000, slots }).then(
       async (e) => (await e.close(), new Error('no error')),
       (e: Error) => e,
     );
     expect(err.message).to.match(/out of GPU memory allocating activation buffers \(.* per slot for maxNumBatchedTokens=1000000\): lower maxNumBatchedTokens/);
-    // Freed: 2 slots (~17 GB) fit now and run; had the slots allocated before the failure (over
-    // 70 GB on an 80 GB card, over 130 on a 141 GB one) been kept, they would not.
+    // Freed: 2 slots (~15.5 GB) fit now and run; had the slots allocated before the failure (all
+    // but the last few GB of the card) been kept, they would not.
     const gpu = await CudaEngine.create(folder, { ...opts, maxTokens: 1_000_000, slots: 2 });
     try {
       const out = await gpu.embed(randomBatch([5, 9], folder.dims.vocab));
