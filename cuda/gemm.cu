@@ -131,6 +131,13 @@ GemmRunner::Plan& GemmRunner::plan(DType dt, int T, int K, int N, const void* bi
     // deadlock with a rank that blocks on it before enqueuing its part. Two slots of one GPU may
     // thus time the same class at once (noisier picks on its first batch, never wrong results);
     // the first entry stays.
+    // Whether an algorithm (the class's, or one the heuristic gave for another T) runs at this
+    // T's layouts within the workspace.
+    auto usable_here = [&](const cublasLtMatmulAlgo_t& algo) {
+      cublasLtMatmulHeuristicResult_t chk{};
+      return cublasLtMatmulAlgoCheck((cublasLtHandle_t)handle_, p->op, p->a, p->b, p->c, p->c, &algo, &chk) == CUBLAS_STATUS_SUCCESS &&
+             chk.workspaceSize <= workspace_bytes_;
+    };
     bool known = false;
     cublasLtMatmulAlgo_t known_algo{};
     {
@@ -139,12 +146,7 @@ GemmRunner::Plan& GemmRunner::plan(DType dt, int T, int K, int N, const void* bi
       if (tt != tuned_algos().end()) known = true, known_algo = tt->second;
     }
     if (known) {
-      cublasLtMatmulHeuristicResult_t chk{};
-      if (cublasLtMatmulAlgoCheck((cublasLtHandle_t)handle_, p->op, p->a, p->b, p->c, p->c, &known_algo, &chk) ==
-              CUBLAS_STATUS_SUCCESS &&
-          chk.workspaceSize <= workspace_bytes_) {
-        p->algo = known_algo;
-      }
+      if (usable_here(known_algo)) p->algo = known_algo;
     } else {
       // Candidates: the heuristic's for this T, and (unless EMBEDRANK_GEMM_CLASS_CANDIDATES=0)
       // its for the class's own size. It offers other lists for token counts such as a ragged
@@ -171,11 +173,7 @@ GemmRunner::Plan& GemmRunner::plan(DType dt, int T, int K, int N, const void* bi
         for (int i = 0; i < rn; i++) {
           bool seen = false;
           for (const auto& a : cands) seen = seen || std::memcmp(&a, &rc[i].algo, sizeof(a)) == 0;
-          cublasLtMatmulHeuristicResult_t chk{};
-          if (!seen && cublasLtMatmulAlgoCheck((cublasLtHandle_t)handle_, p->op, p->a, p->b, p->c, p->c, &rc[i].algo, &chk) ==
-                           CUBLAS_STATUS_SUCCESS &&
-              chk.workspaceSize <= workspace_bytes_)
-            cands.push_back(rc[i].algo);
+          if (!seen && usable_here(rc[i].algo)) cands.push_back(rc[i].algo);
         }
       }
       // Time each candidate on the real operands (Y is overwritten by the real call after). The

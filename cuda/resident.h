@@ -20,7 +20,6 @@ namespace er {
 // What a forward pass returns: pooled embeddings, head scores, or fp32 hidden states (tests).
 enum class Output : int { Embed = 0, Score = 1, Hidden = 2 };
 
-
 // One rank's tensor-parallel communicator of one slot: NCCL's, or (EMBEDRANK_TP_LOCAL=1) the
 // in-process one among ranks on a single GPU (local_comm.h); both null when world is 1.
 struct Comm {
