@@ -2,6 +2,7 @@
 // C[N×T] = op_T(W as K×N) · X as K×T, so no transposes are materialised.
 #include <cublasLt.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -185,21 +186,29 @@ GemmRunner::Plan& GemmRunner::plan(DType dt, int T, int K, int N, const void* bi
         ER_CHECK(cudaEventCreate(&e0));
         ER_CHECK(cudaEventCreate(&e1));
         const float alpha = 1.f, beta = 0.f;
-        float best = 1e30f;
-        for (const auto& algo : cands) {
-          auto run = [&] {
-            return cublasLtMatmul((cublasLtHandle_t)handle_, p->op, &alpha, W, p->a, X, p->b, &beta, Y, p->c, Y, p->c, &algo,
-                                  workspace_, workspace_bytes_, s);
-          };
-          if (run() != CUBLAS_STATUS_SUCCESS) continue;
-          ER_CHECK(cudaEventRecord(e0, s));
-          for (int r = 0; r < 3; r++) run();
-          ER_CHECK(cudaEventRecord(e1, s));
-          ER_CHECK(cudaEventSynchronize(e1));
-          float ms = 0.f;
-          ER_CHECK(cudaEventElapsedTime(&ms, e0, e1));
-          if (ms < best) best = ms, p->algo = algo;
+        // Two passes over the candidates, each timed by its faster pass: within one pass the
+        // card's clock drifts under the timing's own load, and a single pass of 3 runs let a
+        // candidate 1-2% slower win a class (BERT-base QKV and FFN-down, session 9).
+        std::vector<float> ms_best(cands.size(), 1e30f);
+        for (int pass = 0; pass < 2; pass++) {
+          for (size_t i = 0; i < cands.size(); i++) {
+            auto run = [&] {
+              return cublasLtMatmul((cublasLtHandle_t)handle_, p->op, &alpha, W, p->a, X, p->b, &beta, Y, p->c, Y, p->c, &cands[i],
+                                    workspace_, workspace_bytes_, s);
+            };
+            if (run() != CUBLAS_STATUS_SUCCESS) continue;
+            ER_CHECK(cudaEventRecord(e0, s));
+            for (int r = 0; r < 3; r++) run();
+            ER_CHECK(cudaEventRecord(e1, s));
+            ER_CHECK(cudaEventSynchronize(e1));
+            float ms = 0.f;
+            ER_CHECK(cudaEventElapsedTime(&ms, e0, e1));
+            ms_best[i] = std::min(ms_best[i], ms);
+          }
         }
+        float best = 1e30f;
+        for (size_t i = 0; i < cands.size(); i++)
+          if (ms_best[i] < best) best = ms_best[i], p->algo = cands[i];
         cudaEventDestroy(e0);
         cudaEventDestroy(e1);
         std::lock_guard<std::mutex> lock(g_tuned_mu);

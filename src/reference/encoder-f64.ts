@@ -280,25 +280,35 @@ export function encoderHiddenF64(m: EncoderF64, ids: ArrayLike<number>, typeIds?
     for (let i = 0; i < H; i++) x[t * H + i] = m.word[id * H + i] + m.pos[p * H + i] + (m.type ? m.type[ty * H + i] : 0);
   }
   layerNormF64(x, len, H, m.embLn, d.eps);
+  for (const L of m.layers) x = encoderLayerF64(m, L, x, len);
+  return x;
+}
 
+/**
+ * One post-LayerNorm encoder layer (BERT's: attention, add, LayerNorm, GELU FFN, add, LayerNorm)
+ * over one sequence's hidden states x [len, hidden]; returns the layer's output, x untouched. Under
+ * m.fp8 each linear's input is quantised per token first (every linear's weights already hold their
+ * e4m3 values), as the GPU's fp8 path does.
+ */
+export function encoderLayerF64(m: EncoderF64, L: LayerF64, x: Float64Array, len: number): Float64Array {
+  const d = m.dims;
+  const H = d.hidden;
+  if (x.length !== len * H) throw new Error(`hidden states of ${x.length} values for ${len} tokens of ${H}`);
   // A linear's input as the model sees it: per-token e4m3 under fp8, else as is.
   const input = (a: Float64Array, K: number) => (m.fp8 ? fakeQuantizeRowsE4m3(a, len, K) : a);
   const Hl = d.heads * d.headDim;
-  for (const L of m.layers) {
-    const xi = input(x, H);
-    const q = linearF64(xi, len, L.q);
-    const k = linearF64(xi, len, L.k);
-    const v = linearF64(xi, len, L.v);
-    const a = linearF64(input(attentionF64(q, k, v, len, d.heads, d.headDim), Hl), len, L.attnOut);
-    for (let i = 0; i < a.length; i++) a[i] += x[i];
-    const h = layerNormF64(a, len, H, L.ln1, d.eps);
-    const up = linearF64(input(h, H), len, L.up);
-    for (let i = 0; i < up.length; i++) up[i] = geluExact(up[i]);
-    const down = linearF64(input(up, d.intermediate), len, L.down);
-    for (let i = 0; i < down.length; i++) down[i] += h[i];
-    x = layerNormF64(down, len, H, L.ln2, d.eps);
-  }
-  return x;
+  const xi = input(x, H);
+  const q = linearF64(xi, len, L.q);
+  const k = linearF64(xi, len, L.k);
+  const v = linearF64(xi, len, L.v);
+  const a = linearF64(input(attentionF64(q, k, v, len, d.heads, d.headDim), Hl), len, L.attnOut);
+  for (let i = 0; i < a.length; i++) a[i] += x[i];
+  const h = layerNormF64(a, len, H, L.ln1, d.eps);
+  const up = linearF64(input(h, H), len, L.up);
+  for (let i = 0; i < up.length; i++) up[i] = geluExact(up[i]);
+  const down = linearF64(input(up, d.intermediate), len, L.down);
+  for (let i = 0; i < down.length; i++) down[i] += h[i];
+  return layerNormF64(down, len, H, L.ln2, d.eps);
 }
 
 /**

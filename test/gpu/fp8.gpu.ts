@@ -16,7 +16,7 @@ import { loadModelFolder } from '../../src/model/folder.js';
 import { Rng } from '../../scripts/make-test-model.js';
 import { GPU_MODELS } from '../../scripts/gpu/prepare.js';
 import { E4M3_MAX, e4m3Code, e4m3Value } from '../../src/reference/fp8-e4m3.js';
-import { embedF64, geluExact, loadEncoderF64 } from '../../src/reference/encoder-f64.js';
+import { embedF64, encoderLayerF64, geluExact, loadEncoderF64, type EncoderF64 } from '../../src/reference/encoder-f64.js';
 import { ADD_LN_SIZES, addLnInputs, representableRows } from './fp8-inputs.js';
 import { check, cosine } from './helpers.js';
 
@@ -251,6 +251,7 @@ describe('FP8 (quantization fp8): kernels and models', function () {
       describe(name, () => {
         const dir = join(GPU_MODELS, name);
         let exact: Float64Array[] = [], emulated: Float64Array[] = [];
+        let m: EncoderF64, q: EncoderF64;
         let batches: TokenBatch[] = [];
         before(function () {
           this.timeout(1_800_000);
@@ -262,23 +263,28 @@ describe('FP8 (quantization fp8): kernels and models', function () {
           // float64: exact, and with every linear's operands quantised as the kernels quantise them
           const b = batches[0];
           const seq = (s: number) => [b.ids.subarray(b.cuSeqlens[s], b.cuSeqlens[s + 1]), b.typeIds!.subarray(b.cuSeqlens[s], b.cuSeqlens[s + 1])] as const;
-          const m = loadEncoderF64(folder), q = loadEncoderF64(folder, { fp8: true });
+          m = loadEncoderF64(folder);
+          q = loadEncoderF64(folder, { fp8: true });
           exact = Array.from({ length: F64_SEQS }, (_, s) => embedF64(m, ...seq(s), folder.st.pooling, true));
           emulated = Array.from({ length: F64_SEQS }, (_, s) => embedF64(q, ...seq(s), folder.st.pooling, true));
         });
 
         for (const dtype of dtypes) {
-          check(`${dtype}: fp8 tracks the emulated scheme (cosine ≥ 0.999), is no worse than it against exact, graphs replay, both epilogues and LN fusion on/off agree`, async () => {
+          check(`${dtype}: each layer tracks the emulated scheme (per token, from the GPU's own input), fp8 is no worse than the scheme against exact, graphs replay, both epilogues and LN fusion on/off agree after one layer`, async () => {
             const folder = loadModelFolder(dir);
             const maxLen = Math.min(512, folder.dims.maxPositions - folder.dims.positionOffset);
             const opts = { device: 0, rank: 0, worldSize: 1, maxTokens: 48 * maxLen, maxSeqs: 64, slots: 2 };
+            // The first batch's first sequences (lengths 1, 7, 17), for the layer-by-layer checks.
+            const b0 = batches[0], ends = Array.from(b0.cuSeqlens.subarray(0, F64_SEQS + 1));
+            const sub: TokenBatch = { ids: b0.ids.slice(0, ends[F64_SEQS]), typeIds: b0.typeIds!.slice(0, ends[F64_SEQS]), cuSeqlens: Int32Array.from(ends) };
+            const layer1 = new Map<string, Float32Array>(); // variant → hidden states of sub after layer 1
             const run = async (e: CudaEngine) => {
               const out: Float32Array[] = [];
               for (const b of batches) out.push(await e.embed(copy(b)));
               return out;
             };
             // env: switches read when the model is made (EMBEDRANK_FP8_EPILOGUE, EMBEDRANK_FP8_FUSE_LN)
-            const withEngine = async (dt: ComputeDtype, quantization?: 'fp8', env: Record<string, string> = {}) => {
+            const withEngine = async (dt: ComputeDtype, quantization?: 'fp8', env: Record<string, string> = {}, variant = '') => {
               const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
               Object.assign(process.env, env);
               let e: CudaEngine;
@@ -295,6 +301,7 @@ describe('FP8 (quantization fp8): kernels and models', function () {
                 await run(e); // second sighting of each shape: captured
                 const replayed = await run(e); // replayed from the graph
                 first.forEach((r, i) => r.forEach((v, j) => expect(Math.abs(v - replayed[i][j]), `graph replay batch ${i} [${j}]`).to.be.below(1e-6)));
+                if (variant) layer1.set(variant, await e.hidden(copy(sub), 1));
                 return first;
               } finally {
                 await e.close();
@@ -302,11 +309,50 @@ describe('FP8 (quantization fp8): kernels and models', function () {
             };
             const ref = await withEngine('float32');
             const plain = await withEngine(dtype);
-            const fp8 = await withEngine(dtype, 'fp8');
-            const fp8Kernel = await withEngine(dtype, 'fp8', { EMBEDRANK_FP8_EPILOGUE: 'kernel' });
+            const fp8 = await withEngine(dtype, 'fp8', {}, 'fp8');
+            const fp8Kernel = await withEngine(dtype, 'fp8', { EMBEDRANK_FP8_EPILOGUE: 'kernel' }, 'kernel');
             // graphs off here: every batch's GEMMs at its exact T (graphs run the bucket's rows, multiples of 64)
-            const fp8Unfused = await withEngine(dtype, 'fp8', { EMBEDRANK_FP8_FUSE_LN: '0', EMBEDRANK_CUDA_GRAPHS: '0' });
+            const fp8Unfused = await withEngine(dtype, 'fp8', { EMBEDRANK_FP8_FUSE_LN: '0', EMBEDRANK_CUDA_GRAPHS: '0' }, 'unfused');
             const H = folder.dims.hidden;
+            // Layer by layer: the GPU's hidden states after layer k + 1 against one layer of the
+            // float64 scheme run from the GPU's own states after layer k (first, middle, last
+            // layer; the first batch's lengths 1, 7, 17). Through a whole random-weight model the
+            // two drift apart chaotically — an input that lands within rounding of an e4m3 step
+            // boundary takes the other code on one side, and 12-24 layers of random weights
+            // amplify that (session 9: 0.915-0.982 end to end) — so the per-layer comparison is
+            // what tells a faithful implementation of the scheme from a wrong one.
+            const nl = folder.dims.layers;
+            const tokensWorst = (a: Float32Array, b: Float32Array) => {
+              let w = 1;
+              for (let t = 0; t < ends[F64_SEQS]; t++) w = Math.min(w, cosine(a, b.subarray(t * H, (t + 1) * H), t * H, H));
+              return w;
+            };
+            let layerTrack = 1, layerScheme = 1;
+            const layerNotes: string[] = [];
+            const e8 = await CudaEngine.create(folder, { ...opts, dtype, quantization: 'fp8' });
+            try {
+              for (const k of [0, nl >> 1, nl - 1]) {
+                const before = await e8.hidden(copy(sub), k), after = await e8.hidden(copy(sub), k + 1);
+                let track = 1, scheme = 1;
+                for (let s = 0; s < F64_SEQS; s++) {
+                  const len = ends[s + 1] - ends[s];
+                  const x = Float64Array.from(before.subarray(ends[s] * H, ends[s + 1] * H));
+                  expect(x.every(Number.isFinite), `layer ${k} input: NaN or Inf`).to.equal(true);
+                  const em = encoderLayerF64(q, q.layers[k], x, len), ex = encoderLayerF64(m, m.layers[k], x, len);
+                  for (let t = 0; t < len; t++) {
+                    track = Math.min(track, cosine(after, em.subarray(t * H, (t + 1) * H), (ends[s] + t) * H, H));
+                    scheme = Math.min(scheme, cosine(ex, em.subarray(t * H, (t + 1) * H), t * H, H));
+                  }
+                }
+                layerTrack = Math.min(layerTrack, track);
+                layerScheme = Math.min(layerScheme, scheme);
+                layerNotes.push(`layer ${k + 1}: GPU vs emulated ${track.toFixed(7)}, emulated vs exact ${scheme.toFixed(7)}`);
+              }
+            } finally {
+              await e8.close();
+            }
+            // The variants after one layer from the same embeddings (model-level they drift apart as above).
+            const epiLayer1 = tokensWorst(layer1.get('kernel')!, layer1.get('fp8')!), fuseLayer1 = tokensWorst(layer1.get('unfused')!, layer1.get('fp8')!);
             let worst = 1, sum = 0, count = 0, worstPlain = 1, differs = false, epiWorst = 1, fuseWorst = 1;
             batches.forEach((b, i) => {
               for (let s = 0; s < b.cuSeqlens.length - 1; s++) {
@@ -331,13 +377,24 @@ describe('FP8 (quantization fp8): kernels and models', function () {
             process.stdout.write(
               `      ${name} ${dtype}: fp8 vs fp32 engine cosine worst ${worst.toFixed(6)}, mean ${(sum / count).toFixed(6)} over ${count} sequences ` +
                 `(${dtype} without fp8: worst ${worstPlain.toFixed(6)}); float64 (lengths 1, 7, 17): emulated fp8 vs exact ${schemeWorst.toFixed(6)}, ` +
-                `GPU fp8 vs emulated ${trackWorst.toFixed(6)}, GPU fp8 vs exact ${gpuVsExactWorst.toFixed(6)}; outer vs kernel epilogue worst ${epiWorst.toFixed(7)}, LN-fused vs separate quantize worst ${fuseWorst.toFixed(7)}\n`,
+                `GPU fp8 vs emulated ${trackWorst.toFixed(6)}, GPU fp8 vs exact ${gpuVsExactWorst.toFixed(6)}; outer vs kernel epilogue worst ${epiWorst.toFixed(7)}, LN-fused vs separate quantize worst ${fuseWorst.toFixed(7)}\n` +
+                `      per token, one layer from the GPU's own input: ${layerNotes.join('; ')}; after layer 1, outer vs kernel epilogue ${epiLayer1.toFixed(7)}, LN-fused vs separate quantize ${fuseLayer1.toFixed(7)}\n`,
             );
             expect(differs, 'fp8 output equals the 16-bit output: the FP8 path did not run').to.equal(true);
-            expect(trackWorst, 'GPU fp8 vs the float64 emulation of the same quantisation').to.be.at.least(0.999);
+            // The 16-bit roundings of the GPU path alone (GEMM outputs, attention, residual; the
+            // quantisations then taking the other code near a step boundary) put one layer of the
+            // scheme at 0.9988-0.9999 per token from its float64 emulation on these models
+            // (bench/fp8_layer_rounding.ts, session 10: fp16 ≥ 0.99933, bf16 ≥ 0.99881 at layers 1, 7,
+            // 12); the bars leave 3× / 2.5× that gap. A lost scale or bias, or a wrong rounding
+            // rule, costs as much as the scheme itself (1 − 0.997 per layer) or more, and the
+            // second bar refuses that.
+            expect(layerTrack, 'GPU fp8 layer vs the float64 emulation of the same quantisation, per token').to.be.at.least(dtype === 'float16' ? 0.998 : 0.997);
+            expect(1 - layerTrack, 'GPU fp8 layer error vs the scheme error (the emulated layer vs exact)').to.be.below(1 - layerScheme);
             expect(gpuVsExactWorst, 'GPU fp8 materially worse than the quantisation scheme itself').to.be.at.least(schemeWorst - Math.max(0.005, 0.2 * (1 - schemeWorst)));
-            expect(epiWorst).to.be.at.least(0.9995); // rounding differences only: a lost scale or bias gives far less
-            expect(fuseWorst).to.be.at.least(0.9995); // the fused LN quantises the fp32 row, the separate pass the 16-bit one
+            // One layer from the same embeddings: rounding differences only (a lost scale or bias gives
+            // far less). The fused LN quantises the fp32 row, the separate pass the 16-bit one.
+            expect(epiLayer1, 'after layer 1: outer vs kernel epilogue').to.be.at.least(0.999);
+            expect(fuseLayer1, 'after layer 1: LN-fused vs separate quantize').to.be.at.least(0.999);
             // Issue 14's target (≥ 0.999 vs fp32) wherever the format allows it: on generated random
             // models the scheme's own float64 emulation can fall below it (bench/fp8_accuracy_sim.py).
             if (schemeWorst >= 0.9995) expect(worst, 'issue 14 target: fp8 vs fp32 cosine').to.be.at.least(0.999);
