@@ -186,9 +186,10 @@ GemmRunner::Plan& GemmRunner::plan(DType dt, int T, int K, int N, const void* bi
         ER_CHECK(cudaEventCreate(&e0));
         ER_CHECK(cudaEventCreate(&e1));
         const float alpha = 1.f, beta = 0.f;
-        // Two passes over the candidates, each timed by its faster pass: within one pass the
-        // card's clock drifts under the timing's own load, and a single pass of 3 runs let a
-        // candidate 1-2% slower win a class (BERT-base QKV and FFN-down, session 9).
+        // Two passes over the candidates, each timed by its faster pass: the card's clock drifts
+        // under the timing's own load, by about the 1-2% that separates the leading candidates
+        // (session 9's ragged QKV and FFN-down; the two passes gave no measurable end-to-end change
+        // on an H200, session 10 call b, and cost one more pass at a class's first batch).
         std::vector<float> ms_best(cands.size(), 1e30f);
         for (int pass = 0; pass < 2; pass++) {
           for (size_t i = 0; i < cands.size(); i++) {
