@@ -11,7 +11,7 @@ import { resolveQuantization, validateEngineOptions, type GpuCapability } from '
 import { InputError, UnsupportedOptionError } from '../../src/errors.js';
 import { loadModelFolder, type ModelFolder } from '../../src/model/folder.js';
 import { e4m3Code, e4m3Value, fakeQuantizeRowsE4m3 } from '../../src/reference/fp8-e4m3.js';
-import { embedF64, encoderHiddenF64, loadEncoderF64 } from '../../src/reference/encoder-f64.js';
+import { embedF64, encoderHiddenF64, encoderLayerF64, loadEncoderF64 } from '../../src/reference/encoder-f64.js';
 import { testModel } from './helpers.js';
 
 const BIN = join(process.cwd(), 'dist/src/cli/main.js');
@@ -152,6 +152,30 @@ describe('cpu/quantization: the fp8 option, its refusals and its plumbing', func
         expect(dot).to.be.above(0.99);
         expect(encoderHiddenF64(fp8, ids).every(Number.isFinite)).to.equal(true);
       }
+    });
+
+    it('encoderLayerF64: one layer from given hidden states, as the GPU suite runs it per layer; bad sizes refused', () => {
+      const folder = loadModelFolder(testModel('tiny-mean', { shape: 'tiny', pooling: 'mean' }));
+      const exact = loadEncoderF64(folder);
+      const fp8 = loadEncoderF64(folder, { fp8: true });
+      const ids = [101, 2000, 3000, 4000, 102];
+      const H = folder.dims.hidden;
+      // The states after the last layer but one, then the last layer alone: the whole model's output.
+      const before = encoderHiddenF64({ ...exact, layers: exact.layers.slice(0, -1) }, ids);
+      const last = exact.layers[exact.layers.length - 1];
+      const kept = before.slice();
+      const out = encoderLayerF64(exact, last, before, ids.length);
+      expect(Array.from(before), 'input untouched').to.deep.equal(Array.from(kept));
+      const whole = encoderHiddenF64(exact, ids);
+      out.forEach((v, i) => expect(Math.abs(v - whole[i]), `[${i}]`).to.be.below(1e-12));
+      // fp8: a layer of the scheme moves the output, but not far (cosine per token)
+      const q = encoderLayerF64(fp8, fp8.layers[fp8.layers.length - 1], before, ids.length);
+      for (let t = 0; t < ids.length; t++) {
+        let ab = 0, aa = 0, bb = 0;
+        for (let d = t * H; d < (t + 1) * H; d++) { ab += q[d] * out[d]; aa += q[d] * q[d]; bb += out[d] * out[d]; }
+        expect(ab / Math.sqrt(aa * bb)).to.be.within(0.99, 1 - 1e-9);
+      }
+      expect(() => encoderLayerF64(exact, last, before.subarray(H), ids.length)).to.throw(/hidden states of .* for 5 tokens/);
     });
   });
 
