@@ -105,7 +105,7 @@ async function tokenWorkload(dir: string, workload: string, dtype: ComputeDtype,
   return points;
 }
 
-async function stsWorkload(dir: string, dtype: ComputeDtype, sizes: number[], peak: number, dataDir: string, quantization?: QuantizationOption): Promise<BenchPoint[]> {
+async function stsWorkload(dir: string, dtype: ComputeDtype, sizes: number[], peak: number, dataDir: string, quantization?: QuantizationOption, tokenizerThreads?: number): Promise<BenchPoint[]> {
   const sentences = stsSentences(dataDir);
   if (!sentences.length) throw new Error(`no STS sentences under ${dataDir}`);
   const folder = loadModelFolder(dir);
@@ -114,7 +114,7 @@ async function stsWorkload(dir: string, dtype: ComputeDtype, sizes: number[], pe
   const tokens = (await tok.encodeBatch(sentences, undefined, folder.maxLength)).reduce((n, e) => n + e.ids.length, 0);
   const points: BenchPoint[] = [];
   for (const b of sizes) {
-    const enc = await Encoder.create({ model: dir, device: 'cuda', dtype, quantization, maxNumSeqs: b, maxNumBatchedTokens: Math.max(b * 128, 16384) });
+    const enc = await Encoder.create({ model: dir, device: 'cuda', dtype, quantization, maxNumSeqs: b, maxNumBatchedTokens: Math.max(b * 128, 16384), tokenizerThreads });
     try {
       await enc.encode(sentences.slice(0, 2000));
       const times: number[] = [];
@@ -197,6 +197,7 @@ await runMain(import.meta, async () => {
     .option('batch-sizes', { type: 'string', default: '1,2,4,8,16,32,64,128', describe: 'sequences per batch (sts: maxNumSeqs)' })
     .option('baseline', { choices: ['none', 'st'], default: 'none', describe: 'also run sentence-transformers on the same workloads' })
     .option('iters', { type: 'number', default: 10, describe: 'timed batches per point' })
+    .option('tokenizer-threads', { type: 'number', describe: 'sts: tokenizer worker threads (default: one per core); fewer leave cores to the GPU worker and main thread' })
     .option('data-dir', { type: 'string', default: process.env.EMBEDRANK_STS_DIR ?? '../shared/data/sts', describe: 'SemEval STS folder for the sts workload' })
     .option('out', { type: 'string', default: 'bench/results', describe: 'folder for the JSON results and the figure' })
     .option('tag', { type: 'string', default: '', describe: 'suffix for output file names' })
@@ -219,7 +220,7 @@ await runMain(import.meta, async () => {
       for (const q of quants) {
         points.push(
           ...(workload === 'sts'
-            ? await stsWorkload(argv.model, dtype, sizes, gemm.tflops, argv['data-dir'], q)
+            ? await stsWorkload(argv.model, dtype, sizes, gemm.tflops, argv['data-dir'], q, argv['tokenizer-threads'])
             : await tokenWorkload(argv.model, workload, dtype, sizes, gemm.tflops, argv.iters, argv['fresh-shapes'], q)),
         );
       }
