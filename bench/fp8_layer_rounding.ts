@@ -10,8 +10,9 @@ import { hideBin } from 'yargs/helpers';
 import { loadModelFolder } from '../src/model/folder.js';
 import { attentionF64, encoderHiddenF64, encoderLayerF64, geluExact, layerNormF64, linearF64, loadEncoderF64, type EncoderF64, type LayerF64 } from '../src/reference/encoder-f64.js';
 import { fakeQuantizeRowsE4m3 } from '../src/reference/fp8-e4m3.js';
-import { floatToBf16, floatToHalf, halfToFloat } from '../src/model/safetensors.js';
+import { encodeTensor, toFloat32 } from '../src/model/safetensors.js';
 import { Rng } from '../scripts/make-test-model.js';
+import { cosine } from '../test/gpu/helpers.js';
 
 const argv = yargs(hideBin(process.argv))
   .option('model', { type: 'string', demandOption: true })
@@ -21,13 +22,12 @@ const argv = yargs(hideBin(process.argv))
   .strict()
   .parseSync();
 
-const r16 = argv.dtype === 'float16'
-  ? (v: number) => halfToFloat(floatToHalf(v))
-  : (v: number) => { const b = floatToBf16(v); const f = new Float32Array(new Uint32Array([b << 16]).buffer); return f[0]; };
-const round = (a: Float64Array) => a.map(r16);
+const st = argv.dtype === 'float16' ? 'F16' : 'BF16';
+/** Every value rounded to the 16-bit dtype (round to nearest even, via float32), as safetensors writes and reads it. */
+const round = (a: Float64Array) => Float64Array.from(toFloat32(encodeTensor({ dtype: st, shape: [a.length], data: Float32Array.from(a) }), st));
 
 /** encoderLayerF64 with the GPU path's 16-bit roundings (bert.cu fp8: LN-fused quantisation). */
-function layer16(m: EncoderF64, L: LayerF64, x16: Float64Array, xq: Float64Array, len: number): { out: Float64Array; outQ: Float64Array } {
+function layer16(m: EncoderF64, L: LayerF64, x16: Float64Array, xq: Float64Array, len: number): Float64Array {
   const d = m.dims, H = d.hidden, Hl = d.heads * d.headDim;
   const q = round(linearF64(xq, len, L.q)), k = round(linearF64(xq, len, L.k)), v = round(linearF64(xq, len, L.v));
   const ctx = round(attentionF64(q, k, v, len, d.heads, d.headDim));
@@ -40,17 +40,12 @@ function layer16(m: EncoderF64, L: LayerF64, x16: Float64Array, xq: Float64Array
   for (let i = 0; i < up.length; i++) up[i] = geluExact(up[i] + L.up.b[i % d.intermediate]);
   const down = round(linearF64(fakeQuantizeRowsE4m3(up, len, d.intermediate), len, noBias(L.down)));
   for (let i = 0; i < down.length; i++) down[i] = down[i] + L.down.b[i % H] + h16[i];
-  const o = layerNormF64(down, len, H, L.ln2, d.eps);
-  return { out: round(o), outQ: fakeQuantizeRowsE4m3(o, len, H) };
+  return round(layerNormF64(down, len, H, L.ln2, d.eps));
 }
 
 function worstCos(a: Float64Array, b: Float64Array, len: number, H: number): number {
   let w = 1;
-  for (let t = 0; t < len; t++) {
-    let ab = 0, aa = 0, bb = 0;
-    for (let i = t * H; i < (t + 1) * H; i++) { ab += a[i] * b[i]; aa += a[i] * a[i]; bb += b[i] * b[i]; }
-    w = Math.min(w, ab / Math.sqrt(aa * bb));
-  }
+  for (let t = 0; t < len; t++) w = Math.min(w, cosine(a, b.subarray(t * H, (t + 1) * H), t * H, H));
   return w;
 }
 
@@ -64,6 +59,6 @@ const x = round(encoderHiddenF64({ ...exact, layers: exact.layers.slice(0, argv.
 const L8 = fp8.layers[argv.layer];
 const em = encoderLayerF64(fp8, L8, x, len);
 const ex = encoderLayerF64(exact, exact.layers[argv.layer], x, len);
-const g = layer16(fp8, L8, x, fakeQuantizeRowsE4m3(x, len, H), len).out;
+const g = layer16(fp8, L8, x, fakeQuantizeRowsE4m3(x, len, H), len);
 console.log(`${argv.dtype} layer ${argv.layer + 1}, ${len} tokens, worst per-token cosine: emulated fp8 vs exact ${worstCos(em, ex, len, H).toFixed(7)}; ` +
   `fp8 with the GPU's 16-bit roundings vs emulated ${worstCos(g, em, len, H).toFixed(7)}; 16-bit-rounded fp8 vs exact ${worstCos(g, ex, len, H).toFixed(7)}`);

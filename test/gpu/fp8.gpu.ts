@@ -277,7 +277,11 @@ describe('FP8 (quantization fp8): kernels and models', function () {
             // The first batch's first sequences (lengths 1, 7, 17), for the layer-by-layer checks.
             const b0 = batches[0], ends = Array.from(b0.cuSeqlens.subarray(0, F64_SEQS + 1));
             const sub: TokenBatch = { ids: b0.ids.slice(0, ends[F64_SEQS]), typeIds: b0.typeIds!.slice(0, ends[F64_SEQS]), cuSeqlens: Int32Array.from(ends) };
-            const layer1 = new Map<string, Float32Array>(); // variant → hidden states of sub after layer 1
+            // The layers whose output is checked against one float64 layer (first, middle, last), and
+            // the hidden states of sub each variant's engine gives: `${variant}:${layers run}`.
+            const nl = folder.dims.layers;
+            const checked = [0, nl >> 1, nl - 1];
+            const hidden = new Map<string, Float32Array>();
             const run = async (e: CudaEngine) => {
               const out: Float32Array[] = [];
               for (const b of batches) out.push(await e.embed(copy(b)));
@@ -301,7 +305,10 @@ describe('FP8 (quantization fp8): kernels and models', function () {
                 await run(e); // second sighting of each shape: captured
                 const replayed = await run(e); // replayed from the graph
                 first.forEach((r, i) => r.forEach((v, j) => expect(Math.abs(v - replayed[i][j]), `graph replay batch ${i} [${j}]`).to.be.below(1e-6)));
-                if (variant) layer1.set(variant, await e.hidden(copy(sub), 1));
+                // fp8: before and after every checked layer; the other variants: after layer 1.
+                for (const k of variant === 'fp8' ? checked.flatMap((c) => [c, c + 1]) : variant ? [1] : []) {
+                  hidden.set(`${variant}:${k}`, await e.hidden(copy(sub), k));
+                }
                 return first;
               } finally {
                 await e.close();
@@ -321,7 +328,6 @@ describe('FP8 (quantization fp8): kernels and models', function () {
             // boundary takes the other code on one side, and 12-24 layers of random weights
             // amplify that (session 9: 0.915-0.982 end to end) — so the per-layer comparison is
             // what tells a faithful implementation of the scheme from a wrong one.
-            const nl = folder.dims.layers;
             const tokensWorst = (a: Float32Array, b: Float32Array) => {
               let w = 1;
               for (let t = 0; t < ends[F64_SEQS]; t++) w = Math.min(w, cosine(a, b.subarray(t * H, (t + 1) * H), t * H, H));
@@ -329,30 +335,25 @@ describe('FP8 (quantization fp8): kernels and models', function () {
             };
             let layerTrack = 1, layerScheme = 1;
             const layerNotes: string[] = [];
-            const e8 = await CudaEngine.create(folder, { ...opts, dtype, quantization: 'fp8' });
-            try {
-              for (const k of [0, nl >> 1, nl - 1]) {
-                const before = await e8.hidden(copy(sub), k), after = await e8.hidden(copy(sub), k + 1);
-                let track = 1, scheme = 1;
-                for (let s = 0; s < F64_SEQS; s++) {
-                  const len = ends[s + 1] - ends[s];
-                  const x = Float64Array.from(before.subarray(ends[s] * H, ends[s + 1] * H));
-                  expect(x.every(Number.isFinite), `layer ${k} input: NaN or Inf`).to.equal(true);
-                  const em = encoderLayerF64(q, q.layers[k], x, len), ex = encoderLayerF64(m, m.layers[k], x, len);
-                  for (let t = 0; t < len; t++) {
-                    track = Math.min(track, cosine(after, em.subarray(t * H, (t + 1) * H), (ends[s] + t) * H, H));
-                    scheme = Math.min(scheme, cosine(ex, em.subarray(t * H, (t + 1) * H), t * H, H));
-                  }
+            for (const k of checked) {
+              const before = hidden.get(`fp8:${k}`)!, after = hidden.get(`fp8:${k + 1}`)!;
+              let track = 1, scheme = 1;
+              for (let s = 0; s < F64_SEQS; s++) {
+                const len = ends[s + 1] - ends[s];
+                const x = Float64Array.from(before.subarray(ends[s] * H, ends[s + 1] * H));
+                expect(x.every(Number.isFinite), `layer ${k} input: NaN or Inf`).to.equal(true);
+                const em = encoderLayerF64(q, q.layers[k], x, len), ex = encoderLayerF64(m, m.layers[k], x, len);
+                for (let t = 0; t < len; t++) {
+                  track = Math.min(track, cosine(after, em.subarray(t * H, (t + 1) * H), (ends[s] + t) * H, H));
+                  scheme = Math.min(scheme, cosine(ex, em.subarray(t * H, (t + 1) * H), t * H, H));
                 }
-                layerTrack = Math.min(layerTrack, track);
-                layerScheme = Math.min(layerScheme, scheme);
-                layerNotes.push(`layer ${k + 1}: GPU vs emulated ${track.toFixed(7)}, emulated vs exact ${scheme.toFixed(7)}`);
               }
-            } finally {
-              await e8.close();
+              layerTrack = Math.min(layerTrack, track);
+              layerScheme = Math.min(layerScheme, scheme);
+              layerNotes.push(`layer ${k + 1}: GPU vs emulated ${track.toFixed(7)}, emulated vs exact ${scheme.toFixed(7)}`);
             }
             // The variants after one layer from the same embeddings (model-level they drift apart as above).
-            const epiLayer1 = tokensWorst(layer1.get('kernel')!, layer1.get('fp8')!), fuseLayer1 = tokensWorst(layer1.get('unfused')!, layer1.get('fp8')!);
+            const epiLayer1 = tokensWorst(hidden.get('kernel:1')!, hidden.get('fp8:1')!), fuseLayer1 = tokensWorst(hidden.get('unfused:1')!, hidden.get('fp8:1')!);
             let worst = 1, sum = 0, count = 0, worstPlain = 1, differs = false, epiWorst = 1, fuseWorst = 1;
             batches.forEach((b, i) => {
               for (let s = 0; s < b.cuSeqlens.length - 1; s++) {
