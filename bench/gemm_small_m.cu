@@ -8,6 +8,8 @@
 // Weights rotate over enough copies (> 60 MB) that each call reads W from HBM, as a 12-layer model
 // does; each time is the median over 7 repeats of 48 back-to-back calls captured in a CUDA graph.
 // Build and run (device): nvcc -O3 -std=c++17 -arch=sm_90 bench/gemm_small_m.cu -lcublasLt -o /tmp/gsm && /tmp/gsm [T ...]
+// For large T (e.g. 16384, a 32 × 512 batch) set GSM_CALLS (calls per graph, default 48) and GSM_SPLITS
+// (split-K counts to sweep, default 1,2,3,4,6,8,12,16,24,32) lower, or the sweep takes minutes per shape.
 #include <cuda_fp16.h>
 
 #include "cublaslt_bench.h"
@@ -25,6 +27,9 @@ static cublasLtHandle_t g_h;
 static cudaStream_t g_s;
 
 // Median µs per call of 48 calls in one graph (weights rotating), 7 replays; < 0 when the configuration fails.
+static int g_calls = 48;
+static std::vector<int> g_splits = {1, 2, 3, 4, 6, 8, 12, 16, 24, 32};
+
 static float time_algo(Problem& p, const cublasLtMatmulAlgo_t& algo) {
   const float alpha = 1.f, beta = 0.f;
   return graph_median_us(
@@ -32,7 +37,7 @@ static float time_algo(Problem& p, const cublasLtMatmulAlgo_t& algo) {
         return cublasLtMatmul(g_h, p.op, &alpha, p.w[i % p.w.size()], p.a, p.x, p.b, &beta, p.y, p.c, p.y, p.c, &algo, p.ws,
                               p.ws_bytes, g_s);
       },
-      48, g_s);
+      g_calls, g_s);
 }
 
 static void run_shape(int T, int K, int N) {
@@ -101,10 +106,9 @@ static void run_shape(int T, int K, int N) {
     cublasLtMatmulAlgoCapGetAttribute(&algo, CUBLASLT_ALGO_CAP_SPLITK_SUPPORT, &splitk_ok, sizeof(splitk_ok), &sz);
     uint32_t red_mask = 0;
     cublasLtMatmulAlgoCapGetAttribute(&algo, CUBLASLT_ALGO_CAP_REDUCTION_SCHEME_MASK, &red_mask, sizeof(red_mask), &sz);
-    const int splits[] = {1, 2, 3, 4, 6, 8, 12, 16, 24, 32};
     for (int tile : tiles)
       for (int st : stages)
-        for (int sk : splits) {
+        for (int sk : g_splits) {
           if (sk > 1 && !splitk_ok) continue;
           for (uint32_t red = 0; red <= 4; red = red ? red << 1 : 1) {
             if (sk == 1 && red) break;
@@ -135,6 +139,15 @@ static void run_shape(int T, int K, int N) {
 int main(int argc, char** argv) {
   LT(cublasLtCreate(&g_h));
   CK(cudaStreamCreate(&g_s));
+  if (const char* c = std::getenv("GSM_CALLS")) g_calls = std::max(1, std::atoi(c));
+  if (const char* sp = std::getenv("GSM_SPLITS")) {
+    g_splits.clear();
+    for (const char* q = sp; *q;) {
+      g_splits.push_back(std::max(1, std::atoi(q)));
+      while (*q && *q != ',') q++;
+      if (*q == ',') q++;
+    }
+  }
   std::vector<int> ts;
   for (int i = 1; i < argc; i++) ts.push_back(std::atoi(argv[i]));
   if (ts.empty()) ts = {128};

@@ -141,6 +141,7 @@ interface Common {
   'max-num-batched-tokens'?: number;
   'gpu-memory-utilization'?: number;
   'block-size'?: number;
+  'tokenizer-threads'?: number;
 }
 
 interface Gpu {
@@ -165,6 +166,7 @@ function engineOptions(a: Common, kv: KvEngineOptions): EncoderOptions & CrossEn
   const o: EncoderOptions & KvEngineOptions = { model: a.model, device: a.device, dtype };
   if (a['max-num-seqs'] !== undefined) o.maxNumSeqs = a['max-num-seqs'];
   if (a['max-num-batched-tokens'] !== undefined) o.maxNumBatchedTokens = a['max-num-batched-tokens'];
+  if (a['tokenizer-threads'] !== undefined) o.tokenizerThreads = a['tokenizer-threads'];
   // The KV-cache options exist for the CUDA decoder engine only; the CPU engine runs without a cache.
   if (a.device === 'cuda') {
     if (kv.enablePrefixCaching !== undefined) o.enablePrefixCaching = kv.enablePrefixCaching;
@@ -482,6 +484,7 @@ await runMain(import.meta, async () => {
     'max-num-batched-tokens': { type: 'number', describe: 'engine batch: token budget (default the engine\'s)' },
     'gpu-memory-utilization': { type: 'number', describe: 'fraction of GPU memory for weights, activations and the KV pool (default the engine\'s, 0.9)' },
     'block-size': { type: 'number', describe: 'tokens per KV block (default the engine\'s, 16)' },
+    'tokenizer-threads': { type: 'number', describe: 'tokenizer worker threads (default the engine\'s)' },
     out: { type: 'string', default: 'bench/results', describe: 'folder for the JSON and qwen3.log' },
     tag: { type: 'string', default: '', describe: 'suffix for output file names' },
     'work-dir': { type: 'string', default: join(tmpdir(), 'embedrank-qwen3-bench'), describe: 'where the inputs for the Python baselines are written' },

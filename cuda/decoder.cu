@@ -105,30 +105,36 @@ size_t DecoderModel::kv_bytes_per_block() const {
   return 2 * (size_t)cfg_.layers * cfg_.block_size * cfg_.kv_heads * cfg_.head_dim * dtype_size(cfg_.dt);
 }
 
+void DecoderModel::layer_linear(Slot& s, LayerLinear which, const std::string& p, int T) {
+  const DType dt = cfg_.dt;
+  const int H = cfg_.hidden, I = cfg_.inter, q = cfg_.heads * cfg_.head_dim;
+  const int ldq = (cfg_.heads + 2 * cfg_.kv_heads) * cfg_.head_dim;
+  switch (which) {
+    case LayerLinear::Qkv: return s.gemm->linear(dt, s.x, T, H, w(p + "qkv.w").ptr, ldq, nullptr, s.qkv, s.stream, cfg_.tf32);
+    case LayerLinear::O: return s.gemm->linear(dt, s.ctx, T, q, w(p + "o.w").ptr, H, nullptr, s.tmp, s.stream, cfg_.tf32);
+    case LayerLinear::GateUp: return s.gemm->linear(dt, s.x, T, H, w(p + "gate_up.w").ptr, 2 * I, nullptr, s.gate_up, s.stream, cfg_.tf32);
+    case LayerLinear::Down: return s.gemm->linear(dt, s.act, T, I, w(p + "down.w").ptr, H, nullptr, s.tmp, s.stream, cfg_.tf32);
+  }
+}
+
 int DecoderModel::tune_gemms() {
   Slot& s = slots_[0];
   if (!s.gemm->tuning()) return 0;  // EMBEDRANK_GEMM_TUNE=0: nothing to time
   ER_CHECK(cudaSetDevice(cfg_.device));
-  const DType dt = cfg_.dt;
-  const size_t e = dtype_size(dt);
-  const int H = cfg_.hidden, I = cfg_.inter, nh = cfg_.heads, d = cfg_.head_dim;
-  const int ldq = (nh + 2 * cfg_.kv_heads) * d;
+  const size_t e = dtype_size(cfg_.dt);
+  const int H = cfg_.hidden, I = cfg_.inter, q = cfg_.heads * cfg_.head_dim;
   const int Tm = cfg_.max_tokens;
   // Defined inputs (zeros), so no timing runs on NaN or denormal garbage.
   ER_CHECK(cudaMemsetAsync(s.x, 0, (size_t)Tm * H * e, s.stream));
-  ER_CHECK(cudaMemsetAsync(s.ctx, 0, (size_t)Tm * nh * d * e, s.stream));
+  ER_CHECK(cudaMemsetAsync(s.ctx, 0, (size_t)Tm * q * e, s.stream));
   ER_CHECK(cudaMemsetAsync(s.act, 0, (size_t)Tm * I * e, s.stream));
-  const std::string p = "L0.";
   int classes = 0;
   // The classes of gemm.cu's t_class: 64·2^k · {1, 1.25, 1.5, 1.75}, up to maxTokens.
   for (int base = 64; base <= Tm; base *= 2) {
-    for (int q = 0; q < 4; q++) {
-      const int T = base + base / 4 * q;
+    for (int k = 0; k < 4; k++) {
+      const int T = base + base / 4 * k;
       if (T > Tm) break;
-      s.gemm->linear(dt, s.x, T, H, w(p + "qkv.w").ptr, ldq, nullptr, s.qkv, s.stream, cfg_.tf32);
-      s.gemm->linear(dt, s.ctx, T, nh * d, w(p + "o.w").ptr, H, nullptr, s.tmp, s.stream, cfg_.tf32);
-      s.gemm->linear(dt, s.x, T, H, w(p + "gate_up.w").ptr, 2 * I, nullptr, s.gate_up, s.stream, cfg_.tf32);
-      s.gemm->linear(dt, s.act, T, I, w(p + "down.w").ptr, H, nullptr, s.tmp, s.stream, cfg_.tf32);
+      for (LayerLinear which : {LayerLinear::Qkv, LayerLinear::O, LayerLinear::GateUp, LayerLinear::Down}) layer_linear(s, which, "L0.", T);
       classes++;
     }
   }
@@ -279,7 +285,7 @@ void DecoderModel::enqueue(Slot& s, const DecoderRequest& r, int T, int n, int n
     const std::string p = "L" + std::to_string(l) + ".";
     rms_norm(dt, delta, H, 1, T, H, w(p + "ln1.g").ptr, cfg_.eps, s.resid, s.x, H, s.stream);
     mark(s, "rms_norm");
-    s.gemm->linear(dt, s.x, T, H, w(p + "qkv.w").ptr, ldq, nullptr, s.qkv, s.stream, cfg_.tf32);
+    layer_linear(s, LayerLinear::Qkv, p, T);
     mark(s, "gemm_qkv");
     if (fused_qk_) {
       qk_norm_rope(dt, s.qkv, ldq, nh, kvh, d, w(p + "q_norm.g").ptr, w(p + "k_norm.g").ptr, cfg_.eps, s.rope, T, s.stream);
@@ -295,16 +301,16 @@ void DecoderModel::enqueue(Slot& s, const DecoderRequest& r, int T, int n, int n
     paged_attention(dt, s.qkv, ldq, nh, kvh, d, d_cu, d_ctx, d_tseq, T, d_tiles, ntiles, k_cache(l), v_cache(l), d_tables,
                     cfg_.max_blocks_per_seq, cfg_.block_size, scale, s.ctx, nh * d, s.stream);
     mark(s, "attention");
-    s.gemm->linear(dt, s.ctx, T, nh * d, w(p + "o.w").ptr, H, nullptr, s.tmp, s.stream, cfg_.tf32);
+    layer_linear(s, LayerLinear::O, p, T);
     mark(s, "gemm_o");
     all_reduce(s.comm, s.stream, s.tmp, (size_t)T * H, cfg_.world);
     rms_norm(dt, s.tmp, H, 1, T, H, w(p + "ln2.g").ptr, cfg_.eps, s.resid, s.x, H, s.stream);
     mark(s, "rms_norm");
-    s.gemm->linear(dt, s.x, T, H, w(p + "gate_up.w").ptr, 2 * I, nullptr, s.gate_up, s.stream, cfg_.tf32);
+    layer_linear(s, LayerLinear::GateUp, p, T);
     mark(s, "gemm_gate_up");
     swiglu(dt, s.gate_up, T, I, s.act, s.stream);
     mark(s, "swiglu");
-    s.gemm->linear(dt, s.act, T, I, w(p + "down.w").ptr, H, nullptr, s.tmp, s.stream, cfg_.tf32);
+    layer_linear(s, LayerLinear::Down, p, T);
     mark(s, "gemm_down");
     all_reduce(s.comm, s.stream, s.tmp, (size_t)T * H, cfg_.world);
     delta = s.tmp;

@@ -85,6 +85,11 @@ class DecoderModel : public ResidentModel {
   };
   void mark(Slot& s, const char* name) { ResidentModel::mark(s.marks, s.stream, name); }
   void validate(const DecoderRequest& r) const;
+  // A layer's four weight GEMMs on the slot's own buffers (qkv: x → qkv, o: ctx → tmp, gate_up:
+  // x → gate_up, down: act → tmp), layer prefix p ("L3."): the one definition enqueue runs and
+  // tune_gemms times, so tuning always covers the forward's shapes.
+  enum class LayerLinear { Qkv, O, GateUp, Down };
+  void layer_linear(Slot& s, LayerLinear which, const std::string& p, int T);
   void enqueue(Slot& s, const DecoderRequest& r, int T, int n, int ntiles, size_t tiles_off, size_t in_count);
   void allocate_slot(Slot& s);
   void free_slot(Slot& s);

@@ -9,8 +9,30 @@ namespace er {
 
 std::string mib(size_t bytes) { return std::to_string(bytes >> 20) + " MiB"; }
 
+// How host threads wait for the current device (each slot's executor thread waits once per batch):
+// EMBEDRANK_CUDA_SYNC = yield (default) | spin | blocking | auto (CUDA's own default: spin while the
+// process has fewer active contexts than cores). A spinning executor holds a core for its batch's
+// whole GPU time, a core the tokenizer threads of an end-to-end run want. Measured on an H200 host
+// (16 cores; bench/RESULTS.md, session 11, two rounds in one call): MiniLM-L6 over every STS
+// sentence with 16 tokenizer threads 0.398 / 0.415 s under auto, 0.364 / 0.354 yield, 0.354 / 0.359
+// blocking; BERT-base batch 1 × 128 tokens 0.53 / 0.54 ms auto, 0.50 / 0.53 yield, 0.61 / 0.60
+// blocking (its wake-up latency). cudaSetDeviceFlags overwrites the flags of an initialised device.
+// Throws std::runtime_error for an unknown value.
+static void apply_sync_schedule() {
+  const char* v = std::getenv("EMBEDRANK_CUDA_SYNC");
+  const std::string m = v && *v ? v : "yield";
+  const unsigned flags = m == "spin"       ? cudaDeviceScheduleSpin
+                         : m == "yield"    ? cudaDeviceScheduleYield
+                         : m == "blocking" ? cudaDeviceScheduleBlockingSync
+                         : m == "auto"     ? cudaDeviceScheduleAuto
+                                           : ~0u;
+  if (flags == ~0u) throw std::runtime_error("EMBEDRANK_CUDA_SYNC=" + m + " is not one of yield, spin, blocking, auto");
+  ER_CHECK(cudaSetDeviceFlags(flags));
+}
+
 ResidentModel::ResidentModel(int device, DType dt) : device_(device), dt_(dt) {
   ER_CHECK(cudaSetDevice(device));
+  apply_sync_schedule();
   profile_ = env_flag("EMBEDRANK_PROFILE", false);
 }
 

@@ -99,7 +99,7 @@ export function withEngineOptions<T>(y: Argv<T>): Argv<T & EngineArgs> {
     .option('tensor-parallel-size', { type: 'number', describe: 'GPUs per model replica (Megatron shards over NCCL)' })
     .option('data-parallel-size', { type: 'number', describe: 'model replicas (default: every visible GPU ÷ tensor-parallel size)' })
     .option('truncate', { type: 'boolean', default: true, describe: 'cut over-long inputs to the maximum length; --no-truncate makes them an error' })
-    .option('tokenizer-threads', { type: 'number', describe: 'tokenizer worker threads (default: available cores)' })
+    .option('tokenizer-threads', { type: 'number', describe: 'tokenizer worker threads (default: one per core; with CUDA, cores − 2 − GPUs)' })
     .option('onnx-file', {
       type: 'string',
       describe: "CPU engine: run this ONNX graph (e.g. the folder's onnx/model.onnx) instead of the model.safetensors weights the GPU also reads (default)",

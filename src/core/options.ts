@@ -38,7 +38,7 @@ export interface EngineOptions {
   devices?: number[];
   /** Cut over-long inputs to the maximum length (default) or reject them. */
   truncate?: boolean;
-  /** Tokenizer worker threads (default os.availableParallelism()). */
+  /** Tokenizer worker threads (default: one per core on the CPU; with CUDA the cores less 2 + one per GPU, tokenize/threads.ts defaultTokenizerThreads). */
   tokenizerThreads?: number;
   /** onnxruntime intra-op threads on the CPU. */
   cpuThreads?: number;

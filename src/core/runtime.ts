@@ -2,14 +2,13 @@
 // (Piscina worker threads, one per GPU shard, or the CPU engine) → results in input order.
 // Encoder and CrossEncoder are thin layers over this.
 import { randomBytes } from 'node:crypto';
-import { availableParallelism } from 'node:os';
 import { InputError, SequenceTooLongError, UnsupportedOptionError } from '../errors.js';
 import { assertMainThread } from '../main.js';
 import { resolveModel } from '../model/hub.js';
 import { loadModelFolder, type ModelFolder, type ModelKind } from '../model/folder.js';
 import type { TokenizedChunk } from '../tokenize/packed.js';
 import { forEachInput, TokenizerPool } from '../tokenize/pool.js';
-import { dedupeEnabled } from '../tokenize/threads.js';
+import { dedupeEnabled, defaultTokenizerThreads } from '../tokenize/threads.js';
 import { RowAssembler } from './assembly.js';
 import { Coordinator, type WorkOp } from './coordinator.js';
 import { resolveDtype, resolveLimits, resolveQuantization, validateEngineOptions, type ComputeDtype, type EngineOptions, type GpuCapability, type QuantizationOption, type ResolvedLimits } from './options.js';
@@ -179,7 +178,8 @@ export class Runtime {
           makeNcclIds,
         }),
     );
-    const tokenizer = new TokenizerPool(folder.tokenizer, { threads: opts.tokenizerThreads ?? availableParallelism() });
+    const gpus = device === 'cuda' ? new Set(groups.flat()).size : 0;
+    const tokenizer = new TokenizerPool(folder.tokenizer, { threads: opts.tokenizerThreads ?? defaultTokenizerThreads(device, gpus) });
     const assembler = new RowAssembler();
     try {
       await Promise.all([...replicas.map((r) => r.ready()), assembler.ready()]);

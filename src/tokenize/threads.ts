@@ -88,6 +88,24 @@ export function configureLaunch(env: NodeJS.ProcessEnv = process.env, workers = 
 }
 
 /**
+ * The tokenizer worker count when EngineOptions.tokenizerThreads is unset. The CPU engine: one per
+ * core (onnxruntime's own threads share the cores either way). A CUDA engine: the cores less one
+ * each for the main thread (scheduling, dispatch), the result-assembly thread and each GPU's
+ * executor thread, at least 1; tokenizer threads on those cores delay the batches the GPU waits for.
+ * Measured on a 16-core H200 host, MiniLM-L6 over every SemEval STS 2012–16 sentence end to end,
+ * two rounds in one call (bench/RESULTS.md, session 11): 16 threads 125.6k–131.0k sentences/s, 13
+ * threads 158.1k–158.2k; the SciFact corpus through BERT-base (engine-bound) 0.722 s either way.
+ * @param gpus GPUs this process runs on (ignored for the CPU).
+ * @param cores logical cores (default os.availableParallelism()).
+ * @throws RangeError when cores is not a positive integer, or gpus not a non-negative integer.
+ */
+export function defaultTokenizerThreads(device: 'cpu' | 'cuda', gpus: number, cores = availableParallelism()): number {
+  if (!Number.isInteger(cores) || cores < 1) throw new RangeError(`cores must be a positive integer, got ${cores}`);
+  if (!Number.isInteger(gpus) || gpus < 0) throw new RangeError(`gpus must be a non-negative integer, got ${gpus}`);
+  return device === 'cpu' ? cores : Math.max(1, cores - 2 - gpus);
+}
+
+/**
  * The tokenizer worker count a command line asks for (`--tokenizer-threads N` or `=N`), read before
  * the CLI parses it so the launch sizes libuv's pool for it; undefined when absent or not a positive
  * integer (the CLI then reports its own error or uses its default).

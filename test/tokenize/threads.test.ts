@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { configureLaunch, configureTokenizerThreads, dedupeEnabled, fastTokenizeEnabled, tokenizerThreadsArg } from '../../src/tokenize/threads.js';
+import { configureLaunch, configureTokenizerThreads, dedupeEnabled, defaultTokenizerThreads, fastTokenizeEnabled, tokenizerThreadsArg } from '../../src/tokenize/threads.js';
 
 describe('tokenize/threads: libuv and rayon sizing for the fast tokenizer path', () => {
   it('sets UV_THREADPOOL_SIZE to workers + 4 and TOKENIZERS_PARALLELISM=false when neither is set', () => {
@@ -24,6 +24,17 @@ describe('tokenize/threads: libuv and rayon sizing for the fast tokenizer path',
       expect(configureTokenizerThreads(16, env)).to.deep.equal({ UV_THREADPOOL_SIZE: '20' });
       expect(env).to.deep.equal({ TOKENIZERS_PARALLELISM: par, UV_THREADPOOL_SIZE: '20' });
     }
+  });
+
+  it('defaults the tokenizer workers to every core on the CPU and leaves the main, assembly and one executor thread per GPU their cores with CUDA', () => {
+    expect(defaultTokenizerThreads('cpu', 0, 16)).to.equal(16);
+    expect(defaultTokenizerThreads('cpu', 0, 2)).to.equal(2);
+    expect(defaultTokenizerThreads('cuda', 1, 16)).to.equal(13);
+    expect(defaultTokenizerThreads('cuda', 8, 128)).to.equal(118);
+    expect(defaultTokenizerThreads('cuda', 1, 2)).to.equal(1);
+    expect(defaultTokenizerThreads('cuda', 4, 4)).to.equal(1);
+    for (const c of [0, -2, 1.5, NaN]) expect(() => defaultTokenizerThreads('cuda', 1, c)).to.throw(RangeError, /cores/);
+    for (const g of [-1, 0.5, NaN]) expect(() => defaultTokenizerThreads('cuda', g, 16)).to.throw(RangeError, /gpus/);
   });
 
   it('rejects a worker count that is not a positive integer', () => {
