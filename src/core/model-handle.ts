@@ -91,6 +91,14 @@ export abstract class ModelHandle {
     return this.rt.limits;
   }
 
+  /**
+   * Tokenizer worker threads running: the `tokenizerThreads` option, else one per core on the CPU and
+   * cores − 2 − GPUs with CUDA (src/tokenize/threads.ts defaultTokenizerThreads).
+   */
+  get tokenizerThreads(): number {
+    return this.rt.tokenizerThreads;
+  }
+
   /** The model folder's tokenizer.json. */
   get tokenizerFile(): string {
     return this.rt.folder.tokenizer.file;

@@ -333,6 +333,11 @@ export class Runtime {
     };
   }
 
+  /** Tokenizer worker threads running (tokenizerThreads, or defaultTokenizerThreads for the device). */
+  get tokenizerThreads(): number {
+    return this.tokenizer.threads;
+  }
+
   /** Batches the engine can run at once (worker slots over every replica). */
   get slots(): number {
     return this.replicas.reduce((s, r) => s + r.inFlight, 0);

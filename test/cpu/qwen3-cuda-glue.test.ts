@@ -7,7 +7,7 @@
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { agreeOnBlocks, CudaDecoderEngine } from '../../src/backends/cuda/decoder-engine.js';
 import type { CudaEngineOptions } from '../../src/backends/cuda/engine.js';
@@ -19,6 +19,7 @@ import { parsePyJson } from '../../src/eval/index.js';
 import { prefixSharingOrder } from '../../src/kv/schedule.js';
 import { loadModelFolder } from '../../src/model/folder.js';
 import { QWEN3_RERANKER_OVERRIDES } from '../../src/models/qwen3-reranker.js';
+import { defaultTokenizerThreads } from '../../src/tokenize/threads.js';
 import { decoderEmbedF64, decoderScoreLogitsF64, loadDecoderF64 } from '../../src/reference/decoder-f64.js';
 import { maxAbsDiff, useStandInAddon } from './helpers.js';
 import { PAGED_DECODER_STAND_IN, type PagedDecoderStandIn } from './paged-decoder-stand-in.js';
@@ -331,6 +332,25 @@ describe('cpu/qwen3-cuda-glue: CudaDecoderEngine against a paged float64 decoder
       expect(cpuErr.message).to.match(/maxNumBatchedTokens \(48\) must be an integer ≥ the maximum sequence length \(256\)/);
       const encErr = await rejection(Encoder.create({ model: join(HF, 'distilbert-st'), device: 'cpu', maxNumBatchedTokens: 4 }));
       expect(encErr.message).to.match(/maxNumBatchedTokens \(4\) must be an integer ≥ the maximum sequence length/);
+    });
+
+    it('tokenizer threads: cores − 2 − GPUs by default with CUDA (every visible GPU a replica), the option when given, one per core on the CPU', async () => {
+      const prev = process.env.STAND_IN_DEVICES;
+      process.env.STAND_IN_DEVICES = '2';
+      const [cuda, given, cpu] = await Promise.all([
+        Encoder.create({ model: EMB, device: 'cuda' }),
+        Encoder.create({ model: EMB, device: 'cuda', tokenizerThreads: 3 }),
+        Encoder.create({ model: EMB, device: 'cpu' }),
+      ]);
+      try {
+        expect(cuda.tokenizerThreads).to.equal(defaultTokenizerThreads('cuda', 2)).and.to.equal(Math.max(1, availableParallelism() - 4));
+        expect(given.tokenizerThreads).to.equal(3);
+        expect(cpu.tokenizerThreads).to.equal(availableParallelism());
+      } finally {
+        if (prev === undefined) delete process.env.STAND_IN_DEVICES;
+        else process.env.STAND_IN_DEVICES = prev;
+        await Promise.all([cuda.close(), given.close(), cpu.close()]);
+      }
     });
 
     it('a sequence longer than the whole pool is a clear error, not a hang', async () => {
