@@ -90,8 +90,10 @@ export function configureLaunch(env: NodeJS.ProcessEnv = process.env, workers = 
 /**
  * The tokenizer worker count when EngineOptions.tokenizerThreads is unset. The CPU engine: one per
  * core (onnxruntime's own threads share the cores either way). A CUDA engine: the cores less one
- * each for the main thread (scheduling, dispatch), the result-assembly thread and each GPU's
- * executor thread, at least 1; tokenizer threads on those cores delay the batches the GPU waits for.
+ * each for the main thread (scheduling, dispatch), the result-assembly thread and each GPU (an
+ * encoder's two slots have an executor thread each, but they yield while they wait: one core per
+ * GPU was what measured best), at least 1; tokenizer threads on those cores delay the batches the
+ * GPU waits for.
  * Measured on a 16-core H200 host, MiniLM-L6 over every SemEval STS 2012–16 sentence end to end,
  * two rounds in one call (bench/RESULTS.md, session 11): 16 threads 125.6k–131.0k sentences/s, 13
  * threads 158.1k–158.2k; the SciFact corpus through BERT-base (engine-bound) 0.722 s either way.
