@@ -23,6 +23,7 @@ import { Tokenizer } from '../src/tokenize/tokenizer.js';
 import { stsSentences } from '../scripts/gpu/prepare.js';
 import { Rng } from '../scripts/make-test-model.js';
 import { batchOf, copyBatch, median } from './batches.js';
+import { baselineEnv } from './baseline-env.js';
 import { timeSplit } from './split.js';
 import { writeLatencyThroughputSvg } from './plot.js';
 
@@ -172,6 +173,7 @@ function runBaseline(dir: string, workload: string, dtype: string, sizes: number
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'inherit'],
     maxBuffer: 64 << 20,
+    env: baselineEnv(),
   });
   if (r.status !== 0) throw new Error(`sentence-transformers baseline failed (exit ${r.status})`);
   const pts = r.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as BenchPoint);

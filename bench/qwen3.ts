@@ -31,6 +31,7 @@ import { QWEN3_RERANKER_DEFAULT_INSTRUCTION, QWEN3_RERANKER_OVERRIDES, QWEN3_RER
 import { stsSentences } from '../scripts/gpu/prepare.js';
 import { median } from './batches.js';
 import { gemmPeak } from './bench.js';
+import { baselineEnv } from './baseline-env.js';
 import { timeSplit } from './split.js';
 import { buildRerankWorkload, idRows, rowCosines, scifactTexts, simulatePrefixCache, spread, type RerankSet } from './qwen3-inputs.js';
 
@@ -118,7 +119,7 @@ class Log {
 /** Runs a Python baseline; its stdout and stderr go to the log as they come. @throws Error on a non-zero exit. */
 async function runPython(script: string, args: string[], log: Log): Promise<void> {
   log.line(`$ python3 ${script} ${args.join(' ')}`);
-  const child = spawn('python3', [join(BENCH_DIR, script), ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PYTHONUNBUFFERED: '1' } });
+  const child = spawn('python3', [join(BENCH_DIR, script), ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: baselineEnv() });
   const forward = (d: Buffer) => log.raw(`  ${d.toString().replace(/\n(?!$)/g, '\n  ')}`);
   child.stdout.on('data', forward);
   child.stderr.on('data', forward);
