@@ -25,6 +25,9 @@
 #            (the launcher's split pick and S = 1, third launch of each): speed of light, warp states,
 #            occupancy, launch, stall reasons; the bench's GSK_NCU mode makes one eager launch per shape
 #            and split. Needs the patch above applied (call d ran the same files from a copy in .gpu/skinny/)
+#   stsab    MiniLM-L6 over all STS sentences end to end (fast path, no baseline) with the build packed by
+#            scripts/gpu/pack-before.sh (before) and this one (after), alternating STSAB_ROUNDS times
+#            (default 4); needs a before: phase first (it waits for the before build)
 # Every other phase goes to session 11's script (and on: eng, q3, fp8, prof32, final, ...).
 OUT=${OUT:-/tmp/out}
 TAG=${TAG:-s12a}
@@ -68,6 +71,7 @@ fi
 FAST="EMBEDRANK_FAST_TOKENIZE=1 UV_THREADPOOL_SIZE=20 TOKENIZERS_PARALLELISM=false"
 E2E="[ -d .gpu/scifact ] || tar xJf .gpu/scifact.tar.xz -C .gpu; for r in \$(seq ${E2E_ROUNDS:-1}); do $FAST timeout 150 node dist/bench/bench.js --model $M/minilm-l6 --workload sts --dtype fp16 --batch-sizes 256 --baseline st --out $OUT/e2e-sts 2>&1 | grep -E '^embedrank|^sentence-transformers|RATIO|SPLIT|rror'; $FAST timeout 240 node dist/bench/qwen3.js embed --model $M/bert-base --dtype fp16 --data-dir .gpu --repeats 3 --st-batch-sizes 64,128 --out $OUT/e2e-sf --tag $TAG 2>&1 | grep -E '^embedrank:|^sentence-transformers|^SPLIT|^CHECK|^RATIO|rror'; done"
 STPAR="for v in unset false unset false; do e=; [ \$v = unset ] || e=TOKENIZERS_PARALLELISM=false; env -u TOKENIZERS_PARALLELISM \$e timeout 120 python3 bench/st_baseline.py --model $M/minilm-l6 --workload sts --dtype fp16 --batch-sizes 256 --data-dir .gpu/sts --iters 3 2>&1 | grep '^{' | sed \"s/^/TOKENIZERS_PARALLELISM=\$v /\"; done"
+STSAB="for r in \$(seq ${STSAB_ROUNDS:-4}); do for v in before after; do d=.; [ \$v = before ] && d=/tmp/before; (cd \$d && $FAST timeout 60 node dist/bench/bench.js --model $M/minilm-l6 --workload sts --dtype fp16 --batch-sizes 256 --out $OUT/stsab 2>&1 | grep -E '^embedrank|SPLIT|rror' | sed \"s/^/\$v /\"); done; done"
 B1="for r in ${B1_SEQ:-1 2}; do for v in skinny lt; do e=; [ \$v = skinny ] || e=EMBEDRANK_SKINNY_MAX_T=0; for w in bench-bert-base:fixed128:300 bench-bert-base:fixed32:300 bench-bert-base:fixed256:200 bench-xlmr-large:fixed128:200; do m=\${w%%:*}; rest=\${w#*:}; wl=\${rest%:*}; it=\${rest#*:}; env \$e timeout 60 node dist/bench/bench.js --model $M/\$m --workload \$wl --dtype fp16 --batch-sizes 1 --iters \$it --out $OUT/b1 2>&1 | grep -E '^embedrank|rror' | sed \"s/^/\$v \$m /\"; done; done; done"
 BIG="for v in skinny lt skinny lt; do e=; [ \$v = skinny ] || e=EMBEDRANK_SKINNY_MAX_T=0; env \$e timeout 150 node dist/bench/bench.js --model $M/bench-bert-base --workload fixed512 varlen256_768 --dtype fp16 --batch-sizes 32,128 --iters 20 --out $OUT/big 2>&1 | grep -E '^GPU|^embedrank|rror' | sed \"s/^/\$v /\"; done"
 ENGSK="timeout ${ENG_S:-300} $MOCHA --spec dist/test/gpu/engine.gpu.js --spec dist/test/gpu/families.gpu.js > $OUT/gpu-tests-encoders-$TAG.log 2>&1; grep -E 'passing|failing|pending' $OUT/gpu-tests-encoders-$TAG.log; $FAIL $OUT/gpu-tests-encoders-$TAG.log | head -80"
@@ -79,6 +83,7 @@ for q in "$@"; do
     engsk) REST+=("sh:$ENGSK") ;;
     e2e) REST+=("sh:$E2E") ;;
     stpar) REST+=("sh:$STPAR") ;;
+    stsab) REST+=("sh:$STSAB") ;;
     *) REST+=("$q") ;;
   esac
 done

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { bertTokenizerJson } from '../../scripts/make-tokenizer.js';
-import { forEachInput, TokenizerPool } from '../../src/tokenize/pool.js';
+import { forEachInput, TokenizerPool, type PositionedChunk } from '../../src/tokenize/pool.js';
 import { Tokenizer } from '../../src/tokenize/tokenizer.js';
 
 const sentences = readFileSync(join(process.cwd(), 'data/sts/2012/MSRpar.test.tsv'), 'utf8')
@@ -98,6 +98,18 @@ describe('tokenize/pool: worker threads', function () {
       expect(c.n).to.equal(2);
       expect(Array.from(c.refs!.local)).to.deep.equal([0, 1, 0]);
     }
+    // No repeat at all: the plain path's chunks (same starts and ids), without references.
+    const unique = [...new Set(sentences)].slice(0, 600);
+    const plain: PositionedChunk[] = [];
+    for await (const c of pool.tokenize(unique, undefined, 64)) plain.push(c);
+    let k = 0;
+    for await (const c of pool.tokenize(unique, undefined, 64, { dedupe: true })) {
+      expect(c.refs, 'no references without repeats').to.equal(undefined);
+      expect(c.start).to.equal(plain[k].start);
+      expect(Array.from(c.ids)).to.deep.equal(Array.from(plain[k].ids));
+      k++;
+    }
+    expect(k, 'chunks').to.equal(plain.length).and.to.be.greaterThan(1);
   });
 
   it('chunkChars: tasks hold at most that many characters (a longer text alone), with the same ids, plain and deduplicated', async () => {
