@@ -98,18 +98,6 @@ describe('tokenize/pool: worker threads', function () {
       expect(c.n).to.equal(2);
       expect(Array.from(c.refs!.local)).to.deep.equal([0, 1, 0]);
     }
-    // No repeat at all: the plain path's chunks (same starts and ids), without references.
-    const unique = [...new Set(sentences)].slice(0, 600);
-    const plain: PositionedChunk[] = [];
-    for await (const c of pool.tokenize(unique, undefined, 64)) plain.push(c);
-    let k = 0;
-    for await (const c of pool.tokenize(unique, undefined, 64, { dedupe: true })) {
-      expect(c.refs, 'no references without repeats').to.equal(undefined);
-      expect(c.start).to.equal(plain[k].start);
-      expect(Array.from(c.ids)).to.deep.equal(Array.from(plain[k].ids));
-      k++;
-    }
-    expect(k, 'chunks').to.equal(plain.length).and.to.be.greaterThan(1);
   });
 
   it('chunkChars: tasks hold at most that many characters (a longer text alone), with the same ids, plain and deduplicated', async () => {
@@ -120,6 +108,8 @@ describe('tokenize/pool: worker threads', function () {
       const want = await pool.tokenizeAll(texts, undefined, 64);
       for (const dedupe of [false, true]) {
         const seen = new Int32Array(texts.length);
+        const starts: number[] = [];
+        const sizes: number[] = [];
         let chunks = 0;
         for await (const c of small.tokenize(texts, undefined, 64, { dedupe })) {
           chunks++;
@@ -133,7 +123,29 @@ describe('tokenize/pool: worker threads', function () {
           });
           const chars = [...firstOf.values()].reduce((t, i) => t + texts[i].length, 0);
           if (c.n > 1) expect(chars, `chunk ${chunks} (dedupe ${dedupe})`).to.be.at.most(400);
+          starts.push(c.start);
+          sizes.push(c.n);
         }
+        // Exactly the boundaries of the rule (≤ 256 texts, ≤ 400 characters unless alone) over the
+        // inputs, or with dedupe over each distinct text's first occurrence, chunk by chunk.
+        const order = dedupe ? texts.flatMap((t, i) => (texts.indexOf(t) === i ? [i] : [])) : texts.map((_, i) => i);
+        const wantStarts: number[] = [];
+        const wantSizes: number[] = [];
+        let n = 0;
+        let c = 0;
+        for (const i of order) {
+          if (n > 0 && (n >= 256 || c + texts[i].length > 400)) {
+            wantSizes.push(n);
+            n = 0;
+            c = 0;
+          }
+          if (n === 0) wantStarts.push(i);
+          n++;
+          c += texts[i].length;
+        }
+        wantSizes.push(n);
+        expect(starts, `chunk starts (dedupe ${dedupe})`).to.deep.equal(wantStarts);
+        expect(sizes, `chunk sizes (dedupe ${dedupe})`).to.deep.equal(wantSizes);
         expect(Array.from(seen).every((v) => v === 1), 'every input exactly once').to.equal(true);
         // ≥ 22 k characters in tasks of ≤ 400: many more tasks than the 256-text default would make.
         expect(chunks, `tasks (dedupe ${dedupe})`).to.be.greaterThan(40);
@@ -186,9 +198,48 @@ describe('tokenize/pool: worker threads', function () {
     }
   });
 
-  it('dedupe with nothing repeated tokenizes as without it (plain chunks)', async () => {
-    const texts = [...new Set(sentences)].slice(0, 300);
-    for await (const c of pool.tokenize(texts, undefined, 64, { dedupe: true })) expect(c.refs).to.equal(undefined);
+  it('dedupe with nothing repeated tokenizes as without it (plain chunks: same starts and ids, no references)', async () => {
+    const small = new TokenizerPool({ file }, { threads: 2, chunkChars: 400 });
+    try {
+      const texts = [...new Set(sentences)].slice(0, 300);
+      const plain: PositionedChunk[] = [];
+      for await (const c of small.tokenize(texts, undefined, 64)) plain.push(c);
+      let k = 0;
+      for await (const c of small.tokenize(texts, undefined, 64, { dedupe: true })) {
+        expect(c.refs, 'no references without repeats').to.equal(undefined);
+        expect(c.start, `chunk ${k}`).to.equal(plain[k].start);
+        expect(Array.from(c.ids), `chunk ${k}`).to.deep.equal(Array.from(plain[k].ids));
+        k++;
+      }
+      expect(k, 'chunks').to.equal(plain.length).and.to.be.greaterThan(1);
+    } finally {
+      await small.close();
+    }
+  });
+
+  it('dedupe: a failing task fails the call where it is awaited, and no other task\'s failure goes unhandled', async () => {
+    const bad = join(dir, 'bad-tokenizer-dedupe.json');
+    writeFileSync(bad, '{"not": "a tokenizer"}');
+    const p = new TokenizerPool({ file: bad }, { threads: 2, chunkSize: 2 });
+    const unhandled: unknown[] = [];
+    const onUnhandled = (e: unknown) => unhandled.push(e);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      // Repeats, so the deduplicating path with its references runs; several chunks, all failing.
+      const texts = ['a', 'b', 'a', 'c', 'd', 'e', 'b', 'f', 'g'];
+      let err: Error | undefined;
+      try {
+        for await (const c of p.tokenize(texts, undefined, 16, { dedupe: true })) void c;
+      } catch (e) {
+        err = e as Error;
+      }
+      expect(err?.message ?? '', 'the first chunk\'s error').to.match(/tokenizer|variant|field|missing/i);
+      await new Promise((r) => setTimeout(r, 200)); // the later chunks' rejections have settled
+      expect(unhandled, 'unhandled rejections').to.deep.equal([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+      await p.close();
+    }
   });
 
   it('never loads onnxruntime or the CUDA addon, in this thread or its workers', () => {
