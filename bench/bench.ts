@@ -199,7 +199,7 @@ await runMain(import.meta, async () => {
     .option('batch-sizes', { type: 'string', default: '1,2,4,8,16,32,64,128', describe: 'sequences per batch (sts: maxNumSeqs)' })
     .option('baseline', { choices: ['none', 'st'], default: 'none', describe: 'also run sentence-transformers on the same workloads' })
     .option('iters', { type: 'number', default: 10, describe: 'timed batches per point' })
-    .option('tokenizer-threads', { type: 'number', describe: 'sts: tokenizer worker threads (default: one per core); fewer leave cores to the GPU worker and main thread' })
+    .option('tokenizer-threads', { type: 'number', describe: 'sts: tokenizer worker threads (default: the engine\'s, cores − 2 − GPUs with CUDA); fewer leave cores to the GPU worker and main thread' })
     .option('data-dir', { type: 'string', default: process.env.EMBEDRANK_STS_DIR ?? '../shared/data/sts', describe: 'SemEval STS folder for the sts workload' })
     .option('out', { type: 'string', default: 'bench/results', describe: 'folder for the JSON results and the figure' })
     .option('tag', { type: 'string', default: '', describe: 'suffix for output file names' })

@@ -96,22 +96,32 @@ export class TokenizerPool {
     });
   }
 
-  /** Task boundaries over inputs 0..count−1 of `chars(i)` characters: at most chunkSize inputs and chunkChars characters each (a longer input alone). */
-  private bounds(count: number, chars: (i: number) => number): number[] {
-    if (count === 0) return [0]; // no tasks
-    const starts = [0];
+  /**
+   * The task rule, one input at a time: the returned function, given the next input's characters,
+   * says whether that input starts a new task (the current one already holds chunkSize inputs, or
+   * would pass chunkChars with it; a longer input goes alone) and counts it in.
+   */
+  private chunker(): (chars: number) => boolean {
     let n = 0;
     let c = 0;
-    for (let i = 0; i < count; i++) {
-      const ci = chars(i);
-      if (n > 0 && (n >= this.chunkSize || c + ci > this.chunkChars)) {
-        starts.push(i);
+    return (ci) => {
+      const cut = n > 0 && (n >= this.chunkSize || c + ci > this.chunkChars);
+      if (cut) {
         n = 0;
         c = 0;
       }
       n++;
       c += ci;
-    }
+      return cut;
+    };
+  }
+
+  /** Task boundaries over inputs 0..count−1 of `chars(i)` characters, by chunker()'s rule. */
+  private bounds(count: number, chars: (i: number) => number): number[] {
+    if (count === 0) return [0]; // no tasks
+    const starts = [0];
+    const cut = this.chunker();
+    for (let i = 0; i < count; i++) if (cut(chars(i))) starts.push(i);
     starts.push(count);
     return starts;
   }
@@ -122,7 +132,7 @@ export class TokenizerPool {
       yield* this.tokenizeDistinct(texts, pairs, maxLength);
       return;
     }
-    const b = this.bounds(texts.length, (i) => texts[i].length + (pairs ? pairs[i].length : 0));
+    const b = this.bounds(texts.length, (i) => inputChars(texts, pairs, i));
     const tasks: Array<Promise<PositionedChunk>> = [];
     for (let c = 0; c + 1 < b.length; c++) {
       const start = b[c];
@@ -141,7 +151,7 @@ export class TokenizerPool {
   /**
    * Each distinct input tokenized once; chunk c carries every input whose text first occurs in it.
    * Tasks go out while the inputs are still being scanned for repeats (a chunk as soon as its
-   * distinct texts fill it, by the same rule as bounds()), so the workers start after the first
+   * distinct texts fill it, by chunker()'s rule, as bounds() cuts), so the workers start after the first
    * chunk's worth of input instead of after the whole scan (~19 ms for the 52 082 STS sentences on
    * the development VM); the references are filled in once the scan is done. With no repeat at all
    * the chunks are the plain path's and carry no references.
@@ -159,28 +169,20 @@ export class TokenizerPool {
       tasks.push(p);
       b.push(end);
     };
-    let n = 0;
-    let chars = 0;
+    const cut = this.chunker();
     for (let i = 0; i < texts.length; i++) {
       // The length prefix keeps (text, pair) keys apart: ("ab", "c") and ("a", "bc") differ.
       const key = pairs ? `${texts[i].length}:${texts[i]}${pairs[i]}` : texts[i];
       let u = seen.get(key);
       if (u === undefined) {
         u = first.length;
-        const ci = texts[i].length + (pairs ? pairs[i].length : 0);
-        if (n > 0 && (n >= this.chunkSize || chars + ci > this.chunkChars)) {
-          dispatch(u);
-          n = 0;
-          chars = 0;
-        }
+        if (cut(inputChars(texts, pairs, i))) dispatch(u); // the chunk so far is full: send it
         seen.set(key, u);
         first.push(i);
-        n++;
-        chars += ci;
       }
       of[i] = u;
     }
-    if (n > 0) dispatch(first.length);
+    if (first.length > 0) dispatch(first.length); // the last chunk
     const chunks = tasks.length;
     if (first.length === texts.length) {
       // No repeats: distinct number = input index, so these are the plain path's chunks.
@@ -218,6 +220,11 @@ export class TokenizerPool {
   async close(): Promise<void> {
     await this.pool.destroy();
   }
+}
+
+/** Characters of input i: its text and, for pairs, its second segment (what a task's size counts). */
+function inputChars(texts: string[], pairs: string[] | undefined, i: number): number {
+  return texts[i].length + (pairs ? pairs[i].length : 0);
 }
 
 export function concatChunks(chunks: TokenizedChunk[]): TokenizedChunk {
