@@ -140,7 +140,8 @@ class Model : public Napi::ObjectWrap<Model> {
                         InstanceMethod("forward", &Model::Forward), InstanceMethod("destroy", &Model::Destroy),
                         InstanceMethod("weightBytes", &Model::WeightBytes), InstanceMethod("profile", &Model::Profile),
                         InstanceMethod("allocateKvCache", &Model::AllocateKvCache), InstanceMethod("kvBytesPerBlock", &Model::KvBytesPerBlock),
-                        InstanceMethod("forwardDecoder", &Model::ForwardDecoder), InstanceMethod("tuneGemms", &Model::TuneGemms)});
+                        InstanceMethod("forwardDecoder", &Model::ForwardDecoder), InstanceMethod("tuneGemms", &Model::TuneGemms),
+                        InstanceMethod("graphStats", &Model::GraphStats)});
   }
 
   explicit Model(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Model>(info) {
@@ -258,6 +259,17 @@ class Model : public Napi::ObjectWrap<Model> {
       e.Set("count", (double)v.second);
       o.Set(name, e);
     }
+    return o;
+  }
+
+  // graphStats() → { captured, replayed, failed }: CUDA graphs since the model was made (resident.h).
+  Napi::Value GraphStats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const auto c = model(env).graph_counts();
+    auto o = Napi::Object::New(env);
+    o.Set("captured", (double)c.captured);
+    o.Set("replayed", (double)c.replayed);
+    o.Set("failed", (double)c.failed);
     return o;
   }
 

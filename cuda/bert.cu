@@ -19,44 +19,6 @@
 
 namespace er {
 
-namespace {
-
-// Graphs per slot at most (bucket mode: ~20 token buckets up to 4k × a few sequence buckets × the
-// output modes in use); the least recently used is destroyed beyond it.
-constexpr size_t kMaxGraphs = 128;
-
-GraphMode graph_mode_from_env() {
-  const char* v = std::getenv("EMBEDRANK_CUDA_GRAPHS");
-  if (!v || !*v) return GraphMode::Bucket;  // measured on an H200: fresh-length batch-1 BERT-base 1.77 → 0.56 ms (bench/NOTES.md)
-  std::string m(v);
-  for (auto& c : m) c = (char)std::tolower((unsigned char)c);
-  if (m == "bucket") return GraphMode::Bucket;
-  if (m == "shape" || m == "1" || m == "true" || m == "yes" || m == "on") return GraphMode::Shape;
-  if (m == "0" || m == "false" || m == "no" || m == "off") return GraphMode::Off;
-  throw std::runtime_error(std::string("EMBEDRANK_CUDA_GRAPHS=") + v + " is not one of bucket, shape, 0");
-}
-
-// Largest batch that bucketed graphs serve. A graph pays off while the host's enqueueing (≈ 30 µs
-// of launches per layer, cuBLASLt calls included) outlasts the layer's GPU work; past that the GPU
-// is the bottleneck, eager launches overlap it, and a bucket's padding (up to 25% of the rows above
-// 512 tokens, ≈ 9% on average) would only cost. Break-even ≈ 30 µs × 500 TFLOP/s / (2·(4·H·Hl + 2·H·I)) FLOPs per token
-// per layer; twice that keeps the batches where launch gaps still show: BERT-base ≈ 2.1k tokens,
-// MiniLM-L6 ≈ 8.5k, XLM-R-large ≈ 1.2k (estimates; EMBEDRANK_CUDA_GRAPH_MAX_TOKENS overrides).
-int graph_max_tokens(const BertConfig& c) {
-  if (const char* v = std::getenv("EMBEDRANK_CUDA_GRAPH_MAX_TOKENS"); v && *v) {
-    char* end = nullptr;
-    const long t = std::strtol(v, &end, 10);
-    if (*end || t < 1) throw std::runtime_error(std::string("EMBEDRANK_CUDA_GRAPH_MAX_TOKENS=") + v + " is not a positive integer");
-    return (int)std::min<long>(t, c.max_tokens);
-  }
-  const double hl = (double)c.heads * c.head_dim;
-  const double flops = 2.0 * (4.0 * c.hidden * hl + 2.0 * c.hidden * c.inter);
-  const double t = 2.0 * 30e-6 * 500e12 / flops;
-  return (int)std::min<double>(c.max_tokens, std::max(512.0, std::min(16384.0, t)));
-}
-
-}  // namespace
-
 BertModel::BertModel(const BertConfig& cfg) : ResidentModel(cfg.device, cfg.dt), cfg_(cfg) {
   if (cfg.hidden % 8 || cfg.inter % 8 || cfg.hidden / 4 > 1024) {
     throw std::runtime_error("hidden size " + std::to_string(cfg.hidden) + " / intermediate " + std::to_string(cfg.inter) +
@@ -96,7 +58,7 @@ BertModel::BertModel(const BertConfig& cfg) : ResidentModel(cfg.device, cfg.dt),
   // 2×H200, and TP=2 stayed slower than TP=1 at batch 1 with them (2.20 vs 1.65 ms).
   graphs_ = graph_mode_from_env();
   if (profile_ || cfg.world > 1) graphs_ = GraphMode::Off;
-  graph_max_tokens_ = graph_max_tokens(cfg);
+  graph_max_tokens_ = graph_max_tokens(2.0 * (4.0 * cfg.hidden * cfg.heads * cfg.head_dim + 2.0 * cfg.hidden * cfg.inter), cfg.max_tokens);
   longest_first_ = env_flag("EMBEDRANK_ATTN_LONGEST_FIRST", false);
   attn_ = attention_kernel(cfg.dt, cfg.head_dim, attention_kernel_from_env());  // refuses an unusable kernel before any allocation
   const int bm = attention_block_m(cfg.dt, cfg.head_dim, attn_);
@@ -117,7 +79,7 @@ BertModel::BertModel(const BertConfig& cfg) : ResidentModel(cfg.device, cfg.dt),
 
 BertModel::~BertModel() {
   cudaSetDevice(cfg_.device);
-  for (auto& s : slots_) drop_graphs(s);
+  for (auto& s : slots_) s.graphs.clear();
   for (auto& s : slots_) {
     release_comm(s.comm);
     free_slot(s);
@@ -167,13 +129,8 @@ void BertModel::allocate_slot(Slot& s) {
   s.tiles.resize(tile_cap_);
 }
 
-void BertModel::drop_graphs(Slot& s) {
-  for (auto& [_, g] : s.graphs) if (g.exec) cudaGraphExecDestroy(g.exec);
-  s.graphs.clear();
-}
-
 void BertModel::free_slot(Slot& s) {
-  drop_graphs(s);
+  s.graphs.clear();
   s.gemm.reset();
   s.gemm8.reset();
   for (void* p : {(void*)s.d_in, s.x, s.qkv, s.ctx, s.tmp, s.up, (void*)s.d_out, (void*)s.d_hidden, (void*)s.xf, (void*)s.xq, (void*)s.xs}) if (p) cudaFree(p);
@@ -276,32 +233,6 @@ size_t BertModel::output_len(const Request& r) const {
   return out_floats(r.mode, (int)r.cu.size() - 1, r.cu.back());
 }
 
-int BertModel::token_bucket(int T) const {
-  int p = 64;
-  while (p * 2 <= T) p *= 2;
-  int b = 2 * p;
-  for (int q = 0; q < 4; q++) {
-    if (p + p / 4 * q >= T) {
-      b = p + p / 4 * q;
-      break;
-    }
-  }
-  return std::min((b + 63) / 64 * 64, cfg_.max_tokens);
-}
-
-int BertModel::seq_bucket(int n) const {
-  int b = 1;
-  while (b < n) b *= 2;
-  return std::min(b, cfg_.max_seqs);
-}
-
-int BertModel::bucket_tiles(int rows, int seqs, AttentionKernel attn) const {
-  // Σ ceil(len_i / bm) ≤ (T + n·(bm − 1)) / bm, with T ≤ rows and n ≤ min(seqs, rows).
-  const long bm = attention_block_m(cfg_.dt, cfg_.head_dim, attn);
-  const long most = (rows + std::min(seqs, rows) * (bm - 1)) / bm;
-  return (int)std::min<long>(most, (long)tile_cap_);
-}
-
 BertModel::Layout BertModel::layout(int rows, int seqs, int tiles, bool bucketed, AttentionKernel attn) const {
   Layout L;
   L.rows = rows, L.seqs = seqs, L.tiles = tiles, L.bucketed = bucketed, L.attn = attn;
@@ -333,52 +264,6 @@ void BertModel::pack(Slot& s, const Request& r, int T, int n, int ntiles, const 
   int2* tiles = reinterpret_cast<int2*>(h + L.tiles_off);
   std::memcpy(tiles, s.tiles.data(), ntiles * sizeof(int2));
   for (int i = ntiles; i < L.tiles; i++) tiles[i] = make_int2(n, 0);  // sequence n is empty: the block exits
-}
-
-BertModel::Slot::Graph& BertModel::graph_for(Slot& s, const Slot::GraphKey& key) {
-  auto it = s.graphs.find(key);
-  if (it == s.graphs.end()) {
-    if (s.graphs.size() >= kMaxGraphs) {
-      auto lru = s.graphs.begin();
-      for (auto j = s.graphs.begin(); j != s.graphs.end(); ++j) if (j->second.last_use < lru->second.last_use) lru = j;
-      // No graph is in flight: forward() synchronises before it returns.
-      if (lru->second.exec) cudaGraphExecDestroy(lru->second.exec);
-      s.graphs.erase(lru);
-    }
-    it = s.graphs.emplace(key, Slot::Graph{}).first;
-  }
-  it->second.last_use = ++s.uses;
-  return it->second;
-}
-
-void BertModel::capture(Slot& s, const Request& r, const Layout& L, Slot::Graph& g) {
-  cudaGraph_t graph = nullptr;
-  ER_CHECK(cudaStreamBeginCapture(s.stream, cudaStreamCaptureModeThreadLocal));
-  bool ok = true;
-  std::exception_ptr fatal;  // rethrown once the capture is closed
-  try {
-    enqueue(s, r, L);
-  } catch (const CudaFailure& e) {
-    ok = false;
-    if (e.sticky) fatal = std::current_exception();
-  } catch (...) {
-    ok = false;
-    fatal = std::current_exception();
-  }
-  const cudaError_t ec = cudaStreamEndCapture(s.stream, &graph);
-  if (fatal) {
-    if (graph) cudaGraphDestroy(graph);
-    cudaGetLastError();
-    g.failed = true;
-    std::rethrow_exception(fatal);
-  }
-  ok = ok && ec == cudaSuccess && graph && cudaGraphInstantiate(&g.exec, graph, 0) == cudaSuccess;
-  if (graph) cudaGraphDestroy(graph);
-  if (!ok) {
-    cudaGetLastError();  // a failed capture is not sticky; this key runs eagerly from now on
-    g.exec = nullptr;
-    g.failed = true;
-  }
 }
 
 void BertModel::forward(Request& r) {
@@ -416,16 +301,16 @@ void BertModel::forward(Request& r) {
   const int ntiles = attention_tiles(r.cu.data(), n, attention_block_m(cfg_.dt, cfg_.head_dim, attn), s.tiles.data(), (int)tile_cap_,
                                      longest_first_ || attn == AttentionKernel::Wgmma);
   Layout L = layout(T, n, ntiles, false, attn);
-  Slot::Graph* g = nullptr;
+  GraphCache::Graph* g = nullptr;
   bool capture_after = false;
   if (graphs_ != GraphMode::Off && r.mode != Output::Hidden) {
     const bool bucketed = graphs_ == GraphMode::Bucket && T <= graph_max_tokens_;
     Layout GL = L;
     if (bucketed) {
-      const int rows = token_bucket(T), seqs = seq_bucket(n);
-      GL = layout(rows, seqs, bucket_tiles(rows, seqs, attn), true, attn);
+      const int rows = token_bucket(T, cfg_.max_tokens), seqs = seq_bucket(n, cfg_.max_seqs);
+      GL = layout(rows, seqs, bucket_tiles(rows, seqs, attention_block_m(cfg_.dt, cfg_.head_dim, attn), tile_cap_), true, attn);
     }
-    g = &graph_for(s, std::make_tuple(bucketed, GL.rows, GL.seqs, GL.tiles, (int)r.mode, r.pool_mode, r.normalize, (int)attn));
+    g = &s.graphs.get({bucketed, GL.rows, GL.seqs, GL.tiles, (int)r.mode, r.pool_mode, r.normalize, (int)attn});
     if (g->failed) {
       g = nullptr;  // runs eagerly over the exact batch
     } else {
@@ -441,9 +326,9 @@ void BertModel::forward(Request& r) {
   }
   // Every host input into the pinned buffer: one H2D copy, made by the graph or by enqueue.
   pack(s, r, T, n, ntiles, L);
-  if (g && !g->exec && !L.bucketed && g->seen >= 2) capture(s, r, L, *g);
+  if (g && !g->exec && !L.bucketed && g->seen >= 2) capture_graph(s.stream, *g, [&] { enqueue(s, r, L); });
   if (g && g->exec) {
-    ER_CHECK(cudaGraphLaunch(g->exec, s.stream));
+    launch_graph(s.stream, *g);
   } else {
     enqueue(s, r, L);
   }
@@ -453,7 +338,7 @@ void BertModel::forward(Request& r) {
   collect_marks(s.marks);
   std::memcpy(r.out, host_src, out_n * sizeof(float));
   // Reads h_in at each launch, so capturing now (nothing runs) serves the bucket's next batches.
-  if (capture_after) capture(s, r, L, *g);
+  if (capture_after) capture_graph(s.stream, *g, [&] { enqueue(s, r, L); });
 }
 
 // Row-parallel linear `lin` (attention-out or FFN-down) over this rank's K inputs, the all-reduce

@@ -10,13 +10,13 @@
 #include <memory>
 #include <mutex>
 #include <string>
-#include <tuple>
 #include <unordered_map>
 #include <vector>
 
 #include "common.cuh"
 #include "gemm.h"
 #include "gemm_fp8.h"
+#include "graphs.h"
 #include "nccl.h"
 #include "ops.h"
 #include "resident.h"
@@ -48,17 +48,6 @@ struct Request {
   float* out = nullptr;        // host memory the caller keeps alive
   size_t out_len = 0;
 };
-
-// How forward passes become CUDA graphs (EMBEDRANK_CUDA_GRAPHS, read when a model is made):
-//   Off ("0"): every batch enqueued kernel by kernel.
-//   Shape ("shape", "1"): a graph per exact batch shape, captured when the shape is seen a
-//     second time; varied batches never replay.
-//   Bucket ("bucket", unset): a graph per token-count bucket (quarter octaves rounded up to 64 rows) ×
-//     sequence bucket (powers of two), captured right after the bucket's first batch; any batch
-//     that fits replays it, its lengths read by the kernels from device memory. Batches above
-//     graph_max_tokens (EMBEDRANK_CUDA_GRAPH_MAX_TOKENS) fall back to Shape.
-// Never under tensor parallelism or with EMBEDRANK_PROFILE=1 (Off).
-enum class GraphMode { Off, Shape, Bucket };
 
 class BertModel : public ResidentModel {
  public:
@@ -93,18 +82,9 @@ class BertModel : public ResidentModel {
     float* h_hidden = nullptr;
     float* xf = nullptr;  // fp32 residual stream (bf16 only: 8-bit mantissas drift over 24 layers)
     std::vector<int2> tiles;  // host scratch: the batch's attention tiles before packing
-    // CUDA graphs of whole forward passes (see GraphMode). One launch instead of ~12 per layer:
-    // at 512 tokens the host enqueueing kernels one by one, not the GPU, set the latency.
-    struct Graph {
-      int seen = 0;
-      bool failed = false;  // capture or instantiation failed: this key runs eagerly
-      cudaGraphExec_t exec = nullptr;
-      unsigned long long last_use = 0;
-    };
-    // (bucketed, rows, sequences, tiles, output mode, pool mode, normalize)
-    using GraphKey = std::tuple<bool, int, int, int, int, int, bool, int>;
-    std::map<GraphKey, Graph> graphs;
-    unsigned long long uses = 0;
+    // Whole forward passes as CUDA graphs (graphs.h), keyed by (bucketed, rows, sequences, tiles,
+    // output mode, pool mode, normalize, attention kernel).
+    GraphCache graphs;
     Marks marks;
   };
   // Where a batch's inputs sit in the slot's input buffer and how many rows, sequences and tiles
@@ -119,24 +99,12 @@ class BertModel : public ResidentModel {
     size_t cu_off = 0, cu_len = 0, skip_off = 0, tiles_off = 0, count = 0;
   };
   Layout layout(int rows, int seqs, int tiles, bool bucketed, AttentionKernel attn) const;
-  // Token bucket of T (next of 2^k·{1, 1.25, 1.5, 1.75}, at least 64, rounded up to a multiple of
-  // 64, at most max_tokens); sequence bucket of n (next power of two, at most max_seqs); the most
-  // tiles any batch of a bucket can have.
-  int token_bucket(int T) const;
-  int seq_bucket(int n) const;
-  int bucket_tiles(int rows, int seqs, AttentionKernel attn) const;
   size_t out_floats(Output mode, int seqs, int rows) const;
   void mark(Slot& s, const char* name) { ResidentModel::mark(s.marks, s.stream, name); }
   // Writes the batch into the slot's pinned input buffer in layout L (padding included).
   void pack(Slot& s, const Request& r, int T, int n, int ntiles, const Layout& L);
   // Everything a batch puts on the slot's stream: input copy, layers, pooling/head, output copy.
   void enqueue(Slot& s, const Request& r, const Layout& L);
-  // The slot's graph entry for key, made if new; at most kMaxGraphs per slot, least recently used evicted.
-  Slot::Graph& graph_for(Slot& s, const Slot::GraphKey& key);
-  // Records enqueue(s, r, L) into g.exec without running it; on failure g.failed is set (eager
-  // from then on) and errors that broke the context are rethrown.
-  void capture(Slot& s, const Request& r, const Layout& L, Slot::Graph& g);
-  void drop_graphs(Slot& s);
   void row_parallel_add_ln(Slot& s, const void* in, int K, const std::string& lin, const std::string& ln, int T,
                            const char* gemm_mark, bool in_fp8 = false, bool quantize_out = false);
   // Y[T, N] = X[T, K] · lin.w^T (+ bias): the 16-bit GEMM, or under quant 1 X quantised per token

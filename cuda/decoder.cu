@@ -20,7 +20,16 @@ DecoderModel::DecoderModel(const DecoderConfig& cfg) : ResidentModel(cfg.device,
   if (cfg.max_tokens < 1 || cfg.max_seqs < 1 || cfg.slots < 1) throw std::runtime_error("maxTokens, maxSeqs and slots must be positive");
   fused_qk_ = env_flag("EMBEDRANK_DECODER_FUSED_QK", true) && (cfg.head_dim == 64 || cfg.head_dim == 128 || cfg.head_dim == 256);
   tile_cap_ = (size_t)cfg.max_tokens / paged_attention_block_m(cfg.dt, cfg.head_dim) + cfg.max_seqs + 1;
-  in_ints_ = 4 * (size_t)cfg.max_tokens + 2 * (size_t)cfg.max_seqs + 1 + (size_t)cfg.max_seqs * cfg.max_blocks_per_seq + 1 + 2 * tile_cap_;
+  // ids, positions, slots, token → sequence; cu (+1 spare entry when bucketed); contexts and block
+  // tables (+1 spare sequence when bucketed); +1 for int2 alignment; tiles
+  in_ints_ = 4 * (size_t)cfg.max_tokens + (cfg.max_seqs + 2) + (size_t)(cfg.max_seqs + 1) * (1 + cfg.max_blocks_per_seq) + 1 + 2 * tile_cap_;
+  // Not under tensor parallelism (as BertModel: captured collectives hung ncclCommDestroy at close).
+  graphs_ = graph_mode_from_env();
+  if (profile_ || cfg.world > 1) graphs_ = GraphMode::Off;
+  {
+    const double q = (double)cfg.heads * cfg.head_dim, kv = (double)cfg.kv_heads * cfg.head_dim;
+    graph_max_tokens_ = graph_max_tokens(2.0 * (cfg.hidden * (2 * q + 2 * kv) + 3.0 * cfg.hidden * cfg.inter), cfg.max_tokens);
+  }
   out_floats_ = (size_t)cfg.max_seqs * std::max(cfg.hidden, std::max(cfg.num_labels, 1));
   {
     const std::vector<float> f = rope_inv_freq(cfg.head_dim, cfg.rope_theta);
@@ -59,6 +68,9 @@ void DecoderModel::allocate_slot(Slot& s) {
   ER_CHECK(cudaMalloc(&s.x, align_up(T * H * e, 256)));
   ER_CHECK(cudaMalloc(&s.qkv, align_up(T * qkv * e, 256)));
   ER_CHECK(cudaMalloc(&s.ctx, align_up(T * cfg_.heads * cfg_.head_dim * e, 256)));
+  // Attention writes only the rows of real sequences; a bucketed graph's padding rows keep what
+  // was there, which must be finite from the start (fresh memory may hold NaN patterns).
+  ER_CHECK(cudaMemset(s.ctx, 0, align_up(T * cfg_.heads * cfg_.head_dim * e, 256)));
   ER_CHECK(cudaMalloc(&s.tmp, align_up(T * H * e, 256)));
   ER_CHECK(cudaMalloc(&s.gate_up, align_up(T * 2 * I * e, 256)));
   ER_CHECK(cudaMalloc(&s.act, align_up(T * I * e, 256)));
@@ -67,9 +79,11 @@ void DecoderModel::allocate_slot(Slot& s) {
   ER_CHECK(cudaMalloc(&s.d_out, out_floats_ * sizeof(float)));
   ER_CHECK(cudaMallocHost(&s.h_out, out_floats_ * sizeof(float)));
   create_marks(s.marks, 4 + 14 * (size_t)cfg_.layers);
+  s.tiles.resize(tile_cap_);
 }
 
 void DecoderModel::free_slot(Slot& s) {
+  s.graphs.clear();
   s.gemm.reset();
   for (void* p : {(void*)s.d_in, s.x, s.qkv, s.ctx, s.tmp, s.gate_up, s.act, (void*)s.resid, (void*)s.rope, (void*)s.d_out, (void*)s.d_hidden}) if (p) cudaFree(p);
   destroy_marks(s.marks);
@@ -145,6 +159,7 @@ int DecoderModel::tune_gemms() {
 void DecoderModel::allocate_kv_cache(int num_blocks) {
   if (num_blocks < 1) throw std::runtime_error("the KV cache needs at least one block");
   ER_CHECK(cudaSetDevice(cfg_.device));
+  for (auto& s : slots_) s.graphs.clear();  // they hold the old cache's address
   if (kv_) {
     cudaFree(kv_);
     kv_ = nullptr;
@@ -223,6 +238,49 @@ void DecoderModel::validate(const DecoderRequest& r) const {
   }
 }
 
+DecoderModel::Layout DecoderModel::layout(int rows, int seqs, int tiles, bool bucketed) const {
+  Layout L;
+  L.rows = rows, L.seqs = seqs, L.tiles = tiles, L.bucketed = bucketed;
+  L.pos_off = rows;
+  L.slots_off = 2 * (size_t)rows;
+  L.tseq_off = 3 * (size_t)rows;
+  L.cu_off = 4 * (size_t)rows;
+  L.cu_len = (size_t)seqs + (bucketed ? 2 : 1);
+  L.ctx_off = L.cu_off + L.cu_len;
+  L.ctx_len = (size_t)seqs + (bucketed ? 1 : 0);
+  L.tables_off = L.ctx_off + L.ctx_len;
+  L.tiles_off = L.tables_off + L.ctx_len * cfg_.max_blocks_per_seq;
+  L.tiles_off += L.tiles_off & 1;  // int2 alignment
+  L.count = L.tiles_off + 2 * (size_t)tiles;
+  return L;
+}
+
+void DecoderModel::pack(Slot& s, const DecoderRequest& r, int T, int n, int ntiles, const Layout& L) {
+  int* h = s.h_in;
+  const size_t pad = (size_t)(L.rows - T);
+  std::memcpy(h, r.ids.data(), T * sizeof(int));
+  std::fill(h + T, h + L.rows, 0);
+  std::memcpy(h + L.pos_off, r.positions.data(), T * sizeof(int));
+  std::fill(h + L.pos_off + T, h + L.pos_off + T + pad, 0);
+  std::memcpy(h + L.slots_off, r.slot_mapping.data(), T * sizeof(int));
+  std::fill(h + L.slots_off + T, h + L.slots_off + T + pad, -1);  // never cached
+  int* tseq = h + L.tseq_off;
+  for (int i = 0; i < n; i++) for (int t = r.cu_q[i]; t < r.cu_q[i + 1]; t++) tseq[t] = i;
+  std::fill(tseq + T, tseq + L.rows, n);  // the empty sequence n
+  int* cu = h + L.cu_off;
+  std::memcpy(cu, r.cu_q.data(), (n + 1) * sizeof(int));
+  std::fill(cu + n + 1, cu + L.cu_len, T);  // empty padding sequences
+  int* ctx = h + L.ctx_off;
+  std::memcpy(ctx, r.ctx_len.data(), n * sizeof(int));
+  std::fill(ctx + n, ctx + L.ctx_len, 0);
+  int* tables = h + L.tables_off;
+  std::memcpy(tables, r.block_tables.data(), r.block_tables.size() * sizeof(int));
+  std::fill(tables + r.block_tables.size(), tables + L.ctx_len * cfg_.max_blocks_per_seq, 0);
+  int2* tiles = reinterpret_cast<int2*>(h + L.tiles_off);
+  std::memcpy(tiles, s.tiles.data(), ntiles * sizeof(int2));
+  for (int i = ntiles; i < L.tiles; i++) tiles[i] = make_int2(n, 0);  // sequence n is empty: the block exits
+}
+
 void DecoderModel::forward(DecoderRequest& r) {
   if (broken_) throw CudaFailure("this GPU worker hit an unrecoverable CUDA error earlier and must be restarted", true, false);
   validate(r);
@@ -230,51 +288,71 @@ void DecoderModel::forward(DecoderRequest& r) {
   const int n = (int)r.cu_q.size() - 1;
   const int T = r.cu_q[n];
   ER_CHECK(cudaSetDevice(cfg_.device));
-  // Pack every host input into the pinned buffer: one H2D copy.
-  int* h = s.h_in;
-  std::memcpy(h, r.ids.data(), T * sizeof(int));
-  std::memcpy(h + T, r.positions.data(), T * sizeof(int));
-  std::memcpy(h + 2 * T, r.slot_mapping.data(), T * sizeof(int));
-  int* tseq = h + 3 * T;
-  for (int i = 0; i < n; i++) for (int t = r.cu_q[i]; t < r.cu_q[i + 1]; t++) tseq[t] = i;
-  std::memcpy(h + 4 * T, r.cu_q.data(), (n + 1) * sizeof(int));
-  std::memcpy(h + 4 * T + n + 1, r.ctx_len.data(), n * sizeof(int));
-  std::memcpy(h + 4 * T + 2 * n + 1, r.block_tables.data(), r.block_tables.size() * sizeof(int));
-  size_t tiles_off = 4 * (size_t)T + 2 * n + 1 + r.block_tables.size();
-  tiles_off += tiles_off & 1;  // int2 alignment
   const int bm = paged_attention_block_m(cfg_.dt, cfg_.head_dim);
-  int2* tiles = reinterpret_cast<int2*>(h + tiles_off);
-  const int ntiles = attention_tiles(r.cu_q.data(), n, bm, tiles, (int)tile_cap_);
+  const int ntiles = attention_tiles(r.cu_q.data(), n, bm, s.tiles.data(), (int)tile_cap_);
   // Tiles that see the most keys first: a chunk behind a long cached prefix is the longest block.
-  paged_attention_order_tiles(tiles, ntiles, r.cu_q.data(), r.ctx_len.data(), bm);
-  const size_t in_count = tiles_off + 2 * (size_t)ntiles;
-  enqueue(s, r, T, n, ntiles, tiles_off, in_count);
+  paged_attention_order_tiles(s.tiles.data(), ntiles, r.cu_q.data(), r.ctx_len.data(), bm);
+  Layout L = layout(T, n, ntiles, false);
+  GraphCache::Graph* g = nullptr;
+  bool capture_after = false;
+  if (graphs_ != GraphMode::Off && r.mode != Output::Hidden) {
+    const bool bucketed = graphs_ == GraphMode::Bucket && T <= graph_max_tokens_;
+    Layout GL = L;
+    if (bucketed) {
+      const int rows = token_bucket(T, cfg_.max_tokens), seqs = seq_bucket(n, cfg_.max_seqs);
+      GL = layout(rows, seqs, bucket_tiles(rows, seqs, bm, tile_cap_), true);
+    }
+    g = &s.graphs.get({bucketed, GL.rows, GL.seqs, GL.tiles, (int)r.mode, r.normalize});
+    if (g->failed) {
+      g = nullptr;  // runs eagerly over the exact step
+    } else {
+      L = GL;
+      if (!g->exec) {
+        ++g->seen;
+        // Bucketed: the first step runs eagerly over the bucket's rows (GEMM plans and tuning,
+        // which synchronise, happen now), then the bucket is captured for every later step.
+        // Exact shapes: captured on the second sighting, when plans exist, and replayed at once.
+        capture_after = bucketed;
+      }
+    }
+  }
+  // Every host input into the pinned buffer: one H2D copy, made by the graph or by enqueue.
+  pack(s, r, T, n, ntiles, L);
+  if (g && !g->exec && !L.bucketed && g->seen >= 2) capture_graph(s.stream, *g, [&] { enqueue(s, r, L); });
+  if (g && g->exec) {
+    launch_graph(s.stream, *g);
+  } else {
+    enqueue(s, r, L);
+  }
   const size_t out_n = output_len(r);
   ER_CHECK(cudaStreamSynchronize(s.stream));
   collect_marks(s.marks);
   std::memcpy(r.out, r.mode == Output::Hidden ? s.h_hidden : s.h_out, out_n * sizeof(float));
+  // Reads h_in at each launch, so capturing now (nothing runs) serves the bucket's next steps.
+  if (capture_after) capture_graph(s.stream, *g, [&] { enqueue(s, r, L); });
 }
 
-void DecoderModel::enqueue(Slot& s, const DecoderRequest& r, int T, int n, int ntiles, size_t tiles_off, size_t in_count) {
+void DecoderModel::enqueue(Slot& s, const DecoderRequest& r, const Layout& L) {
+  const int T = L.rows, n = L.seqs;  // the layout's sizes: a bucket's under a bucketed graph
   s.marks.n = 0;
   mark(s, "start");
-  ER_CHECK(cudaMemcpyAsync(s.d_in, s.h_in, in_count * sizeof(int), cudaMemcpyHostToDevice, s.stream));
+  ER_CHECK(cudaMemcpyAsync(s.d_in, s.h_in, L.count * sizeof(int), cudaMemcpyHostToDevice, s.stream));
   mark(s, "h2d");
   const int* d_ids = s.d_in;
-  const int* d_pos = s.d_in + T;
-  const int* d_slots = s.d_in + 2 * T;
-  const int* d_tseq = s.d_in + 3 * T;
-  const int* d_cu = s.d_in + 4 * T;
-  const int* d_ctx = d_cu + n + 1;
-  const int* d_tables = d_ctx + n;
-  const int2* d_tiles = reinterpret_cast<const int2*>(s.d_in + tiles_off);
+  const int* d_pos = s.d_in + L.pos_off;
+  const int* d_slots = s.d_in + L.slots_off;
+  const int* d_tseq = s.d_in + L.tseq_off;
+  const int* d_cu = s.d_in + L.cu_off;
+  const int* d_ctx = s.d_in + L.ctx_off;
+  const int* d_tables = s.d_in + L.tables_off;
+  const int2* d_tiles = reinterpret_cast<const int2*>(s.d_in + L.tiles_off);
+  const int ntiles = L.tiles;
 
   const DType dt = cfg_.dt;
   const int H = cfg_.hidden, d = cfg_.head_dim, nh = cfg_.heads, kvh = cfg_.kv_heads, I = cfg_.inter;
   const int ldq = (nh + 2 * kvh) * d;
-  const size_t e = dtype_size(dt);
   const float scale = 1.f / std::sqrt((float)d);
-  void* k_rows = (char*)s.qkv + (size_t)nh * d * e;
+  void* k_rows = (char*)s.qkv + (size_t)nh * d * dtype_size(dt);
 
   embedding_f32(dt, d_ids, T, w("emb.word").ptr, H, s.resid, s.stream);
   if (fused_qk_) rope_table(d_pos, T, d, inv_freq_, s.rope, s.stream);
@@ -318,7 +396,8 @@ void DecoderModel::enqueue(Slot& s, const DecoderRequest& r, int T, int n, int n
   rms_norm(dt, delta, H, 1, T, H, w("norm.g").ptr, cfg_.eps, s.resid, s.x, H, s.stream);
   mark(s, "rms_norm");
 
-  const size_t out_n = output_len(r);
+  // Every sequence of the layout (a bucket's padding ones are skipped by the kernels, never read).
+  const size_t out_n = r.mode == Output::Hidden ? (size_t)T * H : r.mode == Output::Score ? (size_t)n * std::max(cfg_.num_labels, 1) : (size_t)n * H;
   if (r.mode == Output::Embed) {
     pool(dt, s.x, H, d_cu, nullptr, n, 2, r.normalize, s.d_out, s.stream);
     mark(s, "pool");

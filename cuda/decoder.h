@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "gemm.h"
+#include "graphs.h"
 #include "resident.h"
 
 namespace er {
@@ -81,8 +82,26 @@ class DecoderModel : public ResidentModel {
     float* h_out = nullptr;
     float* d_hidden = nullptr;  // Output::Hidden, allocated on first use
     float* h_hidden = nullptr;
+    std::vector<int2> tiles;  // host scratch: the step's attention tiles before packing
+    // Whole steps as CUDA graphs (graphs.h), keyed by (bucketed, rows, sequences, tiles, output
+    // mode, normalize); cleared when the KV cache is reallocated (graphs hold its address).
+    GraphCache graphs;
     Marks marks;
   };
+  // Where a step's inputs sit in the slot's input buffer and how many rows, sequences and tiles the
+  // kernels run over. Exact: the step itself. Bucketed: the bucket's sizes; rows past the step's T
+  // are token 0 at position 0 with slot −1 (finite, never cached) belonging to the empty sequence n;
+  // sequences past n are empty (cu = T, context 0; one spare entry so padding rows and surplus tiles
+  // can name sequence n); surplus tiles point at sequence n, and the kernels skip all of them.
+  struct Layout {
+    int rows = 0, seqs = 0, tiles = 0;
+    bool bucketed = false;
+    size_t pos_off = 0, slots_off = 0, tseq_off = 0, cu_off = 0, cu_len = 0, ctx_off = 0, ctx_len = 0, tables_off = 0, tiles_off = 0,
+           count = 0;
+  };
+  Layout layout(int rows, int seqs, int tiles, bool bucketed) const;
+  // Writes the step into the slot's pinned input buffer in layout L (padding included).
+  void pack(Slot& s, const DecoderRequest& r, int T, int n, int ntiles, const Layout& L);
   void mark(Slot& s, const char* name) { ResidentModel::mark(s.marks, s.stream, name); }
   void validate(const DecoderRequest& r) const;
   // A layer's four weight GEMMs on the slot's own buffers (qkv: x → qkv, o: ctx → tmp, gate_up:
@@ -90,7 +109,8 @@ class DecoderModel : public ResidentModel {
   // tune_gemms times, so tuning always covers the forward's shapes.
   enum class LayerLinear { Qkv, O, GateUp, Down };
   void layer_linear(Slot& s, LayerLinear which, const std::string& p, int T);
-  void enqueue(Slot& s, const DecoderRequest& r, int T, int n, int ntiles, size_t tiles_off, size_t in_count);
+  // Everything a step puts on the slot's stream: input copy, layers, pooling/head, output copy.
+  void enqueue(Slot& s, const DecoderRequest& r, const Layout& L);
   void allocate_slot(Slot& s);
   void free_slot(Slot& s);
   void* k_cache(int layer) const;
@@ -102,6 +122,8 @@ class DecoderModel : public ResidentModel {
   float* inv_freq_ = nullptr;  // rope_inv_freq(head_dim, rope_theta) on the device
   int num_blocks_ = 0;
   size_t in_ints_ = 0, tile_cap_ = 0, out_floats_ = 0;
+  GraphMode graphs_ = GraphMode::Off;
+  int graph_max_tokens_ = 0;  // Bucket: largest step (tokens) served by bucketed graphs
   bool fused_qk_ = true;  // qk_norm_rope (EMBEDRANK_DECODER_FUSED_QK=0: the four separate kernels, for A/B checks)
 };
 

@@ -81,7 +81,8 @@ void similarity_topk(int device, const float* Q, int nq, const float* D, int nd,
 // out[t] = float(table[ids[t]]) for T tokens of H values: the fp32 residual stream's start.
 void embedding_f32(DType dt, const int* ids, int T, const void* table, int H, float* out, cudaStream_t s);
 
-// out[s, l] = W[l] · hidden[last token of s] in fp32 (W fp32 [L, H]; hidden rows [T, H] in dt).
+// out[s, l] = W[l] · hidden[last token of s] in fp32 (W fp32 [L, H]; hidden rows [T, H] in dt); an
+// empty sequence (a bucketed CUDA graph's padding) leaves its row unwritten.
 void last_token_head(DType dt, const void* hidden, int H, const int* cu, int nseq, const float* W, int L, float* out, cudaStream_t s);
 
 // RMSNorm over `rows` rows of `dim` values; row r at x + (r / per)·ld + (r % per)·dim (per = 1:
@@ -128,8 +129,10 @@ void kv_cache_write(DType dt, const void* qkv, int ld, int k_col, int v_col, int
 // over tiles (device array, ntiles entries) built by attention_tiles with paged_attention_block_m
 // (optionally ordered by paged_attention_order_tiles); every other case, rows not 16-byte aligned,
 // and EMBEDRANK_PAGED_ATTENTION=warp run paged_attention_warp, which uses token_seq (device [T]:
-// each token's sequence) and ignores tiles. Throws std::invalid_argument on kv_heads not dividing
-// heads, non-positive block_size / max_blocks, an unsupported head_dim, missing tiles.
+// each token's sequence) and ignores tiles. A tile or token whose row lies past its sequence's q_len
+// (an empty sequence: a bucketed CUDA graph's padding) writes nothing, so a graph may launch more
+// tiles and rows than a step has. Throws std::invalid_argument on kv_heads not dividing heads,
+// non-positive block_size / max_blocks, an unsupported head_dim, missing tiles.
 void paged_attention(DType dt, const void* q, int ld_q, int heads, int kv_heads, int head_dim, const int* cu_q, const int* ctx_len,
                      const int* token_seq, int T, const int2* tiles, int ntiles, const void* k_cache, const void* v_cache,
                      const int* block_tables, int max_blocks, int block_size, float scale, void* out, int ld_out, cudaStream_t s);

@@ -57,6 +57,7 @@ __global__ void __launch_bounds__(kThreads)
   const int start = __ldg(cu_q + s);
   const int q_len = __ldg(cu_q + s + 1) - start;
   const int past = __ldg(ctx_len + s) - q_len;  // cached keys before the step's first token
+  if (q0 >= q_len) return;                      // surplus tile of a bucketed CUDA graph (empty sequence)
   const int rows = min(kBM, q_len - q0);        // valid query rows of this tile (≥ 1)
   const int p_first = past + q0;                // position of the tile's first row: every row sees keys 0 … p_first
   const int kend = p_first + rows;              // keys 0 … kend − 1: what the tile's last row sees
@@ -237,6 +238,7 @@ __global__ void paged_attention_warp_kernel(const T* __restrict__ q, int ld_q, i
   const int h = warp % heads;
   const int s = token_seq[t];
   const int q_len = cu_q[s + 1] - cu_q[s];
+  if (t - cu_q[s] >= q_len) return;  // padding row of a bucketed CUDA graph (the empty sequence n)
   const int pos = ctx_len[s] - q_len + (t - cu_q[s]);
   const int kh = h / (heads / kv_heads);
   const int per = d / 32;

@@ -111,6 +111,21 @@ void ResidentModel::mark(Marks& m, cudaStream_t s, const char* name) {
   ER_CHECK(cudaEventRecord(m.events[m.n++], s));
 }
 
+void ResidentModel::capture_graph(cudaStream_t s, GraphCache::Graph& g, const std::function<void()>& enqueue) {
+  try {
+    GraphCache::capture(s, g, enqueue);
+  } catch (...) {
+    graphs_failed_++;
+    throw;
+  }
+  (g.exec ? graphs_captured_ : graphs_failed_)++;
+}
+
+void ResidentModel::launch_graph(cudaStream_t s, const GraphCache::Graph& g) {
+  ER_CHECK(cudaGraphLaunch(g.exec, s));
+  graphs_replayed_++;
+}
+
 void ResidentModel::collect_marks(Marks& m) {
   if (!profile_ || m.n < 2) {
     m.n = 0;

@@ -3,6 +3,7 @@
 // converted on the GPU, the broken flag after a sticky CUDA error, and per-operation GPU timing
 // (EMBEDRANK_PROFILE=1). The Node addon drives every model through this class.
 #pragma once
+#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "common.cuh"
+#include "graphs.h"
 #include "local_comm.h"
 #include "nccl.h"
 
@@ -50,6 +52,12 @@ class ResidentModel {
   // Per-operation GPU time summed over batches since the last call (then reset): name → (ms, count).
   // Empty unless EMBEDRANK_PROFILE=1 was set when the model was made; marks cost a little time.
   std::map<std::string, std::pair<double, long>> take_profile();
+  // CUDA graphs (graphs.h) since the model was made, over all slots: passes captured, launches of a
+  // captured pass, and captures that failed (their keys run eagerly).
+  struct GraphCounts {
+    long captured = 0, replayed = 0, failed = 0;
+  };
+  GraphCounts graph_counts() const { return {graphs_captured_.load(), graphs_replayed_.load(), graphs_failed_.load()}; }
 
  protected:
   struct Tensor {
@@ -85,6 +93,10 @@ class ResidentModel {
   void mark(Marks& m, cudaStream_t s, const char* name);
   // After the stream has synchronised.
   void collect_marks(Marks& m);
+  // GraphCache::capture, counted in graph_counts().
+  void capture_graph(cudaStream_t s, GraphCache::Graph& g, const std::function<void()>& enqueue);
+  // Launches a captured pass on s, counted in graph_counts().
+  void launch_graph(cudaStream_t s, const GraphCache::Graph& g);
   // Rank `rank` of `world` joins group `id` on this model's device: an NCCL communicator, or under
   // EMBEDRANK_TP_LOCAL=1 an in-process one (LocalComm::join). Blocks until every rank joined.
   Comm join_comm(const NcclUniqueId& id, int world, int rank);
@@ -123,6 +135,7 @@ class ResidentModel {
   std::mutex local_mu_;
   std::vector<LocalComm*> local_comms_;  // joined in-process groups, aborted by mark_broken
   std::map<std::string, std::pair<double, long>> prof_;
+  std::atomic<long> graphs_captured_{0}, graphs_replayed_{0}, graphs_failed_{0};
 };
 
 }  // namespace er

@@ -13,6 +13,7 @@ __global__ void last_token_head_kernel(const T* __restrict__ hidden, int H, cons
   const int lane = threadIdx.x & 31;
   if (warp >= nseq * L) return;
   const int s = warp / L, l = warp % L;
+  if (__ldg(cu + s + 1) <= __ldg(cu + s)) return;  // padding sequence of a bucketed CUDA graph
   const T* h = hidden + (size_t)(__ldg(cu + s + 1) - 1) * H;
   const float* w = W + (size_t)l * H;
   float acc = 0.f;

@@ -231,6 +231,7 @@ class Model {
   destroy() { this.destroyed = true; }
   weightBytes() { return 0; }
   profile() { return {}; }
+  graphStats() { return { captured: 0, replayed: 0, failed: 0 }; }
 }
 module.exports = {
   Model, log,

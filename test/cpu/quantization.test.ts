@@ -196,6 +196,7 @@ class Model {
   destroy() {}
   weightBytes() { return 0; }
   profile() { return {}; }
+  graphStats() { return { captured: 0, replayed: 0, failed: 0 }; }
 }
 module.exports = {
   Model,

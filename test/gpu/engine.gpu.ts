@@ -312,6 +312,10 @@ describe('CUDA graphs per token bucket (EMBEDRANK_CUDA_GRAPHS=bucket) vs eager (
           pass.push(score ? await engine.score(copy(batches[i]), 'identity', opts) : await engine.embed(copy(batches[i]), opts));
         }
       }
+      // The graphs ran: none failed to capture (which would fall back to eager silently).
+      const st = engine.graphStats();
+      if (env.EMBEDRANK_CUDA_GRAPHS === '0') expect(st, 'graphs off').to.deep.equal({ captured: 0, replayed: 0, failed: 0 });
+      else expect(st.failed === 0 && st.captured > 0 && st.replayed > st.captured, `graph stats ${JSON.stringify(st)}`).to.equal(true);
     } finally {
       await engine.close();
     }

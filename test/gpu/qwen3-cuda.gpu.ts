@@ -23,6 +23,7 @@ import { loadModelFolder, type ModelFolder } from '../../src/model/folder.js';
 import { QWEN3_RERANKER_OVERRIDES } from '../../src/models/qwen3-reranker.js';
 import { kvCacheStatsLine } from '../../src/cli/engine-options.js';
 import { GPU_MODELS } from '../../scripts/gpu/prepare.js';
+import { Rng } from '../../scripts/make-test-model.js';
 import { batchOf, check as checkWithin, cosine, readJsonFile } from './helpers.js';
 
 const check = (title: string, fn: () => Promise<void>) => checkWithin(title, fn, 900_000);
@@ -205,5 +206,113 @@ describe('gpu/qwen3-cuda: CUDA decoder engine = transformers (issue 12)', functi
         await ce.close();
       }
     });
+  }
+});
+
+/**
+ * Issue 14 item 3 for decoders: whole steps as CUDA graphs per token bucket (cuda/graphs.h; the
+ * decoder's padding rows are never cached, its padding sequences and tiles write nothing). Three
+ * engines per model and dtype, all with a 256-token step budget so every step is bucketed: eager
+ * (EMBEDRANK_CUDA_GRAPHS=0) and bucketed graphs with prefix caching on, and bucketed graphs with it off
+ * run twice. Steps: the reference inputs (ragged; the reranker's 20 candidates behind a shared
+ * prefix, so steps of cached prefixes), then one sequence at lengths that revisit buckets, ragged
+ * small batches, a 600-token input (chunked prefill: steps behind cached chunks) and 20 short ones.
+ */
+describe('gpu/qwen3-cuda: CUDA graphs for decoder steps (EMBEDRANK_CUDA_GRAPHS=bucket vs 0)', function () {
+  this.timeout(3_600_000);
+  before(function () {
+    if (!manifest.length) this.skip();
+  });
+
+  /** An engine made with env set (the model reads EMBEDRANK_CUDA_GRAPHS when it is made). */
+  async function engineWith(f: ModelFolder, dtype: Dtype, env: Record<string, string>, o: Partial<CudaEngineOptions>): Promise<CudaDecoderEngine> {
+    const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
+    Object.assign(process.env, env);
+    try {
+      return await engine(f, dtype, { maxTokens: 256, maxSeqs: 64, ...o });
+    } finally {
+      for (const [k, v] of Object.entries(saved)) if (v === undefined) delete process.env[k]; else process.env[k] = v;
+    }
+  }
+
+  for (const m of manifest) {
+    for (const dtype of DTYPES) {
+      check(`${m.name} ${dtype}: bucketed graphs = eager steps (reference inputs, batch of 1, chunked prefill, cached prefixes); replays = first runs`, async () => {
+        const reranker = m.kind === 'reranker';
+        const f = reranker ? loadModelFolder(m.dir, { hfOverrides: { ...QWEN3_RERANKER_OVERRIDES } }) : loadModelFolder(m.dir);
+        const rng = new Rng(1214);
+        const rand = (n: number) => Array.from({ length: n }, () => 1 + Math.floor(rng.uniform() * (f.dims.vocab - 1)));
+        const refIds = reranker ? json<LmRef>(join(m.dir, 'reference.json')).rows.map((r) => r.input_ids) : json<EmbRef>(join(m.dir, 'reference.json')).input_ids;
+        const batches: number[][][] = [
+          refIds,
+          [refIds[0]], [rand(1)], [rand(7)], [rand(100)], [rand(65)], [rand(128)], [rand(127)],
+          [rand(3), rand(50), rand(17)], [rand(40), rand(2), rand(30)],
+          [rand(600)],
+          Array.from({ length: 20 }, () => rand(1 + Math.floor(rng.uniform() * 60))),
+        ];
+        const H = f.dims.hidden;
+        const run = async (e: CudaDecoderEngine) => {
+          const outs: Float32Array[] = [];
+          for (const b of batches) outs.push(reranker ? await e.score(batchOf(b), 'identity') : await e.embed(batchOf(b)));
+          return outs;
+        };
+        const eager = await engineWith(f, dtype, { EMBEDRANK_CUDA_GRAPHS: '0' }, {});
+        let ref: Float32Array[];
+        try {
+          ref = await run(eager);
+          expect(eager.graphStats(), 'graphs off').to.deep.equal({ captured: 0, replayed: 0, failed: 0 });
+        } finally {
+          await eager.close();
+        }
+        const cached = await engineWith(f, dtype, { EMBEDRANK_CUDA_GRAPHS: 'bucket' }, {});
+        let graphs: Float32Array[];
+        try {
+          graphs = await run(cached);
+          const st = cached.graphStats();
+          say(`${m.name} ${dtype}: graphs captured ${st.captured}, replayed ${st.replayed}, failed ${st.failed}`);
+          expect(st.failed, 'failed captures').to.equal(0);
+          expect(st.captured, 'captured').to.be.greaterThan(0);
+          expect(st.replayed, 'replays').to.be.greaterThan(st.captured);
+        } finally {
+          await cached.close();
+        }
+        const plain = await engineWith(f, dtype, { EMBEDRANK_CUDA_GRAPHS: 'bucket' }, { enablePrefixCaching: false });
+        let first: Float32Array[], again: Float32Array[];
+        try {
+          first = await run(plain);
+          again = await run(plain);
+        } finally {
+          await plain.close();
+        }
+        // Graphs vs eager: the bucket's row count can pick another cuBLASLt algorithm, so this is a
+        // schedule change (SAME_COS; the reranker's logits in fp32 within 1e-4, halves within
+        // PyTorch's own half-precision logit error on the reference pairs, as the schedule tests above).
+        const lmRef = reranker ? json<LmRef>(join(m.dir, 'reference.json')) : undefined;
+        const zTol = lmRef && dtype !== 'float32' ? Math.max(...lmRef.rows.map((r) => Math.abs(r[`yes_${TAG[dtype]}`] - r[`no_${TAG[dtype]}`] - (r.yes_fp32 - r.no_fp32)))) : 1e-4;
+        let worstCos = 1, worstZ = 0, worstReplay = 0;
+        batches.forEach((b, k) => {
+          const what = `${m.name} ${dtype} batch ${k} (${b.length} seqs, ${b.reduce((a, x) => a + x.length, 0)} tokens)`;
+          for (const out of [ref[k], graphs[k], first[k], again[k]]) expect(out.every(Number.isFinite), `${what}: NaN or Inf`).to.equal(true);
+          // Prefix caching off, same steps again: every step replays the graph its bucket captured.
+          const dRep = Math.max(...Array.from(again[k], (x, i) => Math.abs(x - first[k][i])));
+          worstReplay = Math.max(worstReplay, dRep);
+          expect(dRep, `${what}: replay vs first run`).to.be.at.most(1e-6);
+          for (const got of [graphs[k], first[k]]) {
+            if (reranker) {
+              const dz = Math.max(...Array.from(got, (x, i) => Math.abs(x - ref[k][i])));
+              worstZ = Math.max(worstZ, dz);
+              expect(dz, `${what}: graph vs eager logit`).to.be.at.most(zTol);
+            } else {
+              const c = Math.min(...b.map((_, i) => rowCos(got, ref[k], i, H)));
+              worstCos = Math.min(worstCos, c);
+              expect(c, `${what}: graph vs eager cosine`).to.be.at.least(SAME_COS[dtype]);
+            }
+          }
+        });
+        say(`${m.name} ${dtype}: graphs vs eager ${reranker ? `max |Δlogit| ${worstZ.toExponential(2)} (bar ${zTol.toExponential(2)})` : `least cosine ${worstCos.toFixed(9)}`}; replay vs first ${worstReplay.toExponential(2)}`);
+        // Replays read fresh inputs: two single sequences of one bucket give different outputs.
+        expect(Math.max(...Array.from(graphs[4].subarray(0, reranker ? 1 : H), (x, i) => Math.abs(x - graphs[5][i])))).to.be.greaterThan(0);
+      });
+    }
   }
 });

@@ -120,6 +120,20 @@ export interface AddonModel {
   weightBytes(): number;
   /** GPU time per operation since the last call; empty unless EMBEDRANK_PROFILE=1 was set at load. */
   profile(): Record<string, { ms: number; count: number }>;
+  /** CUDA graphs since the model was made (EMBEDRANK_CUDA_GRAPHS): see GraphStats. */
+  graphStats(): GraphStats;
+}
+
+/**
+ * Whole forward passes run as CUDA graphs since a model was made, over all its slots
+ * (EMBEDRANK_CUDA_GRAPHS; cuda/graphs.h): passes captured, launches of captured passes, and
+ * captures that failed (those shapes run kernel by kernel from then on). All 0 with graphs off,
+ * under tensor parallelism and with EMBEDRANK_PROFILE=1.
+ */
+export interface GraphStats {
+  captured: number;
+  replayed: number;
+  failed: number;
 }
 
 export interface DeviceInfo {

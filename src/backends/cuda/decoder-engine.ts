@@ -28,7 +28,7 @@ import { qwen3HeadMatrix } from '../../models/qwen3-reranker.js';
 import { applyActivation } from '../../pooling.js';
 import type { EngineBackend, RunOptions, TokenBatch } from '../engine.js';
 import { validateBatch } from '../engine.js';
-import { DTYPE_CODE, loadAddon, type AddonModel } from './addon.js';
+import { DTYPE_CODE, loadAddon, type AddonModel, type GraphStats } from './addon.js';
 import { MODE, uploadPlan, type CudaEngineOptions } from './engine.js';
 
 const DTYPE_BYTES = { float32: 4, float16: 2, bfloat16: 2 } as const;
@@ -199,6 +199,11 @@ export class CudaDecoderEngine implements EngineBackend {
 
   profile(): Record<string, { ms: number; count: number }> {
     return this.model.profile();
+  }
+
+  /** CUDA graphs this engine's model captured and replayed (addon.ts GraphStats). */
+  graphStats(): GraphStats {
+    return this.model.graphStats();
   }
 
   async close(): Promise<void> {

@@ -8,7 +8,7 @@ import { readPlanned, weightPlan, type PlannedTensor } from '../../models/plan.j
 import { applyActivation } from '../../pooling.js';
 import type { EngineBackend, RunOptions, TokenBatch } from '../engine.js';
 import { batchPositions, batchTypeIds, validateBatch } from '../engine.js';
-import { DTYPE_CODE, STORED_DTYPE_CODE, loadAddon, type AddonModel } from './addon.js';
+import { DTYPE_CODE, STORED_DTYPE_CODE, loadAddon, type AddonModel, type GraphStats } from './addon.js';
 import type { HeadActivation } from '../../model/folder.js';
 import type { ComputeDtype, QuantizationOption } from '../../core/options.js';
 
@@ -145,6 +145,11 @@ export class CudaEngine implements EngineBackend {
   /** Per-operation GPU time since the last call (EMBEDRANK_PROFILE=1 at load; otherwise empty). */
   profile(): Record<string, { ms: number; count: number }> {
     return this.model.profile();
+  }
+
+  /** CUDA graphs this engine's model captured and replayed (addon.ts GraphStats). */
+  graphStats(): GraphStats {
+    return this.model.graphStats();
   }
 
   async close(): Promise<void> {

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Device calls of session 13 (one H200), issue 14 item 3: CUDA graphs for decoder steps.
+# Run after `npm run build && bash scripts/gpu/pack.sh`, carrying .gpu:
+# `OUT=$OUT TAG=s13X bash bench/runs/2026-11-30-s13.sh PHASES`. Phases of its own:
+#   dlat   bench/decoder-latency.ts: ms per decoder step, EMBEDRANK_CUDA_GRAPHS=0 against =bucket,
+#          alternating twice, Qwen3-Embedding-0.6B's shape (embed) and Qwen3-Reranker-0.6B's (--score),
+#          bf16; needs the q3 phase's models (q3 first)
+#   b1     bench.js batch 1 (BERT-base 128 and 32 tokens, 300 iterations; MiniLM-L6 32 tokens) with
+#          bucketed graphs and with EMBEDRANK_CUDA_GRAPHS=0, alternating twice
+# Every other phase goes to session 12's script (and on: families, eng, q3, fp8, e2e, ...).
+OUT=${OUT:-/tmp/out}
+TAG=${TAG:-s13a}
+M=/tmp/embedrank-gpu-models
+mkdir -p "$OUT"
+DLAT="while [ ! -f /tmp/qwen3-models.rc ]; do sleep 1; done; for w in 'qwen3-0.6b-emb:' 'qwen3-0.6b-lm:--score'; do d=\${w%%:*}; a=\${w#*:}; timeout 200 node dist/bench/decoder-latency.js --model $M/qwen3/\$d \$a --dtype bf16 --iters 60 --rounds 2 --out $OUT/dlat-\$d 2>&1 | tee -a $OUT/decoder-latency-$TAG.log | grep -E '^GPU|^\\||stats|rror'; done"
+B1="for r in 1 2; do for g in bucket 0; do for w in bench-bert-base:fixed128 bench-bert-base:fixed32 minilm-l6:fixed32; do m=\${w%%:*}; wl=\${w#*:}; EMBEDRANK_CUDA_GRAPHS=\$g timeout 60 node dist/bench/bench.js --model $M/\$m --workload \$wl --dtype fp16 --batch-sizes 1 --iters 300 --out $OUT/b1 2>&1 | grep -E '^embedrank|rror' | sed \"s/^/graphs=\$g \$m /\"; done; done; done"
+REST=()
+for q in "$@"; do
+  case "$q" in
+    dlat) REST+=("sh:$DLAT") ;;
+    b1) REST+=("sh:$B1") ;;
+    *) REST+=("$q") ;;
+  esac
+done
+OUT=$OUT TAG=$TAG exec bash bench/runs/2026-11-29-s12.sh "${REST[@]}"
