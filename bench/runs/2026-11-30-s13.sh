@@ -7,6 +7,13 @@
 #          bf16; needs the q3 phase's models (q3 first)
 #   b1     bench.js batch 1 (BERT-base 128 and 32 tokens, 300 iterations; MiniLM-L6 32 tokens) with
 #          bucketed graphs and with EMBEDRANK_CUDA_GRAPHS=0, alternating twice
+#   qab    Qwen3 end to end, the build packed by scripts/gpu/pack-before.sh (before) and this one (after),
+#          alternating twice: bench/qwen3.ts embed (Qwen3-Embedding-0.6B's shape over SciFact, bf16, no
+#          baseline) and rerank (Qwen3-Reranker-0.6B's shape, 16 queries x 20 candidates, no baseline),
+#          then embed once more with its sentence-transformers baseline; needs q3 (models) and a before:
+#          phase first
+#   q3models  only the Qwen3 models of the q3 phase (scripts/gpu/qwen3_models.py, in the background), for
+#          dlat and qab without the Qwen3 suites
 # Every other phase goes to session 12's script (and on: families, eng, q3, fp8, e2e, ...).
 OUT=${OUT:-/tmp/out}
 TAG=${TAG:-s13a}
@@ -14,11 +21,19 @@ M=/tmp/embedrank-gpu-models
 mkdir -p "$OUT"
 DLAT="while [ ! -f /tmp/qwen3-models.rc ]; do sleep 1; done; for w in 'qwen3-0.6b-emb:' 'qwen3-0.6b-lm:--score'; do d=\${w%%:*}; a=\${w#*:}; timeout 200 node dist/bench/decoder-latency.js --model $M/qwen3/\$d \$a --dtype bf16 --iters 60 --rounds 2 --out $OUT/dlat-\$d 2>&1 | tee -a $OUT/decoder-latency-$TAG.log | grep -E '^GPU|^\\||stats|rror'; done"
 B1="for r in 1 2; do for g in bucket 0; do for w in bench-bert-base:fixed128 bench-bert-base:fixed32 minilm-l6:fixed32; do m=\${w%%:*}; wl=\${w#*:}; EMBEDRANK_CUDA_GRAPHS=\$g timeout 60 node dist/bench/bench.js --model $M/\$m --workload \$wl --dtype fp16 --batch-sizes 1 --iters 300 --out $OUT/b1 2>&1 | grep -E '^embedrank|rror' | sed \"s/^/graphs=\$g \$m /\"; done; done; done"
+FAST="EMBEDRANK_FAST_TOKENIZE=1 UV_THREADPOOL_SIZE=20 TOKENIZERS_PARALLELISM=false"
+QAB="while [ ! -f /tmp/qwen3-models.rc ]; do sleep 1; done; [ -d .gpu/scifact ] || tar xJf .gpu/scifact.tar.xz -C .gpu; for r in 1 2; do for v in before after; do d=\$PWD; [ \$v = before ] && d=/tmp/before; (cd \$d && $FAST timeout 120 node dist/bench/qwen3.js embed --model $M/qwen3/qwen3-0.6b-emb --dtype bf16 --data-dir \$OLDPWD/.gpu --repeats 3 --baseline none --out $OUT/qab-\$v --tag $TAG-\$v 2>&1 | grep -E '^embedrank|^SPLIT|rror' | sed \"s/^/\$v /\"; $FAST timeout 150 node dist/bench/qwen3.js rerank --model $M/qwen3/qwen3-0.6b-lm --dtype bf16 --data-dir \$OLDPWD/.gpu --sts-dir \$OLDPWD/.gpu/sts --baseline none --out $OUT/qab-\$v --tag $TAG-\$v 2>&1 | grep -E '^embedrank|hit|^SPLIT|rror' | sed \"s/^/\$v /\"); done; done; $FAST timeout 240 node dist/bench/qwen3.js embed --model $M/qwen3/qwen3-0.6b-emb --dtype bf16 --data-dir .gpu --repeats 3 --out $OUT/qab-st --tag $TAG-st 2>&1 | grep -E '^embedrank:|^sentence-transformers|^SPLIT|^CHECK|^RATIO|rror'"
+case " $* " in *" q3models "*)
+  rm -f /tmp/qwen3-models.rc
+  ( PYTHONUNBUFFERED=1 python3 scripts/gpu/qwen3_models.py test/fixtures/hf .gpu/sts "$M/qwen3" > "$OUT/qwen3-models.log" 2>&1; echo $? > /tmp/qwen3-models.rc ) & ;;
+esac
 REST=()
 for q in "$@"; do
   case "$q" in
     dlat) REST+=("sh:$DLAT") ;;
     b1) REST+=("sh:$B1") ;;
+    qab) REST+=("sh:$QAB") ;;
+    q3models) ;;
     *) REST+=("$q") ;;
   esac
 done

@@ -153,7 +153,7 @@ describe('foundation: token-budget scheduler', () => {
     checkBatches(batches, lengths, opts, 'window');
   });
 
-  it('windowTokens: batches start once that many tokens are pending; only full batches leave before flush (random lengths, chunkings)', () => {
+  it('windowTokens: batches start once that many tokens are pending; only full batches leave before flush (random lengths, chunkings, length or prefix order)', () => {
     const rng = new SeededRandom(seed + 2);
     for (let trial = 0; trial < 200; trial++) {
       const maxLen = rng.int(2, 120);
@@ -166,6 +166,7 @@ describe('foundation: token-budget scheduler', () => {
         window: rng.next() < 0.3 ? rng.int(1, 400) : undefined,
         windowTokens: budget * rng.int(1, 4),
         poolSkip: rng.next() < 0.5 ? (i: number) => (i * 3) % 4 : undefined,
+        order: rng.next() < 0.5 ? 'prefix' : 'length',  // decoders on CUDA pack prefix-ordered token windows
       };
       const ctx = `trial ${trial} (seed ${seed}; rerun with EMBEDRANK_TEST_SEED=${seed})`;
       const chunks = makeChunks(lengths, [rng.int(1, 40), rng.int(1, 200)]);
