@@ -12,6 +12,8 @@
 #          baseline) and rerank (Qwen3-Reranker-0.6B's shape, 16 queries x 20 candidates, no baseline),
 #          then embed once more with its sentence-transformers baseline; needs q3 (models) and a before:
 #          phase first
+#   qg     bench/qwen3.ts rerank (Qwen3-Reranker-0.6B's shape, bf16, no baseline) with EMBEDRANK_CUDA_GRAPHS=0
+#          and the default (bucket), alternating twice; needs q3models (or q3) first
 #   q3models  only the Qwen3 models of the q3 phase (scripts/gpu/qwen3_models.py, in the background), for
 #          dlat and qab without the Qwen3 suites
 # Every other phase goes to session 12's script (and on: families, eng, q3, fp8, e2e, ...).
@@ -27,6 +29,7 @@ case " $* " in *" q3models "*)
   rm -f /tmp/qwen3-models.rc
   ( PYTHONUNBUFFERED=1 python3 scripts/gpu/qwen3_models.py test/fixtures/hf .gpu/sts "$M/qwen3" > "$OUT/qwen3-models.log" 2>&1; echo $? > /tmp/qwen3-models.rc ) & ;;
 esac
+QG="while [ ! -f /tmp/qwen3-models.rc ]; do sleep 1; done; [ -d .gpu/scifact ] || tar xJf .gpu/scifact.tar.xz -C .gpu; for r in 1 2; do for g in 0 bucket; do EMBEDRANK_CUDA_GRAPHS=\$g $FAST timeout 150 node dist/bench/qwen3.js rerank --model $M/qwen3/qwen3-0.6b-lm --dtype bf16 --data-dir .gpu --sts-dir .gpu/sts --baseline none --out $OUT/qg-\$g --tag $TAG-g\$g 2>&1 | grep -E 'pairs/s|rror' | sed \"s/^/graphs=\$g /\"; done; done"
 REST=()
 for q in "$@"; do
   case "$q" in
@@ -34,6 +37,7 @@ for q in "$@"; do
     b1) REST+=("sh:$B1") ;;
     qab) REST+=("sh:$QAB") ;;
     q3models) ;;
+    qg) REST+=("sh:$QG") ;;
     *) REST+=("$q") ;;
   esac
 done

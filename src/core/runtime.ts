@@ -201,8 +201,9 @@ export class Runtime {
    * tokenization and GPU time added up). Two batches' worth of tokens start the GPU early: encoders
    * always; decoders when they embed (Qwen3-Embedding over SciFact on one H200: 6.11–6.25 → 5.64 s,
    * the engine's own time). A decoder reranking keeps the sequence window, whose prefix order puts
-   * a query's candidates in one batch: with token windows the same prefix-cache hits came at 5%
-   * fewer pairs/s in the same call (bench/RESULTS.md, session 13).
+   * a query's candidates in one batch: token windows gave the same prefix-cache hits and no gain
+   * there (3330 / 3395 against 3625 / 3486 pairs/s in one call, within the bench's ±5% between
+   * rounds; bench/RESULTS.md, session 13).
    */
   private windowTokens(op: WorkOp): number | undefined {
     if (this.device !== 'cuda' || (this.folder.dims.decoder && op.kind !== 'embed')) return undefined;
