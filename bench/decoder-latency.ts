@@ -4,7 +4,8 @@
 // of every batch shape on fresh random ids (prefix caching off, so every call computes every
 // token). Reports the median ms per call of each and the ratio; the embedder's mode (last-token
 // pooling, normalised) or, with --score, the last-token head of a Qwen3ForSequenceClassification /
-// converted reranker folder.
+// converted reranker folder. Both engines of a round see the same ids in the same order, so it also
+// prints the largest |graphs − eager| difference over every output of each shape (fp32: 0 expected).
 //
 //   node dist/bench/decoder-latency.js --model DIR [--score] [--dtype bf16] [--shapes 1x16,1x128,8x64] [--iters 100] [--rounds 2] [--out DIR]
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -46,14 +47,15 @@ await runMain(import.meta, async () => {
   const maxSeqs = Math.max(...shapes.map(([b]) => b));
   const info = loadAddon().deviceInfo(0);
   console.log(`GPU ${info.name}; ${argv.model} ${argv.dtype}; ${argv.score ? 'score' : 'embed'}; ${argv.iters} calls per shape, fresh ids each`);
-  const rows: { round: number; graphs: string; shape: string; ms: number; stats?: unknown }[] = [];
+  const rows: { round: number; graphs: string; shape: string; ms: number; maxDiff?: number; stats?: unknown }[] = [];
+  const eagerOut = new Map<string, Float32Array[]>();  // round:shape → every output of the eager engine, in call order
   for (let round = 1; round <= argv.rounds; round++) {
     for (const graphs of ['0', 'bucket']) {
       const saved = process.env.EMBEDRANK_CUDA_GRAPHS;
       process.env.EMBEDRANK_CUDA_GRAPHS = graphs;
       let e: CudaDecoderEngine;
       try {
-        e = await CudaDecoderEngine.create(folder, { dtype: DT[argv.dtype], device: 0, rank: 0, worldSize: 1, maxTokens, maxSeqs, slots: 1, maxModelLen: 4096, enablePrefixCaching: false });
+        e = await CudaDecoderEngine.create(folder, { dtype: DT[argv.dtype], device: 0, rank: 0, worldSize: 1, maxTokens, maxSeqs, slots: 1, maxModelLen: Math.max(...shapes.map(([, l]) => l)), enablePrefixCaching: false });
       } finally {
         if (saved === undefined) delete process.env.EMBEDRANK_CUDA_GRAPHS; else process.env.EMBEDRANK_CUDA_GRAPHS = saved;
       }
@@ -62,16 +64,27 @@ await runMain(import.meta, async () => {
         for (const [b, l] of shapes) {
           const fresh = () => batchOf(Array(b).fill(l), folder.dims.vocab, () => rng.uniform());
           const call = (x: ReturnType<typeof fresh>) => (argv.score ? e.score(x, 'identity') : e.embed(x));
-          for (let w = 0; w < 3; w++) await call(fresh());  // the bucket's eager first run and its capture
+          const key = `${round}:${b}x${l}`;
+          if (graphs === '0') eagerOut.set(key, []);
+          const outs = eagerOut.get(key)!;
+          let k = 0, maxDiff = 0;
+          // Each output against the eager engine's for the same ids (the graph engine runs second).
+          const keep = (out: Float32Array) => {
+            if (!out.every(Number.isFinite)) throw new Error(`NaN or Inf in the output of ${b}x${l} (graphs ${graphs})`);
+            if (graphs === '0') outs.push(out);
+            else for (let j = 0; j < out.length; j++) maxDiff = Math.max(maxDiff, Math.abs(out[j] - outs[k][j]));
+            k++;
+          };
+          for (let w = 0; w < 3; w++) keep(await call(fresh()));  // the bucket's eager first run and its capture
           const ms: number[] = [];
           for (let i = 0; i < argv.iters; i++) {
             const x = fresh();
             const t0 = performance.now();
             const out = await call(x);
             ms.push(performance.now() - t0);
-            if (!out.every(Number.isFinite)) throw new Error(`NaN or Inf in the output of ${b}x${l} (graphs ${graphs})`);
+            keep(out);
           }
-          rows.push({ round, graphs, shape: `${b}x${l}`, ms: median(ms) });
+          rows.push({ round, graphs, shape: `${b}x${l}`, ms: median(ms), maxDiff: graphs === '0' ? undefined : maxDiff });
         }
         rows[rows.length - 1].stats = e.graphStats();
         console.log(`round ${round} EMBEDRANK_CUDA_GRAPHS=${graphs}: graph stats ${JSON.stringify(e.graphStats())}`);
@@ -80,12 +93,13 @@ await runMain(import.meta, async () => {
       }
     }
   }
-  console.log('| shape | round | kernel by kernel, ms | CUDA graphs, ms | speed-up |');
-  console.log('| --- | --- | --- | --- | --- |');
+  console.log('| shape | round | kernel by kernel, ms | CUDA graphs, ms | speed-up | max \\|graphs − eager\\| |');
+  console.log('| --- | --- | --- | --- | --- | --- |');
   for (let round = 1; round <= argv.rounds; round++) {
     for (const [b, l] of shapes) {
-      const at = (g: string) => rows.find((r) => r.round === round && r.graphs === g && r.shape === `${b}x${l}`)!.ms;
-      console.log(`| ${b}x${l} | ${round} | ${at('0').toFixed(3)} | ${at('bucket').toFixed(3)} | ${(at('0') / at('bucket')).toFixed(2)}× |`);
+      const at = (g: string) => rows.find((r) => r.round === round && r.graphs === g && r.shape === `${b}x${l}`)!;
+      const [e, g] = [at('0'), at('bucket')];
+      console.log(`| ${b}x${l} | ${round} | ${e.ms.toFixed(3)} | ${g.ms.toFixed(3)} | ${(e.ms / g.ms).toFixed(2)}× | ${g.maxDiff!.toExponential(2)} |`);
     }
   }
   if (argv.out) {

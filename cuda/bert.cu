@@ -119,7 +119,7 @@ void BertModel::allocate_slot(Slot& s) {
   ER_CHECK(cudaMalloc(&s.ctx, align_up(T * cfg_.heads * cfg_.head_dim * e, 256)));
   // Attention writes only the rows of real sequences; a bucketed graph's padding rows keep what
   // was there, which must be finite from the start (fresh memory may hold NaN patterns).
-  ER_CHECK(cudaMemset(s.ctx, 0, align_up(T * cfg_.heads * cfg_.head_dim * e, 256)));
+  ER_CHECK(cudaMemsetAsync(s.ctx, 0, align_up(T * cfg_.heads * cfg_.head_dim * e, 256), s.stream));
   ER_CHECK(cudaMalloc(&s.tmp, align_up(T * cfg_.hidden * e, 256)));
   ER_CHECK(cudaMalloc(&s.up, align_up(T * cfg_.inter * e, 256)));
   if (resid_f32_) ER_CHECK(cudaMalloc(&s.xf, align_up(T * cfg_.hidden * sizeof(float), 256)));
@@ -300,45 +300,22 @@ void BertModel::forward(Request& r) {
   // The Hopper kernel's persistent blocks deal the tiles in list order: longest first balances them.
   const int ntiles = attention_tiles(r.cu.data(), n, attention_block_m(cfg_.dt, cfg_.head_dim, attn), s.tiles.data(), (int)tile_cap_,
                                      longest_first_ || attn == AttentionKernel::Wgmma);
-  Layout L = layout(T, n, ntiles, false, attn);
-  GraphCache::Graph* g = nullptr;
-  bool capture_after = false;
-  if (graphs_ != GraphMode::Off && r.mode != Output::Hidden) {
-    const bool bucketed = graphs_ == GraphMode::Bucket && T <= graph_max_tokens_;
-    Layout GL = L;
-    if (bucketed) {
-      const int rows = token_bucket(T, cfg_.max_tokens), seqs = seq_bucket(n, cfg_.max_seqs);
-      GL = layout(rows, seqs, bucket_tiles(rows, seqs, attention_block_m(cfg_.dt, cfg_.head_dim, attn), tile_cap_), true, attn);
-    }
-    g = &s.graphs.get({bucketed, GL.rows, GL.seqs, GL.tiles, (int)r.mode, r.pool_mode, r.normalize, (int)attn});
-    if (g->failed) {
-      g = nullptr;  // runs eagerly over the exact batch
-    } else {
-      L = GL;
-      if (!g->exec) {
-        ++g->seen;
-        // Bucketed: the first batch runs eagerly over the bucket's rows (GEMM plans and tuning,
-        // which synchronise, happen now), then the bucket is captured for every later batch.
-        // Exact shapes: captured on the second sighting, when plans exist, and replayed at once.
-        capture_after = bucketed;
-      }
-    }
-  }
-  // Every host input into the pinned buffer: one H2D copy, made by the graph or by enqueue.
-  pack(s, r, T, n, ntiles, L);
-  if (g && !g->exec && !L.bucketed && g->seen >= 2) capture_graph(s.stream, *g, [&] { enqueue(s, r, L); });
-  if (g && g->exec) {
-    launch_graph(s.stream, *g);
-  } else {
-    enqueue(s, r, L);
+  const Layout L = layout(T, n, ntiles, false, attn);
+  const bool graphs = graphs_ != GraphMode::Off && r.mode != Output::Hidden;
+  Layout GL = L;
+  if (graphs && graphs_ == GraphMode::Bucket && T <= graph_max_tokens_) {
+    const int rows = token_bucket(T, cfg_.max_tokens), seqs = seq_bucket(n, cfg_.max_seqs);
+    GL = layout(rows, seqs, bucket_tiles(rows, seqs, attention_block_m(cfg_.dt, cfg_.head_dim, attn), tile_cap_), true, attn);
   }
   const size_t out_n = output_len(r);
-  const float* host_src = r.mode == Output::Hidden ? s.h_hidden : s.h_out;
-  ER_CHECK(cudaStreamSynchronize(s.stream));
-  collect_marks(s.marks);
-  std::memcpy(r.out, host_src, out_n * sizeof(float));
-  // Reads h_in at each launch, so capturing now (nothing runs) serves the bucket's next batches.
-  if (capture_after) capture_graph(s.stream, *g, [&] { enqueue(s, r, L); });
+  run_pass(
+      s.stream, graphs ? &s.graphs : nullptr, {GL.bucketed, GL.rows, GL.seqs, GL.tiles, (int)r.mode, r.pool_mode, r.normalize, (int)attn}, L,
+      GL, [&](const Layout& l) { pack(s, r, T, n, ntiles, l); }, [&](const Layout& l) { enqueue(s, r, l); },
+      [&] {
+        collect_marks(s.marks);
+        // h_hidden exists only once enqueue has run a Hidden pass.
+        std::memcpy(r.out, r.mode == Output::Hidden ? s.h_hidden : s.h_out, out_n * sizeof(float));
+      });
 }
 
 // Row-parallel linear `lin` (attention-out or FFN-down) over this rank's K inputs, the all-reduce

@@ -70,7 +70,7 @@ void DecoderModel::allocate_slot(Slot& s) {
   ER_CHECK(cudaMalloc(&s.ctx, align_up(T * cfg_.heads * cfg_.head_dim * e, 256)));
   // Attention writes only the rows of real sequences; a bucketed graph's padding rows keep what
   // was there, which must be finite from the start (fresh memory may hold NaN patterns).
-  ER_CHECK(cudaMemset(s.ctx, 0, align_up(T * cfg_.heads * cfg_.head_dim * e, 256)));
+  ER_CHECK(cudaMemsetAsync(s.ctx, 0, align_up(T * cfg_.heads * cfg_.head_dim * e, 256), s.stream));
   ER_CHECK(cudaMalloc(&s.tmp, align_up(T * H * e, 256)));
   ER_CHECK(cudaMalloc(&s.gate_up, align_up(T * 2 * I * e, 256)));
   ER_CHECK(cudaMalloc(&s.act, align_up(T * I * e, 256)));
@@ -292,44 +292,21 @@ void DecoderModel::forward(DecoderRequest& r) {
   const int ntiles = attention_tiles(r.cu_q.data(), n, bm, s.tiles.data(), (int)tile_cap_);
   // Tiles that see the most keys first: a chunk behind a long cached prefix is the longest block.
   paged_attention_order_tiles(s.tiles.data(), ntiles, r.cu_q.data(), r.ctx_len.data(), bm);
-  Layout L = layout(T, n, ntiles, false);
-  GraphCache::Graph* g = nullptr;
-  bool capture_after = false;
-  if (graphs_ != GraphMode::Off && r.mode != Output::Hidden) {
-    const bool bucketed = graphs_ == GraphMode::Bucket && T <= graph_max_tokens_;
-    Layout GL = L;
-    if (bucketed) {
-      const int rows = token_bucket(T, cfg_.max_tokens), seqs = seq_bucket(n, cfg_.max_seqs);
-      GL = layout(rows, seqs, bucket_tiles(rows, seqs, bm, tile_cap_), true);
-    }
-    g = &s.graphs.get({bucketed, GL.rows, GL.seqs, GL.tiles, (int)r.mode, r.normalize});
-    if (g->failed) {
-      g = nullptr;  // runs eagerly over the exact step
-    } else {
-      L = GL;
-      if (!g->exec) {
-        ++g->seen;
-        // Bucketed: the first step runs eagerly over the bucket's rows (GEMM plans and tuning,
-        // which synchronise, happen now), then the bucket is captured for every later step.
-        // Exact shapes: captured on the second sighting, when plans exist, and replayed at once.
-        capture_after = bucketed;
-      }
-    }
-  }
-  // Every host input into the pinned buffer: one H2D copy, made by the graph or by enqueue.
-  pack(s, r, T, n, ntiles, L);
-  if (g && !g->exec && !L.bucketed && g->seen >= 2) capture_graph(s.stream, *g, [&] { enqueue(s, r, L); });
-  if (g && g->exec) {
-    launch_graph(s.stream, *g);
-  } else {
-    enqueue(s, r, L);
+  const Layout L = layout(T, n, ntiles, false);
+  const bool graphs = graphs_ != GraphMode::Off && r.mode != Output::Hidden;
+  Layout GL = L;
+  if (graphs && graphs_ == GraphMode::Bucket && T <= graph_max_tokens_) {
+    const int rows = token_bucket(T, cfg_.max_tokens), seqs = seq_bucket(n, cfg_.max_seqs);
+    GL = layout(rows, seqs, bucket_tiles(rows, seqs, bm, tile_cap_), true);
   }
   const size_t out_n = output_len(r);
-  ER_CHECK(cudaStreamSynchronize(s.stream));
-  collect_marks(s.marks);
-  std::memcpy(r.out, r.mode == Output::Hidden ? s.h_hidden : s.h_out, out_n * sizeof(float));
-  // Reads h_in at each launch, so capturing now (nothing runs) serves the bucket's next steps.
-  if (capture_after) capture_graph(s.stream, *g, [&] { enqueue(s, r, L); });
+  run_pass(
+      s.stream, graphs ? &s.graphs : nullptr, {GL.bucketed, GL.rows, GL.seqs, GL.tiles, (int)r.mode, r.normalize, paged_attention_forced_warp()}, L, GL,
+      [&](const Layout& l) { pack(s, r, T, n, ntiles, l); }, [&](const Layout& l) { enqueue(s, r, l); },
+      [&] {
+        collect_marks(s.marks);
+        std::memcpy(r.out, r.mode == Output::Hidden ? s.h_hidden : s.h_out, out_n * sizeof(float));
+      });
 }
 
 void DecoderModel::enqueue(Slot& s, const DecoderRequest& r, const Layout& L) {

@@ -84,7 +84,8 @@ class DecoderModel : public ResidentModel {
     float* h_hidden = nullptr;
     std::vector<int2> tiles;  // host scratch: the step's attention tiles before packing
     // Whole steps as CUDA graphs (graphs.h), keyed by (bucketed, rows, sequences, tiles, output
-    // mode, normalize); cleared when the KV cache is reallocated (graphs hold its address).
+    // mode, normalize, paged-attention kernel forced to warp); cleared when the KV cache is
+    // reallocated (graphs hold its address).
     GraphCache graphs;
     Marks marks;
   };

@@ -75,8 +75,12 @@ GraphCache::Graph& GraphCache::get(const Key& key) {
   auto it = graphs_.find(key);
   if (it == graphs_.end()) {
     if (graphs_.size() >= kMax) {
-      auto lru = graphs_.begin();
-      for (auto j = graphs_.begin(); j != graphs_.end(); ++j) if (j->second.last_use < lru->second.last_use) lru = j;
+      auto lru = graphs_.end();
+      for (bool captured : {false, true}) {
+        for (auto j = graphs_.begin(); j != graphs_.end(); ++j)
+          if ((j->second.exec != nullptr) == captured && (lru == graphs_.end() || j->second.last_use < lru->second.last_use)) lru = j;
+        if (lru != graphs_.end()) break;
+      }
       if (lru->second.exec) cudaGraphExecDestroy(lru->second.exec);
       graphs_.erase(lru);
     }
@@ -87,33 +91,39 @@ GraphCache::Graph& GraphCache::get(const Key& key) {
 }
 
 void GraphCache::capture(cudaStream_t s, Graph& g, const std::function<void()>& enqueue) {
-  cudaGraph_t graph = nullptr;
-  ER_CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
-  bool ok = true;
-  std::exception_ptr fatal;  // rethrown once the capture is closed
+  g.exec = nullptr;
+  g.failed = true;  // until the graph is instantiated
+  const cudaError_t begun = cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal);
+  if (begun != cudaSuccess) {
+    if (is_sticky(begun)) check(begun, "cudaStreamBeginCapture", __FILE__, __LINE__);
+    cudaGetLastError();
+    return;
+  }
+  std::exception_ptr failure;  // whatever enqueue threw; the capture is closed first
   try {
     enqueue();
-  } catch (const CudaFailure& e) {
-    ok = false;
-    if (e.sticky) fatal = std::current_exception();
   } catch (...) {
-    ok = false;
-    fatal = std::current_exception();
+    failure = std::current_exception();
   }
-  const cudaError_t ec = cudaStreamEndCapture(s, &graph);
-  if (fatal) {
-    if (graph) cudaGraphDestroy(graph);
-    cudaGetLastError();
-    g.failed = true;
-    std::rethrow_exception(fatal);
-  }
-  ok = ok && ec == cudaSuccess && graph && cudaGraphInstantiate(&g.exec, graph, 0) == cudaSuccess;
+  cudaGraph_t graph = nullptr;
+  const cudaError_t ended = cudaStreamEndCapture(s, &graph);
+  cudaGraphExec_t exec = nullptr;
+  const bool ok = !failure && ended == cudaSuccess && graph && cudaGraphInstantiate(&exec, graph, 0) == cudaSuccess;
   if (graph) cudaGraphDestroy(graph);
-  if (!ok) {
-    cudaGetLastError();  // a failed capture is not sticky; this key runs eagerly from now on
-    g.exec = nullptr;
-    g.failed = true;
+  if (ok) {
+    g.exec = exec;
+    g.failed = false;
+    return;
   }
+  // Only an error that broke the context is passed on: the context itself says so (a sticky error
+  // stays the last error). Anything else (an invalidated capture, an error a launcher reported
+  // inside it, a refused instantiation) leaves this key to run eagerly, where a real fault shows.
+  const cudaError_t now = cudaPeekAtLastError();
+  if (is_sticky(now)) {
+    if (failure) std::rethrow_exception(failure);
+    check(now, "CUDA graph capture", __FILE__, __LINE__);
+  }
+  cudaGetLastError();
 }
 
 void GraphCache::clear() {

@@ -47,9 +47,11 @@ int seq_bucket(int n, int max_seqs);
 int bucket_tiles(int rows, int seqs, int block_m, size_t cap);
 
 // One slot's graphs, keyed by whatever fixes a captured pass's kernel arguments (the model's
-// bucket sizes, output mode, ...). At most kMax graphs; the least recently used is destroyed beyond
-// that (callers synchronise each pass, so none is in flight). Not thread-safe: one per slot, used
-// by that slot's executor thread.
+// bucket sizes, output mode, ...). At most kMax entries: beyond that the least recently used entry
+// without a graph goes first (exact shapes of large ragged batches, seen once and never captured,
+// would otherwise push out the bucket graphs), else the least recently used graph is destroyed
+// (callers synchronise each pass, so none is in flight). Not thread-safe: one per slot, used by
+// that slot's executor thread.
 class GraphCache {
  public:
   struct Graph {
@@ -71,9 +73,9 @@ class GraphCache {
   // The entry of key, made (empty) if new; counts as a use.
   Graph& get(const Key& key);
   // Records enqueue() on stream s into g.exec without running it (stream capture, thread-local
-  // mode). On failure g.failed is set (that key runs eagerly from then on) and errors that broke
-  // the context (CudaFailure with sticky set, or anything not a CudaFailure) are rethrown once the
-  // capture is closed.
+  // mode). On any failure g.failed is set and g.exec is null (that key runs eagerly from then on);
+  // only an error that broke the context (the context's last error is sticky afterwards) is
+  // rethrown, once the capture is closed: what enqueue threw, else a CudaFailure.
   static void capture(cudaStream_t s, Graph& g, const std::function<void()>& enqueue);
   // Destroys every graph (call with the context current and nothing in flight).
   void clear();

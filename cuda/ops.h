@@ -138,6 +138,10 @@ void paged_attention(DType dt, const void* q, int ld_q, int heads, int kv_heads,
                      const int* block_tables, int max_blocks, int block_size, float scale, void* out, int ld_out, cudaStream_t s);
 // Query rows per tile the kernel serving (dt, head_dim) expects (for attention_tiles).
 int paged_attention_block_m(DType dt, int head_dim);
+// Whether EMBEDRANK_PAGED_ATTENTION=warp forces the CUDA-core kernel now (read on every call; part
+// of a captured step's key, since a graph keeps the kernel it was captured with). Throws
+// std::invalid_argument for a value other than auto or warp.
+bool paged_attention_forced_warp();
 // Sorts host tiles (from attention_tiles with block_m) so those whose last row sees the most keys
 // launch first (shorter tail); cu_q_host [n+1], ctx_len_host [n]. Optional: any order is correct.
 void paged_attention_order_tiles(int2* tiles_host, int ntiles, const int* cu_q_host, const int* ctx_len_host, int block_m);

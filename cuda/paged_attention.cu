@@ -276,6 +276,8 @@ __global__ void paged_attention_warp_kernel(const T* __restrict__ q, int ld_q, i
 
 }  // namespace
 
+bool paged_attention_forced_warp() { return forced_warp(); }
+
 int paged_attention_block_m(DType, int) {
   // The tensor-core kernel takes 64 query rows per tile; the warp kernel ignores tiles, so the
   // same tiles serve either path (EMBEDRANK_PAGED_ATTENTION may switch between calls).

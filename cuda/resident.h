@@ -93,6 +93,38 @@ class ResidentModel {
   void mark(Marks& m, cudaStream_t s, const char* name);
   // After the stream has synchronised.
   void collect_marks(Marks& m);
+  // One forward pass of a slot on stream s under the model's graph mode (graphs.h), the one policy
+  // every architecture follows. `cache` null (graphs off, or an output mode never graphed): pack
+  // and enqueue `exact`, eagerly. Otherwise the pass runs in layout `graph` (a bucket's under
+  // bucketed graphs, else `exact`), keyed by `key` (what fixes its kernel arguments): replayed
+  // when captured; a bucket's first pass runs eagerly (GEMM plans and tuning, which synchronise,
+  // happen then) and is captured right after; an exact shape is captured at its second sighting
+  // and replayed at once; a key whose capture failed runs eagerly over `exact` from then on.
+  // pack(L) writes the inputs into the pinned buffer (the pass's one H2D copy reads it at each
+  // launch), enqueue(L) puts the whole pass on s, done() runs after s has synchronised (collect
+  // results). Layout needs a `bool bucketed`.
+  template <typename Layout, typename Pack, typename Enqueue, typename Done>
+  void run_pass(cudaStream_t s, GraphCache* cache, const GraphCache::Key& key, const Layout& exact, const Layout& graph, Pack pack,
+                Enqueue enqueue, Done done) {
+    GraphCache::Graph* g = cache ? &cache->get(key) : nullptr;
+    if (g && g->failed) g = nullptr;
+    const Layout& L = g ? graph : exact;
+    bool capture_after = false;
+    if (g && !g->exec) {
+      ++g->seen;
+      capture_after = L.bucketed;
+    }
+    pack(L);
+    if (g && !g->exec && !L.bucketed && g->seen >= 2) capture_graph(s, *g, [&] { enqueue(L); });
+    if (g && g->exec) {
+      launch_graph(s, *g);
+    } else {
+      enqueue(L);
+    }
+    ER_CHECK(cudaStreamSynchronize(s));
+    done();
+    if (capture_after) capture_graph(s, *g, [&] { enqueue(L); });
+  }
   // GraphCache::capture, counted in graph_counts().
   void capture_graph(cudaStream_t s, GraphCache::Graph& g, const std::function<void()>& enqueue);
   // Launches a captured pass on s, counted in graph_counts().

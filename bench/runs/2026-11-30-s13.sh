@@ -14,6 +14,10 @@
 #          phase first
 #   qg     bench/qwen3.ts rerank (Qwen3-Reranker-0.6B's shape, bf16, no baseline) with EMBEDRANK_CUDA_GRAPHS=0
 #          and the default (bucket), alternating twice; needs q3models (or q3) first
+#   verify (call e, after the graph pass moved into ResidentModel::run_pass) the encoder bucketed-graph
+#          tests for minilm-l6 fp32, bert-base fp16 and cross-minilm fp32 scores (engine.gpu.ts), then
+#          bench/decoder-latency.ts on the committed tiny Qwen3 fixtures (embed fp32 and bf16, score fp32),
+#          which compares every graph output with the eager engine's
 #   q3models  only the Qwen3 models of the q3 phase (scripts/gpu/qwen3_models.py, in the background), for
 #          dlat and qab without the Qwen3 suites
 # Every other phase goes to session 12's script (and on: families, eng, q3, fp8, e2e, ...).
@@ -21,6 +25,8 @@ OUT=${OUT:-/tmp/out}
 TAG=${TAG:-s13a}
 M=/tmp/embedrank-gpu-models
 mkdir -p "$OUT"
+MOCHA="node node_modules/mocha/bin/mocha.js --no-config --no-package --timeout 900000"
+FAIL="grep -B2 -A14 -E '^  [0-9]+\\) '"
 DLAT="while [ ! -f /tmp/qwen3-models.rc ]; do sleep 1; done; for w in 'qwen3-0.6b-emb:' 'qwen3-0.6b-lm:--score'; do d=\${w%%:*}; a=\${w#*:}; timeout 200 node dist/bench/decoder-latency.js --model $M/qwen3/\$d \$a --dtype bf16 --iters 60 --rounds 2 --out $OUT/dlat-\$d 2>&1 | tee -a $OUT/decoder-latency-$TAG.log | grep -E '^GPU|^\\||stats|rror'; done"
 B1="for r in 1 2; do for g in bucket 0; do for w in bench-bert-base:fixed128 bench-bert-base:fixed32 minilm-l6:fixed32; do m=\${w%%:*}; wl=\${w#*:}; EMBEDRANK_CUDA_GRAPHS=\$g timeout 60 node dist/bench/bench.js --model $M/\$m --workload \$wl --dtype fp16 --batch-sizes 1 --iters 300 --out $OUT/b1 2>&1 | grep -E '^embedrank|rror' | sed \"s/^/graphs=\$g \$m /\"; done; done; done"
 FAST="EMBEDRANK_FAST_TOKENIZE=1 UV_THREADPOOL_SIZE=20 TOKENIZERS_PARALLELISM=false"
@@ -30,6 +36,7 @@ case " $* " in *" q3models "*)
   ( PYTHONUNBUFFERED=1 python3 scripts/gpu/qwen3_models.py test/fixtures/hf .gpu/sts "$M/qwen3" > "$OUT/qwen3-models.log" 2>&1; echo $? > /tmp/qwen3-models.rc ) & ;;
 esac
 QG="while [ ! -f /tmp/qwen3-models.rc ]; do sleep 1; done; [ -d .gpu/scifact ] || tar xJf .gpu/scifact.tar.xz -C .gpu; for r in 1 2; do for g in 0 bucket; do EMBEDRANK_CUDA_GRAPHS=\$g $FAST timeout 150 node dist/bench/qwen3.js rerank --model $M/qwen3/qwen3-0.6b-lm --dtype bf16 --data-dir .gpu --sts-dir .gpu/sts --baseline none --out $OUT/qg-\$g --tag $TAG-g\$g 2>&1 | grep -E 'pairs/s|rror' | sed \"s/^/graphs=\$g /\"; done; done"
+VERIFY="timeout 150 $MOCHA --spec dist/test/gpu/engine.gpu.js --grep 'minilm-l6 float32: ragged|bert-base float16: ragged|cross-minilm float32 scores: ragged' > $OUT/gpu-tests-verify-$TAG.log 2>&1; grep -E 'passing|failing|pending|bucket vs eager' $OUT/gpu-tests-verify-$TAG.log; $FAIL $OUT/gpu-tests-verify-$TAG.log | head -40; for w in qwen3-emb:fp32: qwen3-emb:bf16: qwen3-lm:fp32:--score; do f=\${w%%:*}; rest=\${w#*:}; dt=\${rest%%:*}; a=\${rest#*:}; timeout 60 node dist/bench/decoder-latency.js --model test/fixtures/hf/\$f \$a --dtype \$dt --shapes 1x16,1x100,3x40,8x30 --iters 10 --rounds 1 2>&1 | tee -a $OUT/decoder-verify-$TAG.log | grep -E '^GPU|^\\||stats|rror'; done"
 REST=()
 for q in "$@"; do
   case "$q" in
@@ -37,6 +44,7 @@ for q in "$@"; do
     b1) REST+=("sh:$B1") ;;
     qab) REST+=("sh:$QAB") ;;
     q3models) ;;
+    verify) REST+=("sh:$VERIFY") ;;
     qg) REST+=("sh:$QG") ;;
     *) REST+=("$q") ;;
   esac

@@ -322,8 +322,11 @@ describe('CUDA graphs per token bucket (EMBEDRANK_CUDA_GRAPHS=bucket) vs eager (
     return passes;
   }
 
-  // 16-bit: another row count can pick another cuBLASLt algorithm (other rounding), so graphs vs
-  // eager get the batch-composition tolerance of the suite above; fp32 stays within 1e-5.
+  // Another row count can pick another cuBLASLt algorithm (other rounding): the tuner times its
+  // candidates at a class's first token count, which is 1 for the eager engine and the bucket's 64
+  // rows for the graph one. So 16-bit graphs vs eager get the batch-composition tolerance of the
+  // suite above; fp32 embeddings stay within 1e-5, fp32 scores within 1e-4 relative (session 13
+  // call e: 1.3e-5 on cross-minilm, where two earlier runs had picked the same algorithms).
   const COS = { float32: 0.9999999, float16: 0.9999, bfloat16: 0.9995 } as const;
   const cases: [string, 'float32' | 'float16' | 'bfloat16', boolean][] = [
     ['minilm-l6', 'float32', false], ['minilm-l6', 'float16', false], ['minilm-l6', 'bfloat16', false],
@@ -353,7 +356,8 @@ describe('CUDA graphs per token bucket (EMBEDRANK_CUDA_GRAPHS=bucket) vs eager (
         worstLpt = Math.max(worstLpt, maxAbsDiff(lpt[i], eager[i]));
         expect(maxAbsDiff(lpt[i], eager[i]), `${what}: longest-first tiles vs batch order`).to.be.at.most(1e-6);
         if (score) {
-          expect(d, `${what}: bucketed graph vs eager`).to.be.at.most(dtype === 'float32' ? 1e-5 : 2e-3);
+          const scale = Math.max(1, ...Array.from(eager[i], Math.abs));
+          expect(d, `${what}: bucketed graph vs eager`).to.be.at.most(dtype === 'float32' ? 1e-4 * scale : 2e-3);
         } else {
           if (dtype === 'float32') expect(d, `${what}: bucketed graph vs eager`).to.be.at.most(1e-5);
           const c = Math.min(...cosines(bucket[i], eager[i], dim));

@@ -281,6 +281,8 @@ describe('gpu/qwen3-cuda: CUDA graphs for decoder steps (EMBEDRANK_CUDA_GRAPHS=b
         try {
           first = await run(plain);
           again = await run(plain);
+          const st = plain.graphStats();
+          expect(st.failed === 0 && st.captured > 0 && st.replayed > st.captured, `prefix caching off: graph stats ${JSON.stringify(st)}`).to.equal(true);
         } finally {
           await plain.close();
         }
