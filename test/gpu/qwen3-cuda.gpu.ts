@@ -211,12 +211,13 @@ describe('gpu/qwen3-cuda: CUDA decoder engine = transformers (issue 12)', functi
 
 /**
  * Issue 14 item 3 for decoders: whole steps as CUDA graphs per token bucket (cuda/graphs.h; the
- * decoder's padding rows are never cached, its padding sequences and tiles write nothing). Three
- * engines per model and dtype, all with a 256-token step budget so every step is bucketed: eager
- * (EMBEDRANK_CUDA_GRAPHS=0) and bucketed graphs with prefix caching on, and bucketed graphs with it off
- * run twice. Steps: the reference inputs (ragged; the reranker's 20 candidates behind a shared
- * prefix, so steps of cached prefixes), then one sequence at lengths that revisit buckets, ragged
- * small batches, a 600-token input (chunked prefill: steps behind cached chunks) and 20 short ones.
+ * decoder's padding rows are never cached, its padding sequences and tiles write nothing). Four
+ * engines per model and dtype, all with a 256-token step budget so every step fits a bucket: eager
+ * (EMBEDRANK_CUDA_GRAPHS=0) and bucketed graphs with prefix caching on; with it off, bucketed graphs
+ * and exact-shape graphs (=shape, what steps above the bucketed limit get), each run twice. Steps:
+ * the reference inputs (ragged; the reranker's 20 candidates behind a shared prefix, so steps of
+ * cached prefixes), then one sequence at lengths that revisit buckets, ragged small batches, a
+ * 600-token input (chunked prefill: steps behind cached chunks) and 20 short ones.
  */
 describe('gpu/qwen3-cuda: CUDA graphs for decoder steps (EMBEDRANK_CUDA_GRAPHS=bucket vs 0)', function () {
   this.timeout(3_600_000);
@@ -286,6 +287,19 @@ describe('gpu/qwen3-cuda: CUDA graphs for decoder steps (EMBEDRANK_CUDA_GRAPHS=b
         } finally {
           await plain.close();
         }
+        // Exact-shape graphs (what steps above the bucketed limit get): a shape is captured at its
+        // second sighting and replayed from then on, so the second pass is all replays of the
+        // kernels the first ran (bit for bit, one engine), and both are held to eager like the buckets.
+        const shaped = await engineWith(f, dtype, { EMBEDRANK_CUDA_GRAPHS: 'shape' }, { enablePrefixCaching: false });
+        let shapeFirst: Float32Array[], shapeAgain: Float32Array[];
+        try {
+          shapeFirst = await run(shaped);
+          shapeAgain = await run(shaped);
+          const st = shaped.graphStats();
+          expect(st.failed === 0 && st.captured > 0 && st.replayed >= st.captured, `exact shapes: graph stats ${JSON.stringify(st)}`).to.equal(true);
+        } finally {
+          await shaped.close();
+        }
         // Graphs vs eager: the bucket's row count can pick another cuBLASLt algorithm, so this is a
         // schedule change (SAME_COS; the reranker's logits in fp32 within 1e-4, halves within
         // PyTorch's own half-precision logit error on the reference pairs, as the schedule tests above).
@@ -294,12 +308,15 @@ describe('gpu/qwen3-cuda: CUDA graphs for decoder steps (EMBEDRANK_CUDA_GRAPHS=b
         let worstCos = 1, worstZ = 0, worstReplay = 0;
         batches.forEach((b, k) => {
           const what = `${m.name} ${dtype} batch ${k} (${b.length} seqs, ${b.reduce((a, x) => a + x.length, 0)} tokens)`;
-          for (const out of [ref[k], graphs[k], first[k], again[k]]) expect(out.every(Number.isFinite), `${what}: NaN or Inf`).to.equal(true);
+          for (const out of [ref[k], graphs[k], first[k], again[k], shapeFirst[k], shapeAgain[k]]) expect(out.every(Number.isFinite), `${what}: NaN or Inf`).to.equal(true);
           // Prefix caching off, same steps again: every step replays the graph its bucket captured.
           const dRep = Math.max(...Array.from(again[k], (x, i) => Math.abs(x - first[k][i])));
           worstReplay = Math.max(worstReplay, dRep);
           expect(dRep, `${what}: replay vs first run`).to.be.at.most(1e-6);
-          for (const got of [graphs[k], first[k]]) {
+          const dShape = Math.max(...Array.from(shapeAgain[k], (x, i) => Math.abs(x - shapeFirst[k][i])));
+          worstReplay = Math.max(worstReplay, dShape);
+          expect(dShape, `${what}: exact-shape replay vs first run`).to.be.at.most(1e-6);
+          for (const got of [graphs[k], first[k], shapeFirst[k]]) {
             if (reranker) {
               const dz = Math.max(...Array.from(got, (x, i) => Math.abs(x - ref[k][i])));
               worstZ = Math.max(worstZ, dz);
