@@ -54,11 +54,7 @@ BertModel::BertModel(const BertConfig& cfg) : ResidentModel(cfg.device, cfg.dt),
   fused_up_ = cfg.dt != DType::F32 && cfg.quant == 0 && !gelu_epilogue_ && env_flag("EMBEDRANK_FUSED_GELU", false) &&
               hopper_kernels_usable(cfg.device);
   resid_f32_ = cfg.dt == DType::BF16 && env_flag("EMBEDRANK_BF16_F32_RESIDUAL", true);
-  // Not under tensor parallelism: captured NCCL collectives made ncclCommDestroy hang at close on
-  // 2×H200, and TP=2 stayed slower than TP=1 at batch 1 with them (2.20 vs 1.65 ms).
-  graphs_ = graph_mode_from_env();
-  if (profile_ || cfg.world > 1) graphs_ = GraphMode::Off;
-  graph_max_tokens_ = graph_max_tokens(2.0 * (4.0 * cfg.hidden * cfg.heads * cfg.head_dim + 2.0 * cfg.hidden * cfg.inter), cfg.max_tokens);
+  configure_graphs(cfg.world, 2.0 * (4.0 * cfg.hidden * cfg.heads * cfg.head_dim + 2.0 * cfg.hidden * cfg.inter), cfg.max_tokens);
   longest_first_ = env_flag("EMBEDRANK_ATTN_LONGEST_FIRST", false);
   attn_ = attention_kernel(cfg.dt, cfg.head_dim, attention_kernel_from_env());  // refuses an unusable kernel before any allocation
   const int bm = attention_block_m(cfg.dt, cfg.head_dim, attn_);
@@ -79,7 +75,6 @@ BertModel::BertModel(const BertConfig& cfg) : ResidentModel(cfg.device, cfg.dt),
 
 BertModel::~BertModel() {
   cudaSetDevice(cfg_.device);
-  for (auto& s : slots_) s.graphs.clear();
   for (auto& s : slots_) {
     release_comm(s.comm);
     free_slot(s);
@@ -219,18 +214,9 @@ void BertModel::connect(const std::vector<NcclUniqueId>& ids) {
   for (int i = 0; i < cfg_.slots; i++) slots_[i].comm = join_comm(ids[i], cfg_.world, cfg_.rank);
 }
 
-size_t BertModel::out_floats(Output mode, int seqs, int rows) const {
-  switch (mode) {
-    case Output::Embed: return (size_t)seqs * cfg_.hidden;
-    case Output::Score: return (size_t)seqs * std::max(cfg_.num_labels, 1);
-    case Output::Hidden: return (size_t)rows * cfg_.hidden;
-  }
-  return 0;
-}
-
 size_t BertModel::output_len(const Request& r) const {
   if (r.cu.empty()) return 0;
-  return out_floats(r.mode, (int)r.cu.size() - 1, r.cu.back());
+  return output_floats(r.mode, (int)r.cu.size() - 1, r.cu.back(), cfg_.hidden, cfg_.num_labels);
 }
 
 BertModel::Layout BertModel::layout(int rows, int seqs, int tiles, bool bucketed, AttentionKernel attn) const {
@@ -301,9 +287,9 @@ void BertModel::forward(Request& r) {
   const int ntiles = attention_tiles(r.cu.data(), n, attention_block_m(cfg_.dt, cfg_.head_dim, attn), s.tiles.data(), (int)tile_cap_,
                                      longest_first_ || attn == AttentionKernel::Wgmma);
   const Layout L = layout(T, n, ntiles, false, attn);
-  const bool graphs = graphs_ != GraphMode::Off && r.mode != Output::Hidden;
+  const bool graphs = graphed(r.mode);
   Layout GL = L;
-  if (graphs && graphs_ == GraphMode::Bucket && T <= graph_max_tokens_) {
+  if (graphs && bucketed_graph(T)) {
     const int rows = token_bucket(T, cfg_.max_tokens), seqs = seq_bucket(n, cfg_.max_seqs);
     GL = layout(rows, seqs, bucket_tiles(rows, seqs, attention_block_m(cfg_.dt, cfg_.head_dim, attn), tile_cap_), true, attn);
   }
@@ -397,7 +383,7 @@ void BertModel::enqueue(Slot& s, const Request& r, const Layout& L) {
   // The fp32 residual copy, where kept, is the more exact final hidden state.
   const DType hdt = s.xf ? DType::F32 : dt;
   const void* hid = s.xf ? (const void*)s.xf : s.x;
-  const size_t out_n = out_floats(r.mode, n, T);
+  const size_t out_n = output_floats(r.mode, n, T, cfg_.hidden, cfg_.num_labels);
   if (r.mode == Output::Embed) {
     pool(hdt, hid, H, d_cu, d_skip, n, r.pool_mode, r.normalize, s.d_out, s.stream);
     mark(s, "pool");

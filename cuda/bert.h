@@ -99,7 +99,6 @@ class BertModel : public ResidentModel {
     size_t cu_off = 0, cu_len = 0, skip_off = 0, tiles_off = 0, count = 0;
   };
   Layout layout(int rows, int seqs, int tiles, bool bucketed, AttentionKernel attn) const;
-  size_t out_floats(Output mode, int seqs, int rows) const;
   void mark(Slot& s, const char* name) { ResidentModel::mark(s.marks, s.stream, name); }
   // Writes the batch into the slot's pinned input buffer in layout L (padding included).
   void pack(Slot& s, const Request& r, int T, int n, int ntiles, const Layout& L);
@@ -130,8 +129,6 @@ class BertModel : public ResidentModel {
   std::unordered_map<std::string, Fp8Weight> fp8_;
   size_t in_ints_ = 0, tile_cap_ = 0, out_floats_ = 0;
   bool resid_f32_ = false;
-  GraphMode graphs_ = GraphMode::Shape;
-  int graph_max_tokens_ = 0;  // Bucket: largest batch (tokens) served by bucketed graphs
   bool longest_first_ = false;  // attention tiles of the longest sequences first (EMBEDRANK_ATTN_LONGEST_FIRST)
   AttentionKernel attn_ = AttentionKernel::Mma;  // EMBEDRANK_ATTENTION, as attention_kernel() resolved it
   // quant 1: the LayerNorms write the next linear's e4m3 input too (EMBEDRANK_FP8_FUSE_LN=0: a

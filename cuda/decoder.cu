@@ -23,12 +23,9 @@ DecoderModel::DecoderModel(const DecoderConfig& cfg) : ResidentModel(cfg.device,
   // ids, positions, slots, token → sequence; cu (+1 spare entry when bucketed); contexts and block
   // tables (+1 spare sequence when bucketed); +1 for int2 alignment; tiles
   in_ints_ = 4 * (size_t)cfg.max_tokens + (cfg.max_seqs + 2) + (size_t)(cfg.max_seqs + 1) * (1 + cfg.max_blocks_per_seq) + 1 + 2 * tile_cap_;
-  // Not under tensor parallelism (as BertModel: captured collectives hung ncclCommDestroy at close).
-  graphs_ = graph_mode_from_env();
-  if (profile_ || cfg.world > 1) graphs_ = GraphMode::Off;
   {
     const double q = (double)cfg.heads * cfg.head_dim, kv = (double)cfg.kv_heads * cfg.head_dim;
-    graph_max_tokens_ = graph_max_tokens(2.0 * (cfg.hidden * (2 * q + 2 * kv) + 3.0 * cfg.hidden * cfg.inter), cfg.max_tokens);
+    configure_graphs(cfg.world, 2.0 * (cfg.hidden * (2 * q + 2 * kv) + 3.0 * cfg.hidden * cfg.inter), cfg.max_tokens);
   }
   out_floats_ = (size_t)cfg.max_seqs * std::max(cfg.hidden, std::max(cfg.num_labels, 1));
   {
@@ -196,13 +193,8 @@ void DecoderModel::connect(const std::vector<NcclUniqueId>& ids) {
 }
 
 size_t DecoderModel::output_len(const DecoderRequest& r) const {
-  const size_t n = r.cu_q.empty() ? 0 : r.cu_q.size() - 1;
-  switch (r.mode) {
-    case Output::Embed: return n * cfg_.hidden;
-    case Output::Score: return n * std::max(cfg_.num_labels, 1);
-    case Output::Hidden: return r.cu_q.empty() ? 0 : (size_t)r.cu_q.back() * cfg_.hidden;
-  }
-  return 0;
+  if (r.cu_q.empty()) return 0;
+  return output_floats(r.mode, (int)r.cu_q.size() - 1, r.cu_q.back(), cfg_.hidden, cfg_.num_labels);
 }
 
 // Host-side checks, before anything reaches the GPU: a bad slot or block id would write another
@@ -293,9 +285,9 @@ void DecoderModel::forward(DecoderRequest& r) {
   // Tiles that see the most keys first: a chunk behind a long cached prefix is the longest block.
   paged_attention_order_tiles(s.tiles.data(), ntiles, r.cu_q.data(), r.ctx_len.data(), bm);
   const Layout L = layout(T, n, ntiles, false);
-  const bool graphs = graphs_ != GraphMode::Off && r.mode != Output::Hidden;
+  const bool graphs = graphed(r.mode);
   Layout GL = L;
-  if (graphs && graphs_ == GraphMode::Bucket && T <= graph_max_tokens_) {
+  if (graphs && bucketed_graph(T)) {
     const int rows = token_bucket(T, cfg_.max_tokens), seqs = seq_bucket(n, cfg_.max_seqs);
     GL = layout(rows, seqs, bucket_tiles(rows, seqs, bm, tile_cap_), true);
   }
@@ -374,7 +366,7 @@ void DecoderModel::enqueue(Slot& s, const DecoderRequest& r, const Layout& L) {
   mark(s, "rms_norm");
 
   // Every sequence of the layout (a bucket's padding ones are skipped by the kernels, never read).
-  const size_t out_n = r.mode == Output::Hidden ? (size_t)T * H : r.mode == Output::Score ? (size_t)n * std::max(cfg_.num_labels, 1) : (size_t)n * H;
+  const size_t out_n = output_floats(r.mode, n, T, H, cfg_.num_labels);
   if (r.mode == Output::Embed) {
     pool(dt, s.x, H, d_cu, nullptr, n, 2, r.normalize, s.d_out, s.stream);
     mark(s, "pool");

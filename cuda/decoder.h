@@ -123,8 +123,6 @@ class DecoderModel : public ResidentModel {
   float* inv_freq_ = nullptr;  // rope_inv_freq(head_dim, rope_theta) on the device
   int num_blocks_ = 0;
   size_t in_ints_ = 0, tile_cap_ = 0, out_floats_ = 0;
-  GraphMode graphs_ = GraphMode::Off;
-  int graph_max_tokens_ = 0;  // Bucket: largest step (tokens) served by bucketed graphs
   bool fused_qk_ = true;  // qk_norm_rope (EMBEDRANK_DECODER_FUSED_QK=0: the four separate kernels, for A/B checks)
 };
 

@@ -79,7 +79,6 @@ class GraphCache {
   static void capture(cudaStream_t s, Graph& g, const std::function<void()>& enqueue);
   // Destroys every graph (call with the context current and nothing in flight).
   void clear();
-  size_t size() const { return graphs_.size(); }
 
  private:
   std::map<Key, Graph> graphs_;

@@ -207,14 +207,6 @@ bool tc_aligned(const void* q, int ld_q, const void* k_cache, const void* v_cach
   return a16(q) && a16(k_cache) && a16(v_cache) && ld_q % 8 == 0 && ((uintptr_t)out & 3) == 0 && ld_out % 2 == 0;
 }
 
-// EMBEDRANK_PAGED_ATTENTION: unset, "" or "auto" = tensor cores where they serve; "warp" = the
-// CUDA-core kernel always (A/B checks). Read on every call, so a process can switch.
-bool forced_warp() {
-  const char* e = std::getenv("EMBEDRANK_PAGED_ATTENTION");
-  if (!e || !*e || !std::strcmp(e, "auto")) return false;
-  if (!std::strcmp(e, "warp")) return true;
-  throw std::invalid_argument(std::string("EMBEDRANK_PAGED_ATTENTION must be 'auto' or 'warp', not '") + e + "'");
-}
 
 void check_shape(const char* who, int heads, int kv_heads, int block_size, int max_blocks) {
   if (heads <= 0 || kv_heads <= 0 || heads % kv_heads)
@@ -276,7 +268,14 @@ __global__ void paged_attention_warp_kernel(const T* __restrict__ q, int ld_q, i
 
 }  // namespace
 
-bool paged_attention_forced_warp() { return forced_warp(); }
+// EMBEDRANK_PAGED_ATTENTION: unset, "" or "auto" = tensor cores where they serve; "warp" = the
+// CUDA-core kernel always (A/B checks). Read on every call, so a process can switch.
+bool paged_attention_forced_warp() {
+  const char* e = std::getenv("EMBEDRANK_PAGED_ATTENTION");
+  if (!e || !*e || !std::strcmp(e, "auto")) return false;
+  if (!std::strcmp(e, "warp")) return true;
+  throw std::invalid_argument(std::string("EMBEDRANK_PAGED_ATTENTION must be 'auto' or 'warp', not '") + e + "'");
+}
 
 int paged_attention_block_m(DType, int) {
   // The tensor-core kernel takes 64 query rows per tile; the warp kernel ignores tiles, so the
@@ -319,7 +318,7 @@ void paged_attention(DType dt, const void* q, int ld_q, int heads, int kv_heads,
                      const int* token_seq, int T, const int2* tiles, int ntiles, const void* k_cache, const void* v_cache,
                      const int* block_tables, int max_blocks, int block_size, float scale, void* out, int ld_out, cudaStream_t s) {
   check_shape("paged_attention", heads, kv_heads, block_size, max_blocks);
-  if (!tc_serves(dt, head_dim) || forced_warp() || !tc_aligned(q, ld_q, k_cache, v_cache, out, ld_out)) {
+  if (!tc_serves(dt, head_dim) || paged_attention_forced_warp() || !tc_aligned(q, ld_q, k_cache, v_cache, out, ld_out)) {
     paged_attention_warp(dt, q, ld_q, heads, kv_heads, head_dim, cu_q, ctx_len, token_seq, T, k_cache, v_cache, block_tables, max_blocks,
                          block_size, scale, out, ld_out, s);
     return;

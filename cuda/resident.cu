@@ -111,6 +111,21 @@ void ResidentModel::mark(Marks& m, cudaStream_t s, const char* name) {
   ER_CHECK(cudaEventRecord(m.events[m.n++], s));
 }
 
+void ResidentModel::configure_graphs(int world, double flops_per_token_layer, int max_tokens) {
+  graph_mode_ = graph_mode_from_env();
+  if (profile_ || world > 1) graph_mode_ = GraphMode::Off;
+  graph_max_tokens_ = graph_max_tokens(flops_per_token_layer, max_tokens);
+}
+
+size_t ResidentModel::output_floats(Output mode, int seqs, int rows, int hidden, int labels) {
+  switch (mode) {
+    case Output::Embed: return (size_t)seqs * hidden;
+    case Output::Score: return (size_t)seqs * std::max(labels, 1);
+    case Output::Hidden: return (size_t)rows * hidden;
+  }
+  return 0;
+}
+
 void ResidentModel::capture_graph(cudaStream_t s, GraphCache::Graph& g, const std::function<void()>& enqueue) {
   try {
     GraphCache::capture(s, g, enqueue);

@@ -93,6 +93,18 @@ class ResidentModel {
   void mark(Marks& m, cudaStream_t s, const char* name);
   // After the stream has synchronised.
   void collect_marks(Marks& m);
+  // Reads EMBEDRANK_CUDA_GRAPHS and EMBEDRANK_CUDA_GRAPH_MAX_TOKENS (graphs.h) for a model doing
+  // `flops_per_token_layer` linear FLOPs per token and layer with batches of at most max_tokens.
+  // Off under tensor parallelism (captured NCCL collectives made ncclCommDestroy hang at close on
+  // 2×H200, and TP=2 stayed slower than TP=1 at batch 1 with them: 2.20 vs 1.65 ms) and with
+  // EMBEDRANK_PROFILE=1. Throws std::runtime_error for a bad value of either variable.
+  void configure_graphs(int world, double flops_per_token_layer, int max_tokens);
+  // Whether a pass in `mode` runs under graphs (Hidden never: its buffers appear on first use).
+  bool graphed(Output mode) const { return graph_mode_ != GraphMode::Off && mode != Output::Hidden; }
+  // Whether a graphed pass of T tokens runs in its token bucket's graph (else its exact shape's).
+  bool bucketed_graph(int T) const { return graph_mode_ == GraphMode::Bucket && T <= graph_max_tokens_; }
+  // Floats a pass returns: Embed seqs × hidden, Score seqs × max(labels, 1), Hidden rows × hidden.
+  static size_t output_floats(Output mode, int seqs, int rows, int hidden, int labels);
   // One forward pass of a slot on stream s under the model's graph mode (graphs.h), the one policy
   // every architecture follows. `cache` null (graphs off, or an output mode never graphed): pack
   // and enqueue `exact`, eagerly. Otherwise the pass runs in layout `graph` (a bucket's under
@@ -168,6 +180,8 @@ class ResidentModel {
   std::vector<LocalComm*> local_comms_;  // joined in-process groups, aborted by mark_broken
   std::map<std::string, std::pair<double, long>> prof_;
   std::atomic<long> graphs_captured_{0}, graphs_replayed_{0}, graphs_failed_{0};
+  GraphMode graph_mode_ = GraphMode::Off;
+  int graph_max_tokens_ = 0;  // Bucket: the largest pass (tokens) served by bucketed graphs
 };
 
 }  // namespace er

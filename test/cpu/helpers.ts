@@ -64,7 +64,8 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>, aOffset =
   let m = 0;
   for (let i = 0; i < n; i++) {
     const d = Math.abs(a[aOffset + i] - b[bOffset + i]);
-    if (!(d <= m)) m = d; // NaN propagates as a failure
+    if (Number.isNaN(d)) return Infinity; // NaN never passes (a later finite d would overwrite a NaN m)
+    if (d > m) m = d;
   }
   return m;
 }

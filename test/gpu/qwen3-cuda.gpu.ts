@@ -24,6 +24,7 @@ import { QWEN3_RERANKER_OVERRIDES } from '../../src/models/qwen3-reranker.js';
 import { kvCacheStatsLine } from '../../src/cli/engine-options.js';
 import { GPU_MODELS } from '../../scripts/gpu/prepare.js';
 import { Rng } from '../../scripts/make-test-model.js';
+import { maxAbsDiff } from '../cpu/helpers.js';
 import { batchOf, check as checkWithin, cosine, readJsonFile } from './helpers.js';
 
 const check = (title: string, fn: () => Promise<void>) => checkWithin(title, fn, 900_000);
@@ -243,7 +244,8 @@ describe('gpu/qwen3-cuda: CUDA graphs for decoder steps (EMBEDRANK_CUDA_GRAPHS=b
         const f = reranker ? loadModelFolder(m.dir, { hfOverrides: { ...QWEN3_RERANKER_OVERRIDES } }) : loadModelFolder(m.dir);
         const rng = new Rng(1214);
         const rand = (n: number) => Array.from({ length: n }, () => 1 + Math.floor(rng.uniform() * (f.dims.vocab - 1)));
-        const refIds = reranker ? json<LmRef>(join(m.dir, 'reference.json')).rows.map((r) => r.input_ids) : json<EmbRef>(join(m.dir, 'reference.json')).input_ids;
+        const lmRef = reranker ? json<LmRef>(join(m.dir, 'reference.json')) : undefined;
+        const refIds = lmRef ? lmRef.rows.map((r) => r.input_ids) : json<EmbRef>(join(m.dir, 'reference.json')).input_ids;
         const batches: number[][][] = [
           refIds,
           [refIds[0]], [rand(1)], [rand(7)], [rand(100)], [rand(65)], [rand(128)], [rand(127)],
@@ -257,68 +259,50 @@ describe('gpu/qwen3-cuda: CUDA graphs for decoder steps (EMBEDRANK_CUDA_GRAPHS=b
           for (const b of batches) outs.push(reranker ? await e.score(batchOf(b), 'identity') : await e.embed(batchOf(b)));
           return outs;
         };
-        const eager = await engineWith(f, dtype, { EMBEDRANK_CUDA_GRAPHS: '0' }, {});
-        let ref: Float32Array[];
-        try {
-          ref = await run(eager);
-          expect(eager.graphStats(), 'graphs off').to.deep.equal({ captured: 0, replayed: 0, failed: 0 });
-        } finally {
-          await eager.close();
-        }
-        const cached = await engineWith(f, dtype, { EMBEDRANK_CUDA_GRAPHS: 'bucket' }, {});
-        let graphs: Float32Array[];
-        try {
-          graphs = await run(cached);
-          const st = cached.graphStats();
-          say(`${m.name} ${dtype}: graphs captured ${st.captured}, replayed ${st.replayed}, failed ${st.failed}`);
-          expect(st.failed, 'failed captures').to.equal(0);
-          expect(st.captured, 'captured').to.be.greaterThan(0);
-          expect(st.replayed, 'replays').to.be.greaterThan(st.captured);
-        } finally {
-          await cached.close();
-        }
-        const plain = await engineWith(f, dtype, { EMBEDRANK_CUDA_GRAPHS: 'bucket' }, { enablePrefixCaching: false });
-        let first: Float32Array[], again: Float32Array[];
-        try {
-          first = await run(plain);
-          again = await run(plain);
-          const st = plain.graphStats();
-          expect(st.failed === 0 && st.captured > 0 && st.replayed > st.captured, `prefix caching off: graph stats ${JSON.stringify(st)}`).to.equal(true);
-        } finally {
-          await plain.close();
-        }
+        /** Every batch through a fresh engine made with env and o, `passes` times; its graph counts. */
+        const runEngine = async (env: Record<string, string>, o: Partial<CudaEngineOptions>, passes: number) => {
+          const e = await engineWith(f, dtype, env, o);
+          try {
+            const outs: Float32Array[][] = [];
+            for (let p = 0; p < passes; p++) outs.push(await run(e));
+            return { outs, st: e.graphStats() };
+          } finally {
+            await e.close();
+          }
+        };
+        const eager = await runEngine({ EMBEDRANK_CUDA_GRAPHS: '0' }, {}, 1);
+        expect(eager.st, 'graphs off').to.deep.equal({ captured: 0, replayed: 0, failed: 0 });
+        const cached = await runEngine({ EMBEDRANK_CUDA_GRAPHS: 'bucket' }, {}, 1);
+        say(`${m.name} ${dtype}: graphs captured ${cached.st.captured}, replayed ${cached.st.replayed}, failed ${cached.st.failed}`);
+        expect(cached.st.failed, 'failed captures').to.equal(0);
+        expect(cached.st.captured, 'captured').to.be.greaterThan(0);
+        expect(cached.st.replayed, 'replays').to.be.greaterThan(cached.st.captured);
+        const plain = await runEngine({ EMBEDRANK_CUDA_GRAPHS: 'bucket' }, { enablePrefixCaching: false }, 2);
+        expect(plain.st.failed === 0 && plain.st.captured > 0 && plain.st.replayed > plain.st.captured, `prefix caching off: graph stats ${JSON.stringify(plain.st)}`).to.equal(true);
         // Exact-shape graphs (what steps above the bucketed limit get): a shape is captured at its
         // second sighting and replayed from then on, so the second pass is all replays of the
         // kernels the first ran (bit for bit, one engine), and both are held to eager like the buckets.
-        const shaped = await engineWith(f, dtype, { EMBEDRANK_CUDA_GRAPHS: 'shape' }, { enablePrefixCaching: false });
-        let shapeFirst: Float32Array[], shapeAgain: Float32Array[];
-        try {
-          shapeFirst = await run(shaped);
-          shapeAgain = await run(shaped);
-          const st = shaped.graphStats();
-          expect(st.failed === 0 && st.captured > 0 && st.replayed >= st.captured, `exact shapes: graph stats ${JSON.stringify(st)}`).to.equal(true);
-        } finally {
-          await shaped.close();
-        }
+        const shaped = await runEngine({ EMBEDRANK_CUDA_GRAPHS: 'shape' }, { enablePrefixCaching: false }, 2);
+        expect(shaped.st.failed === 0 && shaped.st.captured > 0 && shaped.st.replayed >= shaped.st.captured, `exact shapes: graph stats ${JSON.stringify(shaped.st)}`).to.equal(true);
+        const [ref] = eager.outs, [graphs] = cached.outs, [first, again] = plain.outs, [shapeFirst, shapeAgain] = shaped.outs;
         // Graphs vs eager: the bucket's row count can pick another cuBLASLt algorithm, so this is a
         // schedule change (SAME_COS; the reranker's logits in fp32 within 1e-4, halves within
         // PyTorch's own half-precision logit error on the reference pairs, as the schedule tests above).
-        const lmRef = reranker ? json<LmRef>(join(m.dir, 'reference.json')) : undefined;
         const zTol = lmRef && dtype !== 'float32' ? Math.max(...lmRef.rows.map((r) => Math.abs(r[`yes_${TAG[dtype]}`] - r[`no_${TAG[dtype]}`] - (r.yes_fp32 - r.no_fp32)))) : 1e-4;
         let worstCos = 1, worstZ = 0, worstReplay = 0;
         batches.forEach((b, k) => {
           const what = `${m.name} ${dtype} batch ${k} (${b.length} seqs, ${b.reduce((a, x) => a + x.length, 0)} tokens)`;
           for (const out of [ref[k], graphs[k], first[k], again[k], shapeFirst[k], shapeAgain[k]]) expect(out.every(Number.isFinite), `${what}: NaN or Inf`).to.equal(true);
           // Prefix caching off, same steps again: every step replays the graph its bucket captured.
-          const dRep = Math.max(...Array.from(again[k], (x, i) => Math.abs(x - first[k][i])));
+          const dRep = maxAbsDiff(again[k], first[k]);
           worstReplay = Math.max(worstReplay, dRep);
           expect(dRep, `${what}: replay vs first run`).to.be.at.most(1e-6);
-          const dShape = Math.max(...Array.from(shapeAgain[k], (x, i) => Math.abs(x - shapeFirst[k][i])));
+          const dShape = maxAbsDiff(shapeAgain[k], shapeFirst[k]);
           worstReplay = Math.max(worstReplay, dShape);
           expect(dShape, `${what}: exact-shape replay vs first run`).to.be.at.most(1e-6);
           for (const got of [graphs[k], first[k], shapeFirst[k]]) {
             if (reranker) {
-              const dz = Math.max(...Array.from(got, (x, i) => Math.abs(x - ref[k][i])));
+              const dz = maxAbsDiff(got, ref[k]);
               worstZ = Math.max(worstZ, dz);
               expect(dz, `${what}: graph vs eager logit`).to.be.at.most(zTol);
             } else {
@@ -330,7 +314,7 @@ describe('gpu/qwen3-cuda: CUDA graphs for decoder steps (EMBEDRANK_CUDA_GRAPHS=b
         });
         say(`${m.name} ${dtype}: graphs vs eager ${reranker ? `max |Δlogit| ${worstZ.toExponential(2)} (bar ${zTol.toExponential(2)})` : `least cosine ${worstCos.toFixed(9)}`}; replay vs first ${worstReplay.toExponential(2)}`);
         // Replays read fresh inputs: two single sequences of one bucket give different outputs.
-        expect(Math.max(...Array.from(graphs[4].subarray(0, reranker ? 1 : H), (x, i) => Math.abs(x - graphs[5][i])))).to.be.greaterThan(0);
+        expect(maxAbsDiff(graphs[4], graphs[5], 0, 0, reranker ? 1 : H)).to.be.greaterThan(0);
       });
     }
   }
