@@ -25,5 +25,11 @@ SCIFACT=${SCIFACT_DATA:-../shared/data/scifact}
 # The real all-MiniLM-L6-v2 tokenizer files, for bench/host-path.ts and bench/tokenizer.ts.
 TOK=${MINILM_TOKENIZER:-../shared/data/tokenizers/all-MiniLM-L6-v2}
 [ -d "$TOK" ] && rm -rf .gpu/minilm-tok && cp -r "$TOK" .gpu/minilm-tok && chmod -R u+w .gpu/minilm-tok
+# The malloc libraries bench/runs/2026-11-30-s14.sh compares under the tokenizer (where this machine
+# has them: Debian's libjemalloc2, libtcmalloc-minimal4, libmimalloc2.0), in case the GPU host lacks them.
+mkdir -p .gpu/alloc
+for f in libjemalloc.so.2 libtcmalloc_minimal.so.4 libmimalloc.so.2; do
+  [ -f "/usr/lib/x86_64-linux-gnu/$f" ] && cp -L "/usr/lib/x86_64-linux-gnu/$f" .gpu/alloc/
+done
 tar cJf .gpu/dist.tar.xz dist
 du -sh .gpu/*
