@@ -1,8 +1,11 @@
 // The environment the Python baselines (sentence-transformers through bench/st_baseline.py,
 // bench/st_encode_baseline.py and the others bench/qwen3.ts runs) start with.
 
+import { PRELOADED_VAR, userPreload } from '../src/cli/allocator.js';
+
 /**
- * This process's environment less TOKENIZERS_PARALLELISM, plus PYTHONUNBUFFERED=1 (their output
+ * This process's environment less TOKENIZERS_PARALLELISM and the allocator preload of
+ * src/cli/allocator.ts, plus PYTHONUNBUFFERED=1 (their output
  * reaches the log as it comes). embedrank's fast tokenizer path sets TOKENIZERS_PARALLELISM=false
  * for its own threads (src/tokenize/threads.ts) and the bench scripts export it; inherited, it
  * also switches off the Rust thread pool of the baseline's tokenizer, which sentence-transformers
@@ -13,5 +16,11 @@
 export function baselineEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
   const out: NodeJS.ProcessEnv = { ...env, PYTHONUNBUFFERED: '1' };
   delete out.TOKENIZERS_PARALLELISM;
+  // Nor the allocator a bench's relaunch preloads for embedrank (src/cli/allocator.ts): the
+  // baseline runs on the malloc its users run it on (a user's own LD_PRELOAD is kept).
+  const preload = userPreload(env);
+  if (preload === undefined) delete out.LD_PRELOAD;
+  else out.LD_PRELOAD = preload;
+  delete out[PRELOADED_VAR];
   return out;
 }

@@ -54,14 +54,16 @@ const SAME_P_FP32 = 2e-5;
 const P_TOL: Record<Dtype, number> = { float32: 1e-5, bfloat16: 5e-3, float16: 5e-3 };
 
 /**
- * The card's share each engine here may take (weights, activations, KV pool): 0.3 rather than vLLM's
- * 0.9, so that this suite can run beside others on one card (bench/runs/2026-11-30-s14.sh runs it
- * with CUDA graphs on and off at once); the test models need well under a GB.
+ * KV blocks of every engine here (vLLM's num_gpu_blocks_override), instead of the pool that
+ * gpuMemoryUtilization would size from the card: that rule counts every process's memory as
+ * reserved, so with this suite beside others on one card (bench/runs/2026-11-30-s14.sh runs it with
+ * CUDA graphs on and off at once) no block fit (session 14, call a). 2048 blocks of 16 tokens hold
+ * the longest test (a few 4096-token sequences); 7.3 GB for Qwen3-0.6B's shape in fp32.
  */
-const MEMORY = 0.3;
+const KV_BLOCKS = 2048;
 
 function engine(folder: ModelFolder, dtype: ComputeDtype, o: Partial<CudaEngineOptions> = {}): Promise<CudaDecoderEngine> {
-  return CudaDecoderEngine.create(folder, { dtype, device: 0, rank: 0, worldSize: 1, maxTokens: 32768, maxSeqs: 256, slots: 1, maxModelLen: 4096, gpuMemoryUtilization: MEMORY, ...o });
+  return CudaDecoderEngine.create(folder, { dtype, device: 0, rank: 0, worldSize: 1, maxTokens: 32768, maxSeqs: 256, slots: 1, maxModelLen: 4096, numGpuBlocksOverride: KV_BLOCKS, ...o });
 }
 
 function rowCos(a: Float32Array, b: Float32Array, i: number, H: number): number {
@@ -202,7 +204,7 @@ describe('gpu/qwen3-cuda: CUDA decoder engine = transformers (issue 12)', functi
 
     check(`${m.name}: CrossEncoder on CUDA from raw (query, document) pairs = transformers (fp32), KV cache stats reported`, async () => {
       const ref = json<LmRef>(join(m.dir, 'reference.json'));
-      const ce = await CrossEncoder.create({ model: m.dir, device: 'cuda', dtype: 'float32', hfOverrides: { ...QWEN3_RERANKER_OVERRIDES }, instruction: ref.instruction, maxModelLen: 4096, gpuMemoryUtilization: MEMORY });
+      const ce = await CrossEncoder.create({ model: m.dir, device: 'cuda', dtype: 'float32', hfOverrides: { ...QWEN3_RERANKER_OVERRIDES }, instruction: ref.instruction, maxModelLen: 4096, numGpuBlocksOverride: KV_BLOCKS });
       try {
         const got = (await ce.predict(ref.rows.map((r) => [r.query, r.document]))) as Float32Array;
         const worst = Math.max(...ref.rows.map((r, i) => (Number.isFinite(got[i]) ? Math.abs(got[i] - r.p_yes_fp32) : Infinity)));
