@@ -60,7 +60,16 @@ export function toBatch(seqs: Sequence[], poolSkip?: number[]): TokenBatch {
   };
 }
 
-export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>, aOffset = 0, bOffset = 0, n = b.length): number {
+/**
+ * Largest |a[aOffset + i] − b[bOffset + i]| over n values (default b.length); Infinity when any
+ * pair holds a NaN or an infinity, or when called on whole arrays (no offsets, no n) of different
+ * lengths, so a short or poisoned output never passes a bound.
+ */
+export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>, aOffset?: number, bOffset?: number, n?: number): number {
+  if (aOffset === undefined && bOffset === undefined && n === undefined && a.length !== b.length) return Infinity;
+  aOffset ??= 0;
+  bOffset ??= 0;
+  n ??= b.length;
   let m = 0;
   for (let i = 0; i < n; i++) {
     const d = Math.abs(a[aOffset + i] - b[bOffset + i]);

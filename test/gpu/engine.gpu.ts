@@ -13,6 +13,7 @@ import { CrossEncoder } from '../../src/cross-encoder.js';
 import { Encoder } from '../../src/encoder.js';
 import { GPU_MODELS, GPU_SUITE, referencePairs, referenceTexts, stsSentences } from '../../scripts/gpu/prepare.js';
 import { Rng } from '../../scripts/make-test-model.js';
+import { maxAbsDiff } from '../cpu/helpers.js';
 import { check } from './helpers.js';
 
 /** A little-endian float32 file. readFileSync may hand back a slice of a shared pool, so honour byteOffset. */
@@ -255,14 +256,6 @@ describe('CUDA engine vs CPU engine and PyTorch', function () {
     }
   });
 });
-
-/** Largest |a − b|; NaN on either side counts as infinitely far. */
-function maxAbsDiff(a: Float32Array, b: Float32Array): number {
-  if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Number.isFinite(a[i]) && Number.isFinite(b[i]) ? Math.abs(a[i] - b[i]) : Infinity);
-  return m;
-}
 
 /**
  * Batch shapes that revisit token buckets with other lengths (EMBEDRANK_CUDA_GRAPHS=bucket: quarter

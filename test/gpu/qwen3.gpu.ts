@@ -11,6 +11,7 @@ import { expect } from 'chai';
 import { loadAddon, type CudaAddon } from '../../src/backends/cuda/addon.js';
 import { rmsNormF64, rotaryF64 } from '../../src/reference/decoder-f64.js';
 import { roundHalfEven } from '../../src/eval/numeric.js';
+import { maxAbsDiff } from '../cpu/helpers.js';
 
 // tol: max |Δ| unit of each kernel's bound; rel: the attention tests' relative L2 error bound
 // (test/gpu/attention.gpu.ts's tolerances).
@@ -62,16 +63,6 @@ function fp16Round(v: number): number {
   const e = Math.max(Math.floor(Math.log2(Math.abs(v))), -14);
   const q = Math.pow(2, e - 10);
   return roundHalfEven(v / q) * q; // ties to even, as the GPU's __float2half_rn
-}
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) {
-    const d = Math.abs(a[i] - b[i]);
-    if (Number.isNaN(d)) return Infinity;
-    m = Math.max(m, d);
-  }
-  return a.length === b.length ? m : Infinity;
 }
 
 /** A step of paged attention: sequences as (cached, new) token counts, the step's QKV rows, the cached K/V. */
