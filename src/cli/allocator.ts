@@ -5,9 +5,8 @@
 // only be chosen before the process starts (LD_PRELOAD), so the `embedrank` command starts itself
 // again with it (relaunchWithAllocator), as vLLM's CPU guide has users preload tcmalloc by hand.
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { isatty } from 'node:tty';
 
 /** The allocators EMBEDRANK_ALLOCATOR names, and the shared library each is (Debian's package in the comment). */
 export const ALLOCATOR_LIBRARIES = {
@@ -32,11 +31,38 @@ export interface AllocatorPlan {
 
 export interface AllocatorHost {
   platform: NodeJS.Platform;
+  /** A regular file is there. */
   exists: (path: string) => boolean;
+  /** The file starts with the ELF magic (a shared library, not a text file or a directory). */
+  isElf: (path: string) => boolean;
   dirs: readonly string[];
 }
 
-const realHost: AllocatorHost = { platform: process.platform, exists: existsSync, dirs: LIBRARY_DIRS };
+function isElf(path: string): boolean {
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, 'r');
+    const head = Buffer.alloc(4);
+    return readSync(fd, head, 0, 4, 0) === 4 && head.equals(Buffer.from([0x7f, 0x45, 0x4c, 0x46]));
+  } catch {
+    return false;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+const realHost: AllocatorHost = {
+  platform: process.platform,
+  exists: (p) => {
+    try {
+      return statSync(p).isFile();
+    } catch {
+      return false;
+    }
+  },
+  isElf,
+  dirs: LIBRARY_DIRS,
+};
 
 function find(name: AllocatorName, host: AllocatorHost): string | undefined {
   const file = ALLOCATOR_LIBRARIES[name];
@@ -51,8 +77,11 @@ function find(name: AllocatorName, host: AllocatorHost): string | undefined {
  * - `system`: nothing (glibc's malloc);
  * - `jemalloc`, `tcmalloc`, `mimalloc`: that library (ALLOCATOR_LIBRARIES);
  * - a path (contains `/`): that file.
- * @throws Error, before any work starts, for another value, a named allocator or a path that is not
- *   there, or a named allocator or path on a platform without LD_PRELOAD (not Linux).
+ * A library LD_PRELOAD already has is not preloaded again.
+ * @throws Error, before any work starts, for another value; a named allocator or a path that is not
+ *   there, is not an ELF file, or holds a space or colon (ld.so would split it); a named allocator or
+ *   path while LD_PRELOAD already has another allocator; a named allocator or path on a platform
+ *   without LD_PRELOAD (not Linux).
  */
 export function planAllocator(env: NodeJS.ProcessEnv = process.env, host: AllocatorHost = realHost): AllocatorPlan {
   const raw = env.EMBEDRANK_ALLOCATOR?.trim() ?? '';
@@ -67,21 +96,26 @@ export function planAllocator(env: NodeJS.ProcessEnv = process.env, host: Alloca
     if (explicit) throw new Error(`EMBEDRANK_ALLOCATOR=${raw}: preloading an allocator needs Linux (LD_PRELOAD); this is ${host.platform}`);
     return { reason: `not Linux (${host.platform})` };
   }
+  const preloaded = (env.LD_PRELOAD ?? '').split(/[:\s]+/).filter((p) => p !== '');
+  const already = preloaded.find((p) => /jemalloc|tcmalloc|mimalloc/.test(basename(p)));
   if (v.includes('/')) {
+    // ld.so splits LD_PRELOAD at spaces and colons, and ignores (with a warning) what it cannot load.
+    if (/[:\s]/.test(v)) throw new Error(`EMBEDRANK_ALLOCATOR=${raw}: LD_PRELOAD cannot carry a path with a space or a colon`);
     if (!host.exists(v)) throw new Error(`EMBEDRANK_ALLOCATOR=${raw}: no such file`);
-    return { preload: v, reason: 'EMBEDRANK_ALLOCATOR names a path' };
+    if (!host.isElf(v)) throw new Error(`EMBEDRANK_ALLOCATOR=${raw}: not a shared library (no ELF header)`);
   }
-  if (named) {
-    const path = find(named, host);
-    if (!path) {
-      throw new Error(
-        `EMBEDRANK_ALLOCATOR=${raw}: ${ALLOCATOR_LIBRARIES[named]} is not in ${host.dirs.join(', ')}; install it (Debian/Ubuntu: apt install ` +
-          `${{ jemalloc: 'libjemalloc2', tcmalloc: 'libtcmalloc-minimal4', mimalloc: 'libmimalloc2.0' }[named]}), give its path, or set EMBEDRANK_ALLOCATOR=system`,
-      );
-    }
-    return { preload: path, reason: `EMBEDRANK_ALLOCATOR=${named}` };
+  const wanted = v.includes('/') ? v : named ? find(named, host) : undefined;
+  if (named && !wanted) {
+    throw new Error(
+      `EMBEDRANK_ALLOCATOR=${raw}: ${ALLOCATOR_LIBRARIES[named]} is not in ${host.dirs.join(', ')}; install it (Debian/Ubuntu: apt install ` +
+        `${{ jemalloc: 'libjemalloc2', tcmalloc: 'libtcmalloc-minimal4', mimalloc: 'libmimalloc2.0' }[named]}), give its path, or set EMBEDRANK_ALLOCATOR=system`,
+    );
   }
-  const already = (env.LD_PRELOAD ?? '').split(/[:\s]+/).find((p) => /jemalloc|tcmalloc|mimalloc/.test(basename(p)));
+  if (wanted) {
+    if (preloaded.includes(wanted)) return { reason: `LD_PRELOAD already has ${wanted}` };
+    if (already) throw new Error(`EMBEDRANK_ALLOCATOR=${raw}: LD_PRELOAD already preloads ${already}; two allocators in one process would clash (unset one of them)`);
+    return { preload: wanted, reason: named ? `EMBEDRANK_ALLOCATOR=${named}` : 'EMBEDRANK_ALLOCATOR names a path' };
+  }
   if (already) return { reason: `LD_PRELOAD already has ${already}` };
   const path = find('jemalloc', host);
   return path ? { preload: path, reason: 'auto: jemalloc found' } : { reason: `auto: ${ALLOCATOR_LIBRARIES.jemalloc} not found` };
@@ -102,29 +136,31 @@ export function userPreload(env: NodeJS.ProcessEnv): string | undefined {
 
 /**
  * Starts this same command again (same node, flags and arguments) with planAllocator's library in
- * LD_PRELOAD, when it plans one and this process is neither such a relaunch nor under --inspect. Returns false when
- * the caller should go on and do the work itself; true when the relaunched child does it: the caller
- * must then do nothing more, and this process exits with the child's status (or dies of its signal).
- * SIGTERM and SIGHUP are passed on to the child, SIGINT too unless stdin is a terminal (Ctrl-C
- * reaches the whole foreground group, and serve drains on the first SIGINT and dies on a second).
+ * LD_PRELOAD, when it plans one and this process is neither such a relaunch nor under a debugger
+ * (--inspect in its flags or NODE_OPTIONS: the inspector's port is this process's). Returns false
+ * when the caller should go on and do the work itself; true when the relaunched child does it: the
+ * caller must then do nothing more, and this process exits with the child's status (or dies of its
+ * signal).
+ * The child runs in a process group of its own, and this process passes SIGTERM, SIGHUP and SIGINT
+ * on to it: so a signal to the group (Ctrl-C on a terminal, `kill -- -PGID`) reaches the child once,
+ * through this process, not twice (serve drains on the first and stops at once on a second).
  * A child that cannot be started (it is this same node binary, so only under exhausted resources)
  * is reported and this process exits 1.
  * @throws Error from planAllocator (a bad EMBEDRANK_ALLOCATOR), before anything starts.
  */
 export function relaunchWithAllocator(env: NodeJS.ProcessEnv = process.env): boolean {
   if (env[PRELOADED_VAR] !== undefined) return false;
-  // Under a debugger the inspector's port is this process's; a relaunched child could not take it.
-  if (process.execArgv.some((a) => a.startsWith('--inspect'))) return false;
   const plan = planAllocator(env);
   if (!plan.preload) return false;
+  if ([...process.execArgv, ...(env.NODE_OPTIONS ?? '').split(/\s+/)].some((a) => a.startsWith('--inspect'))) {
+    if (env.EMBEDRANK_ALLOCATOR) process.stderr.write(`embedrank: under --inspect the process is not started again, so it runs without ${plan.preload}\n`);
+    return false;
+  }
   const childEnv = { ...env, LD_PRELOAD: env.LD_PRELOAD ? `${plan.preload}:${env.LD_PRELOAD}` : plan.preload, [PRELOADED_VAR]: plan.preload };
-  const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit', env: childEnv });
-  const terminal = isatty(0);
-  const signals: NodeJS.Signals[] = terminal ? ['SIGTERM', 'SIGHUP'] : ['SIGTERM', 'SIGHUP', 'SIGINT'];
+  const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit', env: childEnv, detached: true });
+  const signals: NodeJS.Signals[] = ['SIGTERM', 'SIGHUP', 'SIGINT'];
   const pass = (s: NodeJS.Signals) => child.kill(s);
   for (const s of signals) process.on(s, pass);
-  // Ctrl-C on a terminal reaches the child by itself; this process waits for it to finish.
-  if (terminal) process.on('SIGINT', () => {});
   child.on('error', (e) => {
     process.stderr.write(`embedrank: could not relaunch with ${plan.preload}: ${e.message} (EMBEDRANK_ALLOCATOR=system runs without)\n`);
     process.exit(1);

@@ -2,6 +2,7 @@
 // The `embedrank` command: encode, rerank, evaluate, tasks.
 import { existsSync, writeFileSync } from 'node:fs';
 import { extname } from 'node:path';
+import { isatty } from 'node:tty';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { CrossEncoder } from '../cross-encoder.js';
@@ -40,7 +41,9 @@ interface RerankArgs extends EngineArgs {
 
 /** The texts of a CLI input; an input without any is an error (nothing to compute). */
 function readInput(path: string, a: { field: string; format: InputFormat }, what: string): string[] {
-  if (path === '-' && process.stdin.isTTY) process.stderr.write(`embedrank: reading ${what} from the terminal, one per line; end with Ctrl-D\n`);
+  // isatty, not process.stdin.isTTY: touching process.stdin makes a piped fd 0 non-blocking, and
+  // readTexts' synchronous read of it then fails with EAGAIN.
+  if (path === '-' && isatty(0)) process.stderr.write(`embedrank: reading ${what} from the terminal, one per line; end with Ctrl-D\n`);
   const texts = readTexts(path, { field: a.field, format: a.format });
   if (!texts.length) throw new InputError(`${path === '-' ? 'stdin' : path} has no ${what}`);
   return texts;

@@ -117,15 +117,26 @@ export function createServer(model: ServedModel, options: ServeOptions): EmbedSe
   };
 }
 
+/** A repeat of the first stop signal this soon after it is the same request delivered twice. */
+export const REPEATED_SIGNAL_MS = 1000;
+
 /**
  * Serves until SIGTERM or SIGINT, then drains (close()), closes the model and resolves; the CLI
- * exits 0 after it. A second signal during the drain exits at once with status 1.
+ * exits 0 after it. A second signal during the drain exits at once with status 1, except the same
+ * signal within REPEATED_SIGNAL_MS of the first: a supervisor that signals every process of the
+ * service (systemd's KillMode=control-group) reaches this process both directly and through the
+ * `embedrank` launcher's relaunch (src/cli/allocator.ts), which passes signals on.
  */
 export async function serveUntilSignal(server: EmbedServer, model: ServedModel, log: (s: string) => void): Promise<void> {
   await new Promise<void>((resolve) => {
     const onSignal = (sig: NodeJS.Signals) => {
       log(`embedrank serve: ${sig}: draining ${server.service.admittedInputs} admitted inputs, then exiting`);
-      process.once(sig, () => process.exit(1));
+      const first = performance.now();
+      const again = (s: NodeJS.Signals) => {
+        if (s === sig && performance.now() - first < REPEATED_SIGNAL_MS) process.once(s, again);
+        else process.exit(1);
+      };
+      process.once(sig, again);
       resolve();
     };
     process.once('SIGTERM', onSignal);

@@ -9,9 +9,9 @@ import { baselineEnv } from '../../bench/baseline-env.js';
 import { ALLOCATOR_LIBRARIES, LIBRARY_DIRS, PRELOADED_VAR, allocatorLabel, planAllocator, userPreload, type AllocatorHost } from '../../src/cli/allocator.js';
 
 /** A Linux host whose library directories hold exactly `files`. */
-function host(files: string[], platform: NodeJS.Platform = 'linux'): AllocatorHost {
+function host(files: string[], platform: NodeJS.Platform = 'linux', notElf: string[] = []): AllocatorHost {
   const set = new Set(files);
-  return { platform, exists: (p) => set.has(p), dirs: ['/usr/lib/x86_64-linux-gnu', '/usr/local/lib'] };
+  return { platform, exists: (p) => set.has(p), isElf: (p) => set.has(p) && !notElf.includes(p), dirs: ['/usr/lib/x86_64-linux-gnu', '/usr/local/lib'] };
 }
 const JE = '/usr/local/lib/libjemalloc.so.2';
 const TC = '/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4';
@@ -46,6 +46,16 @@ describe('cli/allocator: planAllocator (EMBEDRANK_ALLOCATOR)', () => {
     expect(() => planAllocator({ EMBEDRANK_ALLOCATOR: 'mimalloc' }, host([JE]))).to.throw(/libmimalloc\.so\.2 is not in .*apt install libmimalloc2\.0.*EMBEDRANK_ALLOCATOR=system/);
     expect(() => planAllocator({ EMBEDRANK_ALLOCATOR: '/nope/libjemalloc.so.2' }, host([JE]))).to.throw(/\/nope\/libjemalloc\.so\.2: no such file/);
     expect(() => planAllocator({ EMBEDRANK_ALLOCATOR: 'jemalloc' }, host([JE], 'darwin'))).to.throw(/needs Linux \(LD_PRELOAD\); this is darwin/);
+    // What ld.so would ignore with a warning (and the run would silently stay on glibc):
+    expect(() => planAllocator({ EMBEDRANK_ALLOCATOR: '/etc/passwd' }, host(['/etc/passwd'], 'linux', ['/etc/passwd']))).to.throw(/not a shared library \(no ELF header\)/);
+    expect(() => planAllocator({ EMBEDRANK_ALLOCATOR: '/tmp/my libs/libjemalloc.so.2' }, host(['/tmp/my libs/libjemalloc.so.2']))).to.throw(/a space or a colon/);
+    expect(() => planAllocator({ EMBEDRANK_ALLOCATOR: '/a:/b/libjemalloc.so.2' }, host(['/a:/b/libjemalloc.so.2']))).to.throw(/a space or a colon/);
+  });
+
+  it('a library LD_PRELOAD already has is not preloaded again; another allocator there with an explicit request is refused', () => {
+    expect(planAllocator({ EMBEDRANK_ALLOCATOR: 'jemalloc', LD_PRELOAD: JE }, host([JE])).preload).to.equal(undefined);
+    expect(planAllocator({ EMBEDRANK_ALLOCATOR: JE, LD_PRELOAD: `/opt/x.so:${JE}` }, host([JE])).preload).to.equal(undefined);
+    expect(() => planAllocator({ EMBEDRANK_ALLOCATOR: 'jemalloc', LD_PRELOAD: TC }, host([JE, TC]))).to.throw(/LD_PRELOAD already preloads .*libtcmalloc_minimal\.so\.4; two allocators/);
   });
 
   it('the library names are the ones Debian installs, and the real search covers the multiarch directories', () => {
@@ -88,9 +98,13 @@ describe('cli/allocator: relaunchWithAllocator in a real process (Linux)', funct
     `import { readFileSync } from 'node:fs';
      import { relaunchWithAllocator } from ${JSON.stringify('file://' + join(process.cwd(), 'dist/src/cli/allocator.js'))};
      if (!relaunchWithAllocator()) {
+       // 'count': counts the SIGTERMs that reach it for a second (handler first, then the report).
+       let n = 0;
+       if (process.argv[2] === 'count') process.on('SIGTERM', () => n++);
        const lib = process.env.${PRELOADED_VAR};
        console.log(JSON.stringify({ pid: process.pid, preload: process.env.LD_PRELOAD ?? null, marker: lib ?? null, mapped: lib ? readFileSync('/proc/self/maps', 'utf8').includes(lib) : false, args: process.argv.slice(2) }));
        if (process.argv[2] === 'wait') setTimeout(() => {}, 20000);
+       else if (process.argv[2] === 'count') setTimeout(() => console.log(JSON.stringify({ sigterms: n })), 1000);
        else process.exitCode = Number(process.argv[2] ?? 0);
      }`,
   );
@@ -138,6 +152,27 @@ describe('cli/allocator: relaunchWithAllocator in a real process (Linux)', funct
     expect(signal).to.equal('SIGTERM');
     expect(code).to.equal(null);
     expect(() => process.kill(child, 0), 'the relaunched child is gone').to.throw();
+  });
+
+  it('a signal to the whole process group reaches the child once (through the parent), not twice', async () => {
+    // detached: the probe's parent leads a group of its own, as a shell job or a service would.
+    const p = spawn(process.execPath, [probe, 'count'], { env: env(LIBM!), stdio: ['ignore', 'pipe', 'inherit'], detached: true });
+    let out = '';
+    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    await new Promise<void>((resolve) => p.stdout.once('data', () => resolve()));
+    process.kill(-p.pid!, 'SIGTERM');
+    const code = await new Promise<number | null>((resolve) => p.once('exit', (c) => resolve(c)));
+    const lines = out.trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines[1], out).to.deep.equal({ sigterms: 1 });
+    expect(code).to.equal(0);
+  });
+
+  it('passes SIGINT on too (not on a terminal here)', async () => {
+    const p = spawn(process.execPath, [probe, 'wait'], { env: env(LIBM!), stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((resolve) => p.stdout.once('data', () => resolve()));
+    p.kill('SIGINT');
+    const signal = await new Promise<NodeJS.Signals | null>((resolve) => p.once('exit', (_c, s) => resolve(s)));
+    expect(signal).to.equal('SIGINT');
   });
 
   it('with jemalloc installed, the bin runs on it (checked in /proc/self/maps of the relaunched process)', function () {

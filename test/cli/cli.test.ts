@@ -1,7 +1,7 @@
 // The `embedrank` command end to end, as a user runs it: encode → .npy, rerank, evaluate over
 // the bundled SemEval 2012 files (and resume), help texts; and the README's examples as written.
 import { expect } from 'chai';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -55,6 +55,21 @@ describe('cli: embedrank', function () {
       expect(`${shape} ${dtype}`).to.equal(`[${texts.length}, 64] float32`);
       expect(Number(value)).to.be.closeTo(npy.data[3 * 64 + 5], 1e-7);
     }
+  });
+
+  it('encode reads "-" from a pipe that is still empty when it starts (no EAGAIN from a non-blocking stdin)', async () => {
+    const out = join(work, 'stdin.npy');
+    const child = spawn(process.execPath, [BIN, 'encode', '-m', encoderDir, '-i', '-', '-o', out, '--device', 'cpu'], {
+      env: { ...process.env, EMBEDRANK_DISABLE_CUDA: '1' },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let err = '';
+    child.stderr.on('data', (d) => (err += d));
+    // The texts arrive only after the CLI has loaded and read fd 0, so its first read finds the pipe empty.
+    setTimeout(() => child.stdin.end(texts.slice(0, 5).join('\n') + '\n'), 1500);
+    const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+    expect(code, err).to.equal(0);
+    expect(readNpyF32(out).shape[0]).to.equal(5);
   });
 
   it('encode reads JSON Lines with a field and applies the model prompt', () => {

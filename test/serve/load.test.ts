@@ -78,7 +78,7 @@ describe('serve: SIGTERM under load', function () {
     await enc?.close();
   });
 
-  it('stops accepting, answers every admitted request correctly, and exits 0', async () => {
+  it('stops accepting, answers every admitted request correctly, and exits 0 (a repeat of the signal 0.1 s later changes nothing)', async () => {
     const child = spawn(process.execPath, [join(DIST, 'src/cli/main.js'), 'serve', '-m', busyModel(), '--device', 'cpu', '--port', '0', '--tokenizer-threads', '1', '--max-client-batch-size', '8'], {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
@@ -107,9 +107,12 @@ describe('serve: SIGTERM under load', function () {
           postJson(`${url}/v1/embeddings`, { input: all.slice(r * PER, (r + 1) * PER) }).then(
             (a) => {
               // The first answer means the server is mid-load: stop it now.
+              // The same signal again 0.1 s later, as a supervisor that signals every process of a
+              // service delivers it to a relaunched server (directly and through the launcher): one request.
               if (!signalled) {
                 signalled = Date.now();
                 child.kill('SIGTERM');
+                setTimeout(() => child.exitCode === null && child.kill('SIGTERM'), 100);
               }
               return { r, a, at: Date.now() };
             },
