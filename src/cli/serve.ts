@@ -8,6 +8,7 @@ import { Encoder } from '../encoder.js';
 import { loadModelFolder } from '../model/folder.js';
 import { resolveModel } from '../model/hub.js';
 import { createServer, serveUntilSignal } from '../serve/server.js';
+import { allocatorLabel } from './allocator.js';
 import { parseHfOverrides, toEngineOptions, usageCheck, withEngineOptions, type EngineArgs } from './engine-options.js';
 
 export interface ServeArgs extends EngineArgs {
@@ -50,7 +51,7 @@ export async function serveCmd(a: ServeArgs): Promise<void> {
   const url = await server.listen(a.port, a.host);
   const l = model.limits;
   process.stderr.write(
-    `embedrank serve: ${name} (${kind}, ${model.device} ${model.dtype}, max ${l.maxLength} tokens, batches of ≤ ${l.maxNumBatchedTokens} tokens / ${l.maxNumSeqs} sequences) listening on ${url}\n`,
+    `embedrank serve: ${name} (${kind}, ${model.device} ${model.dtype}, max ${l.maxLength} tokens, batches of ≤ ${l.maxNumBatchedTokens} tokens / ${l.maxNumSeqs} sequences, ${allocatorLabel()}) listening on ${url}\n`,
   );
   await serveUntilSignal(server, model, (s) => process.stderr.write(`${s}\n`));
 }
