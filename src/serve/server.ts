@@ -122,25 +122,28 @@ export const REPEATED_SIGNAL_MS = 1000;
 
 /**
  * Serves until SIGTERM or SIGINT, then drains (close()), closes the model and resolves; the CLI
- * exits 0 after it. A second signal during the drain exits at once with status 1, except the same
- * signal within REPEATED_SIGNAL_MS of the first: a supervisor that signals every process of the
+ * exits 0 after it. A second signal during the drain ends the process at once by that signal (its
+ * default action, status 128 + n: process.exit there aborted inside an addon's threads), except the
+ * same signal within REPEATED_SIGNAL_MS of the first: a supervisor that signals every process of the
  * service (systemd's KillMode=control-group) reaches this process both directly and through the
  * `embedrank` launcher's relaunch (src/cli/allocator.ts), which passes signals on.
  */
 export async function serveUntilSignal(server: EmbedServer, model: ServedModel, log: (s: string) => void): Promise<void> {
+  const stops: NodeJS.Signals[] = ['SIGTERM', 'SIGINT'];
   await new Promise<void>((resolve) => {
     const onSignal = (sig: NodeJS.Signals) => {
+      for (const s of stops) process.off(s, onSignal);
       log(`embedrank serve: ${sig}: draining ${server.service.admittedInputs} admitted inputs, then exiting`);
       const first = performance.now();
       const again = (s: NodeJS.Signals) => {
-        if (s === sig && performance.now() - first < REPEATED_SIGNAL_MS) process.once(s, again);
-        else process.exit(1);
+        if (s === sig && performance.now() - first < REPEATED_SIGNAL_MS) return;
+        process.removeAllListeners(s);
+        process.kill(process.pid, s);
       };
-      process.once(sig, again);
+      for (const s of stops) process.on(s, again);
       resolve();
     };
-    process.once('SIGTERM', onSignal);
-    process.once('SIGINT', onSignal);
+    for (const s of stops) process.on(s, onSignal);
   });
   await server.close();
   await model.close();

@@ -149,6 +149,52 @@ describe('serve: SIGTERM under load', function () {
   });
 });
 
+describe('serve: a second signal during the drain', function () {
+  this.timeout(120_000);
+
+  it('a repeat more than 1 s into the drain ends the process at once, killed by that signal', async () => {
+    const env = { ...process.env };
+    delete env.LD_PRELOAD;
+    const child = spawn(process.execPath, [join(DIST, 'src/cli/main.js'), 'serve', '-m', busyModel(), '--device', 'cpu', '--port', '0', '--tokenizer-threads', '1', '--max-client-batch-size', '8'], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env,
+    });
+    let log = '';
+    child.stderr.on('data', (d) => (log += d));
+    const exited = new Promise<[number | null, NodeJS.Signals | null]>((r) => child.on('exit', (c, s) => r([c, s])));
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`server did not start: ${log}`)), 60_000);
+        child.stderr.on('data', () => {
+          const m = log.match(/listening on (http:\/\/\S+)/);
+          if (m) {
+            clearTimeout(t);
+            resolve(m[1]);
+          }
+        });
+      });
+      // Long texts, so that the admitted work outlasts the 1 s window by far on this machine.
+      const long = Array.from({ length: 64 * 8 }, (_, i) => `drain ${i} ${'about many different things '.repeat(40)}`);
+      let first = 0;
+      const pending = Array.from({ length: 64 }, (_, r) =>
+        postJson(`${url}/v1/embeddings`, { input: long.slice(r * 8, (r + 1) * 8) }).catch(() => undefined),
+      );
+      await new Promise((r) => setTimeout(r, 300));
+      child.kill('SIGTERM');
+      first = Date.now();
+      await new Promise((r) => setTimeout(r, 1300));
+      expect(child.exitCode, `still draining 1.3 s after the first signal: ${log}`).to.equal(null);
+      child.kill('SIGTERM');
+      const [code, signal] = await exited;
+      expect([code, signal], log).to.deep.equal([null, 'SIGTERM']);
+      expect(Date.now() - first, 'it ended at once, not after the drain').to.be.below(5000);
+      await Promise.all(pending);
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    }
+  });
+});
+
 describe('serve: a large answer in flight when the drain starts', function () {
   this.timeout(120_000);
   let enc: Encoder;
