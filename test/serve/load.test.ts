@@ -2,7 +2,7 @@
 // crash or a wrong answer), every admitted request is answered with the right rows; and SIGTERM
 // in the middle of load drains every admitted request before the process exits 0.
 import { expect } from 'chai';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { Encoder } from '../../src/encoder.js';
 import { testModel } from '../cpu/helpers.js';
@@ -18,6 +18,34 @@ function busyModel(): string {
 
 function texts(n: number, salt: string): string[] {
   return Array.from({ length: n }, (_, i) => `${salt} request text number ${i} ${'about many things '.repeat(1 + (i % 7))}`);
+}
+
+/**
+ * `embedrank serve` of the busy model on the CPU in a child process (run without any preload, as
+ * main.js directly: no allocator relaunch), its stderr collected; `url` resolves once it listens.
+ */
+function startServe(): { child: ChildProcess; log: () => string; url: Promise<string>; exited: Promise<[number | null, NodeJS.Signals | null]> } {
+  const env = { ...process.env };
+  delete env.LD_PRELOAD;
+  const child = spawn(process.execPath, [join(DIST, 'src/cli/main.js'), 'serve', '-m', busyModel(), '--device', 'cpu', '--port', '0', '--tokenizer-threads', '1', '--max-client-batch-size', '8'], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env,
+  });
+  let log = '';
+  child.stderr!.on('data', (d) => (log += d));
+  const exited = new Promise<[number | null, NodeJS.Signals | null]>((r) => child.on('exit', (c, s) => r([c, s])));
+  const url = new Promise<string>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`server did not start: ${log}`)), 120_000);
+    child.stderr!.on('data', () => {
+      const m = log.match(/listening on (http:\/\/\S+)/);
+      if (m) {
+        clearTimeout(t);
+        resolve(m[1]);
+      }
+    });
+    child.on('exit', () => reject(new Error(`server exited: ${log}`)));
+  });
+  return { child, log: () => log, url, exited };
 }
 
 describe('serve: bounded load', function () {
@@ -79,27 +107,9 @@ describe('serve: SIGTERM under load', function () {
   });
 
   it('stops accepting, answers every admitted request correctly, and exits 0 (a repeat of the signal 0.1 s later changes nothing)', async () => {
-    const env = { ...process.env };
-    delete env.LD_PRELOAD;
-    const child = spawn(process.execPath, [join(DIST, 'src/cli/main.js'), 'serve', '-m', busyModel(), '--device', 'cpu', '--port', '0', '--tokenizer-threads', '1', '--max-client-batch-size', '8'], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-      env,
-    });
-    let log = '';
-    child.stderr.on('data', (d) => (log += d));
-    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    const { child, log: logOf, url: listening, exited } = startServe();
     try {
-      const url = await new Promise<string>((resolve, reject) => {
-        const t = setTimeout(() => reject(new Error(`server did not start: ${log}`)), 120_000);
-        child.stderr.on('data', () => {
-          const m = log.match(/listening on (http:\/\/\S+)/);
-          if (m) {
-            clearTimeout(t);
-            resolve(m[1]);
-          }
-        });
-        child.on('exit', () => reject(new Error(`server exited: ${log}`)));
-      });
+      const url = await listening;
       const R = 24;
       const PER = 8;
       const all = texts(R * PER, 'drain');
@@ -123,7 +133,8 @@ describe('serve: SIGTERM under load', function () {
           ),
         ),
       );
-      const code = await exited;
+      const [code] = await exited;
+      const log = logOf();
       expect(code, log).to.equal(0);
       // Started without the launcher: the startup line names the allocator it runs on.
       expect(log).to.match(/, glibc malloc\) listening on http/);
@@ -153,26 +164,9 @@ describe('serve: a second signal during the drain', function () {
   this.timeout(120_000);
 
   it('a repeat more than 1 s into the drain ends the process at once, killed by that signal', async () => {
-    const env = { ...process.env };
-    delete env.LD_PRELOAD;
-    const child = spawn(process.execPath, [join(DIST, 'src/cli/main.js'), 'serve', '-m', busyModel(), '--device', 'cpu', '--port', '0', '--tokenizer-threads', '1', '--max-client-batch-size', '8'], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-      env,
-    });
-    let log = '';
-    child.stderr.on('data', (d) => (log += d));
-    const exited = new Promise<[number | null, NodeJS.Signals | null]>((r) => child.on('exit', (c, s) => r([c, s])));
+    const { child, log, url: listening, exited } = startServe();
     try {
-      const url = await new Promise<string>((resolve, reject) => {
-        const t = setTimeout(() => reject(new Error(`server did not start: ${log}`)), 60_000);
-        child.stderr.on('data', () => {
-          const m = log.match(/listening on (http:\/\/\S+)/);
-          if (m) {
-            clearTimeout(t);
-            resolve(m[1]);
-          }
-        });
-      });
+      const url = await listening;
       // Long texts, so that the admitted work outlasts the 1 s window by far on this machine.
       const long = Array.from({ length: 64 * 8 }, (_, i) => `drain ${i} ${'about many different things '.repeat(40)}`);
       let first = 0;
@@ -183,10 +177,10 @@ describe('serve: a second signal during the drain', function () {
       child.kill('SIGTERM');
       first = Date.now();
       await new Promise((r) => setTimeout(r, 1300));
-      expect(child.exitCode, `still draining 1.3 s after the first signal: ${log}`).to.equal(null);
+      expect(child.exitCode, `still draining 1.3 s after the first signal: ${log()}`).to.equal(null);
       child.kill('SIGTERM');
       const [code, signal] = await exited;
-      expect([code, signal], log).to.deep.equal([null, 'SIGTERM']);
+      expect([code, signal], log()).to.deep.equal([null, 'SIGTERM']);
       expect(Date.now() - first, 'it ended at once, not after the drain').to.be.below(5000);
       await Promise.all(pending);
     } finally {
