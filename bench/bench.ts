@@ -17,7 +17,7 @@ import { CudaEngine } from '../src/backends/cuda/engine.js';
 import type { ComputeDtype, QuantizationOption } from '../src/core/options.js';
 import { Encoder } from '../src/encoder.js';
 import { runMain } from '../src/main.js';
-import { allocatorLabel, relaunchWithAllocator } from '../src/cli/allocator.js';
+import { relaunchedOnAllocator } from './allocator.js';
 import { loadModelFolder } from '../src/model/folder.js';
 import { flopsPerToken } from '../src/models/bert.js';
 import { Tokenizer } from '../src/tokenize/tokenizer.js';
@@ -183,9 +183,7 @@ function runBaseline(dir: string, workload: string, dtype: string, sizes: number
 }
 
 await runMain(import.meta, async () => {
-  // The allocator the `embedrank` command runs on (src/cli/allocator.ts; EMBEDRANK_ALLOCATOR=system: glibc's).
-  if (relaunchWithAllocator()) return;
-  process.stdout.write(`allocator: ${allocatorLabel()}\n`);
+  if (relaunchedOnAllocator()) return;
   const { default: yargs } = await import('yargs');
   const { hideBin } = await import('yargs/helpers');
   const argv = await yargs(hideBin(process.argv))

@@ -27,7 +27,7 @@ import type { ComputeDtype } from '../src/core/options.js';
 import { CrossEncoder, type CrossEncoderOptions } from '../src/cross-encoder.js';
 import { Encoder, type EncoderOptions } from '../src/encoder.js';
 import { runMain } from '../src/main.js';
-import { allocatorLabel, relaunchWithAllocator } from '../src/cli/allocator.js';
+import { relaunchedOnAllocator } from './allocator.js';
 import { QWEN3_RERANKER_DEFAULT_INSTRUCTION, QWEN3_RERANKER_OVERRIDES, QWEN3_RERANKER_PREFIX, QWEN3_RERANKER_SUFFIX, qwen3RerankerBody } from '../src/models/qwen3-reranker.js';
 import { stsSentences } from '../scripts/gpu/prepare.js';
 import { median } from './batches.js';
@@ -475,9 +475,7 @@ async function rerankBench(a: RerankArgs, log: Log): Promise<void> {
 // ---------------------------------------------------------------------------------------------
 
 await runMain(import.meta, async () => {
-  // The allocator the `embedrank` command runs on (src/cli/allocator.ts; EMBEDRANK_ALLOCATOR=system: glibc's).
-  if (relaunchWithAllocator()) return;
-  process.stdout.write(`allocator: ${allocatorLabel()}\n`);
+  if (relaunchedOnAllocator()) return;
   const { default: yargs } = await import('yargs');
   const { hideBin } = await import('yargs/helpers');
   const common = {

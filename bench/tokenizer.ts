@@ -12,15 +12,13 @@
 import { availableParallelism } from 'node:os';
 import { stsSentences } from '../scripts/gpu/prepare.js';
 import { runMain } from '../src/main.js';
-import { allocatorLabel, relaunchWithAllocator } from '../src/cli/allocator.js';
+import { relaunchedOnAllocator } from './allocator.js';
 import { usePath } from './host-path.js';
 import { TokenizerPool } from '../src/tokenize/pool.js';
 import { Tokenizer } from '../src/tokenize/tokenizer.js';
 
 await runMain(import.meta, async () => {
-  // The allocator the `embedrank` command runs on (src/cli/allocator.ts; EMBEDRANK_ALLOCATOR=system: glibc's).
-  if (relaunchWithAllocator()) return;
-  process.stdout.write(`allocator: ${allocatorLabel()}\n`);
+  if (relaunchedOnAllocator()) return;
   const args = process.argv.slice(2);
   const arg = (k: string, d: string) => (args.includes(k) ? args[args.indexOf(k) + 1] : d);
   const dataDir = arg('--data-dir', '../shared/data/sts');

@@ -46,6 +46,16 @@ export async function runMain<T>(meta: ImportMeta, fn: () => T | Promise<T>): Pr
   }
 }
 
+/**
+ * Ends this process by `signal`'s default action (status 128 + n), its listeners for it removed
+ * first so the signal is not caught again. No exit handlers run: process.exit while an addon's
+ * threads are still busy aborted (serve's second stop signal, status 134).
+ */
+export function dieOfSignal(signal: NodeJS.Signals): void {
+  process.removeAllListeners(signal);
+  process.kill(process.pid, signal);
+}
+
 /** Throws when called inside a worker thread: pools must not spawn pools. */
 export function assertMainThread(what: string): void {
   if (!isMainThread) {

@@ -7,14 +7,18 @@
 import { spawn } from 'node:child_process';
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
+import { dieOfSignal } from '../main.js';
 
-/** The allocators EMBEDRANK_ALLOCATOR names, and the shared library each is (Debian's package in the comment). */
+/** The allocators EMBEDRANK_ALLOCATOR names, and the shared library each is. */
 export const ALLOCATOR_LIBRARIES = {
-  jemalloc: 'libjemalloc.so.2', // libjemalloc2
-  tcmalloc: 'libtcmalloc_minimal.so.4', // libtcmalloc-minimal4
-  mimalloc: 'libmimalloc.so.2', // libmimalloc2.0
+  jemalloc: 'libjemalloc.so.2',
+  tcmalloc: 'libtcmalloc_minimal.so.4',
+  mimalloc: 'libmimalloc.so.2',
 } as const;
 export type AllocatorName = keyof typeof ALLOCATOR_LIBRARIES;
+
+/** The Debian/Ubuntu package that installs each (for the error when one is asked for and missing). */
+const DEBIAN_PACKAGES: Record<AllocatorName, string> = { jemalloc: 'libjemalloc2', tcmalloc: 'libtcmalloc-minimal4', mimalloc: 'libmimalloc2.0' };
 
 /** Where `auto` and the names look, in order: the multiarch and plain library directories. */
 export const LIBRARY_DIRS = ['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/lib/x86_64-linux-gnu', '/lib/aarch64-linux-gnu', '/usr/lib64', '/usr/lib', '/usr/local/lib'];
@@ -64,6 +68,11 @@ const realHost: AllocatorHost = {
   dirs: LIBRARY_DIRS,
 };
 
+/** The first LD_PRELOAD entry that is one of the allocators (ld.so splits the list at colons and spaces). */
+function preloadedAllocator(env: NodeJS.ProcessEnv): string | undefined {
+  return (env.LD_PRELOAD ?? '').split(/[:\s]+/).find((p) => /jemalloc|tcmalloc|mimalloc/.test(basename(p)));
+}
+
 function find(name: AllocatorName, host: AllocatorHost): string | undefined {
   const file = ALLOCATOR_LIBRARIES[name];
   for (const d of host.dirs) if (host.exists(join(d, file))) return join(d, file);
@@ -96,8 +105,8 @@ export function planAllocator(env: NodeJS.ProcessEnv = process.env, host: Alloca
     if (explicit) throw new Error(`EMBEDRANK_ALLOCATOR=${raw}: preloading an allocator needs Linux (LD_PRELOAD); this is ${host.platform}`);
     return { reason: `not Linux (${host.platform})` };
   }
-  const preloaded = (env.LD_PRELOAD ?? '').split(/[:\s]+/).filter((p) => p !== '');
-  const already = preloaded.find((p) => /jemalloc|tcmalloc|mimalloc/.test(basename(p)));
+  const preloaded = (env.LD_PRELOAD ?? '').split(/[:\s]+/);
+  const already = preloadedAllocator(env);
   if (v.includes('/')) {
     // ld.so splits LD_PRELOAD at spaces and colons, and ignores (with a warning) what it cannot load.
     if (/[:\s]/.test(v)) throw new Error(`EMBEDRANK_ALLOCATOR=${raw}: LD_PRELOAD cannot carry a path with a space or a colon`);
@@ -108,7 +117,7 @@ export function planAllocator(env: NodeJS.ProcessEnv = process.env, host: Alloca
   if (named && !wanted) {
     throw new Error(
       `EMBEDRANK_ALLOCATOR=${raw}: ${ALLOCATOR_LIBRARIES[named]} is not in ${host.dirs.join(', ')}; install it (Debian/Ubuntu: apt install ` +
-        `${{ jemalloc: 'libjemalloc2', tcmalloc: 'libtcmalloc-minimal4', mimalloc: 'libmimalloc2.0' }[named]}), give its path, or set EMBEDRANK_ALLOCATOR=system`,
+        `${DEBIAN_PACKAGES[named]}), give its path, or set EMBEDRANK_ALLOCATOR=system`,
     );
   }
   if (wanted) {
@@ -167,18 +176,14 @@ export function relaunchWithAllocator(env: NodeJS.ProcessEnv = process.env): boo
   });
   child.on('exit', (code, signal) => {
     for (const s of signals) process.off(s, pass);
-    if (signal) {
-      process.removeAllListeners(signal);
-      process.kill(process.pid, signal);
-      return;
-    }
-    process.exit(code ?? 1);
+    if (signal) dieOfSignal(signal);
+    else process.exit(code ?? 1);
   });
   return true;
 }
 
 /** The allocator this process runs on, for logs: the preloaded library's file name, else "glibc malloc". */
 export function allocatorLabel(env: NodeJS.ProcessEnv = process.env): string {
-  const lib = env[PRELOADED_VAR] ?? (env.LD_PRELOAD ?? '').split(/[:\s]+/).find((p) => /jemalloc|tcmalloc|mimalloc/.test(basename(p)));
+  const lib = env[PRELOADED_VAR] ?? preloadedAllocator(env);
   return lib ? basename(lib) : 'glibc malloc';
 }

@@ -8,6 +8,7 @@
 // answer what was admitted, then release the model — nothing accepted is lost.
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Socket } from 'node:net';
+import { dieOfSignal } from '../main.js';
 import { classify, errorBody, styleOf } from './http.js';
 import { resolveServeOptions, type ServeOptions } from './options.js';
 import { registerEmbeddingRoutes } from './routes/embeddings.js';
@@ -137,8 +138,7 @@ export async function serveUntilSignal(server: EmbedServer, model: ServedModel, 
       const first = performance.now();
       const again = (s: NodeJS.Signals) => {
         if (s === sig && performance.now() - first < REPEATED_SIGNAL_MS) return;
-        process.removeAllListeners(s);
-        process.kill(process.pid, s);
+        dieOfSignal(s);
       };
       for (const s of stops) process.on(s, again);
       resolve();
