@@ -41,6 +41,12 @@ export interface BenchPoint {
   flopsPerToken: number;
   tflops: number;
   peakFraction: number;
+  /**
+   * --peak-matched: the cuBLASLt fp16 GEMM rate (TFLOP/s) over windows as long as this point's
+   * throughput window, right before and right after it (their mean), so the card's clock state is
+   * the point's own; tflops / matchedPeakTflops is the fraction of the GEMM rate the card gave then.
+   */
+  matchedPeakTflops?: number;
 }
 
 const DT: Record<string, ComputeDtype> = { fp32: 'float32', fp16: 'float16', bf16: 'bfloat16' };
@@ -60,7 +66,17 @@ function lengthsFor(workload: string, b: number, rand: () => number): number[] {
 }
 
 
-async function tokenWorkload(dir: string, workload: string, dtype: ComputeDtype, sizes: number[], peak: number, iters: number, fresh: boolean, quantization?: QuantizationOption): Promise<BenchPoint[]> {
+/**
+ * The cuBLASLt fp16 8192³ GEMM rate (TFLOP/s, median iteration) over about `ms` milliseconds of
+ * back-to-back GEMMs, sized from the start peak `startTflops`: the GEMM ceiling in the card's state
+ * of that moment (an H200 under minutes of load gives 15–17% less than its cold start, session 9).
+ */
+function gemmWindow(addon: CudaAddon, ms: number, startTflops: number): number {
+  const msPerGemm = ((2 * 8192 ** 3) / (startTflops * 1e12)) * 1e3;
+  return addon.gemmBench(8192, 8192, 8192, Math.max(20, Math.round(ms / msPerGemm)), 0).tflops;
+}
+
+async function tokenWorkload(dir: string, workload: string, dtype: ComputeDtype, sizes: number[], peak: number, iters: number, fresh: boolean, quantization?: QuantizationOption, matched?: CudaAddon): Promise<BenchPoint[]> {
   const folder = loadModelFolder(dir);
   const maxB = Math.max(...sizes);
   const maxTokens = maxB * Math.max(768, lengthRange(workload)[1]);
@@ -87,17 +103,21 @@ async function tokenWorkload(dir: string, workload: string, dtype: ComputeDtype,
       const inputs = Array.from({ length: n }, (_, i) => copyBatch(batches[fresh ? 3 + i : i % nb]));
       let tokens = 0;
       for (const x of inputs) tokens += x.ids.length;
+      // --peak-matched: a GEMM window before (as long as the latency loop says the throughput window
+      // will be, at most) and one after it (exactly as long).
+      const before = matched ? gemmWindow(matched, median(lat) * n, peak) : 0;
       const t0 = performance.now();
       await Promise.all([0, 1].map(async (slot) => {
         for (let i = slot; i < n; i += 2) await engine.embed(inputs[i], { slot });
       }));
       const secs = (performance.now() - t0) / 1000;
+      const matchedPeakTflops = matched ? (before + gemmWindow(matched, secs * 1000, peak)) / 2 : undefined;
       const meanLen = tokens / (n * b);
       const fpt = flopsPerToken(folder.dims, meanLen);
       const tps = tokens / secs;
       points.push({
         engine: 'embedrank', workload, dtype, quantization, batchSize: b, msPerBatch: median(lat), tokensPerSec: tps, sentencesPerSec: (n * b) / secs,
-        flopsPerToken: fpt, tflops: (tps * fpt) / 1e12, peakFraction: (tps * fpt) / 1e12 / peak,
+        flopsPerToken: fpt, tflops: (tps * fpt) / 1e12, peakFraction: (tps * fpt) / 1e12 / peak, matchedPeakTflops,
       });
       report(points[points.length - 1]);
     }
@@ -164,7 +184,9 @@ function report(p: BenchPoint): void {
   process.stdout.write(
     `${p.engine.padEnd(21)} ${p.workload.padEnd(14)} ${(p.dtype + (p.quantization ? '+' + p.quantization : '')).padEnd(13)} B=${String(p.batchSize).padStart(4)}  ` +
       `${p.msPerBatch.toFixed(2).padStart(9)} ms/batch  ${(p.tokensPerSec / 1e6).toFixed(3).padStart(8)} Mtok/s  ` +
-      `${p.sentencesPerSec.toFixed(0).padStart(9)} sent/s  ${p.tflops.toFixed(1).padStart(6)} TFLOP/s  ${(p.peakFraction * 100).toFixed(1)}% of GEMM peak\n`,
+      `${p.sentencesPerSec.toFixed(0).padStart(9)} sent/s  ${p.tflops.toFixed(1).padStart(6)} TFLOP/s  ${(p.peakFraction * 100).toFixed(1)}% of GEMM peak` +
+      (p.matchedPeakTflops ? `  ${((p.tflops / p.matchedPeakTflops) * 100).toFixed(1)}% of the matched ${p.matchedPeakTflops.toFixed(0)}` : '') +
+      '\n',
   );
 }
 
@@ -201,6 +223,11 @@ await runMain(import.meta, async () => {
     .option('batch-sizes', { type: 'string', default: '1,2,4,8,16,32,64,128', describe: 'sequences per batch (sts: maxNumSeqs)' })
     .option('baseline', { choices: ['none', 'st'], default: 'none', describe: 'also run sentence-transformers on the same workloads' })
     .option('iters', { type: 'number', default: 10, describe: 'timed batches per point' })
+    .option('peak-matched', {
+      type: 'boolean',
+      default: false,
+      describe: 'token workloads: also time the GEMM peak right before and after each point\'s throughput window, for as long, and report the point against it (the card clocks down under load)',
+    })
     .option('tokenizer-threads', { type: 'number', describe: 'sts: tokenizer worker threads (default: the engine\'s, cores − 2 − GPUs with CUDA); fewer leave cores to the GPU worker and main thread' })
     .option('data-dir', { type: 'string', default: process.env.EMBEDRANK_STS_DIR ?? '../shared/data/sts', describe: 'SemEval STS folder for the sts workload' })
     .option('out', { type: 'string', default: 'bench/results', describe: 'folder for the JSON results and the figure' })
@@ -225,7 +252,7 @@ await runMain(import.meta, async () => {
         points.push(
           ...(workload === 'sts'
             ? await stsWorkload(argv.model, dtype, sizes, gemm.tflops, argv['data-dir'], q, argv['tokenizer-threads'])
-            : await tokenWorkload(argv.model, workload, dtype, sizes, gemm.tflops, argv.iters, argv['fresh-shapes'], q)),
+            : await tokenWorkload(argv.model, workload, dtype, sizes, gemm.tflops, argv.iters, argv['fresh-shapes'], q, argv['peak-matched'] ? addon : undefined)),
         );
       }
       if (argv.baseline === 'st') points.push(...runBaseline(argv.model, workload, d, sizes, gemm.tflops, argv['data-dir'], argv.iters));

@@ -95,7 +95,7 @@ export function withEngineOptions<T>(y: Argv<T>): Argv<T & EngineArgs> {
       type: 'number',
       describe: 'token budget of one batch (default 32768 on the GPU, 8192 on the CPU; at least --max-model-len, except for decoders on CUDA, which prefill longer inputs in chunks)',
     })
-    .option('max-num-seqs', { type: 'number', describe: 'most sequences in one batch (default 256 on the GPU, 64 on the CPU)' })
+    .option('max-num-seqs', { type: 'number', describe: 'most sequences in one batch (default on the GPU as vLLM\'s: 1024 where every GPU has ≥ 70 GiB and is not an A100, else 256; 64 on the CPU)' })
     .option('tensor-parallel-size', { type: 'number', describe: 'GPUs per model replica (Megatron shards over NCCL)' })
     .option('data-parallel-size', { type: 'number', describe: 'model replicas (default: every visible GPU ÷ tensor-parallel size)' })
     .option('truncate', { type: 'boolean', default: true, describe: 'cut over-long inputs to the maximum length; --no-truncate makes them an error' })

@@ -28,7 +28,7 @@ export interface EngineOptions {
   maxModelLen?: number;
   /** Token budget of one batch. */
   maxNumBatchedTokens?: number;
-  /** Most sequences in one batch. */
+  /** Most sequences in one batch (default: 64 on the CPU; on CUDA, defaultCudaMaxNumSeqs: 1024 or 256, as vLLM). */
   maxNumSeqs?: number;
   /** GPUs one model replica is split over (Megatron tensor parallelism, NCCL all-reduce). */
   tensorParallelSize?: number;
@@ -179,12 +179,25 @@ export interface ResolvedLimits {
 }
 
 /**
- * Truncation length and batch limits. maxNumBatchedTokens must cover the longest sequence (vLLM's
+ * maxNumSeqs on CUDA when the user gives none, as vLLM's EngineArgs.get_batch_defaults: 1024 where
+ * every GPU of the run has at least 70 GiB and is not an A100 (H100, H200, MI300X: vLLM found its
+ * larger defaults slower on A100s, PR #17885), else 256; 256 when the GPUs are not known (empty
+ * list). Short texts fill batches by count, not tokens: MiniLM-L6 over the 52 082 STS sentences end
+ * to end on an H200, 0.272 / 0.274 s at 256 against 0.237 / 0.250 s at 1024 (bench/RESULTS.md,
+ * session 15); inputs long enough to fill the token budget first are batched as before.
+ */
+export function defaultCudaMaxNumSeqs(gpus: readonly GpuCapability[]): number {
+  const large = (g: GpuCapability) => g.totalMemory >= 70 * 2 ** 30 && !g.name.toLowerCase().includes('a100');
+  return gpus.length > 0 && gpus.every(large) ? 1024 : 256;
+}
+
+/**
+ * Truncation length and batch limits (`gpus`: the run's GPUs, for the CUDA default of maxNumSeqs). maxNumBatchedTokens must cover the longest sequence (vLLM's
  * rule without chunked prefill), except for a decoder on CUDA, whose engine splits a longer
  * sequence into chunked-prefill steps (vLLM allows it with enable_chunked_prefill).
  * @throws InputError naming the option.
  */
-export function resolveLimits(opts: EngineOptions, folder: ModelFolder, device: 'cpu' | 'cuda'): ResolvedLimits {
+export function resolveLimits(opts: EngineOptions, folder: ModelFolder, device: 'cpu' | 'cuda', gpus: readonly GpuCapability[] = []): ResolvedLimits {
   let maxLength = folder.maxLength;
   if (opts.maxModelLen !== undefined) {
     if (!Number.isInteger(opts.maxModelLen) || opts.maxModelLen < 2) throw new InputError(`maxModelLen must be an integer ≥ 2, got ${opts.maxModelLen}`);
@@ -194,7 +207,7 @@ export function resolveLimits(opts: EngineOptions, folder: ModelFolder, device: 
     }
     maxLength = opts.maxModelLen;
   }
-  const maxNumSeqs = opts.maxNumSeqs ?? (device === 'cuda' ? 256 : 64);
+  const maxNumSeqs = opts.maxNumSeqs ?? (device === 'cuda' ? defaultCudaMaxNumSeqs(gpus) : 64);
   const chunked = device === 'cuda' && folder.dims.decoder !== undefined;
   const maxNumBatchedTokens = opts.maxNumBatchedTokens ?? (chunked ? 32768 : device === 'cuda' ? Math.max(32768, maxLength) : Math.max(8192, maxLength));
   if (!Number.isInteger(maxNumSeqs) || maxNumSeqs < 1) throw new InputError(`maxNumSeqs must be a positive integer, got ${maxNumSeqs}`);
@@ -208,12 +221,14 @@ export function resolveLimits(opts: EngineOptions, folder: ModelFolder, device: 
   return { maxLength, maxNumBatchedTokens, maxNumSeqs };
 }
 
-/** A GPU as resolveQuantization needs to know it (the addon's deviceInfo). */
+/** A GPU as resolveQuantization and resolveLimits need to know it (the addon's deviceInfo). */
 export interface GpuCapability {
   device: number;
   name: string;
   /** "major.minor", e.g. "9.0". */
   computeCapability: string;
+  /** Device memory in bytes (deviceInfo's totalMemory). */
+  totalMemory: number;
 }
 
 /**

@@ -79,7 +79,6 @@ export class Runtime {
     }
     const device: 'cpu' | 'cuda' = want === 'cpu' || !decoderPoolingOk ? 'cpu' : probe.available ? 'cuda' : 'cpu';
     const dtype = resolveDtype(opts.dtype, folder, device);
-    const limits = resolveLimits(opts, folder, device);
     if (opts.onnxFile !== undefined && device !== 'cpu') throw new UnsupportedOptionError('onnxFile applies to the CPU engine only (device "cpu")');
     if (folder.maxLengthCappedFrom !== undefined && opts.maxModelLen === undefined) {
       process.emitWarning(
@@ -125,13 +124,15 @@ export class Runtime {
       }
       groups = Array.from({ length: dp }, (_, r) => (tpLocal ? new Array<number>(tp).fill(visible[r]) : visible.slice(r * tp, (r + 1) * tp)));
     }
+    const gpuInfo = device === 'cuda' && (opts.quantization || opts.maxNumSeqs === undefined) ? await gpuCapabilities([...new Set(groups.flat())]) : [];
+    const limits = resolveLimits(opts, folder, device, gpuInfo);
     const quantization = resolveQuantization(
       opts.quantization,
       folder,
       device,
       dtype,
       tp,
-      opts.quantization && device === 'cuda' ? await gpuCapabilities(groups.flat()) : [],
+      gpuInfo,
       probe.available ? undefined : probe.reason,
     );
 
@@ -361,7 +362,7 @@ async function gpuCapabilities(devices: number[]): Promise<GpuCapability[]> {
   const addon = loadAddon();
   return devices.map((device) => {
     const info = addon.deviceInfo(device);
-    return { device, name: info.name, computeCapability: info.computeCapability };
+    return { device, name: info.name, computeCapability: info.computeCapability, totalMemory: info.totalMemory };
   });
 }
 

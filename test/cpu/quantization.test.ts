@@ -21,7 +21,7 @@ function folderWith(dims: Record<string, unknown>): ModelFolder {
   return { dir: '/models/x', dims: { family: 'bert', hidden: 768, heads: 12, headDim: 64, intermediate: 3072, ...dims } } as unknown as ModelFolder;
 }
 
-const H200: GpuCapability = { device: 0, name: 'NVIDIA H200', computeCapability: '9.0' };
+const H200: GpuCapability = { device: 0, name: 'NVIDIA H200', computeCapability: '9.0', totalMemory: 143771 * 2 ** 20 };
 
 function refusal(fn: () => unknown, ...patterns: RegExp[]): void {
   let err: unknown;
@@ -83,7 +83,7 @@ describe('cpu/quantization: the fp8 option, its refusals and its plumbing', func
       refusal(() => resolveQuantization('fp8', folderWith({}), 'cpu', 'float32', 1, [], 'no CUDA device visible'), /needs device "cuda"/, /no CUDA device visible/);
       refusal(() => resolveQuantization('fp8', folderWith({}), 'cuda', 'float32', 1, [H200]), /float16 or bfloat16/, /got float32/);
       refusal(
-        () => resolveQuantization('fp8', folderWith({}), 'cuda', 'float16', 2, [H200, { device: 1, name: 'NVIDIA A100-SXM4-80GB', computeCapability: '8.0' }]),
+        () => resolveQuantization('fp8', folderWith({}), 'cuda', 'float16', 2, [H200, { device: 1, name: 'NVIDIA A100-SXM4-80GB', computeCapability: '8.0', totalMemory: 81920 * 2 ** 20 }]),
         /compute capability 8\.9/,
         /GPU 1 \(NVIDIA A100-SXM4-80GB\) has 8\.0/,
       );

@@ -109,8 +109,11 @@ describe('CUDA engine vs CPU engine and PyTorch', function () {
             const back = new Float32Array(rows.length);
             order.forEach((i, k) => back.set(again.subarray(k * dim, (k + 1) * dim), i * dim));
             // Another batch composition picks other GEMM algorithms (other rounding), so bf16 gets
-            // its accuracy tolerance here: two runs each within 0.9995 of fp32 need not agree closer.
-            expect(Math.min(...cosines(back, rows, dim))).to.be.at.least(dtype === 'float32' ? 0.9999999 : dtype === 'float16' ? 0.9999 : TOL.bfloat16);
+            // what its accuracy tolerance allows: two runs each within angle acos(TOL) of fp32 can be
+            // 2·acos(TOL) apart (cos 0.998 for 0.9995). The bar was TOL itself until an H200 run gave
+            // 0.99946 here for xlmr-large with graphs off (session 15; each run ≥ 0.9995 vs fp32).
+            const runToRun = dtype === 'float32' ? 0.9999999 : dtype === 'float16' ? 0.9999 : Math.cos(2 * Math.acos(TOL.bfloat16));
+            expect(Math.min(...cosines(back, rows, dim)), `batch composition, ${name} ${dtype}`).to.be.at.least(runToRun);
           } finally {
             await gpu.close();
           }

@@ -46,8 +46,13 @@ const REF_COS = 0.99999;
 const SAME_COS: Record<ComputeDtype, number> = { float32: 0.999999, float16: 0.999, bfloat16: 0.999 };
 const REF_P = 1e-5;
 const SAME_P = 2e-5;
-/** Ranks shared one GPU: a modest KV pool each (the runtime gives each rank 1/k of this fraction). */
-const MEMORY = 0.5;
+/**
+ * Each rank's KV pool: a fixed number of blocks, not a fraction of the card. A fraction is taken
+ * of the card's memory less what is in use on it, other processes included (as vLLM), so a suite
+ * running beside others found no room (session 15: "no KV block fits" at TP=4 and at the 0.6B
+ * reranker's TP=2); test/cpu/qwen3-cuda-glue.test.ts checks the 1/k fraction rule of local ranks.
+ */
+const KV_BLOCKS = 2048;
 const sizes = (name: string) => (name === 'qwen3-tiny-emb' ? [2, 4] : [2]);
 
 /** Runs fn with EMBEDRANK_TP_LOCAL=1 (read by the runtime and, at connect, by the addon), then restores it. */
@@ -64,7 +69,7 @@ async function local<T>(fn: () => Promise<T>): Promise<T> {
 
 /** Rows of Encoder.encode(texts) and the ids its tokenizer gave each text. */
 async function embed(dir: string, dtype: ComputeDtype, tp: number, texts: string[]): Promise<{ rows: Float32Array[]; ids: number[][] }> {
-  const enc = await Encoder.create({ model: dir, device: 'cuda', dtype, tensorParallelSize: tp, gpuMemoryUtilization: MEMORY });
+  const enc = await Encoder.create({ model: dir, device: 'cuda', dtype, tensorParallelSize: tp, numGpuBlocksOverride: KV_BLOCKS });
   try {
     expect(enc.device).to.equal('cuda');
     const { chunk } = await enc.tokenize(texts);
@@ -77,7 +82,7 @@ async function embed(dir: string, dtype: ComputeDtype, tp: number, texts: string
 
 async function score(dir: string, dtype: ComputeDtype, tp: number, ref: LmRef): Promise<Float32Array> {
   const ce = await CrossEncoder.create({
-    model: dir, device: 'cuda', dtype, tensorParallelSize: tp, gpuMemoryUtilization: MEMORY,
+    model: dir, device: 'cuda', dtype, tensorParallelSize: tp, numGpuBlocksOverride: KV_BLOCKS,
     hfOverrides: { ...QWEN3_RERANKER_OVERRIDES }, instruction: ref.instruction, maxModelLen: 4096,
   });
   try {
