@@ -42,9 +42,11 @@ export interface BenchPoint {
   tflops: number;
   peakFraction: number;
   /**
-   * --peak-matched: the cuBLASLt fp16 GEMM rate (TFLOP/s) over windows as long as this point's
-   * throughput window, right before and right after it (their mean), so the card's clock state is
-   * the point's own; tflops / matchedPeakTflops is the fraction of the GEMM rate the card gave then.
+   * --peak-matched: the cuBLASLt fp16 GEMM rate (TFLOP/s) over a window right before this point's
+   * throughput window (sized from the latency loop: up to ~2× the window, which runs two batches at
+   * once) and one right after it (about as long, at least 20 GEMMs), their mean: the card's clock
+   * state is the point's own. The point itself then starts on a card the GEMMs have just brought
+   * to its power cap, so its figures are not those of a run without the flag.
    */
   matchedPeakTflops?: number;
 }
@@ -104,7 +106,7 @@ async function tokenWorkload(dir: string, workload: string, dtype: ComputeDtype,
       let tokens = 0;
       for (const x of inputs) tokens += x.ids.length;
       // --peak-matched: a GEMM window before (as long as the latency loop says the throughput window
-      // will be, at most) and one after it (exactly as long).
+      // will be, at most) and one after it (about as long).
       const before = matched ? gemmWindow(matched, median(lat) * n, peak) : 0;
       const t0 = performance.now();
       await Promise.all([0, 1].map(async (slot) => {
@@ -235,6 +237,7 @@ await runMain(import.meta, async () => {
     .strict()
     .help()
     .parse();
+  if (!Number.isInteger(argv.iters) || argv.iters < 1) throw new Error(`--iters must be a positive integer, got ${argv.iters}`);
   const addon = loadAddon();
   const info = addon.deviceInfo(0);
   const gemm = { tflops: gemmPeak(addon, 'start') };

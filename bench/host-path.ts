@@ -44,7 +44,7 @@ class Model {
   weightBytes() { return 0; }
   profile() { return {}; }
 }
-module.exports = { Model, deviceCount: () => 1, ncclUniqueId: () => new Uint8Array(128) };
+module.exports = { Model, deviceCount: () => 1, ncclUniqueId: () => new Uint8Array(128), deviceProperties: () => ({ name: 'stand-in', computeCapability: '9.0', totalMemory: 1e11 }) };
 `;
 
 /**

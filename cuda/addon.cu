@@ -431,6 +431,23 @@ Napi::Value DeviceInfo(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// deviceProperties(device) → { name, computeCapability, totalMemory }: cudaGetDeviceProperties
+// only, so unlike deviceInfo it sets no device and opens no context (what the runtime asks of
+// every GPU on its main thread before the workers start; vLLM reads the same totalGlobalMem).
+Napi::Value DeviceProperties(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const int d = info[0].As<Napi::Number>().Int32Value();
+  cudaDeviceProp p{};
+  Outcome out;
+  capture(out, [&] { ER_CHECK(cudaGetDeviceProperties(&p, d)); });
+  if (out.failed) throw_outcome(env, out);
+  auto o = Napi::Object::New(env);
+  o.Set("name", p.name);
+  o.Set("computeCapability", std::to_string(p.major) + "." + std::to_string(p.minor));
+  o.Set("totalMemory", (double)p.totalGlobalMem);
+  return o;
+}
+
 Napi::Value NcclUniqueId(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   er::NcclUniqueId id;
@@ -723,6 +740,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Model", Model::Init(env));
   exports.Set("deviceCount", Napi::Function::New(env, DeviceCount));
   exports.Set("deviceInfo", Napi::Function::New(env, DeviceInfo));
+  exports.Set("deviceProperties", Napi::Function::New(env, DeviceProperties));
   exports.Set("ncclUniqueId", Napi::Function::New(env, NcclUniqueId));
   exports.Set("attentionTest", Napi::Function::New(env, AttentionTest));
   exports.Set("gemmBench", Napi::Function::New(env, GemmBench));

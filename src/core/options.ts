@@ -28,7 +28,7 @@ export interface EngineOptions {
   maxModelLen?: number;
   /** Token budget of one batch. */
   maxNumBatchedTokens?: number;
-  /** Most sequences in one batch (default: 64 on the CPU; on CUDA, defaultCudaMaxNumSeqs: 1024 or 256, as vLLM). */
+  /** Most sequences in one batch (default: 64 on the CPU; on CUDA defaultCudaMaxNumSeqs, 1024 or 256 as vLLM). */
   maxNumSeqs?: number;
   /** GPUs one model replica is split over (Megatron tensor parallelism, NCCL all-reduce). */
   tensorParallelSize?: number;
@@ -180,11 +180,14 @@ export interface ResolvedLimits {
 
 /**
  * maxNumSeqs on CUDA when the user gives none, as vLLM's EngineArgs.get_batch_defaults: 1024 where
- * every GPU of the run has at least 70 GiB and is not an A100 (H100, H200, MI300X: vLLM found its
+ * the GPU has at least 70 GiB (total memory) and is not an A100 (H100, H200, MI300X: vLLM found its
  * larger defaults slower on A100s, PR #17885), else 256; 256 when the GPUs are not known (empty
- * list). Short texts fill batches by count, not tokens: MiniLM-L6 over the 52 082 STS sentences end
- * to end on an H200, 0.272 / 0.274 s at 256 against 0.237 / 0.250 s at 1024 (bench/RESULTS.md,
- * session 15); inputs long enough to fill the token budget first are batched as before.
+ * list). Two differences from vLLM: every GPU of the run must qualify (vLLM reads the process's
+ * current one), and the token budget keeps this engine's default (vLLM's same rule raises
+ * max_num_batched_tokens to 16384 / 8192; embedrank's is 32768 on CUDA either way).
+ * Short texts fill batches by count, not tokens: MiniLM-L6 over the 52 082 STS sentences end to end
+ * on an H200, 0.272 / 0.274 s at 256 against 0.237 / 0.250 s at 1024 (bench/RESULTS.md, session 15);
+ * inputs long enough to fill the token budget first are batched as before.
  */
 export function defaultCudaMaxNumSeqs(gpus: readonly GpuCapability[]): number {
   const large = (g: GpuCapability) => g.totalMemory >= 70 * 2 ** 30 && !g.name.toLowerCase().includes('a100');
@@ -197,7 +200,12 @@ export function defaultCudaMaxNumSeqs(gpus: readonly GpuCapability[]): number {
  * sequence into chunked-prefill steps (vLLM allows it with enable_chunked_prefill).
  * @throws InputError naming the option.
  */
-export function resolveLimits(opts: EngineOptions, folder: ModelFolder, device: 'cpu' | 'cuda', gpus: readonly GpuCapability[] = []): ResolvedLimits {
+export function resolveLimits(
+  opts: EngineOptions,
+  folder: ModelFolder,
+  device: 'cpu' | 'cuda',
+  gpus: readonly GpuCapability[] = [],
+): ResolvedLimits {
   let maxLength = folder.maxLength;
   if (opts.maxModelLen !== undefined) {
     if (!Number.isInteger(opts.maxModelLen) || opts.maxModelLen < 2) throw new InputError(`maxModelLen must be an integer ≥ 2, got ${opts.maxModelLen}`);
@@ -221,13 +229,13 @@ export function resolveLimits(opts: EngineOptions, folder: ModelFolder, device: 
   return { maxLength, maxNumBatchedTokens, maxNumSeqs };
 }
 
-/** A GPU as resolveQuantization and resolveLimits need to know it (the addon's deviceInfo). */
+/** A GPU as resolveQuantization and resolveLimits need to know it (the addon's deviceProperties). */
 export interface GpuCapability {
   device: number;
   name: string;
   /** "major.minor", e.g. "9.0". */
   computeCapability: string;
-  /** Device memory in bytes (deviceInfo's totalMemory). */
+  /** Total device memory in bytes (the addon's deviceProperties: cudaDeviceProp.totalGlobalMem). */
   totalMemory: number;
 }
 

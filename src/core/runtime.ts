@@ -79,6 +79,9 @@ export class Runtime {
     }
     const device: 'cpu' | 'cuda' = want === 'cpu' || !decoderPoolingOk ? 'cpu' : probe.available ? 'cuda' : 'cpu';
     const dtype = resolveDtype(opts.dtype, folder, device);
+    // Checked here, before any GPU is touched; on CUDA the default maxNumSeqs is settled below,
+    // once the GPUs of the run are known.
+    let limits = resolveLimits(opts, folder, device);
     if (opts.onnxFile !== undefined && device !== 'cpu') throw new UnsupportedOptionError('onnxFile applies to the CPU engine only (device "cpu")');
     if (folder.maxLengthCappedFrom !== undefined && opts.maxModelLen === undefined) {
       process.emitWarning(
@@ -124,8 +127,9 @@ export class Runtime {
       }
       groups = Array.from({ length: dp }, (_, r) => (tpLocal ? new Array<number>(tp).fill(visible[r]) : visible.slice(r * tp, (r + 1) * tp)));
     }
+    // The GPUs' names and memory, for FP8's capability check and the default maxNumSeqs.
     const gpuInfo = device === 'cuda' && (opts.quantization || opts.maxNumSeqs === undefined) ? await gpuCapabilities([...new Set(groups.flat())]) : [];
-    const limits = resolveLimits(opts, folder, device, gpuInfo);
+    if (device === 'cuda' && opts.maxNumSeqs === undefined) limits = resolveLimits(opts, folder, device, gpuInfo);
     const quantization = resolveQuantization(
       opts.quantization,
       folder,
@@ -356,12 +360,21 @@ export class Runtime {
 
 let probed: { key: string; result: Promise<CudaProbe> } | undefined;
 
-/** Name and compute capability of each GPU ordinal, from the addon (probeCuda has loaded it). */
+/**
+ * Name, compute capability and total memory of each GPU ordinal, from the addon's deviceProperties
+ * (probeCuda has loaded it; no CUDA context is opened).
+ * @throws UnsupportedOptionError naming the GPU when CUDA cannot describe it.
+ */
 async function gpuCapabilities(devices: number[]): Promise<GpuCapability[]> {
   const { loadAddon } = await import('../backends/cuda/addon.js');
   const addon = loadAddon();
   return devices.map((device) => {
-    const info = addon.deviceInfo(device);
+    let info: ReturnType<typeof addon.deviceProperties>;
+    try {
+      info = addon.deviceProperties(device);
+    } catch (e) {
+      throw new UnsupportedOptionError(`GPU ${device}: CUDA cannot read its properties: ${(e as Error).message}`);
+    }
     return { device, name: info.name, computeCapability: info.computeCapability, totalMemory: info.totalMemory };
   });
 }

@@ -238,6 +238,7 @@ module.exports = {
   deviceCount: () => Number(process.env.STAND_IN_DEVICES ?? 1),
   // GPU g has g MiB less free than GPU 0 (tensor-parallel ranks must agree on the smallest pool).
   deviceInfo: (g) => ({ name: 'stand-in', multiprocessors: 1, computeCapability: '9.0', totalMemory: TOTAL, freeMemory: FREE - g * MiB, l2Bytes: 0 }),
+  deviceProperties: () => ({ name: 'stand-in', computeCapability: '9.0', totalMemory: TOTAL }),
   ncclUniqueId: () => new Uint8Array(128),
 };
 `;

@@ -202,6 +202,7 @@ module.exports = {
   Model,
   deviceCount: () => 1,
   deviceInfo: () => ({ name: 'Stand-in GPU', multiprocessors: 132, computeCapability: process.env.FAKE_CC, totalMemory: 1e11, freeMemory: 1e11, l2Bytes: 5e7 }),
+  deviceProperties: () => ({ name: 'Stand-in GPU', computeCapability: process.env.FAKE_CC, totalMemory: 1e11 }),
 };
 `,
     );

@@ -2,9 +2,17 @@
 // vLLM's EngineArgs.get_batch_defaults rule for max_num_seqs (1024 on GPUs of ≥ 70 GiB that are
 // not A100s, else 256), decided from every GPU of the run.
 import { expect } from 'chai';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { defaultCudaMaxNumSeqs, resolveLimits, type GpuCapability } from '../../src/core/options.js';
+import { Encoder } from '../../src/encoder.js';
 import { InputError } from '../../src/errors.js';
 import type { ModelFolder } from '../../src/model/folder.js';
+import { testModel } from '../cpu/helpers.js';
+
+const BIN = join(process.cwd(), 'dist/src/cli/main.js');
 
 const MiB = 2 ** 20;
 const gpu = (name: string, mib: number, device = 0): GpuCapability => ({ device, name, computeCapability: '9.0', totalMemory: mib * MiB });
@@ -43,5 +51,86 @@ describe('foundation/limits: default batch limits', () => {
     expect(resolveLimits({ model: 'm' }, folder(), 'cpu', [H200])).to.deep.equal({ maxLength: 512, maxNumBatchedTokens: 8192, maxNumSeqs: 64 });
     expect(resolveLimits({ model: 'm', maxNumSeqs: 7 }, folder(), 'cuda', [H200]).maxNumSeqs).to.equal(7);
     expect(() => resolveLimits({ model: 'm', maxNumSeqs: 0 }, folder(), 'cuda', [H200])).to.throw(InputError, /maxNumSeqs must be a positive integer, got 0/);
+  });
+
+  it('an invalid limit is refused before the parallel-size checks and before any GPU is asked (CPU run)', async () => {
+    const dir = testModel('tiny-mean', { shape: 'tiny', pooling: 'mean' });
+    let err: unknown;
+    try {
+      await Encoder.create({ model: dir, device: 'cpu', maxModelLen: 100_000, tensorParallelSize: 2 });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).to.be.instanceOf(InputError);
+    expect((err as Error).message).to.match(/maxModelLen 100000 exceeds/);
+  });
+
+  describe('command line → runtime → the addon (stand-in GPU)', () => {
+    const work = mkdtempSync(join(tmpdir(), 'embedrank-limits-'));
+    const dir = testModel('tiny-mean', { shape: 'tiny', pooling: 'mean' });
+    const addonFile = join(work, 'stand-in-addon.cjs');
+    const input = join(work, 'texts.txt');
+    // Each Model appends its config to $FAKE_LOG, each deviceProperties call a line to $FAKE_CALLS;
+    // deviceInfo (which opens a CUDA context) must not be reached from the runtime's main thread.
+    writeFileSync(
+      addonFile,
+      `const fs = require('node:fs');
+class Model {
+  constructor(cfg) { fs.appendFileSync(process.env.FAKE_LOG, JSON.stringify(cfg) + '\\n'); }
+  setWeight() {}
+  async connect() {}
+  async forward(slot, ids, types, positions, cu, skip, mode, pool, normalize, stop, out) { out.fill(0.5); }
+  destroy() {}
+  weightBytes() { return 0; }
+  profile() { return {}; }
+  graphStats() { return { captured: 0, replayed: 0, failed: 0 }; }
+}
+module.exports = {
+  Model,
+  deviceCount: () => 1,
+  deviceInfo: () => { throw new Error('deviceInfo called'); },
+  deviceProperties: (d) => {
+    fs.appendFileSync(process.env.FAKE_CALLS, d + '\\n');
+    if (process.env.FAKE_FAIL) throw new Error('cudaErrorInitializationError');
+    return { name: process.env.FAKE_NAME, computeCapability: '9.0', totalMemory: Number(process.env.FAKE_MIB) * 2 ** 20 };
+  },
+};
+`,
+    );
+    writeFileSync(input, 'a first sentence\nand a second one\n');
+    after(() => rmSync(work, { recursive: true, force: true }));
+
+    function encode(name: string, mib: number, extra: string[] = [], fail = false) {
+      const tag = Math.random().toString(36).slice(2);
+      const log = join(work, `log-${tag}.jsonl`);
+      const calls = join(work, `calls-${tag}.txt`);
+      const r = spawnSync(process.execPath, [BIN, 'encode', '-m', dir, '-i', input, '-o', join(work, 'out.npy'), '--device', 'cuda', ...extra], {
+        encoding: 'utf8',
+        env: { ...process.env, EMBEDRANK_CUDA_ADDON: addonFile, EMBEDRANK_DISABLE_CUDA: '', FAKE_NAME: name, FAKE_MIB: String(mib), FAKE_LOG: log, FAKE_CALLS: calls, FAKE_FAIL: fail ? '1' : '' },
+      });
+      const read = (f: string) => (existsSync(f) ? readFileSync(f, 'utf8').trim().split('\n').filter(Boolean) : []);
+      return { code: r.status, err: r.stderr, configs: read(log).map((l) => JSON.parse(l) as Record<string, unknown>), calls: read(calls) };
+    }
+
+    it('an H200 gets 1024 sequences per batch, an A100 or a 48 GB card 256, --max-num-seqs its own without asking the GPU', () => {
+      for (const [name, mib, want] of [['NVIDIA H200', 143771, 1024], ['NVIDIA A100-SXM4-80GB', 81920, 256], ['NVIDIA L40S', 46068, 256]] as const) {
+        const r = encode(name, mib);
+        expect(r.code, r.err).to.equal(0);
+        expect(r.configs.length, name).to.be.greaterThan(0);
+        for (const c of r.configs) expect(c, name).to.include({ maxSeqs: want });
+        expect(r.calls, name).to.deep.equal(['0']);
+      }
+      const own = encode('NVIDIA H200', 143771, ['--max-num-seqs', '8']);
+      expect(own.code, own.err).to.equal(0);
+      for (const c of own.configs) expect(c).to.include({ maxSeqs: 8 });
+      expect(own.calls).to.deep.equal([]);
+    });
+
+    it('a GPU CUDA cannot describe fails the run before any model is made, naming the GPU', () => {
+      const r = encode('NVIDIA H200', 143771, [], true);
+      expect(r.code).to.not.equal(0);
+      expect(r.err).to.match(/GPU 0: CUDA cannot read its properties: cudaErrorInitializationError/);
+      expect(r.configs).to.deep.equal([]);
+    });
   });
 });

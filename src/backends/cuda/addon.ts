@@ -154,7 +154,10 @@ export type AttentionKernelName = 'mma' | 'mma128' | 'wgmma';
 export interface CudaAddon {
   Model: new (cfg: AddonModelConfig) => AddonModel;
   deviceCount(): number;
+  /** Name, memory and free memory of a GPU; sets it as this thread's device and opens its context. */
   deviceInfo(device: number): DeviceInfo;
+  /** A GPU's name, compute capability and total memory (bytes), without opening a context. */
+  deviceProperties(device: number): Pick<DeviceInfo, 'name' | 'computeCapability' | 'totalMemory'>;
   ncclUniqueId(): Uint8Array;
   /**
    * The varlen attention kernel alone (tests): qkv [T, 3·heads·headDim] fp32, converted to `dtype`
