@@ -368,6 +368,9 @@ let probed: { key: string; result: Promise<CudaProbe> } | undefined;
 async function gpuCapabilities(devices: number[]): Promise<GpuCapability[]> {
   const { loadAddon } = await import('../backends/cuda/addon.js');
   const addon = loadAddon();
+  if (typeof addon.deviceProperties !== 'function') {
+    throw new UnsupportedOptionError('the CUDA addon was built before deviceProperties existed: rebuild it (`npm run build:cuda`)');
+  }
   return devices.map((device) => {
     let info: ReturnType<typeof addon.deviceProperties>;
     try {

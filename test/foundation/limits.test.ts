@@ -95,18 +95,19 @@ module.exports = {
     return { name: process.env.FAKE_NAME, computeCapability: '9.0', totalMemory: Number(process.env.FAKE_MIB) * 2 ** 20 };
   },
 };
+if (process.env.FAKE_OLD_ADDON) delete module.exports.deviceProperties;
 `,
     );
     writeFileSync(input, 'a first sentence\nand a second one\n');
     after(() => rmSync(work, { recursive: true, force: true }));
 
-    function encode(name: string, mib: number, extra: string[] = [], fail = false) {
+    function encode(name: string, mib: number, extra: string[] = [], fail = false, oldAddon = false) {
       const tag = Math.random().toString(36).slice(2);
       const log = join(work, `log-${tag}.jsonl`);
       const calls = join(work, `calls-${tag}.txt`);
       const r = spawnSync(process.execPath, [BIN, 'encode', '-m', dir, '-i', input, '-o', join(work, 'out.npy'), '--device', 'cuda', ...extra], {
         encoding: 'utf8',
-        env: { ...process.env, EMBEDRANK_CUDA_ADDON: addonFile, EMBEDRANK_DISABLE_CUDA: '', FAKE_NAME: name, FAKE_MIB: String(mib), FAKE_LOG: log, FAKE_CALLS: calls, FAKE_FAIL: fail ? '1' : '' },
+        env: { ...process.env, EMBEDRANK_CUDA_ADDON: addonFile, EMBEDRANK_DISABLE_CUDA: '', FAKE_NAME: name, FAKE_MIB: String(mib), FAKE_LOG: log, FAKE_CALLS: calls, FAKE_FAIL: fail ? '1' : '', FAKE_OLD_ADDON: oldAddon ? '1' : '' },
       });
       const read = (f: string) => (existsSync(f) ? readFileSync(f, 'utf8').trim().split('\n').filter(Boolean) : []);
       return { code: r.status, err: r.stderr, configs: read(log).map((l) => JSON.parse(l) as Record<string, unknown>), calls: read(calls) };
@@ -126,11 +127,15 @@ module.exports = {
       expect(own.calls).to.deep.equal([]);
     });
 
-    it('a GPU CUDA cannot describe fails the run before any model is made, naming the GPU', () => {
+    it('a GPU CUDA cannot describe, or an addon built before deviceProperties, fails the run before any model is made', () => {
       const r = encode('NVIDIA H200', 143771, [], true);
       expect(r.code).to.not.equal(0);
       expect(r.err).to.match(/GPU 0: CUDA cannot read its properties: cudaErrorInitializationError/);
       expect(r.configs).to.deep.equal([]);
+      const old = encode('NVIDIA H200', 143771, [], false, true);
+      expect(old.code).to.not.equal(0);
+      expect(old.err).to.match(/built before deviceProperties existed: rebuild it \(`npm run build:cuda`\)/);
+      expect(old.configs).to.deep.equal([]);
     });
   });
 });
