@@ -228,7 +228,7 @@ await runMain(import.meta, async () => {
     .option('peak-matched', {
       type: 'boolean',
       default: false,
-      describe: 'token workloads: also time the GEMM peak right before and after each point\'s throughput window, for as long, and report the point against it (the card clocks down under load)',
+      describe: 'token workloads: also time the GEMM peak right before and after each point\'s throughput window, for about as long, and report the point against it (the card clocks down under load)',
     })
     .option('tokenizer-threads', { type: 'number', describe: 'sts: tokenizer worker threads (default: the engine\'s, cores − 2 − GPUs with CUDA); fewer leave cores to the GPU worker and main thread' })
     .option('data-dir', { type: 'string', default: process.env.EMBEDRANK_STS_DIR ?? '../shared/data/sts', describe: 'SemEval STS folder for the sts workload' })

@@ -195,9 +195,10 @@ export function defaultCudaMaxNumSeqs(gpus: readonly GpuCapability[]): number {
 }
 
 /**
- * Truncation length and batch limits (`gpus`: the run's GPUs, for the CUDA default of maxNumSeqs). maxNumBatchedTokens must cover the longest sequence (vLLM's
- * rule without chunked prefill), except for a decoder on CUDA, whose engine splits a longer
- * sequence into chunked-prefill steps (vLLM allows it with enable_chunked_prefill).
+ * Truncation length and batch limits (`gpus`: the run's GPUs, for the CUDA default of maxNumSeqs).
+ * maxNumBatchedTokens must cover the longest sequence (vLLM's rule without chunked prefill), except
+ * for a decoder on CUDA, whose engine splits a longer sequence into chunked-prefill steps (vLLM
+ * allows it with enable_chunked_prefill).
  * @throws InputError naming the option.
  */
 export function resolveLimits(

@@ -1,6 +1,7 @@
 // Shared helpers for the CPU engine tests: cached generated models, seeded random batches,
 // error measures.
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -123,4 +124,57 @@ export function useStandInAddon<T>(source: string): () => T {
     rmSync(dir, { recursive: true, force: true });
   });
   return () => mod;
+}
+
+/**
+ * Source of a stand-in CUDA addon (CommonJS) whose Model appends every config it is made with to
+ * $FAKE_LOG as one JSON line and writes rows of 0.5; `exportsRest` is the rest of its module.exports
+ * object (deviceCount, deviceProperties, …) and `after` any statement following it. For tests that
+ * follow an option from the command line through the runtime and a worker thread to the addon (the
+ * model is made in a worker thread of a child process, so the record is a file).
+ */
+export function recordingAddonSource(exportsRest: string, after = ''): string {
+  return `const fs = require('node:fs');
+class Model {
+  constructor(cfg) { fs.appendFileSync(process.env.FAKE_LOG, JSON.stringify(cfg) + '\\n'); }
+  setWeight() {}
+  async connect() {}
+  async forward(slot, ids, types, positions, cu, skip, mode, pool, normalize, stop, out) { out.fill(0.5); }
+  destroy() {}
+  weightBytes() { return 0; }
+  profile() { return {}; }
+  graphStats() { return { captured: 0, replayed: 0, failed: 0 }; }
+}
+module.exports = {
+  Model,
+${exportsRest}
+};
+${after}`;
+}
+
+/** Non-empty lines of a file, [] when it does not exist. */
+export function fileLines(file: string): string[] {
+  return existsSync(file) ? readFileSync(file, 'utf8').trim().split('\n').filter(Boolean) : [];
+}
+
+/**
+ * `embedrank encode` (dist/src/cli/main.js) of a two-line input in `work` with `model`, on the
+ * stand-in addon at `addonFile` (recordingAddonSource), with `args` and `env` added: its exit code,
+ * stderr and the configs its Models were made with.
+ */
+export function encodeOnStandIn(
+  addonFile: string,
+  model: string,
+  work: string,
+  args: string[],
+  env: Record<string, string>,
+): { code: number | null; err: string; configs: Array<Record<string, unknown>> } {
+  const input = join(work, 'texts.txt');
+  if (!existsSync(input)) writeFileSync(input, 'a first sentence\nand a second one\n');
+  const log = join(work, `log-${Math.random().toString(36).slice(2)}.jsonl`);
+  const r = spawnSync(process.execPath, [join(process.cwd(), 'dist/src/cli/main.js'), 'encode', '-m', model, '-i', input, '-o', join(work, 'out.npy'), ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, EMBEDRANK_CUDA_ADDON: addonFile, EMBEDRANK_DISABLE_CUDA: '', FAKE_LOG: log, ...env },
+  });
+  return { code: r.status, err: r.stderr, configs: fileLines(log).map((l) => JSON.parse(l) as Record<string, unknown>) };
 }

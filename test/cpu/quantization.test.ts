@@ -3,8 +3,7 @@
 // addon's config key (a stand-in addon records the config in a file, since the model is made in
 // a worker thread of a child process). What the FP8 kernels compute is test/gpu/fp8.gpu.ts's job.
 import { expect } from 'chai';
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resolveQuantization, validateEngineOptions, type GpuCapability } from '../../src/core/options.js';
@@ -12,9 +11,7 @@ import { InputError, UnsupportedOptionError } from '../../src/errors.js';
 import { loadModelFolder, type ModelFolder } from '../../src/model/folder.js';
 import { e4m3Code, e4m3Value, fakeQuantizeRowsE4m3 } from '../../src/reference/fp8-e4m3.js';
 import { embedF64, encoderHiddenF64, encoderLayerF64, loadEncoderF64 } from '../../src/reference/encoder-f64.js';
-import { testModel } from './helpers.js';
-
-const BIN = join(process.cwd(), 'dist/src/cli/main.js');
+import { encodeOnStandIn, recordingAddonSource, testModel } from './helpers.js';
 
 /** A folder as resolveQuantization reads it: its path and dims. */
 function folderWith(dims: Record<string, unknown>): ModelFolder {
@@ -183,41 +180,16 @@ describe('cpu/quantization: the fp8 option, its refusals and its plumbing', func
     const work = mkdtempSync(join(tmpdir(), 'embedrank-fp8-'));
     const encoderDir = testModel('tiny-mean', { shape: 'tiny', pooling: 'mean' });
     const addonFile = join(work, 'stand-in-addon.cjs');
-    const input = join(work, 'texts.txt');
-    // Every Model the worker makes appends its config to $FAKE_LOG; the GPU reports $FAKE_CC.
+    // Every Model the worker makes is recorded (recordingAddonSource); the GPU reports $FAKE_CC.
     writeFileSync(
       addonFile,
-      `const fs = require('node:fs');
-class Model {
-  constructor(cfg) { fs.appendFileSync(process.env.FAKE_LOG, JSON.stringify(cfg) + '\\n'); }
-  setWeight() {}
-  async connect() {}
-  async forward(slot, ids, types, positions, cu, skip, mode, pool, normalize, stop, out) { out.fill(0.5); }
-  destroy() {}
-  weightBytes() { return 0; }
-  profile() { return {}; }
-  graphStats() { return { captured: 0, replayed: 0, failed: 0 }; }
-}
-module.exports = {
-  Model,
-  deviceCount: () => 1,
+      recordingAddonSource(`  deviceCount: () => 1,
   deviceInfo: () => ({ name: 'Stand-in GPU', multiprocessors: 132, computeCapability: process.env.FAKE_CC, totalMemory: 1e11, freeMemory: 1e11, l2Bytes: 5e7 }),
-  deviceProperties: () => ({ name: 'Stand-in GPU', computeCapability: process.env.FAKE_CC, totalMemory: 1e11 }),
-};
-`,
+  deviceProperties: () => ({ name: 'Stand-in GPU', computeCapability: process.env.FAKE_CC, totalMemory: 1e11 }),`),
     );
-    writeFileSync(input, 'a first sentence\nand a second one\n');
     after(() => rmSync(work, { recursive: true, force: true }));
 
-    function encode(cc: string, extra: string[], device = 'cuda'): { code: number | null; err: string; configs: Array<Record<string, unknown>> } {
-      const log = join(work, `log-${Math.random().toString(36).slice(2)}.jsonl`);
-      const r = spawnSync(process.execPath, [BIN, 'encode', '-m', encoderDir, '-i', input, '-o', join(work, 'out.npy'), '--device', device, ...extra], {
-        encoding: 'utf8',
-        env: { ...process.env, EMBEDRANK_CUDA_ADDON: addonFile, EMBEDRANK_DISABLE_CUDA: '', FAKE_CC: cc, FAKE_LOG: log },
-      });
-      const configs = existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>) : [];
-      return { code: r.status, err: r.stderr, configs };
-    }
+    const encode = (cc: string, extra: string[], device = 'cuda') => encodeOnStandIn(addonFile, encoderDir, work, ['--device', device, ...extra], { FAKE_CC: cc });
 
     it('--quantization fp8 reaches the addon as quantization 1 (fp16 compute); without it, 0', () => {
       const on = encode('9.0', ['--quantization', 'fp8']);

@@ -2,17 +2,14 @@
 // vLLM's EngineArgs.get_batch_defaults rule for max_num_seqs (1024 on GPUs of ≥ 70 GiB that are
 // not A100s, else 256), decided from every GPU of the run.
 import { expect } from 'chai';
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defaultCudaMaxNumSeqs, resolveLimits, type GpuCapability } from '../../src/core/options.js';
 import { Encoder } from '../../src/encoder.js';
 import { InputError } from '../../src/errors.js';
 import type { ModelFolder } from '../../src/model/folder.js';
-import { testModel } from '../cpu/helpers.js';
-
-const BIN = join(process.cwd(), 'dist/src/cli/main.js');
+import { encodeOnStandIn, fileLines, recordingAddonSource, testModel } from '../cpu/helpers.js';
 
 const MiB = 2 ** 20;
 const gpu = (name: string, mib: number, device = 0): GpuCapability => ({ device, name, computeCapability: '9.0', totalMemory: mib * MiB });
@@ -69,48 +66,27 @@ describe('foundation/limits: default batch limits', () => {
     const work = mkdtempSync(join(tmpdir(), 'embedrank-limits-'));
     const dir = testModel('tiny-mean', { shape: 'tiny', pooling: 'mean' });
     const addonFile = join(work, 'stand-in-addon.cjs');
-    const input = join(work, 'texts.txt');
-    // Each Model appends its config to $FAKE_LOG, each deviceProperties call a line to $FAKE_CALLS;
+    // Every Model is recorded (recordingAddonSource), each deviceProperties call a line in $FAKE_CALLS;
     // deviceInfo (which opens a CUDA context) must not be reached from the runtime's main thread.
     writeFileSync(
       addonFile,
-      `const fs = require('node:fs');
-class Model {
-  constructor(cfg) { fs.appendFileSync(process.env.FAKE_LOG, JSON.stringify(cfg) + '\\n'); }
-  setWeight() {}
-  async connect() {}
-  async forward(slot, ids, types, positions, cu, skip, mode, pool, normalize, stop, out) { out.fill(0.5); }
-  destroy() {}
-  weightBytes() { return 0; }
-  profile() { return {}; }
-  graphStats() { return { captured: 0, replayed: 0, failed: 0 }; }
-}
-module.exports = {
-  Model,
-  deviceCount: () => 1,
+      recordingAddonSource(
+        `  deviceCount: () => 1,
   deviceInfo: () => { throw new Error('deviceInfo called'); },
   deviceProperties: (d) => {
     fs.appendFileSync(process.env.FAKE_CALLS, d + '\\n');
     if (process.env.FAKE_FAIL) throw new Error('cudaErrorInitializationError');
     return { name: process.env.FAKE_NAME, computeCapability: '9.0', totalMemory: Number(process.env.FAKE_MIB) * 2 ** 20 };
-  },
-};
-if (process.env.FAKE_OLD_ADDON) delete module.exports.deviceProperties;
-`,
+  },`,
+        'if (process.env.FAKE_OLD_ADDON) delete module.exports.deviceProperties;',
+      ),
     );
-    writeFileSync(input, 'a first sentence\nand a second one\n');
     after(() => rmSync(work, { recursive: true, force: true }));
 
     function encode(name: string, mib: number, extra: string[] = [], fail = false, oldAddon = false) {
-      const tag = Math.random().toString(36).slice(2);
-      const log = join(work, `log-${tag}.jsonl`);
-      const calls = join(work, `calls-${tag}.txt`);
-      const r = spawnSync(process.execPath, [BIN, 'encode', '-m', dir, '-i', input, '-o', join(work, 'out.npy'), '--device', 'cuda', ...extra], {
-        encoding: 'utf8',
-        env: { ...process.env, EMBEDRANK_CUDA_ADDON: addonFile, EMBEDRANK_DISABLE_CUDA: '', FAKE_NAME: name, FAKE_MIB: String(mib), FAKE_LOG: log, FAKE_CALLS: calls, FAKE_FAIL: fail ? '1' : '', FAKE_OLD_ADDON: oldAddon ? '1' : '' },
-      });
-      const read = (f: string) => (existsSync(f) ? readFileSync(f, 'utf8').trim().split('\n').filter(Boolean) : []);
-      return { code: r.status, err: r.stderr, configs: read(log).map((l) => JSON.parse(l) as Record<string, unknown>), calls: read(calls) };
+      const calls = join(work, `calls-${Math.random().toString(36).slice(2)}.txt`);
+      const env = { FAKE_NAME: name, FAKE_MIB: String(mib), FAKE_CALLS: calls, FAKE_FAIL: fail ? '1' : '', FAKE_OLD_ADDON: oldAddon ? '1' : '' };
+      return { ...encodeOnStandIn(addonFile, dir, work, ['--device', 'cuda', ...extra], env), calls: fileLines(calls) };
     }
 
     it('an H200 gets 1024 sequences per batch, an A100 or a 48 GB card 256, --max-num-seqs its own without asking the GPU', () => {
