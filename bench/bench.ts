@@ -149,7 +149,7 @@ async function stsWorkload(dir: string, dtype: ComputeDtype, sizes: number[], pe
       }
       const secs = median(times);
       const split = await timeSplit(enc, sentences, 3);
-      console.log(`SPLIT sts b=${b}: end to end ${secs.toFixed(3)} s; tokenize alone ${split.tokenize.toFixed(3)} s; engine alone on pre-tokenized ids ${split.engine.toFixed(3)} s (medians of 3)`);
+      console.log(`SPLIT sts b=${b}: end to end ${secs.toFixed(3)} s; tokenize alone ${split.tokenize.toFixed(3)} s (distinct texts only ${split.distinct.toFixed(3)} s); engine alone on pre-tokenized ids ${split.engine.toFixed(3)} s (medians of 3)`);
       const fpt = flopsPerToken(folder.dims, tokens / sentences.length);
       points.push({
         engine: 'embedrank', workload: 'sts', dtype, quantization, batchSize: b, msPerBatch: (secs * 1000 * b) / sentences.length,

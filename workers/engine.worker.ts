@@ -9,6 +9,7 @@ import { loadModelFolder, type ModelFolder } from '../src/model/folder.js';
 import { applyAfterPooling } from '../src/pooling.js';
 import type { CudaEngineOptions } from '../src/backends/cuda/engine.js';
 import type { KvCacheStats } from '../src/kv/block-pool.js';
+import { trace } from '../src/core/trace.js';
 
 /** What a worker thread is started with: its engine, its GPU and shard, its limits. */
 export interface EngineWorkerData extends CudaEngineOptions {
@@ -77,6 +78,8 @@ export default (async () => {
       const n = Atomics.add(data.fault.counter, 0, 1) + 1;
       if (n === data.fault.crashAt) process.exit(70);
     }
+    const tokens = task.batch.ids.length;
+    trace('forward-begin', { tokens, seqs: task.batch.cuSeqlens.length - 1 });
     try {
       let out: Float32Array;
       if (task.op.kind === 'embed') {
@@ -87,6 +90,7 @@ export default (async () => {
       } else {
         out = await engine.score(task.batch, task.op.activation, { slot: task.slot });
       }
+      trace('forward-end', { tokens });
       return Piscina.move(out) as Float32Array;
     } catch (e) {
       const err = e as Error & { retryable?: boolean; fatal?: boolean };

@@ -3,6 +3,7 @@
 import { Piscina } from 'piscina';
 import { pack } from '../src/tokenize/packed.js';
 import { Tokenizer, type TokenizerSpec } from '../src/tokenize/tokenizer.js';
+import { trace } from '../src/core/trace.js';
 
 export interface TokenizeTask {
   spec: TokenizerSpec;
@@ -37,11 +38,16 @@ if (preload) {
 }
 
 export default async function tokenize(task: TokenizeTask): Promise<Int32Array> {
+  trace('tokenize-begin', { texts: task.texts.length });
   const out = await tokenizerFor(task.spec).encodeBatch(task.texts, task.pairs, task.maxLength);
+  trace('tokenize-end', { texts: task.texts.length });
   return Piscina.move(pack(out)) as Int32Array;
 }
 
 /** The fast path (EMBEDRANK_FAST_TOKENIZE=1): ids written straight into the packed buffer. */
 export async function packed(task: TokenizeTask): Promise<Int32Array> {
-  return Piscina.move(await tokenizerFor(task.spec).encodePacked(task.texts, task.pairs, task.maxLength)) as Int32Array;
+  trace('tokenize-begin', { texts: task.texts.length });
+  const buf = await tokenizerFor(task.spec).encodePacked(task.texts, task.pairs, task.maxLength);
+  trace('tokenize-end', { texts: task.texts.length });
+  return Piscina.move(buf) as Int32Array;
 }

@@ -7,6 +7,7 @@ import type { TokenBatch } from '../backends/engine.js';
 import type { HeadActivation } from '../model/folder.js';
 import type { PlannedBatch } from './scheduler.js';
 import { localRows, type RowAssembler, type RowSink } from './assembly.js';
+import { trace } from './trace.js';
 
 export type WorkOp = { kind: 'embed' } | { kind: 'score'; activation: HeadActivation };
 
@@ -84,6 +85,7 @@ export class Coordinator {
       // so completion is awaited with onIdle() below, not through those promises.
       queue.clear();
     };
+    let batchId = 0;
     try {
       let first = true;
       for await (const pb of batches) {
@@ -95,15 +97,20 @@ export class Coordinator {
         // Hold back when far ahead: bounded memory for huge inputs.
         if (queue.size > 4 * concurrency) await queue.onSizeLessThan(2 * concurrency);
         if (failure) break;
+        const id = batchId++;
+        trace('planned', { id, seqs: pb.indices.length, tokens: pb.tokens });
         // The task records its own failure before it settles, so the next task p-queue starts sees it.
         void queue.add(async () => {
           if (failure) return;
           try {
+            trace('dispatch', { id });
             const rows = await this.runWithRetry(op, pb);
+            trace('returned', { id });
             if (rows.length !== pb.indices.length * dim) {
               throw new Error(`worker returned ${rows.length} values for ${pb.indices.length} sequences × ${dim}`);
             }
             out.put(pb.indices, rows);
+            trace('put', { id });
             opts.onBatchDone?.(pb.indices.length, pb.tokens);
           } catch (e) {
             fail(e);

@@ -7,12 +7,13 @@ import { assertMainThread } from '../main.js';
 import { resolveModel } from '../model/hub.js';
 import { loadModelFolder, type ModelFolder, type ModelKind } from '../model/folder.js';
 import type { TokenizedChunk } from '../tokenize/packed.js';
-import { forEachInput, TokenizerPool } from '../tokenize/pool.js';
+import { chunkInputs, forEachInput, TokenizerPool } from '../tokenize/pool.js';
 import { dedupeEnabled, defaultTokenizerThreads } from '../tokenize/threads.js';
 import { RowAssembler } from './assembly.js';
 import { Coordinator, type WorkOp } from './coordinator.js';
 import { resolveDtype, resolveLimits, resolveQuantization, validateEngineOptions, type ComputeDtype, type EngineOptions, type GpuCapability, type QuantizationOption, type ResolvedLimits } from './options.js';
 import { ProgressBar } from './progress.js';
+import { trace } from './trace.js';
 import { Replica } from './replica.js';
 import { TokenBudgetScheduler, type PlannedBatch } from './scheduler.js';
 import { DEFAULT_GPU_MEMORY_UTILIZATION, type KvCacheStats } from '../kv/block-pool.js';
@@ -240,6 +241,7 @@ export class Runtime {
     const dedupe = dedupeEnabled();
     async function* planned(): AsyncGenerator<PlannedBatch> {
       for await (const chunk of tokenizer.tokenize(req.texts, req.pairs, maxLength, { dedupe })) {
+        trace('chunk', { inputs: chunkInputs(chunk), seqs: chunk.n });
         let first = -1;
         forEachInput(chunk, (k, index) => {
           if (chunk.truncated[k]) {
@@ -252,12 +254,14 @@ export class Runtime {
       }
       yield* scheduler.flush();
     }
+    trace('run-begin', { n });
     try {
       const values = await this.coordinator.execute(op, planned(), n, dim, {
         onBatchDone: (seqs) => progress.tick(seqs),
       });
       return { values, dim, truncated };
     } finally {
+      trace('run-end', { n });
       progress.finish();
     }
   }

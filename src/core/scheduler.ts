@@ -12,10 +12,11 @@ export interface SchedulerOptions {
   /** Sequences gathered before sorting and packing; larger sorts better, starts later. */
   window?: number;
   /**
-   * Also pack once this many tokens are pending (inputs counted with their repeats), emitting only
-   * full batches and keeping the rest for the next window: the first batch can start while later
-   * texts are still being tokenized. For unpadded backends (the CUDA engine), where a window's
-   * sort buys little; undefined (the CPU engine, which pads to the longest sequence): sequences only.
+   * Also pack once this many tokens, or 2 × maxNumSeqs sequences, are pending (inputs counted with
+   * their repeats), emitting only full batches and keeping the rest for the next window: the first
+   * batch can start while later texts are still being tokenized. For unpadded backends (the CUDA
+   * engine), where a window's sort buys little; undefined (the CPU engine, which pads to the
+   * longest sequence): `window` sequences only.
    */
   windowTokens?: number;
   /** Per input index, leading tokens pooling should skip (prompt tokens). */
@@ -60,7 +61,13 @@ export class TokenBudgetScheduler {
       this.pendingTokens += chunk.refs ? refTokens(chunk) : chunk.ids.length;
     }
     if (this.pendingSeqs >= this.window) return this.drain(false);
-    return this.opts.windowTokens !== undefined && this.pendingTokens >= this.opts.windowTokens ? this.drain(true) : [];
+    if (this.opts.windowTokens === undefined) return [];
+    // Two batches' worth by tokens, or by sequences when maxNumSeqs binds first: STS's ~14-token
+    // sentences fill 1024 sequences with 14k of a 32k-token budget, so a token window alone held
+    // the first batch until 4.7k sentences were tokenized (8192, the sequence window, at bench.js's
+    // larger budget) and left as much for after the last chunk. H200, all STS sentences: first batch
+    // at 38 instead of 61–72 ms, end to end 0.258 → 0.229 s (bench/RESULTS.md, session 16).
+    return this.pendingTokens >= this.opts.windowTokens || this.pendingSeqs >= 2 * this.opts.maxNumSeqs ? this.drain(true) : [];
   }
 
   /** Packs whatever is left. */

@@ -8,6 +8,7 @@ import type { TokenizeTask } from '../../workers/tokenize.worker.js';
 import { unpack, type TokenizedChunk } from './packed.js';
 import { fastTokenizeEnabled } from './threads.js';
 import type { TokenizerSpec } from './tokenizer.js';
+import { trace } from '../core/trace.js';
 
 export interface TokenizerPoolOptions {
   /** Worker threads; defaults to os.availableParallelism(). */
@@ -183,6 +184,7 @@ export class TokenizerPool {
       of[i] = u;
     }
     if (first.length > 0) dispatch(first.length); // the last chunk
+    trace('scan-end', { inputs: texts.length, distinct: first.length, tasks: tasks.length });
     const chunks = tasks.length;
     if (first.length === texts.length) {
       // No repeats: distinct number = input index, so these are the plain path's chunks.

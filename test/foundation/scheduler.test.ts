@@ -174,10 +174,18 @@ describe('foundation: token-budget scheduler', () => {
       const batches: PlannedBatch[] = [];
       let pushed = 0;
       let emitted = 0;
+      let pushedSeqs = 0;
+      let emittedSeqs = 0;
       for (const c of chunks) {
         const ready = s.push(c);
         pushed += c.ids.length;
-        for (const b of ready) emitted += b.tokens;
+        pushedSeqs += c.n;
+        for (const b of ready) {
+          emitted += b.tokens;
+          emittedSeqs += b.indices.length;
+        }
+        // Two batches' worth of sequences never wait either (what stays is less than a batch).
+        expect(pushedSeqs - emittedSeqs, `${ctx}: sequences pending after a push`).to.be.below(2 * opts.maxNumSeqs);
         // Before flush nothing waits once a window's worth is pending, and what leaves is full:
         // adding the next sequence in line would have broken a limit (the window's leftover is < one batch).
         expect(pushed - emitted, `${ctx}: tokens pending after a push`).to.be.below(opts.windowTokens! + c.ids.length + budget);
@@ -203,6 +211,17 @@ describe('foundation: token-budget scheduler', () => {
     expect(batches.map((b) => b.tokens).every((t) => t === 100)).to.equal(true);
     checkBatches(batches, lengths, opts, 'windowTokens');
     expect(() => new TokenBudgetScheduler({ maxNumBatchedTokens: 100, maxNumSeqs: 1, windowTokens: 99 })).to.throw(/windowTokens/);
+  });
+
+  it('windowTokens: short sequences start once two batches of maxNumSeqs are pending, however large the token window', () => {
+    // STS-like: 14-token sentences, 8 per batch by count, a token window no chunk here reaches.
+    const lengths = Array.from({ length: 64 }, () => 14);
+    const opts = { maxNumBatchedTokens: 4096, maxNumSeqs: 8, windowTokens: 8192 };
+    const { batches, readyAfterPush } = schedule(opts, makeChunks(lengths, [4]));
+    // 4 sequences per chunk: 16 pending (two batches) after every 4th chunk, both full, none kept.
+    expect(readyAfterPush.slice(0, 8)).to.deep.equal([0, 0, 0, 2, 0, 0, 0, 2]);
+    expect(batches.every((b) => b.indices.length === 8)).to.equal(true);
+    checkBatches(batches, lengths, opts, 'sequence window');
   });
 
   it('poolSkip is taken per input index and carried into the batch', () => {

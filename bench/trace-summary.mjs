@@ -1,0 +1,131 @@
+// Reads the timeline EMBEDRANK_TRACE=<prefix> wrote (src/core/trace.ts) and, optionally, the V8 CPU
+// profiles of the same process (node --cpu-prof --cpu-prof-dir DIR), and says per run (Runtime.run:
+// run-begin → run-end on the main thread) when each stage started and ended and how busy each
+// thread was. Times are ms from the run's start.
+//   node bench/trace-summary.mjs <prefix> [--profiles DIR] [--runs last|all] [--top 12]
+import { readFileSync, readdirSync, existsSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+
+const args = process.argv.slice(2);
+const prefix = args[0];
+if (!prefix) throw new Error('usage: node bench/trace-summary.mjs <prefix> [--profiles DIR] [--runs last|all] [--top N]');
+const arg = (k, d) => (args.includes(k) ? args[args.indexOf(k) + 1] : d);
+const profDir = arg('--profiles');
+const which = arg('--runs', 'all');
+const topN = Number(arg('--top', 12));
+
+const dir = dirname(prefix);
+const events = [];
+for (const f of readdirSync(dir)) {
+  if (!f.startsWith(basename(prefix) + '.') || !f.endsWith('.jsonl')) continue;
+  for (const line of readFileSync(join(dir, f), 'utf8').split('\n')) if (line) events.push({ ...JSON.parse(line), pid: Number(f.split('.').at(-3)) });
+}
+events.sort((a, b) => a.t - b.t);
+if (!events.length) throw new Error(`no trace files ${prefix}.*.jsonl`);
+
+// V8 CPU profiles: per file, its sample timestamps (µs, same clock) and whether each was idle.
+const profiles = [];
+if (profDir && existsSync(profDir)) {
+  for (const f of readdirSync(profDir).filter((x) => x.endsWith('.cpuprofile'))) {
+    const p = JSON.parse(readFileSync(join(profDir, f), 'utf8'));
+    const byId = new Map(p.nodes.map((n) => [n.id, n]));
+    const parent = new Map();
+    for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+    const times = new Float64Array(p.samples.length);
+    let t = p.startTime;
+    for (let i = 0; i < p.samples.length; i++) times[i] = t += p.timeDeltas[i];
+    // The thread number is the file name's 4th dot field (CPU.<date>.<time>.<pid>.<thread>.<seq>).
+    profiles.push({ file: f, pid: Number(f.split('.')[3]), thread: Number(f.split('.')[4]), byId, parent, samples: p.samples, times });
+  }
+}
+const label = (n) => `${n.callFrame.functionName || '(anon)'} ${n.callFrame.url.split('/').at(-1)}:${n.callFrame.lineNumber + 1}`;
+
+const runs = [];
+for (const e of events) {
+  if (e.ev === 'run-begin') runs.push({ begin: e.t, pid: e.pid, n: e.n });
+  else if (e.ev === 'run-end') {
+    const r = runs.findLast((x) => x.pid === e.pid && x.end === undefined);
+    if (r) r.end = e.t;
+  }
+}
+const chosen = runs.filter((r) => r.end !== undefined);
+for (const r of which === 'last' ? chosen.slice(-1) : chosen) {
+  const inRun = events.filter((e) => e.pid === r.pid && e.t >= r.begin && e.t <= r.end);
+  const ms = (t) => ((t - r.begin) / 1000).toFixed(1);
+  const firstOf = (ev) => inRun.find((e) => e.ev === ev);
+  const lastOf = (ev) => inRun.findLast((e) => e.ev === ev);
+  console.log(`\n=== run of ${r.n} inputs: ${((r.end - r.begin) / 1000).toFixed(1)} ms (pid ${r.pid})`);
+  const marks = [];
+  const scan = firstOf('scan-end');
+  if (scan) marks.push(`scan end ${ms(scan.t)} (${scan.distinct} distinct, ${scan.tasks} tasks)`);
+  // Tokenization: chunks reaching the scheduler, as quantiles of inputs.
+  const chunks = inRun.filter((e) => e.ev === 'chunk');
+  const total = chunks.reduce((s, e) => s + e.inputs, 0);
+  let acc = 0;
+  const q = [0.1, 0.5, 0.9, 1];
+  const qt = [];
+  for (const e of chunks) {
+    acc += e.inputs;
+    while (qt.length < q.length && acc >= q[qt.length] * total) qt.push(ms(e.t));
+  }
+  if (chunks.length) marks.push(`chunks at scheduler: first ${ms(chunks[0].t)}, 10/50/90/100% ${qt.join(' / ')}`);
+  const tokEnd = lastOf('tokenize-end');
+  if (tokEnd) marks.push(`last tokenize task ends ${ms(tokEnd.t)}`);
+  const planned = inRun.filter((e) => e.ev === 'planned');
+  if (planned.length) marks.push(`batches planned: ${planned.length}, first ${ms(planned[0].t)}, last ${ms(planned.at(-1).t)}`);
+  const fb = firstOf('forward-begin');
+  const fe = lastOf('forward-end');
+  if (fb && fe) marks.push(`forwards: first begins ${ms(fb.t)}, last ends ${ms(fe.t)}`);
+  const lastPut = lastOf('put');
+  if (lastPut) marks.push(`last put ${ms(lastPut.t)}`);
+  for (const m of marks) console.log('  ' + m);
+  // Busy time per thread from begin/end pairs (forward, tokenize).
+  const busy = new Map();
+  const open = new Map();
+  for (const e of inRun) {
+    const kind = e.ev.replace(/-(begin|end)$/, '');
+    if (kind === e.ev || kind === 'run') continue;
+    const key = `${kind} thread ${e.thread}`;
+    if (e.ev.endsWith('-begin')) open.set(key, e.t);
+    else if (open.has(key)) {
+      busy.set(key, (busy.get(key) ?? 0) + e.t - open.get(key));
+      open.delete(key);
+    }
+  }
+  const span = r.end - r.begin;
+  const byKind = new Map();
+  for (const [k, v] of busy) {
+    const kind = k.split(' ')[0];
+    const b = byKind.get(kind) ?? { threads: 0, sum: 0, max: 0 };
+    b.threads++;
+    b.sum += v;
+    b.max = Math.max(b.max, v);
+    byKind.set(kind, b);
+  }
+  for (const [k, b] of byKind) console.log(`  ${k}: ${b.threads} threads, busy ${(b.sum / 1000).toFixed(1)} ms in all (${((100 * b.sum) / span / b.threads).toFixed(0)}% of the run per thread, most ${(b.max / 1000).toFixed(1)} ms)`);
+  // Gaps in forward activity after the first forward (the GPU worker waiting for work).
+  const fw = inRun.filter((e) => e.ev === 'forward-begin' || e.ev === 'forward-end');
+  let idle = 0;
+  for (let i = 1; i < fw.length; i++) if (fw[i].ev === 'forward-begin' && fw[i - 1].ev === 'forward-end') idle += fw[i].t - fw[i - 1].t;
+  if (fw.length) console.log(`  engine thread idle between forwards: ${(idle / 1000).toFixed(1)} ms`);
+  // CPU profiles: per thread, non-idle samples in the run and the main thread's top self-time functions.
+  for (const p of profiles.filter((x) => x.pid === r.pid)) {
+    const self = new Map();
+    let busyN = 0;
+    let n = 0;
+    for (let i = 0; i < p.samples.length; i++) {
+      if (p.times[i] < r.begin || p.times[i] > r.end) continue;
+      n++;
+      const node = p.byId.get(p.samples[i]);
+      const name = label(node);
+      // Piscina's workers block in Atomics.wait (atomicsWaitLoop) between tasks: waiting, not work.
+      if (name.startsWith('(idle)') || name.startsWith('atomicsWaitLoop ')) continue;
+      busyN++;
+      self.set(name, (self.get(name) ?? 0) + 1);
+    }
+    if (!n) continue;
+    const per = span / 1000 / n;
+    const top = [...self].sort((a, b) => b[1] - a[1]).slice(0, p.thread === 0 ? topN : 3);
+    console.log(`  profile thread ${p.thread}: busy ${((busyN * per)).toFixed(1)} ms (${((100 * busyN) / n).toFixed(0)}%)${top.length ? '; ' + top.map(([k, c]) => `${k} ${(c * per).toFixed(1)}`).join(', ') : ''}`);
+  }
+}

@@ -1,0 +1,37 @@
+// A timeline of where an end-to-end run's time goes, for developers (issue 14's host path):
+// EMBEDRANK_TRACE=<prefix> makes every thread that records events append them, as JSON lines
+// {t, thread, ev, ...fields}, to <prefix>.<pid>.<threadId>.jsonl. `t` is process.hrtime in µs,
+// the clock V8's CPU profiles (node --cpu-prof) stamp their samples with, so a trace and the
+// profiles of the same process line up. bench/trace-summary.mjs reads them. Off (one boolean test
+// per event) when the variable is unset.
+import { appendFileSync } from 'node:fs';
+import { isMainThread, threadId } from 'node:worker_threads';
+
+const prefix = process.env.EMBEDRANK_TRACE;
+const file = prefix ? `${prefix}.${process.pid}.${threadId}.jsonl` : undefined;
+let lines: string[] = [];
+
+function flush(): void {
+  if (!file || !lines.length) return;
+  appendFileSync(file, lines.join('\n') + '\n');
+  lines = [];
+}
+
+// The main thread buffers (its events are many: several per batch), flushed every 200 ms and at
+// exit. A worker thread writes each event at once (a few per task): a pool's terminate() ends the
+// thread without an exit event, which would lose a buffer.
+const buffered = isMainThread;
+if (file && buffered) {
+  setInterval(flush, 200).unref();
+  process.on('exit', flush);
+}
+
+/** Whether events are being recorded (EMBEDRANK_TRACE is set). */
+export const tracing = file !== undefined;
+
+/** Records one event with its fields (numbers), stamped now. No-op unless tracing. */
+export function trace(ev: string, fields: Record<string, number> = {}): void {
+  if (!file) return;
+  lines.push(JSON.stringify({ t: Number(process.hrtime.bigint() / 1000n), thread: threadId, ev, ...fields }));
+  if (!buffered || lines.length >= 4096) flush();
+}
