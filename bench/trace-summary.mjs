@@ -15,10 +15,13 @@ const which = arg('--runs', 'all');
 const topN = Number(arg('--top', 12));
 
 const dir = dirname(prefix);
+const escaped = basename(prefix).replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const traceName = new RegExp(`^${escaped}\\.(\\d+)\\.(\\d+)\\.jsonl$`); // <prefix>.<pid>.<thread>.jsonl
 const events = [];
 for (const f of readdirSync(dir)) {
-  if (!f.startsWith(basename(prefix) + '.') || !f.endsWith('.jsonl')) continue;
-  for (const line of readFileSync(join(dir, f), 'utf8').split('\n')) if (line) events.push({ ...JSON.parse(line), pid: Number(f.split('.').at(-3)) });
+  const m = traceName.exec(f);
+  if (!m) continue;
+  for (const line of readFileSync(join(dir, f), 'utf8').split('\n')) if (line) events.push({ ...JSON.parse(line), pid: Number(m[1]) });
 }
 events.sort((a, b) => a.t - b.t);
 if (!events.length) throw new Error(`no trace files ${prefix}.*.jsonl`);
@@ -26,7 +29,14 @@ if (!events.length) throw new Error(`no trace files ${prefix}.*.jsonl`);
 // V8 CPU profiles: per file, its sample timestamps (µs, same clock) and whether each was idle.
 const profiles = [];
 if (profDir && existsSync(profDir)) {
-  for (const f of readdirSync(profDir).filter((x) => x.endsWith('.cpuprofile'))) {
+  // Node's default names: CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile (others are skipped).
+  const profName = /^CPU\.\d+\.\d+\.(\d+)\.(\d+)\.\d+\.cpuprofile$/;
+  for (const f of readdirSync(profDir)) {
+    const m = profName.exec(f);
+    if (!m) {
+      if (f.endsWith('.cpuprofile')) console.error(`skipped ${f}: not node's default profile name`);
+      continue;
+    }
     const p = JSON.parse(readFileSync(join(profDir, f), 'utf8'));
     const byId = new Map(p.nodes.map((n) => [n.id, n]));
     const parent = new Map();
@@ -34,17 +44,18 @@ if (profDir && existsSync(profDir)) {
     const times = new Float64Array(p.samples.length);
     let t = p.startTime;
     for (let i = 0; i < p.samples.length; i++) times[i] = t += p.timeDeltas[i];
-    // The thread number is the file name's 4th dot field (CPU.<date>.<time>.<pid>.<thread>.<seq>).
-    profiles.push({ file: f, pid: Number(f.split('.')[3]), thread: Number(f.split('.')[4]), byId, parent, samples: p.samples, times });
+    profiles.push({ file: f, pid: Number(m[1]), thread: Number(m[2]), byId, parent, samples: p.samples, times });
   }
 }
 const label = (n) => `${n.callFrame.functionName || '(anon)'} ${n.callFrame.url.split('/').at(-1)}:${n.callFrame.lineNumber + 1}`;
 
+// Calls (Runtime.run) by process and call number. Calls that overlap in one process share the
+// time range: their chunks are told apart (they carry the call number), their batches are not.
 const runs = [];
 for (const e of events) {
-  if (e.ev === 'run-begin') runs.push({ begin: e.t, pid: e.pid, n: e.n });
+  if (e.ev === 'run-begin') runs.push({ begin: e.t, pid: e.pid, id: e.run, n: e.n });
   else if (e.ev === 'run-end') {
-    const r = runs.findLast((x) => x.pid === e.pid && x.end === undefined);
+    const r = runs.find((x) => x.pid === e.pid && x.id === e.run && x.end === undefined);
     if (r) r.end = e.t;
   }
 }
@@ -59,7 +70,7 @@ for (const r of which === 'last' ? chosen.slice(-1) : chosen) {
   const scan = firstOf('scan-end');
   if (scan) marks.push(`scan end ${ms(scan.t)} (${scan.distinct} distinct, ${scan.tasks} tasks)`);
   // Tokenization: chunks reaching the scheduler, as quantiles of inputs.
-  const chunks = inRun.filter((e) => e.ev === 'chunk');
+  const chunks = inRun.filter((e) => e.ev === 'chunk' && e.run === r.id);
   const total = chunks.reduce((s, e) => s + e.inputs, 0);
   let acc = 0;
   const q = [0.1, 0.5, 0.9, 1];
@@ -79,35 +90,38 @@ for (const r of which === 'last' ? chosen.slice(-1) : chosen) {
   const lastPut = lastOf('put');
   if (lastPut) marks.push(`last put ${ms(lastPut.t)}`);
   for (const m of marks) console.log('  ' + m);
-  // Busy time per thread from begin/end pairs (forward, tokenize).
-  const busy = new Map();
-  const open = new Map();
-  for (const e of inRun) {
-    const kind = e.ev.replace(/-(begin|end)$/, '');
-    if (kind === e.ev || kind === 'run') continue;
-    const key = `${kind} thread ${e.thread}`;
-    if (e.ev.endsWith('-begin')) open.set(key, e.t);
-    else if (open.has(key)) {
-      busy.set(key, (busy.get(key) ?? 0) + e.t - open.get(key));
-      open.delete(key);
-    }
-  }
+  // Busy time per thread from begin/end events (forward, tokenize): a thread is busy while at least
+  // one of its tasks is in flight (an engine thread runs two slots at once); idle is the time with none
+  // between its first begin and its last end.
   const span = r.end - r.begin;
-  const byKind = new Map();
-  for (const [k, v] of busy) {
-    const kind = k.split(' ')[0];
-    const b = byKind.get(kind) ?? { threads: 0, sum: 0, max: 0 };
-    b.threads++;
-    b.sum += v;
-    b.max = Math.max(b.max, v);
-    byKind.set(kind, b);
+  const perThread = new Map(); // "kind thread" → { inFlight, since, busy, first, last }
+  for (const e of inRun) {
+    const m = /^(forward|tokenize)-(begin|end)$/.exec(e.ev);
+    if (!m) continue;
+    const key = `${m[1]} ${e.thread}`;
+    const s = perThread.get(key) ?? { kind: m[1], inFlight: 0, since: 0, busy: 0, first: e.t, last: e.t };
+    if (m[2] === 'begin') {
+      if (s.inFlight++ === 0) s.since = e.t;
+    } else if (s.inFlight > 0 && --s.inFlight === 0) s.busy += e.t - s.since;
+    s.last = e.t;
+    perThread.set(key, s);
   }
-  for (const [k, b] of byKind) console.log(`  ${k}: ${b.threads} threads, busy ${(b.sum / 1000).toFixed(1)} ms in all (${((100 * b.sum) / span / b.threads).toFixed(0)}% of the run per thread, most ${(b.max / 1000).toFixed(1)} ms)`);
-  // Gaps in forward activity after the first forward (the GPU worker waiting for work).
-  const fw = inRun.filter((e) => e.ev === 'forward-begin' || e.ev === 'forward-end');
-  let idle = 0;
-  for (let i = 1; i < fw.length; i++) if (fw[i].ev === 'forward-begin' && fw[i - 1].ev === 'forward-end') idle += fw[i].t - fw[i - 1].t;
-  if (fw.length) console.log(`  engine thread idle between forwards: ${(idle / 1000).toFixed(1)} ms`);
+  const byKind = new Map();
+  for (const s of perThread.values()) {
+    if (s.inFlight > 0) s.busy += r.end - s.since; // still running at the run's end
+    const b = byKind.get(s.kind) ?? { threads: 0, sum: 0, max: 0, idle: 0 };
+    b.threads++;
+    b.sum += s.busy;
+    b.max = Math.max(b.max, s.busy);
+    b.idle += s.last - s.first - s.busy;
+    byKind.set(s.kind, b);
+  }
+  for (const [k, b] of byKind) {
+    console.log(
+      `  ${k}: ${b.threads} threads, busy ${(b.sum / 1000).toFixed(1)} ms in all (${((100 * b.sum) / span / b.threads).toFixed(0)}% of the run per thread, most ${(b.max / 1000).toFixed(1)} ms); ` +
+        `idle between their first and last task ${(b.idle / 1000).toFixed(1)} ms in all`,
+    );
+  }
   // CPU profiles: per thread, non-idle samples in the run and the main thread's top self-time functions.
   for (const p of profiles.filter((x) => x.pid === r.pid)) {
     const self = new Map();

@@ -79,7 +79,7 @@ export default (async () => {
       if (n === data.fault.crashAt) process.exit(70);
     }
     const tokens = task.batch.ids.length;
-    trace('forward-begin', { tokens, seqs: task.batch.cuSeqlens.length - 1 });
+    trace('forward-begin', { slot: task.slot, tokens, seqs: task.batch.cuSeqlens.length - 1 });
     try {
       let out: Float32Array;
       if (task.op.kind === 'embed') {
@@ -90,7 +90,6 @@ export default (async () => {
       } else {
         out = await engine.score(task.batch, task.op.activation, { slot: task.slot });
       }
-      trace('forward-end', { tokens });
       return Piscina.move(out) as Float32Array;
     } catch (e) {
       const err = e as Error & { retryable?: boolean; fatal?: boolean };
@@ -99,6 +98,8 @@ export default (async () => {
         setImmediate(() => process.exit(71));
       }
       return asEngineError(err, Boolean(err.retryable || err.fatal));
+    } finally {
+      trace('forward-end', { slot: task.slot, tokens });
     }
   };
 })();

@@ -19,6 +19,8 @@
 #   b1gelu    BERT-base fp16 small batches (fixed128 at B = 1, 8, 32; fixed512 at B = 1; 300 iterations) with FFN-up,
 #             bias and exact GELU in one kernel of our own (EMBEDRANK_FUSED_GELU=1) against cuBLASLt + bias_gelu
 #             (=0), alternating B1_ROUNDS times (default 3)
+#   final     (call e) the STS bench with the baseline once, then engine, st-fixtures and fast-tokenize with graphs on
+#             beside engine with graphs off, SUITE_S seconds each (default 400)
 #   engon     engine.gpu.ts with graphs on (its first run of the addon's deviceProperties), in the background;
 #             reported by `engwait`
 # ststrace, stswin and prefetch ran (calls a, b) with two A/B switches that are not in the committed code:
@@ -50,6 +52,7 @@ group() { # name env specs... (a spec "file@pattern" also passes --grep 'pattern
 }
 ATTNFP8="$ATTNSUITE & $(group fp8-on EMBEDRANK_CUDA_GRAPHS=bucket fp8) $(group fp8-off EMBEDRANK_CUDA_GRAPHS=0 'fp8@each layer tracks') wait; for f in $OUT/gpu-tests-fp8*-$TAG.log; do grep -B2 -A14 -E '^  [0-9]+\) ' \$f | head -40; done"
 B1GELU="for r in \$(seq ${B1_ROUNDS:-3}); do for f in 1 0; do for w in fixed128:1,8,32 fixed512:1; do EMBEDRANK_FUSED_GELU=\$f timeout 60 node dist/bench/bench.js --model $M/bench-bert-base --workload \${w%%:*} --dtype fp16 --batch-sizes \${w#*:} --iters 300 --out $OUT/b1gelu 2>&1 | tee -a $OUT/b1gelu-$TAG.log | grep -E '^embedrank|rror' | sed \"s/^/fused=\$f /\"; done; done; done"
+FINAL="$STSST16; $(group fin-on EMBEDRANK_CUDA_GRAPHS=bucket engine st-fixtures fast-tokenize) $(group fin-off EMBEDRANK_CUDA_GRAPHS=0 engine) wait; for f in $OUT/gpu-tests-fin*-$TAG.log; do grep -B2 -A14 -E '^  [0-9]+\\) ' \$f | head -40; done"
 REST=()
 for q in "$@"; do
   case "$q" in
@@ -58,6 +61,7 @@ for q in "$@"; do
     stsst16) REST+=("sh:$STSST16") ;;
     engon) REST+=("sh:$ENGON") ;;
     cpu) REST+=("sh:$CPU") ;;
+    final) REST+=("sh:$FINAL") ;;
     b1gelu) REST+=("sh:$B1GELU") ;;
     tokscale) REST+=("sh:$TOKSCALE") ;;
     prefetch) REST+=("sh:$PREFETCH") ;;

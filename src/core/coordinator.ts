@@ -9,6 +9,9 @@ import type { PlannedBatch } from './scheduler.js';
 import { localRows, type RowAssembler, type RowSink } from './assembly.js';
 import { trace } from './trace.js';
 
+/** Batch numbers for EMBEDRANK_TRACE, unique within the process (calls may overlap). */
+let nextBatchId = 0;
+
 export type WorkOp = { kind: 'embed' } | { kind: 'score'; activation: HeadActivation };
 
 export interface ComputeWorker {
@@ -85,7 +88,6 @@ export class Coordinator {
       // so completion is awaited with onIdle() below, not through those promises.
       queue.clear();
     };
-    let batchId = 0;
     try {
       let first = true;
       for await (const pb of batches) {
@@ -94,11 +96,11 @@ export class Coordinator {
         // matrix too large) is reported before any batch runs.
         if (first) await out.ready;
         first = false;
+        const id = nextBatchId++;
+        trace('planned', { id, seqs: pb.indices.length, tokens: pb.tokens });
         // Hold back when far ahead: bounded memory for huge inputs.
         if (queue.size > 4 * concurrency) await queue.onSizeLessThan(2 * concurrency);
         if (failure) break;
-        const id = batchId++;
-        trace('planned', { id, seqs: pb.indices.length, tokens: pb.tokens });
         // The task records its own failure before it settles, so the next task p-queue starts sees it.
         void queue.add(async () => {
           if (failure) return;

@@ -14,6 +14,9 @@ import { Coordinator, type WorkOp } from './coordinator.js';
 import { resolveDtype, resolveLimits, resolveQuantization, validateEngineOptions, type ComputeDtype, type EngineOptions, type GpuCapability, type QuantizationOption, type ResolvedLimits } from './options.js';
 import { ProgressBar } from './progress.js';
 import { trace } from './trace.js';
+
+/** Call numbers for EMBEDRANK_TRACE (run-begin / run-end pairs; calls may overlap). */
+let nextRunId = 0;
 import { Replica } from './replica.js';
 import { TokenBudgetScheduler, type PlannedBatch } from './scheduler.js';
 import { DEFAULT_GPU_MEMORY_UTILIZATION, type KvCacheStats } from '../kv/block-pool.js';
@@ -204,7 +207,8 @@ export class Runtime {
   /**
    * The CUDA paths are unpadded, so a long sort window buys nothing there and only delays the first
    * batch until every text of the window is tokenized (SciFact's 5183 documents were one window:
-   * tokenization and GPU time added up). Two batches' worth of tokens start the GPU early: encoders
+   * tokenization and GPU time added up). Two batches' worth of tokens (or 2 × maxNumSeqs sequences,
+   * TokenBudgetScheduler) start the GPU early: encoders
    * always; decoders when they embed (Qwen3-Embedding over SciFact on one H200: 6.11–6.25 → 5.64 s,
    * the engine's own time). A decoder reranking keeps the sequence window, whose prefix order puts
    * a query's candidates in one batch: token windows gave the same prefix-cache hits and no gain
@@ -224,6 +228,7 @@ export class Runtime {
   async run(op: WorkOp, dim: number, req: RunRequest): Promise<RunResult> {
     const n = req.texts.length;
     if (n === 0) return { values: new Float32Array(0), dim, truncated: 0 };
+    const run = nextRunId++;
     const truncate = this.opts.truncate ?? true;
     const scheduler = new TokenBudgetScheduler({
       maxNumBatchedTokens: this.limits.maxNumBatchedTokens,
@@ -241,7 +246,7 @@ export class Runtime {
     const dedupe = dedupeEnabled();
     async function* planned(): AsyncGenerator<PlannedBatch> {
       for await (const chunk of tokenizer.tokenize(req.texts, req.pairs, maxLength, { dedupe })) {
-        trace('chunk', { inputs: chunkInputs(chunk), seqs: chunk.n });
+        trace('chunk', { run, inputs: chunkInputs(chunk), seqs: chunk.n });
         let first = -1;
         forEachInput(chunk, (k, index) => {
           if (chunk.truncated[k]) {
@@ -254,14 +259,14 @@ export class Runtime {
       }
       yield* scheduler.flush();
     }
-    trace('run-begin', { n });
+    trace('run-begin', { run, n });
     try {
       const values = await this.coordinator.execute(op, planned(), n, dim, {
         onBatchDone: (seqs) => progress.tick(seqs),
       });
       return { values, dim, truncated };
     } finally {
-      trace('run-end', { n });
+      trace('run-end', { run, n });
       progress.finish();
     }
   }

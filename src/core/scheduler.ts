@@ -60,7 +60,8 @@ export class TokenBudgetScheduler {
       this.pendingSeqs += m;
       this.pendingTokens += chunk.refs ? refTokens(chunk) : chunk.ids.length;
     }
-    if (this.pendingSeqs >= this.window) return this.drain(false);
+    // With a token window only full batches leave before flush, even when the sequence window fills.
+    if (this.pendingSeqs >= this.window) return this.drain(this.opts.windowTokens !== undefined);
     if (this.opts.windowTokens === undefined) return [];
     // Two batches' worth by tokens, or by sequences when maxNumSeqs binds first: STS's ~14-token
     // sentences fill 1024 sequences with 14k of a 32k-token budget, so a token window alone held

@@ -1,19 +1,27 @@
 // A timeline of where an end-to-end run's time goes, for developers (issue 14's host path):
 // EMBEDRANK_TRACE=<prefix> makes every thread that records events append them, as JSON lines
-// {t, thread, ev, ...fields}, to <prefix>.<pid>.<threadId>.jsonl. `t` is process.hrtime in µs,
-// the clock V8's CPU profiles (node --cpu-prof) stamp their samples with, so a trace and the
-// profiles of the same process line up. bench/trace-summary.mjs reads them. Off (one boolean test
-// per event) when the variable is unset.
-import { appendFileSync } from 'node:fs';
+// {t, thread, ev, ...fields}, to <prefix>.<pid>.<threadId>.jsonl (the folder is created; use a
+// prefix once: files are appended to). `t` is process.hrtime in µs, the clock V8's CPU profiles
+// (node --cpu-prof) stamp their samples with, so a trace and the profiles of the same process line
+// up. bench/trace-summary.mjs reads them. When the variable is unset, an event costs one test and
+// its fields object.
+import { appendFileSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { isMainThread, threadId } from 'node:worker_threads';
 
 const prefix = process.env.EMBEDRANK_TRACE;
-const file = prefix ? `${prefix}.${process.pid}.${threadId}.jsonl` : undefined;
+let file = prefix ? `${prefix}.${process.pid}.${threadId}.jsonl` : undefined;
 let lines: string[] = [];
 
 function flush(): void {
   if (!file || !lines.length) return;
-  appendFileSync(file, lines.join('\n') + '\n');
+  try {
+    appendFileSync(file, lines.join('\n') + '\n');
+  } catch (e) {
+    // A trace must never fail the run it watches: say so once and stop tracing.
+    process.stderr.write(`embedrank: EMBEDRANK_TRACE: cannot write ${file} (${(e as Error).message}); tracing off\n`);
+    file = undefined;
+  }
   lines = [];
 }
 
@@ -21,15 +29,19 @@ function flush(): void {
 // exit. A worker thread writes each event at once (a few per task): a pool's terminate() ends the
 // thread without an exit event, which would lose a buffer.
 const buffered = isMainThread;
-if (file && buffered) {
-  setInterval(flush, 200).unref();
-  process.on('exit', flush);
+if (file) {
+  try {
+    mkdirSync(dirname(file), { recursive: true });
+  } catch {
+    /* reported by the first write */
+  }
+  if (buffered) {
+    setInterval(flush, 200).unref();
+    process.on('exit', flush);
+  }
 }
 
-/** Whether events are being recorded (EMBEDRANK_TRACE is set). */
-export const tracing = file !== undefined;
-
-/** Records one event with its fields (numbers), stamped now. No-op unless tracing. */
+/** Records one event with its fields (numbers), stamped now. No-op unless EMBEDRANK_TRACE is set. */
 export function trace(ev: string, fields: Record<string, number> = {}): void {
   if (!file) return;
   lines.push(JSON.stringify({ t: Number(process.hrtime.bigint() / 1000n), thread: threadId, ev, ...fields }));

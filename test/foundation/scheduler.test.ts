@@ -189,11 +189,9 @@ describe('foundation: token-budget scheduler', () => {
         // Before flush nothing waits once a window's worth is pending, and what leaves is full:
         // adding the next sequence in line would have broken a limit (the window's leftover is < one batch).
         expect(pushed - emitted, `${ctx}: tokens pending after a push`).to.be.below(opts.windowTokens! + c.ids.length + budget);
-        if (!opts.window) {
-          for (const b of ready) {
-            const full = b.tokens > budget - maxLen || b.indices.length === opts.maxNumSeqs;
-            if (!full) expect.fail(`${ctx}: a part-full batch (${b.tokens} tokens, ${b.indices.length} sequences) left before flush`);
-          }
+        for (const b of ready) {
+          const full = b.tokens > budget - maxLen || b.indices.length === opts.maxNumSeqs;
+          if (!full) expect.fail(`${ctx}: a part-full batch (${b.tokens} tokens, ${b.indices.length} sequences) left before flush`);
         }
         batches.push(...ready);
       }

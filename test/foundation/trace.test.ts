@@ -14,7 +14,7 @@ interface Ev {
 }
 
 /** Runs an Encoder over `n` texts (some repeated) on the CPU in a child process, tracing to `prefix` when given. */
-async function tracedRun(dir: string, n: number, prefix?: string): Promise<void> {
+async function tracedRun(dir: string, n: number, prefix?: string): Promise<{ stderr: string }> {
   // Run from `dir`, so a file written anywhere relative would show there.
   const script = join(dir, `run-${n}.mjs`);
   writeFileSync(
@@ -29,10 +29,12 @@ await e.close();
   );
   const env: NodeJS.ProcessEnv = { ...process.env, EMBEDRANK_FAST_TOKENIZE: '1' };
   delete env.EMBEDRANK_TRACE;
+  delete env.EMBEDRANK_TOKENIZE_DEDUPE; // the dedupe scan's event is checked
   if (prefix) env.EMBEDRANK_TRACE = prefix;
   const r = await runProcess(process.execPath, [script], { env, cwd: dir, timeoutMs: 60_000 });
   expect(r.code, r.stderr).to.equal(0);
   expect(r.stdout).to.contain(`rows ${n}`);
+  return r;
 }
 
 function readTrace(dir: string, base: string): Ev[] {
@@ -53,14 +55,19 @@ describe('foundation: EMBEDRANK_TRACE timeline', function () {
 
   it('records every stage of a real run, per thread, in order; trace-summary reads it', async () => {
     const n = 37;
-    await tracedRun(dir, n, join(dir, 't'));
-    const evs = readTrace(dir, 't').sort((a, b) => a.t - b.t);
+    // A folder that does not exist yet is created.
+    const out = join(dir, 'new', 'folder');
+    await tracedRun(dir, n, join(out, 't'));
+    const evs = readTrace(out, 't').sort((a, b) => a.t - b.t);
     const main = evs.filter((e) => e.ev === 'run-begin')[0]?.thread;
     expect(main, 'a run-begin event').to.be.a('number');
     const on = (name: string) => evs.filter((e) => e.ev === name);
     expect(on('run-begin').map((e) => e.n)).to.deep.equal([n]);
     expect(on('run-end').map((e) => e.n)).to.deep.equal([n]);
     const [t0, t1] = [on('run-begin')[0].t, on('run-end')[0].t];
+    const run = on('run-begin')[0].run;
+    expect(on('run-end')[0].run).to.equal(run);
+    expect(on('chunk').every((e) => e.run === run)).to.equal(true);
     // The tokenizer's chunks stand for every input (repeats included); 7 distinct texts × 5 widths.
     expect(on('chunk').reduce((s, e) => s + Number(e.inputs), 0)).to.equal(n);
     expect(on('scan-end')[0].inputs).to.equal(n);
@@ -87,10 +94,21 @@ describe('foundation: EMBEDRANK_TRACE timeline', function () {
       expect(b.every((x) => x.thread !== main)).to.equal(true);
     }
     expect(on('forward-begin').reduce((s, e) => s + Number(e.seqs), 0)).to.equal(n);
-    const summary = await runProcess(process.execPath, [join(REPO, 'bench/trace-summary.mjs'), join(dir, 't')], { timeoutMs: 30_000 });
+    expect(on('forward-end').every((e) => typeof e.slot === 'number')).to.equal(true);
+    const summary = await runProcess(process.execPath, [join(REPO, 'bench/trace-summary.mjs'), join(out, 't')], { timeoutMs: 30_000 });
     expect(summary.code, summary.stderr).to.equal(0);
     expect(summary.stdout).to.contain(`run of ${n} inputs`);
     expect(summary.stdout).to.contain(`batches planned: ${planned.length}`);
+  });
+
+  it('a trace that cannot be written says so once and the run goes on', async () => {
+    const blocker = join(dir, 'a-file');
+    writeFileSync(blocker, '');
+    const r = await tracedRun(dir, 9, join(blocker, 't')); // a folder under a file: every write fails
+    const warnings = r.stderr.split('\n').filter((l) => l.includes('EMBEDRANK_TRACE: cannot write'));
+    // One warning per thread that tried (main, engine, tokenizer threads), never an error exit.
+    expect(warnings.length).to.be.within(1, 4);
+    expect(warnings[0]).to.contain('tracing off');
   });
 
   it('writes nothing without EMBEDRANK_TRACE', async () => {
