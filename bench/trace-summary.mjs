@@ -1,18 +1,39 @@
 // Reads the timeline EMBEDRANK_TRACE=<prefix> wrote (src/core/trace.ts) and, optionally, the V8 CPU
-// profiles of the same process (node --cpu-prof --cpu-prof-dir DIR), and says per run (Runtime.run:
-// run-begin → run-end on the main thread) when each stage started and ended and how busy each
-// thread was. Times are ms from the run's start.
-//   node bench/trace-summary.mjs <prefix> [--profiles DIR] [--runs last|all] [--top 12]
+// profiles of the same process (node --cpu-prof --cpu-prof-dir DIR), and says per call
+// (Runtime.run: run-begin → run-end on the main thread; an evaluation makes one per encode call)
+// when each stage started and ended and how busy each thread was. Times are ms from the call's start.
+// The profiles see JavaScript only: a tokenizer thread's Rust work runs on libuv's threads, so its
+// profile shows it waiting where the trace shows its task running.
+//   node bench/trace-summary.mjs <prefix> [--profiles DIR] [--runs last|all] [--top N]
 import { readFileSync, readdirSync, existsSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
+const USAGE = `usage: node bench/trace-summary.mjs <prefix> [--profiles DIR] [--runs last|all] [--top N]
+  <prefix>        what EMBEDRANK_TRACE was set to (its files are <prefix>.<pid>.<thread>.jsonl)
+  --profiles DIR  node --cpu-prof's folder for the same process(es): busy time and top functions per thread
+  --runs last     only the last call (default all)
+  --top N         functions listed for the main thread's profile (default 12)`;
 const args = process.argv.slice(2);
+if (args.includes('--help') || args.includes('-h')) {
+  console.log(USAGE);
+  process.exit(0);
+}
+if (!args.length || args[0].startsWith('--')) {
+  console.error(USAGE);
+  process.exit(2);
+}
 const prefix = args[0];
-if (!prefix) throw new Error('usage: node bench/trace-summary.mjs <prefix> [--profiles DIR] [--runs last|all] [--top N]');
 const arg = (k, d) => (args.includes(k) ? args[args.indexOf(k) + 1] : d);
 const profDir = arg('--profiles');
 const which = arg('--runs', 'all');
 const topN = Number(arg('--top', 12));
+function fail(msg) {
+  console.error(`trace-summary: ${msg}`);
+  process.exit(2);
+}
+if (!['all', 'last'].includes(which)) fail(`--runs is last or all, got ${which}`);
+if (profDir !== undefined && !existsSync(profDir)) fail(`--profiles ${profDir}: no such folder`);
+if (!existsSync(dirname(prefix))) fail(`no folder ${dirname(prefix)} (the prefix's folder)`);
 
 const dir = dirname(prefix);
 const escaped = basename(prefix).replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -24,11 +45,11 @@ for (const f of readdirSync(dir)) {
   for (const line of readFileSync(join(dir, f), 'utf8').split('\n')) if (line) events.push({ ...JSON.parse(line), pid: Number(m[1]) });
 }
 events.sort((a, b) => a.t - b.t);
-if (!events.length) throw new Error(`no trace files ${prefix}.*.jsonl`);
+if (!events.length) fail(`no trace files ${prefix}.<pid>.<thread>.jsonl`);
 
 // V8 CPU profiles: per file, its sample timestamps (µs, same clock) and whether each was idle.
 const profiles = [];
-if (profDir && existsSync(profDir)) {
+if (profDir) {
   // Node's default names: CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile (others are skipped).
   const profName = /^CPU\.\d+\.\d+\.(\d+)\.(\d+)\.\d+\.cpuprofile$/;
   for (const f of readdirSync(profDir)) {
@@ -65,10 +86,10 @@ for (const r of which === 'last' ? chosen.slice(-1) : chosen) {
   const ms = (t) => ((t - r.begin) / 1000).toFixed(1);
   const firstOf = (ev) => inRun.find((e) => e.ev === ev);
   const lastOf = (ev) => inRun.findLast((e) => e.ev === ev);
-  console.log(`\n=== run of ${r.n} inputs: ${((r.end - r.begin) / 1000).toFixed(1)} ms (pid ${r.pid})`);
+  console.log(`\n=== call ${r.id ?? '?'} of process ${r.pid}: ${r.n} inputs, ${((r.end - r.begin) / 1000).toFixed(1)} ms (times below: ms from its start)`);
   const marks = [];
   const scan = firstOf('scan-end');
-  if (scan) marks.push(`scan end ${ms(scan.t)} (${scan.distinct} distinct, ${scan.tasks} tasks)`);
+  if (scan) marks.push(`dedupe scan ends ${ms(scan.t)} (${scan.distinct} distinct texts, ${scan.tasks} tokenizer tasks)`);
   // Tokenization: chunks reaching the scheduler, as quantiles of inputs.
   const chunks = inRun.filter((e) => e.ev === 'chunk' && e.run === r.id);
   const total = chunks.reduce((s, e) => s + e.inputs, 0);
@@ -118,7 +139,7 @@ for (const r of which === 'last' ? chosen.slice(-1) : chosen) {
   }
   for (const [k, b] of byKind) {
     console.log(
-      `  ${k}: ${b.threads} threads, busy ${(b.sum / 1000).toFixed(1)} ms in all (${((100 * b.sum) / span / b.threads).toFixed(0)}% of the run per thread, most ${(b.max / 1000).toFixed(1)} ms); ` +
+      `  ${k}: ${b.threads} thread${b.threads === 1 ? '' : 's'}, busy ${(b.sum / 1000).toFixed(1)} ms in all (each ${((100 * b.sum) / span / b.threads).toFixed(0)}% of the call on average, most ${(b.max / 1000).toFixed(1)} ms); ` +
         `idle between their first and last task ${(b.idle / 1000).toFixed(1)} ms in all`,
     );
   }

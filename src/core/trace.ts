@@ -1,5 +1,5 @@
 // A timeline of where an end-to-end run's time goes, for developers (issue 14's host path):
-// EMBEDRANK_TRACE=<prefix> makes every thread that records events append them, as JSON lines
+// EMBEDRANK_TRACE=<prefix> (see tracePrefix) makes every thread that records events append them, as JSON lines
 // {t, thread, ev, ...fields}, to <prefix>.<pid>.<threadId>.jsonl (the folder is created; use a
 // prefix once: files are appended to). `t` is process.hrtime in µs, the clock V8's CPU profiles
 // (node --cpu-prof) stamp their samples with, so a trace and the profiles of the same process line
@@ -9,7 +9,17 @@ import { appendFileSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { isMainThread, threadId } from 'node:worker_threads';
 
-const prefix = process.env.EMBEDRANK_TRACE;
+/**
+ * The prefix EMBEDRANK_TRACE names: unset, empty, 0, false, off or no → none (off); 1, true, on or
+ * yes → `embedrank-trace` in the working directory; anything else is the prefix itself.
+ */
+export function tracePrefix(value: string | undefined): string | undefined {
+  const v = (value ?? '').trim();
+  if (/^(|0|false|off|no)$/i.test(v)) return undefined;
+  return /^(1|true|on|yes)$/i.test(v) ? 'embedrank-trace' : v;
+}
+
+const prefix = tracePrefix(process.env.EMBEDRANK_TRACE);
 let file = prefix ? `${prefix}.${process.pid}.${threadId}.jsonl` : undefined;
 let lines: string[] = [];
 
@@ -36,6 +46,7 @@ if (file) {
     /* reported by the first write */
   }
   if (buffered) {
+    process.stderr.write(`embedrank: EMBEDRANK_TRACE: writing ${prefix}.${process.pid}.<thread>.jsonl (summary: node bench/trace-summary.mjs ${prefix})\n`);
     setInterval(flush, 200).unref();
     process.on('exit', flush);
   }

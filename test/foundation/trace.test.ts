@@ -30,7 +30,7 @@ await e.close();
   const env: NodeJS.ProcessEnv = { ...process.env, EMBEDRANK_FAST_TOKENIZE: '1' };
   delete env.EMBEDRANK_TRACE;
   delete env.EMBEDRANK_TOKENIZE_DEDUPE; // the dedupe scan's event is checked
-  if (prefix) env.EMBEDRANK_TRACE = prefix;
+  if (prefix !== undefined) env.EMBEDRANK_TRACE = prefix;
   const r = await runProcess(process.execPath, [script], { env, cwd: dir, timeoutMs: 60_000 });
   expect(r.code, r.stderr).to.equal(0);
   expect(r.stdout).to.contain(`rows ${n}`);
@@ -97,7 +97,8 @@ describe('foundation: EMBEDRANK_TRACE timeline', function () {
     expect(on('forward-end').every((e) => typeof e.slot === 'number')).to.equal(true);
     const summary = await runProcess(process.execPath, [join(REPO, 'bench/trace-summary.mjs'), join(out, 't')], { timeoutMs: 30_000 });
     expect(summary.code, summary.stderr).to.equal(0);
-    expect(summary.stdout).to.contain(`run of ${n} inputs`);
+    expect(summary.stdout).to.contain(`=== call ${run} of process`);
+    expect(summary.stdout).to.contain(`: ${n} inputs,`);
     expect(summary.stdout).to.contain(`batches planned: ${planned.length}`);
   });
 
@@ -111,9 +112,33 @@ describe('foundation: EMBEDRANK_TRACE timeline', function () {
     expect(warnings[0]).to.contain('tracing off');
   });
 
-  it('writes nothing without EMBEDRANK_TRACE', async () => {
-    const quiet = tempDir('trace-off');
-    await tracedRun(quiet, 5);
-    expect(readdirSync(quiet)).to.deep.equal(['run-5.mjs']);
+  it('writes nothing without EMBEDRANK_TRACE, or with it 0, off or empty', async () => {
+    for (const value of [undefined, '0', 'off', '']) {
+      const quiet = tempDir('trace-off');
+      const r = await tracedRun(quiet, 5, value);
+      expect(readdirSync(quiet), String(value)).to.deep.equal(['run-5.mjs']);
+      expect(r.stderr).to.not.contain('EMBEDRANK_TRACE');
+    }
+  });
+
+  it('EMBEDRANK_TRACE=1 traces to embedrank-trace in the working directory, and says where', async () => {
+    const here = tempDir('trace-on');
+    const r = await tracedRun(here, 5, '1');
+    expect(r.stderr).to.match(/EMBEDRANK_TRACE: writing embedrank-trace\.\d+\.<thread>\.jsonl/);
+    expect(readdirSync(here).filter((f) => /^embedrank-trace\.\d+\.\d+\.jsonl$/.test(f)).length).to.be.greaterThan(0);
+  });
+
+  it('trace-summary: usage with --help, a clear error for a prefix with no files or a missing profile folder', async () => {
+    const script = join(REPO, 'bench/trace-summary.mjs');
+    const help = await runProcess(process.execPath, [script, '--help']);
+    expect(help.code).to.equal(0);
+    expect(help.stdout).to.contain('usage: node bench/trace-summary.mjs <prefix>');
+    const none = await runProcess(process.execPath, [script, join(dir, 'nothing-here')]);
+    expect(none.code).to.equal(2);
+    expect(none.stderr).to.contain('no trace files');
+    expect(none.stderr).to.not.contain('    at '); // a message, not a stack
+    const noProf = await runProcess(process.execPath, [script, join(dir, 'nothing-here'), '--profiles', join(dir, 'no-such')]);
+    expect(noProf.code).to.equal(2);
+    expect(noProf.stderr).to.contain('no such folder');
   });
 });
