@@ -37,7 +37,7 @@ JE=$(lib libjemalloc.so.2)
 STS="--model $M/minilm-l6 --workload sts --dtype fp16 --data-dir .gpu/sts --batch-sizes 1024 --tokenizer-threads 13"
 STSTRACE="for r in \$(seq ${TRACE_ROUNDS:-2}); do for w in 1 0; do d=$OUT/trace-$TAG/win\$w-r\$r; mkdir -p \$d/prof;
 EMBEDRANK_SEQ_WINDOW=\$w EMBEDRANK_TRACE=\$d/t EMBEDRANK_ALLOCATOR=$JE $FAST timeout 90 node --cpu-prof --cpu-prof-interval 250 --cpu-prof-dir \$d/prof dist/bench/bench.js $STS --out \$d/bench 2>&1 | tee -a $OUT/ststrace-$TAG.log | grep -E '^embedrank|SPLIT|rror' | sed \"s/^/win=\$w /\";
-node bench/trace-summary.mjs \$d/t --profiles \$d/prof > $OUT/trace-summary-win\$w-r\$r-$TAG.txt 2>&1; echo \"win=\$w round \$r:\"; grep -A14 '=== run of 52082' $OUT/trace-summary-win\$w-r\$r-$TAG.txt | tail -15; rm -rf \$d/prof; done; done"
+node bench/trace-summary.mjs \$d/t --profiles \$d/prof > $OUT/trace-summary-win\$w-r\$r-$TAG.txt 2>&1; echo \"win=\$w round \$r:\"; grep -A14 ': 52082 inputs' $OUT/trace-summary-win\$w-r\$r-$TAG.txt | tail -15; rm -rf \$d/prof; done; done"
 STSWIN="for r in \$(seq ${WIN_ROUNDS:-3}); do for w in 1 0; do EMBEDRANK_SEQ_WINDOW=\$w EMBEDRANK_ALLOCATOR=$JE $FAST timeout 90 node dist/bench/bench.js $STS --out $OUT/stswin 2>&1 | tee -a $OUT/stswin-$TAG.log | grep -E '^embedrank|SPLIT|rror' | sed \"s/^/win=\$w /\"; done; done"
 STSST16="EMBEDRANK_ALLOCATOR=$JE $FAST timeout 200 node dist/bench/bench.js $STS --baseline st --out $OUT/stsst16 2>&1 | tee -a $OUT/stsst16-$TAG.log | grep -E '^allocator|^embedrank|^sentence-transformers|RATIO|SPLIT|rror'"
 ENGON="rm -f /tmp/engon.done; ( env EMBEDRANK_CUDA_GRAPHS=bucket timeout ${SUITE_S:-400} $MOCHA --spec dist/test/gpu/engine.gpu.js > $OUT/gpu-tests-engon-$TAG.log 2>&1; touch /tmp/engon.done ) > /dev/null 2>&1 &"
