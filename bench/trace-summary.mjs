@@ -111,13 +111,14 @@ for (const r of which === 'last' ? chosen.slice(-1) : chosen) {
   const lastPut = lastOf('put');
   if (lastPut) marks.push(`last put ${ms(lastPut.t)}`);
   for (const m of marks) console.log('  ' + m);
-  // Busy time per thread from begin/end events (forward, tokenize): a thread is busy while at least
+  // Busy time per thread from begin/end events (forward, tokenize, assemble: the result-assembly
+  // thread, used for outputs of 65 536 values or more): a thread is busy while at least
   // one of its tasks is in flight (an engine thread runs two slots at once); idle is the time with none
   // between its first begin and its last end.
   const span = r.end - r.begin;
   const perThread = new Map(); // "kind thread" → { inFlight, since, busy, first, last }
   for (const e of inRun) {
-    const m = /^(forward|tokenize)-(begin|end)$/.exec(e.ev);
+    const m = /^(forward|tokenize|assemble)-(begin|end)$/.exec(e.ev);
     if (!m) continue;
     const key = `${m[1]} ${e.thread}`;
     const s = perThread.get(key) ?? { kind: m[1], inFlight: 0, since: 0, busy: 0, first: e.t, last: e.t };

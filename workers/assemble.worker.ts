@@ -4,6 +4,7 @@
 // `put` of its call before it.
 import { parentPort } from 'node:worker_threads';
 import { scatterRows } from '../src/core/assembly.js';
+import { trace } from '../src/core/trace.js';
 
 /** To the thread: `id` names a call; `ask`, on the messages that are answered, names the answer. */
 export type AssembleMessage =
@@ -74,11 +75,15 @@ port.on('message', (m: AssembleMessage) => {
       port.postMessage({ ask: m.ask } satisfies AssembleReply);
       break;
     case 'begin':
+      trace('assemble-begin', { rows: m.n });
       begin(m.id, m.ask, m.n, m.dim);
+      trace('assemble-end', { rows: m.n });
       break;
     case 'put': {
       const call = calls.get(m.id);
+      trace('assemble-begin', { rows: m.indices.length });
       if (call?.out) scatterRows(call.out, m.rows, m.indices, call.dim);
+      trace('assemble-end', { rows: m.indices.length });
       break;
     }
     case 'finish':

@@ -54,7 +54,8 @@ describe('foundation: EMBEDRANK_TRACE timeline', function () {
   after(cleanupTemp);
 
   it('records every stage of a real run, per thread, in order; trace-summary reads it', async () => {
-    const n = 37;
+    // Enough rows (n × 64 ≥ 65 536 values) that the result-assembly thread writes them.
+    const n = 1100;
     // A folder that does not exist yet is created.
     const out = join(dir, 'new', 'folder');
     await tracedRun(dir, n, join(out, 't'));
@@ -85,8 +86,9 @@ describe('foundation: EMBEDRANK_TRACE timeline', function () {
         if (k > 0) expect(e!.t).to.be.at.least(stages[k - 1]!.t);
       }
     }
-    // Forwards on the engine's thread and tokenizing on the tokenizer threads: begin/end pairs, not on main.
-    for (const kind of ['forward', 'tokenize']) {
+    // Forwards on the engine's thread, tokenizing on the tokenizer threads, rows written on the
+    // assembly thread: begin/end pairs, not on main.
+    for (const kind of ['forward', 'tokenize', 'assemble']) {
       const b = on(`${kind}-begin`);
       const e = on(`${kind}-end`);
       expect(b.length, kind).to.be.greaterThan(0);
