@@ -60,12 +60,10 @@ if (profDir) {
     }
     const p = JSON.parse(readFileSync(join(profDir, f), 'utf8'));
     const byId = new Map(p.nodes.map((n) => [n.id, n]));
-    const parent = new Map();
-    for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
     const times = new Float64Array(p.samples.length);
     let t = p.startTime;
     for (let i = 0; i < p.samples.length; i++) times[i] = t += p.timeDeltas[i];
-    profiles.push({ file: f, pid: Number(m[1]), thread: Number(m[2]), byId, parent, samples: p.samples, times });
+    profiles.push({ file: f, pid: Number(m[1]), thread: Number(m[2]), byId, samples: p.samples, times });
   }
 }
 const label = (n) => `${n.callFrame.functionName || '(anon)'} ${n.callFrame.url.split('/').at(-1)}:${n.callFrame.lineNumber + 1}`;

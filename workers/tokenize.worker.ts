@@ -37,17 +37,22 @@ if (preload) {
   }
 }
 
-export default async function tokenize(task: TokenizeTask): Promise<Int32Array> {
+/** A task's tokenizing between its EMBEDRANK_TRACE events (the end one also when it fails). */
+async function traced<T>(task: TokenizeTask, work: () => Promise<T>): Promise<T> {
   trace('tokenize-begin', { texts: task.texts.length });
-  const out = await tokenizerFor(task.spec).encodeBatch(task.texts, task.pairs, task.maxLength);
-  trace('tokenize-end', { texts: task.texts.length });
+  try {
+    return await work();
+  } finally {
+    trace('tokenize-end', { texts: task.texts.length });
+  }
+}
+
+export default async function tokenize(task: TokenizeTask): Promise<Int32Array> {
+  const out = await traced(task, () => tokenizerFor(task.spec).encodeBatch(task.texts, task.pairs, task.maxLength));
   return Piscina.move(pack(out)) as Int32Array;
 }
 
 /** The fast path (EMBEDRANK_FAST_TOKENIZE=1): ids written straight into the packed buffer. */
 export async function packed(task: TokenizeTask): Promise<Int32Array> {
-  trace('tokenize-begin', { texts: task.texts.length });
-  const buf = await tokenizerFor(task.spec).encodePacked(task.texts, task.pairs, task.maxLength);
-  trace('tokenize-end', { texts: task.texts.length });
-  return Piscina.move(buf) as Int32Array;
+  return Piscina.move(await traced(task, () => tokenizerFor(task.spec).encodePacked(task.texts, task.pairs, task.maxLength))) as Int32Array;
 }

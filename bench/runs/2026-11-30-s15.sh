@@ -29,14 +29,8 @@
 #            (engine, families, st-fixtures, fast-tokenize, retrieval-scoring; qwen3-models with graphs on),
 #            qwen3-cuda on and off with qwen3 (op level), tp-local; SUITE_S seconds each (default 400)
 # Every other phase goes to session 14's script (and on: q3late, q3cuda, tarlogs, families, ...).
-OUT=${OUT:-/tmp/out}
 TAG=${TAG:-s15a}
-M=/tmp/embedrank-gpu-models
-mkdir -p "$OUT"
-MOCHA="node node_modules/mocha/bin/mocha.js --no-config --no-package --timeout 900000"
-FAST="EMBEDRANK_FAST_TOKENIZE=1 UV_THREADPOOL_SIZE=20 TOKENIZERS_PARALLELISM=false"
-lib() { for d in /usr/lib/x86_64-linux-gnu /usr/lib64 /usr/lib /usr/local/lib .gpu/alloc; do [ -f "$d/$1" ] && { echo "$(cd "$d" && pwd)/$1"; return; }; done; }
-JE=$(lib libjemalloc.so.2)
+source "$(dirname "$0")/common.sh"
 STS="--model $M/minilm-l6 --workload sts --dtype fp16 --data-dir .gpu/sts"
 STSGRID="echo \"jemalloc: $JE\"; for r in \$(seq ${STS_ROUNDS:-2}); do ts='12 13 14 16'; [ \$((r % 2)) = 0 ] && ts='16 14 13 12'; for t in \$ts; do EMBEDRANK_ALLOCATOR=$JE $FAST timeout 90 node dist/bench/bench.js $STS --batch-sizes 256,1024 --tokenizer-threads \$t --out $OUT/stsgrid 2>&1 | tee -a $OUT/stsgrid-$TAG.log | grep -E '^embedrank|SPLIT|rror' | sed \"s/^/threads=\$t /\"; done; done"
 STSST="EMBEDRANK_ALLOCATOR=$JE $FAST timeout 200 node dist/bench/bench.js $STS --batch-sizes ${STS_B:-256} --tokenizer-threads ${STS_THREADS:-13} --baseline st --out $OUT/stsst 2>&1 | tee -a $OUT/stsst-$TAG.log | grep -E '^allocator|^embedrank|^sentence-transformers|RATIO|SPLIT|rror'"

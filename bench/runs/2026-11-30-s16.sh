@@ -26,14 +26,8 @@
 # ststrace, stswin and prefetch ran (calls a, b) with two A/B switches that are not in the committed code:
 # bench/results/session16-switches-2026-11-30-s16ab.patch puts them back (`git apply` it, then build and pack).
 # Every other phase goes to session 15's script (and on: engoff, q3late, q3cuda, tarlogs, families, ...).
-OUT=${OUT:-/tmp/out}
 TAG=${TAG:-s16a}
-M=/tmp/embedrank-gpu-models
-mkdir -p "$OUT"
-MOCHA="node node_modules/mocha/bin/mocha.js --no-config --no-package --timeout 900000"
-FAST="EMBEDRANK_FAST_TOKENIZE=1 UV_THREADPOOL_SIZE=20 TOKENIZERS_PARALLELISM=false"
-lib() { for d in /usr/lib/x86_64-linux-gnu /usr/lib64 /usr/lib /usr/local/lib .gpu/alloc; do [ -f "$d/$1" ] && { echo "$(cd "$d" && pwd)/$1"; return; }; done; }
-JE=$(lib libjemalloc.so.2)
+source "$(dirname "$0")/common.sh"
 STS="--model $M/minilm-l6 --workload sts --dtype fp16 --data-dir .gpu/sts --batch-sizes 1024 --tokenizer-threads 13"
 STSTRACE="for r in \$(seq ${TRACE_ROUNDS:-2}); do for w in 1 0; do d=$OUT/trace-$TAG/win\$w-r\$r; mkdir -p \$d/prof;
 EMBEDRANK_SEQ_WINDOW=\$w EMBEDRANK_TRACE=\$d/t EMBEDRANK_ALLOCATOR=$JE $FAST timeout 90 node --cpu-prof --cpu-prof-interval 250 --cpu-prof-dir \$d/prof dist/bench/bench.js $STS --out \$d/bench 2>&1 | tee -a $OUT/ststrace-$TAG.log | grep -E '^embedrank|SPLIT|rror' | sed \"s/^/win=\$w /\";

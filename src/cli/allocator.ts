@@ -68,9 +68,14 @@ const realHost: AllocatorHost = {
   dirs: LIBRARY_DIRS,
 };
 
-/** The first LD_PRELOAD entry that is one of the allocators (ld.so splits the list at colons and spaces). */
+/** LD_PRELOAD's entries, split as ld.so splits the list: at colons and spaces. */
+function preloadEntries(env: NodeJS.ProcessEnv): string[] {
+  return (env.LD_PRELOAD ?? '').split(/[:\s]+/);
+}
+
+/** The first LD_PRELOAD entry that is one of the allocators. */
 function preloadedAllocator(env: NodeJS.ProcessEnv): string | undefined {
-  return (env.LD_PRELOAD ?? '').split(/[:\s]+/).find((p) => /jemalloc|tcmalloc|mimalloc/.test(basename(p)));
+  return preloadEntries(env).find((p) => /jemalloc|tcmalloc|mimalloc/.test(basename(p)));
 }
 
 function find(name: AllocatorName, host: AllocatorHost): string | undefined {
@@ -105,7 +110,7 @@ export function planAllocator(env: NodeJS.ProcessEnv = process.env, host: Alloca
     if (explicit) throw new Error(`EMBEDRANK_ALLOCATOR=${raw}: preloading an allocator needs Linux (LD_PRELOAD); this is ${host.platform}`);
     return { reason: `not Linux (${host.platform})` };
   }
-  const preloaded = (env.LD_PRELOAD ?? '').split(/[:\s]+/);
+  const preloaded = preloadEntries(env);
   const already = preloadedAllocator(env);
   if (v.includes('/')) {
     // ld.so splits LD_PRELOAD at spaces and colons, and ignores (with a warning) what it cannot load.

@@ -14,12 +14,12 @@ import { Coordinator, type WorkOp } from './coordinator.js';
 import { resolveDtype, resolveLimits, resolveQuantization, validateEngineOptions, type ComputeDtype, type EngineOptions, type GpuCapability, type QuantizationOption, type ResolvedLimits } from './options.js';
 import { ProgressBar } from './progress.js';
 import { trace } from './trace.js';
-
-/** Call numbers for EMBEDRANK_TRACE (run-begin / run-end pairs; calls may overlap). */
-let nextRunId = 0;
 import { Replica } from './replica.js';
 import { TokenBudgetScheduler, type PlannedBatch } from './scheduler.js';
 import { DEFAULT_GPU_MEMORY_UTILIZATION, type KvCacheStats } from '../kv/block-pool.js';
+
+/** Call numbers for EMBEDRANK_TRACE (run-begin / run-end pairs; calls may overlap). */
+let nextRunId = 0;
 
 export interface RunRequest {
   texts: string[];
